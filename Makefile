@@ -1,0 +1,130 @@
+# Loft: one build for everything.  See README.md.
+#   make            build every binary into build/
+#   make run        install what is missing, build, run loftd --dev on loopback
+#   make test       install what is missing, build, run every test (then the
+#                   unit and integration suites again under ASan+UBSan)
+#   make sanitize   the whole test suite under ASan+UBSan (build-san/)
+#   make cross      the same binaries for aarch64 (build-aarch64/)
+#   make fuzz       libFuzzer targets built with clang, each run briefly
+#   make bench      benchmark programs, side by side with Postfix/Dovecot
+#   make format     clang-format every C file
+
+BUILD      ?= build
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= /usr/bin/python3
+SANFLAGS   ?=
+CFLAGS     ?= -O2 -g
+FUZZ_SECONDS ?= 20
+
+PKGS      := sqlite3 libmicrohttpd libcares
+WARN      := -Wall -Wextra -Werror -Wformat=2 -Wshadow
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# Debian's mbedTLS 2.28 ships no .pc file
+LIBS       = $(PKG_LIBS) -lmbedtls -lmbedx509 -lmbedcrypto -lcrypt -lz -lm
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIBLOFT  := $(BUILD)/libloft.a
+
+# Each room's build.mk adds its programs: PROGS += name; name_SRCS := ...
+PROGS :=
+-include board/build.mk smtpd/build.mk imapd/build.mk admin/build.mk
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
+
+
+.SECONDEXPANSION:
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+.PHONY: all run test check sanitize cross fuzz bench format deps-run deps-test clean
+.DEFAULT_GOAL := all
+
+all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBLOFT): $(call obj,$(LIB_SRCS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+define PROG_template
+$(BUILD)/$(1): $$(call obj,$$($(1)_SRCS)) $(LIBLOFT)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call PROG_template,$(p))))
+
+# A unit test may test a daemon's own files: test_X_EXTRA := smtpd/parser.c
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBLOFT) $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBLOFT)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+deps-run:
+	@sh board/deps.sh run
+deps-test:
+	@sh board/deps.sh test
+
+run: deps-run
+	@$(MAKE) --no-print-directory all
+	@sh board/dev-run.sh $(BUILD)
+
+# The plain suite, then the same suites under ASan+UBSan.
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
+	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san
+
+check: all
+	@$(PYTHON) tests/run.py --build $(BUILD)
+
+sanitize: deps-test
+	@$(MAKE) --no-print-directory BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
+	@$(PYTHON) tests/run.py --build build-san
+
+cross:
+	@sh board/deps.sh cross
+	@$(MAKE) --no-print-directory BUILD=build-aarch64 CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar \
+		PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+		$(addprefix build-aarch64/,$(PROGS))
+	@file build-aarch64/loftd
+
+# libFuzzer: lib/ and the parsers built with clang and the fuzzer's
+# coverage hooks; each target runs FUZZ_SECONDS on its seed corpus.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	@sh board/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
+		SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" fuzz-bins
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz-bins: $(FUZZ_BINS)
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA))
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $(filter %.o,$^) $(LIBLOFT) $(LIBS)
+
+bench: deps-test
+	@sh board/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san build-aarch64 build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,3 @@
+PROGS += loftd loftctl
+loftd_SRCS := board/loftd.c
+loftctl_SRCS := board/loftctl.c

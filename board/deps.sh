@@ -1,0 +1,47 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, when any is missing.
+# Usage: deps.sh run|test|cross|fuzz|bench
+# As root it runs apt-get itself; otherwise through sudo.
+set -e
+
+build="build-essential pkg-config libmbedtls-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libcrypt-dev zlib1g-dev openssl"
+# clients nobody here wrote, and the real servers the tests talk to
+test="$build python3 python3-pytest python3-aiosmtpd python3-dkim swaks curl dnsmasq-base isync sqlite3 procps iproute2"
+cross="gcc-aarch64-linux-gnu libc6-dev-arm64-cross file"
+cross_arm64="libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64"
+fuzz="$build clang libclang-rt-14-dev"
+bench="$test postfix dovecot-imapd dovecot-pop3d"
+
+case "$1" in
+run) want="$build" ;;
+test) want="$test" ;;
+cross) want="$build $cross $cross_arm64" ;;
+fuzz) want="$fuzz" ;;
+bench) want="$bench" ;;
+*) echo "usage: $0 run|test|cross|fuzz|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	# dpkg-query names a foreign-arch package with its :arch suffix
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$1" = cross ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	$SUDO dpkg --add-architecture arm64
+fi
+export DEBIAN_FRONTEND=noninteractive
+# postfix asks questions at install time; answer them up front
+if echo "$missing" | grep -q postfix; then
+	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,623 @@
+/*
+ * loftd: the supervisor.
+ *
+ * SECURITY: loftd is the only Loft process that may run as root, and only
+ * to bind the privileged ports and to hand each daemon its sockets.  It
+ * reads no network byte.  Each daemon is started with fork+exec and drops
+ * to the unprivileged user (setgroups, setresgid, setresuid,
+ * PR_SET_NO_NEW_PRIVS) in the child, before exec, so no daemon ever runs a
+ * line of its own code as root.  loftd trusts its command line, its config
+ * file and the binaries beside it; it trusts nothing a daemon says on the
+ * control socket beyond relaying "notify" words between daemons.
+ *
+ * It restarts a daemon that dies, with a growing delay, and logs why; it
+ * reloads on SIGHUP and stops everything gracefully on SIGTERM/SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "evloop.h"
+#include "log.h"
+#include "net.h"
+#include "proc.h"
+#include "store.h"
+#include "strnum.h"
+#include "tls.h"
+
+#define MAX_LISTEN_PER_CHILD 4
+#define RESTART_MIN_MS	     250
+#define RESTART_MAX_MS	     30000
+#define STABLE_MS	     30000 /* a run this long resets the backoff */
+
+struct listener {
+	const char *name;
+	int port, devport;
+	int fd;
+	char addr[80];
+};
+
+static struct listener listeners[] = {
+	{"mx", 25, 2525, -1, ""},	   {"submission", 587, 2587, -1, ""},
+	{"submissions", 465, 2465, -1, ""}, {"imap", 143, 2143, -1, ""},
+	{"imaps", 993, 2993, -1, ""},	   {"pop3", 110, 2110, -1, ""},
+	{"pop3s", 995, 2995, -1, ""},	   {"http", 80, 8080, -1, ""},
+	{"https", 443, 8443, -1, ""},
+};
+#define NLISTENERS (sizeof(listeners) / sizeof(listeners[0]))
+
+struct child {
+	const char *name;
+	const char *listen[MAX_LISTEN_PER_CHILD];
+	char path[PATH_MAX];
+	int present;
+	pid_t pid;
+	int ctl;
+	uint64_t started_ms;
+	int64_t started_unix;
+	int restarts;
+	int backoff;
+	struct ev_timer *restart;
+};
+
+static struct child children[] = {
+	{.name = "loft-smtpd", .listen = {"mx", "submission", "submissions"}},
+	{.name = "loft-queue"},
+	{.name = "loft-imapd", .listen = {"imap", "imaps", "pop3", "pop3s"}},
+	{.name = "loft-admin", .listen = {"http", "https"}},
+	{.name = "loft-netwatch"},
+};
+#define NCHILDREN (sizeof(children) / sizeof(children[0]))
+
+static struct {
+	char datadir[PATH_MAX];
+	char dbpath[PATH_MAX + 16];
+	char confpath[PATH_MAX + 16];
+	int dev;
+	int verbose;
+	int stopping;
+	int drop;
+	struct proc_user user;
+	struct config *cfg;
+	struct evloop *ev;
+	struct store *st;
+	struct ev_timer *kill_timer;
+	uint64_t stop_timeout_ms;
+} g;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: loftd [-d DATADIR] [--dev] [-v]\n");
+	exit(2);
+}
+
+static struct listener *listener_find(const char *name)
+{
+	for (size_t i = 0; i < NLISTENERS; i++)
+		if (strcmp(listeners[i].name, name) == 0)
+			return &listeners[i];
+	return NULL;
+}
+
+/* Records a child's state in the database for "loftctl status".  A failure
+ * here must not stop supervision, so it is only logged. */
+static void status_write(const char *name, pid_t pid, int64_t started, int restarts,
+			 const char *state)
+{
+	if (g.st && store_proc_set(g.st, name, (int)pid, started, restarts, state) < 0)
+		log_warn(NULL, "event=status-write-failed name=%s error=\"%s\"", name,
+			 store_errmsg(g.st));
+}
+
+static void child_spawn(struct child *c);
+
+static void restart_due(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	if (!g.stopping)
+		child_spawn(arg);
+}
+
+static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct child *c = arg;
+	char msg[256];
+	ssize_t n;
+
+	(void)ev;
+	(void)events;
+	n = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* the child closed it or died; SIGCHLD does the rest */
+		ev_io_del(g.ev, fd);
+		close(fd);
+		c->ctl = -1;
+		return;
+	}
+	msg[n] = '\0';
+	if (strncmp(msg, "notify ", 7) != 0 || n > 100) {
+		log_warn(NULL, "event=bad-control-message name=%s", c->name);
+		return;
+	}
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		struct child *o = &children[i];
+		if (o != c && o->ctl >= 0)
+			send(o->ctl, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+}
+
+/* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
+ * privileges, exec.  Only async-signal-safe calls and no return. */
+static void child_exec(struct child *c, int ctl)
+{
+	int srcs[MAX_LISTEN_PER_CHILD + 1], nsrc = 0;
+	char listen_env[256] = "", ctl_env[16];
+	size_t off = 0;
+	sigset_t none;
+
+	for (int i = 0; i < MAX_LISTEN_PER_CHILD && c->listen[i]; i++) {
+		struct listener *l = listener_find(c->listen[i]);
+		if (!l || l->fd < 0)
+			continue;
+		/* move out of the way of the targets first */
+		srcs[nsrc] = fcntl(l->fd, F_DUPFD, 64);
+		int n = snprintf(listen_env + off, sizeof(listen_env) - off, "%s%s=%d",
+				 off ? "," : "", l->name, 3 + nsrc);
+		off += n > 0 ? (size_t)n : 0;
+		nsrc++;
+	}
+	srcs[nsrc] = fcntl(ctl, F_DUPFD, 64);
+	for (int i = 0; i <= nsrc; i++) {
+		if (srcs[i] < 0 || dup2(srcs[i], 3 + i) < 0)
+			_exit(126);
+	}
+	close_range((unsigned)(3 + nsrc + 1), ~0U, 0);
+	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
+	setenv("LOFT_LISTEN", listen_env, 1);
+	setenv("LOFT_CONTROL", ctl_env, 1);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (g.drop) {
+		if (proc_drop(&g.user) < 0)
+			_exit(125);
+	} else if (proc_no_new_privs() < 0) {
+		_exit(125);
+	}
+	char *argv[6];
+	int a = 0;
+	argv[a++] = (char *)c->name;
+	argv[a++] = "-d";
+	argv[a++] = g.datadir;
+	if (g.dev)
+		argv[a++] = "--dev";
+	if (g.verbose)
+		argv[a++] = "-v";
+	argv[a] = NULL;
+	execv(c->path, argv);
+	_exit(127);
+}
+
+static void child_spawn(struct child *c)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_err(NULL, "event=spawn-failed name=%s error=\"socketpair: %s\"", c->name,
+			strerror(errno));
+		ev_timer_arm(c->restart, RESTART_MAX_MS);
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_err(NULL, "event=spawn-failed name=%s error=\"fork: %s\"", c->name,
+			strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		ev_timer_arm(c->restart, RESTART_MAX_MS);
+		return;
+	}
+	if (pid == 0)
+		child_exec(c, sv[1]);
+	close(sv[1]);
+	c->pid = pid;
+	c->ctl = sv[0];
+	c->started_ms = ev_clock_ms();
+	c->started_unix = (int64_t)time(NULL);
+	if (ev_io_add(g.ev, c->ctl, EV_READ, on_ctl, c) < 0)
+		log_err(NULL, "event=control-failed name=%s error=\"%s\"", c->name,
+			strerror(errno));
+	log_info(NULL, "event=spawn name=%s pid=%ld restarts=%d", c->name, (long)pid,
+		 c->restarts);
+	status_write(c->name, pid, c->started_unix, c->restarts, "running");
+}
+
+static void describe_status(int status, char *out, size_t outlen)
+{
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+		snprintf(out, outlen, "exit:%d%s", code,
+			 code == 127   ? " (exec failed)"
+			 : code == 125 ? " (privilege drop failed)"
+			 : code == 126 ? " (socket set-up failed)"
+				       : "");
+	} else if (WIFSIGNALED(status)) {
+		snprintf(out, outlen, "signal:%s%s", sigabbrev_np(WTERMSIG(status)) ?: "?",
+			 WCOREDUMP(status) ? " (core dumped)" : "");
+	} else {
+		snprintf(out, outlen, "status:%d", status);
+	}
+}
+
+static int children_running(void)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < NCHILDREN; i++)
+		n += children[i].pid > 0;
+	return n;
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *c = NULL;
+		char why[64];
+
+		for (size_t i = 0; i < NCHILDREN; i++)
+			if (children[i].pid == pid)
+				c = &children[i];
+		if (!c)
+			continue;
+		describe_status(status, why, sizeof(why));
+		uint64_t up = ev_clock_ms() - c->started_ms;
+		c->pid = 0;
+		if (c->ctl >= 0) {
+			ev_io_del(g.ev, c->ctl);
+			close(c->ctl);
+			c->ctl = -1;
+		}
+		if (g.stopping) {
+			log_info(NULL, "event=child-stopped name=%s pid=%ld status=\"%s\"", c->name,
+				 (long)pid, why);
+			status_write(c->name, 0, c->started_unix, c->restarts, "stopped");
+			continue;
+		}
+		if (up >= STABLE_MS)
+			c->backoff = 0;
+		uint64_t delay = (uint64_t)RESTART_MIN_MS << (c->backoff < 8 ? c->backoff : 8);
+		if (delay > RESTART_MAX_MS)
+			delay = RESTART_MAX_MS;
+		c->backoff++;
+		c->restarts++;
+		log_warn(NULL,
+			 "event=child-died name=%s pid=%ld status=\"%s\" uptime_ms=%llu "
+			 "restart_in_ms=%llu restarts=%d",
+			 c->name, (long)pid, why, (unsigned long long)up, (unsigned long long)delay,
+			 c->restarts);
+		status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
+		if (g.st) {
+			char text[200];
+			snprintf(text, sizeof(text), "%s died (%s); restarting in %llu ms", c->name,
+				 why, (unsigned long long)delay);
+			store_event_add(g.st, "process", text);
+		}
+		ev_timer_arm(c->restart, delay);
+	}
+	if (g.stopping && children_running() == 0)
+		ev_stop(g.ev);
+}
+
+static void kill_stragglers(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	(void)arg;
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		if (children[i].pid > 0) {
+			log_warn(NULL, "event=stop-timeout name=%s pid=%ld action=SIGKILL",
+				 children[i].name, (long)children[i].pid);
+			kill(children[i].pid, SIGKILL);
+		}
+	}
+}
+
+static void stop_all(void)
+{
+	if (g.stopping)
+		return;
+	g.stopping = 1;
+	log_info(NULL, "event=stopping children=%d", children_running());
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		struct child *c = &children[i];
+		ev_timer_disarm(c->restart);
+		if (c->pid > 0)
+			kill(c->pid, SIGTERM);
+	}
+	if (children_running() == 0) {
+		ev_stop(g.ev);
+		return;
+	}
+	ev_timer_arm(g.kill_timer, g.stop_timeout_ms);
+}
+
+static void load_config(void)
+{
+	char err[512];
+	struct config *c = config_new();
+
+	if (config_load(c, g.confpath, err, sizeof(err)) < 0) {
+		if (!g.cfg)
+			fatal("event=config-error error=\"%s\"", err);
+		log_err(NULL, "event=reload-failed error=\"%s\"", err);
+		config_free(c);
+		return;
+	}
+	int lvl = log_level_parse(config_get(c, "log_level", "info"));
+	if (lvl < 0) {
+		if (!g.cfg)
+			fatal("event=config-error error=\"log_level must be err|warn|info|debug\"");
+		log_err(NULL, "event=reload-failed error=\"bad log_level\"");
+		config_free(c);
+		return;
+	}
+	if (!g.verbose)
+		log_set_level(lvl);
+	if (config_get_u64(c, "stop_timeout", 15, 3600, &g.stop_timeout_ms) < 0)
+		fatal("event=config-error error=\"stop_timeout must be seconds\"");
+	g.stop_timeout_ms *= 1000;
+	config_free(g.cfg);
+	g.cfg = c;
+}
+
+static void on_signal(struct evloop *ev, int signo, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	if (signo == SIGCHLD) {
+		reap();
+	} else if (signo == SIGHUP) {
+		load_config();
+		log_info(NULL, "event=reload");
+		for (size_t i = 0; i < NCHILDREN; i++)
+			if (children[i].ctl >= 0)
+				send(children[i].ctl, "reload", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		stop_all();
+	}
+}
+
+static void bind_listeners(void)
+{
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		struct child *c = &children[i];
+		if (!c->present)
+			continue;
+		for (int j = 0; j < MAX_LISTEN_PER_CHILD && c->listen[j]; j++) {
+			struct listener *l = listener_find(c->listen[j]);
+			char key[64], err[256], def[32];
+			const char *spec;
+
+			snprintf(key, sizeof(key), "listen.%s", l->name);
+			if (g.dev)
+				snprintf(def, sizeof(def), "127.0.0.1:%d", l->devport);
+			else
+				snprintf(def, sizeof(def), "[::]:%d", l->port);
+			spec = config_get(g.cfg, key, def);
+			if (strcmp(spec, "off") == 0)
+				continue;
+			l->fd = net_listen(spec, 128, err, sizeof(err));
+			if (l->fd < 0 && !g.dev && !config_get(g.cfg, key, NULL)) {
+				/* no IPv6 on this host: fall back to IPv4 only */
+				snprintf(def, sizeof(def), "*:%d", l->port);
+				spec = def;
+				l->fd = net_listen(spec, 128, err, sizeof(err));
+			}
+			if (l->fd < 0)
+				fatal("event=bind-failed listener=%s error=\"%s\"", l->name, err);
+			snprintf(l->addr, sizeof(l->addr), "%s", spec);
+			log_info(NULL, "event=listen name=%s addr=%s for=%s", l->name, spec,
+				 c->name);
+		}
+	}
+}
+
+static void find_children(const char *self)
+{
+	char dir[PATH_MAX];
+	const char *cfgdir = config_get(g.cfg, "libexec_dir", NULL);
+	ssize_t n;
+
+	if (cfgdir) {
+		snprintf(dir, sizeof(dir), "%s", cfgdir);
+	} else {
+		n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+		if (n < 0)
+			fatal("event=no-self-path error=\"%s\" argv0=%s", strerror(errno), self);
+		dir[n] = '\0';
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		struct child *c = &children[i];
+		char key[64];
+		int enabled;
+
+		snprintf(key, sizeof(key), "%s.enabled", c->name + 5);
+		if (config_get_bool(g.cfg, key, 1, &enabled) < 0)
+			fatal("event=config-error error=\"%s must be yes or no\"", key);
+		if (snprintf(c->path, sizeof(c->path), "%s/%s", dir, c->name) >=
+		    (int)sizeof(c->path))
+			fatal("event=path-too-long dir=%s", dir);
+		c->present = enabled && access(c->path, X_OK) == 0;
+		c->ctl = -1;
+		c->restart = ev_timer_new(g.ev, restart_due, c);
+		if (!c->present)
+			log_info(NULL, "event=skip name=%s reason=\"%s\"", c->name,
+				 enabled ? "not installed" : "disabled");
+	}
+}
+
+/* The data directory: created if missing, owned by the daemons' user so
+ * they can write the database; one loftd per directory (flock). */
+static int prepare_datadir(void)
+{
+	char path[PATH_MAX + 32], err[512];
+	int lockfd;
+
+	if (mkdir(g.datadir, 0750) < 0 && errno != EEXIST)
+		fatal("event=datadir-failed path=%s error=\"%s\"", g.datadir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/loftd.pid", g.datadir);
+	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lockfd < 0)
+		fatal("event=pidfile-failed path=%s error=\"%s\"", path, strerror(errno));
+	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+		fatal("event=already-running datadir=%s", g.datadir);
+	if (ftruncate(lockfd, 0) == 0) {
+		char pid[32];
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (write(lockfd, pid, (size_t)n) != n)
+			log_warn(NULL, "event=pidfile-write-failed");
+	}
+	if (store_open(g.dbpath, &g.st, err, sizeof(err)) < 0)
+		fatal("event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
+
+	char host[256] = "localhost", cert[PATH_MAX + 32], key[PATH_MAX + 32];
+	const char *hostname = config_get(g.cfg, "hostname", NULL);
+	if (!hostname) {
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		hostname = host;
+	}
+	snprintf(cert, sizeof(cert), "%s/tls", g.datadir);
+	if (mkdir(cert, 0750) < 0 && errno != EEXIST)
+		fatal("event=datadir-failed path=%s error=\"%s\"", cert, strerror(errno));
+	snprintf(cert, sizeof(cert), "%s",
+		 config_get(g.cfg, "tls_cert", NULL) ? config_get(g.cfg, "tls_cert", NULL) : "");
+	if (!cert[0])
+		snprintf(cert, sizeof(cert), "%s/tls/cert.pem", g.datadir);
+	snprintf(key, sizeof(key), "%s",
+		 config_get(g.cfg, "tls_key", NULL) ? config_get(g.cfg, "tls_key", NULL) : "");
+	if (!key[0])
+		snprintf(key, sizeof(key), "%s/tls/key.pem", g.datadir);
+	if (tls_selfsigned_ensure(cert, key, hostname, err, sizeof(err)) < 0)
+		fatal("event=tls-cert-failed error=\"%s\"", err);
+
+	if (g.drop) {
+		/* the daemons run as the loft user and must own what they write */
+		static const char *const own[] = {"", "/loft.db", "/loft.db-wal", "/loft.db-shm",
+						  "/tls", "/tls/cert.pem", "/tls/key.pem"};
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+			snprintf(path, sizeof(path), "%s%s", g.datadir, own[i]);
+			if (chown(path, g.user.uid, g.user.gid) < 0 && errno != ENOENT)
+				fatal("event=chown-failed path=%s error=\"%s\"", path,
+				      strerror(errno));
+		}
+		/* the config stays root's; the daemons only read it */
+		if (chown(g.confpath, (uid_t)-1, g.user.gid) < 0 && errno != ENOENT)
+			fatal("event=chown-failed path=%s error=\"%s\"", g.confpath,
+			      strerror(errno));
+	}
+	return lockfd;
+}
+
+static void print_banner(void)
+{
+	if (!g.dev)
+		return;
+	printf("Loft is running in --dev mode, data in %s\n", g.datadir);
+	for (size_t i = 0; i < NLISTENERS; i++)
+		if (listeners[i].fd >= 0)
+			printf("  %-12s %s\n", listeners[i].name, listeners[i].addr);
+	printf("Ctrl-C stops every process.\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *datadir = "/var/lib/loft";
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
+			datadir = argv[++i];
+		else if (strcmp(argv[i], "--dev") == 0)
+			g.dev = 1;
+		else if (strcmp(argv[i], "-v") == 0)
+			g.verbose = 1;
+		else
+			usage();
+	}
+	log_init("loftd", g.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (!realpath(datadir, g.datadir)) {
+		if (errno != ENOENT || mkdir(datadir, 0750) < 0 || !realpath(datadir, g.datadir))
+			fatal("event=datadir-failed path=%s error=\"%s\"", datadir,
+			      strerror(errno));
+	}
+	snprintf(g.dbpath, sizeof(g.dbpath), "%s/loft.db", g.datadir);
+	snprintf(g.confpath, sizeof(g.confpath), "%s/loft.conf", g.datadir);
+	load_config();
+
+	/* --dev keeps the invoking user unless a user is named explicitly, so
+	 * "make run" works from any checkout */
+	if (geteuid() == 0 && (!g.dev || config_get(g.cfg, "user", NULL))) {
+		const char *uname = config_get(g.cfg, "user", "loft");
+		if (proc_user_lookup(uname, &g.user) < 0)
+			fatal("event=no-user user=%s hint=\"create it: useradd --system "
+			      "--home %s --shell /usr/sbin/nologin %s\"",
+			      uname, g.datadir, uname);
+		g.drop = 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	g.ev = ev_new();
+	if (!g.ev)
+		fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+	if (ev_signal_add(g.ev, SIGCHLD, on_signal, NULL) < 0 ||
+	    ev_signal_add(g.ev, SIGTERM, on_signal, NULL) < 0 ||
+	    ev_signal_add(g.ev, SIGINT, on_signal, NULL) < 0 ||
+	    ev_signal_add(g.ev, SIGHUP, on_signal, NULL) < 0)
+		fatal("event=signalfd-failed error=\"%s\"", strerror(errno));
+	g.kill_timer = ev_timer_new(g.ev, kill_stragglers, NULL);
+
+	int lockfd = prepare_datadir();
+	find_children(argv[0]);
+	bind_listeners();
+	log_info(NULL, "event=started pid=%ld datadir=%s dev=%d user=%s", (long)getpid(),
+		 g.datadir, g.dev, g.drop ? g.user.name : "(unchanged)");
+	status_write("loftd", getpid(), (int64_t)time(NULL), 0, "running");
+	for (size_t i = 0; i < NCHILDREN; i++)
+		if (children[i].present)
+			child_spawn(&children[i]);
+	print_banner();
+
+	ev_run(g.ev);
+
+	status_write("loftd", 0, 0, 0, "stopped");
+	for (size_t i = 0; i < NCHILDREN; i++)
+		ev_timer_free(children[i].restart);
+	ev_timer_free(g.kill_timer);
+	store_close(g.st);
+	config_free(g.cfg);
+	ev_free(g.ev);
+	close(lockfd);
+	log_info(NULL, "event=exit");
+	return 0;
+}

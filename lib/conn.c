@@ -1,0 +1,521 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "net.h"
+#include "tls.h"
+
+#define CONN_READ_CHUNK	 16384
+#define CONN_CLOSE_FLUSH 10000 /* ms allowed to send the last replies */
+
+enum conn_tls { CT_NONE, CT_HANDSHAKE, CT_UP };
+
+struct conn {
+	struct evloop *ev;
+	int fd;
+	struct conn_cbs cbs;
+	void *arg;
+	struct linereader lr;
+	struct buf out;
+	size_t out_off;
+	size_t lowmark;
+	size_t tls_wlen; /* length of a TLS write that must be retried as is */
+	struct tls_conn *tls;
+	enum conn_tls tls_state;
+	struct tls_ctx *starttls; /* handshake to start once output drains */
+	int paused;
+	int eof;
+	int closing;  /* conn_close called: no more input */
+	int flushing; /* closing after the output drains */
+	int finished; /* closed() delivered */
+	int depth;    /* callbacks of this conn on the stack */
+	int want_input;
+	int wrote_high; /* output passed the low mark since writable() ran */
+	char reason[64];
+	struct ev_timer *idle, *soon, *close_timer;
+	uint64_t timeout_ms;
+	int io_events;
+	char peer[64];
+	char sid[16];
+};
+
+static void conn_after(struct conn *c);
+static void conn_io(struct evloop *ev, int fd, int events, void *arg);
+
+static void conn_begin_close(struct conn *c, int flush, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->flushing = flush;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	if (flush)
+		ev_timer_arm(c->close_timer, CONN_CLOSE_FLUSH);
+	/* always finish from the loop, never inside the caller's stack */
+	ev_timer_arm(c->soon, 0);
+}
+
+static void conn_fail(struct conn *c, const char *reason)
+{
+	conn_begin_close(c, 0, reason);
+	c->flushing = 0;
+}
+
+static void on_idle(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)ev;
+	(void)t;
+	if (c->closing)
+		return;
+	c->depth++;
+	if (c->cbs.timeout)
+		c->cbs.timeout(c, c->arg);
+	else
+		conn_begin_close(c, 1, "timeout");
+	c->depth--;
+	conn_after(c);
+}
+
+static void on_close_timer(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)ev;
+	(void)t;
+	c->flushing = 0; /* the peer does not read: give up on the output */
+	conn_after(c);
+}
+
+static void on_soon(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)ev;
+	(void)t;
+	c->want_input = 1;
+	conn_after(c);
+}
+
+struct conn *conn_new(struct evloop *ev, int fd, const struct sockaddr *peer,
+		      const struct conn_cbs *cbs, void *arg, size_t maxline, size_t maxout)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		bug("out of memory");
+	c->ev = ev;
+	c->fd = fd;
+	c->cbs = *cbs;
+	c->arg = arg;
+	lr_init(&c->lr, maxline);
+	buf_init(&c->out, maxout);
+	c->idle = ev_timer_new(ev, on_idle, c);
+	c->soon = ev_timer_new(ev, on_soon, c);
+	c->close_timer = ev_timer_new(ev, on_close_timer, c);
+	if (peer)
+		net_addr_str(peer, c->peer, sizeof(c->peer));
+	else
+		snprintf(c->peer, sizeof(c->peer), "unknown");
+	log_new_sid(c->sid, sizeof(c->sid));
+	net_set_nonblock(fd);
+	if (ev_io_add(ev, fd, EV_READ, conn_io, c) < 0)
+		conn_fail(c, "epoll failed");
+	c->io_events = EV_READ;
+	return c;
+}
+
+int conn_tls_server(struct conn *c, struct tls_ctx *ctx)
+{
+	if (c->tls)
+		return -1;
+	c->tls = tls_conn_new(ctx, c->fd, NULL);
+	if (!c->tls)
+		return -1;
+	tls_conn_set_sid(c->tls, c->sid);
+	c->tls_state = CT_HANDSHAKE;
+	ev_timer_arm(c->soon, 0);
+	return 0;
+}
+
+int conn_starttls(struct conn *c, struct tls_ctx *ctx)
+{
+	const char *p;
+
+	if (c->tls || c->starttls)
+		return -1;
+	/* whatever the client sent after STARTTLS was sent in the clear */
+	lr_consume(&c->lr, lr_pending(&c->lr, &p));
+	c->starttls = ctx;
+	ev_timer_arm(c->soon, 0);
+	return 0;
+}
+
+int conn_line(struct conn *c, struct lr_line *line)
+{
+	if (c->closing || c->starttls || c->tls_state == CT_HANDSHAKE)
+		return LR_NEED;
+	return lr_next(&c->lr, line);
+}
+
+size_t conn_pending(struct conn *c, const char **p)
+{
+	if (c->closing || c->starttls || c->tls_state == CT_HANDSHAKE) {
+		*p = "";
+		return 0;
+	}
+	return lr_pending(&c->lr, p);
+}
+
+void conn_consume(struct conn *c, size_t n)
+{
+	lr_consume(&c->lr, n);
+}
+
+void conn_set_maxline(struct conn *c, size_t maxline)
+{
+	lr_set_max(&c->lr, maxline);
+}
+
+void conn_pause(struct conn *c, int paused)
+{
+	c->paused = paused;
+	if (!paused && !c->closing)
+		ev_timer_arm(c->soon, 0);
+}
+
+int conn_write(struct conn *c, const void *data, size_t n)
+{
+	if (c->closing && !c->flushing)
+		return -1;
+	if (c->out_off > 0 && c->tls_wlen == 0) {
+		buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
+	if (buf_append(&c->out, data, n) < 0)
+		return -1;
+	if (conn_outlen(c) > c->lowmark)
+		c->wrote_high = 1;
+	if (c->depth == 0)
+		ev_timer_arm(c->soon, 0);
+	return 0;
+}
+
+int conn_puts(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(small))
+		return conn_write(c, small, (size_t)n);
+	char *big = malloc((size_t)n + 1);
+	if (!big)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	int r = conn_write(c, big, (size_t)n);
+	free(big);
+	return r;
+}
+
+size_t conn_outlen(const struct conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
+void conn_set_lowmark(struct conn *c, size_t n)
+{
+	c->lowmark = n;
+}
+
+void conn_set_timeout(struct conn *c, uint64_t ms)
+{
+	c->timeout_ms = ms;
+	if (ms)
+		ev_timer_arm(c->idle, ms);
+	else
+		ev_timer_disarm(c->idle);
+}
+
+void conn_close(struct conn *c, int flush, const char *reason)
+{
+	conn_begin_close(c, flush, reason);
+}
+
+const char *conn_peer(const struct conn *c)
+{
+	return c->peer;
+}
+
+const char *conn_sid(const struct conn *c)
+{
+	return c->sid;
+}
+
+int conn_is_tls(const struct conn *c)
+{
+	return c->tls_state == CT_UP;
+}
+
+const char *conn_tls_version(const struct conn *c)
+{
+	return c->tls_state == CT_UP ? tls_version(c->tls) : NULL;
+}
+
+const char *conn_tls_cipher(const struct conn *c)
+{
+	return c->tls_state == CT_UP ? tls_cipher(c->tls) : NULL;
+}
+
+struct evloop *conn_loop(const struct conn *c)
+{
+	return c->ev;
+}
+
+/* --- the I/O engine --- */
+
+/* Returns 1 when all output went out, 0 when the socket is full, -1 on
+ * error. */
+static int conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out.len) {
+		size_t n = c->out.len - c->out_off;
+		ssize_t w;
+
+		if (c->tls) {
+			if (c->tls_state != CT_UP)
+				return 0;
+			/* mbedTLS wants a blocked write repeated with the same length */
+			if (c->tls_wlen)
+				n = c->tls_wlen;
+			else if (n > CONN_READ_CHUNK)
+				n = CONN_READ_CHUNK;
+			w = tls_write(c->tls, c->out.data + c->out_off, n);
+			if (w < 0 && errno == EAGAIN) {
+				c->tls_wlen = n;
+				return 0;
+			}
+			c->tls_wlen = 0;
+		} else {
+			w = write(c->fd, c->out.data + c->out_off, n);
+			if (w < 0 && (errno == EAGAIN || errno == EINTR))
+				return errno == EAGAIN ? 0 : 1;
+		}
+		if (w <= 0)
+			return -1;
+		c->out_off += (size_t)w;
+	}
+	buf_reset(&c->out);
+	c->out_off = 0;
+	return 1;
+}
+
+/* Reads what the line reader has room for.  Returns 1 if input arrived,
+ * 0 if none, -1 on error (reason set). */
+static int conn_read(struct conn *c)
+{
+	char chunk[CONN_READ_CHUNK];
+	int got = 0;
+
+	for (int rounds = 0; rounds < 8; rounds++) {
+		const char *p;
+		size_t pend = lr_pending(&c->lr, &p);
+		size_t room = c->lr.in.max > pend ? c->lr.in.max - pend : 0;
+		ssize_t n;
+
+		if (room == 0 && !c->lr.discarding)
+			break;
+		if (room == 0 || room > sizeof(chunk))
+			room = sizeof(chunk);
+		if (c->tls)
+			n = tls_read(c->tls, chunk, room);
+		else
+			n = read(c->fd, chunk, room);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (c->tls)
+				conn_fail(c, "tls error");
+			else
+				conn_fail(c, errno == ECONNRESET ? "connection reset" : "read error");
+			return -1;
+		}
+		if (n == 0) {
+			c->eof = 1;
+			break;
+		}
+		size_t off = 0;
+		while (off < (size_t)n) {
+			size_t k = lr_feed(&c->lr, chunk + off, (size_t)n - off);
+			if (k == 0)
+				bug("line reader refused bytes it had room for");
+			off += k;
+		}
+		got = 1;
+		if (c->tls && tls_pending(c->tls) == 0 && (size_t)n < room)
+			break;
+	}
+	if (got && c->timeout_ms)
+		ev_timer_arm(c->idle, c->timeout_ms);
+	return got;
+}
+
+static void conn_finish(struct conn *c)
+{
+	c->finished = 1;
+	ev_io_del(c->ev, c->fd);
+	ev_timer_free(c->idle);
+	ev_timer_free(c->soon);
+	ev_timer_free(c->close_timer);
+	c->idle = c->soon = c->close_timer = NULL;
+	if (c->tls) {
+		if (c->tls_state == CT_UP)
+			tls_close_notify(c->tls);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
+	close(c->fd);
+	c->fd = -1;
+	if (c->cbs.closed)
+		c->cbs.closed(c, c->arg, c->reason);
+	lr_free(&c->lr);
+	buf_free(&c->out);
+	free(c);
+}
+
+static void conn_handshake(struct conn *c)
+{
+	int r = tls_handshake(c->tls);
+
+	if (r < 0) {
+		log_info(c->sid, "event=tls-failed peer=%s error=\"%s\"", c->peer,
+			 tls_error(c->tls));
+		conn_fail(c, "tls handshake failed");
+		return;
+	}
+	if (r == 0)
+		return;
+	c->tls_state = CT_UP;
+	log_debug(c->sid, "event=tls-up version=%s cipher=%s", tls_version(c->tls),
+		  tls_cipher(c->tls));
+	if (c->cbs.tls_ready) {
+		c->depth++;
+		c->cbs.tls_ready(c, c->arg);
+		c->depth--;
+	}
+	c->want_input = 1;
+}
+
+/* Runs after every event: moves data, delivers input, settles what the
+ * socket is watched for, and finishes a closing conn. */
+static void conn_after(struct conn *c)
+{
+	const char *p;
+	int events = 0;
+
+	if (c->depth > 0 || c->finished)
+		return;
+	for (int guard = 0; guard < 64; guard++) {
+		int progressed = 0, r;
+
+		if (!(c->closing && !c->flushing) && conn_flush(c) < 0)
+			conn_fail(c, "write error");
+		if (c->closing && (!c->flushing || conn_outlen(c) == 0)) {
+			conn_finish(c);
+			return;
+		}
+		if (c->wrote_high && conn_outlen(c) <= c->lowmark && !c->closing) {
+			c->wrote_high = 0;
+			if (c->cbs.writable) {
+				c->depth++;
+				c->cbs.writable(c, c->arg);
+				c->depth--;
+				continue;
+			}
+		}
+		if (c->starttls && conn_outlen(c) == 0) {
+			c->tls = tls_conn_new(c->starttls, c->fd, NULL);
+			c->starttls = NULL;
+			if (!c->tls) {
+				conn_fail(c, "tls set-up failed");
+				continue;
+			}
+			tls_conn_set_sid(c->tls, c->sid);
+			c->tls_state = CT_HANDSHAKE;
+		}
+		if (c->tls_state == CT_HANDSHAKE && !c->closing) {
+			conn_handshake(c);
+			if (c->tls_state != CT_UP)
+				break;
+			continue;
+		}
+		if (c->closing || c->starttls || c->paused)
+			break;
+		size_t before = lr_pending(&c->lr, &p);
+		r = conn_read(c);
+		if (r < 0)
+			continue;
+		if ((r > 0 || c->want_input || c->eof) && c->cbs.input &&
+		    (lr_pending(&c->lr, &p) > 0 || c->lr.discarding)) {
+			c->want_input = 0;
+			c->depth++;
+			c->cbs.input(c, c->arg);
+			c->depth--;
+			progressed = r > 0 || lr_pending(&c->lr, &p) != before;
+		}
+		c->want_input = 0;
+		if (c->eof && !c->closing) {
+			conn_begin_close(c, 1, "peer closed");
+			continue;
+		}
+		if (!progressed)
+			break;
+	}
+	if (c->finished)
+		return;
+	if (c->tls && c->tls_state == CT_HANDSHAKE) {
+		events = tls_want(c->tls);
+	} else if (!c->closing || c->flushing) {
+		if (conn_outlen(c) > 0)
+			events |= c->tls && c->tls_wlen ? tls_want(c->tls) : EV_WRITE;
+		if (!c->paused && !c->closing && !c->starttls && !c->eof)
+			events |= EV_READ;
+	}
+	if (events != c->io_events) {
+		ev_io_set(c->ev, c->fd, events);
+		c->io_events = events;
+	}
+	/* decrypted bytes wait inside mbedTLS where epoll cannot see them */
+	if (c->tls && c->tls_state == CT_UP && tls_pending(c->tls) > 0 && !c->paused &&
+	    !c->closing)
+		ev_timer_arm(c->soon, 0);
+}
+
+static void conn_io(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)ev;
+	(void)fd;
+	(void)events;
+	conn_after(c);
+}

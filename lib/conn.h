@@ -1,0 +1,100 @@
+#ifndef LOFT_CONN_H
+#define LOFT_CONN_H
+/*
+ * A client connection on the event loop, shared by every protocol daemon:
+ * plain or TLS (implicit, or STARTTLS upgrade), line input through a
+ * bounded line reader, raw input for literals and BDAT chunks, buffered
+ * output with a hard maximum, an idle timeout, and one "closed" callback
+ * however the connection ends.
+ *
+ * Life cycle: conn_new() takes the accepted fd.  The owner's input()
+ * callback runs whenever new input is buffered and input is not paused; it
+ * should take lines with conn_line() (and/or raw bytes with conn_pending()/
+ * conn_consume()) until it has what it can use.  closed() runs exactly once,
+ * whatever the cause (peer closed, I/O or TLS error, timeout, the owner's
+ * conn_close()); the conn is freed right after closed() returns, so the
+ * owner must drop its pointer there.  closed() always runs from the event
+ * loop, never from inside a conn_* call or another callback of the same
+ * conn, so an owner may call conn_close() and go on using its own state
+ * until closed() arrives.  Callbacks may call any conn function on their
+ * own conn.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "evloop.h"
+#include "linereader.h"
+
+struct conn;
+struct tls_ctx;
+
+struct conn_cbs {
+	void (*input)(struct conn *c, void *arg);
+	void (*closed)(struct conn *c, void *arg, const char *reason);
+	/* Optional: output fell below conn_set_lowmark() bytes (for
+	 * streaming large responses without buffering them whole). */
+	void (*writable)(struct conn *c, void *arg);
+	/* Optional: a TLS handshake (implicit or STARTTLS) completed. */
+	void (*tls_ready)(struct conn *c, void *arg);
+	/* Optional: no input for the conn_set_timeout() time.  The owner may
+	 * write a last reply ("421 4.4.2 timeout", "* BYE") and must call
+	 * conn_close().  Without it the conn closes with reason "timeout". */
+	void (*timeout)(struct conn *c, void *arg);
+};
+
+/* Wraps the accepted, connected socket fd (made non-blocking here).
+ * maxline bounds one input line (terminator included); maxout bounds the
+ * output buffer.  The conn owns fd.  Never returns NULL (aborts on out of
+ * memory). */
+struct conn *conn_new(struct evloop *ev, int fd, const struct sockaddr *peer,
+		      const struct conn_cbs *cbs, void *arg, size_t maxline, size_t maxout);
+
+/* Starts TLS at once (implicit TLS: 465, 993, 995).  Input is not delivered
+ * before the handshake completes.  Returns 0 or -1. */
+int conn_tls_server(struct conn *c, struct tls_ctx *ctx);
+/* STARTTLS/STLS: throws away any input buffered so far (a client must not
+ * pipeline plaintext past STARTTLS: CVE-2011-0411), then, once the pending
+ * output (the "go ahead" reply) is flushed, starts the server handshake.
+ * Returns 0 or -1 (already TLS). */
+int conn_starttls(struct conn *c, struct tls_ctx *ctx);
+
+/* Input.  conn_line returns LR_LINE / LR_NEED / LR_TOOLONG as
+ * lr_next() does; the line is valid until the next conn call. */
+int conn_line(struct conn *c, struct lr_line *line);
+size_t conn_pending(struct conn *c, const char **p);
+void conn_consume(struct conn *c, size_t n);
+void conn_set_maxline(struct conn *c, size_t maxline);
+/* Stops (1) or resumes (0) reading and input() calls; on resume, input()
+ * runs again soon if input is buffered. */
+void conn_pause(struct conn *c, int paused);
+
+/* Output, buffered; sent as the socket allows.  Return 0, or -1 when the
+ * output buffer would pass maxout (nothing is queued then). */
+int conn_write(struct conn *c, const void *data, size_t n);
+int conn_puts(struct conn *c, const char *s);
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Bytes queued and not yet sent. */
+size_t conn_outlen(const struct conn *c);
+/* writable() fires when output drops to at most n bytes. */
+void conn_set_lowmark(struct conn *c, size_t n);
+
+/* Closes after ms without input (0: no timeout); re-armed by every input.
+ * closed() gets reason "timeout". */
+void conn_set_timeout(struct conn *c, uint64_t ms);
+/* Ends the connection: flush != 0 sends the queued output first (bounded
+ * by a short timeout), then closes.  closed() then runs with reason. */
+void conn_close(struct conn *c, int flush, const char *reason);
+
+/* The peer's address as text ("192.0.2.1", "2001:db8::1"). */
+const char *conn_peer(const struct conn *c);
+/* A random session id for log lines. */
+const char *conn_sid(const struct conn *c);
+int conn_is_tls(const struct conn *c);
+/* "TLSv1.3" and the cipher suite name, or NULL before TLS. */
+const char *conn_tls_version(const struct conn *c);
+const char *conn_tls_cipher(const struct conn *c);
+struct evloop *conn_loop(const struct conn *c);
+
+#endif

@@ -1,0 +1,268 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "strnum.h"
+
+#define DAEMON_MAX_LISTEN 8
+
+struct daemon {
+	const char *name;
+	char datadir[4096];
+	char dbpath[4200];
+	int dev;
+	int stopping;
+	struct config *cfg;
+	struct evloop *ev;
+	int control;
+	struct daemon_hooks hooks;
+	struct {
+		char name[32];
+		int fd;
+	} listen[DAEMON_MAX_LISTEN];
+	int nlisten;
+};
+
+static void usage(const char *name)
+{
+	fprintf(stderr, "usage: %s -d DATADIR [--dev] [-v]\n", name);
+	exit(2);
+}
+
+/* LOFT_LISTEN is written by loftd; a malformed one is a bug in loftd. */
+static void parse_listen(struct daemon *d, const char *s)
+{
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		uint64_t fd;
+
+		if (!eq || (size_t)(eq - s) >= sizeof(d->listen[0].name) ||
+		    d->nlisten == DAEMON_MAX_LISTEN ||
+		    strnum_u64n(eq + 1, len - (size_t)(eq - s) - 1, 1024, &fd) < 0)
+			bug("malformed LOFT_LISTEN \"%s\"", s);
+		memcpy(d->listen[d->nlisten].name, s, (size_t)(eq - s));
+		d->listen[d->nlisten].name[eq - s] = '\0';
+		d->listen[d->nlisten].fd = (int)fd;
+		d->nlisten++;
+		s = comma ? comma + 1 : NULL;
+	}
+}
+
+static void do_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info(NULL, "event=stopping");
+	if (d->hooks.stop)
+		d->hooks.stop(d, d->hooks.arg);
+	else
+		ev_stop(d->ev);
+}
+
+static void do_reload(struct daemon *d)
+{
+	char err[512];
+	struct config *nc = config_new();
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/loft.conf", d->datadir);
+	if (config_load(nc, path, err, sizeof(err)) < 0) {
+		log_err(NULL, "event=reload-failed error=\"%s\"", err);
+		config_free(nc);
+		return;
+	}
+	config_free(d->cfg);
+	d->cfg = nc;
+	int lvl = log_level_parse(config_get(nc, "log_level", "info"));
+	if (lvl >= 0)
+		log_set_level(lvl);
+	log_info(NULL, "event=reload");
+	if (d->hooks.reload)
+		d->hooks.reload(d, d->hooks.arg);
+}
+
+static void on_signal(struct evloop *ev, int signo, void *arg)
+{
+	(void)ev;
+	if (signo == SIGHUP)
+		do_reload(arg);
+	else
+		do_stop(arg);
+}
+
+static void on_control(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct daemon *d = arg;
+	char msg[256];
+	ssize_t n;
+
+	(void)events;
+	n = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* loftd is gone: a daemon must not outlive its supervisor */
+		log_warn(NULL, "event=supervisor-gone");
+		ev_io_del(ev, fd);
+		close(fd);
+		d->control = -1;
+		do_stop(d);
+		return;
+	}
+	msg[n] = '\0';
+	if (strcmp(msg, "stop") == 0)
+		do_stop(d);
+	else if (strcmp(msg, "reload") == 0)
+		do_reload(d);
+	else if (strncmp(msg, "notify ", 7) == 0) {
+		if (d->hooks.notify)
+			d->hooks.notify(d, msg + 7, d->hooks.arg);
+	} else
+		bug("unknown control message \"%.40s\"", msg);
+}
+
+struct daemon *daemon_init(int argc, char **argv, const char *name)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	const char *datadir = NULL, *env;
+	int verbose = 0;
+	char err[512];
+
+	if (!d)
+		fatal("out of memory");
+	d->name = name;
+	d->control = -1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
+			datadir = argv[++i];
+		else if (strcmp(argv[i], "--dev") == 0)
+			d->dev = 1;
+		else if (strcmp(argv[i], "-v") == 0)
+			verbose = 1;
+		else
+			usage(name);
+	}
+	if (!datadir)
+		usage(name);
+	log_init(name, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (snprintf(d->datadir, sizeof(d->datadir), "%s", datadir) >= (int)sizeof(d->datadir))
+		fatal("data directory path too long");
+	snprintf(d->dbpath, sizeof(d->dbpath), "%s/loft.db", d->datadir);
+	d->cfg = config_new();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/loft.conf", d->datadir);
+	if (config_load(d->cfg, path, err, sizeof(err)) < 0)
+		fatal("event=config-error error=\"%s\"", err);
+	if (!verbose) {
+		int lvl = log_level_parse(config_get(d->cfg, "log_level", "info"));
+		if (lvl < 0)
+			fatal("event=config-error error=\"log_level must be err|warn|info|debug\"");
+		log_set_level(lvl);
+	}
+	/* a peer that closes early must not kill us with SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	d->ev = ev_new();
+	if (!d->ev)
+		fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+	if (ev_signal_add(d->ev, SIGTERM, on_signal, d) < 0 ||
+	    ev_signal_add(d->ev, SIGINT, on_signal, d) < 0 ||
+	    ev_signal_add(d->ev, SIGHUP, on_signal, d) < 0)
+		fatal("event=signalfd-failed error=\"%s\"", strerror(errno));
+	parse_listen(d, getenv("LOFT_LISTEN"));
+	env = getenv("LOFT_CONTROL");
+	if (env) {
+		uint64_t fd;
+		if (strnum_u64(env, 1024, &fd) < 0)
+			bug("malformed LOFT_CONTROL");
+		d->control = (int)fd;
+		if (ev_io_add(d->ev, d->control, EV_READ, on_control, d) < 0)
+			fatal("event=control-failed error=\"%s\"", strerror(errno));
+	}
+	return d;
+}
+
+void daemon_set_hooks(struct daemon *d, const struct daemon_hooks *hooks)
+{
+	d->hooks = *hooks;
+}
+
+struct evloop *daemon_loop(struct daemon *d)
+{
+	return d->ev;
+}
+
+struct config *daemon_config(struct daemon *d)
+{
+	return d->cfg;
+}
+
+const char *daemon_datadir(const struct daemon *d)
+{
+	return d->datadir;
+}
+
+const char *daemon_db_path(const struct daemon *d)
+{
+	return d->dbpath;
+}
+
+int daemon_dev(const struct daemon *d)
+{
+	return d->dev;
+}
+
+int daemon_stopping(const struct daemon *d)
+{
+	return d->stopping;
+}
+
+int daemon_listener(const struct daemon *d, const char *name)
+{
+	for (int i = 0; i < d->nlisten; i++)
+		if (strcmp(d->listen[i].name, name) == 0)
+			return d->listen[i].fd;
+	return -1;
+}
+
+void daemon_notify(struct daemon *d, const char *topic)
+{
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "notify %s", topic);
+
+	if (d->control < 0 || n < 0 || (size_t)n >= sizeof(msg))
+		return;
+	/* best effort: a missed wake-up is caught by the pollers' timers */
+	send(d->control, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+int daemon_run(struct daemon *d)
+{
+	log_info(NULL, "event=started pid=%ld", (long)getpid());
+	if (ev_run(d->ev) < 0) {
+		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
+		return 1;
+	}
+	log_info(NULL, "event=exit");
+	return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+	if (!d)
+		return;
+	if (d->control >= 0)
+		close(d->control);
+	ev_free(d->ev);
+	config_free(d->cfg);
+	free(d);
+}

@@ -1,0 +1,53 @@
+#ifndef LOFT_DAEMON_H
+#define LOFT_DAEMON_H
+/*
+ * The child side of loftd's supervision, shared by every daemon.
+ *
+ * loftd starts a daemon as "NAME -d DATADIR [--dev]" with its listening
+ * sockets already bound and named in LOFT_LISTEN ("mx=3,submission=4"),
+ * and a SOCK_SEQPACKET control socket in LOFT_CONTROL.  Control messages
+ * are short text datagrams:
+ *   loftd -> daemon:  "reload", "stop", "notify TOPIC"
+ *   daemon -> loftd:  "notify TOPIC"  (loftd passes it to every other daemon)
+ * TOPIC is a word such as "mail" (new mail stored) or "queue" (outbound
+ * work queued); it lets IMAP IDLE and the queue runner wake at once.
+ * SIGTERM/SIGINT act as "stop", SIGHUP as "reload".
+ */
+#include "config.h"
+#include "evloop.h"
+
+struct daemon;
+
+struct daemon_hooks {
+	/* Re-read settings, certificates.  May be NULL. */
+	void (*reload)(struct daemon *d, void *arg);
+	/* Stop accepting; exit the loop when sessions are done.  NULL: the
+	 * loop stops at once. */
+	void (*stop)(struct daemon *d, void *arg);
+	/* Another daemon announced TOPIC.  May be NULL. */
+	void (*notify)(struct daemon *d, const char *topic, void *arg);
+	void *arg;
+};
+
+/* Parses argv (-d DATADIR, --dev, -v), sets up logging, loads
+ * DATADIR/loft.conf, makes the event loop and wires signals and the control
+ * socket into it.  Exits with a message on a bad command line or config. */
+struct daemon *daemon_init(int argc, char **argv, const char *name);
+void daemon_set_hooks(struct daemon *d, const struct daemon_hooks *hooks);
+struct evloop *daemon_loop(struct daemon *d);
+struct config *daemon_config(struct daemon *d);
+const char *daemon_datadir(const struct daemon *d);
+/* "DATADIR/loft.db" (owned by d). */
+const char *daemon_db_path(const struct daemon *d);
+int daemon_dev(const struct daemon *d);
+/* Returns 1 once a stop was asked for. */
+int daemon_stopping(const struct daemon *d);
+/* The listening socket named name, or -1 if loftd passed none. */
+int daemon_listener(const struct daemon *d, const char *name);
+/* Tells loftd (and through it every other daemon) about topic. */
+void daemon_notify(struct daemon *d, const char *topic);
+/* Runs the loop; returns the process exit status. */
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);
+
+#endif

@@ -1,0 +1,21 @@
+#ifndef LOFT_NET_H
+#define LOFT_NET_H
+/* Socket helpers: address parsing, listening, non-blocking flags. */
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Parses "host:port", "[v6]:port"; host is a numeric address or "*".
+ * Returns 0 with *ss and *sslen set, -1 if malformed. */
+int net_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *sslen);
+/* Binds and listens (SO_REUSEADDR, close-on-exec, non-blocking; a "[::]"
+ * socket also takes IPv4).  Returns the fd, or -1 with err filled. */
+int net_listen(const char *spec, int backlog, char *err, size_t errlen);
+/* Formats an address as "1.2.3.4" or "2001:db8::1" (no port) into out.
+ * Returns out. */
+char *net_addr_str(const struct sockaddr *sa, char *out, size_t outlen);
+/* Returns the port of sa, or 0. */
+int net_addr_port(const struct sockaddr *sa);
+int net_set_nonblock(int fd);
+int net_set_cloexec(int fd, int on);
+
+#endif

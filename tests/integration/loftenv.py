@@ -1,0 +1,159 @@
+"""Shared helpers for integration tests: a real `loftd --dev` in a temporary
+data directory on free loopback ports, administered with the real loftctl.
+
+    with Loft(tmp_path, enable=["smtpd"]) as loft:
+        loft.add_domain("example.org")
+        loft.add_user("a@example.org", "pw")
+        loft.start()
+        smtplib.SMTP("127.0.0.1", loft.port("mx"))
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("LOFT_BUILD", os.path.join(TOP, "build"))
+
+# which listeners each daemon gets from loftd (board/loftd.c)
+DAEMONS = {
+    "smtpd": ["mx", "submission", "submissions"],
+    "queue": [],
+    "imapd": ["imap", "imaps", "pop3", "pop3s"],
+    "admin": ["http", "https"],
+    "netwatch": [],
+}
+
+
+def binary(name):
+    return os.path.join(BUILD, name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Loft:
+    def __init__(self, tmpdir, enable=(), conf=None):
+        self.dir = os.path.join(str(tmpdir), "data")
+        self.enable = set(enable)
+        self.ports = {}
+        for d, listeners in DAEMONS.items():
+            for l in listeners:
+                self.ports[l] = free_port()
+        self.proc = None
+        self.logpath = os.path.join(str(tmpdir), "loftd.log")
+        self.ctl("init")
+        lines = ["hostname = loft.test", "log_level = debug", "stop_timeout = 10"]
+        for l, p in self.ports.items():
+            lines.append("listen.%s = 127.0.0.1:%d" % (l, p))
+        for d in DAEMONS:
+            lines.append("%s.enabled = %s" % (d, "yes" if d in self.enable else "no"))
+        for k, v in (conf or {}).items():
+            lines.append("%s = %s" % (k, v))
+        with open(os.path.join(self.dir, "loft.conf"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def port(self, listener):
+        return self.ports[listener]
+
+    def ctl(self, *args, input=None, check=True):
+        """Runs loftctl on this data directory; returns the CompletedProcess."""
+        p = subprocess.run([binary("loftctl"), "-d", self.dir] + list(args),
+                           input=input, capture_output=True, text=True, timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError("loftctl %s failed (%d): %s%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def add_domain(self, domain):
+        self.ctl("domain", "add", domain)
+
+    def add_user(self, address, password):
+        self.ctl("user", "add", address, input=password + "\n")
+
+    def start(self, timeout=15.0):
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([binary("loftd"), "-d", self.dir, "--dev"],
+                                     stdout=self.logf, stderr=self.logf)
+        for d in self.enable:
+            for l in DAEMONS[d]:
+                if not wait_port(self.ports[l], timeout):
+                    raise AssertionError("%s not listening on %d:\n%s" % (
+                        l, self.ports[l], self.log()[-3000:]))
+        if not DAEMONS_HAVE_LISTENERS(self.enable):
+            self.wait_log("event=spawn", timeout)
+        return self
+
+    def wait_log(self, needle, timeout=10.0, count=1):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.log().count(needle) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def log(self):
+        try:
+            with open(self.logpath, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def children(self):
+        """{name: pid} of loftd's live children, read from /proc."""
+        out = {}
+        if not self.proc:
+            return out
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            state = st[st.rindex(")") + 2:].split()[0]
+            if ppid == self.proc.pid and state != "Z":
+                out[comm] = int(pid)
+        return out
+
+    def stop(self, timeout=30.0):
+        """SIGTERM loftd and wait; returns its exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.logf.close()
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def DAEMONS_HAVE_LISTENERS(enabled):
+    return any(DAEMONS[d] for d in enabled)

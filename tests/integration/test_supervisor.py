@@ -1,0 +1,154 @@
+"""loftd as a supervisor: restarts a killed daemon within 2 s and logs why,
+stops everything on SIGTERM, reloads on SIGHUP, refuses a second loftd on
+the same data directory, and drops daemons to the loft user when root."""
+import os
+import pwd
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from loftenv import DAEMONS, Loft, binary, wait_port
+
+# the real daemons that are built; the supervisor is tested with them
+REAL = [d for d in ("smtpd", "imapd", "admin", "queue", "netwatch")
+        if os.access(binary("loft-" + d), os.X_OK)]
+
+
+def test_some_daemon_is_built():
+    assert REAL, "no loft-* daemon built next to loftd"
+
+
+def wait_children(loft, names, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        ch = loft.children()
+        if all(n in ch for n in names):
+            return ch
+        time.sleep(0.02)
+    raise AssertionError("children %s not all up: %s\n%s" % (names, loft.children(), loft.log()[-2000:]))
+
+
+def comm(d):
+    # /proc/PID/comm holds at most 15 characters
+    return ("loft-" + d)[:15]
+
+
+def test_restart_after_sigkill(tmp_path):
+    with Loft(tmp_path, enable=REAL) as loft:
+        loft.start()
+        names = [comm(d) for d in REAL]
+        ch = wait_children(loft, names)
+        victim = names[0]
+        old = ch[victim]
+        os.kill(old, signal.SIGKILL)
+        t0 = time.time()
+        while time.time() - t0 < 2.0:
+            now = loft.children().get(victim)
+            if now and now != old:
+                break
+            time.sleep(0.02)
+        assert now and now != old, "daemon not back within 2 s"
+        assert loft.wait_log('name=%s pid=%d status="signal:KILL"' % ("loft-" + REAL[0], old), 2)
+        for l in DAEMONS[REAL[0]]:
+            assert wait_port(loft.port(l), 2), "listener %s not served after restart" % l
+        st = loft.ctl("status").stdout
+        row = [r for r in st.splitlines() if r.startswith("loft-" + REAL[0])][0]
+        assert row.split()[1] == "running" and row.split()[-1] == "1", st
+        ev = loft.ctl("events").stdout
+        assert "loft-%s died (signal:KILL)" % REAL[0] in ev
+
+
+def test_backoff_grows(tmp_path):
+    with Loft(tmp_path, enable=REAL[:1]) as loft:
+        loft.start()
+        name = comm(REAL[0])
+        delays = []
+        for i in range(3):
+            pid = wait_children(loft, [name])[name]
+            os.kill(pid, signal.SIGKILL)
+            assert loft.wait_log("restarts=%d" % (i + 1), 5)
+            m = re.findall(r"restart_in_ms=(\d+) restarts=%d" % (i + 1), loft.log())
+            delays.append(int(m[-1]))
+            # wait for the respawn before the next kill
+            end = time.time() + 5
+            while time.time() < end and loft.children().get(name) in (None, pid):
+                time.sleep(0.02)
+        assert delays[0] < delays[1] < delays[2], delays
+
+
+def test_sigterm_stops_everything(tmp_path):
+    loft = Loft(tmp_path, enable=REAL)
+    loft.start()
+    pids = list(wait_children(loft, [comm(d) for d in REAL]).values())
+    rc = loft.stop()
+    assert rc == 0, loft.log()[-2000:]
+    for pid in pids:
+        assert not os.path.exists("/proc/%d" % pid) or \
+            open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] == "Z", \
+            "process %d left behind" % pid
+    assert "event=exit" in loft.log()
+    st = loft.ctl("status").stdout
+    assert "loftd is not running" in st
+
+
+def test_sighup_reloads(tmp_path):
+    with Loft(tmp_path, enable=REAL) as loft:
+        loft.start()
+        wait_children(loft, [comm(d) for d in REAL])
+        loft.proc.send_signal(signal.SIGHUP)
+        # loftd and every daemon log the reload
+        assert loft.wait_log("event=reload", 5, count=1 + len(REAL)), loft.log()[-2000:]
+
+
+def test_second_loftd_refused(tmp_path):
+    with Loft(tmp_path, enable=REAL[:1]) as loft:
+        loft.start()
+        p = subprocess.run([binary("loftd"), "-d", loft.dir, "--dev"],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0
+        assert "already-running" in p.stderr
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    loft = Loft(tmp_path, enable=REAL[:1])
+    with open(os.path.join(loft.dir, "loft.conf"), "a") as f:
+        f.write("this is not a setting\n")
+    p = subprocess.run([binary("loftd"), "-d", loft.dir, "--dev"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1
+    assert "line" in p.stderr and "key = value" in p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop needs root")
+def test_privilege_drop_to_loft_user():
+    try:
+        pw = pwd.getpwnam("loft")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", "loft"], check=True)
+        pw = pwd.getpwnam("loft")
+    # a directory the loft user can reach (pytest's tmp is root-only)
+    top = tempfile.mkdtemp(prefix="loft-priv-", dir="/tmp")
+    os.chmod(top, 0o755)
+    try:
+        loft = Loft(top, enable=REAL, conf={"user": "loft"})
+        loft.start()
+        ch = wait_children(loft, [comm(d) for d in REAL])
+        for name, pid in ch.items():
+            status = open("/proc/%d/status" % pid).read()
+            uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+            gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+            groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+            assert uids == [str(pw.pw_uid)] * 4, (name, uids)
+            assert gids == [str(pw.pw_gid)] * 4, (name, gids)
+            assert groups == [], (name, groups)
+            assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), name
+        # the daemons can still use the database they now own
+        assert os.stat(os.path.join(loft.dir, "loft.db")).st_uid == pw.pw_uid
+        assert loft.stop() == 0
+    finally:
+        subprocess.run(["rm", "-rf", top])

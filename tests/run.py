@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Runs every Loft test for one or more build directories and prints one
+closing line "N passed, N failed".
+
+Unit tests are the C programs in BUILD/tests/ (TAP output); integration
+tests are pytest files in tests/integration/, which find the binaries
+through the LOFT_BUILD environment variable.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_unit(build, only):
+    passed = failed = 0
+    tdir = os.path.join(TOP, build, "tests")
+    if not os.path.isdir(tdir):
+        return 0, 0
+    for name in sorted(os.listdir(tdir)):
+        path = os.path.join(tdir, name)
+        if not (name.startswith("test_") and os.access(path, os.X_OK)):
+            continue
+        if only and not any(o in name for o in only):
+            continue
+        t0 = time.time()
+        env = dict(os.environ, LOFT_BUILD=os.path.join(TOP, build))
+        try:
+            p = subprocess.run([path], cwd=TOP, env=env, capture_output=True,
+                               text=True, errors="replace", timeout=900)
+            out, rc = p.stdout + p.stderr, p.returncode
+        except subprocess.TimeoutExpired as e:
+            out, rc = (e.stdout or b"").decode(errors="replace"), -999
+        ok = sum(1 for l in out.splitlines() if l.startswith("ok "))
+        bad = [l for l in out.splitlines() if l.startswith("not ok ")]
+        planned = any(l.startswith("1..") for l in out.splitlines())
+        if rc != 0 and not bad:
+            bad = ["not ok - %s exited with status %d%s" % (
+                name, rc, "" if planned else " before its plan")]
+        passed += ok
+        failed += len(bad)
+        status = "ok" if not bad else "FAILED"
+        print("[%s] unit %-28s %4d ok %3d failed  %.1fs  %s" % (
+            build, name, ok, len(bad), time.time() - t0, status), flush=True)
+        if bad:
+            tail = out.splitlines()[-60:]
+            print("\n".join("    " + l for l in tail), flush=True)
+    return passed, failed
+
+
+def run_integration(build, only):
+    idir = os.path.join(TOP, "tests", "integration")
+    if not any(f.startswith("test_") and f.endswith(".py") for f in os.listdir(idir)):
+        return 0, 0
+    with tempfile.TemporaryDirectory() as td:
+        xml = os.path.join(td, "junit.xml")
+        env = dict(os.environ, LOFT_BUILD=os.path.join(TOP, build),
+                   PYTHONDONTWRITEBYTECODE="1")
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+               "--junitxml", xml, idir]
+        if only:
+            cmd += ["-k", " or ".join(only)]
+        print("[%s] integration: %s" % (build, " ".join(cmd[2:])), flush=True)
+        p = subprocess.run(cmd, cwd=TOP, env=env)
+        if not os.path.exists(xml):
+            return 0, 1
+        root = ET.parse(xml).getroot()
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        total = sum(int(s.get("tests", 0)) for s in suites)
+        bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+        skipped = sum(int(s.get("skipped", 0)) for s in suites)
+        if p.returncode not in (0, 1, 5) and bad == 0:
+            bad = 1
+        return total - bad - skipped, bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", action="append", required=True)
+    ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("only", nargs="*", help="run only tests whose name holds one of these")
+    a = ap.parse_args()
+    passed = failed = 0
+    t0 = time.time()
+    for b in a.build:
+        p, f = run_unit(b, a.only)
+        passed, failed = passed + p, failed + f
+        if not a.unit_only:
+            p, f = run_integration(b, a.only)
+            passed, failed = passed + p, failed + f
+    print("total time %.0fs" % (time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

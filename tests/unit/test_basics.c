@@ -1,0 +1,223 @@
+/* Unit tests for the small lib/ pieces: strnum, buf, config, linereader. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "linereader.h"
+#include "log.h"
+#include "strnum.h"
+#include "tap.h"
+
+static void test_strnum(void)
+{
+	uint64_t v;
+	unsigned int u;
+
+	ok(strnum_u64("0", 10, &v) == 0 && v == 0, "strnum: 0");
+	ok(strnum_u64("18446744073709551615", UINT64_MAX, &v) == 0 && v == UINT64_MAX,
+	   "strnum: UINT64_MAX");
+	ok(strnum_u64("18446744073709551616", UINT64_MAX, &v) < 0, "strnum: overflow refused");
+	ok(strnum_u64("99999999999999999999999", UINT64_MAX, &v) < 0, "strnum: long overflow");
+	ok(strnum_u64("11", 10, &v) < 0, "strnum: above max refused");
+	ok(strnum_u64("10", 10, &v) == 0 && v == 10, "strnum: max itself allowed");
+	ok(strnum_u64("", 10, &v) < 0, "strnum: empty refused");
+	ok(strnum_u64("-1", 10, &v) < 0, "strnum: sign refused");
+	ok(strnum_u64("+1", 10, &v) < 0, "strnum: plus refused");
+	ok(strnum_u64(" 1", 10, &v) < 0, "strnum: leading space refused");
+	ok(strnum_u64("1 ", 10, &v) < 0, "strnum: trailing space refused");
+	ok(strnum_u64("0x10", 100, &v) < 0, "strnum: hex refused");
+	ok(strnum_u64n("123abc", 3, 1000, &v) == 0 && v == 123, "strnum: length-bounded");
+	ok(strnum_uint("4294967295", 4294967295U, &u) == 0 && u == 4294967295U, "strnum: uint max");
+	ok(strnum_uint("4294967296", 4294967295U, &u) < 0, "strnum: uint overflow");
+}
+
+static void test_buf(void)
+{
+	struct buf b;
+
+	buf_init(&b, 10);
+	ok(buf_puts(&b, "hello") == 0 && b.len == 5, "buf: append");
+	ok(buf_puts(&b, "world") == 0 && b.len == 10, "buf: fill to max");
+	ok(buf_putc(&b, '!') < 0 && b.len == 10, "buf: past max refused, unchanged");
+	is_str(buf_cstr(&b), "helloworld", "buf: content NUL-terminated");
+	buf_consume(&b, 5);
+	is_str(buf_cstr(&b), "world", "buf: consume");
+	ok(buf_printf(&b, "%d", 12345) == 0, "buf: printf fits");
+	ok(buf_printf(&b, "%d", 1) < 0 && b.len == 10, "buf: printf past max refused");
+	buf_reset(&b);
+	ok(b.len == 0 && buf_cstr(&b)[0] == '\0', "buf: reset");
+	buf_free(&b);
+	buf_init(&b, 100);
+	is_str(buf_cstr(&b), "", "buf: empty cstr is \"\"");
+	buf_free(&b);
+}
+
+static void test_config(void)
+{
+	struct config *c = config_new();
+	char err[256];
+	uint64_t v;
+	int bv;
+	const char *text = "# comment\n"
+			   "\n"
+			   "  hostname = mail.example.org  \n"
+			   "listen.mx=127.0.0.1:2525\n"
+			   "size = 1000 # trailing comment\n"
+			   "weird = a#b\n"
+			   "flag = yes\r\n"
+			   "hostname = again.example.org\n"
+			   "empty =\n";
+
+	ok(config_parse(c, text, strlen(text), err, sizeof(err)) == 0, "config: parses");
+	is_str(config_get(c, "hostname", NULL), "again.example.org", "config: later line wins");
+	is_str(config_get(c, "listen.mx", NULL), "127.0.0.1:2525", "config: dotted key");
+	ok(config_get_u64(c, "size", 0, 10000, &v) == 0 && v == 1000, "config: number + comment");
+	is_str(config_get(c, "weird", NULL), "a#b", "config: # inside a value kept");
+	ok(config_get_bool(c, "flag", 0, &bv) == 0 && bv == 1, "config: bool with CRLF");
+	is_str(config_get(c, "empty", "x"), "", "config: empty value");
+	ok(config_get(c, "missing", NULL) == NULL, "config: missing key");
+	ok(config_get_u64(c, "missing", 7, 10, &v) == 0 && v == 7, "config: default");
+	ok(config_get_u64(c, "hostname", 0, 10, &v) < 0, "config: non-number refused");
+	config_free(c);
+
+	static const char *const bad[] = {"novalue\n", "= value\n", "Key = upper\n",
+					  "sp ace = x\n"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = config_new();
+		ok(config_parse(c, bad[i], strlen(bad[i]), err, sizeof(err)) < 0 &&
+			   strstr(err, "line 1") != NULL,
+		   "config: bad line refused with its number");
+		config_free(c);
+	}
+	c = config_new();
+	char nul[] = "a = b\0c\n";
+	ok(config_parse(c, nul, sizeof(nul) - 1, err, sizeof(err)) < 0, "config: NUL refused");
+	config_free(c);
+	c = config_new();
+	size_t biglen = 10000;
+	char *big = malloc(biglen + 1);
+	memset(big, 'a', biglen);
+	memcpy(big, "k = ", 4);
+	big[biglen] = '\0';
+	ok(config_parse(c, big, biglen, err, sizeof(err)) < 0, "config: over-long line refused");
+	free(big);
+	config_free(c);
+	c = config_new();
+	ok(config_load(c, "/nonexistent/loft.conf", err, sizeof(err)) == 0,
+	   "config: missing file is empty config");
+	config_free(c);
+}
+
+/* Collects every event of a line reader fed with the given chunk size. */
+static void lr_run(const char *in, size_t len, size_t chunk, size_t maxline, struct buf *out)
+{
+	struct linereader lr;
+	struct lr_line line;
+	size_t pos = 0;
+	int r;
+
+	lr_init(&lr, maxline);
+	while (pos < len) {
+		size_t n = len - pos < chunk ? len - pos : chunk;
+		while (n > 0) {
+			size_t k = lr_feed(&lr, in + pos, n);
+			pos += k;
+			n -= k;
+			while ((r = lr_next(&lr, &line)) != LR_NEED) {
+				if (r == LR_TOOLONG)
+					buf_puts(out, "[TOOLONG]");
+				else {
+					buf_putc(out, '[');
+					buf_append(out, line.data, line.len);
+					buf_puts(out, line.crlf ? "|crlf]" : "|lf]");
+				}
+			}
+		}
+	}
+	const char *p;
+	size_t pend = lr_pending(&lr, &p);
+	buf_printf(out, "{%zu}", pend);
+	lr_free(&lr);
+}
+
+static void test_linereader(void)
+{
+	static const char in[] = "HELO a\r\nMAIL FROM:<x>\nbare\rcr\r\n\r\n"
+				 "0123456789012345678901234567890123456789\r\n"
+				 "ok\r\npartial";
+	const char *want = "[HELO a|crlf][MAIL FROM:<x>|lf][bare\rcr|crlf][|crlf][TOOLONG]"
+			   "[ok|crlf]{7}";
+
+	for (size_t chunk = 1; chunk <= sizeof(in); chunk++) {
+		struct buf out;
+		buf_init(&out, 4096);
+		lr_run(in, sizeof(in) - 1, chunk, 32, &out);
+		if (!is_str(buf_cstr(&out), want, "linereader: same events for every chunk size"))
+			printf("# chunk %zu got %s\n", chunk, buf_cstr(&out));
+		buf_free(&out);
+		if (chunk > 3 && chunk < sizeof(in) - 3)
+			chunk += 4; /* keep the output short: 1..3, then every 5th */
+	}
+
+	/* a line exactly at the limit (terminator included) passes */
+	struct buf out;
+	buf_init(&out, 4096);
+	lr_run("12345678\r\n", 10, 1, 10, &out);
+	is_str(buf_cstr(&out), "[12345678|crlf]{0}", "linereader: line at the limit passes");
+	buf_reset(&out);
+	lr_run("123456789\r\n", 11, 1, 10, &out);
+	is_str(buf_cstr(&out), "[TOOLONG]{0}", "linereader: one byte over is refused");
+	buf_reset(&out);
+
+	/* an endless line with no newline: reported once, memory bounded */
+	struct linereader lr;
+	struct lr_line line;
+	char junk[4096];
+	int toolong = 0;
+	memset(junk, 'x', sizeof(junk));
+	lr_init(&lr, 100);
+	for (int i = 0; i < 2000; i++) {
+		size_t n = sizeof(junk), off = 0;
+		while (off < n) {
+			off += lr_feed(&lr, junk + off, n - off);
+			int r;
+			while ((r = lr_next(&lr, &line)) != LR_NEED)
+				toolong += r == LR_TOOLONG;
+		}
+	}
+	is_int(toolong, 1, "linereader: 8 MB without newline reported once");
+	ok(lr.in.cap <= 201, "linereader: buffer stayed within 2*maxline");
+	size_t k = lr_feed(&lr, "\nnext\r\n", 7);
+	ok(k == 7 && lr_next(&lr, &line) == LR_LINE && line.len == 4 &&
+		   memcmp(line.data, "next", 4) == 0,
+	   "linereader: recovers at the next line");
+	lr_free(&lr);
+
+	/* NUL and 8-bit bytes pass through untouched */
+	buf_reset(&out);
+	lr_run("a\0b\xff\r\n", 6, 1, 64, &out);
+	is_mem(out.data, out.len, "[a\0b\xff" "|crlf]{0}", 14, "linereader: NUL and 8-bit kept");
+	buf_free(&out);
+
+	/* raw access for literals: pending + consume */
+	lr_init(&lr, 64);
+	lr_feed(&lr, "{5}\r\nabcdeX\r\n", 13);
+	ok(lr_next(&lr, &line) == LR_LINE && line.len == 3, "linereader: line before literal");
+	const char *p;
+	ok(lr_pending(&lr, &p) == 8 && memcmp(p, "abcde", 5) == 0, "linereader: raw pending");
+	lr_consume(&lr, 5);
+	ok(lr_next(&lr, &line) == LR_LINE && line.len == 1 && line.data[0] == 'X',
+	   "linereader: lines resume after consume");
+	lr_free(&lr);
+}
+
+int main(void)
+{
+	log_init("test_basics", LOG_LVL_ERR);
+	test_strnum();
+	test_buf();
+	test_config();
+	test_linereader();
+	return tap_done();
+}
