@@ -317,8 +317,10 @@ static int conn_flush(struct conn *c)
 			c->tls_wlen = 0;
 		} else {
 			w = write(c->fd, c->out.data + c->out_off, n);
-			if (w < 0 && (errno == EAGAIN || errno == EINTR))
-				return errno == EAGAIN ? 0 : 1;
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno == EAGAIN)
+				return 0;
 		}
 		if (w <= 0)
 			return -1;

@@ -79,6 +79,30 @@ def run_integration(build, only):
         return total - bad - skipped, bad
 
 
+def sanitizer_env(build, logdir):
+    """Sanitizer reports of every process (daemons included) go to files in
+    logdir, so a daemon that trips ASan/UBSan fails the run even when
+    loftd restarted it and the client never noticed."""
+    return {
+        "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0" % logdir,
+        "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % logdir,
+    }
+
+
+def sanitizer_reports(logdir):
+    bad = 0
+    for name in sorted(os.listdir(logdir)):
+        path = os.path.join(logdir, name)
+        with open(path, errors="replace") as f:
+            text = f.read()
+        if not text.strip():
+            continue
+        bad += 1
+        print("SANITIZER REPORT %s:\n%s" % (name, "\n".join(
+            "    " + l for l in text.splitlines()[:80])), flush=True)
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", action="append", required=True)
@@ -88,11 +112,22 @@ def main():
     passed = failed = 0
     t0 = time.time()
     for b in a.build:
-        p, f = run_unit(b, a.only)
-        passed, failed = passed + p, failed + f
-        if not a.unit_only:
-            p, f = run_integration(b, a.only)
-            passed, failed = passed + p, failed + f
+        with tempfile.TemporaryDirectory(prefix="loft-san-") as logdir:
+            saved = dict(os.environ)
+            os.environ.update(sanitizer_env(b, logdir))
+            try:
+                p, f = run_unit(b, a.only)
+                passed, failed = passed + p, failed + f
+                if not a.unit_only:
+                    p, f = run_integration(b, a.only)
+                    passed, failed = passed + p, failed + f
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+            reports = sanitizer_reports(logdir)
+            if reports:
+                print("[%s] %d sanitizer report(s)" % (b, reports), flush=True)
+            failed += reports
     print("total time %.0fs" % (time.time() - t0))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or passed == 0 else 0

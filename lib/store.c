@@ -1,0 +1,419 @@
+/*
+ * The mailstore's core: opening the database, the numbered migrations, the
+ * prepared-statement cache, transactions and error reporting.  The other
+ * lib/store_*.c files hold the SQL of each concern.
+ *
+ * Durability: WAL with synchronous=FULL, so COMMIT returns only after the
+ * WAL is fsync'ed; store_deliver and store_append return 0 only after their
+ * COMMIT succeeded.  Write transactions start with BEGIN IMMEDIATE so that
+ * the busy timeout applies to taking the write lock (a deferred
+ * transaction upgrading from read to write would fail at once instead).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store_internal.h"
+
+#define STORE_BUSY_MS 5000
+
+/*
+ * Migrations: each entry brings the schema from version i to i+1.  Never
+ * edit one that has shipped; append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE domains(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY,"
+    " domain_id INTEGER NOT NULL REFERENCES domains(id),"
+    " address TEXT NOT NULL UNIQUE, password TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX users_domain ON users(domain_id);"
+    "CREATE TABLE aliases(id INTEGER PRIMARY KEY,"
+    " domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+    " source TEXT NOT NULL, target TEXT NOT NULL, UNIQUE(source, target));"
+    "CREATE INDEX aliases_domain ON aliases(domain_id);"
+    "CREATE INDEX aliases_target ON aliases(target);"
+    "CREATE TABLE mailboxes(id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, special_use TEXT NOT NULL DEFAULT '',"
+    " uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL DEFAULT 1,"
+    " highestmodseq INTEGER NOT NULL DEFAULT 1, recent_uid INTEGER NOT NULL DEFAULT 0,"
+    " subscribed INTEGER NOT NULL DEFAULT 0, UNIQUE(user_id, name));"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, raw BLOB NOT NULL,"
+    " size INTEGER NOT NULL, internaldate INTEGER NOT NULL, envelope TEXT NOT NULL,"
+    " bodystructure TEXT NOT NULL, body TEXT NOT NULL, sections BLOB NOT NULL,"
+    " header_size INTEGER NOT NULL, lines INTEGER NOT NULL, mime_flags INTEGER NOT NULL);"
+    "CREATE TABLE entries(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL, message_id INTEGER NOT NULL REFERENCES messages(id),"
+    " flags INTEGER NOT NULL DEFAULT 0, keywords TEXT NOT NULL DEFAULT '',"
+    " modseq INTEGER NOT NULL, PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX entries_message ON entries(message_id);"
+    "CREATE INDEX entries_modseq ON entries(mailbox_id, modseq);"
+    "CREATE TABLE expunged(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL, modseq INTEGER NOT NULL, PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE TABLE queue(id INTEGER PRIMARY KEY, message_id INTEGER REFERENCES messages(id),"
+    " mail_from TEXT NOT NULL, rcpt TEXT NOT NULL, created INTEGER NOT NULL,"
+    " next_attempt INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT 'queued', last_error TEXT NOT NULL DEFAULT '',"
+    " finished INTEGER);"
+    "CREATE INDEX queue_due ON queue(status, next_attempt);"
+    "CREATE INDEX queue_message ON queue(message_id);"
+    /* trigram: case-insensitive substring matching, as IMAP SEARCH wants */
+    "CREATE VIRTUAL TABLE fts USING fts5(subject, hfrom, hto, hcc, hbcc, body,"
+    " tokenize='trigram');"
+    /* A message lives while an entry or a queue row refers to it. */
+    "CREATE TRIGGER entries_unref AFTER DELETE ON entries BEGIN"
+    " DELETE FROM messages WHERE id = OLD.message_id"
+    "  AND NOT EXISTS(SELECT 1 FROM entries WHERE message_id = OLD.message_id)"
+    "  AND NOT EXISTS(SELECT 1 FROM queue WHERE message_id = OLD.message_id); END;"
+    "CREATE TRIGGER queue_unref_del AFTER DELETE ON queue WHEN OLD.message_id IS NOT NULL BEGIN"
+    " DELETE FROM messages WHERE id = OLD.message_id"
+    "  AND NOT EXISTS(SELECT 1 FROM entries WHERE message_id = OLD.message_id)"
+    "  AND NOT EXISTS(SELECT 1 FROM queue WHERE message_id = OLD.message_id); END;"
+    "CREATE TRIGGER queue_unref_upd AFTER UPDATE OF message_id ON queue"
+    " WHEN OLD.message_id IS NOT NULL BEGIN"
+    " DELETE FROM messages WHERE id = OLD.message_id"
+    "  AND NOT EXISTS(SELECT 1 FROM entries WHERE message_id = OLD.message_id)"
+    "  AND NOT EXISTS(SELECT 1 FROM queue WHERE message_id = OLD.message_id); END;"
+    "CREATE TRIGGER messages_fts_del AFTER DELETE ON messages BEGIN"
+    " DELETE FROM fts WHERE rowid = OLD.id; END;"
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, text TEXT NOT NULL);"
+    "CREATE TABLE procs(name TEXT PRIMARY KEY, pid INTEGER NOT NULL, started INTEGER NOT NULL,"
+    " restarts INTEGER NOT NULL, state TEXT NOT NULL, updated INTEGER NOT NULL);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int store_schema_version(void)
+{
+	return N_MIGRATIONS;
+}
+
+int64_t store_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int store_err(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int store_errc(struct store *st, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int store_sqlerr(struct store *st, const char *what)
+{
+	return store_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return st ? st->errmsg : "no store";
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STORE_STMT_CACHE;
+	sqlite3_stmt *s = NULL;
+
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *slot = &st->cache[(h + i) % STORE_STMT_CACHE];
+
+		if (slot->sql == sql)
+			return slot->stmt;
+		if (slot->sql)
+			continue;
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+		    SQLITE_OK) {
+			store_sqlerr(st, "prepare");
+			return NULL;
+		}
+		slot->sql = sql;
+		slot->stmt = s;
+		return s;
+	}
+	/* More distinct statements than slots is a bug in this module. */
+	store_err(st, "statement cache full");
+	return NULL;
+}
+
+void store_stmt_done(sqlite3_stmt *s)
+{
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		store_err(st, "%s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_sqlerr(st, what);
+		store_stmt_done(s);
+		return -1;
+	}
+	store_stmt_done(s);
+	return 0;
+}
+
+/*
+ * The outermost level is a real transaction; inner levels are savepoints,
+ * so a function that fails inside a caller's transaction undoes exactly its
+ * own work and the caller may still commit the rest.
+ */
+int store_begin(struct store *st)
+{
+	if (st->tx_depth > 0) {
+		if (store_exec(st, "SAVEPOINT store_nest") < 0)
+			return -1;
+		st->tx_depth++;
+		return 0;
+	}
+	if (store_exec(st, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	st->tx_depth = 1;
+	return 0;
+}
+
+int store_commit(struct store *st)
+{
+	char saved[sizeof(st->errmsg)];
+
+	if (st->tx_depth <= 0)
+		return store_err(st, "commit without begin");
+	if (st->tx_depth > 1) {
+		if (store_exec(st, "RELEASE store_nest") < 0)
+			return -1;
+		st->tx_depth--;
+		return 0;
+	}
+	st->tx_depth = 0;
+	if (store_exec(st, "COMMIT") < 0) {
+		/* A failed COMMIT may leave the transaction open (SQLITE_BUSY);
+		 * undo it so nothing is half-kept. */
+		memcpy(saved, st->errmsg, sizeof(saved));
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		memcpy(st->errmsg, saved, sizeof(saved));
+		return -1;
+	}
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	if (st->tx_depth <= 0)
+		return;
+	if (st->tx_depth > 1) {
+		sqlite3_exec(st->db, "ROLLBACK TO store_nest; RELEASE store_nest", NULL, NULL,
+			     NULL);
+		st->tx_depth--;
+		return;
+	}
+	st->tx_depth = 0;
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_tx_begin(struct store *st)
+{
+	return store_begin(st);
+}
+
+int store_tx_commit(struct store *st)
+{
+	return store_commit(st);
+}
+
+void store_tx_rollback(struct store *st)
+{
+	store_rollback(st);
+}
+
+static int pragma_int(struct store *st, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return store_sqlerr(st, sql);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(st, sql);
+	return 0;
+}
+
+int store_data_version(struct store *st, int64_t *v)
+{
+	return pragma_int(st, "PRAGMA data_version", v);
+}
+
+static int migrate(struct store *st)
+{
+	int64_t ver;
+	char sql[64];
+
+	/* The version is read inside the write transaction so that two
+	 * processes starting together do not both migrate. */
+	if (store_begin(st) < 0)
+		return -1;
+	if (pragma_int(st, "PRAGMA user_version", &ver) < 0)
+		goto fail;
+	if (ver > N_MIGRATIONS) {
+		store_err(st, "database schema version %lld is newer than this program knows (%d)",
+			  (long long)ver, N_MIGRATIONS);
+		goto fail;
+	}
+	if (ver < 0) {
+		store_err(st, "database schema version %lld is invalid", (long long)ver);
+		goto fail;
+	}
+	for (int i = (int)ver; i < N_MIGRATIONS; i++) {
+		if (store_exec(st, migrations[i]) < 0) {
+			char m[sizeof(st->errmsg)];
+
+			memcpy(m, st->errmsg, sizeof(m));
+			store_err(st, "migration %d: %.400s", i + 1, m);
+			goto fail;
+		}
+	}
+	if (ver != N_MIGRATIONS) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", N_MIGRATIONS);
+		if (store_exec(st, sql) < 0)
+			goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	*out = NULL;
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+			 st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	if (store_exec(st, "PRAGMA journal_mode = WAL") < 0 ||
+	    store_exec(st, "PRAGMA synchronous = FULL") < 0 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON") < 0) {
+		snprintf(err, errlen, "%s: %s", path, st->errmsg);
+		goto fail;
+	}
+	if (migrate(st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, st->errmsg);
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -1;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++)
+		sqlite3_finalize(st->cache[i].stmt);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+/* --- names -------------------------------------------------------------- */
+
+int store_domain_norm(const char *dom, char *out, size_t outlen)
+{
+	size_t n = dom ? strlen(dom) : 0;
+
+	if (n == 0 || n > 253 || n + 1 > outlen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)dom[i];
+
+		if (c <= ' ' || c == 0x7f || c == '@' || c == '<' || c == '>' || c == '"' ||
+		    c == '\\' || c == ',' || c == ';' || c == ':' || c == '(' || c == ')' ||
+		    c == '[' || c == ']')
+			return -1;
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+	}
+	if (dom[0] == '.' || dom[n - 1] == '.' || strstr(dom, ".."))
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+int store_addr_norm(const char *addr, int allow_catchall, char *out, size_t outlen)
+{
+	const char *at;
+	size_t n, local;
+
+	if (!addr)
+		return -1;
+	n = strlen(addr);
+	at = strrchr(addr, '@');
+	if (!at || n > STORE_ADDR_MAX || n + 1 > outlen)
+		return -1;
+	local = (size_t)(at - addr);
+	if ((local == 0 && !allow_catchall) || local > 64)
+		return -1;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)addr[i];
+
+		if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == '@')
+			return -1;
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+	}
+	out[local] = '@';
+	if (store_domain_norm(at + 1, out + local + 1, outlen - local - 1) < 0)
+		return -1;
+	return 0;
+}

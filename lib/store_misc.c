@@ -1,0 +1,377 @@
+/*
+ * Settings, the event log, process status, and backup/restore.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+#define EVENTS_KEEP 10000 /* the event log keeps this many newest rows */
+
+/* --- settings ----------------------------------------------------------- */
+
+static int setting_read(struct store *st, const char *key, char *buf, size_t buflen, char **dup)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT value FROM settings WHERE key = ?1");
+	int rc;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+
+		rc = 0;
+		if (dup) {
+			*dup = malloc(n + 1);
+			if (*dup) {
+				memcpy(*dup, v ? v : "", n);
+				(*dup)[n] = '\0';
+			} else {
+				rc = store_err(st, "out of memory");
+			}
+		} else if (n >= buflen) {
+			rc = store_err(st, "setting %s longer than the buffer", key);
+		} else {
+			memcpy(buf, v ? v : "", n);
+			buf[n] = '\0';
+		}
+		store_stmt_done(s);
+		return rc;
+	}
+	store_stmt_done(s);
+	if (rc == SQLITE_DONE)
+		return store_errc(st, STORE_NOTFOUND, "no setting %s", key);
+	return store_sqlerr(st, "setting get");
+}
+
+int store_setting_get(struct store *st, const char *key, char *buf, size_t buflen)
+{
+	return setting_read(st, key, buf, buflen, NULL);
+}
+
+int store_setting_dup(struct store *st, const char *key, char **out)
+{
+	*out = NULL;
+	return setting_read(st, key, NULL, 0, out);
+}
+
+int store_setting_set(struct store *st, const char *key, const char *value)
+{
+	sqlite3_stmt *s;
+
+	if (!key || !*key || !value)
+		return store_err(st, "setting needs a key and a value");
+	if (store_begin(st) < 0)
+		return -1;
+	s = store_stmt(st, "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+			   " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+	if (!s)
+		goto fail;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	if (store_step_done(st, s, "setting set") < 0)
+		goto fail;
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_setting_del(struct store *st, const char *key)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) < 0)
+		return -1;
+	s = store_stmt(st, "DELETE FROM settings WHERE key = ?1");
+	if (!s)
+		goto fail;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (store_step_done(st, s, "setting del") < 0)
+		goto fail;
+	if (sqlite3_changes(st->db) == 0) {
+		store_rollback(st);
+		return store_errc(st, STORE_NOTFOUND, "no setting %s", key);
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_setting_list(struct store *st, store_setting_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT key, value FROM settings ORDER BY key");
+	int rc, n = 0;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, (const char *)sqlite3_column_text(s, 0),
+		       (const char *)sqlite3_column_text(s, 1)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store_sqlerr(st, "setting list");
+	store_stmt_done(s);
+	return n;
+}
+
+/* --- events ------------------------------------------------------------- */
+
+int store_event_add(struct store *st, const char *kind, const char *text)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+
+	if (!kind || !*kind || !text)
+		return store_err(st, "event needs a kind and a text");
+	if (store_begin(st) < 0)
+		return -1;
+	s = store_stmt(st, "INSERT INTO events(time, kind, text) VALUES(?1, ?2, ?3)");
+	if (!s)
+		goto fail;
+	sqlite3_bind_int64(s, 1, store_now());
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+	if (store_step_done(st, s, "event add") < 0)
+		goto fail;
+	id = sqlite3_last_insert_rowid(st->db);
+	/* prune now and then so the log stays bounded */
+	if (id % 256 == 0) {
+		s = store_stmt(st, "DELETE FROM events WHERE id <= ?1");
+		if (!s)
+			goto fail;
+		sqlite3_bind_int64(s, 1, id - EVENTS_KEEP);
+		if (store_step_done(st, s, "event prune") < 0)
+			goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_event_list(struct store *st, int limit, store_event_cb cb, void *arg)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "SELECT id, time, kind, text FROM events ORDER BY id DESC LIMIT ?1");
+	int rc, n = 0;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int(s, 1, limit > 0 ? limit : 0);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+		       (const char *)sqlite3_column_text(s, 2),
+		       (const char *)sqlite3_column_text(s, 3)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store_sqlerr(st, "event list");
+	store_stmt_done(s);
+	return n;
+}
+
+/* --- process status ----------------------------------------------------- */
+
+int store_proc_set(struct store *st, const char *name, int pid, int64_t started_unix, int restarts,
+		   const char *state_text)
+{
+	sqlite3_stmt *s;
+
+	if (!name || !*name)
+		return store_err(st, "process needs a name");
+	if (store_begin(st) < 0)
+		return -1;
+	s = store_stmt(st,
+		       "INSERT OR REPLACE INTO procs(name, pid, started, restarts, state, updated)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+	if (!s)
+		goto fail;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, pid);
+	sqlite3_bind_int64(s, 3, started_unix);
+	sqlite3_bind_int(s, 4, restarts);
+	sqlite3_bind_text(s, 5, state_text ? state_text : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, store_now());
+	if (store_step_done(st, s, "proc set") < 0)
+		goto fail;
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_proc_list(struct store *st, store_proc_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT name, pid, started, restarts, state, updated"
+					 " FROM procs ORDER BY name");
+	struct store_proc p;
+	int rc, n = 0;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		p.name = (const char *)sqlite3_column_text(s, 0);
+		p.pid = sqlite3_column_int(s, 1);
+		p.started = sqlite3_column_int64(s, 2);
+		p.restarts = sqlite3_column_int(s, 3);
+		p.state = (const char *)sqlite3_column_text(s, 4);
+		p.updated = sqlite3_column_int64(s, 5);
+		n++;
+		if (cb(arg, &p))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store_sqlerr(st, "proc list");
+	store_stmt_done(s);
+	return n;
+}
+
+/* --- backup and restore ------------------------------------------------- */
+
+/* Copies all of src into dst with the online backup API, retrying while
+ * another connection holds a lock.  Returns SQLITE_OK or an error code. */
+static int backup_copy(sqlite3 *dst, sqlite3 *src)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	int rc, tries = 0;
+
+	if (!b)
+		return sqlite3_errcode(dst);
+	/* One step copies everything under one read transaction of src,
+	 * so the copy is a consistent snapshot. */
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		if (++tries > 500)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	sqlite3_backup_finish(b);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_backup(struct store *st, const char *dest_path)
+{
+	sqlite3 *dst = NULL;
+	int rc;
+
+	if (!dest_path || !*dest_path)
+		return store_err(st, "no backup path");
+	if (access(dest_path, F_OK) == 0)
+		return store_err(st, "%s exists", dest_path);
+	if (sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		store_err(st, "%s: %s", dest_path, dst ? sqlite3_errmsg(dst) : "cannot open");
+		sqlite3_close(dst);
+		return -1;
+	}
+	sqlite3_busy_timeout(dst, 5000);
+	rc = backup_copy(dst, st->db);
+	if (rc != SQLITE_OK) {
+		store_err(st, "backup to %s: %s", dest_path, sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		unlink(dest_path);
+		return -1;
+	}
+	/* A backup is one self-contained file: fold its WAL in. */
+	sqlite3_exec(dst, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (sqlite3_close(dst) != SQLITE_OK)
+		return store_err(st, "closing %s failed", dest_path);
+	return 0;
+}
+
+/* Checks a database to restore from.  Returns 0 or -1 with err set. */
+static int restore_check(sqlite3 *src, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ok = 0;
+	int64_t ver = -1;
+
+	if (sqlite3_prepare_v2(src, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		ok = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 0), "ok") == 0;
+	}
+	sqlite3_finalize(s);
+	if (!ok) {
+		snprintf(err, errlen, "%s: not a sound database (integrity_check failed)", path);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(src, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		ver = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (ver < 1 || ver > store_schema_version()) {
+		snprintf(err, errlen,
+			 "%s: schema version %lld is not one this program knows (1..%d)", path,
+			 (long long)ver, store_schema_version());
+		return -1;
+	}
+	/* a Loft database, not any SQLite file with a user_version */
+	if (sqlite3_prepare_v2(src, "SELECT count(*) FROM messages, domains LIMIT 1", -1, &s,
+			       NULL) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		snprintf(err, errlen, "%s: not a Loft database", path);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int store_restore(const char *src_path, const char *db_path, char *err, size_t errlen)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	struct store *st;
+	int rc;
+
+	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", src_path,
+			 src ? sqlite3_errmsg(src) : "cannot open");
+		sqlite3_close(src);
+		return -1;
+	}
+	if (restore_check(src, src_path, err, errlen) < 0) {
+		sqlite3_close(src);
+		return -1;
+	}
+	/* Opening through store_open makes sure the target exists in WAL
+	 * mode; the backup then replaces its content in one write
+	 * transaction, which other processes see as any other commit. */
+	if (store_open(db_path, &st, err, errlen) < 0) {
+		sqlite3_close(src);
+		return -1;
+	}
+	store_close(st);
+	if (sqlite3_open_v2(db_path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", db_path, dst ? sqlite3_errmsg(dst) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(dst, 5000);
+	sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	rc = backup_copy(dst, src);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "restore into %s: %s", db_path, sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	/* an older backup: bring it to the current schema */
+	if (store_open(db_path, &st, err, errlen) < 0)
+		return -1;
+	store_close(st);
+	return 0;
+fail:
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	return -1;
+}

@@ -1,0 +1,137 @@
+/*
+ * The outbound queue table: one row per (message, remote recipient).  The
+ * queue runner (smtpd/) picks due rows and reports back with done, defer
+ * or bounce.  A finished row keeps its history (status, attempts, last
+ * error) for the admin but lets go of its message, so the message is
+ * deleted once nothing else refers to it (trigger queue_unref_upd).
+ */
+#include <string.h>
+
+#include "store_internal.h"
+
+#define QUEUE_COLS                                                                                 \
+	"SELECT id, coalesce(message_id, 0), mail_from, rcpt, created, next_attempt, attempts,"    \
+	" status, last_error FROM queue "
+
+static int queue_rows(struct store *st, sqlite3_stmt *s, store_queue_cb cb, void *arg)
+{
+	struct store_queue_item q;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		q.id = sqlite3_column_int64(s, 0);
+		q.message_id = sqlite3_column_int64(s, 1);
+		q.mail_from = (const char *)sqlite3_column_text(s, 2);
+		q.rcpt = (const char *)sqlite3_column_text(s, 3);
+		q.created = sqlite3_column_int64(s, 4);
+		q.next_attempt = sqlite3_column_int64(s, 5);
+		q.attempts = sqlite3_column_int(s, 6);
+		q.status = (const char *)sqlite3_column_text(s, 7);
+		q.last_error = (const char *)sqlite3_column_text(s, 8);
+		n++;
+		if (cb(arg, &q))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store_sqlerr(st, "queue list");
+	store_stmt_done(s);
+	return n;
+}
+
+int store_queue_list(struct store *st, store_queue_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, QUEUE_COLS "ORDER BY id");
+
+	if (!s)
+		return -1;
+	return queue_rows(st, s, cb, arg);
+}
+
+int store_queue_due(struct store *st, int64_t now, int limit, store_queue_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, QUEUE_COLS "WHERE status IN ('queued', 'deferred')"
+						    " AND next_attempt <= ?1"
+						    " ORDER BY next_attempt, id LIMIT ?2");
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int(s, 2, limit > 0 ? limit : 0);
+	return queue_rows(st, s, cb, arg);
+}
+
+/* Sets the outcome of a row still waiting; final != 0 releases its
+ * message. */
+static int queue_update(struct store *st, int64_t id, const char *status, int64_t next,
+			const char *error, int final)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) < 0)
+		return -1;
+	if (final)
+		s = store_stmt(st,
+			       "UPDATE queue SET status = ?2, last_error = ?3, message_id = NULL,"
+			       " attempts = attempts + 1, finished = ?4"
+			       " WHERE id = ?1 AND status IN ('queued', 'deferred')");
+	else
+		s = store_stmt(st,
+			       "UPDATE queue SET status = ?2, last_error = ?3, next_attempt = ?4,"
+			       " attempts = attempts + 1"
+			       " WHERE id = ?1 AND status IN ('queued', 'deferred')");
+	if (!s)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, error ? error : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, final ? store_now() : next);
+	if (store_step_done(st, s, "queue update") < 0)
+		goto fail;
+	if (sqlite3_changes(st->db) == 0) {
+		store_rollback(st);
+		return store_errc(st, STORE_NOTFOUND, "no waiting queue row %lld", (long long)id);
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int store_queue_done(struct store *st, int64_t queue_id)
+{
+	return queue_update(st, queue_id, "done", 0, "", 1);
+}
+
+int store_queue_bounce(struct store *st, int64_t queue_id, const char *error)
+{
+	return queue_update(st, queue_id, "bounced", 0, error, 1);
+}
+
+int store_queue_defer(struct store *st, int64_t queue_id, int64_t next_attempt, const char *error)
+{
+	return queue_update(st, queue_id, "deferred", next_attempt, error, 0);
+}
+
+int store_queue_purge(struct store *st, int64_t before)
+{
+	sqlite3_stmt *s;
+	int n;
+
+	if (store_begin(st) < 0)
+		return -1;
+	s = store_stmt(st,
+		       "DELETE FROM queue WHERE status IN ('done', 'bounced') AND finished < ?1");
+	if (!s) {
+		store_rollback(st);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, before);
+	if (store_step_done(st, s, "queue purge") < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	n = sqlite3_changes(st->db);
+	if (store_commit(st) < 0)
+		return -1;
+	return n;
+}
