@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "evloop.h"
 #include "log.h"
 #include "net.h"
@@ -49,11 +50,11 @@ struct listener {
 };
 
 static struct listener listeners[] = {
-	{"mx", 25, 2525, -1, ""},	   {"submission", 587, 2587, -1, ""},
-	{"submissions", 465, 2465, -1, ""}, {"imap", 143, 2143, -1, ""},
-	{"imaps", 993, 2993, -1, ""},	   {"pop3", 110, 2110, -1, ""},
-	{"pop3s", 995, 2995, -1, ""},	   {"http", 80, 8080, -1, ""},
-	{"https", 443, 8443, -1, ""},
+    {"mx", 25, 2525, -1, ""},		{"submission", 587, 2587, -1, ""},
+    {"submissions", 465, 2465, -1, ""}, {"imap", 143, 2143, -1, ""},
+    {"imaps", 993, 2993, -1, ""},	{"pop3", 110, 2110, -1, ""},
+    {"pop3s", 995, 2995, -1, ""},	{"http", 80, 8080, -1, ""},
+    {"https", 443, 8443, -1, ""},
 };
 #define NLISTENERS (sizeof(listeners) / sizeof(listeners[0]))
 
@@ -72,11 +73,11 @@ struct child {
 };
 
 static struct child children[] = {
-	{.name = "loft-smtpd", .listen = {"mx", "submission", "submissions"}},
-	{.name = "loft-queue"},
-	{.name = "loft-imapd", .listen = {"imap", "imaps", "pop3", "pop3s"}},
-	{.name = "loft-admin", .listen = {"http", "https"}},
-	{.name = "loft-netwatch"},
+    {.name = "loft-smtpd", .listen = {"mx", "submission", "submissions"}},
+    {.name = "loft-queue"},
+    {.name = "loft-imapd", .listen = {"imap", "imaps", "pop3", "pop3s"}},
+    {.name = "loft-admin", .listen = {"http", "https"}},
+    {.name = "loft-netwatch"},
 };
 #define NCHILDREN (sizeof(children) / sizeof(children[0]))
 
@@ -242,8 +243,7 @@ static void child_spawn(struct child *c)
 	if (ev_io_add(g.ev, c->ctl, EV_READ, on_ctl, c) < 0)
 		log_err(NULL, "event=control-failed name=%s error=\"%s\"", c->name,
 			strerror(errno));
-	log_info(NULL, "event=spawn name=%s pid=%ld restarts=%d", c->name, (long)pid,
-		 c->restarts);
+	log_info(NULL, "event=spawn name=%s pid=%ld restarts=%d", c->name, (long)pid, c->restarts);
 	status_write(c->name, pid, c->started_unix, c->restarts, "running");
 }
 
@@ -511,21 +511,16 @@ static int prepare_datadir(void)
 	snprintf(cert, sizeof(cert), "%s/tls", g.datadir);
 	if (mkdir(cert, 0750) < 0 && errno != EEXIST)
 		fatal("event=datadir-failed path=%s error=\"%s\"", cert, strerror(errno));
-	snprintf(cert, sizeof(cert), "%s",
-		 config_get(g.cfg, "tls_cert", NULL) ? config_get(g.cfg, "tls_cert", NULL) : "");
-	if (!cert[0])
-		snprintf(cert, sizeof(cert), "%s/tls/cert.pem", g.datadir);
-	snprintf(key, sizeof(key), "%s",
-		 config_get(g.cfg, "tls_key", NULL) ? config_get(g.cfg, "tls_key", NULL) : "");
-	if (!key[0])
-		snprintf(key, sizeof(key), "%s/tls/key.pem", g.datadir);
+	if (daemon_tls_paths(g.cfg, g.datadir, cert, sizeof(cert), key, sizeof(key)) < 0)
+		fatal("event=tls-cert-failed error=\"path too long\"");
 	if (tls_selfsigned_ensure(cert, key, hostname, err, sizeof(err)) < 0)
 		fatal("event=tls-cert-failed error=\"%s\"", err);
 
 	if (g.drop) {
 		/* the daemons run as the loft user and must own what they write */
-		static const char *const own[] = {"", "/loft.db", "/loft.db-wal", "/loft.db-shm",
-						  "/tls", "/tls/cert.pem", "/tls/key.pem"};
+		static const char *const own[] = {
+		    "",	    "/loft.db",	     "/loft.db-wal", "/loft.db-shm",
+		    "/tls", "/tls/cert.pem", "/tls/key.pem"};
 		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
 			snprintf(path, sizeof(path), "%s%s", g.datadir, own[i]);
 			if (chown(path, g.user.uid, g.user.gid) < 0 && errno != ENOENT)
@@ -600,8 +595,8 @@ int main(int argc, char **argv)
 	int lockfd = prepare_datadir();
 	find_children(argv[0]);
 	bind_listeners();
-	log_info(NULL, "event=started pid=%ld datadir=%s dev=%d user=%s", (long)getpid(),
-		 g.datadir, g.dev, g.drop ? g.user.name : "(unchanged)");
+	log_info(NULL, "event=started pid=%ld datadir=%s dev=%d user=%s", (long)getpid(), g.datadir,
+		 g.dev, g.drop ? g.user.name : "(unchanged)");
 	status_write("loftd", getpid(), (int64_t)time(NULL), 0, "running");
 	for (size_t i = 0; i < NCHILDREN; i++)
 		if (children[i].present)

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "strnum.h"
+#include "tls.h"
 
 #define DAEMON_MAX_LISTEN 8
 
@@ -243,6 +244,33 @@ void daemon_notify(struct daemon *d, const char *topic)
 		return;
 	/* best effort: a missed wake-up is caught by the pollers' timers */
 	send(d->control, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+int daemon_tls_paths(const struct config *cfg, const char *datadir, char *cert, size_t certlen,
+		     char *key, size_t keylen)
+{
+	const char *c = config_get(cfg, "tls_cert", NULL), *k = config_get(cfg, "tls_key", NULL);
+	int n1, n2;
+
+	n1 = c ? snprintf(cert, certlen, "%s", c)
+	       : snprintf(cert, certlen, "%s/tls/cert.pem", datadir);
+	n2 = k ? snprintf(key, keylen, "%s", k) : snprintf(key, keylen, "%s/tls/key.pem", datadir);
+	return n1 < 0 || (size_t)n1 >= certlen || n2 < 0 || (size_t)n2 >= keylen ? -1 : 0;
+}
+
+struct tls_ctx *daemon_tls_server(struct daemon *d)
+{
+	char cert[4200], key[4200], err[512];
+	struct tls_ctx *ctx;
+
+	if (daemon_tls_paths(d->cfg, d->datadir, cert, sizeof(cert), key, sizeof(key)) < 0) {
+		log_warn(NULL, "event=tls-unavailable error=\"certificate path too long\"");
+		return NULL;
+	}
+	ctx = tls_server_new(cert, key, err, sizeof(err));
+	if (!ctx)
+		log_warn(NULL, "event=tls-unavailable error=\"%s\"", err);
+	return ctx;
 }
 
 int daemon_run(struct daemon *d)

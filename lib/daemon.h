@@ -13,8 +13,12 @@
  * work queued); it lets IMAP IDLE and the queue runner wake at once.
  * SIGTERM/SIGINT act as "stop", SIGHUP as "reload".
  */
+#include <stddef.h>
+
 #include "config.h"
 #include "evloop.h"
+
+struct tls_ctx;
 
 struct daemon;
 
@@ -46,6 +50,14 @@ int daemon_stopping(const struct daemon *d);
 int daemon_listener(const struct daemon *d, const char *name);
 /* Tells loftd (and through it every other daemon) about topic. */
 void daemon_notify(struct daemon *d, const char *topic);
+/* The certificate and key files: tls_cert / tls_key from the config, else
+ * DATADIR/tls/cert.pem and key.pem (made by loftd on first start).
+ * Returns 0, or -1 when a path does not fit. */
+int daemon_tls_paths(const struct config *cfg, const char *datadir, char *cert, size_t certlen,
+		     char *key, size_t keylen);
+/* Loads the server TLS context from those files.  Returns it, or NULL with
+ * a warning logged (the daemon then serves without TLS). */
+struct tls_ctx *daemon_tls_server(struct daemon *d);
 /* Runs the loop; returns the process exit status. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);

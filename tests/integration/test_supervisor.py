@@ -142,7 +142,7 @@ def test_privilege_drop_to_loft_user():
             status = open("/proc/%d/status" % pid).read()
             uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
             gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
-            groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+            groups = re.search(r"^Groups:[ \t]*(.*)$", status, re.M).group(1).split()
             assert uids == [str(pw.pw_uid)] * 4, (name, uids)
             assert gids == [str(pw.pw_gid)] * 4, (name, gids)
             assert groups == [], (name, groups)

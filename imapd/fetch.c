@@ -1,0 +1,832 @@
+/*
+ * FETCH and STORE.  FETCH never parses a message: ENVELOPE and
+ * BODYSTRUCTURE come stored, and BODY[section] is cut out of the raw bytes
+ * with the stored section table (mime_section_find).  Large FETCHes are
+ * produced in batches as the socket drains (conn's writable callback), so
+ * "FETCH 1:* BODY[]" on a big mailbox never sits whole in memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn.h"
+#include "imapd.h"
+#include "imapdate.h"
+#include "log.h"
+#include "mime.h"
+#include "store.h"
+#include "strnum.h"
+
+#define FETCH_BATCH    128
+#define FETCH_HIGHMARK (1024 * 1024)
+#define MAX_ITEMS      64
+#define MAX_FIELDS     64
+
+enum fkind {
+	FK_UID,
+	FK_FLAGS,
+	FK_INTERNALDATE,
+	FK_SIZE,
+	FK_ENVELOPE,
+	FK_BODYSTRUCTURE,
+	FK_BODY,
+	FK_SECTION, /* BODY[...], BODY.PEEK[...], BINARY[...], RFC822* */
+	FK_BINSIZE,
+	FK_MODSEQ,
+};
+
+enum fspec { SP_ALL, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
+
+struct fitem {
+	enum fkind kind;
+	int peek, binary;
+	char part[64];
+	enum fspec spec;
+	char *fields[MAX_FIELDS];
+	size_t nfields;
+	int partial;
+	uint64_t poff, plen;
+	char label[256]; /* the name in the reply, before any <origin> */
+};
+
+struct fentry {
+	uint32_t uid;
+	unsigned flags;
+	char *keywords;
+	uint64_t modseq, size;
+	int64_t message_id, internaldate;
+};
+
+struct fetch_job {
+	struct fitem items[MAX_ITEMS];
+	size_t nitems;
+	size_t *idx, n, pos;
+	int uid, need_meta, need_data, set_seen;
+	uint64_t changedsince;
+	char tag[72];
+	struct fentry batch[FETCH_BATCH];
+	size_t nbatch;
+	size_t bpos;
+};
+
+static void fitem_free(struct fitem *it)
+{
+	for (size_t i = 0; i < it->nfields; i++)
+		free(it->fields[i]);
+	it->nfields = 0;
+}
+
+void fetch_job_free(struct fetch_job *fj)
+{
+	if (!fj)
+		return;
+	for (size_t i = 0; i < fj->nitems; i++)
+		fitem_free(&fj->items[i]);
+	free(fj->idx);
+	free(fj);
+}
+
+/* Parses "(From To)" or "(\"From\")" in a section into it->fields.
+ * Returns the bytes used or -1. */
+static int parse_fields(const char *p, struct fitem *it)
+{
+	const char *start = p;
+
+	if (*p != '(')
+		return -1;
+	p++;
+	for (;;) {
+		char name[128];
+		size_t n = 0;
+		while (*p == ' ')
+			p++;
+		if (*p == ')')
+			break;
+		int quoted = *p == '"';
+		if (quoted)
+			p++;
+		while (*p && *p != ')' && (quoted ? *p != '"' : *p != ' ')) {
+			if ((unsigned char)*p <= 0x20 || *p == ':' || n + 1 >= sizeof(name))
+				return -1;
+			name[n++] = *p++;
+		}
+		if (quoted) {
+			if (*p != '"')
+				return -1;
+			p++;
+		}
+		if (n == 0 || it->nfields == MAX_FIELDS)
+			return -1;
+		name[n] = '\0';
+		it->fields[it->nfields] = strdup(name);
+		if (!it->fields[it->nfields])
+			bug("out of memory");
+		it->nfields++;
+	}
+	if (it->nfields == 0)
+		return -1;
+	return (int)(p + 1 - start);
+}
+
+/* Parses the inside of "[...]" (sec, up to ']') into it.  Returns 0/-1. */
+static int parse_section(const char *sec, size_t len, struct fitem *it, int binary)
+{
+	size_t i = 0, pl = 0;
+	char spec[32];
+
+	/* part number: digits separated by dots, each non-zero */
+	while (i < len && sec[i] >= '1' && sec[i] <= '9') {
+		while (i < len && sec[i] >= '0' && sec[i] <= '9') {
+			if (pl + 2 >= sizeof(it->part))
+				return -1;
+			it->part[pl++] = sec[i++];
+		}
+		it->part[pl] = '\0';
+		if (i < len && sec[i] == '.') {
+			i++;
+			if (i < len && sec[i] >= '1' && sec[i] <= '9')
+				it->part[pl++] = '.';
+		} else {
+			break;
+		}
+	}
+	it->part[pl] = '\0';
+	if (i > 0 && sec[i - 1] != '.' && i < len)
+		return -1; /* "1X" */
+	size_t k = 0;
+	while (i < len && sec[i] != ' ' && sec[i] != '(' && k + 1 < sizeof(spec))
+		spec[k++] = (char)(sec[i] >= 'a' && sec[i] <= 'z' ? sec[i++] - 32 : sec[i++]);
+	spec[k] = '\0';
+	if (binary) {
+		return k == 0 && i == len ? 0 : -1;
+	}
+	if (k == 0) {
+		it->spec = SP_ALL;
+	} else if (strcmp(spec, "HEADER") == 0) {
+		it->spec = SP_HEADER;
+	} else if (strcmp(spec, "TEXT") == 0) {
+		it->spec = SP_TEXT;
+	} else if (strcmp(spec, "MIME") == 0 && pl > 0) {
+		it->spec = SP_MIME;
+	} else if (strcmp(spec, "HEADER.FIELDS") == 0 || strcmp(spec, "HEADER.FIELDS.NOT") == 0) {
+		it->spec = spec[13] ? SP_FIELDS_NOT : SP_FIELDS;
+		if (i >= len || sec[i] != ' ')
+			return -1;
+		i++;
+		int n = parse_fields(sec + i, it);
+		if (n < 0)
+			return -1;
+		i += (size_t)n;
+	} else {
+		return -1;
+	}
+	return i == len ? 0 : -1;
+}
+
+static int starts(const char *s, const char *prefix)
+{
+	return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Parses one fetch attribute atom.  Returns 0 or -1. */
+static int parse_item(const char *a, struct fitem *it)
+{
+	const char *open;
+	int binary = 0;
+
+	memset(it, 0, sizeof(*it));
+	static const struct {
+		const char *name;
+		enum fkind kind;
+	} simple[] = {{"UID", FK_UID},
+		      {"FLAGS", FK_FLAGS},
+		      {"INTERNALDATE", FK_INTERNALDATE},
+		      {"RFC822.SIZE", FK_SIZE},
+		      {"ENVELOPE", FK_ENVELOPE},
+		      {"BODYSTRUCTURE", FK_BODYSTRUCTURE},
+		      {"BODY", FK_BODY},
+		      {"MODSEQ", FK_MODSEQ}};
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		if (strcasecmp(a, simple[i].name) == 0) {
+			it->kind = simple[i].kind;
+			snprintf(it->label, sizeof(it->label), "%s", simple[i].name);
+			return 0;
+		}
+	}
+	it->kind = FK_SECTION;
+	if (strcasecmp(a, "RFC822") == 0) {
+		snprintf(it->label, sizeof(it->label), "RFC822");
+		return 0;
+	}
+	if (strcasecmp(a, "RFC822.HEADER") == 0) {
+		it->spec = SP_HEADER;
+		it->peek = 1;
+		snprintf(it->label, sizeof(it->label), "RFC822.HEADER");
+		return 0;
+	}
+	if (strcasecmp(a, "RFC822.TEXT") == 0) {
+		it->spec = SP_TEXT;
+		snprintf(it->label, sizeof(it->label), "RFC822.TEXT");
+		return 0;
+	}
+	if (starts(a, "BODY.PEEK[")) {
+		it->peek = 1;
+		open = a + 9;
+	} else if (starts(a, "BODY[")) {
+		open = a + 4;
+	} else if (starts(a, "BINARY.PEEK[")) {
+		it->peek = binary = 1;
+		open = a + 11;
+	} else if (starts(a, "BINARY[")) {
+		binary = 1;
+		open = a + 6;
+	} else if (starts(a, "BINARY.SIZE[")) {
+		it->kind = FK_BINSIZE;
+		binary = 1;
+		open = a + 11;
+	} else {
+		return -1;
+	}
+	it->binary = binary;
+	const char *close = strchr(open, ']');
+	if (!close || parse_section(open + 1, (size_t)(close - open - 1), it, binary) < 0)
+		return -1;
+	/* the reply names the section as asked, upper-cased */
+	size_t ll = 0;
+	const char *base = it->kind == FK_BINSIZE ? "BINARY.SIZE" : binary ? "BINARY" : "BODY";
+	int n = snprintf(it->label, sizeof(it->label), "%s[", base);
+	if (n < 0 || (size_t)n >= sizeof(it->label))
+		return -1;
+	ll = (size_t)n;
+	for (const char *p = open + 1; p < close; p++) {
+		if (ll + 3 >= sizeof(it->label))
+			return -1;
+		it->label[ll++] = (char)(*p >= 'a' && *p <= 'z' && it->nfields == 0 ? *p - 32 : *p);
+	}
+	it->label[ll++] = ']';
+	it->label[ll] = '\0';
+	const char *rest = close + 1;
+	if (*rest == '<') {
+		const char *dot = strchr(rest, '.'), *gt = strchr(rest, '>');
+		if (it->kind == FK_BINSIZE || !dot || !gt || dot > gt || gt[1] != '\0' ||
+		    strnum_u64n(rest + 1, (size_t)(dot - rest - 1), UINT32_MAX, &it->poff) < 0 ||
+		    strnum_u64n(dot + 1, (size_t)(gt - dot - 1), UINT32_MAX, &it->plen) < 0 ||
+		    it->plen == 0)
+			return -1;
+		it->partial = 1;
+	} else if (*rest) {
+		return -1;
+	}
+	return 0;
+}
+
+static int add_macro(struct fetch_job *fj, const char *const *names)
+{
+	for (; *names; names++)
+		if (parse_item(*names, &fj->items[fj->nitems++]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Parses the attribute argument into fj.  Returns 0 or -1. */
+static int parse_items(const struct imap_arg *a, struct fetch_job *fj)
+{
+	static const char *const all[] = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", NULL};
+	static const char *const fast[] = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", NULL};
+	static const char *const full[] = {"FLAGS",    "INTERNALDATE", "RFC822.SIZE",
+					   "ENVELOPE", "BODY",	       NULL};
+
+	if (imap_arg_is(a, "ALL"))
+		return add_macro(fj, all);
+	if (imap_arg_is(a, "FAST"))
+		return add_macro(fj, fast);
+	if (imap_arg_is(a, "FULL"))
+		return add_macro(fj, full);
+	const struct imap_arg *l = a->type == IMAP_ARG_LIST ? a->child : a;
+	if (!l)
+		return -1;
+	for (; l; l = a->type == IMAP_ARG_LIST ? l->next : NULL) {
+		if (l->type != IMAP_ARG_ATOM || fj->nitems == MAX_ITEMS)
+			return -1;
+		if (parse_item(l->str, &fj->items[fj->nitems]) < 0) {
+			fitem_free(&fj->items[fj->nitems]);
+			return -1;
+		}
+		fj->nitems++;
+	}
+	return 0;
+}
+
+/* --- producing one message's reply ----------------------------------------- */
+
+/* Appends the header fields of hdr[0..len) whose names are (not) listed. */
+static void filter_header(struct buf *out, const char *hdr, size_t len, const struct fitem *it)
+{
+	size_t i = 0;
+	int keep = 0;
+
+	while (i < len) {
+		const char *line = hdr + i;
+		const char *lf = memchr(line, '\n', len - i);
+		size_t ll = lf ? (size_t)(lf - line) + 1 : len - i;
+		if (ll <= 2 && (line[0] == '\r' || line[0] == '\n'))
+			break; /* the blank line that ends the header */
+		if (line[0] != ' ' && line[0] != '\t') {
+			const char *colon = memchr(line, ':', ll);
+			int listed = 0;
+			if (colon) {
+				size_t nl = (size_t)(colon - line);
+				while (nl > 0 && (line[nl - 1] == ' ' || line[nl - 1] == '\t'))
+					nl--;
+				for (size_t f = 0; f < it->nfields && !listed; f++)
+					listed = strlen(it->fields[f]) == nl &&
+						 strncasecmp(it->fields[f], line, nl) == 0;
+			}
+			keep = colon && (it->spec == SP_FIELDS ? listed : !listed);
+		}
+		if (keep)
+			buf_append(out, line, ll);
+		i += ll;
+	}
+	buf_puts(out, "\r\n");
+}
+
+/* Appends the section's bytes (before any partial) to out. */
+static void section_bytes(const struct store_message *m, const struct fitem *it, struct buf *out,
+			  int *has_nul)
+{
+	struct mime_section sec;
+	const char *d = m->data;
+	size_t hs = m->header_size <= m->size ? m->header_size : m->size;
+
+	if (!it->part[0]) {
+		switch (it->spec) {
+		case SP_ALL:
+		case SP_MIME:
+			buf_append(out, d, m->size);
+			break;
+		case SP_HEADER:
+			buf_append(out, d, hs);
+			break;
+		case SP_TEXT:
+			buf_append(out, d + hs, m->size - hs);
+			break;
+		case SP_FIELDS:
+		case SP_FIELDS_NOT:
+			filter_header(out, d, hs, it);
+			break;
+		}
+		return;
+	}
+	if (mime_section_find(m->sections, m->sections_len, it->part, &sec) < 0)
+		return;
+	if (sec.hdr_off + sec.hdr_len > m->size || sec.body_off + sec.body_len > m->size)
+		return; /* a table that does not fit its message is a store bug */
+	switch (it->spec) {
+	case SP_ALL:
+		if (it->binary &&
+		    (sec.encoding == MIME_ENC_BASE64 || sec.encoding == MIME_ENC_QP)) {
+			int bad = 0;
+			if (sec.encoding == MIME_ENC_BASE64)
+				mime_decode_base64(d + sec.body_off, sec.body_len, out, &bad);
+			else
+				mime_decode_qp(d + sec.body_off, sec.body_len, out, &bad);
+			*has_nul = memchr(out->data, '\0', out->len) != NULL;
+		} else {
+			buf_append(out, d + sec.body_off, sec.body_len);
+			if (it->binary)
+				*has_nul = memchr(out->data, '\0', out->len) != NULL;
+		}
+		break;
+	case SP_MIME:
+		buf_append(out, d + sec.hdr_off, sec.hdr_len);
+		break;
+	case SP_HEADER:
+		if (sec.is_message)
+			buf_append(out, d + sec.msg_hdr_off, sec.msg_hdr_len);
+		break;
+	case SP_TEXT:
+		if (sec.is_message)
+			buf_append(out, d + sec.msg_body_off, sec.msg_body_len);
+		break;
+	case SP_FIELDS:
+	case SP_FIELDS_NOT:
+		if (sec.is_message)
+			filter_header(out, d + sec.msg_hdr_off, sec.msg_hdr_len, it);
+		break;
+	}
+}
+
+static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct fentry *e,
+		     const struct store_message *m, int flags_changed, struct buf *out)
+{
+	int first = 1, sent_uid = 0, sent_flags = 0, sent_modseq = 0;
+	struct buf tmp;
+
+	buf_printf(out, "* %zu FETCH (", seq);
+	buf_init(&tmp, 128u * 1024 * 1024);
+	for (size_t i = 0; i < fj->nitems; i++) {
+		const struct fitem *it = &fj->items[i];
+		if ((it->kind == FK_UID && sent_uid) || (it->kind == FK_FLAGS && sent_flags) ||
+		    (it->kind == FK_MODSEQ && sent_modseq))
+			continue;
+		if (!first)
+			buf_putc(out, ' ');
+		first = 0;
+		switch (it->kind) {
+		case FK_UID:
+			buf_printf(out, "UID %u", e->uid);
+			sent_uid = 1;
+			break;
+		case FK_FLAGS:
+			buf_puts(out, "FLAGS ");
+			flags_format(out, e->flags, e->keywords);
+			sent_flags = 1;
+			break;
+		case FK_MODSEQ:
+			buf_printf(out, "MODSEQ (%llu)", (unsigned long long)e->modseq);
+			sent_modseq = 1;
+			break;
+		case FK_INTERNALDATE: {
+			char date[40];
+			imapdate_format(e->internaldate, date, sizeof(date));
+			buf_printf(out, "INTERNALDATE \"%s\"", date);
+			break;
+		}
+		case FK_SIZE:
+			buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)e->size);
+			break;
+		case FK_ENVELOPE:
+			buf_printf(out, "ENVELOPE %s", m && m->envelope ? m->envelope : "NIL");
+			break;
+		case FK_BODYSTRUCTURE:
+			buf_printf(out, "BODYSTRUCTURE %s",
+				   m && m->bodystructure ? m->bodystructure : "NIL");
+			break;
+		case FK_BODY:
+			buf_printf(out, "BODY %s", m && m->body ? m->body : "NIL");
+			break;
+		case FK_SECTION:
+		case FK_BINSIZE: {
+			int has_nul = 0;
+			buf_reset(&tmp);
+			if (m && m->data)
+				section_bytes(m, it, &tmp, &has_nul);
+			if (it->kind == FK_BINSIZE) {
+				buf_printf(out, "%s %zu", it->label, tmp.len);
+				break;
+			}
+			const char *p = tmp.data;
+			size_t n = tmp.len;
+			if (it->partial) {
+				if (it->poff >= n) {
+					n = 0;
+				} else {
+					p += it->poff;
+					n -= (size_t)it->poff;
+					if (n > it->plen)
+						n = (size_t)it->plen;
+				}
+				buf_printf(out, "%s<%llu> ", it->label,
+					   (unsigned long long)it->poff);
+			} else {
+				buf_printf(out, "%s ", it->label);
+			}
+			buf_printf(out, "%s{%zu}\r\n", has_nul ? "~" : "", n);
+			buf_append(out, p, n);
+			break;
+		}
+		}
+	}
+	if ((fj->uid || s->qresync) && !sent_uid)
+		buf_printf(out, "%sUID %u", first ? "" : " ", e->uid), first = 0;
+	if (flags_changed && !sent_flags) {
+		buf_printf(out, "%sFLAGS ", first ? "" : " ");
+		flags_format(out, e->flags, e->keywords);
+		first = 0;
+	}
+	if ((fj->changedsince || (s->condstore && flags_changed)) && !sent_modseq)
+		buf_printf(out, "%sMODSEQ (%llu)", first ? "" : " ", (unsigned long long)e->modseq);
+	buf_puts(out, ")\r\n");
+	buf_free(&tmp);
+}
+
+static int batch_cb(void *arg, const struct store_entry *e)
+{
+	struct fetch_job *fj = arg;
+	struct fentry *f;
+
+	if (fj->nbatch == FETCH_BATCH)
+		return 1;
+	f = &fj->batch[fj->nbatch++];
+	f->uid = e->uid;
+	f->flags = e->flags;
+	f->keywords = strdup(e->keywords ? e->keywords : "");
+	if (!f->keywords)
+		bug("out of memory");
+	f->modseq = e->modseq;
+	f->size = e->size;
+	f->message_id = e->message_id;
+	f->internaldate = e->internaldate;
+	return 0;
+}
+
+static void finish(struct session *s)
+{
+	struct fetch_job *fj = s->fj;
+	char tag[sizeof(fj->tag)];
+	int blocked = s->mode == MODE_BLOCKED;
+
+	memcpy(tag, fj->tag, sizeof(tag));
+	s->fj = NULL;
+	fetch_job_free(fj);
+	sess_tagged(s, tag, "OK", "FETCH completed");
+	if (blocked)
+		sess_resume(s);
+}
+
+/* Produces output until the socket is busy enough or the job is done. */
+void fetch_continue(struct session *s)
+{
+	struct fetch_job *fj = s->fj;
+	struct store *st = s->srv->st;
+	struct buf out;
+
+	buf_init(&out, 200u * 1024 * 1024);
+	while (fj->pos < fj->n && sess_outlen(s) < FETCH_HIGHMARK && !s->dead && s->c) {
+		/* load the entries of the next stretch of the view */
+		size_t k = fj->n - fj->pos < FETCH_BATCH ? fj->n - fj->pos : FETCH_BATCH;
+		uint32_t lo = s->msgs[fj->idx[fj->pos]].uid;
+		uint32_t hi = s->msgs[fj->idx[fj->pos + k - 1]].uid;
+		fj->nbatch = 0;
+		if (fj->changedsince)
+			store_entries_changed(st, s->mbox_id, lo, hi, fj->changedsince, batch_cb,
+					      fj);
+		else
+			store_entries(st, s->mbox_id, lo, hi, batch_cb, fj);
+		if (fj->set_seen && !s->readonly)
+			store_tx_begin(st);
+		size_t b = 0;
+		size_t end = fj->pos;
+		for (size_t j = fj->pos; j < fj->pos + k; j++) {
+			struct view_msg *vm = &s->msgs[fj->idx[j]];
+			while (b < fj->nbatch && fj->batch[b].uid < vm->uid)
+				b++;
+			end = j + 1;
+			if (b == fj->nbatch) {
+				if (fj->nbatch == FETCH_BATCH) {
+					end = j; /* the batch filled up first: go on from j */
+					break;
+				}
+				continue;
+			}
+			if (fj->batch[b].uid != vm->uid)
+				continue; /* expunged meanwhile, or unchanged */
+			struct fentry *e = &fj->batch[b];
+			struct store_message m;
+			int have = 0, flags_changed = 0;
+			memset(&m, 0, sizeof(m));
+			if (fj->need_data)
+				have = store_message_get(st, e->message_id, &m) == 0;
+			else if (fj->need_meta)
+				have = store_message_meta(st, e->message_id, &m) == 0;
+			if (fj->set_seen && !s->readonly && !(e->flags & STORE_F_SEEN)) {
+				uint64_t ms = 0;
+				if (store_flags(st, s->mbox_id, e->uid, STORE_FLAGS_ADD,
+						STORE_F_SEEN, NULL, 0, &ms) == 1) {
+					e->flags |= STORE_F_SEEN;
+					e->modseq = ms;
+					vm->modseq = ms;
+					flags_changed = 1;
+				}
+			}
+			vm->flags = (vm->flags & VIEW_RECENT) | e->flags;
+			e->flags = vm->flags;
+			emit_one(s, fj, fj->idx[j] + 1, e, have ? &m : NULL, flags_changed, &out);
+			store_message_free(&m);
+		}
+		if (fj->set_seen && !s->readonly && store_tx_commit(st) < 0)
+			store_tx_rollback(st);
+		for (size_t i = 0; i < fj->nbatch; i++)
+			free(fj->batch[i].keywords);
+		fj->nbatch = 0;
+		fj->pos = end > fj->pos ? end : fj->pos + 1;
+		sess_write(s, out.data, out.len);
+		buf_reset(&out);
+	}
+	buf_free(&out);
+	if (fj->pos >= fj->n || s->dead || !s->c)
+		finish(s);
+}
+
+int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+{
+	struct fetch_job *fj;
+	const struct imap_arg *items = a ? a->next : NULL, *mods = items ? items->next : NULL;
+	int vanished = 0;
+
+	if (!a || !items || a->type != IMAP_ARG_ATOM || (mods && mods->type != IMAP_ARG_LIST) ||
+	    (mods && mods->next))
+		return sess_tagged(s, c->tag, "BAD", "FETCH set items [(modifiers)]"), 0;
+	fj = calloc(1, sizeof(*fj));
+	if (!fj)
+		bug("out of memory");
+	fj->uid = uid;
+	snprintf(fj->tag, sizeof(fj->tag), "%s", c->tag);
+	if (parse_items(items, fj) < 0) {
+		fetch_job_free(fj);
+		return sess_tagged(s, c->tag, "BAD", "Invalid fetch attributes"), 0;
+	}
+	for (const struct imap_arg *m = mods ? mods->child : NULL; m; m = m->next) {
+		if (imap_arg_is(m, "CHANGEDSINCE") && m->next &&
+		    strnum_u64(m->next->str, UINT64_MAX, &fj->changedsince) == 0) {
+			m = m->next;
+			s->condstore = 1;
+		} else if (imap_arg_is(m, "VANISHED") && uid && s->qresync) {
+			vanished = 1;
+		} else {
+			fetch_job_free(fj);
+			return sess_tagged(s, c->tag, "BAD", "Invalid FETCH modifier"), 0;
+		}
+	}
+	if (vanished && !fj->changedsince) {
+		fetch_job_free(fj);
+		return sess_tagged(s, c->tag, "BAD", "VANISHED needs CHANGEDSINCE"), 0;
+	}
+	for (size_t i = 0; i < fj->nitems; i++) {
+		struct fitem *it = &fj->items[i];
+		if (it->kind == FK_ENVELOPE || it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY)
+			fj->need_meta = 1;
+		if (it->kind == FK_SECTION || it->kind == FK_BINSIZE)
+			fj->need_data = 1;
+		if (it->kind == FK_SECTION && !it->peek)
+			fj->set_seen = 1;
+		if (it->kind == FK_MODSEQ)
+			s->condstore = 1;
+	}
+	if (view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
+		fetch_job_free(fj);
+		return sess_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
+	}
+	if (vanished) {
+		/* QRESYNC: what vanished in the set since CHANGEDSINCE */
+		struct buf vb;
+		buf_init(&vb, 16u * 1024 * 1024);
+		if (view_vanished_in_set(s, a->str, fj->changedsince, &vb) > 0)
+			sess_printf(s, "* VANISHED (EARLIER) %s\r\n", vb.data);
+		buf_free(&vb);
+	}
+	s->fj = fj;
+	fetch_continue(s);
+	if (s->fj) {
+		s->mode = MODE_BLOCKED;
+		return 1;
+	}
+	return 0;
+}
+
+/* --- STORE -------------------------------------------------------------- */
+
+struct store_ctx {
+	struct session *s;
+	struct buf *out;
+	const uint32_t *uids; /* sorted UIDs to report */
+	size_t n, pos;
+	int uid_cmd;
+};
+
+static int store_report_cb(void *arg, const struct store_entry *e)
+{
+	struct store_ctx *x = arg;
+	struct session *s = x->s;
+
+	while (x->pos < x->n && x->uids[x->pos] < e->uid)
+		x->pos++;
+	if (x->pos == x->n || x->uids[x->pos] != e->uid)
+		return 0;
+	long i = view_find(s, e->uid);
+	if (i < 0)
+		return 0;
+	struct view_msg *m = &s->msgs[i];
+	m->flags = (m->flags & VIEW_RECENT) | e->flags;
+	m->modseq = e->modseq;
+	buf_printf(x->out, "* %ld FETCH (FLAGS ", i + 1);
+	flags_format(x->out, m->flags, e->keywords);
+	if (x->uid_cmd || s->qresync)
+		buf_printf(x->out, " UID %u", e->uid);
+	if (s->condstore)
+		buf_printf(x->out, " MODSEQ (%llu)", (unsigned long long)e->modseq);
+	buf_puts(x->out, ")\r\n");
+	return 0;
+}
+
+int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+{
+	struct store *st = s->srv->st;
+	const struct imap_arg *set = a, *item, *val;
+	uint64_t unchangedsince = 0;
+	int mode, silent = 0;
+	unsigned flags;
+	struct buf kw, out, modified;
+	size_t *idx, n;
+
+	if (!set || set->type != IMAP_ARG_ATOM || !(item = set->next))
+		return sess_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
+	if (item->type == IMAP_ARG_LIST) {
+		const struct imap_arg *m = item->child;
+		if (!imap_arg_is(m, "UNCHANGEDSINCE") || !m->next || m->next->next ||
+		    strnum_u64(m->next->str, UINT64_MAX, &unchangedsince) < 0)
+			return sess_tagged(s, c->tag, "BAD", "Invalid STORE modifier"), 0;
+		s->condstore = 1;
+		item = item->next;
+	}
+	if (!item || item->type != IMAP_ARG_ATOM || !(val = item->next) || val->next)
+		return sess_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
+	const char *name = item->str;
+	if (*name == '+') {
+		mode = STORE_FLAGS_ADD;
+		name++;
+	} else if (*name == '-') {
+		mode = STORE_FLAGS_REMOVE;
+		name++;
+	} else {
+		mode = STORE_FLAGS_SET;
+	}
+	if (strcasecmp(name, "FLAGS.SILENT") == 0)
+		silent = 1;
+	else if (strcasecmp(name, "FLAGS") != 0)
+		return sess_tagged(s, c->tag, "BAD", "Unknown STORE item"), 0;
+	if (s->readonly)
+		return sess_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
+	buf_init(&kw, STORE_KEYWORDS_MAX);
+	if (flags_parse(val, &flags, &kw) < 0) {
+		buf_free(&kw);
+		return sess_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
+	}
+	if (view_select_set(s, set->str, uid, &idx, &n) < 0) {
+		buf_free(&kw);
+		return sess_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
+	}
+	uint32_t *report = malloc((n ? n : 1) * sizeof(*report));
+	size_t nreport = 0;
+	if (!report)
+		bug("out of memory");
+	buf_init(&modified, 16u * 1024 * 1024);
+	int failed = 0;
+	store_tx_begin(st);
+	for (size_t i = 0; i < n; i++) {
+		struct view_msg *m = &s->msgs[idx[i]];
+		uint64_t ms = 0;
+		int r = store_flags(st, s->mbox_id, m->uid, mode, flags, kw.len ? kw.data : NULL,
+				    unchangedsince, &ms);
+		if (r == STORE_MODIFIED) {
+			if (modified.len)
+				buf_putc(&modified, ',');
+			buf_printf(&modified, "%u", uid ? m->uid : (uint32_t)(idx[i] + 1));
+			continue;
+		}
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r < 0) {
+			failed = 1;
+			break;
+		}
+		if (!silent || r == 1)
+			report[nreport++] = m->uid;
+		if (r == 1 && silent)
+			m->modseq = ms; /* ours: not news for view_sync */
+	}
+	if (failed || store_tx_commit(st) < 0) {
+		store_tx_rollback(st);
+		free(report);
+		free(idx);
+		buf_free(&kw);
+		buf_free(&modified);
+		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+	}
+	buf_init(&out, 64u * 1024 * 1024);
+	if (nreport) {
+		struct store_ctx x = {
+		    .s = s, .out = &out, .uids = report, .n = nreport, .uid_cmd = uid};
+		struct buf silent_out;
+		buf_init(&silent_out, 64u * 1024 * 1024);
+		if (silent)
+			x.out = &silent_out; /* update the view, tell nothing */
+		store_entries(st, s->mbox_id, report[0], report[nreport - 1], store_report_cb, &x);
+		buf_free(&silent_out);
+	}
+	sess_write(s, out.data, out.len);
+	buf_free(&out);
+	imapd_changed(s->srv, s->mbox_id);
+	if (modified.len)
+		sess_tagged(s, c->tag, "OK", "[MODIFIED %s] Conditional STORE failed",
+			    modified.data);
+	else
+		sess_tagged(s, c->tag, "OK", "STORE completed");
+	free(report);
+	free(idx);
+	buf_free(&kw);
+	buf_free(&modified);
+	return 0;
+}

@@ -1,0 +1,201 @@
+/*
+ * loft-imapd: IMAP4rev1 (143 STARTTLS, 993 implicit TLS) and, through
+ * pop3.c, POP3 (110 STLS, 995 implicit TLS) for the phone and desktop mail
+ * apps of Loft's users.
+ *
+ * Security role: spawned by loftd with its listening sockets already bound;
+ * runs as the unprivileged user "loft" (loftd drops privileges before any
+ * network byte is read).  It trusts nothing that comes from the network:
+ * every command goes through the bounded parser in parser.c, and every
+ * limit (line, literal, nesting, arguments, sessions per user and address,
+ * idle time, authentication failures) answers with an error, never with
+ * unbounded memory.  It touches only DATADIR/loft.db (through lib/store)
+ * and reads the TLS certificate and key (DATADIR/tls/ unless configured).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "authlimit.h"
+#include "config.h"
+#include "daemon.h"
+#include "evloop.h"
+#include "imapd.h"
+#include "log.h"
+#include "pop3.h"
+#include "store.h"
+#include "tls.h"
+
+#define POLL_MS 500
+
+struct listener {
+	struct imapd *srv;
+	int fd;
+	int implicit_tls;
+};
+
+static void on_accept(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)ev;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn(NULL, "event=accept-failed error=\"%s\"", strerror(errno));
+			return;
+		}
+		imap_session_start(l->srv, c, (struct sockaddr *)&ss, l->implicit_tls);
+	}
+}
+
+static void poll_tick(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct imapd *srv = arg;
+	int64_t v;
+
+	(void)ev;
+	/* commits by other processes (smtpd deliveries, loftctl) bump
+	 * data_version; ours are announced in-process by imapd_changed() */
+	if (store_data_version(srv->st, &v) == 0 && v != srv->data_version)
+		srv->data_version = v;
+	/* POP3 in this process shares the store handle, so its changes do not
+	 * move data_version: idle sessions check their mailbox each tick (a
+	 * cheap look at HIGHESTMODSEQ and UIDNEXT when nothing changed) */
+	imapd_changed(srv, 0);
+	ev_timer_arm(t, POLL_MS);
+}
+
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	struct imapd *srv = arg;
+
+	(void)d;
+	if (strcmp(topic, "mail") == 0)
+		imapd_changed(srv, 0);
+}
+
+static void on_stop_check(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct imapd *srv = arg;
+
+	if (srv->nsessions == 0 && pop3_sessions() == 0) {
+		ev_stop(ev);
+		return;
+	}
+	ev_timer_arm(t, 200);
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	struct imapd *srv = arg;
+
+	(void)d;
+	srv->stopping = 1;
+	pop3_stop();
+	imapd_stop_sessions(srv);
+	if (!srv->stop_timer)
+		srv->stop_timer = ev_timer_new(srv->ev, on_stop_check, srv);
+	ev_timer_arm(srv->stop_timer, 0);
+}
+
+static void pop3_changed(void *arg, int64_t mailbox_id)
+{
+	imapd_changed(arg, mailbox_id);
+}
+
+static void on_reload(struct daemon *d, void *arg)
+{
+	struct imapd *srv = arg;
+	struct tls_ctx *ctx = daemon_tls_server(d);
+
+	if (ctx) {
+		/* POP3 must drop its pointer before the old context goes */
+		pop3_set_tls(ctx);
+		tls_ctx_free(srv->tls);
+		srv->tls = ctx;
+	}
+}
+
+static uint64_t conf_u64(struct config *cfg, const char *key, uint64_t def, uint64_t max)
+{
+	uint64_t v;
+
+	if (config_get_u64(cfg, key, def, max, &v) < 0)
+		fatal("bad value for %s in loft.conf", key);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon *d = daemon_init(argc, argv, "loft-imapd");
+	struct config *cfg = daemon_config(d);
+	struct imapd srv;
+	struct authlimit_conf alc;
+	char err[512];
+	static struct listener ls[2];
+	int nl = 0, rc;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.d = d;
+	srv.ev = daemon_loop(d);
+	if (store_open(daemon_db_path(d), &srv.st, err, sizeof(err)) < 0)
+		fatal("cannot open the mailstore: %s", err);
+	srv.tls = daemon_tls_server(d);
+	authlimit_conf_default(&alc);
+	srv.al = authlimit_new(&alc);
+	srv.max_sessions = (unsigned)conf_u64(cfg, "imapd.max_sessions", 1000, 100000);
+	srv.max_per_ip = (unsigned)conf_u64(cfg, "imapd.max_sessions_per_ip", 50, 100000);
+	srv.max_per_user = (unsigned)conf_u64(cfg, "imapd.max_sessions_per_user", 30, 100000);
+	srv.appendlimit = conf_u64(cfg, "imapd.appendlimit", 50u * 1024 * 1024, 1u << 30);
+	srv.idle_timeout_ms = 1000 * conf_u64(cfg, "imapd.idle_timeout", 30 * 60, 86400);
+	srv.login_timeout_ms = 1000 * conf_u64(cfg, "imapd.login_timeout", 120, 86400);
+	store_data_version(srv.st, &srv.data_version);
+
+	struct daemon_hooks hooks = {
+	    .reload = on_reload, .stop = on_stop, .notify = on_notify, .arg = &srv};
+	daemon_set_hooks(d, &hooks);
+
+	static const struct {
+		const char *name;
+		int implicit_tls;
+	} names[] = {{"imap", 0}, {"imaps", 1}};
+	for (size_t i = 0; i < 2; i++) {
+		int fd = daemon_listener(d, names[i].name);
+		if (fd < 0)
+			continue;
+		ls[nl] = (struct listener){&srv, fd, names[i].implicit_tls};
+		if (ev_io_add(srv.ev, fd, EV_READ, on_accept, &ls[nl]) < 0)
+			fatal("cannot watch the %s socket", names[i].name);
+		nl++;
+	}
+	/* one throttle for IMAP and POP3 logins, and POP3's expunges wake IDLE */
+	pop3_set_authlimit(srv.al);
+	pop3_set_change_hook(pop3_changed, &srv);
+	int fd = daemon_listener(d, "pop3");
+	if (fd >= 0 && pop3_listen(d, srv.st, srv.tls, fd, 0) < 0)
+		fatal("cannot start POP3");
+	fd = daemon_listener(d, "pop3s");
+	if (fd >= 0 && pop3_listen(d, srv.st, srv.tls, fd, 1) < 0)
+		fatal("cannot start POP3S");
+
+	srv.poll = ev_timer_new(srv.ev, poll_tick, &srv);
+	ev_timer_arm(srv.poll, POLL_MS);
+	log_info(NULL, "event=ready imap_listeners=%d appendlimit=%llu", nl,
+		 (unsigned long long)srv.appendlimit);
+	rc = daemon_run(d);
+	ev_timer_free(srv.poll);
+	ev_timer_free(srv.stop_timer);
+	authlimit_free(srv.al);
+	tls_ctx_free(srv.tls);
+	store_close(srv.st);
+	daemon_free(d);
+	return rc;
+}

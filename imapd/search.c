@@ -1,0 +1,633 @@
+/*
+ * SEARCH (RFC 3501 6.4.4) with ESEARCH's RETURN options (RFC 4731) and
+ * CONDSTORE's MODSEQ key.  The keys become a tree, evaluated once per
+ * message of the view.  Text keys (TEXT, BODY, SUBJECT, FROM, TO, CC, BCC,
+ * and HEADER on those fields) are answered by the store's FTS5 index, once
+ * per key, never by reading messages; only SENT* (the Date header, from the
+ * stored ENVELOPE) and HEADER on other fields look at per-message data.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imapd.h"
+#include "imapdate.h"
+#include "log.h"
+#include "seqset.h"
+#include "store.h"
+#include "strnum.h"
+
+#define SEARCH_MAX_DEPTH 32
+
+enum sop {
+	K_ALL,
+	K_AND, /* children a..(next) */
+	K_OR,
+	K_NOT,
+	K_FLAG,	  /* flag set */
+	K_UNFLAG, /* flag not set */
+	K_KEYWORD,
+	K_UNKEYWORD,
+	K_NEW,
+	K_OLD,
+	K_RECENT,
+	K_LARGER,
+	K_SMALLER,
+	K_BEFORE,
+	K_ON,
+	K_SINCE,
+	K_SENTBEFORE,
+	K_SENTON,
+	K_SENTSINCE,
+	K_SEQ,
+	K_UID,
+	K_TEXT,	  /* FTS result in uids */
+	K_HEADER, /* any other header: per message */
+	K_MODSEQ,
+};
+
+struct skey {
+	enum sop op;
+	struct skey *a, *b, *next;
+	const char *str, *hdr;
+	uint64_t num;
+	int64_t day;
+	unsigned flag;
+	struct seqset set;
+	uint32_t *uids;
+	size_t nuids, capuids;
+};
+
+struct sentry {
+	uint32_t uid;
+	unsigned flags;
+	char *keywords;
+	uint64_t size, modseq;
+	int64_t internaldate, message_id;
+};
+
+struct sctx {
+	struct session *s;
+	struct sentry *e;
+	size_t n, cap;
+	int used_modseq;
+	const char *err;
+	int badcharset;
+};
+
+static void skey_free(struct skey *k)
+{
+	while (k) {
+		struct skey *next = k->next;
+		skey_free(k->a);
+		skey_free(k->b);
+		seqset_free(&k->set);
+		free(k->uids);
+		free(k);
+		k = next;
+	}
+}
+
+static struct skey *skey_new(enum sop op)
+{
+	struct skey *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		bug("out of memory");
+	k->op = op;
+	return k;
+}
+
+static int uid_add(void *arg, uint32_t uid)
+{
+	struct skey *k = arg;
+
+	if (k->nuids == k->capuids) {
+		size_t nc = k->capuids ? k->capuids * 2 : 64;
+		uint32_t *nu = realloc(k->uids, nc * sizeof(*nu));
+		if (!nu)
+			bug("out of memory");
+		k->uids = nu;
+		k->capuids = nc;
+	}
+	k->uids[k->nuids++] = uid;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int text_key(struct sctx *x, struct skey *k, const char *field, const char *query)
+{
+	k->op = K_TEXT;
+	if (store_search_text(x->s->srv->st, x->s->mbox_id, field, query, uid_add, k) < 0) {
+		x->err = "search failed";
+		return -1;
+	}
+	/* has_uid() searches by halves: make sure of the order */
+	qsort(k->uids, k->nuids, sizeof(k->uids[0]), cmp_u32);
+	return 0;
+}
+
+static int need_string(struct sctx *x, const struct imap_arg *a)
+{
+	if (!imap_arg_astring(a)) {
+		x->err = "missing search string";
+		return 0;
+	}
+	return 1;
+}
+
+static struct skey *parse_key(struct sctx *x, const struct imap_arg **pa, unsigned depth);
+
+/* Parses keys from *pa to the end of its list into an AND node. */
+static struct skey *parse_list(struct sctx *x, const struct imap_arg *a, unsigned depth)
+{
+	struct skey *and = skey_new(K_AND), **tail = &and->a;
+
+	while (a) {
+		struct skey *k = parse_key(x, &a, depth);
+		if (!k) {
+			skey_free(and);
+			return NULL;
+		}
+		*tail = k;
+		tail = &k->next;
+	}
+	return and;
+}
+
+static struct skey *parse_key(struct sctx *x, const struct imap_arg **pa, unsigned depth)
+{
+	const struct imap_arg *a = *pa, *arg = a->next;
+	struct skey *k = NULL;
+	int64_t day;
+	static const struct {
+		const char *name;
+		enum sop op;
+		unsigned flag;
+	} simple[] = {
+	    {"ALL", K_ALL, 0},
+	    {"ANSWERED", K_FLAG, STORE_F_ANSWERED},
+	    {"DELETED", K_FLAG, STORE_F_DELETED},
+	    {"DRAFT", K_FLAG, STORE_F_DRAFT},
+	    {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
+	    {"SEEN", K_FLAG, STORE_F_SEEN},
+	    {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
+	    {"UNDELETED", K_UNFLAG, STORE_F_DELETED},
+	    {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
+	    {"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED},
+	    {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
+	    {"NEW", K_NEW, 0},
+	    {"OLD", K_OLD, 0},
+	    {"RECENT", K_RECENT, 0},
+	};
+	static const struct {
+		const char *name;
+		const char *field;
+	} texts[] = {{"TEXT", "text"}, {"BODY", "body"}, {"SUBJECT", "subject"}, {"FROM", "from"},
+		     {"TO", "to"},     {"CC", "cc"},	 {"BCC", "bcc"}};
+	static const struct {
+		const char *name;
+		enum sop op;
+	} dates[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON},
+		     {"SINCE", K_SINCE},   {"SENTBEFORE", K_SENTBEFORE},
+		     {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
+
+	if (depth > SEARCH_MAX_DEPTH) {
+		x->err = "search keys nested too deeply";
+		return NULL;
+	}
+	*pa = a->next;
+	if (a->type == IMAP_ARG_LIST) {
+		if (!a->child) {
+			x->err = "empty search list";
+			return NULL;
+		}
+		return parse_list(x, a->child, depth + 1);
+	}
+	if (a->type != IMAP_ARG_ATOM) {
+		x->err = "search key expected";
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		if (imap_arg_is(a, simple[i].name)) {
+			k = skey_new(simple[i].op);
+			k->flag = simple[i].flag;
+			return k;
+		}
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		if (imap_arg_is(a, texts[i].name)) {
+			if (!need_string(x, arg))
+				return NULL;
+			*pa = arg->next;
+			k = skey_new(K_TEXT);
+			if (text_key(x, k, texts[i].field, arg->str) < 0) {
+				skey_free(k);
+				return NULL;
+			}
+			return k;
+		}
+	}
+	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+		if (imap_arg_is(a, dates[i].name)) {
+			if (!need_string(x, arg) || imapdate_parse_date(arg->str, &day) < 0) {
+				x->err = "invalid date";
+				return NULL;
+			}
+			*pa = arg->next;
+			k = skey_new(dates[i].op);
+			k->day = day;
+			return k;
+		}
+	}
+	if (imap_arg_is(a, "KEYWORD") || imap_arg_is(a, "UNKEYWORD")) {
+		if (!arg || arg->type != IMAP_ARG_ATOM) {
+			x->err = "keyword expected";
+			return NULL;
+		}
+		*pa = arg->next;
+		k = skey_new(imap_arg_is(a, "KEYWORD") ? K_KEYWORD : K_UNKEYWORD);
+		k->str = arg->str;
+		return k;
+	}
+	if (imap_arg_is(a, "LARGER") || imap_arg_is(a, "SMALLER") || imap_arg_is(a, "MODSEQ")) {
+		const struct imap_arg *v = arg;
+		if (imap_arg_is(a, "MODSEQ") && v && v->type == IMAP_ARG_QUOTED) {
+			/* entry-name entry-type-req: accepted, all flags count */
+			if (!v->next || !v->next->next) {
+				x->err = "bad MODSEQ";
+				return NULL;
+			}
+			v = v->next->next;
+		}
+		uint64_t num;
+		if (!v || v->type != IMAP_ARG_ATOM || strnum_u64(v->str, UINT64_MAX, &num) < 0) {
+			x->err = "number expected";
+			return NULL;
+		}
+		k = skey_new(imap_arg_is(a, "LARGER")	 ? K_LARGER
+			     : imap_arg_is(a, "SMALLER") ? K_SMALLER
+							 : K_MODSEQ);
+		k->num = num;
+		if (k->op == K_MODSEQ) {
+			x->used_modseq = 1;
+			x->s->condstore = 1;
+		}
+		*pa = v->next;
+		return k;
+	}
+	if (imap_arg_is(a, "HEADER")) {
+		if (!need_string(x, arg) || !need_string(x, arg->next))
+			return NULL;
+		*pa = arg->next->next;
+		k = skey_new(K_HEADER);
+		static const char *const indexed[] = {"subject", "from", "to", "cc", "bcc"};
+		for (size_t i = 0; i < 5; i++) {
+			if (strcasecmp(arg->str, indexed[i]) == 0 && arg->next->len > 0) {
+				if (text_key(x, k, indexed[i], arg->next->str) < 0) {
+					skey_free(k);
+					return NULL;
+				}
+				return k;
+			}
+		}
+		k->hdr = arg->str;
+		k->str = arg->next->str;
+		return k;
+	}
+	if (imap_arg_is(a, "NOT")) {
+		if (!arg) {
+			x->err = "NOT needs a key";
+			return NULL;
+		}
+		k = skey_new(K_NOT);
+		if (!(k->a = parse_key(x, pa, depth + 1))) {
+			skey_free(k);
+			return NULL;
+		}
+		return k;
+	}
+	if (imap_arg_is(a, "OR")) {
+		if (!arg || !arg->next) {
+			x->err = "OR needs two keys";
+			return NULL;
+		}
+		k = skey_new(K_OR);
+		if (!(k->a = parse_key(x, pa, depth + 1)) || !*pa ||
+		    !(k->b = parse_key(x, pa, depth + 1))) {
+			if (!x->err)
+				x->err = "OR needs two keys";
+			skey_free(k);
+			return NULL;
+		}
+		return k;
+	}
+	if (imap_arg_is(a, "UID")) {
+		if (!arg || arg->type != IMAP_ARG_ATOM) {
+			x->err = "UID set expected";
+			return NULL;
+		}
+		k = skey_new(K_UID);
+		if (seqset_parse(arg->str, &k->set) < 0) {
+			skey_free(k);
+			x->err = "invalid UID set";
+			return NULL;
+		}
+		struct session *s = x->s;
+		seqset_resolve(&k->set, s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0);
+		*pa = arg->next;
+		return k;
+	}
+	/* a sequence set */
+	k = skey_new(K_SEQ);
+	if (seqset_parse(a->str, &k->set) < 0) {
+		skey_free(k);
+		x->err = "unknown search key";
+		return NULL;
+	}
+	seqset_resolve(&k->set, (uint32_t)x->s->nmsgs);
+	return k;
+}
+
+static int has_uid(const struct skey *k, uint32_t uid)
+{
+	size_t lo = 0, hi = k->nuids;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (k->uids[mid] < uid)
+			lo = mid + 1;
+		else if (k->uids[mid] > uid)
+			hi = mid;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static int has_keyword(const char *list, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	for (const char *p = list; p && *p;) {
+		const char *sp = strchr(p, ' ');
+		size_t len = sp ? (size_t)(sp - p) : strlen(p);
+		if (len == n && strncasecmp(p, kw, n) == 0)
+			return 1;
+		p = sp ? sp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The Date: header's day, from the stored ENVELOPE ("(\"date\" ...").
+ * Returns 0 or -1 when there is none. */
+static int sent_day(struct sctx *x, const struct sentry *e, int64_t *day)
+{
+	struct store_message m;
+	int r = -1;
+
+	if (store_message_meta(x->s->srv->st, e->message_id, &m) != 0)
+		return -1;
+	if (m.envelope && m.envelope[0] == '(' && m.envelope[1] == '"') {
+		const char *end = strchr(m.envelope + 2, '"');
+		if (end)
+			r = imapdate_parse_rfc5322_day(m.envelope + 2,
+						       (size_t)(end - m.envelope - 2), day);
+	}
+	store_message_free(&m);
+	return r;
+}
+
+/* Case-insensitive substring search in hay[0..n). */
+static int contains_ci(const char *hay, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	if (k == 0)
+		return 1;
+	for (size_t i = 0; i + k <= n; i++)
+		if (strncasecmp(hay + i, needle, k) == 0)
+			return 1;
+	return 0;
+}
+
+static int header_match(struct sctx *x, const struct sentry *e, const char *field, const char *val)
+{
+	struct store_message m;
+	int found = 0;
+	size_t fl = strlen(field);
+
+	if (store_message_get(x->s->srv->st, e->message_id, &m) != 0)
+		return 0;
+	size_t hs = m.header_size <= m.size ? m.header_size : m.size;
+	for (size_t i = 0; i < hs && !found;) {
+		const char *line = m.data + i;
+		const char *lf = memchr(line, '\n', hs - i);
+		size_t ll = lf ? (size_t)(lf - line) + 1 : hs - i;
+		if (ll > fl && line[fl] == ':' && strncasecmp(line, field, fl) == 0) {
+			/* the value with its continuation lines */
+			size_t end = i + ll;
+			while (end < hs && (m.data[end] == ' ' || m.data[end] == '\t')) {
+				const char *l2 = memchr(m.data + end, '\n', hs - end);
+				end = l2 ? (size_t)(l2 - m.data) + 1 : hs;
+			}
+			found = contains_ci(line + fl + 1, end - i - fl - 1, val);
+		}
+		i += ll;
+	}
+	store_message_free(&m);
+	return found;
+}
+
+static int eval(struct sctx *x, const struct skey *k, size_t i)
+{
+	const struct sentry *e = &x->e[i];
+	struct session *s = x->s;
+	long vi = view_find(s, e->uid);
+	unsigned vflags = vi >= 0 ? s->msgs[vi].flags : e->flags;
+	int64_t d;
+
+	switch (k->op) {
+	case K_ALL:
+		return 1;
+	case K_AND:
+		for (const struct skey *c = k->a; c; c = c->next)
+			if (!eval(x, c, i))
+				return 0;
+		return 1;
+	case K_OR:
+		return eval(x, k->a, i) || eval(x, k->b, i);
+	case K_NOT:
+		return !eval(x, k->a, i);
+	case K_FLAG:
+		return (e->flags & k->flag) != 0;
+	case K_UNFLAG:
+		return (e->flags & k->flag) == 0;
+	case K_KEYWORD:
+		return has_keyword(e->keywords, k->str);
+	case K_UNKEYWORD:
+		return !has_keyword(e->keywords, k->str);
+	case K_NEW:
+		return (vflags & VIEW_RECENT) && !(e->flags & STORE_F_SEEN);
+	case K_OLD:
+		return !(vflags & VIEW_RECENT);
+	case K_RECENT:
+		return (vflags & VIEW_RECENT) != 0;
+	case K_LARGER:
+		return e->size > k->num;
+	case K_SMALLER:
+		return e->size < k->num;
+	case K_BEFORE:
+		return (e->internaldate >= 0 ? e->internaldate / 86400 : -1) < k->day;
+	case K_ON:
+		return e->internaldate / 86400 == k->day;
+	case K_SINCE:
+		return e->internaldate / 86400 >= k->day;
+	case K_SENTBEFORE:
+		return sent_day(x, e, &d) == 0 && d < k->day;
+	case K_SENTON:
+		return sent_day(x, e, &d) == 0 && d == k->day;
+	case K_SENTSINCE:
+		return sent_day(x, e, &d) == 0 && d >= k->day;
+	case K_SEQ:
+		return vi >= 0 && seqset_contains(&k->set, (uint32_t)vi + 1);
+	case K_UID:
+		return seqset_contains(&k->set, e->uid);
+	case K_TEXT:
+		return has_uid(k, e->uid);
+	case K_HEADER:
+		return header_match(x, e, k->hdr, k->str);
+	case K_MODSEQ:
+		return e->modseq >= k->num;
+	}
+	return 0;
+}
+
+static int entry_cb(void *arg, const struct store_entry *e)
+{
+	struct sctx *x = arg;
+
+	if (x->n == x->cap) {
+		size_t nc = x->cap ? x->cap * 2 : 256;
+		struct sentry *ne = realloc(x->e, nc * sizeof(*ne));
+		if (!ne)
+			bug("out of memory");
+		x->e = ne;
+		x->cap = nc;
+	}
+	struct sentry *d = &x->e[x->n++];
+	d->uid = e->uid;
+	d->flags = e->flags;
+	d->keywords = strdup(e->keywords ? e->keywords : "");
+	if (!d->keywords)
+		bug("out of memory");
+	d->size = e->size;
+	d->modseq = e->modseq;
+	d->internaldate = e->internaldate;
+	d->message_id = e->message_id;
+	return 0;
+}
+
+int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+{
+	struct sctx x = {.s = s};
+	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
+	struct skey *prog;
+
+	if (a && imap_arg_is(a, "RETURN")) {
+		if (!a->next || a->next->type != IMAP_ARG_LIST)
+			return sess_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
+		esearch = 1;
+		for (const struct imap_arg *o = a->next->child; o; o = o->next) {
+			if (imap_arg_is(o, "MIN"))
+				r_min = 1;
+			else if (imap_arg_is(o, "MAX"))
+				r_max = 1;
+			else if (imap_arg_is(o, "COUNT"))
+				r_count = 1;
+			else if (imap_arg_is(o, "ALL"))
+				r_all = 1;
+			else
+				return sess_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
+		}
+		if (!r_min && !r_max && !r_count)
+			r_all = 1;
+		a = a->next->next;
+	}
+	if (a && imap_arg_is(a, "CHARSET")) {
+		if (!imap_arg_astring(a->next))
+			return sess_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
+		if (strcasecmp(a->next->str, "UTF-8") != 0 &&
+		    strcasecmp(a->next->str, "US-ASCII") != 0)
+			return sess_tagged(s, c->tag, "NO",
+					   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
+			       0;
+		a = a->next->next;
+	}
+	if (!a)
+		return sess_tagged(s, c->tag, "BAD", "SEARCH needs keys"), 0;
+	prog = parse_list(&x, a, 0);
+	if (!prog)
+		return sess_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
+	if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
+		skey_free(prog);
+		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+	}
+	uint32_t *hits = malloc((x.n ? x.n : 1) * sizeof(*hits));
+	size_t nh = 0;
+	uint64_t maxmod = 0;
+	if (!hits)
+		bug("out of memory");
+	for (size_t i = 0; i < x.n; i++) {
+		long vi = view_find(s, x.e[i].uid);
+		if (vi < 0)
+			continue; /* not in this session's view yet */
+		if (eval(&x, prog, i)) {
+			hits[nh++] = uid ? x.e[i].uid : (uint32_t)vi + 1;
+			if (x.e[i].modseq > maxmod)
+				maxmod = x.e[i].modseq;
+		}
+	}
+	struct buf out;
+	buf_init(&out, 64u * 1024 * 1024);
+	if (esearch) {
+		buf_puts(&out, "* ESEARCH (TAG ");
+		imap_buf_string(&out, c->tag, strlen(c->tag));
+		buf_putc(&out, ')');
+		if (uid)
+			buf_puts(&out, " UID");
+		if (nh && r_min)
+			buf_printf(&out, " MIN %u", hits[0]);
+		if (nh && r_max)
+			buf_printf(&out, " MAX %u", hits[nh - 1]);
+		if (r_count)
+			buf_printf(&out, " COUNT %zu", nh);
+		if (nh && r_all) {
+			buf_puts(&out, " ALL ");
+			uidset_format(&out, hits, nh);
+		}
+		if (nh && x.used_modseq)
+			buf_printf(&out, " MODSEQ %llu", (unsigned long long)maxmod);
+	} else {
+		buf_puts(&out, "* SEARCH");
+		for (size_t i = 0; i < nh; i++)
+			buf_printf(&out, " %u", hits[i]);
+		if (nh && x.used_modseq)
+			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
+	}
+	buf_puts(&out, "\r\n");
+	sess_write(s, out.data, out.len);
+	buf_free(&out);
+	free(hits);
+	for (size_t i = 0; i < x.n; i++)
+		free(x.e[i].keywords);
+	free(x.e);
+	skey_free(prog);
+	sess_tagged(s, c->tag, "OK", "SEARCH completed");
+	return 0;
+}

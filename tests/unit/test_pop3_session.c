@@ -1,0 +1,647 @@
+/*
+ * POP3 sessions end to end inside one process: the real server code on a
+ * real event loop and a real mailstore in a temporary directory, talked to
+ * over a loopback socket by a scripted client (lines sent, replies
+ * expected).  Covers every command, the state table, bad input, the
+ * maildrop lock, UPDATE through the store, back-pressure on a large
+ * message, pipelining, the AUTH throttle and the idle timeout.
+ *
+ * The server is a daemon file; it is included here so this test links
+ * with lib/ alone (no build.mk line needed).
+ */
+#include "../../imapd/pop3_parse.c"
+#include "../../imapd/pop3.c"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+
+#include "tap.h"
+
+static struct evloop *ev;
+static struct store *st;
+static struct ev_timer *guard;
+static int timed_out;
+static int listen_port;
+static int64_t alice_id, inbox_id;
+static uint32_t inbox_uv;
+
+struct client {
+	int fd;
+	struct buf rx;
+	int eof;
+	int want; /* responses to wait for; -1: wait for EOF */
+	int multi[16];
+};
+
+static struct client *cur;
+
+/* Counts complete responses at the start of rx. */
+static int responses_done(struct client *c)
+{
+	const char *p = c->rx.data, *end = c->rx.data + c->rx.len;
+	int n = 0;
+
+	while (p < end && n < c->want) {
+		const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+		if (!nl)
+			break;
+		if (c->multi[n] && p[0] == '+') {
+			/* "\r\n.\r\n" can only be the terminator: body dots are
+			 * stuffed */
+			const char *t = memmem(nl, (size_t)(end - nl), "\r\n.\r\n", 5);
+			if (!t)
+				break;
+			p = t + 5;
+		} else {
+			p = nl + 2;
+		}
+		n++;
+	}
+	return n;
+}
+
+static void on_client(struct evloop *e, int fd, int events, void *arg)
+{
+	struct client *c = arg;
+	char b[65536];
+	(void)events;
+
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof(b));
+		if (n > 0) {
+			buf_append(&c->rx, b, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			c->eof = 1;
+		break;
+	}
+	if (c->eof || (c->want >= 0 && responses_done(c) >= c->want)) {
+		ev_io_del(e, fd);
+		ev_stop(e);
+	}
+}
+
+static void on_guard(struct evloop *e, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	timed_out = 1;
+	ev_stop(e);
+}
+
+static void run_loop(struct client *c, int want, uint64_t ms)
+{
+	c->want = want;
+	timed_out = 0;
+	if (c->eof || (want >= 0 && responses_done(c) >= want))
+		return;
+	ev_io_add(ev, c->fd, EV_READ, on_client, c);
+	ev_timer_arm(guard, ms);
+	ev_run(ev);
+	ev_timer_disarm(guard);
+	ev_io_del(ev, c->fd);
+}
+
+static struct client *client_new(void)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	buf_init(&c->rx, 64 << 20);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		bug("connect: %s", strerror(errno));
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	cur = c;
+	return c;
+}
+
+static void client_free(struct client *c)
+{
+	close(c->fd);
+	buf_free(&c->rx);
+	free(c);
+}
+
+/* A fresh throttle, so one test's failures do not slow the next. */
+static void reset_authlimit(void)
+{
+	struct authlimit_conf ac;
+	authlimit_conf_default(&ac);
+	pop3_set_authlimit(NULL);
+	srv.al = authlimit_new(&ac);
+	srv.own_al = 1;
+}
+
+/* Sends n bytes (may be 0 to only read) and waits for one response.
+ * Returns it as a malloc'd string. */
+static char *xchg_n(struct client *c, const char *data, size_t n, int multi)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = write(c->fd, data + off, n - off);
+		if (w < 0 && errno == EAGAIN) {
+			run_loop(c, 1000, 10); /* let the server drain */
+			continue;
+		}
+		if (w <= 0)
+			bug("client write: %s", strerror(errno));
+		off += (size_t)w;
+	}
+	memset(c->multi, 0, sizeof(c->multi));
+	c->multi[0] = multi;
+	run_loop(c, 1, 10000);
+	const char *p = c->rx.data, *end = p + c->rx.len;
+	const char *nl = memmem(p, c->rx.len, "\r\n", 2);
+	size_t take = c->rx.len;
+	if (nl && !(multi && p[0] == '+'))
+		take = (size_t)(nl + 2 - p);
+	else if (nl) {
+		const char *t = memmem(nl, (size_t)(end - nl), "\r\n.\r\n", 5);
+		if (t)
+			take = (size_t)(t + 5 - p);
+	}
+	char *r = strndup(p, take);
+	buf_consume(&c->rx, take);
+	return r;
+}
+
+static char *xchg(struct client *c, const char *line, int multi)
+{
+	char tmp[1024];
+	if (!line)
+		return xchg_n(c, "", 0, multi);
+	int n = snprintf(tmp, sizeof(tmp), "%s\r\n", line);
+	return xchg_n(c, tmp, (size_t)n, multi);
+}
+
+/* is_str for a local array (tap.h's NULL check would warn on it). */
+static void is_text(const char *got, const char *want, const char *what)
+{
+	if (!ok(got && strcmp(got, want) == 0, what))
+		printf("# got \"%s\"\n# want \"%s\"\n", got ? got : "(null)", want);
+}
+
+static int starts(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* One command, the reply must start with prefix. */
+static void expect(struct client *c, const char *line, const char *prefix, const char *what)
+{
+	char *r = xchg(c, line, 0);
+	if (!ok(starts(r, prefix), what))
+		printf("# sent %s, got \"%s\"\n", line ? line : "(nothing)", r ? r : "(null)");
+	free(r);
+}
+
+static int wait_eof(struct client *c)
+{
+	run_loop(c, -1, 5000);
+	return c->eof;
+}
+
+static struct client *login(const char *user, const char *pass)
+{
+	struct client *c = client_new();
+	char line[300];
+
+	expect(c, NULL, "+OK", "greeting");
+	snprintf(line, sizeof(line), "USER %s", user);
+	expect(c, line, "+OK", "USER");
+	snprintf(line, sizeof(line), "PASS %s", pass);
+	expect(c, line, "+OK maildrop has", "PASS logs in");
+	return c;
+}
+
+static const char *msgs[] = {
+    "From: a@example.net\r\nSubject: one\r\n\r\nfirst body\r\n",
+    "From: b@example.net\nSubject: two\n\n.leading dot\nsecond\n.\nlast line no newline",
+    "From: c@example.net\r\nSubject: three\r\n\r\nl1\r\nl2\r\nl3\r\n",
+};
+
+static void deliver(const char *m)
+{
+	if (store_deliver(st, m, strlen(m), "x@example.net", &alice_id, 1, NULL, 0, NULL) < 0)
+		bug("deliver: %s", store_errmsg(st));
+}
+
+struct seen {
+	uint32_t uids[16];
+	unsigned flags[16];
+	int n;
+};
+
+static int collect(void *arg, const struct store_entry *e)
+{
+	struct seen *s = arg;
+	if (s->n < 16) {
+		s->uids[s->n] = e->uid;
+		s->flags[s->n] = e->flags;
+		s->n++;
+	}
+	return 0;
+}
+
+static void test_basic(void)
+{
+	struct client *c = client_new();
+	char *r;
+
+	expect(c, NULL, "+OK Loft POP3", "greeting");
+	r = xchg(c, "CAPA", 1);
+	ok(starts(r, "+OK") && strstr(r, "\r\nUSER\r\n") && strstr(r, "\r\nSASL PLAIN\r\n") &&
+	       strstr(r, "\r\nUIDL\r\n") && strstr(r, "\r\nTOP\r\n") &&
+	       strstr(r, "\r\nRESP-CODES\r\n") && strstr(r, "\r\nPIPELINING\r\n") &&
+	       strstr(r, "\r\nAUTH-RESP-CODE\r\n") && strstr(r, "IMPLEMENTATION") &&
+	       !strstr(r, "STLS"),
+	   "CAPA lists the capabilities (no STLS without TLS context)");
+	free(r);
+	expect(c, "STAT", "-ERR", "STAT before login is refused");
+	expect(c, "RETR 1", "-ERR", "RETR before login is refused");
+	expect(c, "PASS x", "-ERR", "PASS before USER is refused");
+	expect(c, "USER alice@example.org", "+OK", "USER");
+	expect(c, "PASS wrong", "-ERR [AUTH]", "wrong password: [AUTH]");
+	expect(c, "USER ALICE@Example.org", "+OK", "USER again");
+	expect(c, "PASS secret pw", "+OK maildrop has 3 messages", "login, address case ignored");
+	expect(c, "USER x", "-ERR", "USER after login is refused");
+	expect(c, "STLS", "-ERR", "STLS after login is refused");
+
+	size_t total = strlen(msgs[0]) + strlen(msgs[1]) + strlen(msgs[2]);
+	char want[256];
+	snprintf(want, sizeof(want), "+OK 3 %zu\r\n", total);
+	r = xchg(c, "STAT", 0);
+	is_text(r, want, "STAT counts and sizes");
+	free(r);
+
+	r = xchg(c, "LIST", 1);
+	snprintf(want, sizeof(want),
+		 "+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n", total,
+		 strlen(msgs[0]), strlen(msgs[1]), strlen(msgs[2]));
+	is_text(r, want, "LIST");
+	free(r);
+	snprintf(want, sizeof(want), "+OK 2 %zu\r\n", strlen(msgs[1]));
+	r = xchg(c, "LIST 2", 0);
+	is_text(r, want, "LIST 2");
+	free(r);
+	expect(c, "LIST 4", "-ERR", "LIST of a missing message");
+	expect(c, "LIST 0", "-ERR", "LIST 0");
+	expect(c, "LIST -1", "-ERR", "LIST -1");
+	expect(c, "LIST 99999999999999999999999", "-ERR", "LIST with a huge number");
+
+	r = xchg(c, "UIDL", 1);
+	snprintf(want, sizeof(want),
+		 "+OK unique-id listing follows\r\n1 %u.1\r\n2 %u.2\r\n3 %u.3\r\n.\r\n", inbox_uv,
+		 inbox_uv, inbox_uv);
+	is_text(r, want, "UIDL is uidvalidity.uid");
+	free(r);
+	snprintf(want, sizeof(want), "+OK 3 %u.3\r\n", inbox_uv);
+	r = xchg(c, "UIDL 3", 0);
+	is_text(r, want, "UIDL 3");
+	free(r);
+
+	r = xchg(c, "RETR 2", 1);
+	is_str(r,
+	       "+OK 84 octets\r\nFrom: b@example.net\r\nSubject: two\r\n\r\n..leading dot\r\n"
+	       "second\r\n..\r\nlast line no newline\r\n.\r\n",
+	       "RETR: CRLF, dot-stuffing, size with CRLF");
+	free(r);
+	r = xchg(c, "TOP 3 1", 1);
+	is_str(r,
+	       "+OK top of message follows\r\nFrom: c@example.net\r\nSubject: "
+	       "three\r\n\r\nl1\r\n.\r\n",
+	       "TOP 3 1");
+	free(r);
+	r = xchg(c, "TOP 1 0", 1);
+	is_str(r, "+OK top of message follows\r\nFrom: a@example.net\r\nSubject: one\r\n\r\n.\r\n",
+	       "TOP 1 0");
+	free(r);
+	expect(c, "TOP 1 x", "-ERR", "TOP with a bad line count");
+	expect(c, "TOP 1 -1", "-ERR", "TOP with a negative line count");
+
+	expect(c, "DELE 1", "+OK", "DELE 1");
+	expect(c, "DELE 1", "-ERR", "DELE 1 twice");
+	expect(c, "RETR 1", "-ERR", "RETR of a deleted message");
+	expect(c, "LIST 1", "-ERR", "LIST of a deleted message");
+	r = xchg(c, "LIST", 1);
+	ok(starts(r, "+OK 2 messages") && !strstr(r, "\r\n1 "), "LIST hides deleted messages");
+	free(r);
+	r = xchg(c, "UIDL", 1);
+	ok(starts(r, "+OK") && !strstr(r, "\r\n1 ") && strstr(r, "\r\n2 "),
+	   "UIDL hides deleted messages");
+	free(r);
+	expect(c, "RSET", "+OK maildrop has 3 messages", "RSET undeletes");
+	expect(c, "DELE 1", "+OK", "DELE 1 again");
+	expect(c, "DELE 3", "+OK", "DELE 3");
+	expect(c, "NOOP", "+OK", "NOOP");
+	expect(c, "STAT", "+OK 1 ", "STAT after DELE");
+
+	/* a message delivered now is not part of this maildrop */
+	deliver("Subject: late\r\n\r\nlate\r\n");
+	expect(c, "LIST 4", "-ERR", "later mail not in the snapshot");
+
+	/* the maildrop is locked for other POP3 sessions */
+	struct client *c2 = client_new();
+	expect(c2, NULL, "+OK", "second session greeting");
+	expect(c2, "USER alice@example.org", "+OK", "second USER");
+	expect(c2, "PASS secret pw", "-ERR [IN-USE]", "second session gets [IN-USE]");
+	expect(c2, "QUIT", "+OK", "second session QUIT");
+	ok(wait_eof(c2), "second session closed");
+	client_free(c2);
+
+	expect(c, "QUIT", "+OK", "QUIT");
+	ok(wait_eof(c), "closed after QUIT");
+	client_free(c);
+
+	struct seen s = {0};
+	store_entries(st, inbox_id, 1, 0, collect, &s);
+	ok(s.n == 2 && s.uids[0] == 2 && s.uids[1] == 4, "QUIT expunged DELE'd messages");
+	ok(s.n == 2 && (s.flags[0] & STORE_F_SEEN) && !(s.flags[1] & STORE_F_SEEN),
+	   "RETR'd message got \\Seen");
+
+	/* the next session sees the new state and the lock is free */
+	c = login("alice@example.org", "secret pw");
+	r = xchg(c, "UIDL", 1);
+	snprintf(want, sizeof(want), "+OK unique-id listing follows\r\n1 %u.2\r\n2 %u.4\r\n.\r\n",
+		 inbox_uv, inbox_uv);
+	is_text(r, want, "UIDL stable across sessions");
+	free(r);
+	/* a dropped connection does not delete */
+	expect(c, "DELE 1", "+OK", "DELE then drop");
+	client_free(c);
+	c = login("alice@example.org", "secret pw");
+	expect(c, "STAT", "+OK 2 ", "no UPDATE without QUIT; lock released on close");
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+}
+
+static void test_sasl(void)
+{
+	struct client *c = client_new();
+	char *r;
+
+	expect(c, NULL, "+OK", "greeting");
+	r = xchg(c, "AUTH", 1);
+	is_str(r, "+OK\r\nPLAIN\r\n.\r\n", "AUTH lists mechanisms");
+	free(r);
+	expect(c, "AUTH CRAM-MD5", "-ERR", "unknown mechanism");
+	expect(c, "AUTH PLAIN", "+ ", "AUTH PLAIN continuation");
+	expect(c, "*", "-ERR", "cancelled with *");
+	expect(c, "AUTH PLAIN", "+ ", "AUTH PLAIN continuation again");
+	expect(c, "not base64!", "-ERR", "bad base64");
+	/* "\0alice@example.org\0wrong" */
+	expect(c, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHdyb25n", "-ERR [AUTH]",
+	       "AUTH PLAIN wrong password");
+	expect(c, "AUTH PLAIN", "+ ", "AUTH PLAIN continuation for the good one");
+	/* "\0alice@example.org\0secret pw" */
+	expect(c, "AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldCBwdw==", "+OK maildrop",
+	       "AUTH PLAIN with continuation logs in");
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+
+	c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	expect(c, "AUTH PLAIN YWxpY2VAZXhhbXBsZS5vcmcAYWxpY2VAZXhhbXBsZS5vcmcAc2VjcmV0IHB3",
+	       "+OK maildrop", "AUTH PLAIN initial response with authzid = authcid");
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+}
+
+static void test_bad_input(void)
+{
+	struct client *c = client_new();
+	char big[600];
+
+	expect(c, NULL, "+OK", "greeting");
+	memset(big, 'A', sizeof(big));
+	memcpy(big + sizeof(big) - 2, "\r\n", 2);
+	char *r = xchg_n(c, big, sizeof(big), 0);
+	ok(starts(r, "-ERR line too long"), "long line refused");
+	free(r);
+	r = xchg_n(c, "NO\0OP\r\n", 7, 0);
+	ok(starts(r, "-ERR"), "NUL refused");
+	free(r);
+	r = xchg_n(c, "\xff\xfe\r\n", 4, 0);
+	ok(starts(r, "-ERR"), "8-bit garbage refused");
+	free(r);
+	expect(c, "", "-ERR", "empty line refused");
+	expect(c, "HELO there", "-ERR unknown", "unknown command");
+	r = xchg_n(c, "CAPA\n", 5, 1);
+	ok(starts(r, "+OK"), "bare LF accepted as line end");
+	free(r);
+	/* 255 octets with CRLF is the limit: a 253-char line is fine */
+	memset(big, 'A', sizeof(big));
+	memcpy(big, "USER ", 5);
+	memcpy(big + 253, "\r\n", 2);
+	r = xchg_n(c, big, 255, 0);
+	ok(starts(r, "+OK"), "a 255-octet command line is taken");
+	free(r);
+	/* bad commands 6..10: the session is closed */
+	expect(c, "X1", "-ERR", "bad 6");
+	expect(c, "X2", "-ERR", "bad 7");
+	expect(c, "X3", "-ERR", "bad 8");
+	expect(c, "X4", "-ERR", "bad 9");
+	r = xchg(c, "X5", 0);
+	ok(starts(r, "-ERR") && strstr(r, "too many bad commands"), "bad 10 closes");
+	free(r);
+	ok(wait_eof(c), "closed after too many bad commands");
+	client_free(c);
+
+	/* three failed logins close the session */
+	c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	expect(c, "AUTH PLAIN AG5vYm9keUBleGFtcGxlLm9yZwB4", "-ERR [AUTH]", "fail 1");
+	expect(c, "AUTH PLAIN AG5vYm9keUBleGFtcGxlLm9yZwB4", "-ERR [AUTH]", "fail 2");
+	expect(c, "AUTH PLAIN AG5vYm9keUBleGFtcGxlLm9yZwB4", "-ERR [AUTH]", "fail 3");
+	ok(wait_eof(c), "closed after three failed logins");
+	client_free(c);
+	reset_authlimit();
+}
+
+static void test_pipelining_and_big(void)
+{
+	struct client *c = login("alice@example.org", "secret pw");
+	const char *pipe = "STAT\r\nLIST\r\nUIDL 1\r\nNOOP\r\nRETR 1\r\nBOGUS\r\nNOOP\r\n";
+
+	if (write(c->fd, pipe, strlen(pipe)) < 0)
+		bug("write");
+	memset(c->multi, 0, sizeof(c->multi));
+	c->multi[1] = 1;
+	c->multi[4] = 1;
+	run_loop(c, 7, 10000);
+	is_int(responses_done(c), 7, "7 pipelined commands, 7 responses");
+	ok(starts(c->rx.data, "+OK 2 ") && strstr(c->rx.data, "-ERR unknown command\r\n+OK\r\n"),
+	   "pipelined responses in order");
+	buf_reset(&c->rx);
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+
+	/* a 3 MB message with long lines and dots, through back-pressure */
+	struct buf m;
+	buf_init(&m, 8 << 20);
+	buf_puts(&m, "Subject: big\n\n");
+	for (int i = 0; i < 3000; i++) {
+		char line[1100];
+		memset(line, 'a' + i % 26, sizeof(line));
+		line[0] = i % 3 ? 'x' : '.';
+		line[sizeof(line) - 1] = '\n';
+		buf_append(&m, line, sizeof(line));
+	}
+	if (store_deliver(st, m.data, m.len, "", &alice_id, 1, NULL, 0, NULL) < 0)
+		bug("deliver");
+	c = login("alice@example.org", "secret pw");
+	/* read nothing for a while so the server hits its output bound */
+	if (write(c->fd, "RETR 3\r\nNOOP\r\n", 14) < 0)
+		bug("write");
+	memset(c->multi, 0, sizeof(c->multi));
+	c->multi[0] = 1;
+	run_loop(c, 2, 20000);
+	uint64_t wire = pop3_wire_size(m.data, m.len);
+	char head[64];
+	snprintf(head, sizeof(head), "+OK %llu octets\r\n", (unsigned long long)wire);
+	size_t expect_len = strlen(head) + wire + 1000 /* stuffed dots */ + 3 + 5;
+	ok(!timed_out && starts(c->rx.data, head), "big RETR announced with its CRLF size");
+	is_int(c->rx.len, expect_len, "big RETR: every byte, then NOOP's reply");
+	ok(c->rx.len >= 5 && memcmp(c->rx.data + c->rx.len - 10, "\r\n.\r\n+OK\r\n", 10) == 0,
+	   "terminator then NOOP's reply");
+	buf_free(&m);
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+}
+
+static void test_policy(void)
+{
+	/* plaintext logins off (the default): only STLS may be offered */
+	srv.plaintext_auth = 0;
+	struct client *c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	char *r = xchg(c, "CAPA", 1);
+	ok(starts(r, "+OK") && !strstr(r, "USER") && !strstr(r, "SASL"),
+	   "CAPA hides USER and SASL without TLS");
+	free(r);
+	expect(c, "USER alice@example.org", "-ERR [AUTH]", "USER refused without TLS");
+	expect(c, "AUTH PLAIN", "-ERR [AUTH]", "AUTH refused without TLS");
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+	srv.plaintext_auth = 1;
+
+	/* the throttle: after the free failures, a delay; past the limit,
+	 * [SYS/TEMP] even for the right password */
+	struct authlimit_conf ac;
+	authlimit_conf_default(&ac);
+	ac.free_failures = 1;
+	ac.max_failures = 3;
+	ac.max_delay_ms = 300;
+	struct authlimit *al = authlimit_new(&ac);
+	pop3_set_authlimit(al);
+	for (int i = 0; i < 3; i++) {
+		c = client_new();
+		expect(c, NULL, "+OK", "greeting");
+		uint64_t t0 = ev_clock_ms();
+		expect(c, "AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwB4", "-ERR [AUTH]",
+		       "throttled failure");
+		if (i == 2)
+			ok(ev_clock_ms() - t0 >= 100, "a delay after the free failures");
+		client_free(c);
+	}
+	c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	expect(c, "AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwB4", "-ERR [SYS/TEMP]",
+	       "refused past the limit");
+	ok(wait_eof(c), "refused session closed");
+	client_free(c);
+	reset_authlimit();
+	authlimit_free(al);
+
+	/* idle timeout */
+	srv.idle_ms = 200;
+	c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	run_loop(c, 1, 3000);
+	ok(starts(c->rx.data, "-ERR autologout"), "idle session told why");
+	ok(wait_eof(c), "idle session closed");
+	client_free(c);
+	srv.idle_ms = 600000;
+
+	/* stop: no new sessions, the live ones go on */
+	c = login("alice@example.org", "secret pw");
+	pop3_stop();
+	expect(c, "STAT", "+OK", "session goes on after stop");
+	is_int(pop3_sessions(), 1, "one live session");
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+	/* let the server run its close */
+	for (int i = 0; i < 20 && pop3_sessions() > 0; i++) {
+		ev_timer_arm(guard, 10);
+		ev_run(ev);
+	}
+	is_int(pop3_sessions(), 0, "no sessions left");
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_pop3_XXXXXX", path[256], err[256];
+
+	if (!mkdtemp(dir))
+		bug("mkdtemp");
+	snprintf(path, sizeof(path), "%s/loft.conf", dir);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "pop3.plaintext_auth = yes\nlog_level = warn\n");
+	fclose(f);
+	char *argv[] = {"test_pop3_session", "-d", dir, NULL};
+	unsetenv("LOFT_LISTEN");
+	unsetenv("LOFT_CONTROL");
+	struct daemon *d = daemon_init(3, argv, "test_pop3_session");
+	ev = daemon_loop(d);
+	guard = ev_timer_new(ev, on_guard, NULL);
+	if (store_open(daemon_db_path(d), &st, err, sizeof(err)) < 0)
+		bug("store_open: %s", err);
+	if (store_domain_add(st, "example.org") < 0 ||
+	    store_user_add(st, "alice@example.org", "secret pw", &alice_id) < 0)
+		bug("setup: %s", store_errmsg(st));
+	for (size_t i = 0; i < 3; i++)
+		deliver(msgs[i]);
+	struct store_mailbox mb;
+	if (store_mailbox_get(st, alice_id, "INBOX", &mb) < 0)
+		bug("mailbox");
+	inbox_id = mb.id;
+	inbox_uv = mb.uidvalidity;
+
+	int lfd = net_listen("127.0.0.1:0", 16, err, sizeof(err));
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	getsockname(lfd, (struct sockaddr *)&sin, &sl);
+	listen_port = ntohs(sin.sin_port);
+	is_int(pop3_listen(d, st, NULL, lfd, 0), 0, "pop3_listen");
+	is_int(pop3_listen(d, st, NULL, lfd, 1), -1, "implicit TLS without a context refused");
+
+	test_basic();
+	test_sasl();
+	test_bad_input();
+	test_pipelining_and_big();
+	test_policy();
+
+	close(lfd);
+	ev_timer_free(guard);
+	store_close(st);
+	if (srv.own_al)
+		authlimit_free(srv.al);
+	daemon_free(d);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return tap_done();
+}
