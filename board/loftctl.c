@@ -164,15 +164,15 @@ static int cmd_init(void)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	if (fd >= 0) {
 		static const char conf[] =
-			"# Loft settings: key = value.  Everything the setup wizard sets\n"
-			"# lives in the database; this file holds what a process needs\n"
-			"# before it can read the database.\n"
-			"#\n"
-			"# hostname = mail.example.org\n"
-			"# log_level = info\n"
-			"# listen.mx = [::]:25\n"
-			"# tls_cert = /etc/loft/cert.pem\n"
-			"# tls_key = /etc/loft/key.pem\n";
+		    "# Loft settings: key = value.  Everything the setup wizard sets\n"
+		    "# lives in the database; this file holds what a process needs\n"
+		    "# before it can read the database.\n"
+		    "#\n"
+		    "# hostname = mail.example.org\n"
+		    "# log_level = info\n"
+		    "# listen.mx = [::]:25\n"
+		    "# tls_cert = /etc/loft/cert.pem\n"
+		    "# tls_key = /etc/loft/key.pem\n";
 		if (write(fd, conf, sizeof(conf) - 1) != (ssize_t)sizeof(conf) - 1 ||
 		    fsync(fd) < 0) {
 			fprintf(stderr, "loftctl: %s: %s\n", path, strerror(errno));
@@ -279,8 +279,8 @@ static int print_queue(void *arg, const struct store_queue_item *q)
 	(*(int *)arg)++;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	printf("%-8lld %-10s %-3d %s  <%s> -> <%s>%s%s\n", (long long)q->id, q->status,
-	       q->attempts, when, q->mail_from, q->rcpt, q->last_error && q->last_error[0] ? "  " : "",
+	printf("%-8lld %-10s %-3d %s  <%s> -> <%s>%s%s\n", (long long)q->id, q->status, q->attempts,
+	       when, q->mail_from, q->rcpt, q->last_error && q->last_error[0] ? "  " : "",
 	       q->last_error ? q->last_error : "");
 	return 0;
 }
@@ -293,8 +293,7 @@ static int cmd_queue(int argc, char **argv)
 	if (argc != 1 || strcmp(argv[0], "list") != 0)
 		usage();
 	st = open_store();
-	printf("%-8s %-10s %-3s %-19s  %s\n", "ID", "STATUS", "TRY", "NEXT ATTEMPT (UTC)",
-	       "ROUTE");
+	printf("%-8s %-10s %-3s %-19s  %s\n", "ID", "STATUS", "TRY", "NEXT ATTEMPT (UTC)", "ROUTE");
 	rc = store_queue_list(st, print_queue, &n) < 0;
 	if (rc)
 		fprintf(stderr, "loftctl: %s\n", store_errmsg(st));

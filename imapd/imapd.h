@@ -16,6 +16,8 @@ struct store;
 struct daemon;
 struct tls_ctx;
 struct authlimit;
+struct authcheck;
+struct authcheck_job;
 struct ev_timer;
 struct evloop;
 struct session;
@@ -26,6 +28,7 @@ struct imapd {
 	struct store *st;
 	struct tls_ctx *tls;
 	struct authlimit *al;
+	struct authcheck *ac;	  /* password checks off the loop */
 	struct session *sessions; /* every live session, a doubly linked list */
 	unsigned nsessions;
 	struct ev_timer *poll;
@@ -85,6 +88,11 @@ struct session {
 	int condstore, qresync;
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
+	/* a password check under way (authcheck), and what its answer needs */
+	struct authcheck_job *auth_job;
+	int64_t auth_delay;
+	char auth_tag[72];
+	char auth_user[256];
 	/* auth delay */
 	struct ev_timer *delay;
 	char delayed_reply[256];

@@ -705,6 +705,7 @@ struct mbox_item {
 	char special[24];
 	char attrs[32];
 	int subscribed;
+	int phantom; /* a missing parent of existing mailboxes */
 };
 
 struct mbox_items {
@@ -712,10 +713,23 @@ struct mbox_items {
 	size_t n, cap;
 };
 
+static struct mbox_item *items_add(struct mbox_items *l);
+
 static int list_cb(void *arg, const struct store_mailbox_info *mi)
 {
-	struct mbox_items *l = arg;
+	struct mbox_item *it = items_add(arg);
 
+	it->name = strdup(mi->name);
+	if (!it->name)
+		bug("out of memory");
+	snprintf(it->special, sizeof(it->special), "%s", mi->special_use);
+	snprintf(it->attrs, sizeof(it->attrs), "%s", mi->attributes);
+	it->subscribed = mi->subscribed;
+	return 0;
+}
+
+static struct mbox_item *items_add(struct mbox_items *l)
+{
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 32;
 		struct mbox_item *nv = realloc(l->v, nc * sizeof(*nv));
@@ -724,14 +738,62 @@ static int list_cb(void *arg, const struct store_mailbox_info *mi)
 		l->v = nv;
 		l->cap = nc;
 	}
-	struct mbox_item *it = &l->v[l->n++];
-	it->name = strdup(mi->name);
-	if (!it->name)
-		bug("out of memory");
-	snprintf(it->special, sizeof(it->special), "%s", mi->special_use);
-	snprintf(it->attrs, sizeof(it->attrs), "%s", mi->attributes);
-	it->subscribed = mi->subscribed;
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	return &l->v[l->n++];
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct mbox_item *x = a, *y = b;
+	int xi = strcmp(x->name, "INBOX") == 0, yi = strcmp(y->name, "INBOX") == 0;
+
+	if (xi != yi)
+		return yi - xi;
+	return strcmp(x->name, y->name);
+}
+
+/* Whether name is among the n sorted items or the phantoms after them. */
+static int item_find(const struct mbox_items *l, size_t n, const char *name)
+{
+	struct mbox_item key = {.name = (char *)name};
+
+	if (bsearch(&key, l->v, n, sizeof(l->v[0]), item_cmp))
+		return 1;
+	for (size_t i = n; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return 1;
 	return 0;
+}
+
+/* Adds the hierarchy levels that do not exist but have mailboxes below
+ * them ("a" and "a/b" when only "a/b/c" exists, e.g. after DELETE "a"),
+ * so a client can still draw the tree: RFC 3501 6.3.8 lists them as
+ * \Noselect, RFC 5258 as \NonExistent.  Leaves items sorted. */
+static void items_add_gaps(struct mbox_items *l, int extended)
+{
+	size_t n = l->n;
+
+	qsort(l->v, n, sizeof(l->v[0]), item_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char name[STORE_MBOX_MAX + 1];
+		snprintf(name, sizeof(name), "%s", l->v[i].name);
+		for (char *sep = strchr(name, STORE_MBOX_SEP); sep;
+		     sep = strchr(sep + 1, STORE_MBOX_SEP)) {
+			*sep = '\0';
+			if (name[0] && !item_find(l, n, name)) {
+				struct mbox_item *it = items_add(l);
+				it->name = strdup(name);
+				if (!it->name)
+					bug("out of memory");
+				it->phantom = 1;
+				snprintf(it->attrs, sizeof(it->attrs), "%s",
+					 extended ? "\\NonExistent \\HasChildren"
+						  : "\\Noselect \\HasChildren");
+			}
+			*sep = STORE_MBOX_SEP;
+		}
+	}
+	qsort(l->v, l->n, sizeof(l->v[0]), item_cmp);
 }
 
 int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
@@ -781,7 +843,6 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 				return sess_tagged(s, c->tag, "BAD", "Unknown return option"), 0;
 		}
 	}
-	(void)extended;
 	/* the empty pattern asks for the delimiter */
 	if (pats->type != IMAP_ARG_LIST && pats->len == 0) {
 		sess_printf(s, "* %s (\\Noselect) \"/\" \"\"\r\n", cmdname);
@@ -790,6 +851,9 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	}
 	if (store_mailbox_list(s->srv->st, s->user_id, list_cb, &items) < 0)
 		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection */
+	if (!lsub && !sel_subscribed && !sel_special)
+		items_add_gaps(&items, extended);
 	buf_init(&out, 16u * 1024 * 1024);
 	const struct imap_arg *plist = pats->type == IMAP_ARG_LIST ? pats->child : pats;
 	int multi = pats->type == IMAP_ARG_LIST;
@@ -837,7 +901,7 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 		buf_puts(&out, ") \"/\" ");
 		name_to_wire(&out, it->name);
 		buf_puts(&out, "\r\n");
-		if (status_items_arg) {
+		if (status_items_arg && !it->phantom) {
 			struct store_mailbox mb;
 			if (store_mailbox_get(s->srv->st, s->user_id, it->name, &mb) == 0) {
 				buf_puts(&out, "* STATUS ");

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "authcheck.h"
 #include "authlimit.h"
 #include "config.h"
 #include "daemon.h"
@@ -149,6 +150,14 @@ int main(int argc, char **argv)
 	if (store_open(daemon_db_path(d), &srv.st, err, sizeof(err)) < 0)
 		fatal("cannot open the mailstore: %s", err);
 	srv.tls = daemon_tls_server(d);
+	/* yescrypt checks run on worker threads so a login never stalls the
+	 * other sessions of this process */
+	srv.ac = authcheck_new(srv.ev, daemon_db_path(d),
+			       (unsigned)conf_u64(cfg, "imapd.auth_threads",
+						  AUTHCHECK_DEFAULT_THREADS, AUTHCHECK_MAX_THREADS),
+			       err, sizeof(err));
+	if (!srv.ac)
+		fatal("cannot start the password checkers: %s", err);
 	authlimit_conf_default(&alc);
 	srv.al = authlimit_new(&alc);
 	srv.max_sessions = (unsigned)conf_u64(cfg, "imapd.max_sessions", 1000, 100000);
@@ -178,6 +187,7 @@ int main(int argc, char **argv)
 	}
 	/* one throttle for IMAP and POP3 logins, and POP3's expunges wake IDLE */
 	pop3_set_authlimit(srv.al);
+	pop3_set_authcheck(srv.ac);
 	pop3_set_change_hook(pop3_changed, &srv);
 	int fd = daemon_listener(d, "pop3");
 	if (fd >= 0 && pop3_listen(d, srv.st, srv.tls, fd, 0) < 0)
@@ -193,6 +203,7 @@ int main(int argc, char **argv)
 	rc = daemon_run(d);
 	ev_timer_free(srv.poll);
 	ev_timer_free(srv.stop_timer);
+	authcheck_free(srv.ac);
 	authlimit_free(srv.al);
 	tls_ctx_free(srv.tls);
 	store_close(srv.st);

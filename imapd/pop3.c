@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "authcheck.h"
 #include "authlimit.h"
 #include "buf.h"
 #include "config.h"
@@ -83,6 +84,7 @@ struct pop3_session {
 	/* a login held back by the authlimit delay */
 	struct ev_timer *auth_timer;
 	char *pend_user, *pend_pass;
+	struct authcheck_job *auth_job; /* the password check under way */
 
 	int64_t user_id, mailbox_id;
 	uint32_t uidvalidity;
@@ -105,6 +107,8 @@ static struct {
 	struct evloop *ev;
 	struct authlimit *al;
 	int own_al;
+	struct authcheck *ac;
+	int own_ac;
 	struct {
 		int fd;
 		int implicit;
@@ -422,7 +426,8 @@ static void auth_delay_done(struct evloop *ev, struct ev_timer *t, void *arg)
 	struct pop3_session *s = arg;
 	(void)ev;
 	(void)t;
-	if (auth_finish(s) == 0 && s->pr == PR_NONE)
+	/* unpause only if answered at once; else auth_done does it */
+	if (auth_finish(s) == 0 && s->pr == PR_NONE && !s->pend_user)
 		set_paused(s, 0);
 }
 
@@ -458,20 +463,38 @@ static int auth_start(struct pop3_session *s, const char *user, size_t ulen, con
 	return auth_finish(s);
 }
 
-/* Checks the pending credentials and opens the maildrop.  Returns -1 if
- * the session was closed. */
+static void auth_done(void *arg, int r, int64_t uid);
+
+/* Hands the pending credentials to the password-check pool (off the
+ * loop); input stays paused, pend_user set, until auth_done.  Returns -1
+ * if the session was closed. */
 static int auth_finish(struct pop3_session *s)
 {
 	char quser[STORE_ADDR_MAX * 4 + 8];
-	int64_t uid = 0;
-	int r = store_user_auth(srv.st, s->pend_user, s->pend_pass, &uid);
 
+	s->auth_job = authcheck_submit(srv.ac, s->pend_user, s->pend_pass, auth_done, s);
 	wipe_free(s->pend_pass);
 	s->pend_pass = NULL;
+	if (!s->auth_job) {
+		log_quote(quser, sizeof(quser), s->pend_user, strlen(s->pend_user));
+		log_warn(s->sid, "event=auth-busy ip=%s user=%s", s->ip, quser);
+		free(s->pend_user);
+		s->pend_user = NULL;
+		return reply(s, "-ERR [SYS/TEMP] server busy, try again later");
+	}
+	set_paused(s, 1);
+	return 0;
+}
+
+/* The check's answer r (authcheck_fn): opens the maildrop.  Returns -1 if
+ * the session was closed. */
+static int auth_answer(struct pop3_session *s, int r, int64_t uid)
+{
+	char quser[STORE_ADDR_MAX * 4 + 8];
+
 	log_quote(quser, sizeof(quser), s->pend_user, strlen(s->pend_user));
 	if (r < 0) {
-		log_err(s->sid, "event=auth-error user=%s error=\"%s\"", quser,
-			store_errmsg(srv.st));
+		log_err(s->sid, "event=auth-error user=%s error=\"password check failed\"", quser);
 		free(s->pend_user);
 		s->pend_user = NULL;
 		return reply(s, "-ERR [SYS/TEMP] internal error, try again later");
@@ -513,6 +536,15 @@ static int auth_finish(struct pop3_session *s)
 	log_debug(s->sid, "event=state state=TRANSACTION");
 	return reply(s, "+OK maildrop has %zu messages (%llu octets)", count,
 		     (unsigned long long)octets);
+}
+
+static void auth_done(void *arg, int r, int64_t uid)
+{
+	struct pop3_session *s = arg;
+
+	s->auth_job = NULL;
+	if (auth_answer(s, r, uid) == 0 && s->pr == PR_NONE)
+		set_paused(s, 0);
 }
 
 /* A SASL PLAIN response (base64, "=" for empty).  Returns -1 if closed. */
@@ -865,6 +897,7 @@ static void on_closed(struct conn *c, void *arg, const char *reason)
 		s->next->prev = s->prev;
 	srv.nsessions--;
 	ev_timer_free(s->auth_timer);
+	authcheck_cancel(s->auth_job);
 	wipe_free(s->pend_user);
 	wipe_free(s->pend_pass);
 	explicit_bzero(s->user, sizeof(s->user));
@@ -995,6 +1028,15 @@ int pop3_listen(struct daemon *d, struct store *st, struct tls_ctx *tls, int lis
 		srv.al = authlimit_new(&ac);
 		srv.own_al = 1;
 	}
+	if (!srv.ac) {
+		char err[256];
+		srv.ac = authcheck_new(srv.ev, daemon_db_path(d), 0, err, sizeof(err));
+		if (!srv.ac) {
+			log_err(NULL, "event=pop3-listen-failed error=\"%s\"", err);
+			return -1;
+		}
+		srv.own_ac = 1;
+	}
 	if (net_set_nonblock(listen_fd) < 0 ||
 	    ev_io_add(srv.ev, listen_fd, EV_READ, on_accept, (void *)(intptr_t)implicit_tls) < 0) {
 		log_err(NULL, "event=pop3-listen-failed error=\"%s\"", strerror(errno));
@@ -1032,6 +1074,14 @@ void pop3_set_authlimit(struct authlimit *al)
 		authlimit_free(srv.al);
 	srv.al = al;
 	srv.own_al = 0;
+}
+
+void pop3_set_authcheck(struct authcheck *ac)
+{
+	if (srv.own_ac)
+		authcheck_free(srv.ac);
+	srv.ac = ac;
+	srv.own_ac = 0;
 }
 
 void pop3_set_change_hook(void (*fn)(void *arg, int64_t mailbox_id), void *arg)

@@ -25,6 +25,7 @@ struct daemon;
 struct store;
 struct tls_ctx;
 struct authlimit;
+struct authcheck;
 
 /* Serves POP3 on listen_fd on d's event loop; implicit_tls=1 for 995. st is
  * the process's store handle. Returns 0 or -1. */
@@ -41,6 +42,12 @@ void pop3_set_tls(struct tls_ctx *tls);
  * caller keeps ownership; call before pop3_listen).  Without it POP3 makes
  * its own with authlimit_conf_default(). */
 void pop3_set_authlimit(struct authlimit *al);
+
+/* Optional: the process's password-check pool (lib/authcheck.h; the
+ * caller keeps ownership and frees it after the last session; call before
+ * pop3_listen).  Without it pop3_listen starts its own, on the database of
+ * the daemon it is given. */
+void pop3_set_authcheck(struct authcheck *ac);
 
 /* Optional: fn(arg, mailbox_id) runs after a POP3 QUIT changed a mailbox
  * (expunged DELE'd messages, set \Seen on retrieved ones), so IMAP sessions

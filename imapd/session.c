@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
+#include "authcheck.h"
 #include "authlimit.h"
 #include "conn.h"
 #include "evloop.h"
@@ -23,7 +25,9 @@
 #define CHUNK_MAXLINE (64 * 1024)
 #define SASL_LINE_MAX 8192
 #define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
-#define CAPS_AUTHED   " UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"
+#define CAPS_AUTHED                                                                                \
+	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
+	" COMPRESS=DEFLATE"
 
 /* Commands whose untagged replies must not include EXPUNGE (RFC 3501
  * 7.4.1): the view is synced without expunges after them. */
@@ -199,6 +203,30 @@ static int cmd_id(struct session *s, const struct imap_cmd *c)
 	return 0;
 }
 
+/* RFC 4978.  The tagged OK goes out in the clear; everything after it,
+ * both ways, is raw deflate (conn.c also inflates what the client
+ * pipelined behind the command). */
+static int cmd_compress(struct session *s, const struct imap_cmd *c)
+{
+	if (c->nargs != 1 || c->args->type != IMAP_ARG_ATOM)
+		return sess_tagged(s, c->tag, "BAD", "COMPRESS mechanism"), 0;
+	if (!imap_arg_is(c->args, "DEFLATE"))
+		return sess_tagged(s, c->tag, "BAD", "Unknown compression mechanism"), 0;
+	if (conn_is_deflate(s->c))
+		return sess_tagged(s, c->tag, "NO",
+				   "[COMPRESSIONACTIVE] DEFLATE is already active"),
+		       0;
+	sess_tagged(s, c->tag, "OK", "DEFLATE active");
+	if (conn_set_deflate(s->c, Z_DEFAULT_COMPRESSION) < 0) {
+		log_err(s->sid, "event=compress-failed");
+		s->dead = 1;
+		conn_close(s->c, 0, "compress failed");
+		return 0;
+	}
+	log_info(s->sid, "event=compress mechanism=deflate");
+	return 0;
+}
+
 static int cmd_namespace(struct session *s, const struct imap_cmd *c)
 {
 	sess_printf(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
@@ -281,27 +309,21 @@ static void delay_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	sess_resume(s);
 }
 
-/* Checks a password and answers, after the delay authlimit asks for.
- * Returns 0 (answered now) or 1 (answer pending). */
-static int do_login(struct session *s, const char *tag, const char *user, const char *pass)
+/* The answer of a password check (authcheck, on the loop thread): replies
+ * after the delay do_login was told to add. */
+static void login_done(void *arg, int r, int64_t uid)
 {
+	struct session *s = arg;
 	struct imapd *srv = s->srv;
+	const char *tag = s->auth_tag, *user = s->auth_user;
 	uint64_t now = ev_now(srv->ev);
-	int64_t delay = authlimit_check(srv->al, s->peer, user, now);
-	int64_t uid = 0;
-	int r;
 	char q[300];
 
+	s->auth_job = NULL;
 	log_quote(q, sizeof(q), user, strlen(user));
-	if (delay < 0) {
-		log_info(s->sid, "event=auth-refused user=%s peer=%s reason=throttled", q, s->peer);
-		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
-		return 0;
-	}
-	r = store_user_auth(srv->st, user, pass, &uid);
 	s->delayed_ok = 0;
 	if (r < 0) {
-		log_err(s->sid, "event=auth-error error=\"%s\"", store_errmsg(srv->st));
+		log_err(s->sid, "event=auth-error error=\"password check failed\"");
 		snprintf(s->delayed_reply, sizeof(s->delayed_reply),
 			 "%s NO [UNAVAILABLE] Temporary failure, try again\r\n", tag);
 	} else if (r == 0) {
@@ -330,14 +352,40 @@ static int do_login(struct session *s, const char *tag, const char *user, const 
 			 "%s OK [CAPABILITY %s] Logged in\r\n", tag, b.data);
 		buf_free(&b);
 	}
-	if (delay > 0) {
-		s->mode = MODE_BLOCKED;
-		conn_pause(s->c, 1);
-		ev_timer_arm(s->delay, (uint64_t)delay);
-		return 1;
+	if (s->auth_delay > 0) {
+		ev_timer_arm(s->delay, (uint64_t)s->auth_delay);
+		return;
 	}
 	delay_fire(srv->ev, s->delay, s);
-	return 0;
+}
+
+/* Starts a password check on the authcheck pool; input stays paused until
+ * login_done answers.  Returns 0 (answered now) or 1 (answer pending). */
+static int do_login(struct session *s, const char *tag, const char *user, const char *pass)
+{
+	struct imapd *srv = s->srv;
+	uint64_t now = ev_now(srv->ev);
+	int64_t delay = authlimit_check(srv->al, s->peer, user, now);
+	char q[300];
+
+	log_quote(q, sizeof(q), user, strlen(user));
+	if (delay < 0) {
+		log_info(s->sid, "event=auth-refused user=%s peer=%s reason=throttled", q, s->peer);
+		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
+		return 0;
+	}
+	snprintf(s->auth_tag, sizeof(s->auth_tag), "%s", tag);
+	snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
+	s->auth_delay = delay;
+	s->auth_job = authcheck_submit(srv->ac, user, pass, login_done, s);
+	if (!s->auth_job) {
+		log_warn(s->sid, "event=auth-busy user=%s peer=%s", q, s->peer);
+		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
+		return 0;
+	}
+	s->mode = MODE_BLOCKED;
+	conn_pause(s->c, 1);
+	return 1;
 }
 
 static int login_allowed(struct session *s, const char *tag)
@@ -522,6 +570,7 @@ static const struct command {
     {"ID", ANY, F_NOSYNC, cmd_id},
     {"ENABLE", AUTHED, F_NOSYNC, cmd_enable},
     {"NAMESPACE", AUTHED, 0, cmd_namespace},
+    {"COMPRESS", AUTHED, F_NOSYNC, cmd_compress},
     {"SELECT", AUTHED, F_NOSYNC, h_select},
     {"EXAMINE", AUTHED, F_NOSYNC, h_examine},
     {"CREATE", AUTHED, 0, cmd_create},
@@ -703,6 +752,7 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	authcheck_cancel(s->auth_job);
 	fetch_job_free(s->fj);
 	view_clear(s);
 	ev_timer_free(s->delay);

@@ -88,8 +88,8 @@ static struct al_entry *al_find(struct authlimit *al, const char *key, int creat
 
 	for (size_t i = 0; i < probe; i++) {
 		struct al_entry *e = &al->tab[(start + i) % al->n];
-		int stale = e->key[0] && now >= e->last_ms + al->conf.window_ms &&
-			    now >= e->refused_until;
+		int stale =
+		    e->key[0] && now >= e->last_ms + al->conf.window_ms && now >= e->refused_until;
 
 		if (e->key[0] && strcmp(e->key, key) == 0) {
 			if (stale)
@@ -125,8 +125,7 @@ static int64_t al_delay(const struct authlimit *al, const struct al_entry *e, ui
 	return (int64_t)(d > al->conf.max_delay_ms ? al->conf.max_delay_ms : d);
 }
 
-int64_t authlimit_check(struct authlimit *al, const char *ip, const char *account,
-			uint64_t now_ms)
+int64_t authlimit_check(struct authlimit *al, const char *ip, const char *account, uint64_t now_ms)
 {
 	char key[160];
 	int64_t d = 0, d2;

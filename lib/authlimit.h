@@ -13,12 +13,12 @@
 struct authlimit;
 
 struct authlimit_conf {
-	unsigned free_failures;	 /* failures before any delay (e.g. 2) */
-	unsigned max_failures;	 /* failures in window before refusal (e.g. 10) */
-	uint64_t window_ms;	 /* how long failures are remembered (e.g. 15 min) */
-	uint64_t max_delay_ms;	 /* delay grows by doubling up to this (e.g. 8 s) */
-	uint64_t refuse_ms;	 /* how long a refusal lasts (e.g. 15 min) */
-	unsigned max_entries;	 /* memory bound: oldest entries are dropped */
+	unsigned free_failures; /* failures before any delay (e.g. 2) */
+	unsigned max_failures;	/* failures in window before refusal (e.g. 10) */
+	uint64_t window_ms;	/* how long failures are remembered (e.g. 15 min) */
+	uint64_t max_delay_ms;	/* delay grows by doubling up to this (e.g. 8 s) */
+	uint64_t refuse_ms;	/* how long a refusal lasts (e.g. 15 min) */
+	unsigned max_entries;	/* memory bound: oldest entries are dropped */
 };
 
 void authlimit_conf_default(struct authlimit_conf *conf);
@@ -29,8 +29,7 @@ void authlimit_free(struct authlimit *al);
 /* Before checking a password: returns -1 when ip or account (may be NULL)
  * is refused right now, else the delay in ms to wait before answering
  * (0 = none). */
-int64_t authlimit_check(struct authlimit *al, const char *ip, const char *account,
-			uint64_t now_ms);
+int64_t authlimit_check(struct authlimit *al, const char *ip, const char *account, uint64_t now_ms);
 /* Records a failed attempt. */
 void authlimit_fail(struct authlimit *al, const char *ip, const char *account, uint64_t now_ms);
 /* Records a success: forgets ip's and account's failures. */

@@ -10,8 +10,8 @@
 #include "log.h"
 #include "strnum.h"
 
-#define CONFIG_MAX_FILE  (1024 * 1024)
-#define CONFIG_MAX_LINE  4096
+#define CONFIG_MAX_FILE	 (1024 * 1024)
+#define CONFIG_MAX_LINE	 4096
 #define CONFIG_MAX_ITEMS 1024
 
 struct config_item {

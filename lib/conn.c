@@ -1,10 +1,14 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "buf.h"
 #include "log.h"
@@ -13,8 +17,24 @@
 
 #define CONN_READ_CHUNK	 16384
 #define CONN_CLOSE_FLUSH 10000 /* ms allowed to send the last replies */
+#define CONN_Z_MINOUT	 1024  /* output buffer deflate needs at the least */
+#define CONN_Z_ROOM	 64    /* > 6: no repeated flush markers (zlib.h) */
 
 enum conn_tls { CT_NONE, CT_HANDSHAKE, CT_UP };
+
+/* COMPRESS=DEFLATE (RFC 4978): raw deflate both ways, between the
+ * protocol and TLS.  Output is staged as plaintext and compressed, with a
+ * sync flush, as the output buffer has room; input is kept compressed in
+ * a fixed buffer and inflated only into the line reader's free room, so a
+ * decompression bomb costs CPU, never memory. */
+struct conn_z {
+	z_stream def, inf;
+	struct buf plain;  /* written, not yet compressed */
+	size_t plain_off;  /* bytes of plain already given to deflate */
+	int def_flushing;  /* a sync flush ran out of room: call again */
+	unsigned char *in; /* compressed input not yet inflated */
+	size_t in_size, in_off, in_len;
+};
 
 struct conn {
 	struct evloop *ev;
@@ -43,9 +63,11 @@ struct conn {
 	int io_events;
 	char peer[64];
 	char sid[16];
+	struct conn_z *z; /* COMPRESS=DEFLATE active */
 };
 
 static void conn_after(struct conn *c);
+static int conn_send(struct conn *c);
 static void conn_io(struct evloop *ev, int fd, int events, void *arg);
 
 static void conn_begin_close(struct conn *c, int flush, const char *reason)
@@ -126,6 +148,10 @@ struct conn *conn_new(struct evloop *ev, int fd, const struct sockaddr *peer,
 		snprintf(c->peer, sizeof(c->peer), "unknown");
 	log_new_sid(c->sid, sizeof(c->sid));
 	net_set_nonblock(fd);
+	/* replies are already gathered into one write per event; Nagle would
+	 * only hold the tail of a large response back for the peer's ACK */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (ev_io_add(ev, fd, EV_READ, conn_io, c) < 0)
 		conn_fail(c, "epoll failed");
 	c->io_events = EV_READ;
@@ -149,13 +175,60 @@ int conn_starttls(struct conn *c, struct tls_ctx *ctx)
 {
 	const char *p;
 
-	if (c->tls || c->starttls)
+	if (c->tls || c->starttls || c->z)
 		return -1;
 	/* whatever the client sent after STARTTLS was sent in the clear */
 	lr_consume(&c->lr, lr_pending(&c->lr, &p));
 	c->starttls = ctx;
 	ev_timer_arm(c->soon, 0);
 	return 0;
+}
+
+int conn_set_deflate(struct conn *c, int level)
+{
+	struct conn_z *z;
+	const char *p;
+	size_t pend;
+
+	if (c->z || c->starttls || c->tls_state == CT_HANDSHAKE || c->closing ||
+	    c->out.max < CONN_Z_MINOUT)
+		return -1;
+	z = calloc(1, sizeof(*z));
+	if (!z)
+		return -1;
+	/* raw deflate (negative windowBits), as RFC 4978 says */
+	if (deflateInit2(&z->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(z);
+		return -1;
+	}
+	if (inflateInit2(&z->inf, -15) != Z_OK) {
+		deflateEnd(&z->def);
+		free(z);
+		return -1;
+	}
+	/* what the client sent after the command is already compressed */
+	pend = lr_pending(&c->lr, &p);
+	z->in_size = pend > CONN_READ_CHUNK ? pend : CONN_READ_CHUNK;
+	z->in = malloc(z->in_size);
+	if (!z->in) {
+		deflateEnd(&z->def);
+		inflateEnd(&z->inf);
+		free(z);
+		return -1;
+	}
+	memcpy(z->in, p, pend);
+	z->in_len = pend;
+	lr_consume(&c->lr, pend);
+	buf_init(&z->plain, c->out.max);
+	c->z = z;
+	log_debug(c->sid, "event=compress-on buffered=%zu", pend);
+	ev_timer_arm(c->soon, 0);
+	return 0;
+}
+
+int conn_is_deflate(const struct conn *c)
+{
+	return c->z != NULL;
 }
 
 int conn_line(struct conn *c, struct lr_line *line)
@@ -195,11 +268,19 @@ int conn_write(struct conn *c, const void *data, size_t n)
 {
 	if (c->closing && !c->flushing)
 		return -1;
-	if (c->out_off > 0 && c->tls_wlen == 0) {
+	if (c->z) {
+		struct conn_z *z = c->z;
+		if (z->plain_off > 0) {
+			buf_consume(&z->plain, z->plain_off);
+			z->plain_off = 0;
+		}
+		if (buf_append(&z->plain, data, n) < 0)
+			return -1;
+	} else if (c->out_off > 0 && c->tls_wlen == 0) {
 		buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
-	if (buf_append(&c->out, data, n) < 0)
+	if (!c->z && buf_append(&c->out, data, n) < 0)
 		return -1;
 	if (conn_outlen(c) > c->lowmark)
 		c->wrote_high = 1;
@@ -239,7 +320,11 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 
 size_t conn_outlen(const struct conn *c)
 {
-	return c->out.len - c->out_off;
+	size_t n = c->out.len - c->out_off;
+
+	if (c->z)
+		n += c->z->plain.len - c->z->plain_off;
+	return n;
 }
 
 void conn_set_lowmark(struct conn *c, size_t n)
@@ -295,7 +380,65 @@ struct evloop *conn_loop(const struct conn *c)
 
 /* Returns 1 when all output went out, 0 when the socket is full, -1 on
  * error. */
+/* Compresses staged plaintext into the room the output buffer has, with a
+ * sync flush so the peer can decode every reply as soon as it arrives. */
+static void conn_deflate(struct conn *c)
+{
+	struct conn_z *z = c->z;
+	unsigned char chunk[CONN_READ_CHUNK];
+
+	if (c->out_off > 0 && c->tls_wlen == 0) {
+		buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
+	while (z->plain.len > z->plain_off || z->def_flushing) {
+		size_t room = c->out.max - c->out.len, in = z->plain.len - z->plain_off;
+		int r;
+
+		if (room < CONN_Z_ROOM)
+			break;
+		if (room > sizeof(chunk))
+			room = sizeof(chunk);
+		if (in > UINT_MAX)
+			in = UINT_MAX;
+		z->def.next_in = (Bytef *)z->plain.data + z->plain_off;
+		z->def.avail_in = (uInt)in;
+		z->def.next_out = chunk;
+		z->def.avail_out = (uInt)room;
+		r = deflate(&z->def, Z_SYNC_FLUSH);
+		if (r != Z_OK && r != Z_BUF_ERROR)
+			bug("deflate failed: %d", r);
+		z->plain_off += in - z->def.avail_in;
+		if (buf_append(&c->out, chunk, room - z->def.avail_out) < 0)
+			bug("deflate output passed the room it had");
+		z->def_flushing = z->def.avail_out == 0;
+		if (z->plain_off == z->plain.len) {
+			buf_reset(&z->plain);
+			z->plain_off = 0;
+		}
+		if (r == Z_BUF_ERROR)
+			break;
+	}
+}
+
 static int conn_flush(struct conn *c)
+{
+	for (;;) {
+		int r;
+
+		if (c->z)
+			conn_deflate(c);
+		r = conn_send(c);
+		if (r <= 0)
+			return r;
+		if (!c->z || (c->z->plain.len == c->z->plain_off && !c->z->def_flushing))
+			return 1;
+	}
+}
+
+/* Sends the output buffer.  Returns 1 when all of it went out, 0 when the
+ * socket is full, -1 on error. */
+static int conn_send(struct conn *c)
 {
 	while (c->out_off < c->out.len) {
 		size_t n = c->out.len - c->out_off;
@@ -331,40 +474,89 @@ static int conn_flush(struct conn *c)
 	return 1;
 }
 
-/* Reads what the line reader has room for.  Returns 1 if input arrived,
- * 0 if none, -1 on error (reason set). */
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+	if (c->tls)
+		return tls_read(c->tls, p, n);
+	return read(c->fd, p, n);
+}
+
+/* Inflates buffered compressed input into out (room bytes at most).
+ * Returns the bytes made, or -1 on a bad stream (the conn is failing). */
+static ssize_t conn_inflate(struct conn *c, char *out, size_t room)
+{
+	struct conn_z *z = c->z;
+	int r;
+
+	if (z->in_off == z->in_len)
+		return 0;
+	z->inf.next_in = z->in + z->in_off;
+	z->inf.avail_in = (uInt)(z->in_len - z->in_off);
+	z->inf.next_out = (Bytef *)out;
+	z->inf.avail_out = (uInt)room;
+	r = inflate(&z->inf, Z_SYNC_FLUSH);
+	z->in_off = z->in_len - z->inf.avail_in;
+	if (r == Z_OK || r == Z_BUF_ERROR)
+		return (ssize_t)(room - z->inf.avail_out);
+	log_info(c->sid, "event=compress-error peer=%s error=\"%s\"", c->peer,
+		 r == Z_STREAM_END ? "stream ended"
+		 : z->inf.msg	   ? z->inf.msg
+				   : zError(r));
+	conn_fail(c, "compression error");
+	return -1;
+}
+
+/* Reads what the line reader has room for (inflating it under
+ * COMPRESS).  Returns 1 if input arrived, 0 if none, -1 on error (reason
+ * set). */
 static int conn_read(struct conn *c)
 {
 	char chunk[CONN_READ_CHUNK];
-	int got = 0;
+	int got = 0, fresh = 0;
 
 	for (int rounds = 0; rounds < 8; rounds++) {
 		const char *p;
 		size_t pend = lr_pending(&c->lr, &p);
 		size_t room = c->lr.in.max > pend ? c->lr.in.max - pend : 0;
+		int more = 1; /* the socket may hold more */
 		ssize_t n;
 
 		if (room == 0 && !c->lr.discarding)
 			break;
 		if (room == 0 || room > sizeof(chunk))
 			room = sizeof(chunk);
-		if (c->tls)
-			n = tls_read(c->tls, chunk, room);
-		else
-			n = read(c->fd, chunk, room);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+		if (c->z && c->z->in_off < c->z->in_len) {
+			n = conn_inflate(c, chunk, room);
+		} else {
+			void *dst = c->z ? (void *)c->z->in : (void *)chunk;
+			size_t want = c->z ? c->z->in_size : room;
+
+			n = conn_recv(c, dst, want);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				if (c->tls)
+					conn_fail(c, "tls error");
+				else
+					conn_fail(c, errno == ECONNRESET ? "connection reset"
+									 : "read error");
+				return -1;
+			}
+			if (n == 0) {
+				c->eof = 1;
 				break;
-			if (c->tls)
-				conn_fail(c, "tls error");
-			else
-				conn_fail(c, errno == ECONNRESET ? "connection reset" : "read error");
+			}
+			fresh = got = 1;
+			if (c->tls && tls_pending(c->tls) == 0 && (size_t)n < want)
+				more = 0;
+			if (c->z) {
+				c->z->in_off = 0;
+				c->z->in_len = (size_t)n;
+				n = conn_inflate(c, chunk, room);
+			}
+		}
+		if (n < 0)
 			return -1;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			break;
-		}
 		size_t off = 0;
 		while (off < (size_t)n) {
 			size_t k = lr_feed(&c->lr, chunk + off, (size_t)n - off);
@@ -372,11 +564,12 @@ static int conn_read(struct conn *c)
 				bug("line reader refused bytes it had room for");
 			off += k;
 		}
-		got = 1;
-		if (c->tls && tls_pending(c->tls) == 0 && (size_t)n < room)
+		if (n > 0)
+			got = 1;
+		if (!more && (!c->z || c->z->in_off == c->z->in_len))
 			break;
 	}
-	if (got && c->timeout_ms)
+	if (fresh && c->timeout_ms)
 		ev_timer_arm(c->idle, c->timeout_ms);
 	return got;
 }
@@ -397,6 +590,14 @@ static void conn_finish(struct conn *c)
 	}
 	close(c->fd);
 	c->fd = -1;
+	if (c->z) {
+		deflateEnd(&c->z->def);
+		inflateEnd(&c->z->inf);
+		buf_free(&c->z->plain);
+		free(c->z->in);
+		free(c->z);
+		c->z = NULL;
+	}
 	if (c->cbs.closed)
 		c->cbs.closed(c, c->arg, c->reason);
 	lr_free(&c->lr);
@@ -507,8 +708,12 @@ static void conn_after(struct conn *c)
 		c->io_events = events;
 	}
 	/* decrypted bytes wait inside mbedTLS where epoll cannot see them */
-	if (c->tls && c->tls_state == CT_UP && tls_pending(c->tls) > 0 && !c->paused &&
-	    !c->closing)
+	if (c->tls && c->tls_state == CT_UP && tls_pending(c->tls) > 0 && !c->paused && !c->closing)
+		ev_timer_arm(c->soon, 0);
+	/* so do compressed bytes the line reader had no room for; with room,
+	 * inflating them always makes progress */
+	if (c->z && c->z->in_off < c->z->in_len && !c->paused && !c->closing &&
+	    lr_pending(&c->lr, &p) < c->lr.in.max)
 		ev_timer_arm(c->soon, 0);
 }
 

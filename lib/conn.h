@@ -57,8 +57,24 @@ int conn_tls_server(struct conn *c, struct tls_ctx *ctx);
 /* STARTTLS/STLS: throws away any input buffered so far (a client must not
  * pipeline plaintext past STARTTLS: CVE-2011-0411), then, once the pending
  * output (the "go ahead" reply) is flushed, starts the server handshake.
- * Returns 0 or -1 (already TLS). */
+ * Returns 0 or -1 (already TLS, or compression is on). */
 int conn_starttls(struct conn *c, struct tls_ctx *ctx);
+
+/* COMPRESS=DEFLATE (RFC 4978).  Call right after queuing the reply that
+ * must still go out uncompressed ("OK DEFLATE active"): every later
+ * write is raw-deflated (zlib level, window 2^15) with a sync flush at
+ * each flush point, before TLS; all later input, including bytes already
+ * buffered but not yet taken (a client may pipeline), is inflated after
+ * TLS and before the line reader.  Compressed input waits in a fixed
+ * buffer and is inflated only into the line reader's free room, so
+ * memory stays bounded whatever the ratio.  A bad compressed stream
+ * closes the conn (reason "compression error", logged).  Costs about
+ * 300 KB of zlib state.  Returns 0, or -1 (already on, STARTTLS pending,
+ * mid-handshake, closing, or out of memory).  STARTTLS is refused after
+ * it. */
+int conn_set_deflate(struct conn *c, int level);
+/* 1 once conn_set_deflate() succeeded. */
+int conn_is_deflate(const struct conn *c);
 
 /* Input.  conn_line returns LR_LINE / LR_NEED / LR_TOOLONG as
  * lr_next() does; the line is valid until the next conn call. */
@@ -75,7 +91,8 @@ void conn_pause(struct conn *c, int paused);
 int conn_write(struct conn *c, const void *data, size_t n);
 int conn_puts(struct conn *c, const char *s);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Bytes queued and not yet sent. */
+/* Bytes queued and not yet sent (under COMPRESS, staged plaintext plus
+ * compressed bytes). */
 size_t conn_outlen(const struct conn *c);
 /* writable() fires when output drops to at most n bytes. */
 void conn_set_lowmark(struct conn *c, size_t n);

@@ -24,8 +24,8 @@ enum lr_result { LR_TOOLONG = -1, LR_NEED = 0, LR_LINE = 1 };
 
 struct lr_line {
 	const char *data; /* valid until the next lr_feed / lr_consume */
-	size_t len;       /* without the terminator */
-	int crlf;         /* 1: ended in CRLF; 0: bare LF */
+	size_t len;	  /* without the terminator */
+	int crlf;	  /* 1: ended in CRLF; 0: bare LF */
 };
 
 struct linereader {

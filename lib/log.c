@@ -68,8 +68,8 @@ void log_vmsg(int level, const char *sid, const char *fmt, va_list ap)
 			     tm.tm_sec, ts.tv_nsec / 1000000);
 	}
 	off = n > 0 ? (size_t)n : 0;
-	n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: level=%s ", log_prog,
-		     (long)getpid(), level_names[level]);
+	n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: level=%s ", log_prog, (long)getpid(),
+		     level_names[level]);
 	if (n > 0)
 		off += (size_t)n;
 	if (sid && off < sizeof(line)) {

@@ -22,9 +22,9 @@ int log_level_parse(const char *name);
 
 /* sid may be NULL (no session).  fmt holds the key=value fields. */
 void log_msg(int level, const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void log_vmsg(int level, const char *sid, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 #define log_err(sid, ...)   log_msg(LOG_LVL_ERR, sid, __VA_ARGS__)
 #define log_warn(sid, ...)  log_msg(LOG_LVL_WARN, sid, __VA_ARGS__)

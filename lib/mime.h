@@ -24,13 +24,13 @@ struct mime_limits {
 };
 
 enum mime_flags {
-	MIME_F_DEPTH = 1,	    /* nesting deeper than max_depth: flattened */
-	MIME_F_PARTS = 2,	    /* more parts than max_parts: rest is opaque */
-	MIME_F_HEADERS = 4,	    /* a header block had too many fields */
-	MIME_F_HEADER_LONG = 8,	    /* a header field longer than allowed */
+	MIME_F_DEPTH = 1,	     /* nesting deeper than max_depth: flattened */
+	MIME_F_PARTS = 2,	     /* more parts than max_parts: rest is opaque */
+	MIME_F_HEADERS = 4,	     /* a header block had too many fields */
+	MIME_F_HEADER_LONG = 8,	     /* a header field longer than allowed */
 	MIME_F_NO_END_BOUNDARY = 16, /* a multipart's close-delimiter is missing */
-	MIME_F_BAD_ENCODING = 32,   /* invalid base64/QP/encoded-word seen */
-	MIME_F_NUL = 64,	    /* NUL bytes in the message */
+	MIME_F_BAD_ENCODING = 32,    /* invalid base64/QP/encoded-word seen */
+	MIME_F_NUL = 64,	     /* NUL bytes in the message */
 };
 
 struct mime_msg;
@@ -42,8 +42,7 @@ void mime_limits_default(struct mime_limits *lim);
 /* Parses data[0..len), which must stay valid while *out is used.
  * Returns 0 with *out set (free with mime_free), or -1 only when memory
  * ran out.  lim may be NULL for the defaults. */
-int mime_parse(const char *data, size_t len, const struct mime_limits *lim,
-	       struct mime_msg **out);
+int mime_parse(const char *data, size_t len, const struct mime_limits *lim, struct mime_msg **out);
 void mime_free(struct mime_msg *m);
 /* MIME_F_* bits for limits hit and damage seen. */
 unsigned mime_flags(const struct mime_msg *m);
@@ -76,15 +75,22 @@ struct mime_section {
 	int encoding; /* enum mime_encoding of the part, for BINARY */
 };
 
-enum mime_encoding { MIME_ENC_7BIT, MIME_ENC_8BIT, MIME_ENC_BINARY, MIME_ENC_QP, MIME_ENC_BASE64,
-		     MIME_ENC_OTHER };
+enum mime_encoding {
+	MIME_ENC_7BIT,
+	MIME_ENC_8BIT,
+	MIME_ENC_BINARY,
+	MIME_ENC_QP,
+	MIME_ENC_BASE64,
+	MIME_ENC_OTHER
+};
 
 /* Looks up an IMAP section part number such as "1.2.3" (digits and dots
  * only; "" is the whole message) in a table from mime_sections_encode.
  * Returns 0 with *out filled, -1 when there is no such part or the table is
  * corrupt (which is a bug).  Per RFC 3501 a non-multipart message has part
  * "1" = its body. */
-int mime_section_find(const void *table, size_t tablelen, const char *part, struct mime_section *out);
+int mime_section_find(const void *table, size_t tablelen, const char *part,
+		      struct mime_section *out);
 
 /* Appends decoded UTF-8 text for the search index: Subject, From, To, Cc,
  * Bcc (decoded words) and the text of every text/ part (transfer encoding

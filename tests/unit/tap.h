@@ -23,9 +23,9 @@ static inline int tap_check(int cond, const char *what, const char *file, int li
 	return cond;
 }
 
-#define ok(cond, what)	     tap_check(!!(cond), what, __FILE__, __LINE__)
-#define is_int(a, b, what)   tap_check((long long)(a) == (long long)(b), what, __FILE__, __LINE__)
-#define is_str(a, b, what)   tap_check((a) && (b) && strcmp((a), (b)) == 0, what, __FILE__, __LINE__)
+#define ok(cond, what)	   tap_check(!!(cond), what, __FILE__, __LINE__)
+#define is_int(a, b, what) tap_check((long long)(a) == (long long)(b), what, __FILE__, __LINE__)
+#define is_str(a, b, what) tap_check((a) && (b) && strcmp((a), (b)) == 0, what, __FILE__, __LINE__)
 #define is_mem(a, alen, b, blen, what)                                                             \
 	tap_check((alen) == (blen) && memcmp((a), (b), (alen)) == 0, what, __FILE__, __LINE__)
 

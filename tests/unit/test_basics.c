@@ -86,7 +86,7 @@ static void test_config(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c = config_new();
 		ok(config_parse(c, bad[i], strlen(bad[i]), err, sizeof(err)) < 0 &&
-			   strstr(err, "line 1") != NULL,
+		       strstr(err, "line 1") != NULL,
 		   "config: bad line refused with its number");
 		config_free(c);
 	}
@@ -190,14 +190,17 @@ static void test_linereader(void)
 	ok(lr.in.cap <= 201, "linereader: buffer stayed within 2*maxline");
 	size_t k = lr_feed(&lr, "\nnext\r\n", 7);
 	ok(k == 7 && lr_next(&lr, &line) == LR_LINE && line.len == 4 &&
-		   memcmp(line.data, "next", 4) == 0,
+	       memcmp(line.data, "next", 4) == 0,
 	   "linereader: recovers at the next line");
 	lr_free(&lr);
 
 	/* NUL and 8-bit bytes pass through untouched */
 	buf_reset(&out);
 	lr_run("a\0b\xff\r\n", 6, 1, 64, &out);
-	is_mem(out.data, out.len, "[a\0b\xff" "|crlf]{0}", 14, "linereader: NUL and 8-bit kept");
+	is_mem(out.data, out.len,
+	       "[a\0b\xff"
+	       "|crlf]{0}",
+	       14, "linereader: NUL and 8-bit kept");
 	buf_free(&out);
 
 	/* raw access for literals: pending + consume */

@@ -2,16 +2,21 @@
  * lib/conn over a socketpair: lines fed one byte at a time, over-long
  * lines, pausing, peer close, idle timeout, large output with back-pressure,
  * implicit TLS and STARTTLS (with plaintext pipelined after STARTTLS thrown
- * away).  The client side runs in a forked child with blocking I/O.
+ * away), COMPRESS=DEFLATE (compressed input byte by byte and pipelined
+ * behind the command, large incompressible output, a decompression bomb,
+ * a corrupt stream, deflate under TLS).  The client side runs in a forked
+ * child with blocking I/O.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "buf.h"
 #include "conn.h"
@@ -19,6 +24,8 @@
 #include "log.h"
 #include "tls.h"
 #include "tap.h"
+
+#define RBIG_SIZE (4u * 1024 * 1024)
 
 struct owner {
 	struct evloop *ev;
@@ -28,8 +35,18 @@ struct owner {
 	char reason[64];
 	int closed;
 	size_t big_left;
+	size_t rand_left;
+	uint32_t rand_state;
 	struct ev_timer *unpause;
 };
+
+/* The pseudo-random bytes RBIG sends (incompressible, so deflate output
+ * is as large as its input); the client recomputes them. */
+static unsigned char rand_next(uint32_t *st)
+{
+	*st = *st * 1103515245u + 12345u;
+	return (unsigned char)(*st >> 16);
+}
 
 static void on_unpause(struct evloop *ev, struct ev_timer *t, void *arg)
 {
@@ -45,6 +62,15 @@ static void big_more(struct conn *c, void *arg)
 {
 	struct owner *o = arg;
 	char chunk[65536];
+
+	while (o->rand_left > 0 && conn_outlen(c) < 256 * 1024) {
+		size_t n = o->rand_left < sizeof(chunk) ? o->rand_left : sizeof(chunk);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (char)rand_next(&o->rand_state);
+		if (conn_write(c, chunk, n) < 0)
+			break;
+		o->rand_left -= n;
+	}
 
 	memset(chunk, 'z', sizeof(chunk));
 	while (o->big_left > 0 && conn_outlen(c) < 256 * 1024) {
@@ -83,6 +109,20 @@ static void on_input(struct conn *c, void *arg)
 		} else if (l.len == 3 && memcmp(l.data, "BIG", 3) == 0) {
 			o->big_left = 8 * 1024 * 1024;
 			big_more(c, o);
+		} else if (l.len == 4 && memcmp(l.data, "RBIG", 4) == 0) {
+			o->rand_left = RBIG_SIZE;
+			o->rand_state = 1;
+			big_more(c, o);
+		} else if (l.len == 8 && memcmp(l.data, "COMPRESS", 8) == 0) {
+			conn_puts(c, "deflate on\r\n");
+			if (conn_set_deflate(c, Z_DEFAULT_COMPRESSION) < 0)
+				buf_puts(&o->seen, "<deflate-failed>");
+			if (conn_set_deflate(c, Z_DEFAULT_COMPRESSION) == 0)
+				buf_puts(&o->seen, "<deflate-twice>");
+			if (conn_starttls(c, o->tls) == 0)
+				buf_puts(&o->seen, "<starttls-after-deflate>");
+			/* the rest of the input is compressed: lines come later */
+			continue;
 		} else if (l.len == 8 && memcmp(l.data, "STARTTLS", 8) == 0) {
 			conn_puts(c, "go\r\n");
 			conn_starttls(c, o->tls);
@@ -113,7 +153,7 @@ static void on_closed(struct conn *c, void *arg, const char *reason)
 }
 
 static const struct conn_cbs cbs = {
-	.input = on_input, .closed = on_closed, .writable = big_more, .timeout = on_timeout};
+    .input = on_input, .closed = on_closed, .writable = big_more, .timeout = on_timeout};
 
 /* Reads everything until EOF from fd. */
 static void read_all(int fd, struct buf *out)
@@ -165,9 +205,12 @@ static void client_bytewise(int fd, void *arg)
 	const char *script = arg;
 	struct buf out;
 
+	/* the server may close after QUIT while "lost" is still being
+	 * written: a failed write ends the script, what the server saw is
+	 * checked by the parent */
 	for (const char *p = script; *p; p++) {
 		if (write(fd, p, 1) != 1)
-			_exit(2);
+			break;
 		usleep(200);
 	}
 	buf_init(&out, 1 << 20);
@@ -304,6 +347,274 @@ static void client_starttls(int fd, void *arg)
 	_exit(strcmp(line, "echo after tls\r\n") == 0 ? 0 : 11);
 }
 
+/* --- COMPRESS=DEFLATE clients --- */
+
+/* Compresses s as one sync-flushed piece of the client's stream. */
+static size_t zpack(z_stream *zs, const char *s, size_t len, unsigned char *out, size_t outlen)
+{
+	zs->next_in = (Bytef *)s;
+	zs->avail_in = (uInt)len;
+	zs->next_out = out;
+	zs->avail_out = (uInt)outlen;
+	if (deflate(zs, Z_SYNC_FLUSH) != Z_OK || zs->avail_in != 0)
+		_exit(20);
+	return outlen - zs->avail_out;
+}
+
+/* Reads exactly "deflate on\r\n" in the clear, byte by byte so nothing
+ * compressed is taken with it. */
+static void zexpect_plain(int fd)
+{
+	char line[16];
+	size_t got = 0;
+
+	while (got < 12 && read(fd, line + got, 1) == 1)
+		got++;
+	if (got != 12 || memcmp(line, "deflate on\r\n", 12) != 0)
+		_exit(21);
+}
+
+/* Reads and inflates everything until EOF. */
+static void zread_all(int fd, struct buf *out)
+{
+	z_stream zi;
+	unsigned char in[16384], tmp[65536];
+	ssize_t n;
+
+	memset(&zi, 0, sizeof(zi));
+	if (inflateInit2(&zi, -15) != Z_OK)
+		_exit(22);
+	while ((n = read(fd, in, sizeof(in))) > 0) {
+		zi.next_in = in;
+		zi.avail_in = (uInt)n;
+		while (zi.avail_in > 0) {
+			zi.next_out = tmp;
+			zi.avail_out = sizeof(tmp);
+			int r = inflate(&zi, Z_SYNC_FLUSH);
+			if (r != Z_OK && r != Z_BUF_ERROR)
+				_exit(23);
+			if (buf_append(out, tmp, sizeof(tmp) - zi.avail_out) < 0)
+				_exit(24);
+		}
+	}
+	inflateEnd(&zi);
+}
+
+static void zinit(z_stream *zs)
+{
+	memset(zs, 0, sizeof(*zs));
+	if (deflateInit2(zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		_exit(25);
+}
+
+/* COMPRESS, with compressed commands pipelined in the same write. */
+static void client_z_pipelined(int fd, void *arg)
+{
+	unsigned char pkt[4096];
+	z_stream zs;
+	struct buf out;
+	size_t n;
+
+	(void)arg;
+	zinit(&zs);
+	memcpy(pkt, "hello\r\nCOMPRESS\r\n", 17);
+	n = 17 + zpack(&zs, "a\r\nb\r\nQUIT\r\n", 12, pkt + 17, sizeof(pkt) - 17);
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(2);
+	char first[32];
+	size_t got = 0;
+	while (got < 12 && read(fd, first + got, 1) == 1)
+		got++;
+	if (got != 12 || memcmp(first, "echo hello\r\n", 12) != 0)
+		_exit(26);
+	zexpect_plain(fd);
+	buf_init(&out, 1 << 20);
+	zread_all(fd, &out);
+	_exit(strcmp(buf_cstr(&out), "echo a\r\necho b\r\nbye\r\n") == 0 ? 0 : 27);
+}
+
+/* Compressed input written one byte at a time, across two flushes. */
+static void client_z_bytewise(int fd, void *arg)
+{
+	unsigned char pkt[4096];
+	z_stream zs;
+	struct buf out;
+	size_t n;
+
+	(void)arg;
+	zinit(&zs);
+	if (write(fd, "COMPRESS\r\n", 10) != 10)
+		_exit(2);
+	zexpect_plain(fd);
+	n = zpack(&zs, "first line\r\nsec", 15, pkt, sizeof(pkt));
+	n += zpack(&zs, "ond\r\nQUIT\r\n", 11, pkt + n, sizeof(pkt) - n);
+	/* the server may close after QUIT, before the flush marker's last
+	 * bytes: a failed write ends the loop, the replies tell the rest */
+	for (size_t i = 0; i < n; i++) {
+		if (write(fd, pkt + i, 1) != 1)
+			break;
+		usleep(300);
+	}
+	buf_init(&out, 1 << 20);
+	zread_all(fd, &out);
+	_exit(strcmp(buf_cstr(&out), "echo first line\r\necho second\r\nbye\r\n") == 0 ? 0 : 28);
+}
+
+/* 4 MB of incompressible output read back slowly and checked byte for
+ * byte. */
+static void client_z_big(int fd, void *arg)
+{
+	static unsigned char pkt[4096];
+	z_stream zs, zi;
+	unsigned char in[16384];
+	static unsigned char tmp[65536];
+	uint32_t st = 1;
+	size_t total = 0, n;
+	ssize_t r;
+
+	(void)arg;
+	zinit(&zs);
+	if (write(fd, "COMPRESS\r\n", 10) != 10)
+		_exit(2);
+	zexpect_plain(fd);
+	n = zpack(&zs, "RBIG\r\n", 6, pkt, sizeof(pkt));
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(2);
+	usleep(100000); /* the server must wait for room */
+	memset(&zi, 0, sizeof(zi));
+	if (inflateInit2(&zi, -15) != Z_OK)
+		_exit(22);
+	while (total < RBIG_SIZE && (r = read(fd, in, sizeof(in))) > 0) {
+		zi.next_in = in;
+		zi.avail_in = (uInt)r;
+		while (zi.avail_in > 0) {
+			zi.next_out = tmp;
+			zi.avail_out = sizeof(tmp);
+			int zr = inflate(&zi, Z_SYNC_FLUSH);
+			if (zr != Z_OK && zr != Z_BUF_ERROR)
+				_exit(23);
+			for (size_t i = 0; i < sizeof(tmp) - zi.avail_out; i++)
+				if (total + i >= RBIG_SIZE || tmp[i] != rand_next(&st))
+					_exit(29);
+			total += sizeof(tmp) - zi.avail_out;
+		}
+	}
+	n = zpack(&zs, "QUIT\r\n", 6, pkt, sizeof(pkt));
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(2);
+	while (read(fd, in, sizeof(in)) > 0)
+		;
+	_exit(total == RBIG_SIZE ? 0 : 30);
+}
+
+/* A decompression bomb: 256 MB of 'x' without a newline in about 256 KB,
+ * then a line that must still work. */
+static void client_z_bomb(int fd, void *arg)
+{
+	static char zeros[1 << 20];
+	static unsigned char pkt[1 << 16];
+	z_stream zs;
+	struct buf out;
+	size_t n;
+
+	(void)arg;
+	memset(zeros, 'x', sizeof(zeros));
+	zinit(&zs);
+	if (write(fd, "COMPRESS\r\n", 10) != 10)
+		_exit(2);
+	zexpect_plain(fd);
+	for (int i = 0; i < 256; i++) {
+		zs.next_in = (Bytef *)zeros;
+		zs.avail_in = sizeof(zeros);
+		while (zs.avail_in > 0 || zs.avail_out == 0) {
+			zs.next_out = pkt;
+			zs.avail_out = sizeof(pkt);
+			if (deflate(&zs, Z_NO_FLUSH) == Z_STREAM_ERROR)
+				_exit(20);
+			n = sizeof(pkt) - zs.avail_out;
+			if (n && write(fd, pkt, n) != (ssize_t)n)
+				_exit(2);
+		}
+	}
+	n = zpack(&zs, "\r\nafter\r\nQUIT\r\n", 15, pkt, sizeof(pkt));
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(2);
+	buf_init(&out, 1 << 20);
+	zread_all(fd, &out);
+	_exit(strcmp(buf_cstr(&out), "toolong\r\necho after\r\nbye\r\n") == 0 ? 0 : 31);
+}
+
+/* Not a deflate stream at all. */
+static void client_z_garbage(int fd, void *arg)
+{
+	unsigned char junk[64];
+	char tmp[256];
+
+	(void)arg;
+	memset(junk, 0xff, sizeof(junk));
+	if (write(fd, "COMPRESS\r\n", 10) != 10)
+		_exit(2);
+	zexpect_plain(fd);
+	if (write(fd, junk, sizeof(junk)) != (ssize_t)sizeof(junk))
+		_exit(2);
+	while (read(fd, tmp, sizeof(tmp)) > 0)
+		;
+	_exit(0);
+}
+
+/* COMPRESS inside implicit TLS: deflate runs before encryption. */
+static void client_z_tls(int fd, void *arg)
+{
+	unsigned char pkt[4096], tmp[4096];
+	char line[256];
+	z_stream zs, zi;
+	struct tls_conn *t = tls_conn_new(client_ctx, fd, NULL);
+	struct buf out;
+	size_t n;
+
+	(void)arg;
+	if (!t || tls_blocking_handshake(t) != 1)
+		_exit(5);
+	zinit(&zs);
+	memcpy(pkt, "COMPRESS\r\n", 10);
+	n = 10 + zpack(&zs, "secret\r\nQUIT\r\n", 14, pkt + 10, sizeof(pkt) - 10);
+	for (size_t off = 0; off < n;) {
+		ssize_t w = tls_write(t, pkt + off, n - off);
+		if (w < 0 && errno == EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (w <= 0)
+			_exit(6);
+		off += (size_t)w;
+	}
+	if (tls_read_line(t, line, sizeof(line)) < 0 || strcmp(line, "deflate on\r\n") != 0)
+		_exit(32);
+	memset(&zi, 0, sizeof(zi));
+	inflateInit2(&zi, -15);
+	buf_init(&out, 1 << 16);
+	for (;;) {
+		ssize_t r = tls_read(t, pkt, sizeof(pkt));
+		if (r < 0 && errno == EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (r <= 0)
+			break;
+		zi.next_in = pkt;
+		zi.avail_in = (uInt)r;
+		while (zi.avail_in > 0) {
+			zi.next_out = tmp;
+			zi.avail_out = sizeof(tmp);
+			int zr = inflate(&zi, Z_SYNC_FLUSH);
+			if (zr != Z_OK && zr != Z_BUF_ERROR)
+				_exit(23);
+			buf_append(&out, tmp, sizeof(tmp) - zi.avail_out);
+		}
+	}
+	_exit(strcmp(buf_cstr(&out), "echo secret tls\r\nbye\r\n") == 0 ? 0 : 33);
+}
+
 int main(void)
 {
 	struct owner o;
@@ -340,6 +651,41 @@ int main(void)
 	is_int(rc, 0, "big output: 8 MB arrived whole through writable() back-pressure");
 	buf_free(&o.seen);
 
+	rc = run_pair(&o, client_z_pipelined, NULL, 0, 0);
+	is_int(rc, 0, "deflate: compressed commands pipelined behind COMPRESS answered");
+	is_str(buf_cstr(&o.seen), "[hello][COMPRESS][a][b][QUIT]<after-close>",
+	       "deflate: pipelined compressed lines inflated; second deflate and STARTTLS "
+	       "refused");
+	buf_free(&o.seen);
+
+	rc = run_pair(&o, client_z_bytewise, NULL, 0, 0);
+	is_int(rc, 0, "deflate: compressed input fed one byte at a time");
+	is_str(buf_cstr(&o.seen), "[COMPRESS][first line][second][QUIT]<after-close>",
+	       "deflate: bytewise lines");
+	buf_free(&o.seen);
+
+	rc = run_pair(&o, client_z_big, NULL, 0, 0);
+	is_int(rc, 0, "deflate: 4 MB of incompressible output arrived whole and exact");
+	buf_free(&o.seen);
+
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	rc = run_pair(&o, client_z_bomb, NULL, 0, 0);
+	getrusage(RUSAGE_SELF, &ru1);
+	is_int(rc, 0, "deflate bomb: 256 MB line refused once, later lines work");
+	is_str(buf_cstr(&o.seen), "[COMPRESS][TOOLONG][after][QUIT]<after-close>",
+	       "deflate bomb: server lines");
+	char what[128];
+	snprintf(what, sizeof(what), "deflate bomb: peak RSS grew by %ld KB (< 16 MB)",
+		 ru1.ru_maxrss - ru0.ru_maxrss);
+	ok(ru1.ru_maxrss - ru0.ru_maxrss < 16 * 1024, what);
+	buf_free(&o.seen);
+
+	rc = run_pair(&o, client_z_garbage, NULL, 0, 0);
+	is_int(rc, 0, "deflate: corrupt stream client ran");
+	is_str(o.reason, "compression error", "deflate: corrupt stream closes the connection");
+	buf_free(&o.seen);
+
 	snprintf(cert, sizeof(cert), "%s/cert.pem", mkdtemp(dir));
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	ok(tls_selfsigned_ensure(cert, key, "test.example", err, sizeof(err)) == 0,
@@ -357,6 +703,12 @@ int main(void)
 	is_int(rc, 0, "starttls: upgrade and echo over TLS");
 	is_str(buf_cstr(&o.seen), "[STARTTLS][after][QUIT]<after-close>",
 	       "starttls: plaintext pipelined after STARTTLS was never seen");
+	buf_free(&o.seen);
+
+	rc = run_pair(&o, client_z_tls, NULL, 1, 0);
+	is_int(rc, 0, "deflate under tls: compressed echo inside TLS");
+	is_str(buf_cstr(&o.seen), "[COMPRESS][secret][QUIT]<after-close>",
+	       "deflate under tls: server lines");
 	buf_free(&o.seen);
 
 	tls_ctx_free(o.tls);

@@ -161,7 +161,8 @@ static void test_authlimit(void)
 	       "authlimit: other accounts from other addresses unaffected");
 	authlimit_fail(al, "192.0.2.1", NULL, now);
 	authlimit_fail(al, "192.0.2.1", NULL, now);
-	is_int(authlimit_check(al, "192.0.2.1", NULL, now), -1, "authlimit: refused past the limit");
+	is_int(authlimit_check(al, "192.0.2.1", NULL, now), -1,
+	       "authlimit: refused past the limit");
 	is_int(authlimit_check(al, "192.0.2.1", NULL, now + conf.refuse_ms + 1), 0,
 	       "authlimit: refusal ends");
 	authlimit_fail(al, "203.0.113.9", "c@x", now);

@@ -1,0 +1,220 @@
+/*
+ * Group commit on a store thread.
+ *
+ * Storing a message (MIME parse, index, WAL write, fsync) costs far more
+ * than speaking SMTP, and SQLite serialises writers anyway.  So one thread
+ * with its own store handle does every write: it takes all the messages
+ * that finished since its last commit, stores them in one transaction (one
+ * fsync for all), and hands them back to the event loop through an
+ * eventfd.  Meanwhile the loop goes on reading other clients, so network
+ * work and store work overlap on two cores.  The loop replies 250 only
+ * when a job comes back with ok set, i.e. after the durable commit.
+ *
+ * Ownership: a submitted job, its deliver_req and the message buffer it
+ * points to belong to the store thread until the loop gets the job back;
+ * the session neither reads nor frees them meanwhile (session.c keeps a
+ * session whose client vanished until its job is back).  The thread calls
+ * nothing but the store and deliver_store (no logging, no evloop).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "evloop.h"
+#include "log.h"
+#include "smtpd.h"
+#include "store.h"
+
+struct commit {
+	struct smtpd *srv;
+	struct store *st; /* the store thread's own handle */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct commit_job *todo, **todo_tail; /* loop -> thread */
+	struct commit_job *done, **done_tail; /* thread -> loop */
+	int quit;
+	int efd;
+	unsigned inflight; /* submitted and not yet back */
+};
+
+/* Stores jobs v[0..n) in one transaction.  Returns 0 once committed. */
+static int store_batch(struct commit *cm, struct commit_job **v, size_t n)
+{
+	if (store_tx_begin(cm->st) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (deliver_store(cm->st, v[i]->req, v[i]->ready) < 0) {
+			store_tx_rollback(cm->st);
+			return -1;
+		}
+	}
+	if (store_tx_commit(cm->st) < 0) {
+		store_tx_rollback(cm->st);
+		return -1;
+	}
+	return 0;
+}
+
+static void *commit_main(void *arg)
+{
+	struct commit *cm = arg;
+	struct commit_job *v[256];
+
+	for (;;) {
+		size_t n = 0;
+
+		pthread_mutex_lock(&cm->mu);
+		while (!cm->todo && !cm->quit)
+			pthread_cond_wait(&cm->cv, &cm->mu);
+		if (!cm->todo && cm->quit) {
+			pthread_mutex_unlock(&cm->mu);
+			return NULL;
+		}
+		while (cm->todo && n < sizeof(v) / sizeof(v[0])) {
+			v[n++] = cm->todo;
+			cm->todo = cm->todo->next;
+		}
+		if (!cm->todo)
+			cm->todo_tail = &cm->todo;
+		pthread_mutex_unlock(&cm->mu);
+
+		int ok = store_batch(cm, v, n) == 0;
+		for (size_t i = 0; i < n; i++) {
+			/* a failed batch is retried one message at a time, so one
+			 * message the store refuses does not fail the others */
+			v[i]->ok = ok || (n > 1 && store_batch(cm, &v[i], 1) == 0);
+			if (!v[i]->ok)
+				snprintf(v[i]->err, sizeof(v[i]->err), "%s", store_errmsg(cm->st));
+			v[i]->batch = n;
+		}
+
+		pthread_mutex_lock(&cm->mu);
+		for (size_t i = 0; i < n; i++) {
+			v[i]->next = NULL;
+			*cm->done_tail = v[i];
+			cm->done_tail = &v[i]->next;
+		}
+		pthread_mutex_unlock(&cm->mu);
+		uint64_t one = 1;
+		if (write(cm->efd, &one, sizeof(one)) != sizeof(one))
+			bug("eventfd write: %s", strerror(errno));
+	}
+}
+
+/* The loop side: jobs came back. */
+static void commit_ready(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct commit *cm = arg;
+	struct commit_job *list;
+	uint64_t cnt;
+	int mail = 0, queue = 0;
+
+	(void)ev;
+	(void)events;
+	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		bug("eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&cm->mu);
+	list = cm->done;
+	cm->done = NULL;
+	cm->done_tail = &cm->done;
+	pthread_mutex_unlock(&cm->mu);
+	while (list) {
+		struct commit_job *j = list;
+		list = j->next;
+		cm->inflight--;
+		if (j->ok) {
+			mail |= j->req->n_users > 0;
+			queue |= j->req->n_remote > 0;
+		}
+		session_committed(j);
+	}
+	if (mail && cm->srv->d)
+		daemon_notify(cm->srv->d, "mail");
+	if (queue && cm->srv->d)
+		daemon_notify(cm->srv->d, "queue");
+}
+
+int commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen)
+{
+	struct commit *cm = calloc(1, sizeof(*cm));
+
+	if (!cm)
+		bug("out of memory");
+	cm->srv = srv;
+	cm->todo_tail = &cm->todo;
+	cm->done_tail = &cm->done;
+	if (store_open(db_path, &cm->st, err, errlen) < 0) {
+		free(cm);
+		return -1;
+	}
+	cm->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cm->efd < 0 || ev_io_add(srv->ev, cm->efd, EV_READ, commit_ready, cm) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_init(&cm->mu, NULL);
+	pthread_cond_init(&cm->cv, NULL);
+	int e = pthread_create(&cm->thread, NULL, commit_main, cm);
+	if (e != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(e));
+		ev_io_del(srv->ev, cm->efd);
+		goto fail;
+	}
+	srv->commit = cm;
+	return 0;
+fail:
+	if (cm->efd >= 0)
+		close(cm->efd);
+	store_close(cm->st);
+	free(cm);
+	return -1;
+}
+
+void commit_submit(struct smtpd *srv, struct commit_job *job)
+{
+	struct commit *cm = srv->commit;
+
+	job->next = NULL;
+	job->ok = 0;
+	job->err[0] = '\0';
+	cm->inflight++;
+	pthread_mutex_lock(&cm->mu);
+	*cm->todo_tail = job;
+	cm->todo_tail = &job->next;
+	pthread_cond_signal(&cm->cv);
+	pthread_mutex_unlock(&cm->mu);
+}
+
+unsigned commit_inflight(const struct smtpd *srv)
+{
+	return srv->commit ? srv->commit->inflight : 0;
+}
+
+void commit_stop(struct smtpd *srv)
+{
+	struct commit *cm = srv->commit;
+
+	if (!cm)
+		return;
+	pthread_mutex_lock(&cm->mu);
+	cm->quit = 1;
+	pthread_cond_signal(&cm->cv);
+	pthread_mutex_unlock(&cm->mu);
+	pthread_join(cm->thread, NULL);
+	/* jobs finished after the loop stopped: hand them back so their
+	 * sessions are freed (their replies go nowhere now) */
+	commit_ready(srv->ev, cm->efd, EV_READ, cm);
+	ev_io_del(srv->ev, cm->efd);
+	close(cm->efd);
+	store_close(cm->st);
+	pthread_mutex_destroy(&cm->mu);
+	pthread_cond_destroy(&cm->cv);
+	free(cm);
+	srv->commit = NULL;
+}

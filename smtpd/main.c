@@ -1,0 +1,251 @@
+/*
+ * loft-smtpd: inbound MX (25) and authenticated submission (587 STARTTLS,
+ * 465 implicit TLS).
+ *
+ * SECURITY: runs as the unprivileged user loft (loftd drops privileges
+ * before exec and hands over the already-bound sockets).  It trusts
+ * nothing that comes from the network: every command line, address and
+ * message byte goes through the bounded parsers in parser.c and data.c,
+ * and every limit (line length, size, recipients, commands, connections,
+ * time) has a setting and a default.  It touches only DATADIR/loft.db
+ * (through lib/store) and reads the TLS certificate and key.  It never
+ * relays for an unauthenticated client, never offers AUTH in the clear,
+ * and never logs a password.  Threads: the event loop (all network
+ * input), the store thread (commit.c), which sees only messages the loop
+ * has already checked and does nothing but write them to the store, and
+ * lib/authcheck's workers, which only verify passwords.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "authcheck.h"
+#include "authlimit.h"
+#include "config.h"
+#include "daemon.h"
+#include "evloop.h"
+#include "log.h"
+#include "smtpd.h"
+#include "store.h"
+#include "tls.h"
+
+static const char *const port_names[PORT_COUNT] = {"mx", "submission", "submissions"};
+
+static struct smtpd srv;
+static int listen_fd[PORT_COUNT] = {-1, -1, -1};
+static struct ev_timer *accept_retry;
+
+static const struct {
+	const char *key;
+	size_t off;
+	uint64_t def, min, max;
+} limit_keys[] = {
+#define L(k, f, d, lo, hi)                                                                         \
+	{                                                                                          \
+		"smtpd." k, offsetof(struct smtpd_limits, f), d, lo, hi                            \
+	}
+    L("max_line", max_line, 512, 512, 65536),
+    L("max_data_line", max_data_line, 1000, 1000, 1 << 20),
+    L("max_message_size", max_message_size, 50u << 20, 1024, 1u << 30),
+    L("max_recipients", max_recipients, 100, 1, 100000),
+    L("max_commands", max_commands, 10000, 10, 1000000),
+    L("max_bad_commands", max_bad_commands, 10, 1, 1000),
+    L("max_connections", max_connections, 100, 1, 100000),
+    L("max_connections_per_ip", max_per_ip, 10, 1, 100000),
+    L("timeout_command", timeout_command_s, 300, 1, 3600),
+    L("timeout_data", timeout_data_s, 180, 1, 3600),
+    L("greeting_delay_ms", greeting_delay_ms, 1000, 0, 60000),
+#undef L
+};
+
+static void load_limits(struct config *cfg, struct smtpd_limits *lim)
+{
+	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++) {
+		uint64_t v;
+		if (config_get_u64(cfg, limit_keys[i].key, limit_keys[i].def, limit_keys[i].max,
+				   &v) < 0 ||
+		    v < limit_keys[i].min)
+			fatal("event=config-error key=%s error=\"must be a number from %llu to "
+			      "%llu\"",
+			      limit_keys[i].key, (unsigned long long)limit_keys[i].min,
+			      (unsigned long long)limit_keys[i].max);
+		*(uint64_t *)((char *)lim + limit_keys[i].off) = v;
+	}
+}
+
+static void load_authlimit(struct config *cfg)
+{
+	struct authlimit_conf ac;
+	uint64_t v;
+
+	authlimit_conf_default(&ac);
+	if (config_get_u64(cfg, "smtpd.auth_free_failures", ac.free_failures, 1000, &v) < 0)
+		fatal("event=config-error key=smtpd.auth_free_failures");
+	ac.free_failures = (unsigned)v;
+	if (config_get_u64(cfg, "smtpd.auth_max_failures", ac.max_failures, 100000, &v) < 0)
+		fatal("event=config-error key=smtpd.auth_max_failures");
+	ac.max_failures = (unsigned)v;
+	if (config_get_u64(cfg, "smtpd.auth_max_delay_ms", ac.max_delay_ms, 600000, &v) < 0)
+		fatal("event=config-error key=smtpd.auth_max_delay_ms");
+	ac.max_delay_ms = v;
+	srv.al = authlimit_new(&ac);
+}
+
+/* Returns a new server TLS context from the configured or default paths,
+ * or NULL (logged). */
+static struct tls_ctx *load_tls(void)
+{
+	char cert[4200], key[4200], err[512];
+	struct config *cfg = daemon_config(srv.d);
+	const char *dir = daemon_datadir(srv.d);
+	struct tls_ctx *t;
+
+	if (daemon_tls_paths(cfg, dir, cert, sizeof(cert), key, sizeof(key)) < 0) {
+		log_err(NULL, "event=tls-load-failed error=\"certificate path too long\"");
+		return NULL;
+	}
+	t = tls_server_new(cert, key, err, sizeof(err));
+	if (!t)
+		log_err(NULL, "event=tls-load-failed cert=%s error=\"%s\"", cert, err);
+	return t;
+}
+
+static void on_accept(struct evloop *ev, int fd, int events, void *arg);
+
+static void accept_resume(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	for (int i = 0; i < PORT_COUNT; i++)
+		if (listen_fd[i] >= 0)
+			ev_io_set(ev, listen_fd[i], EV_READ);
+}
+
+static void on_accept(struct evloop *ev, int fd, int events, void *arg)
+{
+	enum smtpd_port port = (enum smtpd_port)(intptr_t)arg;
+
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (c < 0) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* out of descriptors: stop accepting for a moment */
+			log_err(NULL, "event=accept-failed error=\"%s\"", strerror(errno));
+			for (int k = 0; k < PORT_COUNT; k++)
+				if (listen_fd[k] >= 0)
+					ev_io_set(ev, listen_fd[k], 0);
+			ev_timer_arm(accept_retry, 1000);
+			return;
+		}
+		session_accept(&srv, c, (struct sockaddr *)&ss, port);
+	}
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	srv.stopping = 1;
+	for (int i = 0; i < PORT_COUNT; i++) {
+		if (listen_fd[i] >= 0) {
+			ev_io_del(srv.ev, listen_fd[i]);
+			close(listen_fd[i]);
+			listen_fd[i] = -1;
+		}
+	}
+	session_stop_all(&srv);
+	if (srv.nsessions == 0)
+		ev_stop(srv.ev);
+}
+
+static void on_reload(struct daemon *d, void *arg)
+{
+	struct tls_ctx *t;
+
+	(void)d;
+	(void)arg;
+	/* new sessions use the new certificate; open ones keep theirs */
+	t = load_tls();
+	if (t) {
+		tls_ctx_free(srv.tls);
+		srv.tls = t;
+	}
+	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
+}
+
+int main(int argc, char **argv)
+{
+	char err[512], host[256];
+	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload};
+	int any = 0;
+
+	srv.d = daemon_init(argc, argv, "loft-smtpd");
+	srv.ev = daemon_loop(srv.d);
+	daemon_set_hooks(srv.d, &hooks);
+	load_limits(daemon_config(srv.d), &srv.lim);
+	load_authlimit(daemon_config(srv.d));
+
+	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
+	if (!hn) {
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		hn = host;
+	}
+	snprintf(srv.hostname, sizeof(srv.hostname), "%s", hn);
+
+	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
+		fatal("event=db-open-failed error=\"%s\"", err);
+	srv.tls = load_tls();
+	/* submission logins are rare next to IMAP's: one worker is enough */
+	uint64_t athreads;
+	if (config_get_u64(daemon_config(srv.d), "smtpd.auth_threads", 1, AUTHCHECK_MAX_THREADS,
+			   &athreads) < 0 ||
+	    athreads == 0)
+		fatal("event=config-error key=smtpd.auth_threads error=\"must be 1 to %d\"",
+		      AUTHCHECK_MAX_THREADS);
+	srv.ac = authcheck_new(srv.ev, daemon_db_path(srv.d), (unsigned)athreads, err, sizeof(err));
+	if (!srv.ac)
+		fatal("event=authcheck-failed error=\"%s\"", err);
+	if (commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
+		fatal("event=store-thread-failed error=\"%s\"", err);
+
+	accept_retry = ev_timer_new(srv.ev, accept_resume, NULL);
+	for (int i = 0; i < PORT_COUNT; i++) {
+		listen_fd[i] = daemon_listener(srv.d, port_names[i]);
+		if (listen_fd[i] < 0)
+			continue;
+		if (i == PORT_SUBMISSIONS && !srv.tls) {
+			log_err(NULL, "event=listener-off name=submissions reason=\"no TLS\"");
+			close(listen_fd[i]);
+			listen_fd[i] = -1;
+			continue;
+		}
+		if (ev_io_add(srv.ev, listen_fd[i], EV_READ, on_accept, (void *)(intptr_t)i) < 0)
+			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+		any = 1;
+		log_info(NULL, "event=listening name=%s", port_names[i]);
+	}
+	if (!any)
+		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");
+
+	int rc = daemon_run(srv.d);
+	commit_stop(&srv);
+	authcheck_free(srv.ac);
+	store_close(srv.st);
+	tls_ctx_free(srv.tls);
+	authlimit_free(srv.al);
+	ev_timer_free(accept_retry);
+	daemon_free(srv.d);
+	return rc;
+}

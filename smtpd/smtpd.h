@@ -1,0 +1,145 @@
+#ifndef LOFT_SMTPD_H
+#define LOFT_SMTPD_H
+/*
+ * loft-smtpd's own shared declarations: the server (limits, TLS context,
+ * store handle, live sessions) that main.c sets up and session.c and
+ * deliver.c use.  Nothing outside smtpd/ includes this.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+
+struct daemon;
+struct evloop;
+struct store;
+struct tls_ctx;
+struct authlimit;
+struct authcheck;
+struct session;
+struct commit;
+
+enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
+
+/* Every limit is a loft.conf key "smtpd.<name>"; see README.md. */
+struct smtpd_limits {
+	uint64_t max_line;	    /* command line, CRLF included (RFC 5321: 512) */
+	uint64_t max_data_line;	    /* text line, CRLF included (RFC 5321: 1000) */
+	uint64_t max_message_size;  /* bytes, advertised in SIZE */
+	uint64_t max_recipients;    /* per message */
+	uint64_t max_commands;	    /* per session */
+	uint64_t max_bad_commands;  /* per session, then 421 */
+	uint64_t max_connections;   /* in total */
+	uint64_t max_per_ip;	    /* per client address */
+	uint64_t timeout_command_s; /* RFC 5321 4.5.3.2.7: 5 minutes */
+	uint64_t timeout_data_s;    /* 4.5.3.2.5: 3 minutes per data block */
+	uint64_t greeting_delay_ms; /* early-talker window */
+};
+
+struct smtpd {
+	struct daemon *d;
+	struct evloop *ev;
+	struct store *st;
+	struct tls_ctx *tls;
+	struct authlimit *al;
+	struct authcheck *ac; /* password checks on worker threads */
+	struct smtpd_limits lim;
+	char hostname[256];
+	struct session *sessions;
+	unsigned nsessions;
+	struct commit *commit; /* the store thread, commit.c */
+	int stopping;
+};
+
+/* Makes a session for an accepted fd (which it owns from here).  Applies
+ * the connection limits itself (refusing with 421). */
+void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum smtpd_port port);
+/* Server stopping: idle sessions get 421 and close; a session in the middle
+ * of DATA finishes that message first; the loop stops when the last
+ * session is gone. */
+void session_stop_all(struct smtpd *srv);
+
+/* --- deliver.c ---------------------------------------------------------- */
+
+/* Room kept in front of each message body for the trace headers written
+ * after the body is in (Return-Path, Received, Message-ID, Date). */
+#define DELIVER_GAP 3072
+
+struct deliver_req {
+	struct smtpd *srv;
+	const char *sid;
+	const char *helo;
+	const char *peer_ip;
+	int esmtp;
+	const char *tls_version; /* NULL: plaintext */
+	const char *tls_cipher;
+	const char *auth_user; /* NULL: not authenticated */
+	int64_t auth_user_id;
+	int submission; /* add Message-ID/Date, check From: ownership */
+	const char *mail_from;
+	const int64_t *users;
+	size_t n_users;
+	const char *const *remote;
+	size_t n_remote;
+	struct buf *body; /* DELIVER_GAP bytes, then the message */
+};
+
+struct deliver_ready {
+	char *start; /* the finished message, inside the body buffer */
+	size_t len;
+	size_t rplen;	    /* length of the Return-Path line at start */
+	int64_t message_id; /* set by deliver_store */
+};
+
+/* Checks the message (header section, and on submission the From:/Sender:
+ * ownership) and writes the trace headers into the gap.  Returns 0 with
+ * *out filled, or -1 with a 5xx reply (no CRLF) in reply. */
+int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char *reply,
+		    size_t replylen);
+/* Stores a prepared message through st: local copy with Return-Path,
+ * queued copy without.  Call inside store_tx_begin/commit (the store
+ * thread does).  Sets rd->message_id.  Returns 0 or -1. */
+int deliver_store(struct store *st, const struct deliver_req *r, struct deliver_ready *rd);
+/* Logs one delivered message (after the commit). */
+void deliver_log(const struct deliver_req *r, const struct deliver_ready *rd);
+
+/* --- commit.c: group commit on the store thread ------------------------- */
+
+struct commit_job {
+	struct commit_job *next;
+	const struct deliver_req *req;
+	struct deliver_ready *ready;
+	void *owner;   /* the session */
+	int ok;	       /* set by the store thread: committed durably */
+	size_t batch;  /* messages in the same transaction */
+	char err[160]; /* the store's reason when !ok */
+};
+
+/* Opens the store thread's own handle on db_path and starts it.  Returns 0,
+ * or -1 with a reason in err. */
+int commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen);
+/* Hands a prepared message to the store thread; session_committed(job) runs
+ * on the loop once it is stored or failed.  The job and what it points to
+ * must stay untouched until then. */
+void commit_submit(struct smtpd *srv, struct commit_job *job);
+/* Jobs submitted and not yet handed back. */
+unsigned commit_inflight(const struct smtpd *srv);
+/* Finishes the queued jobs, hands them back, stops the thread. */
+void commit_stop(struct smtpd *srv);
+/* session.c: a job is back (on the loop thread). */
+void session_committed(struct commit_job *job);
+
+struct deliver_hdrs {
+	size_t header_len; /* bytes of the header section, blank line included */
+	int n_from, n_sender, n_date, n_msgid;
+	const char *from; /* value of the first From:, folded lines included */
+	size_t from_len;
+	const char *sender;
+	size_t sender_len;
+};
+/* Scans the header section of msg.  Returns 0, or -1 when it is not a
+ * header section at all (a line with no colon before the blank line). */
+int deliver_scan_headers(const char *msg, size_t len, struct deliver_hdrs *out);
+
+#endif

@@ -1,0 +1,221 @@
+"""Shared helpers for the comparative benchmarks (bench_*_vs_*.py).
+
+Stdlib only (Debian's /usr/bin/python3).  What lives here: where the Loft
+build is, free loopback ports, memory figures read from /proc (VmRSS,
+VmHWM, peak reset through clear_refs), a background sampler of the summed
+RSS of a set of processes, CPU time of processes, process-tree walks, and
+the table and ratio printing both benchmarks share.
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+
+
+def build_dir(argv):
+    """The Loft build directory: argv[1] (run.sh passes it), else env
+    LOFT_BUILD, else TOP/build.  Also exported as LOFT_BUILD so loftenv,
+    imported after this call, finds the binaries there."""
+    d = None
+    for a in argv[1:]:
+        if not a.startswith("-"):
+            d = a
+            break
+    d = d or os.environ.get("LOFT_BUILD") or os.path.join(TOP, "build")
+    d = os.path.abspath(d)
+    os.environ["LOFT_BUILD"] = d
+    return d
+
+
+def loft_missing(build, daemon):
+    """Returns None when loftd, loftctl and loft-<daemon> are executables in
+    build, else a short reason naming what is missing."""
+    missing = [n for n in ("loftd", "loftctl", "loft-" + daemon)
+               if not os.access(os.path.join(build, n), os.X_OK)]
+    return ("missing " + ", ".join(missing)) if missing else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def proc_status_kb(pid, field):
+    """Returns the /proc/PID/status field (VmRSS, VmHWM, ...) in KiB, or 0
+    when the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def pss_kb(pid):
+    """Proportional set size of pid in KiB (shared pages split between the
+    processes that map them, so sums over many processes are fair), or 0."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def reset_peak(pid):
+    """Resets the kernel's peak-RSS (VmHWM) of pid to its current RSS
+    (clear_refs 5, Linux >= 4.0, needs ptrace rights); returns True on
+    success, so VmHWM then covers only what follows."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def proc_stat(pid):
+    """Returns (comm, ppid, state, cpu seconds user+system) of pid, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    comm = st[st.index("(") + 1:st.rindex(")")]
+    rest = st[st.rindex(")") + 2:].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return comm, int(rest[1]), rest[0], (int(rest[11]) + int(rest[12])) / tck
+
+
+def cpu_seconds(pids):
+    """Summed user+system CPU seconds of the live processes in pids."""
+    total = 0.0
+    for p in pids:
+        s = proc_stat(p)
+        if s:
+            total += s[3]
+    return total
+
+
+def descendants(root):
+    """Returns {pid: comm} of every live, non-zombie descendant of root."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        s = proc_stat(int(name))
+        if s and s[2] != "Z":
+            kids.setdefault(s[1], []).append((int(name), s[0]))
+    out, todo = {}, [root]
+    while todo:
+        p = todo.pop()
+        for c, comm in kids.get(p, ()):
+            out[c] = comm
+            todo.append(c)
+    return out
+
+
+class RssSampler:
+    """Samples, every `interval` seconds in a thread, the RSS of the
+    processes get_pids() returns (re-read on each sample, so processes that
+    appear mid-run count).  peak_sum is the largest summed VmRSS seen;
+    peak[pid] the largest per process; peak_pss_sum the largest summed PSS
+    (sampled every pss_interval).  VmHWM read at the end catches short
+    spikes between samples; use both."""
+
+    def __init__(self, get_pids, interval=0.02, pss_interval=0.5):
+        self.get_pids = get_pids
+        self.interval = interval
+        self.pss_interval = pss_interval
+        self._next_pss = 0.0
+        self.peak_pss_sum = 0
+        self.peak_sum = 0
+        self.peak = {}
+        self.names = {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self):
+        tot = 0
+        pids = self.get_pids()
+        now = time.monotonic()
+        if now >= self._next_pss:
+            # smaps_rollup costs more than status: read it less often
+            self._next_pss = now + self.pss_interval
+            self.peak_pss_sum = max(self.peak_pss_sum, sum(pss_kb(p) for p in pids))
+        for pid, name in pids.items():
+            r = proc_status_kb(pid, "VmRSS")
+            tot += r
+            if r > self.peak.get(pid, 0):
+                self.peak[pid] = r
+                self.names[pid] = name
+        self.peak_sum = max(self.peak_sum, tot)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.sample()
+
+
+def fmt_kb(kb):
+    if kb is None:
+        return "-"
+    return "%.1f MiB" % (kb / 1024.0) if kb >= 10240 else "%d KiB" % kb
+
+
+def ratio(a, b, higher_is_better):
+    """'x.xx (loft better)' style text for a = Loft, b = the reference, or
+    '-' when either is missing."""
+    if a is None or b is None or a == 0 or b == 0:
+        return "-"
+    r = a / b
+    if abs(r - 1) < 0.02:
+        return "%.2fx (about equal)" % r
+    better = (r > 1) if higher_is_better else (r < 1)
+    return "%.2fx (%s)" % (r, "loft better" if better else "loft worse")
+
+
+def table(rows, head):
+    """Prints rows (lists of str) under head, columns padded."""
+    rows = [head] + [[str(c) for c in r] for r in rows]
+    w = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for n, r in enumerate(rows):
+        print("  " + "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
+        if n == 0:
+            print("  " + "  ".join("-" * x for x in w))
+    sys.stdout.flush()
+
+
+def say(*a):
+    print(*a)
+    sys.stdout.flush()
