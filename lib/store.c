@@ -358,6 +358,15 @@ fail:
 	return -1;
 }
 
+int store_set_cache_kib(struct store *st, unsigned kib)
+{
+	char sql[64];
+
+	/* negative cache_size is in KiB, whatever the page size */
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%u", kib ? kib : 1);
+	return store_exec(st, sql);
+}
+
 void store_close(struct store *st)
 {
 	if (!st)

@@ -54,6 +54,9 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 /* Closes the handle; NULL is fine. */
 void store_close(struct store *st);
+/* Bounds this handle's page cache to kib KiB (SQLite's default is 2000).
+ * Daemons on a 512 MB board keep it small.  Returns 0 or -1. */
+int store_set_cache_kib(struct store *st, unsigned kib);
 /* The reason for the last failure on this handle (never NULL). */
 const char *store_errmsg(struct store *st);
 /* The schema version this program writes (PRAGMA user_version). */
