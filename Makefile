@@ -100,6 +100,7 @@ cross:
 		PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
 		$(addprefix build-aarch64/,$(PROGS))
 	@file build-aarch64/loftd
+	@sh board/cross-smoke.sh build-aarch64
 
 # libFuzzer: lib/ and the parsers built with clang and the fuzzer's
 # coverage hooks; each target runs FUZZ_SECONDS on its seed corpus.
