@@ -157,6 +157,35 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 		  const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
 		  size_t n_remote, int64_t *message_id_out);
 
+/* Group delivery (loft-smtpd's store thread).  store_parse does the
+ * parsing store_deliver does (MIME structure, IMAP envelope, search text)
+ * without a handle, so it can run on another thread before the write
+ * lock is taken.  Returns 0 with *out set (the caller owns it: free with
+ * store_parsed_free), or -1 with a reason in err. */
+struct store_parsed;
+int store_parse(const char *data, size_t len, struct store_parsed **out, char *err, size_t errlen);
+/* NULL is fine. */
+void store_parsed_free(struct store_parsed *p);
+
+struct store_delivery {
+	const char *data; /* the message, len bytes; not copied */
+	size_t len;
+	const char *mail_from; /* "" or NULL: null reverse-path */
+	const int64_t *user_ids;
+	size_t n_users;
+	const char *const *remote_rcpts;
+	size_t n_remote;
+	const struct store_parsed *parsed; /* store_parse of data, or NULL */
+	int64_t message_id;		   /* set on success */
+};
+/* Stores d[0..n) in one transaction, each exactly as store_deliver would
+ * (same checks, rows and search index), with the search index of all of
+ * them written once at the commit instead of once per message.  Returns 0
+ * once durably committed (inside store_tx_begin: once part of that
+ * transaction) with every d[i].message_id set, or -1 with nothing of any
+ * of them kept (the caller may retry them one by one). */
+int store_deliver_many(struct store *st, struct store_delivery *d, size_t n);
+
 /* IMAP APPEND to the user's mailbox: flags (STORE_F_*), keywords (space
  * separated, may be NULL), internaldate (unix time, 0 = now).  Sets
  * *uidvalidity and *uid (either may be NULL).  Returns 0 once durable,

@@ -231,7 +231,9 @@ static int header_field(const char *data, size_t len, const char *name, struct b
 	return rc;
 }
 
-static int parse_message(struct store *st, const char *data, size_t len, struct parsed *p)
+/* Fills *p (free with parsed_free, also on failure).  Touches no handle,
+ * so any thread may call it.  Returns NULL, or the reason it failed. */
+static const char *parse_core(const char *data, size_t len, struct parsed *p)
 {
 	struct mime_msg *m = NULL;
 
@@ -244,11 +246,11 @@ static int parse_message(struct store *st, const char *data, size_t len, struct 
 	for (int i = 0; i < 5; i++)
 		buf_init(&p->hdr[i], HDRFIELD_MAX);
 	if (mime_parse(data, len, NULL, &m) < 0)
-		return store_err(st, "out of memory parsing the message");
+		return "out of memory parsing the message";
 	if (mime_envelope(m, &p->env) < 0 || mime_bodystructure(m, 1, &p->bs) < 0 ||
 	    mime_bodystructure(m, 0, &p->body) < 0 || mime_sections_encode(m, &p->sect) < 0) {
 		mime_free(m);
-		return store_err(st, "message structure too large");
+		return "message structure too large";
 	}
 	/* The index text is best effort: a truncated index is better than a
 	 * refused message. */
@@ -263,7 +265,14 @@ static int parse_message(struct store *st, const char *data, size_t len, struct 
 			p->lines++;
 	if (len > 0 && data[len - 1] != '\n')
 		p->lines++;
-	return 0;
+	return NULL;
+}
+
+static int parse_message(struct store *st, const char *data, size_t len, struct parsed *p)
+{
+	const char *why = parse_core(data, len, p);
+
+	return why ? store_err(st, "%s", why) : 0;
 }
 
 static void bind_buf(sqlite3_stmt *s, int i, const struct buf *b)
@@ -271,9 +280,9 @@ static void bind_buf(sqlite3_stmt *s, int i, const struct buf *b)
 	sqlite3_bind_text(s, i, buf_cstr(b), (int)b->len, SQLITE_STATIC);
 }
 
-/* Inserts the message row and its index row.  Call inside a transaction. */
-static int message_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
-			  const struct parsed *p, int64_t *id)
+/* Inserts the message row.  Call inside a transaction. */
+static int message_row_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
+			      const struct parsed *p, int64_t *id)
 {
 	sqlite3_stmt *s;
 
@@ -297,15 +306,31 @@ static int message_insert(struct store *st, const char *data, size_t len, int64_
 	if (store_step_done(st, s, "message insert") < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(st->db);
-	s = store_stmt(st, "INSERT INTO fts(rowid, subject, hfrom, hto, hcc, hbcc, body)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	return 0;
+}
+
+/* Inserts the search index row of message id.  Call inside a transaction. */
+static int index_insert(struct store *st, int64_t id, const struct parsed *p)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO fts(rowid, subject, hfrom, hto, hcc, hbcc,"
+					 " body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+
 	if (!s)
 		return -1;
-	sqlite3_bind_int64(s, 1, *id);
+	sqlite3_bind_int64(s, 1, id);
 	for (int i = 0; i < 5; i++)
 		bind_buf(s, 2 + i, &p->hdr[i]);
 	bind_buf(s, 7, &p->text);
 	return store_step_done(st, s, "index insert");
+}
+
+/* Inserts the message row and its index row.  Call inside a transaction. */
+static int message_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
+			  const struct parsed *p, int64_t *id)
+{
+	if (message_row_insert(st, data, len, internaldate, p, id) < 0)
+		return -1;
+	return index_insert(st, *id, p);
 }
 
 /* Puts message_id in mailbox_id with the next UID and modseq.  Call inside
@@ -403,13 +428,10 @@ static int queue_insert(struct store *st, int64_t message_id, const char *from, 
 	return store_step_done(st, s, "queue insert");
 }
 
-int store_deliver(struct store *st, const char *data, size_t len, const char *mail_from,
-		  const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
-		  size_t n_remote, int64_t *message_id_out)
+/* The checks store_deliver makes before any work.  Returns 0 or -1. */
+static int deliver_check(struct store *st, const char *data, size_t len, size_t n_users,
+			 const char *const *remote_rcpts, size_t n_remote)
 {
-	struct parsed p;
-	int64_t mid, now = store_now();
-
 	if (n_users + n_remote == 0)
 		return store_err(st, "no recipients");
 	if (!data && len > 0)
@@ -418,19 +440,15 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 		if (!remote_rcpts[i] || !remote_rcpts[i][0] ||
 		    strlen(remote_rcpts[i]) > STORE_ADDR_MAX)
 			return store_err(st, "invalid remote recipient");
-	if (!mail_from)
-		mail_from = "";
-	/* Parse before taking the write lock. */
-	if (parse_message(st, data ? data : "", len, &p) < 0) {
-		parsed_free(&p);
-		return -1;
-	}
-	if (store_begin(st) < 0) {
-		parsed_free(&p);
-		return -1;
-	}
-	if (message_insert(st, data ? data : "", len, now, &p, &mid) < 0)
-		goto fail;
+	return 0;
+}
+
+/* Files message mid in each distinct user's INBOX and queues it for each
+ * remote recipient.  Call inside a transaction.  Returns 0 or -1. */
+static int deliver_targets(struct store *st, int64_t mid, const char *mail_from,
+			   const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
+			   size_t n_remote, int64_t now)
+{
 	for (size_t i = 0; i < n_users; i++) {
 		int64_t inbox;
 		size_t j;
@@ -445,14 +463,40 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 		if (rc < 0) {
 			if (rc == STORE_NOTFOUND)
 				store_err(st, "no INBOX for user id %lld", (long long)user_ids[i]);
-			goto fail;
+			return -1;
 		}
 		if (entry_add(st, inbox, mid, 0, "", NULL, NULL) < 0)
-			goto fail;
+			return -1;
 	}
 	for (size_t i = 0; i < n_remote; i++)
 		if (queue_insert(st, mid, mail_from, remote_rcpts[i], now) < 0)
-			goto fail;
+			return -1;
+	return 0;
+}
+
+int store_deliver(struct store *st, const char *data, size_t len, const char *mail_from,
+		  const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
+		  size_t n_remote, int64_t *message_id_out)
+{
+	struct parsed p;
+	int64_t mid, now = store_now();
+
+	if (deliver_check(st, data, len, n_users, remote_rcpts, n_remote) < 0)
+		return -1;
+	if (!mail_from)
+		mail_from = "";
+	/* Parse before taking the write lock. */
+	if (parse_message(st, data ? data : "", len, &p) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	if (store_begin(st) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	if (message_insert(st, data ? data : "", len, now, &p, &mid) < 0 ||
+	    deliver_targets(st, mid, mail_from, user_ids, n_users, remote_rcpts, n_remote, now) < 0)
+		goto fail;
 	parsed_free(&p);
 	if (store_commit(st) < 0)
 		return -1;
@@ -462,6 +506,107 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 fail:
 	parsed_free(&p);
 	store_rollback(st);
+	return -1;
+}
+
+/* --- batch delivery ----------------------------------------------------- */
+
+struct store_parsed {
+	struct parsed p;
+	size_t len; /* of the bytes it was made from, a cross-check */
+};
+
+int store_parse(const char *data, size_t len, struct store_parsed **out, char *err, size_t errlen)
+{
+	struct store_parsed *sp = malloc(sizeof(*sp));
+	const char *why;
+
+	*out = NULL;
+	if (!sp) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	why = parse_core(data ? data : "", data ? len : 0, &sp->p);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		store_parsed_free(sp);
+		return -1;
+	}
+	sp->len = data ? len : 0;
+	*out = sp;
+	return 0;
+}
+
+void store_parsed_free(struct store_parsed *sp)
+{
+	if (!sp)
+		return;
+	parsed_free(&sp->p);
+	free(sp);
+}
+
+/*
+ * FTS5 (SQLite 3.40) writes its pending index data out as a new segment at
+ * every savepoint, and merges segments as they pile up.  n store_deliver
+ * calls inside one transaction open n savepoints, so the index of a batch
+ * was written (and merged, and statement-journalled) message by message.
+ * Here the whole batch is one savepoint-free transaction: the rows go in
+ * first, the index rows last, and FTS5 writes one segment at the commit.
+ */
+int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
+{
+	struct parsed *own = NULL;
+	int64_t now = store_now();
+	size_t i;
+
+	if (n == 0)
+		return store_err(st, "no messages");
+	for (i = 0; i < n; i++) {
+		if (deliver_check(st, d[i].data, d[i].len, d[i].n_users, d[i].remote_rcpts,
+				  d[i].n_remote) < 0)
+			return -1;
+		if (d[i].parsed && d[i].parsed->len != (d[i].data ? d[i].len : 0))
+			return store_err(st, "parsed result does not match the message");
+	}
+	/* parse what the caller did not, before taking the write lock */
+	own = calloc(n, sizeof(*own));
+	if (!own)
+		return store_err(st, "out of memory");
+	for (i = 0; i < n; i++)
+		if (!d[i].parsed &&
+		    parse_message(st, d[i].data ? d[i].data : "", d[i].len, &own[i]) < 0)
+			goto fail_parse;
+	if (store_begin(st) < 0)
+		goto fail_parse;
+	for (i = 0; i < n; i++) {
+		const struct parsed *p = d[i].parsed ? &d[i].parsed->p : &own[i];
+
+		if (message_row_insert(st, d[i].data ? d[i].data : "", d[i].len, now, p,
+				       &d[i].message_id) < 0 ||
+		    deliver_targets(st, d[i].message_id, d[i].mail_from ? d[i].mail_from : "",
+				    d[i].user_ids, d[i].n_users, d[i].remote_rcpts, d[i].n_remote,
+				    now) < 0)
+			goto fail;
+	}
+	for (i = 0; i < n; i++)
+		if (index_insert(st, d[i].message_id, d[i].parsed ? &d[i].parsed->p : &own[i]) < 0)
+			goto fail;
+	for (i = 0; i < n; i++)
+		parsed_free(&own[i]);
+	free(own);
+	if (store_commit(st) < 0)
+		goto fail_ids;
+	return 0;
+fail:
+	store_rollback(st);
+fail_parse:
+	/* own[] is zeroed where nothing was parsed; parsed_free copes */
+	for (i = 0; i < n; i++)
+		parsed_free(&own[i]);
+	free(own);
+fail_ids:
+	for (i = 0; i < n; i++)
+		d[i].message_id = 0;
 	return -1;
 }
 

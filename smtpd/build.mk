@@ -9,3 +9,4 @@ fuzz_smtp_data_EXTRA := smtpd/data.c
 test_smtp_deliver_EXTRA := smtpd/deliver.c smtpd/parser.c
 test_smtp_session_EXTRA := smtpd/session.c smtpd/deliver.c smtpd/parser.c smtpd/data.c \
 	smtpd/commit.c
+test_smtp_commit_EXTRA := smtpd/deliver.c smtpd/parser.c

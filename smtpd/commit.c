@@ -14,7 +14,7 @@
  * points to belong to the store thread until the loop gets the job back;
  * the session neither reads nor frees them meanwhile (session.c keeps a
  * session whose client vanished until its job is back).  The thread calls
- * nothing but the store and deliver_store (no logging, no evloop).
+ * nothing but the store and deliver_items (no logging, no evloop).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,28 +43,32 @@ struct commit {
 	unsigned inflight; /* submitted and not yet back */
 };
 
-/* Stores jobs v[0..n) in one transaction.  Returns 0 once committed. */
+#define BATCH_MAX 256 /* messages per transaction */
+
+/* Stores jobs v[0..n) in one transaction (store_deliver_many: one search
+ * index write for the whole batch).  Returns 0 once committed. */
 static int store_batch(struct commit *cm, struct commit_job **v, size_t n)
 {
-	if (store_tx_begin(cm->st) < 0)
-		return -1;
+	struct store_delivery items[2 * BATCH_MAX];
+	size_t first[BATCH_MAX], k = 0;
+
 	for (size_t i = 0; i < n; i++) {
-		if (deliver_store(cm->st, v[i]->req, v[i]->ready) < 0) {
-			store_tx_rollback(cm->st);
-			return -1;
-		}
+		first[i] = k;
+		k += deliver_items(v[i]->req, v[i]->ready, items + k);
 	}
-	if (store_tx_commit(cm->st) < 0) {
-		store_tx_rollback(cm->st);
+	if (store_deliver_many(cm->st, items, k) < 0)
 		return -1;
-	}
+	/* the local copy's id when there is one: deliver_items lists it
+	 * first */
+	for (size_t i = 0; i < n; i++)
+		v[i]->ready->message_id = items[first[i]].message_id;
 	return 0;
 }
 
 static void *commit_main(void *arg)
 {
 	struct commit *cm = arg;
-	struct commit_job *v[256];
+	struct commit_job *v[BATCH_MAX];
 
 	for (;;) {
 		size_t n = 0;
@@ -150,6 +154,12 @@ int commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errle
 	cm->todo_tail = &cm->todo;
 	cm->done_tail = &cm->done;
 	if (store_open(db_path, &cm->st, err, errlen) < 0) {
+		free(cm);
+		return -1;
+	}
+	if (store_set_cache_kib(cm->st, SMTPD_STORE_CACHE_KIB) < 0) {
+		snprintf(err, errlen, "%s", store_errmsg(cm->st));
+		store_close(cm->st);
 		free(cm);
 		return -1;
 	}

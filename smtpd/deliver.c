@@ -3,9 +3,9 @@
  * owned by the authenticated user), the trace headers, and one durable
  * store transaction that files it in every local recipient's INBOX and
  * queues it for every remote one.  deliver_prepare() runs on the event
- * loop; deliver_store() runs on the store thread (commit.c), which groups
- * the messages ready at the same time into one transaction; the session
- * replies 250 only after that commit.
+ * loop; the store thread (commit.c) turns each prepared message into
+ * deliver_items() and stores all the messages ready at the same time in
+ * one transaction; the session replies 250 only after that commit.
  */
 #include <stdio.h>
 #include <string.h>
@@ -233,23 +233,31 @@ int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char
 	return 0;
 }
 
-int deliver_store(struct store *st, const struct deliver_req *r, struct deliver_ready *rd)
+size_t deliver_items(const struct deliver_req *r, const struct deliver_ready *rd,
+		     struct store_delivery out[2])
 {
-	int64_t mid = 0, mid2 = 0;
+	size_t n = 0;
 
 	if (r->n_users > 0) {
 		/* Return-Path belongs to final delivery only */
-		if (store_deliver(st, rd->start, rd->len, r->mail_from, r->users, r->n_users, NULL,
-				  0, &mid) < 0)
-			return -1;
+		out[n++] = (struct store_delivery){
+		    .data = rd->start,
+		    .len = rd->len,
+		    .mail_from = r->mail_from,
+		    .user_ids = r->users,
+		    .n_users = r->n_users,
+		};
 	}
 	if (r->n_remote > 0) {
-		if (store_deliver(st, rd->start + rd->rplen, rd->len - rd->rplen, r->mail_from,
-				  NULL, 0, r->remote, r->n_remote, &mid2) < 0)
-			return -1;
+		out[n++] = (struct store_delivery){
+		    .data = rd->start + rd->rplen,
+		    .len = rd->len - rd->rplen,
+		    .mail_from = r->mail_from,
+		    .remote_rcpts = r->remote,
+		    .n_remote = r->n_remote,
+		};
 	}
-	rd->message_id = mid ? mid : mid2;
-	return 0;
+	return n;
 }
 
 void deliver_log(const struct deliver_req *r, const struct deliver_ready *rd)

@@ -16,6 +16,7 @@
  * lib/authcheck's workers, which only verify passwords.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -189,6 +190,11 @@ int main(int argc, char **argv)
 	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload};
 	int any = 0;
 
+	/* One malloc arena for all threads: glibc would give the store thread
+	 * and each auth worker their own (64 MB reserved each, and memory
+	 * freed in one is never reused by another).  They take the lock rarely
+	 * next to the time they spend in SQLite. */
+	mallopt(M_ARENA_MAX, 1);
 	srv.d = daemon_init(argc, argv, "loft-smtpd");
 	srv.ev = daemon_loop(srv.d);
 	daemon_set_hooks(srv.d, &hooks);
@@ -206,6 +212,9 @@ int main(int argc, char **argv)
 
 	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
+	/* the loop's handle only looks up domains, users and aliases */
+	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
+		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
 	uint64_t athreads;
