@@ -112,17 +112,4 @@ int smtp_utf8_valid(const char *p, size_t len);
 typedef int (*smtp_addr_cb)(void *arg, const char *addr, size_t len);
 int smtp_header_addrs(const char *value, size_t len, smtp_addr_cb cb, void *arg);
 
-/* Decodes base64 (RFC 4648, padding required, no whitespace) into out of
- * size outlen.  Returns the decoded length, or -1 if malformed or too long. */
-long smtp_base64_decode(const char *in, size_t len, char *out, size_t outlen);
-/* Encodes in into out (NUL-terminated).  Returns the length or -1 if out is
- * too small. */
-long smtp_base64_encode(const char *in, size_t len, char *out, size_t outlen);
-
-/* Parses a SASL PLAIN response (already base64-decoded): "authzid\0authcid
- * \0passwd").  buf must have room for len+1 bytes: it is NUL-terminated
- * in place and *user / *pass point into it.
- * Returns 0, or -1 when malformed or authzid names another user. */
-int smtp_sasl_plain(char *buf, size_t len, const char **user, const char **pass);
-
 #endif

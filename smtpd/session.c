@@ -28,6 +28,7 @@
 #include "log.h"
 #include "net.h"
 #include "parser.h"
+#include "sasl.h"
 #include "smtpd.h"
 #include "store.h"
 #include "strnum.h"
@@ -786,7 +787,7 @@ static void auth_response(struct session *s, const char *line, size_t len)
 		reply(s, "501 5.0.0 Authentication cancelled");
 		return;
 	}
-	n = smtp_base64_decode(line, len, dec, sizeof(dec) - 1);
+	n = sasl_b64_decode(line, len, (unsigned char *)dec, sizeof(dec) - 1);
 	if (n < 0) {
 		s->auth_step = AUTH_NONE;
 		set_state(s, S_READY);
@@ -797,7 +798,7 @@ static void auth_response(struct session *s, const char *line, size_t len)
 	switch (s->auth_step) {
 	case AUTH_PLAIN: {
 		const char *user, *pass;
-		if (smtp_sasl_plain(dec, (size_t)n, &user, &pass) < 0) {
+		if (sasl_plain_split(dec, (size_t)n, &user, &pass) < 0) {
 			s->auth_step = AUTH_NONE;
 			set_state(s, S_READY);
 			reply(s, "501 5.5.2 Malformed PLAIN response");

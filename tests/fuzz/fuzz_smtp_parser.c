@@ -36,10 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	smtp_header_addrs(copy, size, count_cb, &total);
 	if (total > size)
 		abort(); /* addresses are made of input bytes */
-	long n = smtp_base64_decode(copy, size, out, sizeof(out) - 1);
+	long n = sasl_b64_decode(copy, size, (unsigned char *)out, sizeof(out) - 1);
 	if (n >= 0) {
 		const char *u, *pw;
-		smtp_sasl_plain(out, (size_t)n, &u, &pw);
+		sasl_plain_split(out, (size_t)n, &u, &pw);
 	}
 	smtp_domain_check(copy, size, 1);
 	free(copy);

@@ -202,33 +202,5 @@ int main(void)
 	ok(hdr("a@example.org;", NULL), "From: stray semicolon");
 	ok(hdr("x: a@example.org", NULL), "From: unclosed group");
 
-	/* --- base64 and SASL PLAIN --- */
-	{
-		char out[64], enc[64];
-		const char *u, *pw;
-		long n =
-		    smtp_base64_decode("AGFAZXhhbXBsZS5vcmcAc2VjcmV0", 28, out, sizeof(out) - 1);
-		ok(n == 21, "base64 decode length");
-		ok(n == 21 && smtp_sasl_plain(out, (size_t)n, &u, &pw) == 0 &&
-		       strcmp(u, "a@example.org") == 0 && strcmp(pw, "secret") == 0,
-		   "SASL PLAIN");
-		ok(smtp_base64_decode("AGFAZXhhbXBsZS5vcmcAc2VjcmV0=", 29, out, sizeof(out)) < 0,
-		   "base64 bad length");
-		ok(smtp_base64_decode("YQ=a", 4, out, sizeof(out)) < 0, "base64 data after pad");
-		ok(smtp_base64_decode("Y*==", 4, out, sizeof(out)) < 0, "base64 bad char");
-		ok(smtp_base64_decode("YWJj", 4, out, 2) < 0, "base64 output bound");
-		ok(smtp_base64_encode("ab", 2, enc, sizeof(enc)) == 4 && strcmp(enc, "YWI=") == 0,
-		   "base64 encode");
-		memcpy(out, "b@x\0a@x\0pw", 10);
-		ok(smtp_sasl_plain(out, 10, &u, &pw) < 0, "SASL PLAIN other authzid refused");
-		memcpy(out, "a@x\0a@x\0pw", 10);
-		ok(smtp_sasl_plain(out, 10, &u, &pw) == 0, "SASL PLAIN same authzid");
-		memcpy(out, "\0a@x\0", 5);
-		ok(smtp_sasl_plain(out, 5, &u, &pw) < 0, "SASL PLAIN empty password");
-		memcpy(out, "\0a@x", 4);
-		ok(smtp_sasl_plain(out, 4, &u, &pw) < 0, "SASL PLAIN one NUL");
-		memcpy(out, "\0a\0b\0c", 6);
-		ok(smtp_sasl_plain(out, 6, &u, &pw) < 0, "SASL PLAIN three NULs");
-	}
 	return tap_done();
 }
