@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "passwd.h"
+#include "procstatus.h"
 #include "store.h"
 #include "strnum.h"
 
@@ -303,11 +304,6 @@ static int cmd_queue(int argc, char **argv)
 	return rc;
 }
 
-struct status_ctx {
-	int loftd_running;
-	int rows;
-};
-
 static void format_uptime(int64_t secs, char *out, size_t outlen)
 {
 	if (secs < 0)
@@ -323,33 +319,12 @@ static void format_uptime(int64_t secs, char *out, size_t outlen)
 			 (long long)(secs % 60));
 }
 
-static int print_proc(void *arg, const struct store_proc *p)
-{
-	struct status_ctx *c = arg;
-	char up[32] = "-";
-	const char *state = p->state;
-
-	c->rows++;
-	/* rows are written by loftd: when it is gone they are history */
-	if (!c->loftd_running)
-		state = "stopped";
-	else if (p->pid > 0 && kill(p->pid, 0) < 0 && errno == ESRCH)
-		state = "gone";
-	if (c->loftd_running && p->pid > 0 && strcmp(state, "running") == 0)
-		format_uptime((int64_t)time(NULL) - p->started, up, sizeof(up));
-	char pid[16] = "-";
-	if (c->loftd_running && p->pid > 0)
-		snprintf(pid, sizeof(pid), "%d", p->pid);
-	printf("%-14s %-11s %-8s %-9s %d\n", p->name, state, pid, up, p->restarts);
-	return 0;
-}
-
 static int loftd_running(void)
 {
 	char path[4200];
 	int fd, running = 0;
 
-	snprintf(path, sizeof(path), "%s/loftd.pid", datadir);
+	snprintf(path, sizeof(path), "%s/run/loftd.pid", datadir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -362,18 +337,43 @@ static int loftd_running(void)
 
 static int cmd_status(void)
 {
-	struct status_ctx c = {loftd_running(), 0};
-	struct store *st = open_store();
-	int rc;
+	struct procstatus rows[16];
+	char path[4200];
+	int running = loftd_running(), n;
 
-	printf("%-14s %-11s %-8s %-9s %s\n", "PROCESS", "STATE", "PID", "UPTIME", "RESTARTS");
-	rc = store_proc_list(st, print_proc, &c) < 0;
-	if (rc)
-		fprintf(stderr, "loftctl: %s\n", store_errmsg(st));
-	if (!c.loftd_running)
+	snprintf(path, sizeof(path), "%s/run/status", datadir);
+	n = procstatus_read(path, rows, sizeof(rows) / sizeof(rows[0]));
+	if (n < 0 && errno != ENOENT) {
+		fprintf(stderr, "loftctl: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("%-14s %-11s %-8s %-9s %-8s %s\n", "PROCESS", "STATE", "PID", "UPTIME", "RESTARTS",
+	       "LAST EXIT");
+	for (int i = 0; i < n; i++) {
+		const struct procstatus *p = &rows[i];
+		const char *state = p->state;
+		char up[32] = "-", pid[16] = "-", last[PROCSTATUS_TEXT_MAX + 32] = "-";
+
+		/* rows are written by loftd: when it is gone they are history */
+		if (!running)
+			state = "stopped";
+		else if (p->pid > 0 && kill((pid_t)p->pid, 0) < 0 && errno == ESRCH)
+			state = "gone";
+		if (running && p->pid > 0 && strcmp(state, "running") == 0) {
+			format_uptime((int64_t)time(NULL) - p->started, up, sizeof(up));
+			snprintf(pid, sizeof(pid), "%ld", p->pid);
+		}
+		if (p->last_exit[0]) {
+			char ago[32];
+			format_uptime((int64_t)time(NULL) - p->last_exit_at, ago, sizeof(ago));
+			snprintf(last, sizeof(last), "%s, %s ago", p->last_exit, ago);
+		}
+		printf("%-14s %-11s %-8s %-9s %-8u %s\n", p->name, state, pid, up, p->restarts,
+		       last);
+	}
+	if (!running)
 		printf("loftd is not running on %s\n", datadir);
-	store_close(st);
-	return rc;
+	return 0;
 }
 
 static int print_event(void *arg, int64_t id, int64_t when, const char *kind, const char *text)

@@ -27,12 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "daemon.h"
 #include "evloop.h"
 #include "log.h"
 #include "net.h"
 #include "proc.h"
+#include "procstatus.h"
 #include "store.h"
 #include "strnum.h"
 #include "tls.h"
@@ -92,7 +94,9 @@ static struct {
 	struct proc_user user;
 	struct config *cfg;
 	struct evloop *ev;
-	struct store *st;
+	char statuspath[PATH_MAX + 32];
+	struct procstatus status[NCHILDREN + 1];
+	size_t nstatus;
 	struct ev_timer *kill_timer;
 	uint64_t stop_timeout_ms;
 } g;
@@ -111,17 +115,43 @@ static struct listener *listener_find(const char *name)
 	return NULL;
 }
 
-/* Records a child's state in the database for "loftctl status".  A failure
- * here must not stop supervision, so it is only logged. */
+/* Records a process's state in DATADIR/run/status for "loftctl status".
+ * A failure here must not stop supervision, so it is only logged. */
 static void status_write(const char *name, pid_t pid, int64_t started, int restarts,
 			 const char *state)
 {
-	if (g.st && store_proc_set(g.st, name, (int)pid, started, restarts, state) < 0)
-		log_warn(NULL, "event=status-write-failed name=%s error=\"%s\"", name,
-			 store_errmsg(g.st));
+	struct procstatus *r = NULL;
+
+	for (size_t i = 0; i < g.nstatus; i++)
+		if (strcmp(g.status[i].name, name) == 0)
+			r = &g.status[i];
+	if (!r) {
+		if (g.nstatus == NCHILDREN + 1)
+			bug("more processes than status rows");
+		r = &g.status[g.nstatus++];
+		snprintf(r->name, sizeof(r->name), "%s", name);
+	}
+	r->pid = pid;
+	r->started = started;
+	r->restarts = (unsigned)restarts;
+	snprintf(r->state, sizeof(r->state), "%s", state);
+	if (procstatus_write(g.statuspath, g.status, g.nstatus) < 0)
+		log_warn(NULL, "event=status-write-failed path=%s error=\"%s\"", g.statuspath,
+			 strerror(errno));
+}
+
+static void status_exit(const char *name, const char *why)
+{
+	for (size_t i = 0; i < g.nstatus; i++) {
+		if (strcmp(g.status[i].name, name) == 0) {
+			snprintf(g.status[i].last_exit, sizeof(g.status[i].last_exit), "%s", why);
+			g.status[i].last_exit_at = (int64_t)time(NULL);
+		}
+	}
 }
 
 static void child_spawn(struct child *c);
+static int read_config_text(struct buf *out, char *err, size_t errlen);
 
 static void restart_due(struct evloop *ev, struct ev_timer *t, void *arg)
 {
@@ -298,6 +328,7 @@ static void reap(void)
 		if (g.stopping) {
 			log_info(NULL, "event=child-stopped name=%s pid=%ld status=\"%s\"", c->name,
 				 (long)pid, why);
+			status_exit(c->name, why);
 			status_write(c->name, 0, c->started_unix, c->restarts, "stopped");
 			continue;
 		}
@@ -313,13 +344,8 @@ static void reap(void)
 			 "restart_in_ms=%llu restarts=%d",
 			 c->name, (long)pid, why, (unsigned long long)up, (unsigned long long)delay,
 			 c->restarts);
+		status_exit(c->name, why);
 		status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
-		if (g.st) {
-			char text[200];
-			snprintf(text, sizeof(text), "%s died (%s); restarting in %llu ms", c->name,
-				 why, (unsigned long long)delay);
-			store_event_add(g.st, "process", text);
-		}
 		ev_timer_arm(c->restart, delay);
 	}
 	if (g.stopping && children_running() == 0)
@@ -363,11 +389,18 @@ static void load_config(void)
 {
 	char err[512];
 	struct config *c = config_new();
+	struct buf text;
+	int r;
 
-	if (config_load(c, g.confpath, err, sizeof(err)) < 0) {
+	buf_init(&text, 1024 * 1024);
+	r = read_config_text(&text, err, sizeof(err));
+	if (r == 0 && config_parse(c, buf_cstr(&text), text.len, err, sizeof(err)) < 0)
+		r = -1;
+	buf_free(&text);
+	if (r < 0) {
 		if (!g.cfg)
-			fatal("event=config-error error=\"%s\"", err);
-		log_err(NULL, "event=reload-failed error=\"%s\"", err);
+			fatal("event=config-error path=%s error=\"%s\"", g.confpath, err);
+		log_err(NULL, "event=reload-failed path=%s error=\"%s\"", g.confpath, err);
 		config_free(c);
 		return;
 	}
@@ -477,8 +510,113 @@ static void find_children(const char *self)
 	}
 }
 
-/* The data directory: created if missing, owned by the daemons' user so
- * they can write the database; one loftd per directory (flock). */
+/* A directory only loftd's user may write (run/, tls/): made if missing,
+ * else it must already be that user's own directory and no symlink. */
+static void root_dir(const char *path, mode_t mode, gid_t gid)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		fatal("event=datadir-failed path=%s error=\"%s\"", path, strerror(errno));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		fatal("event=datadir-failed path=%s error=\"%s\"", path, strerror(errno));
+	if (st.st_uid != geteuid())
+		fatal("event=unsafe-path path=%s error=\"must be a directory owned by uid %ld\"",
+		      path, (long)geteuid());
+	if (fchown(fd, (uid_t)-1, gid) < 0 || fchmod(fd, mode) < 0)
+		fatal("event=datadir-failed path=%s error=\"%s\"", path, strerror(errno));
+	close(fd);
+}
+
+/* Hands a database file that root created (loftctl init as root) to the
+ * daemons' user, without following a symlink or touching a hard link. */
+static void give_db_file(const char *name)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", g.datadir, name);
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return;
+		fatal("event=datadir-failed path=%s error=\"%s\"", path, strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		fatal("event=unsafe-path path=%s error=\"not a plain file\"", path);
+	if (st.st_uid == g.user.uid)
+		return;
+	if (fchownat(AT_FDCWD, path, g.user.uid, g.user.gid, AT_SYMLINK_NOFOLLOW) < 0)
+		fatal("event=chown-failed path=%s error=\"%s\"", path, strerror(errno));
+}
+
+/* Reads loft.conf.  When loftd drops privileges the file must be root's:
+ * the daemons' user can create files in the data directory, and a config
+ * it wrote could name "user = root". */
+static int read_config_text(struct buf *out, char *err, size_t errlen)
+{
+	struct stat st;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(g.confpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (geteuid() == 0 && st.st_uid != 0)) {
+		snprintf(err, errlen, "must be a plain file owned by root");
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		if (buf_append(out, chunk, (size_t)n) < 0) {
+			snprintf(err, errlen, "too large");
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies the database migrations as the daemons' user, in a child, so
+ * root never opens a file that user can write. */
+static void migrate_db(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		fatal("event=fork-failed error=\"%s\"", strerror(errno));
+	if (pid == 0) {
+		struct store *st;
+		char err[512];
+
+		if (g.drop && proc_drop(&g.user) < 0)
+			_exit(125);
+		if (store_open(g.dbpath, &st, err, sizeof(err)) < 0) {
+			log_err(NULL, "event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
+			_exit(1);
+		}
+		store_close(st);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fatal("event=db-migrate-failed path=%s", g.dbpath);
+}
+
+/* The data directory.  With privileges dropped it is root:loft 1770: the
+ * daemons create and write the database there, but the sticky bit keeps
+ * them from replacing what root owns (loft.conf, run/, tls/).  One loftd
+ * per directory (flock on run/loftd.pid). */
 static int prepare_datadir(void)
 {
 	char path[PATH_MAX + 32], err[512];
@@ -486,8 +624,24 @@ static int prepare_datadir(void)
 
 	if (mkdir(g.datadir, 0750) < 0 && errno != EEXIST)
 		fatal("event=datadir-failed path=%s error=\"%s\"", g.datadir, strerror(errno));
-	snprintf(path, sizeof(path), "%s/loftd.pid", g.datadir);
-	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (g.drop) {
+		int fd = open(g.datadir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != 0)
+			fatal("event=unsafe-path path=%s error=\"must be a directory owned by "
+			      "root\"",
+			      g.datadir);
+		if (fchown(fd, 0, g.user.gid) < 0 || fchmod(fd, 01770) < 0)
+			fatal("event=datadir-failed path=%s error=\"%s\"", g.datadir,
+			      strerror(errno));
+		close(fd);
+	}
+	gid_t gid = g.drop ? g.user.gid : (gid_t)-1;
+	snprintf(path, sizeof(path), "%s/run", g.datadir);
+	root_dir(path, 0755, gid);
+	snprintf(g.statuspath, sizeof(g.statuspath), "%s/run/status", g.datadir);
+	snprintf(path, sizeof(path), "%s/run/loftd.pid", g.datadir);
+	lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (lockfd < 0)
 		fatal("event=pidfile-failed path=%s error=\"%s\"", path, strerror(errno));
 	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0)
@@ -498,8 +652,6 @@ static int prepare_datadir(void)
 		if (write(lockfd, pid, (size_t)n) != n)
 			log_warn(NULL, "event=pidfile-write-failed");
 	}
-	if (store_open(g.dbpath, &g.st, err, sizeof(err)) < 0)
-		fatal("event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
 
 	char host[256] = "localhost", cert[PATH_MAX + 32], key[PATH_MAX + 32];
 	const char *hostname = config_get(g.cfg, "hostname", NULL);
@@ -508,30 +660,34 @@ static int prepare_datadir(void)
 			snprintf(host, sizeof(host), "localhost");
 		hostname = host;
 	}
-	snprintf(cert, sizeof(cert), "%s/tls", g.datadir);
-	if (mkdir(cert, 0750) < 0 && errno != EEXIST)
-		fatal("event=datadir-failed path=%s error=\"%s\"", cert, strerror(errno));
+	snprintf(path, sizeof(path), "%s/tls", g.datadir);
+	root_dir(path, 0750, gid);
 	if (daemon_tls_paths(g.cfg, g.datadir, cert, sizeof(cert), key, sizeof(key)) < 0)
 		fatal("event=tls-cert-failed error=\"path too long\"");
 	if (tls_selfsigned_ensure(cert, key, hostname, err, sizeof(err)) < 0)
 		fatal("event=tls-cert-failed error=\"%s\"", err);
+	if (g.drop && !config_get(g.cfg, "tls_key", NULL)) {
+		/* the daemons read the key through their group, never own it */
+		int fd = open(key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fchown(fd, 0, g.user.gid) < 0 || fchmod(fd, 0640) < 0)
+			fatal("event=tls-key-failed path=%s error=\"%s\"", key, strerror(errno));
+		close(fd);
+	}
 
 	if (g.drop) {
-		/* the daemons run as the loft user and must own what they write */
-		static const char *const own[] = {
-		    "",	    "/loft.db",	     "/loft.db-wal", "/loft.db-shm",
-		    "/tls", "/tls/cert.pem", "/tls/key.pem"};
-		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
-			snprintf(path, sizeof(path), "%s%s", g.datadir, own[i]);
-			if (chown(path, g.user.uid, g.user.gid) < 0 && errno != ENOENT)
-				fatal("event=chown-failed path=%s error=\"%s\"", path,
+		static const char *const dbfiles[] = {"loft.db", "loft.db-wal", "loft.db-shm"};
+		for (size_t i = 0; i < sizeof(dbfiles) / sizeof(dbfiles[0]); i++)
+			give_db_file(dbfiles[i]);
+		/* the config stays root's; the daemons read it through their group */
+		int fd = open(g.confpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fchown(fd, 0, g.user.gid) < 0)
+				fatal("event=chown-failed path=%s error=\"%s\"", g.confpath,
 				      strerror(errno));
+			close(fd);
 		}
-		/* the config stays root's; the daemons only read it */
-		if (chown(g.confpath, (uid_t)-1, g.user.gid) < 0 && errno != ENOENT)
-			fatal("event=chown-failed path=%s error=\"%s\"", g.confpath,
-			      strerror(errno));
 	}
+	migrate_db();
 	return lockfd;
 }
 
@@ -609,7 +765,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NCHILDREN; i++)
 		ev_timer_free(children[i].restart);
 	ev_timer_free(g.kill_timer);
-	store_close(g.st);
 	config_free(g.cfg);
 	ev_free(g.ev);
 	close(lockfd);

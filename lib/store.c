@@ -82,9 +82,7 @@ static const char *const migrations[] = {
     " DELETE FROM fts WHERE rowid = OLD.id; END;"
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-    " kind TEXT NOT NULL, text TEXT NOT NULL);"
-    "CREATE TABLE procs(name TEXT PRIMARY KEY, pid INTEGER NOT NULL, started INTEGER NOT NULL,"
-    " restarts INTEGER NOT NULL, state TEXT NOT NULL, updated INTEGER NOT NULL);",
+    " kind TEXT NOT NULL, text TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -406,22 +406,6 @@ typedef int (*store_event_cb)(void *arg, int64_t id, int64_t when, const char *k
 /* The newest limit events, newest first. */
 int store_event_list(struct store *st, int limit, store_event_cb cb, void *arg);
 
-/* --- process status (written by loftd) ---------------------------------- */
-
-/* Creates or replaces the row for name.  Returns 0 or -1. */
-int store_proc_set(struct store *st, const char *name, int pid, int64_t started_unix, int restarts,
-		   const char *state_text);
-struct store_proc {
-	const char *name;
-	int pid;
-	int64_t started;
-	int restarts;
-	const char *state;
-	int64_t updated;
-};
-typedef int (*store_proc_cb)(void *arg, const struct store_proc *p);
-int store_proc_list(struct store *st, store_proc_cb cb, void *arg);
-
 /* --- backup ------------------------------------------------------------- */
 
 /* Writes a consistent copy of the database to dest_path (which must not

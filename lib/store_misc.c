@@ -1,5 +1,5 @@
 /*
- * Settings, the event log, process status, and backup/restore.
+ * Settings, the event log, and backup/restore.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,62 +177,6 @@ int store_event_list(struct store *st, int limit, store_event_cb cb, void *arg)
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		n = store_sqlerr(st, "event list");
-	store_stmt_done(s);
-	return n;
-}
-
-/* --- process status ----------------------------------------------------- */
-
-int store_proc_set(struct store *st, const char *name, int pid, int64_t started_unix, int restarts,
-		   const char *state_text)
-{
-	sqlite3_stmt *s;
-
-	if (!name || !*name)
-		return store_err(st, "process needs a name");
-	if (store_begin(st) < 0)
-		return -1;
-	s = store_stmt(st,
-		       "INSERT OR REPLACE INTO procs(name, pid, started, restarts, state, updated)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-	if (!s)
-		goto fail;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, pid);
-	sqlite3_bind_int64(s, 3, started_unix);
-	sqlite3_bind_int(s, 4, restarts);
-	sqlite3_bind_text(s, 5, state_text ? state_text : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 6, store_now());
-	if (store_step_done(st, s, "proc set") < 0)
-		goto fail;
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
-}
-
-int store_proc_list(struct store *st, store_proc_cb cb, void *arg)
-{
-	sqlite3_stmt *s = store_stmt(st, "SELECT name, pid, started, restarts, state, updated"
-					 " FROM procs ORDER BY name");
-	struct store_proc p;
-	int rc, n = 0;
-
-	if (!s)
-		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		p.name = (const char *)sqlite3_column_text(s, 0);
-		p.pid = sqlite3_column_int(s, 1);
-		p.started = sqlite3_column_int64(s, 2);
-		p.restarts = sqlite3_column_int(s, 3);
-		p.state = (const char *)sqlite3_column_text(s, 4);
-		p.updated = sqlite3_column_int64(s, 5);
-		n++;
-		if (cb(arg, &p))
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		n = store_sqlerr(st, "proc list");
 	store_stmt_done(s);
 	return n;
 }

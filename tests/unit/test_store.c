@@ -802,16 +802,6 @@ static int event_cb(void *arg, int64_t id, int64_t when, const char *kind, const
 	return 0;
 }
 
-static int proc_cb(void *arg, const struct store_proc *p)
-{
-	struct names *n = arg;
-	size_t l = strlen(n->buf);
-
-	snprintf(n->buf + l, sizeof(n->buf) - l, "%s/%d/%lld/%d/%s,", p->name, p->pid,
-		 (long long)p->started, p->restarts, p->state);
-	return 0;
-}
-
 static void test_misc(struct store *a, struct store *b)
 {
 	char buf[64], small[4], *d = NULL;
@@ -844,14 +834,6 @@ static void test_misc(struct store *a, struct store *b)
 	is_s(n.buf, "auth:bad password,route:verdict relay,", "newest first");
 	memset(&n, 0, sizeof(n));
 	is_int(store_event_list(b, 1, event_cb, &n), 1, "event limit");
-
-	is_int(store_proc_set(a, "loft-smtpd", 123, 1700000000, 0, "running"), 0, "proc set");
-	is_int(store_proc_set(a, "loft-imapd", 124, 1700000001, 2, "backoff"), 0, "proc 2");
-	is_int(store_proc_set(a, "loft-smtpd", 125, 1700000005, 1, "running"), 0, "proc replace");
-	memset(&n, 0, sizeof(n));
-	is_int(store_proc_list(b, proc_cb, &n), 2, "proc list");
-	is_s(n.buf, "loft-imapd/124/1700000001/2/backoff,loft-smtpd/125/1700000005/1/running,",
-	     "proc rows");
 }
 
 static void test_tx(struct store *a, struct store *b, int64_t bob)
