@@ -26,7 +26,7 @@ void smtp_data_init(struct smtp_data *d, struct buf *out, size_t max_line, int r
 static void emit(struct smtp_data *d, const char *p, size_t n)
 {
 	d->total += n;
-	if (d->flags & SMTP_DATA_TOOBIG)
+	if (d->flags & (SMTP_DATA_TOOBIG | SMTP_DATA_NOROOM))
 		return;
 	if (buf_append(d->out, p, n) < 0)
 		d->flags |= SMTP_DATA_TOOBIG;
@@ -131,6 +131,11 @@ unsigned smtp_data_finish(struct smtp_data *d)
 	if (d->state == D_CR || d->state == D_DOTCR)
 		d->flags |= SMTP_DATA_BARE;
 	return d->flags;
+}
+
+void smtp_data_discard(struct smtp_data *d)
+{
+	d->flags |= SMTP_DATA_NOROOM;
 }
 
 unsigned smtp_data_flags(const struct smtp_data *d)

@@ -27,10 +27,11 @@
 
 #include "buf.h"
 
-#define SMTP_DATA_BARE	   1u /* bare CR or LF seen */
-#define SMTP_DATA_LONGLINE 2u /* a line longer than max_line */
-#define SMTP_DATA_TOOBIG   4u /* the message passed out->max */
-#define SMTP_DATA_NUL	   8u /* a NUL byte (refused too: RFC 5321 2.3.8) */
+#define SMTP_DATA_BARE	   1u  /* bare CR or LF seen */
+#define SMTP_DATA_LONGLINE 2u  /* a line longer than max_line */
+#define SMTP_DATA_TOOBIG   4u  /* the message passed out->max */
+#define SMTP_DATA_NUL	   8u  /* a NUL byte (refused too: RFC 5321 2.3.8) */
+#define SMTP_DATA_NOROOM   16u /* smtp_data_discard(): no memory budget left */
 
 struct smtp_data {
 	int state;
@@ -53,6 +54,10 @@ int smtp_data_feed(struct smtp_data *d, const char *p, size_t n, size_t *used);
 /* Raw mode: the LAST chunk is in; a CR left hanging at the end counts as
  * bare.  Returns the flags. */
 unsigned smtp_data_finish(struct smtp_data *d);
+/* From now on the body is read and dropped (the caller is out of memory
+ * budget and frees out itself); sets SMTP_DATA_NOROOM.  The reader keeps
+ * finding the end of data so the session stays in step. */
+void smtp_data_discard(struct smtp_data *d);
 /* The SMTP_DATA_* flags so far. */
 unsigned smtp_data_flags(const struct smtp_data *d);
 

@@ -60,6 +60,12 @@ static const struct {
     L("max_connections_per_ip", max_per_ip, 10, 1, 100000),
     L("timeout_command", timeout_command_s, 300, 1, 3600),
     L("timeout_data", timeout_data_s, 180, 1, 3600),
+    L("timeout_data_total", timeout_data_total_s, 600, 1, 86400),
+    L("timeout_envelope", timeout_envelope_s, 600, 1, 86400),
+    /* 64 MB: one message of the largest default size (50 MB) always fits,
+     * several ordinary ones at once too, and loft-smtpd stays far below
+     * what a 512 MB board can give it next to imapd and SQLite */
+    L("max_body_bytes_in_flight", max_body_in_flight, 64u << 20, 1u << 20, (uint64_t)1 << 34),
     L("greeting_delay_ms", greeting_delay_ms, 1000, 0, 60000),
 #undef L
 };
@@ -76,6 +82,16 @@ static void load_limits(struct config *cfg, struct smtpd_limits *lim)
 			      limit_keys[i].key, (unsigned long long)limit_keys[i].min,
 			      (unsigned long long)limit_keys[i].max);
 		*(uint64_t *)((char *)lim + limit_keys[i].off) = v;
+	}
+	/* a message of the advertised SIZE must be able to get through alone,
+	 * or its sender would get 452 for ever */
+	if (lim->max_body_in_flight < lim->max_message_size + DELIVER_GAP) {
+		log_warn(NULL,
+			 "event=config-adjusted key=smtpd.max_body_bytes_in_flight from=%llu "
+			 "to=%llu reason=\"must hold one message of max_message_size\"",
+			 (unsigned long long)lim->max_body_in_flight,
+			 (unsigned long long)(lim->max_message_size + DELIVER_GAP));
+		lim->max_body_in_flight = lim->max_message_size + DELIVER_GAP;
 	}
 }
 
@@ -195,6 +211,12 @@ int main(int argc, char **argv)
 	 * freed in one is never reused by another).  They take the lock rarely
 	 * next to the time they spend in SQLite. */
 	mallopt(M_ARENA_MAX, 1);
+	/* Message bodies (up to max_message_size each) must go back to the
+	 * system when freed.  glibc's dynamic mmap threshold would rise to
+	 * 32 MB after the first big free and later bodies would come from the
+	 * heap, where a freed block in the middle stays in RSS.  A fixed
+	 * threshold keeps every buffer above 256 KiB in its own mapping. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	srv.d = daemon_init(argc, argv, "loft-smtpd");
 	srv.ev = daemon_loop(srv.d);
 	daemon_set_hooks(srv.d, &hooks);

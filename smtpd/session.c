@@ -75,6 +75,11 @@ struct session {
 	int esmtp;
 	unsigned ncmd, nbad;
 	struct ev_timer *greet, *deadline, *delay;
+	/* total deadlines (slowloris: the idle timers are re-armed by any
+	 * byte): envelope runs from connect or the end of the last message to
+	 * the next message's end; data from DATA or the first BDAT to the end */
+	struct ev_timer *envelope, *data_total;
+	int envelope_late; /* envelope passed while a message was in flight */
 
 	/* authentication */
 	int authed;
@@ -97,6 +102,7 @@ struct session {
 	char **remote;
 	size_t n_remote, cap_remote;
 	struct buf body;
+	size_t body_counted; /* body.len as counted in srv->body_in_flight */
 	struct smtp_data dr;
 	uint64_t chunk_left;
 	int chunk_last;
@@ -145,11 +151,17 @@ static void reply(struct session *s, const char *fmt, ...)
 	}
 }
 
-/* Ends the session after a last reply. */
+/* Ends the session after a last reply.  Its timers are disarmed: closed()
+ * runs later (after the flush), and a held AUTH reply or a deadline must not
+ * fire on a session that is already gone. */
 static void drop(struct session *s, const char *why)
 {
 	log_info(s->sid, "event=disconnect reason=\"%s\" commands=%u bad=%u", why, s->ncmd,
 		 s->nbad);
+	ev_timer_disarm(s->delay);
+	ev_timer_disarm(s->deadline);
+	ev_timer_disarm(s->envelope);
+	ev_timer_disarm(s->data_total);
 	conn_close(s->c, 1, why);
 	set_state(s, S_CLOSED);
 }
@@ -168,6 +180,21 @@ static int bad(struct session *s)
 
 /* --- transaction ---------------------------------------------------------- */
 
+/* Brings srv->body_in_flight up to date with this session's body. */
+static void body_account(struct session *s)
+{
+	s->srv->body_in_flight = s->srv->body_in_flight - s->body_counted + s->body.len;
+	s->body_counted = s->body.len;
+}
+
+/* Frees the body buffer (storage too: a finished 20 MB message must not
+ * keep 20 MB per session) and gives its bytes back to the budget. */
+static void body_release(struct session *s)
+{
+	buf_free(&s->body);
+	body_account(s);
+}
+
 static void txn_reset(struct session *s)
 {
 	memset(&s->from, 0, sizeof(s->from));
@@ -177,7 +204,7 @@ static void txn_reset(struct session *s)
 	for (size_t i = 0; i < s->n_remote; i++)
 		free(s->remote[i]);
 	s->n_remote = 0;
-	buf_free(&s->body);
+	body_release(s);
 	s->bdat_bad = 0;
 	s->chunk_left = 0;
 	s->chunk_last = 0;
@@ -231,12 +258,42 @@ static void body_begin(struct session *s, int raw)
 		if (buf_append(&s->body, zeros, sizeof(zeros)) < 0)
 			bug("body gap");
 	smtp_data_init(&s->dr, &s->body, s->srv->lim.max_data_line, raw);
+	body_account(s);
+	ev_timer_arm(s->data_total, s->srv->lim.timeout_data_total_s * 1000);
+}
+
+/* Before up to n more body bytes go in: when they would pass the server's
+ * budget for bodies in flight, this message stops being kept (it is read to
+ * its end and refused with 452, see message_end) and its memory is given
+ * back at once.  A body that passed the size limit is dropped the same
+ * way.  The budget is checked against n, an upper bound (unstuffing only
+ * shrinks), so the sum never passes it. */
+static void body_budget(struct session *s, size_t n)
+{
+	unsigned flags = smtp_data_flags(&s->dr);
+
+	if (flags & (SMTP_DATA_NOROOM | SMTP_DATA_TOOBIG)) {
+		if (s->body.data)
+			body_release(s);
+		return;
+	}
+	if (s->srv->body_in_flight + n <= s->srv->lim.max_body_in_flight)
+		return;
+	log_warn(s->sid, "event=body-budget-full held=%zu in_flight=%llu max=%llu peer=%s",
+		 s->body.len, (unsigned long long)s->srv->body_in_flight,
+		 (unsigned long long)s->srv->lim.max_body_in_flight, s->ip);
+	smtp_data_discard(&s->dr);
+	body_release(s);
 }
 
 /* Back to READY after a message, whatever became of it. */
 static void message_finished(struct session *s)
 {
 	txn_reset(s);
+	/* a message went through: the envelope deadline starts again */
+	ev_timer_disarm(s->data_total);
+	ev_timer_arm(s->envelope, s->srv->lim.timeout_envelope_s * 1000);
+	s->envelope_late = 0;
 	conn_set_maxline(s->c, s->srv->lim.max_line);
 	set_state(s, S_READY);
 	if (s->srv->stopping) {
@@ -280,9 +337,12 @@ static void message_end(struct session *s)
 	unsigned flags = s->dr.raw ? smtp_data_finish(&s->dr) : smtp_data_flags(&s->dr);
 	char line[300];
 
-	if (flags & SMTP_DATA_TOOBIG) {
+	if ((flags & SMTP_DATA_TOOBIG) || s->dr.total > s->srv->lim.max_message_size) {
 		reply(s, "552 5.3.4 Message exceeds the size limit of %llu bytes",
 		      (unsigned long long)s->srv->lim.max_message_size);
+	} else if (flags & SMTP_DATA_NOROOM) {
+		/* RFC 5321 4.2.2 / RFC 3463 X.3.1: temporary, the client retries */
+		reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	} else if (flags & SMTP_DATA_BARE) {
 		/* smuggling defence: see data.h */
 		log_warn(s->sid, "event=refused reason=bare-cr-lf from=<%s>", s->from.addr);
@@ -340,6 +400,16 @@ static void message_end(struct session *s)
 		}
 	}
 	message_finished(s);
+}
+
+/* No message began and ended within timeout_envelope_s of the connect or
+ * of the last message. */
+static void envelope_expired(struct session *s)
+{
+	log_warn(s->sid, "event=envelope-deadline seconds=%llu state=%s peer=%s",
+		 (unsigned long long)s->srv->lim.timeout_envelope_s, state_names[s->state], s->ip);
+	reply(s, "421 4.4.2 %s Too long without a message, closing connection", s->srv->hostname);
+	drop(s, "envelope deadline");
 }
 
 /* --- commands ------------------------------------------------------------- */
@@ -447,6 +517,84 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 	reply(s, "250 2.1.0 Ok");
 }
 
+struct names {
+	char **v;
+	size_t n, cap;
+	int oom;
+};
+
+static int collect_name(void *arg, const char *name)
+{
+	struct names *nl = arg;
+
+	if (nl->n == nl->cap) {
+		size_t cap = nl->cap ? nl->cap * 2 : 8;
+		char **v = realloc(nl->v, cap * sizeof(*v));
+		if (!v) {
+			nl->oom = 1;
+			return 1;
+		}
+		nl->v = v;
+		nl->cap = cap;
+	}
+	if (!(nl->v[nl->n] = strdup(name))) {
+		nl->oom = 1;
+		return 1;
+	}
+	nl->n++;
+	return 0;
+}
+
+static int oldest_user(void *arg, int64_t id, const char *address)
+{
+	int64_t *min = arg;
+
+	(void)address;
+	if (*min == 0 || id < *min)
+		*min = id;
+	return 0;
+}
+
+/* RFC 5321 4.5.1: "RCPT TO:<postmaster>" (no domain) must be accepted.  It
+ * goes where postmaster@D goes for the first local domain D (in sorted
+ * order) where that resolves (user, alias or catch-all); when no domain has
+ * one, to the oldest account (the lowest user id: on a personal server, the
+ * one made when it was set up).  Returns 1 with *rc filled, 0 when there is
+ * no account at all, -1 on a store error. */
+static int postmaster_resolve(struct session *s, struct store_rcpt *rc)
+{
+	struct names nl = {0};
+	char addr[STORE_ADDR_MAX + 1];
+	int64_t oldest = 0;
+	int r = 0;
+
+	/* collected first: no lookups while the list statement runs */
+	if (store_domain_list(s->srv->st, collect_name, &nl) < 0 || nl.oom)
+		r = -1;
+	for (size_t i = 0; r == 0 && i < nl.n; i++) {
+		int n = snprintf(addr, sizeof(addr), "postmaster@%s", nl.v[i]);
+		if (n < 0 || (size_t)n >= sizeof(addr))
+			continue; /* no such address can exist */
+		r = store_resolve_rcpt(s->srv->st, addr, rc);
+		if (r == 1)
+			log_info(s->sid, "event=postmaster rcpt=%s", addr);
+	}
+	for (size_t i = 0; i < nl.n; i++)
+		free(nl.v[i]);
+	free(nl.v);
+	if (r != 0)
+		return r;
+	if (store_user_list(s->srv->st, oldest_user, &oldest) < 0)
+		return -1;
+	if (oldest == 0)
+		return 0;
+	memset(rc, 0, sizeof(*rc));
+	rc->n_users = 1;
+	rc->user_ids[0] = oldest;
+	log_info(s->sid, "event=postmaster rcpt=oldest-user user_id=%lld", (long long)oldest);
+	return 1;
+}
+
 static void cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_path to;
@@ -483,12 +631,12 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	if (to.postmaster) {
-		snprintf(addr, sizeof(addr), "postmaster@%s", s->srv->hostname);
-		local = 1;
-	} else {
-		snprintf(addr, sizeof(addr), "%s", to.addr);
-		local = store_domain_is_local(s->srv->st, to.domain);
+		r = postmaster_resolve(s, &rc);
+		snprintf(addr, sizeof(addr), "postmaster");
+		goto resolved;
 	}
+	snprintf(addr, sizeof(addr), "%s", to.addr);
+	local = store_domain_is_local(s->srv->st, to.domain);
 	if (local < 0) {
 		log_err(s->sid, "event=store-failed error=\"%s\"", store_errmsg(s->srv->st));
 		reply(s, "451 4.3.0 Temporary lookup failure");
@@ -513,6 +661,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	r = store_resolve_rcpt(s->srv->st, addr, &rc);
+resolved:
 	if (r < 0) {
 		log_err(s->sid, "event=store-failed error=\"%s\"", store_errmsg(s->srv->st));
 		reply(s, "451 4.3.0 Temporary lookup failure");
@@ -591,7 +740,9 @@ static void chunk_done(struct session *s)
 		bad(s);
 		return;
 	}
-	if (s->chunk_last) {
+	if (s->chunk_last || (smtp_data_flags(&s->dr) & SMTP_DATA_NOROOM)) {
+		/* out of budget: fail the transaction now (RFC 3030 4.2: the
+		 * client sends no more chunks after a 4xx) */
 		message_end(s);
 		return;
 	}
@@ -603,6 +754,9 @@ static void cmd_rset(struct session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
 	txn_reset(s);
+	/* leaving a BDAT series: its data deadline ends, the envelope one
+	 * (not restarted: no message went through) applies again */
+	ev_timer_disarm(s->data_total);
 	conn_set_maxline(s->c, s->srv->lim.max_line);
 	set_state(s, s->helo[0] ? S_READY : S_INIT);
 	reply(s, "250 2.0.0 Ok");
@@ -670,6 +824,8 @@ static void held_reply_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 
 	(void)ev;
 	(void)t;
+	if (s->state != S_WAIT)
+		return; /* dropped (a stop, a deadline) while the reply was held */
 	set_state(s, s->authed ? S_READY : (s->helo[0] ? S_READY : S_INIT));
 	reply(s, "%s", s->held_reply);
 	if (s->held_close) {
@@ -934,6 +1090,12 @@ static void command_line(struct session *s, const char *line, size_t len)
 	struct smtp_cmd cmd;
 	const struct command *c = NULL;
 
+	if (s->envelope_late && s->state != S_BDAT) {
+		/* the envelope deadline passed during a BDAT series that was
+		 * then reset: no message went through */
+		envelope_expired(s);
+		return;
+	}
 	if (++s->ncmd > s->srv->lim.max_commands) {
 		reply(s, "421 4.7.0 %s Too many commands, closing connection", s->srv->hostname);
 		drop(s, "too many commands");
@@ -974,8 +1136,10 @@ static int body_input(struct session *s)
 	if (s->state == S_DATA) {
 		if (n == 0)
 			return 0;
+		body_budget(s, n);
 		int end = smtp_data_feed(&s->dr, p, n, &used);
 		conn_consume(s->c, used);
+		body_account(s);
 		if (end) {
 			conn_set_timeout(s->c, s->srv->lim.timeout_command_s * 1000);
 			message_end(s);
@@ -987,8 +1151,11 @@ static int body_input(struct session *s)
 	if (n > s->chunk_left)
 		n = (size_t)s->chunk_left;
 	if (n > 0) {
-		if (!s->bdat_bad)
+		if (!s->bdat_bad) {
+			body_budget(s, n);
 			smtp_data_feed(&s->dr, p, n, &used);
+			body_account(s);
+		}
 		conn_consume(s->c, n);
 		s->chunk_left -= n;
 	}
@@ -1010,6 +1177,38 @@ static void deadline_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		return;
 	reply(s, "421 4.4.2 %s Timeout waiting for a command, closing", s->srv->hostname);
 	drop(s, "command timeout");
+}
+
+static void envelope_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (s->state == S_CLOSED)
+		return;
+	if (s->state == S_DATA || s->state == S_CHUNK || s->state == S_BDAT ||
+	    s->state == S_STORE) {
+		/* a message is under way: its own deadline applies */
+		s->envelope_late = 1;
+		return;
+	}
+	envelope_expired(s);
+}
+
+static void data_total_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (s->state != S_DATA && s->state != S_CHUNK && s->state != S_BDAT)
+		return;
+	log_warn(s->sid, "event=data-deadline seconds=%llu received=%zu peer=%s",
+		 (unsigned long long)s->srv->lim.timeout_data_total_s, s->dr.total, s->ip);
+	reply(s, "421 4.4.2 %s Message transfer took too long, closing connection",
+	      s->srv->hostname);
+	drop(s, "data deadline");
 }
 
 static void session_input(struct conn *c, void *arg)
@@ -1093,7 +1292,9 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->greet);
 	ev_timer_free(s->deadline);
 	ev_timer_free(s->delay);
-	s->greet = s->deadline = s->delay = NULL;
+	ev_timer_free(s->envelope);
+	ev_timer_free(s->data_total);
+	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
 	authcheck_cancel(s->auth_job); /* NULL is fine */
 	s->auth_job = NULL;
 	*s->pprev = s->next;
@@ -1207,6 +1408,9 @@ void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum
 	s->greet = ev_timer_new(srv->ev, greet_fire, s);
 	s->deadline = ev_timer_new(srv->ev, deadline_fire, s);
 	s->delay = ev_timer_new(srv->ev, held_reply_fire, s);
+	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
+	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
+	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
 	conn_set_lowmark(s->c, OUT_HIGH / 2);
 	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;

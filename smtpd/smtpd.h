@@ -25,17 +25,20 @@ enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
 /* Every limit is a loft.conf key "smtpd.<name>"; see README.md. */
 struct smtpd_limits {
-	uint64_t max_line;	    /* command line, CRLF included (RFC 5321: 512) */
-	uint64_t max_data_line;	    /* text line, CRLF included (RFC 5321: 1000) */
-	uint64_t max_message_size;  /* bytes, advertised in SIZE */
-	uint64_t max_recipients;    /* per message */
-	uint64_t max_commands;	    /* per session */
-	uint64_t max_bad_commands;  /* per session, then 421 */
-	uint64_t max_connections;   /* in total */
-	uint64_t max_per_ip;	    /* per client address */
-	uint64_t timeout_command_s; /* RFC 5321 4.5.3.2.7: 5 minutes */
-	uint64_t timeout_data_s;    /* 4.5.3.2.5: 3 minutes per data block */
-	uint64_t greeting_delay_ms; /* early-talker window */
+	uint64_t max_line;	       /* command line, CRLF included (RFC 5321: 512) */
+	uint64_t max_data_line;	       /* text line, CRLF included (RFC 5321: 1000) */
+	uint64_t max_message_size;     /* bytes, advertised in SIZE */
+	uint64_t max_recipients;       /* per message */
+	uint64_t max_commands;	       /* per session */
+	uint64_t max_bad_commands;     /* per session, then 421 */
+	uint64_t max_connections;      /* in total */
+	uint64_t max_per_ip;	       /* per client address */
+	uint64_t timeout_command_s;    /* RFC 5321 4.5.3.2.7: 5 minutes */
+	uint64_t timeout_data_s;       /* 4.5.3.2.5: 3 minutes per data block */
+	uint64_t timeout_data_total_s; /* a whole DATA text or BDAT series */
+	uint64_t timeout_envelope_s;   /* connect or last message -> next one's data */
+	uint64_t max_body_in_flight;   /* bytes of bodies held by all sessions */
+	uint64_t greeting_delay_ms;    /* early-talker window */
 };
 
 struct smtpd {
@@ -49,7 +52,8 @@ struct smtpd {
 	char hostname[256];
 	struct session *sessions;
 	unsigned nsessions;
-	struct commit *commit; /* the store thread, commit.c */
+	struct commit *commit;	 /* the store thread, commit.c */
+	uint64_t body_in_flight; /* sum of the sessions' body buffers (len) */
 	int stopping;
 };
 

@@ -127,6 +127,26 @@ int main(void)
 		ok(r.ended && r.flags == 0 && r.blen == 12, "exactly max fits");
 	}
 
+	/* discard (out of memory budget): nothing more is stored, the end is
+	 * still found byte by byte so the session stays in step */
+	{
+		struct buf out;
+		struct smtp_data d;
+		const char *in = "abc\r\nxyz\r\n.\r\nNOOP\r\n";
+		size_t used = 0, off = 0;
+		int end = 0;
+
+		buf_init(&out, 1 << 20);
+		smtp_data_init(&d, &out, 1000, 0);
+		smtp_data_feed(&d, in, 5, &used);
+		smtp_data_discard(&d);
+		buf_free(&out); /* the caller frees the buffer at once */
+		for (off = 5; off < strlen(in) && !end; off += used)
+			end = smtp_data_feed(&d, in + off, 1, &used);
+		ok(end && off == 13 && smtp_data_flags(&d) == SMTP_DATA_NOROOM && out.len == 0,
+		   "discard: end found, nothing stored, NOROOM flagged");
+	}
+
 	/* raw (BDAT) mode: no unstuffing, no end marker, bare checks */
 	{
 		struct result r;

@@ -197,6 +197,9 @@ int main(void)
 	    .max_per_ip = 10,
 	    .timeout_command_s = 30,
 	    .timeout_data_s = 30,
+	    .timeout_data_total_s = 60,
+	    .timeout_envelope_s = 60,
+	    .max_body_in_flight = 1 << 20,
 	    .greeting_delay_ms = 0,
 	};
 	srv.ac = authcheck_new(srv.ev, path, 1, err, sizeof(err));
