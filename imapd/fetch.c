@@ -16,12 +16,16 @@
 #include "log.h"
 #include "mime.h"
 #include "store.h"
+#include "store_imap.h"
 #include "strnum.h"
 
-#define FETCH_BATCH    128
-#define FETCH_HIGHMARK (1024 * 1024)
-#define MAX_ITEMS      64
-#define MAX_FIELDS     64
+#define FETCH_BATCH	  64
+#define FETCH_BATCH_DATA  16 /* entries read ahead when message bytes are sent */
+#define FETCH_HIGHMARK	  (256 * 1024)
+#define FETCH_RESUME_MARK (2 * 1024 * 1024)
+#define FETCH_CHUNK	  (64 * 1024)
+#define MAX_ITEMS	  64
+#define MAX_FIELDS	  64
 
 enum fkind {
 	FK_UID,
@@ -56,19 +60,44 @@ struct fentry {
 	char *keywords;
 	uint64_t modseq, size;
 	int64_t message_id, internaldate;
+	/* with STORE_IMAP_META: copies of the stored structure */
+	char *envelope, *bodystructure, *body;
+	void *sections;
+	size_t sections_len, header_size;
 };
 
 struct fetch_job {
 	struct fitem items[MAX_ITEMS];
 	size_t nitems;
 	size_t *idx, n, pos;
-	int uid, need_meta, need_data, set_seen;
+	int uid, need_data, set_seen;
+	unsigned what; /* STORE_IMAP_* columns the items need */
 	uint64_t changedsince;
 	char tag[72];
 	struct fentry batch[FETCH_BATCH];
 	size_t nbatch;
-	size_t bpos;
+	/* a literal being streamed from the raw bytes: the message, where the
+	 * next byte is, how many are left, and the rest of that message's
+	 * response, sent after the literal */
+	struct store_raw *raw;
+	int64_t lit_id;
+	size_t lit_off, lit_left;
+	struct buf tail;
+	char *chunk;
 };
+
+static void batch_clear(struct fetch_job *fj)
+{
+	for (size_t i = 0; i < fj->nbatch; i++) {
+		struct fentry *e = &fj->batch[i];
+		free(e->keywords);
+		free(e->envelope);
+		free(e->bodystructure);
+		free(e->body);
+		free(e->sections);
+	}
+	fj->nbatch = 0;
+}
 
 static void fitem_free(struct fitem *it)
 {
@@ -83,6 +112,10 @@ void fetch_job_free(struct fetch_job *fj)
 		return;
 	for (size_t i = 0; i < fj->nitems; i++)
 		fitem_free(&fj->items[i]);
+	batch_clear(fj);
+	store_raw_free(fj->raw);
+	buf_free(&fj->tail);
+	free(fj->chunk);
 	free(fj->idx);
 	free(fj);
 }
@@ -418,13 +451,74 @@ static void section_bytes(const struct store_message *m, const struct fitem *it,
 	}
 }
 
+/* Whether the item's bytes are one stretch of the raw message, so they can
+ * be streamed from the store instead of copied whole: BODY[], BODY[TEXT],
+ * RFC822, RFC822.TEXT and their partials. */
+static int streamable(const struct fitem *it)
+{
+	return it->kind == FK_SECTION && !it->binary && !it->part[0] &&
+	       (it->spec == SP_ALL || it->spec == SP_TEXT);
+}
+
+/* The message the items are cut from: the entry, and its raw bytes read
+ * whole only when an item needs them so (m.data, loaded on first use). */
+struct msgsrc {
+	struct fetch_job *fj;
+	struct fentry *e;
+	struct store_message m;
+	int opened, missing;
+	size_t size; /* of the raw bytes, once opened */
+};
+
+/* Opens the raw bytes of src's message.  Returns 0 or -1 (gone). */
+static int src_open(struct session *s, struct msgsrc *src)
+{
+	if (src->opened || src->missing)
+		return src->missing ? -1 : 0;
+	if (!src->fj->raw)
+		src->fj->raw = store_raw_new(s->srv->st);
+	if (store_raw_open(src->fj->raw, src->e->message_id, &src->size) < 0) {
+		src->missing = 1;
+		return -1;
+	}
+	src->opened = 1;
+	return 0;
+}
+
+/* src->m with the raw bytes, or NULL when the message is gone. */
+static const struct store_message *src_data(struct session *s, struct msgsrc *src)
+{
+	if (src->m.data)
+		return &src->m;
+	if (src_open(s, src) < 0)
+		return NULL;
+	src->m.data = store_raw_read_all(src->fj->raw, src->size);
+	if (!src->m.data) {
+		src->missing = 1;
+		return NULL;
+	}
+	src->m.size = src->size;
+	src->m.header_size = src->e->header_size;
+	src->m.sections = src->e->sections;
+	src->m.sections_len = src->e->sections_len;
+	return &src->m;
+}
+
+/* Appends the reply for one message to out.  A streamable literal of the
+ * raw bytes is not copied: its header goes to out, the job remembers what
+ * to stream (fj->lit_*), and what follows the literal goes to fj->tail. */
 static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct fentry *e,
-		     const struct store_message *m, int flags_changed, struct buf *out)
+		     int flags_changed, struct buf *out)
 {
 	int first = 1, sent_uid = 0, sent_flags = 0, sent_modseq = 0;
+	struct msgsrc src;
 	struct buf tmp;
+	struct buf *dst = out;
 
-	buf_printf(out, "* %zu FETCH (", seq);
+	memset(&src, 0, sizeof(src));
+	src.fj = fj;
+	src.e = e;
+	buf_printf(dst, "* %zu FETCH (", seq);
 	buf_init(&tmp, 128u * 1024 * 1024);
 	for (size_t i = 0; i < fj->nitems; i++) {
 		const struct fitem *it = &fj->items[i];
@@ -432,87 +526,112 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 		    (it->kind == FK_MODSEQ && sent_modseq))
 			continue;
 		if (!first)
-			buf_putc(out, ' ');
+			buf_putc(dst, ' ');
 		first = 0;
 		switch (it->kind) {
 		case FK_UID:
-			buf_printf(out, "UID %u", e->uid);
+			buf_printf(dst, "UID %u", e->uid);
 			sent_uid = 1;
 			break;
 		case FK_FLAGS:
-			buf_puts(out, "FLAGS ");
-			flags_format(out, e->flags, e->keywords);
+			buf_puts(dst, "FLAGS ");
+			flags_format(dst, e->flags, e->keywords);
 			sent_flags = 1;
 			break;
 		case FK_MODSEQ:
-			buf_printf(out, "MODSEQ (%llu)", (unsigned long long)e->modseq);
+			buf_printf(dst, "MODSEQ (%llu)", (unsigned long long)e->modseq);
 			sent_modseq = 1;
 			break;
 		case FK_INTERNALDATE: {
 			char date[40];
 			imapdate_format(e->internaldate, date, sizeof(date));
-			buf_printf(out, "INTERNALDATE \"%s\"", date);
+			buf_printf(dst, "INTERNALDATE \"%s\"", date);
 			break;
 		}
 		case FK_SIZE:
-			buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)e->size);
+			buf_printf(dst, "RFC822.SIZE %llu", (unsigned long long)e->size);
 			break;
 		case FK_ENVELOPE:
-			buf_printf(out, "ENVELOPE %s", m && m->envelope ? m->envelope : "NIL");
+			/* long strings: no printf formatting on the hot path */
+			buf_puts(dst, "ENVELOPE ");
+			buf_puts(dst, e->envelope ? e->envelope : "NIL");
 			break;
 		case FK_BODYSTRUCTURE:
-			buf_printf(out, "BODYSTRUCTURE %s",
-				   m && m->bodystructure ? m->bodystructure : "NIL");
+			buf_puts(dst, "BODYSTRUCTURE ");
+			buf_puts(dst, e->bodystructure ? e->bodystructure : "NIL");
 			break;
 		case FK_BODY:
-			buf_printf(out, "BODY %s", m && m->body ? m->body : "NIL");
+			buf_puts(dst, "BODY ");
+			buf_puts(dst, e->body ? e->body : "NIL");
 			break;
 		case FK_SECTION:
 		case FK_BINSIZE: {
 			int has_nul = 0;
-			buf_reset(&tmp);
-			if (m && m->data)
-				section_bytes(m, it, &tmp, &has_nul);
+			const char *p;
+			size_t n, start = 0;
+			int stream = streamable(it) && dst == out && src_open(s, &src) == 0;
+			if (stream) {
+				size_t hs = e->header_size <= src.size ? e->header_size : src.size;
+				start = it->spec == SP_TEXT ? hs : 0;
+				p = NULL;
+				n = src.size - start;
+			} else {
+				const struct store_message *m = src_data(s, &src);
+				buf_reset(&tmp);
+				if (m)
+					section_bytes(m, it, &tmp, &has_nul);
+				p = tmp.data;
+				n = tmp.len;
+			}
 			if (it->kind == FK_BINSIZE) {
-				buf_printf(out, "%s %zu", it->label, tmp.len);
+				buf_printf(dst, "%s %zu", it->label, n);
 				break;
 			}
-			const char *p = tmp.data;
-			size_t n = tmp.len;
 			if (it->partial) {
 				if (it->poff >= n) {
 					n = 0;
 				} else {
-					p += it->poff;
+					start += (size_t)it->poff;
+					if (p)
+						p += it->poff;
 					n -= (size_t)it->poff;
 					if (n > it->plen)
 						n = (size_t)it->plen;
 				}
-				buf_printf(out, "%s<%llu> ", it->label,
+				buf_printf(dst, "%s<%llu> ", it->label,
 					   (unsigned long long)it->poff);
 			} else {
-				buf_printf(out, "%s ", it->label);
+				buf_printf(dst, "%s ", it->label);
 			}
-			buf_printf(out, "%s{%zu}\r\n", has_nul ? "~" : "", n);
-			buf_append(out, p, n);
+			buf_printf(dst, "%s{%zu}\r\n", has_nul ? "~" : "", n);
+			if (stream) {
+				fj->lit_id = e->message_id;
+				fj->lit_off = start;
+				fj->lit_left = n;
+				buf_reset(&fj->tail);
+				dst = &fj->tail;
+			} else {
+				buf_append(dst, p, n);
+			}
 			break;
 		}
 		}
 	}
 	if ((fj->uid || s->qresync) && !sent_uid)
-		buf_printf(out, "%sUID %u", first ? "" : " ", e->uid), first = 0;
+		buf_printf(dst, "%sUID %u", first ? "" : " ", e->uid), first = 0;
 	if (flags_changed && !sent_flags) {
-		buf_printf(out, "%sFLAGS ", first ? "" : " ");
-		flags_format(out, e->flags, e->keywords);
+		buf_printf(dst, "%sFLAGS ", first ? "" : " ");
+		flags_format(dst, e->flags, e->keywords);
 		first = 0;
 	}
 	if ((fj->changedsince || (s->condstore && flags_changed)) && !sent_modseq)
-		buf_printf(out, "%sMODSEQ (%llu)", first ? "" : " ", (unsigned long long)e->modseq);
-	buf_puts(out, ")\r\n");
+		buf_printf(dst, "%sMODSEQ (%llu)", first ? "" : " ", (unsigned long long)e->modseq);
+	buf_puts(dst, ")\r\n");
 	buf_free(&tmp);
+	free(src.m.data);
 }
 
-static int batch_cb(void *arg, const struct store_entry *e)
+static int batch_cb(void *arg, const struct store_imap_row *r)
 {
 	struct fetch_job *fj = arg;
 	struct fentry *f;
@@ -520,15 +639,28 @@ static int batch_cb(void *arg, const struct store_entry *e)
 	if (fj->nbatch == FETCH_BATCH)
 		return 1;
 	f = &fj->batch[fj->nbatch++];
-	f->uid = e->uid;
-	f->flags = e->flags;
-	f->keywords = strdup(e->keywords ? e->keywords : "");
+	memset(f, 0, sizeof(*f));
+	f->uid = r->uid;
+	f->flags = r->flags;
+	f->keywords = strdup(r->keywords);
+	f->modseq = r->modseq;
+	f->size = r->size;
+	f->message_id = r->message_id;
+	f->internaldate = r->internaldate;
 	if (!f->keywords)
 		bug("out of memory");
-	f->modseq = e->modseq;
-	f->size = e->size;
-	f->message_id = e->message_id;
-	f->internaldate = e->internaldate;
+	if (fj->what & STORE_IMAP_META) {
+		f->envelope = strdup(r->envelope ? r->envelope : "NIL");
+		f->bodystructure = strdup(r->bodystructure ? r->bodystructure : "NIL");
+		f->body = strdup(r->body ? r->body : "NIL");
+		f->sections = malloc(r->sections_len + 1);
+		if (!f->envelope || !f->bodystructure || !f->body || !f->sections)
+			bug("out of memory");
+		if (r->sections_len)
+			memcpy(f->sections, r->sections, r->sections_len);
+		f->sections_len = r->sections_len;
+		f->header_size = r->header_size;
+	}
 	return 0;
 }
 
@@ -538,60 +670,109 @@ static void finish(struct session *s)
 	char tag[sizeof(fj->tag)];
 	int blocked = s->mode == MODE_BLOCKED;
 
+	int big = fj->need_data || fj->n > FETCH_BATCH;
+
 	memcpy(tag, fj->tag, sizeof(tag));
 	s->fj = NULL;
 	fetch_job_free(fj);
 	sess_tagged(s, tag, "OK", "FETCH completed");
 	if (blocked)
 		sess_resume(s);
+	/* a big FETCH leaves freed buffers behind: give them back */
+	if (big)
+		imapd_trim_memory();
 }
 
-/* Produces output until the socket is busy enough or the job is done. */
+/* Sends the literal being streamed while the socket keeps up, then what
+ * followed it.  limit bounds the output queued.  The raw bytes are read
+ * in chunks; a message expunged and gone before its literal is complete
+ * cannot be finished, so that ends the session.  Returns 0 or -1. */
+static int pump_literal(struct session *s, size_t limit)
+{
+	struct fetch_job *fj = s->fj;
+	size_t size;
+
+	if (!fj->lit_left)
+		goto tail;
+	if (!fj->raw)
+		fj->raw = store_raw_new(s->srv->st);
+	if (!fj->chunk && !(fj->chunk = malloc(FETCH_CHUNK)))
+		bug("out of memory");
+	if (store_raw_open(fj->raw, fj->lit_id, &size) < 0 || size < fj->lit_off + fj->lit_left)
+		goto gone;
+	while (fj->lit_left && sess_outlen(s) < limit && !s->dead && s->c) {
+		size_t n = fj->lit_left < FETCH_CHUNK ? fj->lit_left : FETCH_CHUNK;
+		if (store_raw_read(fj->raw, fj->chunk, n, fj->lit_off) < 0)
+			goto gone;
+		sess_write(s, fj->chunk, n);
+		fj->lit_off += n;
+		fj->lit_left -= n;
+	}
+	if (fj->lit_left)
+		return 0;
+tail:
+	sess_write(s, fj->tail.data, fj->tail.len);
+	buf_reset(&fj->tail);
+	return 0;
+gone:
+	store_raw_close(fj->raw);
+	log_info(s->sid, "event=fetch-message-gone message=%lld error=\"%s\"",
+		 (long long)fj->lit_id, store_errmsg(s->srv->st));
+	if (s->c && !s->dead) {
+		s->dead = 1;
+		conn_close(s->c, 0, "message gone during FETCH");
+	}
+	return -1;
+}
+
+/* Produces output until the socket is busy enough or the job is done.
+ * Entries come in batches read in one pass; with message bytes, output
+ * is checked after every message and literals are streamed, so what is
+ * queued stays near FETCH_HIGHMARK whatever the message sizes.  No read
+ * lock or open blob is kept once this returns. */
 void fetch_continue(struct session *s)
 {
 	struct fetch_job *fj = s->fj;
 	struct store *st = s->srv->st;
 	struct buf out;
 
+	if (fj->lit_left || fj->tail.len) {
+		/* resuming a literal re-finds its place in the raw bytes: take
+		 * a bigger step so a huge message is not re-walked too often */
+		pump_literal(s, FETCH_RESUME_MARK);
+		store_raw_close(fj->raw);
+	}
 	buf_init(&out, 200u * 1024 * 1024);
-	while (fj->pos < fj->n && sess_outlen(s) < FETCH_HIGHMARK && !s->dead && s->c) {
+	while (!fj->lit_left && fj->pos < fj->n && sess_outlen(s) < FETCH_HIGHMARK && !s->dead &&
+	       s->c) {
 		/* load the entries of the next stretch of the view */
-		size_t k = fj->n - fj->pos < FETCH_BATCH ? fj->n - fj->pos : FETCH_BATCH;
+		size_t max = fj->need_data ? FETCH_BATCH_DATA : FETCH_BATCH;
+		size_t k = fj->n - fj->pos < max ? fj->n - fj->pos : max;
 		uint32_t lo = s->msgs[fj->idx[fj->pos]].uid;
 		uint32_t hi = s->msgs[fj->idx[fj->pos + k - 1]].uid;
-		fj->nbatch = 0;
-		if (fj->changedsince)
-			store_entries_changed(st, s->mbox_id, lo, hi, fj->changedsince, batch_cb,
-					      fj);
-		else
-			store_entries(st, s->mbox_id, lo, hi, batch_cb, fj);
-		if (fj->set_seen && !s->readonly)
+		int writing = fj->set_seen && !s->readonly, rd = 0;
+		if (writing)
 			store_tx_begin(st);
+		else
+			rd = store_imap_read_begin(st);
+		batch_clear(fj);
+		store_imap_rows(st, s->mbox_id, lo, hi, fj->changedsince, fj->what, batch_cb, fj);
 		size_t b = 0;
-		size_t end = fj->pos;
-		for (size_t j = fj->pos; j < fj->pos + k; j++) {
+		size_t j = fj->pos, end = fj->pos + k;
+		for (; j < end; j++) {
 			struct view_msg *vm = &s->msgs[fj->idx[j]];
 			while (b < fj->nbatch && fj->batch[b].uid < vm->uid)
 				b++;
-			end = j + 1;
 			if (b == fj->nbatch) {
-				if (fj->nbatch == FETCH_BATCH) {
-					end = j; /* the batch filled up first: go on from j */
-					break;
-				}
+				if (fj->nbatch == FETCH_BATCH)
+					break; /* the batch filled up first: go on from j */
 				continue;
 			}
 			if (fj->batch[b].uid != vm->uid)
 				continue; /* expunged meanwhile, or unchanged */
 			struct fentry *e = &fj->batch[b];
-			struct store_message m;
-			int have = 0, flags_changed = 0;
-			memset(&m, 0, sizeof(m));
-			if (fj->need_data)
-				have = store_message_get(st, e->message_id, &m) == 0;
-			else if (fj->need_meta)
-				have = store_message_meta(st, e->message_id, &m) == 0;
-			if (fj->set_seen && !s->readonly && !(e->flags & STORE_F_SEEN)) {
+			int flags_changed = 0;
+			if (writing && !(e->flags & STORE_F_SEEN)) {
 				uint64_t ms = 0;
 				if (store_flags(st, s->mbox_id, e->uid, STORE_FLAGS_ADD,
 						STORE_F_SEEN, NULL, 0, &ms) == 1) {
@@ -603,20 +784,35 @@ void fetch_continue(struct session *s)
 			}
 			vm->flags = (vm->flags & VIEW_RECENT) | e->flags;
 			e->flags = vm->flags;
-			emit_one(s, fj, fj->idx[j] + 1, e, have ? &m : NULL, flags_changed, &out);
-			store_message_free(&m);
+			emit_one(s, fj, fj->idx[j] + 1, e, flags_changed, &out);
+			if (!fj->need_data && out.len >= FETCH_CHUNK) {
+				sess_write(s, out.data, out.len);
+				buf_reset(&out);
+			}
+			if (fj->need_data) {
+				/* one message at a time: never more than one queued
+				 * beyond the mark */
+				sess_write(s, out.data, out.len);
+				buf_reset(&out);
+				if (fj->lit_left || fj->tail.len)
+					pump_literal(s, FETCH_HIGHMARK);
+				if (fj->lit_left || sess_outlen(s) >= FETCH_HIGHMARK || s->dead) {
+					j++;
+					break;
+				}
+			}
 		}
-		if (fj->set_seen && !s->readonly && store_tx_commit(st) < 0)
+		store_raw_close(fj->raw);
+		if (writing && store_tx_commit(st) < 0)
 			store_tx_rollback(st);
-		for (size_t i = 0; i < fj->nbatch; i++)
-			free(fj->batch[i].keywords);
-		fj->nbatch = 0;
-		fj->pos = end > fj->pos ? end : fj->pos + 1;
+		store_imap_read_end(st, rd);
+		batch_clear(fj);
+		fj->pos = j > fj->pos ? j : fj->pos + 1;
 		sess_write(s, out.data, out.len);
 		buf_reset(&out);
 	}
 	buf_free(&out);
-	if (fj->pos >= fj->n || s->dead || !s->c)
+	if ((fj->pos >= fj->n && !fj->lit_left && !fj->tail.len) || s->dead || !s->c)
 		finish(s);
 }
 
@@ -633,6 +829,7 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 	if (!fj)
 		bug("out of memory");
 	fj->uid = uid;
+	buf_init(&fj->tail, 64u * 1024 * 1024);
 	snprintf(fj->tag, sizeof(fj->tag), "%s", c->tag);
 	if (parse_items(items, fj) < 0) {
 		fetch_job_free(fj);
@@ -656,10 +853,17 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 	}
 	for (size_t i = 0; i < fj->nitems; i++) {
 		struct fitem *it = &fj->items[i];
+		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE)
+			fj->what |= STORE_IMAP_SIZE;
 		if (it->kind == FK_ENVELOPE || it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY)
-			fj->need_meta = 1;
-		if (it->kind == FK_SECTION || it->kind == FK_BINSIZE)
+			fj->what |= STORE_IMAP_META;
+		if (it->kind == FK_SECTION || it->kind == FK_BINSIZE) {
 			fj->need_data = 1;
+			/* the whole message (BODY[], RFC822) needs no structure */
+			if (it->part[0] || it->binary ||
+			    (it->spec != SP_ALL && it->spec != SP_MIME))
+				fj->what |= STORE_IMAP_META;
+		}
 		if (it->kind == FK_SECTION && !it->peek)
 			fj->set_seen = 1;
 		if (it->kind == FK_MODSEQ)

@@ -41,6 +41,7 @@ struct imapd {
 	uint64_t appendlimit;	   /* largest message APPEND takes */
 	uint64_t idle_timeout_ms;  /* authenticated (RFC 3501: >= 30 min) */
 	uint64_t login_timeout_ms; /* before authentication */
+	uint64_t login_deadline_ms; /* connect to login, in all (session.c) */
 	int stopping;
 };
 
@@ -60,6 +61,8 @@ struct view_msg {
 	uint64_t modseq;
 };
 #define VIEW_RECENT 0x100u
+/* SQLite page cache of the main store handle, KiB (imapd.cache_kib) */
+#define IMAPD_CACHE_KIB 128
 
 struct fetch_job;
 
@@ -101,6 +104,9 @@ struct session {
 	char delayed_name[256];
 	/* streaming FETCH */
 	struct fetch_job *fj;
+	/* pre-auth deadline; input paused while the client is not reading */
+	struct ev_timer *deadline;
+	int out_paused;
 };
 
 /* Output helpers (session.c).  On an output overflow the connection is
@@ -167,6 +173,8 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 /* writable(): continues a streaming FETCH. */
 void fetch_continue(struct session *s);
 void fetch_job_free(struct fetch_job *fj);
+/* Gives memory freed after a big command back to the system (main.c). */
+void imapd_trim_memory(void);
 
 /* search.c */
 int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);

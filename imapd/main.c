@@ -13,6 +13,7 @@
  * and reads the TLS certificate and key (DATADIR/tls/ unless configured).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,8 +135,26 @@ static uint64_t conf_u64(struct config *cfg, const char *key, uint64_t def, uint
 	return v;
 }
 
+void imapd_trim_memory(void)
+{
+	malloc_trim(0);
+}
+
+/* Memory: one process serves every session on a 512 MB board, so what it
+ * frees should go back to the system.  One malloc arena (the password
+ * checker threads allocate little and rarely; an arena per thread would
+ * keep its own free memory), and buffers of 64 KiB or more come from mmap
+ * so freeing them returns them at once. */
+static void malloc_setup(void)
+{
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
 int main(int argc, char **argv)
 {
+	malloc_setup();
 	struct daemon *d = daemon_init(argc, argv, "loft-imapd");
 	struct config *cfg = daemon_config(d);
 	struct imapd srv;
@@ -149,6 +168,12 @@ int main(int argc, char **argv)
 	srv.ev = daemon_loop(d);
 	if (store_open(daemon_db_path(d), &srv.st, err, sizeof(err)) < 0)
 		fatal("cannot open the mailstore: %s", err);
+	/* FETCH and SEARCH read through message rows larger than any cache;
+	 * what is worth caching (the entries and the tables' inner pages) is
+	 * small */
+	if (store_set_cache_kib(
+		srv.st, (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20)) < 0)
+		fatal("cannot set the page cache: %s", store_errmsg(srv.st));
 	srv.tls = daemon_tls_server(d);
 	/* yescrypt checks run on worker threads so a login never stalls the
 	 * other sessions of this process */

@@ -17,6 +17,10 @@
 #define TAG_MAX	    64
 #define NAME_MAX_   32
 #define LITLEN_DIGS 20
+/* After a command, storage grown past these is given back, so one big
+ * APPEND does not pin its size for the rest of the session. */
+#define KEEP_TEXT  (64 * 1024)
+#define KEEP_NODES 256
 
 enum state {
 	S_START, /* before the tag; empty lines are skipped */
@@ -76,13 +80,58 @@ void imap_parser_limits_default(struct imap_parser_limits *lim)
 	lim->max_literal = 64 * 1024;
 	lim->max_append_literal = 64 * 1024 * 1024;
 	lim->max_total = 128 * 1024 * 1024;
+	lim->max_other_total = 0;
 	lim->max_depth = 32;
 	lim->max_args = 10000;
+}
+
+void imap_parser_limits_preauth(struct imap_parser_limits *lim)
+{
+	/* LOGIN, AUTHENTICATE with SASL-IR, ID, CAPABILITY, STARTTLS: a few
+	 * hundred bytes each; nothing before login needs more */
+	lim->max_line = 8 * 1024;
+	lim->max_literal = 4 * 1024;
+	lim->max_append_literal = 4 * 1024;
+	lim->max_total = 64 * 1024;
+	lim->max_other_total = 0;
+	lim->max_depth = 8;
+	lim->max_args = 256;
+}
+
+/* The bound on every byte of the command being read. */
+static size_t total_limit(const struct imap_parser *p)
+{
+	if (!p->append_like && p->lim.max_other_total && p->lim.max_other_total < p->lim.max_total)
+		return p->lim.max_other_total;
+	return p->lim.max_total;
+}
+
+/* Gives back storage a big command grew (the command is gone). */
+static void shrink(struct imap_parser *p)
+{
+	if (p->text.cap > KEEP_TEXT) {
+		size_t max = p->text.max;
+		buf_free(&p->text);
+		buf_init(&p->text, max);
+	}
+	if (p->capnodes > KEEP_NODES) {
+		struct node *nn = realloc(p->nodes, 64 * sizeof(*nn));
+		if (nn) {
+			p->nodes = nn;
+			p->capnodes = 64;
+		}
+	}
+	if (p->capargs > KEEP_NODES) {
+		free(p->args);
+		p->args = NULL;
+		p->capargs = 0;
+	}
 }
 
 static void reset(struct imap_parser *p)
 {
 	buf_reset(&p->text);
+	shrink(p);
 	p->state = S_START;
 	p->nnodes = 1; /* node 0: the top level pseudo list */
 	memset(&p->nodes[0], 0, sizeof(p->nodes[0]));
@@ -114,6 +163,31 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
 		bug("out of memory");
 	reset(p);
 	return p;
+}
+
+int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim)
+{
+	struct imap_parser_limits nl = *lim;
+	uint32_t *ns;
+
+	if (imap_parser_busy(p))
+		return -1;
+	if (nl.max_depth < 1)
+		nl.max_depth = 1;
+	ns = realloc(p->stack, (nl.max_depth + 1) * sizeof(*ns));
+	if (!ns)
+		bug("out of memory");
+	p->stack = ns;
+	p->lim = nl;
+	reset(p);
+	p->text.max = nl.max_total + TAG_MAX + NAME_MAX_ + 16;
+	return 0;
+}
+
+void imap_parser_release(struct imap_parser *p)
+{
+	if (!imap_parser_busy(p))
+		reset(p);
 }
 
 void imap_parser_free(struct imap_parser *p)
@@ -273,7 +347,7 @@ static int literal_begin(struct imap_parser *p)
 	size_t max = p->append_like ? p->lim.max_append_literal : p->lim.max_literal;
 	uint32_t i;
 
-	if (p->litlen > max || p->total_bytes + p->litlen > p->lim.max_total) {
+	if (p->litlen > max || p->total_bytes + p->litlen > total_limit(p)) {
 		save_errtag(p);
 		p->err = "literal too large";
 		if (!p->litsync) {
@@ -417,7 +491,7 @@ int imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t
 			p->total_bytes++;
 			if (++p->line_bytes > p->lim.max_line)
 				fail(p, "line too long");
-			else if (p->total_bytes > p->lim.max_total)
+			else if (p->total_bytes > total_limit(p))
 				fail(p, "command too large");
 		}
 		switch (p->state) {

@@ -50,6 +50,8 @@ struct imap_parser_limits {
 	size_t max_literal;	   /* one literal outside APPEND */
 	size_t max_append_literal; /* one literal of APPEND (APPENDLIMIT) */
 	size_t max_total;	   /* every byte of one command */
+	size_t max_other_total;	   /* every byte of one command other than
+				    * APPEND (0: max_total) */
 	unsigned max_depth;	   /* list nesting */
 	unsigned max_args;	   /* tokens in one command */
 };
@@ -65,14 +67,35 @@ enum imap_parse_result {
 struct imap_parser;
 
 /* Fills lim with the defaults (line 64 KiB, literal 64 KiB, APPEND literal
- * 64 MiB, total 128 MiB, depth 32, 10000 tokens). */
+ * 64 MiB, total 128 MiB, no separate bound for non-APPEND commands, depth
+ * 32, 10000 tokens). */
 void imap_parser_limits_default(struct imap_parser_limits *lim);
+/* Fills lim with the limits for a client not logged in yet: nothing it may
+ * send needs more than a few KiB (line 8 KiB, any literal 4 KiB, total
+ * 64 KiB, depth 8, 256 tokens), so an unauthenticated peer cannot make the
+ * server buffer more. */
+void imap_parser_limits_preauth(struct imap_parser_limits *lim);
 /* Never returns NULL (aborts on out of memory).  lim NULL: defaults. */
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
 void imap_parser_free(struct imap_parser *p);
+/* Replaces the limits (at login: from imap_parser_limits_preauth to the
+ * authenticated ones).  Only between commands: returns 0, or -1 (nothing
+ * changed) while part of a command is buffered.  The last command is
+ * dropped. */
+int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim);
+/* Drops the last command once the caller is done with it (after
+ * IMAP_P_DONE) and gives back storage a big command grew, so an APPEND of
+ * 50 MB does not stay allocated while the session idles.  No-op while part
+ * of a command is buffered. */
+void imap_parser_release(struct imap_parser *p);
 
 /*
- * Feeds up to len bytes; *used says how many were taken.  On IMAP_P_NEED
+ * Feeds up to len bytes; *used says how many were taken.  A literal is
+ * checked against the limits when its "{n}" line ends, before any of its
+ * bytes are taken: too large, a synchronising literal gives IMAP_P_ERROR
+ * (the client never sends it; no "+"), a non-synchronising one (LITERAL+)
+ * IMAP_P_FATAL with the tag kept for a tagged BAD (RFC 7888 section 4).
+ * On IMAP_P_NEED
  * all were taken.  On IMAP_P_CONT, IMAP_P_DONE and IMAP_P_ERROR the caller
  * acts, then feeds the rest (data + *used).  After IMAP_P_DONE the command
  * stays valid until the next imap_parser_feed() call; after IMAP_P_ERROR

@@ -83,6 +83,9 @@ struct pop3_session {
 
 	/* a login held back by the authlimit delay */
 	struct ev_timer *auth_timer;
+	/* AUTHORIZATION may last this long in all, however busy the client
+	 * keeps it (the idle timeout only limits silence) */
+	struct ev_timer *login_timer;
 	char *pend_user, *pend_pass;
 	struct authcheck_job *auth_job; /* the password check under way */
 
@@ -119,6 +122,7 @@ static struct {
 	int nsessions;
 	int plaintext_auth;
 	uint64_t idle_ms;
+	uint64_t login_deadline_ms;
 	uint64_t max_sessions, max_per_ip;
 	void (*change_fn)(void *arg, int64_t mailbox_id);
 	void *change_arg;
@@ -528,6 +532,7 @@ static int auth_answer(struct pop3_session *s, int r, int64_t uid)
 		return reply(s, "-ERR [SYS/TEMP] cannot open the maildrop, try again later");
 	}
 	s->state = ST_TRANSACTION;
+	ev_timer_disarm(s->login_timer);
 	size_t count;
 	uint64_t octets;
 	maildrop_stat(s, &count, &octets);
@@ -867,6 +872,18 @@ static void on_timeout(struct conn *c, void *arg)
 	end_session(s, s->pr == PR_NONE ? "-ERR autologout; idle for too long" : NULL, "timeout");
 }
 
+static void login_deadline(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (s->closing || s->state != ST_AUTHORIZATION)
+		return;
+	log_info(s->sid, "event=login-deadline ip=%s", s->ip);
+	end_session(s, "-ERR [SYS/TEMP] took too long to log in", "login deadline");
+}
+
 static void greet(struct pop3_session *s)
 {
 	s->greeted = 1;
@@ -897,6 +914,7 @@ static void on_closed(struct conn *c, void *arg, const char *reason)
 		s->next->prev = s->prev;
 	srv.nsessions--;
 	ev_timer_free(s->auth_timer);
+	ev_timer_free(s->login_timer);
 	authcheck_cancel(s->auth_job);
 	wipe_free(s->pend_user);
 	wipe_free(s->pend_pass);
@@ -950,6 +968,8 @@ static void session_new(int fd, const struct sockaddr *peer, int implicit)
 	s->c = conn_new(srv.ev, fd, peer, &pop3_cbs, s, POP3_LINE_MAX, OUT_MAX);
 	s->sid = conn_sid(s->c);
 	s->auth_timer = ev_timer_new(srv.ev, auth_delay_done, s);
+	s->login_timer = ev_timer_new(srv.ev, login_deadline, s);
+	ev_timer_arm(s->login_timer, srv.login_deadline_ms);
 	s->next = srv.sessions;
 	if (srv.sessions)
 		srv.sessions->prev = s;
@@ -994,16 +1014,19 @@ static void on_accept(struct evloop *ev, int fd, int events, void *arg)
 static int read_config(struct daemon *d)
 {
 	struct config *cfg = daemon_config(d);
-	uint64_t secs;
+	uint64_t secs, deadline;
 
 	if (config_get_bool(cfg, "pop3.plaintext_auth", 0, &srv.plaintext_auth) < 0 ||
 	    config_get_u64(cfg, "pop3.idle_timeout", 600, 86400, &secs) < 0 || secs == 0 ||
+	    config_get_u64(cfg, "pop3.login_deadline", 120, 86400, &deadline) < 0 ||
+	    deadline == 0 ||
 	    config_get_u64(cfg, "pop3.max_sessions", 200, 100000, &srv.max_sessions) < 0 ||
 	    config_get_u64(cfg, "pop3.max_per_ip", 20, 100000, &srv.max_per_ip) < 0) {
 		log_err(NULL, "event=config-error section=pop3 error=\"bad pop3.* setting\"");
 		return -1;
 	}
 	srv.idle_ms = secs * 1000;
+	srv.login_deadline_ms = deadline * 1000;
 	return 0;
 }
 

@@ -14,17 +14,26 @@
 
 #include "authcheck.h"
 #include "authlimit.h"
+#include "config.h"
 #include "conn.h"
+#include "daemon.h"
 #include "evloop.h"
 #include "imapd.h"
 #include "log.h"
 #include "mime.h"
 #include "store.h"
 
-#define MAXOUT	      (96u * 1024 * 1024)
-#define CHUNK_MAXLINE (64 * 1024)
-#define SASL_LINE_MAX 8192
-#define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
+#define MAXOUT (96u * 1024 * 1024)
+/* Input is read only while less output than this is queued: a client that
+ * pipelines commands and reads nothing gets no more than this buffered. */
+#define OUT_HIGH (128u * 1024)
+/* Commands other than APPEND, logged in: SEARCH and STORE with literals
+ * and long sets fit many times over. */
+#define OTHER_TOTAL	       (2u * 1024 * 1024)
+#define LOGIN_DEADLINE_DEFAULT 120
+#define CHUNK_MAXLINE	       (64 * 1024)
+#define SASL_LINE_MAX	       8192
+#define CAPS_COMMON	       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
 	" COMPRESS=DEFLATE"
@@ -129,15 +138,27 @@ static void caps(struct session *s, struct buf *b)
 	}
 }
 
-/* A parser whose APPEND literal limit is APPENDLIMIT. */
-static struct imap_parser *new_parser(struct imapd *srv)
+/* The parser's limits for a session in state st: before login only the
+ * few KiB LOGIN/AUTHENTICATE/ID need; logged in, APPEND's literal may be
+ * APPENDLIMIT and every other command stays small. */
+static void parser_limits(const struct imapd *srv, enum imap_state st,
+			  struct imap_parser_limits *lim)
+{
+	if (st == ST_NOTAUTH) {
+		imap_parser_limits_preauth(lim);
+		return;
+	}
+	imap_parser_limits_default(lim);
+	lim->max_append_literal = (size_t)srv->appendlimit;
+	lim->max_total = lim->max_append_literal + lim->max_line;
+	lim->max_other_total = OTHER_TOTAL;
+}
+
+static struct imap_parser *new_parser(const struct imapd *srv, enum imap_state st)
 {
 	struct imap_parser_limits lim;
 
-	imap_parser_limits_default(&lim);
-	lim.max_append_literal = (size_t)srv->appendlimit;
-	if (lim.max_total < lim.max_append_literal + lim.max_line)
-		lim.max_total = lim.max_append_literal + lim.max_line;
+	parser_limits(srv, st, &lim);
 	return imap_parser_new(&lim);
 }
 
@@ -190,7 +211,7 @@ static int cmd_starttls(struct session *s, const struct imap_cmd *c)
 	/* what the client pipelined is gone with conn's buffer; forget
 	 * anything half-parsed too */
 	imap_parser_free(s->p);
-	s->p = new_parser(s->srv);
+	s->p = new_parser(s->srv, s->state);
 	return 0;
 }
 
@@ -299,10 +320,17 @@ static void delay_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	(void)ev;
 	(void)t;
 	if (s->delayed_ok) {
+		struct imap_parser_limits lim;
 		s->user_id = s->delayed_user;
 		snprintf(s->user, sizeof(s->user), "%s", s->delayed_name);
 		set_state(s, ST_AUTH);
 		conn_set_timeout(s->c, s->srv->idle_timeout_ms);
+		ev_timer_disarm(s->deadline);
+		/* input has been paused since the LOGIN/AUTHENTICATE line
+		 * ended, so the parser is between commands */
+		parser_limits(s->srv, ST_AUTH, &lim);
+		if (imap_parser_set_limits(s->p, &lim) < 0)
+			bug("parser busy at login");
 	}
 	sess_printf(s, "%s", s->delayed_reply);
 	s->mode = MODE_CMD;
@@ -662,6 +690,13 @@ static void sess_input(struct conn *c, void *arg)
 	size_t n, used;
 
 	while (s->c && s->mode != MODE_BLOCKED && (n = conn_pending(c, &p)) > 0) {
+		if (conn_outlen(c) >= OUT_HIGH) {
+			/* the client pipelines faster than it reads: read on
+			 * once writable() says the output drained */
+			s->out_paused = 1;
+			conn_pause(c, 1);
+			return;
+		}
 		if (s->mode == MODE_IDLE || s->mode == MODE_SASL) {
 			size_t linelen;
 			int r = imap_line_take(p, n, SASL_LINE_MAX, &linelen, &used);
@@ -689,6 +724,9 @@ static void sess_input(struct conn *c, void *arg)
 			run_command(s, imap_parser_cmd(s->p));
 			if (s->state == ST_LOGOUT)
 				return;
+			/* nothing keeps pointers into the command after it
+			 * ran (FETCH and LOGIN copy what they keep) */
+			imap_parser_release(s->p);
 			continue;
 		}
 		conn_consume(c, used);
@@ -700,9 +738,14 @@ static void sess_input(struct conn *c, void *arg)
 				 imap_parser_error(s->p));
 			sess_printf(s, "%s BAD %s\r\n", tag ? tag : "*", imap_parser_error(s->p));
 		} else if (r == IMAP_P_FATAL) {
+			const char *tag = imap_parser_error_tag(s->p);
 			log_info(s->sid, "event=bad-command reason=\"%s\" fatal=1",
 				 imap_parser_error(s->p));
+			/* RFC 7888 section 4: the command gets its tagged BAD
+			 * and the connection ends (BYE first, as LOGOUT does) */
 			sess_printf(s, "* BYE %s\r\n", imap_parser_error(s->p));
+			if (tag)
+				sess_printf(s, "%s BAD %s\r\n", tag, imap_parser_error(s->p));
 			conn_close(c, 1, "protocol error");
 			return;
 		}
@@ -722,9 +765,48 @@ static void sess_writable(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)c;
 	if (s->fj)
 		fetch_continue(s);
+	if (s->out_paused && s->c && conn_outlen(c) < OUT_HIGH) {
+		s->out_paused = 0;
+		/* a blocked command resumes input itself when it ends */
+		if (s->mode != MODE_BLOCKED)
+			conn_pause(c, 0);
+	}
+}
+
+/* The whole time a client may take to log in, however busy it keeps the
+ * connection (the login timeout only limits silence). */
+static void deadline_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (!s->c || s->state != ST_NOTAUTH)
+		return;
+	log_info(s->sid, "event=login-deadline peer=%s", s->peer);
+	sess_printf(s, "* BYE Took too long to log in\r\n");
+	conn_close(s->c, 1, "login deadline");
+}
+
+/* imapd.login_deadline, seconds (read once; a bad value is logged and the
+ * default used, since a session cannot stop the daemon). */
+static uint64_t login_deadline_ms(struct imapd *srv)
+{
+	uint64_t v = LOGIN_DEADLINE_DEFAULT;
+
+	if (srv->login_deadline_ms)
+		return srv->login_deadline_ms;
+	if (srv->d && (config_get_u64(daemon_config(srv->d), "imapd.login_deadline",
+				      LOGIN_DEADLINE_DEFAULT, 86400, &v) < 0 ||
+		       v == 0)) {
+		log_warn(NULL, "event=config-error key=imapd.login_deadline using=%d",
+			 LOGIN_DEADLINE_DEFAULT);
+		v = LOGIN_DEADLINE_DEFAULT;
+	}
+	srv->login_deadline_ms = v * 1000;
+	return srv->login_deadline_ms;
 }
 
 static void sess_tls_ready(struct conn *c, void *arg)
@@ -756,6 +838,7 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 	fetch_job_free(s->fj);
 	view_clear(s);
 	ev_timer_free(s->delay);
+	ev_timer_free(s->deadline);
 	imap_parser_free(s->p);
 	free(s);
 }
@@ -777,9 +860,11 @@ void imap_session_start(struct imapd *srv, int fd, const struct sockaddr *peer, 
 	s->c = conn_new(srv->ev, fd, peer, &cbs, s, CHUNK_MAXLINE, MAXOUT);
 	s->sid = conn_sid(s->c);
 	snprintf(s->peer, sizeof(s->peer), "%s", conn_peer(s->c));
-	s->p = new_parser(srv);
 	s->state = ST_NOTAUTH;
+	s->p = new_parser(srv, s->state);
 	s->delay = ev_timer_new(srv->ev, delay_fire, s);
+	s->deadline = ev_timer_new(srv->ev, deadline_fire, s);
+	ev_timer_arm(s->deadline, login_deadline_ms(srv));
 	s->next = srv->sessions;
 	if (s->next)
 		s->next->prev = s;

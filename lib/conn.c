@@ -16,9 +16,10 @@
 #include "tls.h"
 
 #define CONN_READ_CHUNK	 16384
-#define CONN_CLOSE_FLUSH 10000 /* ms allowed to send the last replies */
-#define CONN_Z_MINOUT	 1024  /* output buffer deflate needs at the least */
-#define CONN_Z_ROOM	 64    /* > 6: no repeated flush markers (zlib.h) */
+#define CONN_KEEP_OUT	 (64 * 1024) /* output buffer kept after it drains */
+#define CONN_CLOSE_FLUSH 10000	     /* ms allowed to send the last replies */
+#define CONN_Z_MINOUT	 1024	     /* output buffer deflate needs at the least */
+#define CONN_Z_ROOM	 64	     /* > 6: no repeated flush markers (zlib.h) */
 
 enum conn_tls { CT_NONE, CT_HANDSHAKE, CT_UP };
 
@@ -695,11 +696,26 @@ static void conn_after(struct conn *c)
 	}
 	if (c->finished)
 		return;
+	/* a burst (a big FETCH, a long listing) grew the output buffer: once
+	 * it has drained and the owner has stopped refilling it (writable()
+	 * wrote nothing), give the memory back rather than keep it per conn */
+	if (c->out.cap > CONN_KEEP_OUT && conn_outlen(c) == 0 && !c->wrote_high &&
+	    c->tls_wlen == 0) {
+		size_t max = c->out.max;
+		buf_free(&c->out);
+		buf_init(&c->out, max);
+		c->out_off = 0;
+	}
 	if (c->tls && c->tls_state == CT_HANDSHAKE) {
 		events = tls_want(c->tls);
 	} else if (!c->closing || c->flushing) {
+		/* not tls_want(): a read attempted since the write blocked
+		 * (input resumed) overwrites it with "read", and the queued
+		 * output would then wait for input that may never come.  A
+		 * blocked TLS 1.2 write (no renegotiation) waits for write
+		 * room only. */
 		if (conn_outlen(c) > 0)
-			events |= c->tls && c->tls_wlen ? tls_want(c->tls) : EV_WRITE;
+			events |= EV_WRITE;
 		if (!c->paused && !c->closing && !c->starttls && !c->eof)
 			events |= EV_READ;
 	}

@@ -42,10 +42,14 @@ static const char *const migrations[] = {
     " uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL DEFAULT 1,"
     " highestmodseq INTEGER NOT NULL DEFAULT 1, recent_uid INTEGER NOT NULL DEFAULT 0,"
     " subscribed INTEGER NOT NULL DEFAULT 0, UNIQUE(user_id, name));"
-    "CREATE TABLE messages(id INTEGER PRIMARY KEY, raw BLOB NOT NULL,"
-    " size INTEGER NOT NULL, internaldate INTEGER NOT NULL, envelope TEXT NOT NULL,"
+    /* raw goes last: SQLite reaches a column only by walking the ones
+     * before it, so the metadata a phone's sync reads never touches the
+     * overflow pages of the message bytes */
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY,"
+    " size INTEGER NOT NULL, internaldate INTEGER NOT NULL, header_size INTEGER NOT NULL,"
+    " lines INTEGER NOT NULL, mime_flags INTEGER NOT NULL, envelope TEXT NOT NULL,"
     " bodystructure TEXT NOT NULL, body TEXT NOT NULL, sections BLOB NOT NULL,"
-    " header_size INTEGER NOT NULL, lines INTEGER NOT NULL, mime_flags INTEGER NOT NULL);"
+    " raw BLOB NOT NULL);"
     "CREATE TABLE entries(mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
     " uid INTEGER NOT NULL, message_id INTEGER NOT NULL REFERENCES messages(id),"
     " flags INTEGER NOT NULL DEFAULT 0, keywords TEXT NOT NULL DEFAULT '',"
