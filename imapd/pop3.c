@@ -39,6 +39,7 @@
 #include "log.h"
 #include "net.h"
 #include "pop3_parse.h"
+#include "sasl.h"
 #include "store.h"
 
 #define MAX_LISTENERS  4
@@ -562,10 +563,10 @@ static int sasl_plain(struct pop3_session *s, const char *b64, size_t len)
 	if (len == 1 && b64[0] == '=')
 		n = 0;
 	else
-		n = pop3_b64_decode(b64, len, dec, POP3_SASL_MAX);
+		n = sasl_b64_decode(b64, len, dec, POP3_SASL_MAX);
 	if (n < 0)
 		return bad_command(s, "-ERR [AUTH] malformed SASL response");
-	if (pop3_sasl_plain((char *)dec, (size_t)n, &user, &pass) < 0) {
+	if (sasl_plain_split((char *)dec, (size_t)n, &user, &pass) < 0) {
 		explicit_bzero(dec, sizeof(dec));
 		s->auth_fails++;
 		return reply(s, "-ERR [AUTH] invalid SASL PLAIN message");

@@ -68,19 +68,6 @@ const char *pop3_cmd_name(enum pop3_cmd_id id);
  * Returns 0 with *out set, -1 if invalid. */
 int pop3_parse_num(const char *s, size_t len, uint64_t max, uint64_t *out);
 
-/* Strict base64 (RFC 4648, padding required, no whitespace) into
- * out[0..outmax).  Returns the decoded length, or -1 if invalid or longer
- * than outmax. */
-long pop3_b64_decode(const char *in, size_t len, unsigned char *out, size_t outmax);
-
-/* Splits a decoded SASL PLAIN message "authzid NUL authcid NUL passwd"
- * (RFC 4616).  authcid and passwd must be non-empty; authzid must be empty
- * or equal to authcid (no proxy login).  On success returns 0 and points
- * *user and *pass at NUL-terminated strings inside msg, which must have room
- * for len+1 bytes (msg[len] is overwritten with NUL).  Returns -1 if
- * malformed. */
-int pop3_sasl_plain(char *msg, size_t len, const char **user, const char **pass);
-
 /*
  * Message to POP3 multi-line data.  Works on the whole message in memory,
  * a slice at a time so big messages stream through a bounded output

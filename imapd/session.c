@@ -21,6 +21,7 @@
 #include "imapd.h"
 #include "log.h"
 #include "mime.h"
+#include "sasl.h"
 #include "store.h"
 
 #define MAXOUT (96u * 1024 * 1024)
@@ -439,32 +440,33 @@ static int cmd_login(struct session *s, const struct imap_cmd *c)
 /* Decodes an AUTH PLAIN response and logs in.  Returns 0 or 1 as do_login. */
 static int sasl_plain(struct session *s, const char *tag, const char *b64, size_t len)
 {
-	struct buf dec;
-	int bad = 0, r;
+	unsigned char *dec = malloc(len / 4 * 3 + 1);
+	const char *user, *pass;
+	long n;
+	int r;
 
-	buf_init(&dec, SASL_LINE_MAX);
-	if (mime_decode_base64(b64, len, &dec, &bad) < 0 || bad) {
-		buf_free(&dec);
+	if (!dec)
+		return sess_tagged(s, tag, "NO", "[UNAVAILABLE] Out of memory"), 0;
+	n = sasl_b64_decode(b64, len, dec, len / 4 * 3);
+	if (n < 0) {
+		free(dec);
 		sess_tagged(s, tag, "BAD", "Invalid base64");
 		return 0;
 	}
-	/* authzid NUL authcid NUL passwd */
-	const char *z = dec.data, *end = dec.data + dec.len;
-	const char *n1 = memchr(z, '\0', dec.len);
-	const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-	if (!n1 || !n2 || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1))) {
-		buf_free(&dec);
-		sess_tagged(s, tag, "BAD", "Malformed PLAIN response");
-		return 0;
-	}
-	if (n1 != z && strcasecmp(z, n1 + 1) != 0) {
-		buf_free(&dec);
+	r = sasl_plain_split((char *)dec, (size_t)n, &user, &pass);
+	if (r == SASL_AUTHZ_OTHER) {
+		free(dec);
 		sess_tagged(s, tag, "NO", "[AUTHORIZATIONFAILED] Cannot act as another user");
 		return 0;
 	}
-	r = do_login(s, tag, n1 + 1, n2 + 1);
-	memset(dec.data, 0, dec.len);
-	buf_free(&dec);
+	if (r < 0) {
+		free(dec);
+		sess_tagged(s, tag, "BAD", "Malformed PLAIN response");
+		return 0;
+	}
+	r = do_login(s, tag, user, pass);
+	explicit_bzero(dec, (size_t)n);
+	free(dec);
 	return r;
 }
 

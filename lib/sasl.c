@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 static int b64_val(unsigned char ch)
 {
@@ -97,8 +98,8 @@ int sasl_plain_split(char *msg, size_t len, const char **user, const char **pass
 	if (clen == 0 || plen == 0 || memchr(pw, '\0', plen))
 		return -1;
 	msg[len] = '\0';
-	if (zlen && (zlen != clen || memcmp(msg, authc, clen) != 0))
-		return -1;
+	if (zlen && (zlen != clen || strncasecmp(msg, authc, clen) != 0))
+		return SASL_AUTHZ_OTHER;
 	*user = authc;
 	*pass = pw;
 	return 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "linereader.h"
+#include "sasl.h"
 
 static void check(int cond)
 {
@@ -37,11 +38,11 @@ static void one_line(const char *p, size_t len)
 	}
 	/* the line as a SASL response */
 	unsigned char dec[POP3_SASL_MAX + 1];
-	long n = pop3_b64_decode(p, len, dec, POP3_SASL_MAX);
+	long n = sasl_b64_decode(p, len, dec, POP3_SASL_MAX);
 	check(n >= -1 && n <= POP3_SASL_MAX && (n < 0 || (size_t)n <= len / 4 * 3));
 	if (n >= 0) {
 		const char *u, *pw;
-		if (pop3_sasl_plain((char *)dec, (size_t)n, &u, &pw) == 0)
+		if (sasl_plain_split((char *)dec, (size_t)n, &u, &pw) == 0)
 			check(*u && *pw && strlen(u) + strlen(pw) + 2 <= (size_t)n);
 	}
 }

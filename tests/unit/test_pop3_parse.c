@@ -115,46 +115,6 @@ static void test_numbers(void)
 	ok(pop3_parse_num("18446744073709551616", 20, UINT64_MAX, &n) < 0, "u64 overflow");
 }
 
-static void test_base64_sasl(void)
-{
-	unsigned char out[64];
-	const char *u, *p;
-	char msg[64];
-
-	is_int(pop3_b64_decode("AGFsaWNlAHNlY3JldA==", 20, out, sizeof(out)), 13, "b64 decode");
-	is_mem(out, 13, "\0alice\0secret", 13, "b64 content");
-	is_int(pop3_b64_decode("", 0, out, sizeof(out)), 0, "empty b64");
-	is_int(pop3_b64_decode("YQ=", 3, out, sizeof(out)), -1, "b64 length not a multiple of 4");
-	is_int(pop3_b64_decode("Y===", 4, out, sizeof(out)), -1, "b64 three pads");
-	is_int(pop3_b64_decode("YQ==YQ==", 8, out, sizeof(out)), -1, "b64 pad in the middle");
-	is_int(pop3_b64_decode("YR==", 4, out, sizeof(out)), -1, "b64 non-canonical bits");
-	is_int(pop3_b64_decode("Y Q=", 4, out, sizeof(out)), -1, "b64 space");
-	is_int(pop3_b64_decode("YQ=a", 4, out, sizeof(out)), -1, "b64 data after pad");
-	is_int(pop3_b64_decode("YWJj", 4, out, 2), -1, "b64 output bound");
-	is_int(pop3_b64_decode("YWI=", 4, out, 2), 2, "b64 exactly at the bound");
-
-	memcpy(msg, "\0alice\0secret", 13);
-	ok(pop3_sasl_plain(msg, 13, &u, &p) == 0 && strcmp(u, "alice") == 0 &&
-	       strcmp(p, "secret") == 0,
-	   "plain without authzid");
-	memcpy(msg, "alice\0alice\0pw", 14);
-	ok(pop3_sasl_plain(msg, 14, &u, &p) == 0 && strcmp(u, "alice") == 0 && strcmp(p, "pw") == 0,
-	   "plain with authzid = authcid");
-	memcpy(msg, "bob\0alice\0pw", 12);
-	is_int(pop3_sasl_plain(msg, 12, &u, &p), -1, "plain refuses proxy login");
-	memcpy(msg, "\0alice\0", 7);
-	is_int(pop3_sasl_plain(msg, 7, &u, &p), -1, "plain empty password");
-	memcpy(msg, "\0\0pw", 4);
-	is_int(pop3_sasl_plain(msg, 4, &u, &p), -1, "plain empty user");
-	memcpy(msg, "alice", 5);
-	is_int(pop3_sasl_plain(msg, 5, &u, &p), -1, "plain without NUL");
-	memcpy(msg, "\0alice", 6);
-	is_int(pop3_sasl_plain(msg, 6, &u, &p), -1, "plain with one NUL");
-	memcpy(msg, "\0alice\0p\0w", 10);
-	is_int(pop3_sasl_plain(msg, 10, &u, &p), -1, "plain with a NUL in the password");
-	is_int(pop3_sasl_plain(msg, 0, &u, &p), -1, "plain empty");
-}
-
 /* Converts data with pieces of at most soft bytes; returns a malloc'd
  * string. */
 static char *stuff(const char *data, int top, uint64_t lines, size_t soft, int *rounds)
@@ -346,7 +306,6 @@ int main(void)
 {
 	test_commands();
 	test_numbers();
-	test_base64_sasl();
 	test_stuffing();
 	test_bytewise();
 	test_random();

@@ -21,6 +21,7 @@ int main(void)
 	is_int(sasl_b64_decode("YQ=a", 4, out, sizeof(out)), -1, "data after pad");
 	is_int(sasl_b64_decode("Y*==", 4, out, sizeof(out)), -1, "bad character");
 	is_int(sasl_b64_decode("YWJj", 4, out, 2), -1, "output bound");
+	is_int(sasl_b64_decode("YWI=", 4, out, 2), 2, "exactly at the bound");
 	is_int(sasl_b64_decode("YWJj\r\n", 6, out, sizeof(out)), -1, "CRLF refused");
 	is_int(sasl_b64_encode("ab", 2, enc, sizeof(enc)), 4, "encode");
 	ok(strcmp(enc, "YWI=") == 0, "encoded text");
@@ -41,7 +42,10 @@ int main(void)
 	memcpy(msg, "alice\0alice\0pw", 14);
 	ok(sasl_plain_split(msg, 14, &u, &p) == 0 && strcmp(p, "pw") == 0, "authzid = authcid");
 	memcpy(msg, "bob\0alice\0pw", 12);
-	is_int(sasl_plain_split(msg, 12, &u, &p), -1, "authzid of another user refused");
+	is_int(sasl_plain_split(msg, 12, &u, &p), SASL_AUTHZ_OTHER,
+	       "authzid of another user refused");
+	memcpy(msg, "Alice\0alice\0pw", 14);
+	ok(sasl_plain_split(msg, 14, &u, &p) == 0, "authzid compared without case");
 	memcpy(msg, "\0\0pw", 4);
 	is_int(sasl_plain_split(msg, 4, &u, &p), -1, "empty authcid refused");
 	memcpy(msg, "\0alice\0", 7);
@@ -50,5 +54,8 @@ int main(void)
 	is_int(sasl_plain_split(msg, 10, &u, &p), -1, "NUL in password refused");
 	memcpy(msg, "alice", 5);
 	is_int(sasl_plain_split(msg, 5, &u, &p), -1, "no separators refused");
+	memcpy(msg, "\0alice", 6);
+	is_int(sasl_plain_split(msg, 6, &u, &p), -1, "one separator refused");
+	is_int(sasl_plain_split(msg, 0, &u, &p), -1, "empty message refused");
 	return tap_done();
 }
