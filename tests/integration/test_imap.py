@@ -6,44 +6,23 @@ import imaplib
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time
 
 import pytest
 
-from loftenv import Loft
-
-USER, PASS = "a@example.org", "s3cret pw"
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+from loft_imap_helpers import PASS, USER, ImapRaw, ctx, imap_ssl, running_loft, tls_connect
 
 
 @pytest.fixture(scope="module")
 def loft(tmp_path_factory):
-    lf = Loft(tmp_path_factory.mktemp("imap"), enable=["imapd"])
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.add_user("b@example.org", "other")
-    lf.start()
-    yield lf
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    yield from running_loft(tmp_path_factory.mktemp("imap"),
+                            {USER: PASS, "b@example.org": "other"})
 
 
 def imaps(loft, login=True):
-    m = imaplib.IMAP4_SSL("127.0.0.1", loft.port("imaps"), ssl_context=ctx())
-    if login:
-        m.login(USER, PASS)
-    return m
+    return imap_ssl(loft, login=login)
 
 
 def msg(subject, body="hello", extra=""):
@@ -52,44 +31,11 @@ def msg(subject, body="hello", extra=""):
             % (subject, subject.replace(" ", "."), extra, body)).encode()
 
 
-class Raw:
+class Raw(ImapRaw):
     """A TLS socket speaking IMAP by hand, for what imaplib will not send."""
 
     def __init__(self, loft, login=True):
-        self.s = ctx().wrap_socket(socket.create_connection(("127.0.0.1", loft.port("imaps"))))
-        self.s.settimeout(10)
-        self.buf = b""
-        assert self.line().startswith(b"* OK")
-        if login:
-            assert self.cmd(b"l LOGIN a@example.org \"s3cret pw\"")[-1].startswith(b"l OK")
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError(self.buf)
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-
-    def send(self, data):
-        self.s.sendall(data)
-
-    def until_tag(self, tag):
-        out = []
-        while True:
-            l = self.line()
-            out.append(l)
-            if l.startswith(tag + b" "):
-                return out
-
-    def cmd(self, line):
-        tag = line.split(b" ", 1)[0]
-        self.send(line + b"\r\n")
-        return self.until_tag(tag)
-
-    def close(self):
-        self.s.close()
+        super().__init__(tls_connect(loft.port("imaps")), login)
 
 
 def test_plain_port_requires_starttls(loft):

@@ -5,39 +5,22 @@ packet as COMPRESS, a corrupt stream, a second COMPRESS."""
 import imaplib
 import os
 import random
-import socket
 import ssl
 import time
 import zlib
 
 import pytest
 
-from loftenv import Loft
+from loft_imap_helpers import PASS, USER, Lines, ctx, running_loft, tls_connect
 
-USER, PASS = "a@example.org", "s3cret pw"
 # imaplib does not know the command; allow it everywhere so the server's
 # own state check is what is tested
 imaplib.Commands.setdefault("COMPRESS", ("NONAUTH", "AUTH", "SELECTED"))
 
 
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
-
-
 @pytest.fixture(scope="module")
 def loft(tmp_path_factory):
-    lf = Loft(tmp_path_factory.mktemp("imapz"), enable=["imapd"])
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
-    yield lf
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    yield from running_loft(tmp_path_factory.mktemp("imapz"), {USER: PASS})
 
 
 class Deflating:
@@ -157,24 +140,13 @@ def test_starttls_port_then_compress(loft):
     m.logout()
 
 
-class Raw:
+class Raw(Lines):
     def __init__(self, loft):
-        self.s = ctx().wrap_socket(socket.create_connection(("127.0.0.1", loft.port("imaps"))))
-        self.s.settimeout(10)
-        self.buf = b""
+        super().__init__(tls_connect(loft.port("imaps")))
         assert self.line().startswith(b"* OK")
         self.s.sendall(b"l LOGIN a@example.org \"s3cret pw\"\r\n")
         while not self.line().startswith(b"l OK"):
             pass
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError(self.buf)
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
 
 
 def test_pipelined_compressed_commands(loft):

@@ -3,7 +3,6 @@ lib/store_imap.c): exact bytes for whole messages, TEXT, partials and
 several literals in one response; \\Seen set by BODY[]; bounded memory for
 a big message read slowly; a message expunged while its literal is being
 sent ends only that session.  Runs the real loftd --dev with loft-imapd."""
-import imaplib
 import os
 import random
 import re
@@ -13,35 +12,18 @@ import time
 
 import pytest
 
-from loftenv import Loft
+from loft_imap_helpers import ctx, imap_ssl, running_loft
 
 USER, PASS = "s@example.org", "stream pw"
 
 
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
-
-
 @pytest.fixture(scope="module")
 def loft(tmp_path_factory):
-    lf = Loft(tmp_path_factory.mktemp("imapstream"), enable=["imapd"])
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
-    yield lf
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    yield from running_loft(tmp_path_factory.mktemp("imapstream"), {USER: PASS})
 
 
 def imaps(loft):
-    m = imaplib.IMAP4_SSL("127.0.0.1", loft.port("imaps"), ssl_context=ctx())
-    m.login(USER, PASS)
-    return m
+    return imap_ssl(loft, USER, PASS)
 
 
 def big_message(size, seed):

@@ -6,23 +6,14 @@ client that never logs in is dropped at imapd.login_deadline /
 pop3.login_deadline however busy it keeps the connection.  Memory is the
 loft-imapd RSS read from /proc during the test."""
 import socket
-import ssl
 import threading
 import time
 
 import pytest
 
-from loftenv import Loft
+from loft_imap_helpers import PASS, USER, ImapRaw, ctx, finish, start_loft
 
-USER, PASS = "a@example.org", "s3cret pw"
 MB = 1024 * 1024
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
 
 
 def sanitized(pid):
@@ -49,18 +40,7 @@ def assert_grew_less(pid, base, limit_kib, what):
 
 
 def start(tmp_path_factory, name, conf=None):
-    lf = Loft(tmp_path_factory.mktemp(name), enable=["imapd"], conf=conf)
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
-    return lf
-
-
-def finish(lf):
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    return start_loft(tmp_path_factory.mktemp(name), {USER: PASS}, conf=conf)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +62,7 @@ def imapd_pid(lf):
     return lf.children()["loft-imapd"]
 
 
-class Raw:
+class Raw(ImapRaw):
     """IMAP by hand: plain (not logged in) or TLS (logged in)."""
 
     def __init__(self, lf, tls=False, login=False, rcvbuf=None):
@@ -90,33 +70,7 @@ class Raw:
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.connect(("127.0.0.1", lf.port("imaps" if tls else "imap")))
-        self.s = ctx().wrap_socket(s) if tls else s
-        self.s.settimeout(10)
-        self.buf = b""
-        assert self.line().startswith(b"* OK")
-        if login:
-            assert self.cmd(b'l LOGIN a@example.org "s3cret pw"')[-1].startswith(b"l OK")
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError(self.buf)
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-
-    def send(self, data):
-        self.s.sendall(data)
-
-    def cmd(self, line):
-        tag = line.split(b" ", 1)[0]
-        self.send(line + b"\r\n")
-        out = []
-        while True:
-            out.append(self.line())
-            if out[-1].startswith(tag + b" "):
-                return out
+        super().__init__(ctx().wrap_socket(s) if tls else s, login)
 
     def closed(self):
         """True once the server has closed (EOF or reset)."""
@@ -128,9 +82,6 @@ class Raw:
             return False
         except OSError:
             return True
-
-    def close(self):
-        self.s.close()
 
 
 def flood(r, chunk, limit):

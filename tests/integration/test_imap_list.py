@@ -2,31 +2,16 @@
 below it is listed \\Noselect (RFC 3501 6.3.8) or, in an extended LIST,
 \\NonExistent (RFC 5258), never with a STATUS, and never for a
 SUBSCRIBED or SPECIAL-USE selection."""
-import imaplib
-import ssl
 
 import pytest
 
-from loftenv import Loft
-
-USER, PASS = "a@example.org", "s3cret pw"
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+from loft_imap_helpers import PASS, USER, finish, imap_ssl, start_loft
 
 
 @pytest.fixture(scope="module")
 def m(tmp_path_factory):
-    lf = Loft(tmp_path_factory.mktemp("list"), enable=["imapd"])
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
-    c = imaplib.IMAP4_SSL("127.0.0.1", lf.port("imaps"), ssl_context=ctx())
-    c.login(USER, PASS)
+    lf = start_loft(tmp_path_factory.mktemp("list"), {USER: PASS})
+    c = imap_ssl(lf)
     assert c.create("top/mid/leaf")[0] == "OK"
     assert c.create("top2")[0] == "OK"
     assert c.create("top2/kid")[0] == "OK"
@@ -36,10 +21,7 @@ def m(tmp_path_factory):
     c.subscribe("top/mid/leaf")
     yield c
     c.logout()
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    finish(lf)
 
 
 def listing(m, *args):

@@ -7,27 +7,18 @@ import imaplib
 import os
 import re
 import shutil
-import ssl
 import subprocess
 import time
 
 import pytest
 
-from loftenv import Loft
+from loft_imap_helpers import PASS, USER, ctx, finish, start_loft
 
-USER, PASS = "a@example.org", "s3cret pw"
 MBSYNC = shutil.which("mbsync")
 pytestmark = pytest.mark.skipif(not MBSYNC, reason="mbsync (isync) not installed")
 
 # Maildir info letters <-> IMAP system flags mbsync maps between
 LETTERS = {"S": "\\Seen", "F": "\\Flagged", "R": "\\Answered", "T": "\\Deleted", "D": "\\Draft"}
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
 
 
 def message(subject):
@@ -38,10 +29,7 @@ def message(subject):
 
 @pytest.fixture()
 def env(tmp_path):
-    lf = Loft(tmp_path, enable=["imapd"])
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
+    lf = start_loft(tmp_path, {USER: PASS})
     mail = tmp_path / "mail"
     mail.mkdir()
     conf = tmp_path / "mbsyncrc"
@@ -73,10 +61,7 @@ Sync All
 SyncState *
 """ % (lf.port("imaps"), USER, PASS, os.path.join(lf.dir, "tls", "cert.pem"), mail, mail))
     yield lf, conf, mail
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    finish(lf)
 
 
 def mbsync(conf):

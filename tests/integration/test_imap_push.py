@@ -7,74 +7,30 @@ resync after another session changed flags and expunged."""
 import base64
 import imaplib
 import smtplib
-import socket
-import ssl
 import statistics
 import time
 
 import pytest
 
-from loftenv import Loft
-
-USER, PASS = "a@example.org", "s3cret pw"
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+from loft_imap_helpers import PASS, USER, ImapRaw, ctx, running_loft, tls_connect
 
 
 @pytest.fixture(scope="module")
 def loft(tmp_path_factory):
-    lf = Loft(tmp_path_factory.mktemp("push"), enable=["smtpd", "imapd"],
-              conf={"smtpd.greeting_delay_ms": "0"})
-    lf.add_domain("example.org")
-    lf.add_user(USER, PASS)
-    lf.start()
-    yield lf
-    rc = lf.stop()
-    log = lf.log()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0
+    yield from running_loft(tmp_path_factory.mktemp("push"), {USER: PASS},
+                            enable=["smtpd", "imapd"], conf={"smtpd.greeting_delay_ms": "0"})
 
 
-class Raw:
+class Raw(ImapRaw):
     """IMAP over TLS by hand (imaplib has no IDLE)."""
 
     def __init__(self, loft, login=True):
-        self.s = ctx().wrap_socket(socket.create_connection(("127.0.0.1", loft.port("imaps"))))
-        self.s.settimeout(10)
-        self.buf = b""
-        assert self.line().startswith(b"* OK")
-        if login:
-            assert self.cmd(b'l LOGIN a@example.org "s3cret pw"')[-1].startswith(b"l OK")
+        super().__init__(tls_connect(loft.port("imaps")), login)
 
     def line(self, timeout=10):
+        # every read sets its own timeout: IDLE waits are shorter
         self.s.settimeout(timeout)
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError(self.buf)
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-
-    def until_tag(self, tag):
-        out = []
-        while True:
-            l = self.line()
-            out.append(l)
-            if l.startswith(tag + b" "):
-                return out
-
-    def cmd(self, line):
-        self.s.sendall(line + b"\r\n")
-        return self.until_tag(line.split(b" ", 1)[0])
-
-    def close(self):
-        self.s.close()
+        return super().line()
 
 
 def deliver(loft, subject, smtp=None):

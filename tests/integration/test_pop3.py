@@ -10,13 +10,12 @@ import poplib
 import re
 import signal
 import socket
-import ssl
 import subprocess
 import time
 
 import pytest
 
-from loftenv import Loft, binary
+from loft_imap_helpers import ctx as tls_ctx, require_binary, start_loft
 
 PW = "pop pass 1"
 
@@ -29,26 +28,14 @@ MSGS = [
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
 
 
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def addr(u):
     return "%s@example.org" % u
 
 
 @pytest.fixture(scope="module")
 def loft(tmp_path_factory):
-    if not os.access(binary("loft-imapd"), os.X_OK):
-        pytest.skip("loft-imapd is not built")
-    l = Loft(tmp_path_factory.mktemp("pop3"), enable=["imapd"])
-    l.add_domain("example.org")
-    for u in USERS:
-        l.add_user(addr(u), PW)
-    l.start()
+    require_binary("loft-imapd")
+    l = start_loft(tmp_path_factory.mktemp("pop3"), {addr(u): PW for u in USERS})
     for u in USERS:
         append(l, u, MSGS)
     yield l
