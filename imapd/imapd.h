@@ -35,12 +35,12 @@ struct imapd {
 	struct ev_timer *stop_timer;
 	int64_t data_version;
 	/* limits */
-	unsigned max_sessions;	   /* whole process */
-	unsigned max_per_ip;	   /* sessions from one address */
-	unsigned max_per_user;	   /* authenticated sessions of one user */
-	uint64_t appendlimit;	   /* largest message APPEND takes */
-	uint64_t idle_timeout_ms;  /* authenticated (RFC 3501: >= 30 min) */
-	uint64_t login_timeout_ms; /* before authentication */
+	unsigned max_sessions;	    /* whole process */
+	unsigned max_per_ip;	    /* sessions from one address */
+	unsigned max_per_user;	    /* authenticated sessions of one user */
+	uint64_t appendlimit;	    /* largest message APPEND takes */
+	uint64_t idle_timeout_ms;   /* authenticated (RFC 3501: >= 30 min) */
+	uint64_t login_timeout_ms;  /* before authentication */
 	uint64_t login_deadline_ms; /* connect to login, in all (session.c) */
 	int stopping;
 };
