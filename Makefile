@@ -16,6 +16,7 @@ PYTHON     ?= /usr/bin/python3
 SANFLAGS   ?=
 CFLAGS     ?= -O2 -g
 FUZZ_SECONDS ?= 20
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 PKGS      := sqlite3 libmicrohttpd libcares
 WARN      := -Wall -Wextra -Werror -Wformat=2 -Wshadow
@@ -78,20 +79,20 @@ deps-test:
 	@sh board/deps.sh test
 
 run: deps-run
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@sh board/dev-run.sh $(BUILD)
 
 # The plain suite, then the same suites under ASan+UBSan.
 test: deps-test
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
 	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san
 
 check: all
 	@$(PYTHON) tests/run.py --build $(BUILD)
 
 sanitize: deps-test
-	@$(MAKE) --no-print-directory BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
 	@$(PYTHON) tests/run.py --build build-san
 
 cross:
