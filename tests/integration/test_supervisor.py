@@ -135,8 +135,8 @@ def test_privilege_drop_to_loft_user():
     # a directory the loft user can reach (pytest's tmp is root-only)
     top = tempfile.mkdtemp(prefix="loft-priv-", dir="/tmp")
     os.chmod(top, 0o755)
+    loft = Loft(top, enable=REAL, conf={"user": "loft"})
     try:
-        loft = Loft(top, enable=REAL, conf={"user": "loft"})
         loft.start()
         ch = wait_children(loft, [comm(d) for d in REAL])
         for name, pid in ch.items():
@@ -200,4 +200,6 @@ print(" ".join(res))
         st = os.stat(victim)
         assert st.st_uid == 0 and open(victim).read() == "root secret\n"
     finally:
+        # a failed assertion must not leave the daemons running
+        loft.stop()
         subprocess.run(["rm", "-rf", top])
