@@ -126,6 +126,15 @@ int store_sqlerr(struct store *st, const char *what)
 	return store_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
+int store_rows_done(struct store *st, sqlite3_stmt *s, int rc, int n, const char *what)
+{
+	/* the message first: finishing s may replace it */
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store_sqlerr(st, what);
+	store_stmt_done(s);
+	return n;
+}
+
 const char *store_errmsg(struct store *st)
 {
 	return st ? st->errmsg : "no store";

@@ -72,12 +72,7 @@ int store_imap_rows(struct store *st, int64_t mailbox_id, uint32_t uid_from, uin
 		if (cb(arg, &r))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "imap rows");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "imap rows");
 }
 
 int store_imap_read_begin(struct store *st)

@@ -44,6 +44,9 @@ int store_errc(struct store *st, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Records sqlite's message for what failed and returns -1. */
 int store_sqlerr(struct store *st, const char *what);
+/* Ends a row loop whose last sqlite3_step returned rc: finishes s and
+ * returns n, or -1 with the error recorded when rc was not ROW/DONE. */
+int store_rows_done(struct store *st, sqlite3_stmt *s, int rc, int n, const char *what);
 
 /* Runs one statement with no result rows: returns 0 or -1. */
 int store_exec(struct store *st, const char *sql);

@@ -751,12 +751,7 @@ int store_mailbox_list(struct store *st, int64_t user_id, store_mailbox_cb cb, v
 		if (cb(arg, &mi))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "mailbox list");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "mailbox list");
 }
 
 int store_mailbox_delete(struct store *st, int64_t user_id, const char *name)
@@ -998,12 +993,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 		if (cb(arg, &e))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "entries");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "entries");
 }
 
 int store_entries(struct store *st, int64_t mailbox_id, uint32_t uid_from, uint32_t uid_to,
@@ -1438,12 +1428,7 @@ int store_vanished(struct store *st, int64_t mailbox_id, uint64_t since_modseq, 
 		if (cb(arg, (uint32_t)sqlite3_column_int64(s, 0)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "vanished");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "vanished");
 }
 
 /* --- search ------------------------------------------------------------- */

@@ -118,10 +118,7 @@ int store_setting_list(struct store *st, store_setting_cb cb, void *arg)
 		       (const char *)sqlite3_column_text(s, 1)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		n = store_sqlerr(st, "setting list");
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "setting list");
 }
 
 /* --- events ------------------------------------------------------------- */
@@ -175,10 +172,7 @@ int store_event_list(struct store *st, int limit, store_event_cb cb, void *arg)
 		       (const char *)sqlite3_column_text(s, 3)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		n = store_sqlerr(st, "event list");
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "event list");
 }
 
 /* --- backup and restore ------------------------------------------------- */

@@ -32,10 +32,7 @@ static int queue_rows(struct store *st, sqlite3_stmt *s, store_queue_cb cb, void
 		if (cb(arg, &q))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		n = store_sqlerr(st, "queue list");
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "queue list");
 }
 
 int store_queue_list(struct store *st, store_queue_cb cb, void *arg)

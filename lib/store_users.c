@@ -126,12 +126,7 @@ int store_domain_list(struct store *st, store_name_cb cb, void *arg)
 		if (cb(arg, (const char *)sqlite3_column_text(s, 0)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "domain list");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "domain list");
 }
 
 int store_domain_is_local(struct store *st, const char *domain)
@@ -332,12 +327,7 @@ int store_user_list(struct store *st, store_user_cb cb, void *arg)
 		if (cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "user list");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "user list");
 }
 
 int store_user_auth(struct store *st, const char *address, const char *password, int64_t *user_id)
@@ -497,12 +487,7 @@ int store_alias_list(struct store *st, store_alias_cb cb, void *arg)
 		       (const char *)sqlite3_column_text(s, 1)))
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_stmt_done(s);
-		return store_sqlerr(st, "alias list");
-	}
-	store_stmt_done(s);
-	return n;
+	return store_rows_done(st, s, rc, n, "alias list");
 }
 
 /* --- resolution --------------------------------------------------------- */
