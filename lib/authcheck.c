@@ -20,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "passwd.h"
 #include "store.h"
 
 enum job_state { J_QUEUED, J_RUNNING, J_FINISHED };
@@ -57,6 +59,7 @@ struct authcheck {
 	struct authcheck_job *fhead, *ftail; /* FIFO of FINISHED jobs */
 	unsigned nqueued, nrunning, nfinished;
 	int stopping;
+	char *db_path;
 	unsigned nworkers;
 	struct worker *w;
 };
@@ -115,9 +118,27 @@ static void *worker_main(void *arg)
 		/* the slow part, with nothing locked; job's strings are this
 		 * thread's alone while it is RUNNING */
 		int64_t uid = 0;
-		int r = store_user_auth(w->st, job->address, job->password, &uid);
-		if (r < 0)
-			log_err(NULL, "event=authcheck-error error=\"%s\"", store_errmsg(w->st));
+		int r = -1;
+		char oerr[256];
+		if (!w->st && store_open(ac->db_path, &w->st, oerr, sizeof(oerr)) == 0)
+			/* a login reads a handful of pages */
+			store_set_cache_kib(w->st, AUTHCHECK_CACHE_KIB);
+		if (!w->st)
+			log_err(NULL, "event=authcheck-error error=\"%s\"", oerr);
+		else {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			r = store_user_auth(w->st, job->address, job->password, &uid);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (r < 0)
+				log_err(NULL, "event=authcheck-error error=\"%s\"",
+					store_errmsg(w->st));
+			else
+				log_info(NULL, "event=password-checked ms=%ld hash_child_kib=%ld",
+					 (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+						(t1.tv_nsec - t0.tv_nsec) / 1000000),
+					 passwd_last_child_kib());
+		}
 		wipe_password(job);
 
 		lock(ac);
@@ -201,15 +222,23 @@ struct authcheck *authcheck_new(struct evloop *ev, const char *db_path, unsigned
 		snprintf(err, errlen, "cannot create the pool's lock");
 		return NULL;
 	}
-	/* Each handle is opened here and then used by its worker alone:
-	 * SQLite allows a handle to change threads, never to be shared. */
-	for (unsigned i = 0; i < threads; i++) {
-		ac->w[i].ac = ac;
-		if (store_open(db_path, &ac->w[i].st, serr, sizeof(serr)) < 0) {
-			snprintf(err, errlen, "cannot open the mailstore: %s", serr);
-			goto fail;
-		}
+	/* Each worker opens its own handle at its first job (SQLite allows a
+	 * handle to change threads, never to be shared): a daemon that never
+	 * sees a login, like an MX-only loft-smtpd, then never holds their
+	 * schema and caches.  One handle opened and closed here still makes a
+	 * database that cannot be opened an error at start-up. */
+	struct store *probe;
+	if (!(ac->db_path = strdup(db_path))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
 	}
+	if (store_open(db_path, &probe, serr, sizeof(serr)) < 0) {
+		snprintf(err, errlen, "cannot open the mailstore: %s", serr);
+		goto fail;
+	}
+	store_close(probe);
+	for (unsigned i = 0; i < threads; i++)
+		ac->w[i].ac = ac;
 	ac->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (ac->efd < 0 || ev_io_add(ev, ac->efd, EV_READ, on_wake, ac) < 0) {
 		snprintf(err, errlen, "cannot make the wake-up descriptor: %s", strerror(errno));
@@ -271,6 +300,7 @@ void authcheck_free(struct authcheck *ac)
 	pthread_cond_destroy(&ac->cv);
 	pthread_mutex_destroy(&ac->mu);
 	free(ac->w);
+	free(ac->db_path);
 	free(ac);
 }
 

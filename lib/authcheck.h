@@ -6,7 +6,8 @@
  * session of the daemon.  authcheck runs them on a small pool of worker
  * threads, each with its own store handle on the same database (a SQLite
  * handle belongs to one thread), and hands each result back to the loop
- * thread through an eventfd the loop watches.
+ * thread through an eventfd the loop watches.  A worker opens its handle
+ * at its first job.
  *
  * Threading rules: every function here is called from the loop thread
  * only; workers call nothing but store_user_auth() on their own handle.
@@ -21,6 +22,7 @@
 #define AUTHCHECK_MAX_JOBS	  256 /* jobs alive at once (queued to dispatched) */
 #define AUTHCHECK_MAX_THREADS	  16
 #define AUTHCHECK_DEFAULT_THREADS 2
+#define AUTHCHECK_CACHE_KIB	  64 /* page cache of each worker's store handle */
 
 struct authcheck;
 struct authcheck_job;

@@ -11,14 +11,23 @@
 #define PASSWD_MAX	511
 #define PASSWD_HASH_MAX 256 /* room for any hash passwd_hash writes */
 
-/* Hashes password into out (NUL-terminated).  Returns 0, or -1 when the
- * password is empty or longer than PASSWD_MAX, out is too small, or
- * libcrypt failed. */
+/* Hashes password into out (NUL-terminated), in a child process (see
+ * passwd.c).  Returns 0, or -1 when the password is empty or longer than
+ * PASSWD_MAX, out is too small, libcrypt failed or no child could be
+ * forked. */
 int passwd_hash(const char *password, char *out, size_t outlen);
 
 /* Returns 1 when password matches hash, 0 otherwise (also for an empty or
- * over-long password or a malformed hash).  The comparison of the crypt
- * output takes the same time wherever the first difference is. */
+ * over-long password or a malformed hash), -1 when the check could not be
+ * run (out of memory, no child process): a temporary failure, not a wrong
+ * password.  The hash is computed in a child process; the comparison of
+ * its output takes the same time wherever the first difference is. */
 int passwd_verify(const char *password, const char *hash);
+
+/* Peak RSS (KiB) of the child process of the calling thread's last
+ * passwd_hash or passwd_verify; 0 when it had none or was not reaped by
+ * this process.  For logs and benchmarks: the hash's memory is not in the
+ * caller's own figures. */
+long passwd_last_child_kib(void);
 
 #endif

@@ -349,10 +349,14 @@ int store_user_auth(struct store *st, const char *address, const char *password,
 		if (!st->dummy_hash[0] &&
 		    passwd_hash("loft-dummy-password", st->dummy_hash, sizeof(st->dummy_hash)) < 0)
 			return store_err(st, "password hashing failed");
-		passwd_verify(password ? password : "", st->dummy_hash);
+		if (passwd_verify(password ? password : "", st->dummy_hash) < 0)
+			return store_err(st, "password check failed");
 		return 0;
 	}
-	if (!passwd_verify(password ? password : "", hash))
+	rc = passwd_verify(password ? password : "", hash);
+	if (rc < 0)
+		return store_err(st, "password check failed");
+	if (rc == 0)
 		return 0;
 	if (user_id)
 		*user_id = id;

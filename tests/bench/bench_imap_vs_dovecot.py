@@ -520,6 +520,12 @@ def bench_loft(build, msgs, expect, args):
         port = loft.port("imaps")
         res.update(load(port, msgs, pids))
         res.update(measure(port, pids, "loft-imapd", expect, args.searches, args.rounds))
+        # The yescrypt hash runs in a short-lived child of loft-imapd (lib/
+        # passwd.c), too brief for the sampler; loft-imapd logs its peak.
+        kib = [int(k) for k in re.findall(r"hash_child_kib=(\d+)", loft.log())]
+        if kib:
+            res["hash_child"] = max(kib)
+            res["peak_sum"] = max(res["peak_sum"], res.get("peak_login", 0) + max(kib))
         return res
     except Exception as e:  # a daemon still being written may fail any way
         tail = loft.log()[-1500:] if loft else ""
@@ -774,6 +780,8 @@ def main():
          rt("peak_bodies")],
         ["  during searches", mem(L, "peak_search"), mem(D, "peak_search"),
          rt("peak_search")],
+        ["  password hash child (per login, ~40 ms)", mem(L, "hash_child"),
+         "in 'auth' (below)", ""],
         ["RSS peak, all server processes", mem(L, "peak_sum"),
          (mem(D, "peak_sum") + " (%d procs)" % D["nprocs"]) if D else "-", rt("peak_sum")],
         ["PSS peak, all server processes", mem(L, "peak_pss"), mem(D, "peak_pss"),
@@ -788,8 +796,9 @@ def main():
            "Dovecot's master, imap-login, auth, config, log, anvil, stats.  Peaks cover login, "
            "sync, bodies and searches (VmHWM reset before each; RSS not returned to the "
            "system after one phase shows again in the next).  Dovecot hashes passwords in its "
-           "auth process, Loft inside loft-imapd: compare LOGIN memory on the all-processes "
-           "line." % args.rounds)
+           "auth process, Loft in a short-lived child of loft-imapd (lib/passwd.c): neither is in "
+           "the session-process figures; Loft's all-processes peak adds the child's peak "
+           "(logged by loft-imapd) to the login phase." % args.rounds)
     if L and D:
         bl.say("  issue 4 targets: every time ratio < 1, search ratio <= 0.1, "
                "memory ratio <= 0.5")

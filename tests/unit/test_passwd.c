@@ -1,9 +1,77 @@
-/* Tests for lib/passwd.c: yescrypt hashing and verification. */
+/* Tests for lib/passwd.c: yescrypt hashing and verification, done in a
+ * child process so the caller's memory stays small. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "passwd.h"
 #include "tap.h"
+
+static long vmhwm_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+struct racer {
+	const char *pw, *hash;
+	int want, bad;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	for (int i = 0; i < 3; i++)
+		if (passwd_verify(r->pw, r->hash) != r->want)
+			r->bad++;
+	return NULL;
+}
+
+/* With SIGCHLD ignored the kernel reaps the child before waitpid; the
+ * answer must still come through the pipe. */
+static void sigchld_ignored(const char *hash)
+{
+	struct sigaction sa = {.sa_handler = SIG_IGN}, old;
+
+	sigaction(SIGCHLD, &sa, &old);
+	is_int(passwd_verify("correct horse", hash), 1, "SIGCHLD ignored: right password");
+	is_int(passwd_verify("wrong horse", hash), 0, "SIGCHLD ignored: wrong password");
+	sigaction(SIGCHLD, &old, NULL);
+}
+
+/* No process can be forked: a temporary failure (-1), never a "wrong
+ * password" (0) nor a success.  RLIMIT_NPROC does not bind root, so the
+ * check runs in a child that becomes nobody first. */
+static void fork_refused(const char *hash)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	if (pid == 0) {
+		struct rlimit rl = {0, 0};
+		if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(10);
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			_exit(11);
+		_exit(passwd_verify("correct horse", hash) == -1 ? 0 : 12);
+	}
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 99, 0, "no fork possible: verify says -1");
+}
 
 int main(void)
 {
@@ -44,6 +112,32 @@ int main(void)
 
 	is_int(passwd_hash("p\xc3\xa4ss \xe2\x82\xac", h1, sizeof(h1)), 0, "UTF-8 password");
 	is_int(passwd_verify("p\xc3\xa4ss \xe2\x82\xac", h1), 1, "UTF-8 verifies");
+
+	/* yescrypt's 16 MiB never lands in this process */
+	long before = vmhwm_kib();
+	is_int(passwd_hash("correct horse", h1, sizeof(h1)), 0, "hash for the memory check");
+	is_int(passwd_verify("correct horse", h1), 1, "verify for the memory check");
+	long grown = vmhwm_kib() - before, child = passwd_last_child_kib();
+	printf("# peak RSS grew %ld KiB over a hash and a verify\n", grown);
+	ok(before > 0 && grown < 4096, "peak RSS grew < 4 MiB (a hash in-process is 16 MiB)");
+	printf("# the hash's child peaked at %ld KiB\n", child);
+	ok(child > 16 * 1024, "the child did the memory-hard work (peak over 16 MiB)");
+
+	/* threads hashing at once each get their own answer (a pipe end
+	 * inherited by another thread's child must not mix them up) */
+	struct racer r[4] = {{"correct horse", h1, 1, 0},
+			     {"wrong", h1, 0, 0},
+			     {"correct horse", h1, 1, 0},
+			     {"correct horsE", h1, 0, 0}};
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, race, &r[i]);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		is_int(r[i].bad, 0, "a thread of four: every answer right");
+	}
+	sigchld_ignored(h1);
+	fork_refused(h1);
 	free(longpw);
 	return tap_done();
 }
