@@ -118,7 +118,7 @@ void deliver_log(const struct deliver_req *r, const struct deliver_ready *rd);
  * group commit of 10 KB messages runs within a few per cent of 2000 KiB
  * (measured), below that it reads much more back.  The loop's handle only
  * does small lookups. */
-#define SMTPD_STORE_CACHE_KIB 512
+#define SMTPD_STORE_CACHE_KIB 128
 #define SMTPD_LOOP_CACHE_KIB  128
 
 struct commit_job {
