@@ -21,7 +21,7 @@
 
 #define FETCH_BATCH	  64
 #define FETCH_BATCH_DATA  16 /* entries read ahead when message bytes are sent */
-#define FETCH_HIGHMARK	  (256 * 1024)
+#define FETCH_HIGHMARK	  (128 * 1024)
 #define FETCH_RESUME_MARK (2 * 1024 * 1024)
 #define FETCH_CHUNK	  (64 * 1024)
 #define MAX_ITEMS	  64
