@@ -50,6 +50,26 @@ def test_mx_plain_byte_exact(loft):
     assert b"with ESMTP id" in trace
 
 
+def test_mx_starttls_delivery(loft):
+    """A remote MTA that upgrades with STARTTLS on port 25: delivered, with
+    ESMTPS and the TLS parameters in Received:, and still no AUTH offered."""
+    body = msg("mx-starttls", body="over TLS\r\n")
+    with smtplib.SMTP("127.0.0.1", loft.port("mx"), timeout=10) as s:
+        s.ehlo("mx.remote.example")
+        s.starttls(context=tls_ctx())
+        code, ehlo = s.ehlo("mx.remote.example")
+        assert code == 250
+        assert b"STARTTLS" not in ehlo  # once is enough (RFC 3207)
+        assert b"AUTH" not in ehlo  # TLS does not make port 25 a submission port
+        assert s.sendmail("x@remote.example", ["a@example.org"], body) == {}
+    raw = find(loft, "a@example.org", "mx-starttls")
+    trace, rest = split_trace(raw)
+    assert rest == body
+    assert b"from mx.remote.example" in trace and b"with ESMTPS id" in trace
+    assert b"version=TLSv1." in trace and b"cipher=" in trace
+    assert b"authenticated user" not in trace
+
+
 def test_starttls_auth_plain_submission(loft):
     body = msg("sub-plain", sender="Alice <a@example.org>")
     with smtplib.SMTP("127.0.0.1", loft.port("submission"), timeout=10) as s:
