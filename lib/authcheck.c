@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -92,6 +91,23 @@ static void job_free(struct authcheck_job *job)
 	free(job);
 }
 
+/* The worker's own handle, opened at its first job; NULL (logged) when
+ * the database cannot be opened, and the next job tries again. */
+static struct store *worker_store(struct worker *w)
+{
+	char err[256];
+
+	if (!w->st) {
+		if (store_open(w->ac->db_path, &w->st, err, sizeof(err)) < 0) {
+			log_err(NULL, "event=authcheck-error error=\"%s\"", err);
+			return NULL;
+		}
+		/* a login reads a handful of pages */
+		store_set_cache_kib(w->st, AUTHCHECK_CACHE_KIB);
+	}
+	return w->st;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -119,24 +135,16 @@ static void *worker_main(void *arg)
 		 * thread's alone while it is RUNNING */
 		int64_t uid = 0;
 		int r = -1;
-		char oerr[256];
-		if (!w->st && store_open(ac->db_path, &w->st, oerr, sizeof(oerr)) == 0)
-			/* a login reads a handful of pages */
-			store_set_cache_kib(w->st, AUTHCHECK_CACHE_KIB);
-		if (!w->st)
-			log_err(NULL, "event=authcheck-error error=\"%s\"", oerr);
-		else {
-			struct timespec t0, t1;
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			r = store_user_auth(w->st, job->address, job->password, &uid);
-			clock_gettime(CLOCK_MONOTONIC, &t1);
+		struct store *st = worker_store(w);
+		if (st) {
+			uint64_t t0 = ev_clock_ms();
+			r = store_user_auth(st, job->address, job->password, &uid);
 			if (r < 0)
 				log_err(NULL, "event=authcheck-error error=\"%s\"",
-					store_errmsg(w->st));
+					store_errmsg(st));
 			else
-				log_info(NULL, "event=password-checked ms=%ld hash_child_kib=%ld",
-					 (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-						(t1.tv_nsec - t0.tv_nsec) / 1000000),
+				log_info(NULL, "event=password-checked ms=%llu hash_child_kib=%ld",
+					 (unsigned long long)(ev_clock_ms() - t0),
 					 passwd_last_child_kib());
 		}
 		wipe_password(job);

@@ -10,7 +10,8 @@
  * at its first job.
  *
  * Threading rules: every function here is called from the loop thread
- * only; workers call nothing but store_user_auth() on their own handle.
+ * only; workers call nothing but store_open() and store_user_auth() on
+ * their own handle.
  * Callbacks run on the loop thread, from the loop, never inside
  * authcheck_submit().
  */
