@@ -24,10 +24,13 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Debian's mbedTLS 2.28 ships no .pc file
 LIBS       = $(PKG_LIBS) -lmbedtls -lmbedx509 -lmbedcrypto -lcrypt -lz -lm
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib $(PKG_CFLAGS) -MMD -MP
+# lib/ in rooms by layer (lib/README.md); headers keep bare names
+LIB_ROOMS := core net mail store service
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) $(addprefix -Ilib/,$(LIB_ROOMS)) \
+	$(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
-LIB_SRCS := $(wildcard lib/*.c)
+LIB_SRCS := $(foreach r,$(LIB_ROOMS),$(wildcard lib/$(r)/*.c))
 LIBLOFT  := $(BUILD)/libloft.a
 
 # Each room's build.mk adds its programs: PROGS += name; name_SRCS := ...
@@ -82,13 +85,15 @@ run: deps-run
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@sh board/dev-run.sh $(BUILD)
 
-# The plain suite, then the same suites under ASan+UBSan.
+# The layering check (tests/layers.py), the plain suite, then the same suites under ASan+UBSan.
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(PYTHON) tests/layers.py
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
 	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san
 
 check: all
+	@$(PYTHON) tests/layers.py
 	@$(PYTHON) tests/run.py --build $(BUILD)
 
 sanitize: deps-test
