@@ -88,12 +88,12 @@ run: deps-run
 # The layering check (tests/layers.py), the plain suite, then the same suites under ASan+UBSan.
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	@$(PYTHON) tests/layers.py
+	@$(PYTHON) tests/layers.py --objects $(BUILD)/obj
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
 	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san
 
 check: all
-	@$(PYTHON) tests/layers.py
+	@$(PYTHON) tests/layers.py --objects $(BUILD)/obj
 	@$(PYTHON) tests/run.py --build $(BUILD)
 
 sanitize: deps-test

@@ -5,8 +5,9 @@
  * with each open boundary (at most max_depth of them), so the cost is
  * linear in the size of the message whatever its shape.
  *
- * The other halves: lib/mime_imap.c (Content-Type, ENVELOPE, BODYSTRUCTURE)
- * and lib/mime_decode.c (base64, QP, RFC 2047, charsets, search text).
+ * The other parts: mime_imap.c (Content-Type, ENVELOPE, BODYSTRUCTURE),
+ * mime_decode.c (base64, QP, RFC 2047, charsets, search text), and under
+ * them all mime_tree.c (arena, unfolding, the tree walk).
  */
 #include "mime.h"
 #include "mime_int.h"
@@ -28,78 +29,9 @@ void mime_limits_default(struct mime_limits *lim)
 	lim->max_search_text = 1024 * 1024;
 }
 
-/* ---- arena ---- */
-
-struct mime_arena_chunk {
-	struct mime_arena_chunk *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-void *mime_arena_alloc(struct mime_msg *m, size_t n)
-{
-	struct mime_arena_chunk *c = m->arena;
-	size_t al = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-	void *p;
-
-	if (al < n)
-		return NULL;
-	if (!c || c->size - c->used < al) {
-		size_t sz = al > 16384 ? al : 16384;
-
-		if (sz > SIZE_MAX - sizeof(*c))
-			return NULL;
-		c = malloc(sizeof(*c) + sz);
-		if (!c)
-			return NULL;
-		c->next = m->arena;
-		c->used = 0;
-		c->size = sz;
-		m->arena = c;
-	}
-	p = (char *)c->data + c->used;
-	c->used += al;
-	memset(p, 0, n);
-	return p;
-}
-
 static int is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-int mime_unfold(struct mime_msg *m, struct mstr s, struct mstr *out)
-{
-	char *d;
-	size_t i, n = 0;
-
-	if (!s.p) {
-		*out = s;
-		return 0;
-	}
-	d = mime_arena_alloc(m, s.n + 1);
-	if (!d)
-		return -1;
-	for (i = 0; i < s.n; i++) {
-		char c = s.p[i];
-
-		if (c == '\0')
-			continue;
-		if (c == '\r' && i + 1 < s.n && s.p[i + 1] == '\n')
-			continue;
-		if (c == '\n')
-			continue; /* a fold (or a bare LF in a value): drop it, keep the WSP */
-		d[n++] = c;
-	}
-	while (n > 0 && (is_wsp(d[n - 1]) || d[n - 1] == '\r'))
-		n--;
-	i = 0;
-	while (i < n && is_wsp(d[i]))
-		i++;
-	d[n] = '\0';
-	out->p = d + i;
-	out->n = n - i;
-	return 0;
 }
 
 /* ---- the parser ---- */
@@ -466,14 +398,9 @@ int mime_parse(const char *data, size_t len, const struct mime_limits *lim, stru
 
 void mime_free(struct mime_msg *m)
 {
-	struct mime_arena_chunk *c, *n;
-
 	if (!m)
 		return;
-	for (c = m->arena; c; c = n) {
-		n = c->next;
-		free(c);
-	}
+	mime_arena_free(m);
 	free(m);
 }
 
@@ -490,16 +417,6 @@ size_t mime_header_size(const struct mime_msg *m)
 size_t mime_lines(const struct mime_msg *m)
 {
 	return m->total_lf + (m->len > 0 && m->data[m->len - 1] != '\n');
-}
-
-int mime_envelope(const struct mime_msg *m, struct buf *out)
-{
-	return mime_put_envelope(m, m->root, out);
-}
-
-int mime_bodystructure(const struct mime_msg *m, int extended, struct buf *out)
-{
-	return mime_put_body(m, m->root, extended, out);
 }
 
 /* ---- the section table ----
@@ -541,22 +458,10 @@ static uint32_t fnv1a(const unsigned char *p, size_t n)
 
 static size_t count_desc(const struct mime_part *p)
 {
-	/* iterative pre-order walk of p's subtree */
-	const struct mime_part *q = p->child;
 	size_t n = 0;
 
-	while (q) {
+	for (const struct mime_part *q = mime_part_next(p, p); q; q = mime_part_next(q, p))
 		n++;
-		if (q->child) {
-			q = q->child;
-			continue;
-		}
-		while (q && q != p && !q->next)
-			q = q->parent;
-		if (!q || q == p)
-			break;
-		q = q->next;
-	}
 	return n;
 }
 
@@ -576,14 +481,7 @@ int mime_sections_encode(const struct mime_msg *m, struct buf *out)
 		    put_varint(out, (uint64_t)q->kind * 8 + (unsigned)q->enc) < 0 ||
 		    put_varint(out, q->nchildren) < 0 || put_varint(out, count_desc(q)) < 0)
 			goto full;
-		if (q->child) {
-			q = q->child;
-			continue;
-		}
-		while (q && !q->next)
-			q = q->parent;
-		if (q)
-			q = q->next;
+		q = mime_part_next(q, m->root);
 	}
 	h = fnv1a((const unsigned char *)out->data + start, out->len - start);
 	ck[0] = (unsigned char)h;

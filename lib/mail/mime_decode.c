@@ -649,18 +649,9 @@ int mime_search_text(const struct mime_msg *m, struct buf *out)
 	int rc;
 
 	buf_init(&st, m->lim.max_search_text);
-	while (q) {
+	for (; q; q = mime_part_next(q, m->root))
 		if (search_part(m, q, &st))
 			break;
-		if (q->child) {
-			q = q->child;
-			continue;
-		}
-		while (q && !q->next)
-			q = q->parent;
-		if (q)
-			q = q->next;
-	}
 	rc = buf_append(out, st.data ? st.data : "", st.len);
 	buf_free(&st);
 	return rc;

@@ -12,13 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-int mime_strcaseeq(struct mstr s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return s.p && s.n == n && strncasecmp(s.p, lit, n) == 0;
-}
-
 static int is_wsp(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -889,4 +882,14 @@ int mime_put_body(const struct mime_msg *m, const struct mime_part *p, int exten
 			 put_ext_common(out, p) < 0))
 		return -1;
 	return buf_putc(out, ')');
+}
+
+int mime_envelope(const struct mime_msg *m, struct buf *out)
+{
+	return mime_put_envelope(m, m->root, out);
+}
+
+int mime_bodystructure(const struct mime_msg *m, int extended, struct buf *out)
+{
+	return mime_put_body(m, m->root, extended, out);
 }

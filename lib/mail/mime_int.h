@@ -106,11 +106,21 @@ struct mime_msg {
 	struct mime_arena_chunk *arena;
 };
 
-/* Arena allocation: freed as a whole by mime_free.  NULL when out of memory. */
+/* lib/mime_tree.c: the bottom of the module; every other file calls it. */
+/* Arena allocation (zeroed): freed as a whole by mime_arena_free (from
+ * mime_free).  NULL when out of memory. */
 void *mime_arena_alloc(struct mime_msg *m, size_t n);
+void mime_arena_free(struct mime_msg *m);
 /* Copies s, unfolding (CRLF/LF before WSP removed), dropping NULs and
  * trimming surrounding whitespace.  Returns 0 or -1 (out of memory). */
 int mime_unfold(struct mime_msg *m, struct mstr s, struct mstr *out);
+/* 1 when s is present and equals lit, ignoring ASCII case. */
+int mime_strcaseeq(struct mstr s, const char *lit);
+/* The part after q in a pre-order walk of top's subtree (top itself
+ * first), or NULL when the walk is done:
+ *	for (q = top; q; q = mime_part_next(q, top)) ...
+ * Iterative, so the cost does not depend on the nesting depth. */
+const struct mime_part *mime_part_next(const struct mime_part *q, const struct mime_part *top);
 
 /* lib/mime_imap.c */
 /* Parses Content-Type and friends of p once its header block is complete.
@@ -122,7 +132,6 @@ int mime_put_nstring(struct buf *out, struct mstr s);
 int mime_put_envelope(const struct mime_msg *m, const struct mime_part *root, struct buf *out);
 int mime_put_body(const struct mime_msg *m, const struct mime_part *p, int extended,
 		  struct buf *out);
-int mime_strcaseeq(struct mstr s, const char *lit);
 
 /* lib/mime_decode.c */
 /* Converts in[0..len) from charset to UTF-8 (appended to out); bytes that
