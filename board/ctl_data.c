@@ -10,6 +10,7 @@
 
 #include "loftctl.h"
 #include "store.h"
+#include "store_backup.h"
 
 static int cmd_init(int argc, char **argv)
 {

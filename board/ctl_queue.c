@@ -7,6 +7,7 @@
 
 #include "loftctl.h"
 #include "store.h"
+#include "store_queue.h"
 
 static int print_queue(void *arg, const struct store_queue_item *q)
 {

@@ -14,6 +14,7 @@
 #include "loftctl.h"
 #include "procstatus.h"
 #include "store.h"
+#include "store_settings.h"
 #include "strnum.h"
 
 static void format_uptime(int64_t secs, char *out, size_t outlen)

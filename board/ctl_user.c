@@ -11,6 +11,7 @@
 #include "loftctl.h"
 #include "passwd.h"
 #include "store.h"
+#include "store_users.h"
 
 static int read_password(char *out, size_t outlen)
 {

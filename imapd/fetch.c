@@ -16,6 +16,8 @@
 #include "log.h"
 #include "mime.h"
 #include "store.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 #include "store_imap.h"
 #include "strnum.h"
 

@@ -17,6 +17,8 @@
 #include "mutf7.h"
 #include "seqset.h"
 #include "store.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 #include "strnum.h"
 
 /* --- names ---------------------------------------------------------------- */

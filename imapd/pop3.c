@@ -41,6 +41,9 @@
 #include "pop3_parse.h"
 #include "sasl.h"
 #include "store.h"
+#include "store_users.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 
 #define MAX_LISTENERS  4
 #define OUT_MAX	       (1024 * 1024) /* conn output buffer bound */

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "seqset.h"
 #include "store.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 #include "strnum.h"
 
 #define SEARCH_MAX_DEPTH 32

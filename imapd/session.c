@@ -23,6 +23,7 @@
 #include "mime.h"
 #include "sasl.h"
 #include "store.h"
+#include "store_users.h"
 
 #define MAXOUT (96u * 1024 * 1024)
 /* Input is read only while less output than this is queued: a client that

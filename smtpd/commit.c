@@ -29,6 +29,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_deliver.h"
 
 struct commit {
 	struct smtpd *srv;

@@ -17,6 +17,8 @@
 #include "parser.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_users.h"
+#include "store_deliver.h"
 
 static int ci_name(const char *p, size_t n, const char *name)
 {

@@ -31,6 +31,7 @@
 #include "sasl.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_users.h"
 #include "strnum.h"
 
 enum state {

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "store.h"
+#include "store_deliver.h"
 
 struct daemon;
 struct evloop;

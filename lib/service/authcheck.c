@@ -25,6 +25,7 @@
 #include "log.h"
 #include "passwd.h"
 #include "store.h"
+#include "store_users.h"
 
 enum job_state { J_QUEUED, J_RUNNING, J_FINISHED };
 

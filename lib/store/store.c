@@ -199,6 +199,77 @@ int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+sqlite3_stmt *store_query(struct store *st, const char *sql, const struct store_arg *a, size_t n)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int k = (int)i + 1, rc;
+
+		switch (a[i].type) {
+		case STORE_ARG_INT:
+			rc = sqlite3_bind_int64(s, k, a[i].i);
+			break;
+		case STORE_ARG_TEXT:
+			rc = sqlite3_bind_text(s, k, a[i].p, -1, SQLITE_STATIC);
+			break;
+		default:
+			rc = sqlite3_bind_blob64(s, k, a[i].p ? a[i].p : "", a[i].n, SQLITE_STATIC);
+			break;
+		}
+		if (rc != SQLITE_OK) {
+			store_sqlerr(st, "bind");
+			store_stmt_done(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+int store_run(struct store *st, const char *what, const char *sql, const struct store_arg *a,
+	      size_t n)
+{
+	sqlite3_stmt *s = store_query(st, sql, a, n);
+	int rc;
+
+	if (!s)
+		return -1;
+	/* RETURNING statements must run to completion */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		rc = store_errc(st, STORE_EXISTS, "%s: %s", what, sqlite3_errmsg(st->db));
+	else if (rc != SQLITE_DONE)
+		rc = store_sqlerr(st, what);
+	else
+		rc = sqlite3_changes(st->db);
+	store_stmt_done(s);
+	return rc;
+}
+
+int store_row(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		store_sqlerr(st, what);
+	store_stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_end(struct store *st, int rc)
+{
+	if (rc < 0) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st) < 0 ? -1 : rc;
+}
+
 /*
  * The outermost level is a real transaction; inner levels are savepoints,
  * so a function that fails inside a caller's transaction undoes exactly its

@@ -50,6 +50,50 @@ int store_rows_done(struct store *st, sqlite3_stmt *s, int rc, int n, const char
 
 /* Runs one statement with no result rows: returns 0 or -1. */
 int store_exec(struct store *st, const char *sql);
+
+/*
+ * Statements with their arguments, so "prepare, bind, step, finish" is
+ * written once.  Arguments bind to ?1, ?2, ... in order; text and blobs
+ * are bound without a copy, so they must live until the statement is
+ * stepped (and, for store_q, until store_stmt_done).
+ *
+ *	rc = store_do(st, "alias del", "DELETE FROM aliases WHERE source = ?1",
+ *		      SA_TEXT(src));
+ *	s = store_q(st, "SELECT id FROM domains WHERE name = ?1", SA_TEXT(d));
+ */
+enum store_arg_type { STORE_ARG_INT, STORE_ARG_TEXT, STORE_ARG_BLOB };
+struct store_arg {
+	enum store_arg_type type;
+	int64_t i;
+	const void *p; /* text (NULL binds SQL NULL) or blob */
+	size_t n;      /* blob length */
+};
+#define SA_INT(v)     ((struct store_arg){STORE_ARG_INT, (int64_t)(v), NULL, 0})
+#define SA_TEXT(v)    ((struct store_arg){STORE_ARG_TEXT, 0, (v), 0})
+#define SA_BLOB(v, n) ((struct store_arg){STORE_ARG_BLOB, 0, (v), (n)})
+#define STORE_ARGS(...)                                                                            \
+	((const struct store_arg[]){__VA_ARGS__}),                                                 \
+	    (sizeof((const struct store_arg[]){__VA_ARGS__}) / sizeof(struct store_arg))
+
+/* The cached statement for sql (a literal) with the n arguments bound,
+ * ready to step; the caller finishes it (store_row, store_rows_done or
+ * store_stmt_done).  NULL on error (errmsg set). */
+sqlite3_stmt *store_query(struct store *st, const char *sql, const struct store_arg *a, size_t n);
+#define store_q(st, sql, ...) store_query(st, sql, STORE_ARGS(__VA_ARGS__))
+/* Runs sql with the n arguments to its end and finishes it.  Returns the
+ * number of rows it changed (>= 0), STORE_EXISTS when a UNIQUE constraint
+ * refused it (errmsg says "what: ..."), or -1. */
+int store_run(struct store *st, const char *what, const char *sql, const struct store_arg *a,
+	      size_t n);
+#define store_do(st, what, sql, ...) store_run(st, what, sql, STORE_ARGS(__VA_ARGS__))
+/* Steps s once for a single-row lookup.  Returns 1 with the row there (the
+ * caller reads its columns, then calls store_stmt_done), or 0 (no row) and
+ * -1 (error recorded under what), both with s finished. */
+int store_row(struct store *st, sqlite3_stmt *s, const char *what);
+/* Ends what store_begin began: commits when rc >= 0 and returns rc (-1 if
+ * the commit failed), else rolls back and returns rc (a STORE_* code or
+ * -1 stays as it is). */
+int store_end(struct store *st, int rc);
 /* Steps s once expecting SQLITE_DONE, then resets it.  Returns 0 or -1. */
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
 
@@ -63,8 +107,20 @@ int store_domain_norm(const char *dom, char *out, size_t outlen);
 int64_t store_now(void);
 
 /* Internal pieces shared between files. */
+/* store_mailbox.c: creates a mailbox inside the caller's transaction. */
 int store_mailbox_create_tx(struct store *st, int64_t user_id, const char *name,
 			    const char *special, int subscribed, int64_t *id_out);
+/* store_mailbox.c: the id of the user's mailbox name (any case for INBOX).
+ * Returns 0, STORE_NOTFOUND (errmsg set) or -1. */
+int store_mailbox_id(struct store *st, int64_t user_id, const char *name, int64_t *id);
+/* store_users.c: 1 when the user exists, 0 when not, -1 on error. */
 int store_user_exists(struct store *st, int64_t user_id);
+/* store_flags.c: puts message_id in mailbox_id with the next UID and
+ * modseq.  Call inside a transaction.  Returns 0 or -1. */
+int store_entry_add(struct store *st, int64_t mailbox_id, int64_t message_id, unsigned flags,
+		    const char *keywords, uint32_t *uid_out, uint32_t *uidvalidity_out);
+/* store_flags.c: normalises a keywords argument (validated, duplicates
+ * removed) into out.  Returns 0 or -1. */
+int store_keywords_norm(const char *in, char *out, size_t outlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "store_queue.h"
 
 #define QUEUE_COLS                                                                                 \
 	"SELECT id, coalesce(message_id, 0), mail_from, rcpt, created, next_attempt, attempts,"    \
@@ -62,36 +63,27 @@ int store_queue_due(struct store *st, int64_t now, int limit, store_queue_cb cb,
 static int queue_update(struct store *st, int64_t id, const char *status, int64_t next,
 			const char *error, int final)
 {
-	sqlite3_stmt *s;
+	int rc;
 
 	if (store_begin(st) < 0)
 		return -1;
 	if (final)
-		s = store_stmt(st,
-			       "UPDATE queue SET status = ?2, last_error = ?3, message_id = NULL,"
-			       " attempts = attempts + 1, finished = ?4"
-			       " WHERE id = ?1 AND status IN ('queued', 'deferred')");
+		rc = store_do(st, "queue update",
+			      "UPDATE queue SET status = ?2, last_error = ?3, message_id = NULL,"
+			      " attempts = attempts + 1, finished = ?4"
+			      " WHERE id = ?1 AND status IN ('queued', 'deferred')",
+			      SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""),
+			      SA_INT(store_now()));
 	else
-		s = store_stmt(st,
-			       "UPDATE queue SET status = ?2, last_error = ?3, next_attempt = ?4,"
-			       " attempts = attempts + 1"
-			       " WHERE id = ?1 AND status IN ('queued', 'deferred')");
-	if (!s)
-		goto fail;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, error ? error : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 4, final ? store_now() : next);
-	if (store_step_done(st, s, "queue update") < 0)
-		goto fail;
-	if (sqlite3_changes(st->db) == 0) {
-		store_rollback(st);
-		return store_errc(st, STORE_NOTFOUND, "no waiting queue row %lld", (long long)id);
-	}
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+		rc = store_do(st, "queue update",
+			      "UPDATE queue SET status = ?2, last_error = ?3, next_attempt = ?4,"
+			      " attempts = attempts + 1"
+			      " WHERE id = ?1 AND status IN ('queued', 'deferred')",
+			      SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""),
+			      SA_INT(next));
+	if (rc == 0)
+		rc = store_errc(st, STORE_NOTFOUND, "no waiting queue row %lld", (long long)id);
+	return store_end(st, rc < 0 ? rc : 0);
 }
 
 int store_queue_done(struct store *st, int64_t queue_id)
@@ -111,24 +103,10 @@ int store_queue_defer(struct store *st, int64_t queue_id, int64_t next_attempt, 
 
 int store_queue_purge(struct store *st, int64_t before)
 {
-	sqlite3_stmt *s;
-	int n;
-
 	if (store_begin(st) < 0)
 		return -1;
-	s = store_stmt(st,
-		       "DELETE FROM queue WHERE status IN ('done', 'bounced') AND finished < ?1");
-	if (!s) {
-		store_rollback(st);
-		return -1;
-	}
-	sqlite3_bind_int64(s, 1, before);
-	if (store_step_done(st, s, "queue purge") < 0) {
-		store_rollback(st);
-		return -1;
-	}
-	n = sqlite3_changes(st->db);
-	if (store_commit(st) < 0)
-		return -1;
-	return n;
+	return store_end(st, store_do(st, "queue purge",
+				      "DELETE FROM queue WHERE status IN ('done', 'bounced')"
+				      " AND finished < ?1",
+				      SA_INT(before)));
 }

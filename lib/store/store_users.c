@@ -10,6 +10,7 @@
 
 #include "passwd.h"
 #include "store_internal.h"
+#include "store_users.h"
 
 #define DEFAULT_MAILBOXES 6
 static const struct {
@@ -21,22 +22,16 @@ static const struct {
 
 static int domain_id(struct store *st, const char *dom, int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id FROM domains WHERE name = ?1");
+	sqlite3_stmt *s = store_q(st, "SELECT id FROM domains WHERE name = ?1", SA_TEXT(dom));
 	int rc;
 
-	if (!s)
+	if (!s || (rc = store_row(st, s, "domain lookup")) < 0)
 		return -1;
-	sqlite3_bind_text(s, 1, dom, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(s, 0);
-		store_stmt_done(s);
-		return 0;
-	}
-	store_stmt_done(s);
-	if (rc == SQLITE_DONE)
+	if (rc == 0)
 		return store_errc(st, STORE_NOTFOUND, "no such domain: %s", dom);
-	return store_sqlerr(st, "domain lookup");
+	*id = sqlite3_column_int64(s, 0);
+	store_stmt_done(s);
+	return 0;
 }
 
 /* --- domains ------------------------------------------------------------ */
@@ -44,31 +39,16 @@ static int domain_id(struct store *st, const char *dom, int64_t *id)
 int store_domain_add(struct store *st, const char *domain)
 {
 	char d[256];
-	sqlite3_stmt *s;
 	int rc;
 
 	if (store_domain_norm(domain, d, sizeof(d)) < 0)
 		return store_err(st, "invalid domain name");
 	if (store_begin(st) < 0)
 		return -1;
-	s = store_stmt(st, "INSERT INTO domains(name) VALUES(?1)");
-	if (!s)
-		goto fail;
-	sqlite3_bind_text(s, 1, d, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	store_stmt_done(s);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		store_rollback(st);
-		return store_errc(st, STORE_EXISTS, "domain exists: %s", d);
-	}
-	if (rc != SQLITE_DONE) {
-		store_sqlerr(st, "domain add");
-		goto fail;
-	}
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	rc = store_do(st, "domain add", "INSERT INTO domains(name) VALUES(?1)", SA_TEXT(d));
+	if (rc == STORE_EXISTS)
+		store_errc(st, STORE_EXISTS, "domain exists: %s", d);
+	return store_end(st, rc < 0 ? rc : 0);
 }
 
 int store_domain_del(struct store *st, const char *domain)
@@ -83,35 +63,17 @@ int store_domain_del(struct store *st, const char *domain)
 	if (store_begin(st) < 0)
 		return -1;
 	rc = domain_id(st, d, &id);
-	if (rc < 0) {
-		store_rollback(st);
-		return rc;
-	}
-	s = store_stmt(st, "SELECT count(*) FROM users WHERE domain_id = ?1");
-	if (!s)
-		goto fail;
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		store_sqlerr(st, "domain users");
-		store_stmt_done(s);
-		goto fail;
-	}
+	if (rc < 0)
+		return store_end(st, rc);
+	s = store_q(st, "SELECT count(*) FROM users WHERE domain_id = ?1", SA_INT(id));
+	if (!s || store_row(st, s, "domain users") != 1)
+		return store_end(st, -1);
 	rc = sqlite3_column_int(s, 0);
 	store_stmt_done(s);
-	if (rc > 0) {
-		store_err(st, "domain %s still has %d user(s)", d, rc);
-		goto fail;
-	}
-	s = store_stmt(st, "DELETE FROM domains WHERE id = ?1");
-	if (!s)
-		goto fail;
-	sqlite3_bind_int64(s, 1, id);
-	if (store_step_done(st, s, "domain del") < 0)
-		goto fail;
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	if (rc > 0)
+		return store_end(st, store_err(st, "domain %s still has %d user(s)", d, rc));
+	rc = store_do(st, "domain del", "DELETE FROM domains WHERE id = ?1", SA_INT(id));
+	return store_end(st, rc < 0 ? -1 : 0);
 }
 
 int store_domain_list(struct store *st, store_name_cb cb, void *arg)
@@ -147,19 +109,15 @@ int store_domain_is_local(struct store *st, const char *domain)
 
 int store_user_exists(struct store *st, int64_t user_id)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT 1 FROM users WHERE id = ?1");
+	sqlite3_stmt *s = store_q(st, "SELECT 1 FROM users WHERE id = ?1", SA_INT(user_id));
 	int rc;
 
 	if (!s)
 		return -1;
-	sqlite3_bind_int64(s, 1, user_id);
-	rc = sqlite3_step(s);
-	store_stmt_done(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return store_sqlerr(st, "user lookup");
+	rc = store_row(st, s, "user lookup");
+	if (rc == 1)
+		store_stmt_done(s);
+	return rc;
 }
 
 static int user_lookup(struct store *st, const char *addr, int64_t *id, char *hash, size_t hashlen)
@@ -252,7 +210,6 @@ int store_user_del(struct store *st, const char *address)
 {
 	char a[STORE_ADDR_MAX + 1];
 	int64_t uid;
-	sqlite3_stmt *s;
 	int rc;
 
 	if (store_addr_norm(address, 0, a, sizeof(a)) < 0)
@@ -260,34 +217,19 @@ int store_user_del(struct store *st, const char *address)
 	if (store_begin(st) < 0)
 		return -1;
 	rc = user_lookup(st, a, &uid, NULL, 0);
-	if (rc < 0) {
-		store_rollback(st);
-		return rc;
-	}
-	s = store_stmt(st, "DELETE FROM aliases WHERE target = ?1");
-	if (!s)
-		goto fail;
-	sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
-	if (store_step_done(st, s, "user alias del") < 0)
-		goto fail;
+	if (rc < 0)
+		return store_end(st, rc);
+	if (store_do(st, "user alias del", "DELETE FROM aliases WHERE target = ?1", SA_TEXT(a)) < 0)
+		return store_end(st, -1);
 	/* mailboxes, entries and expunge records go by cascade; messages
 	 * left without references go by the entries_unref trigger */
-	s = store_stmt(st, "DELETE FROM users WHERE id = ?1");
-	if (!s)
-		goto fail;
-	sqlite3_bind_int64(s, 1, uid);
-	if (store_step_done(st, s, "user del") < 0)
-		goto fail;
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	rc = store_do(st, "user del", "DELETE FROM users WHERE id = ?1", SA_INT(uid));
+	return store_end(st, rc < 0 ? -1 : 0);
 }
 
 int store_user_passwd(struct store *st, const char *address, const char *password)
 {
 	char a[STORE_ADDR_MAX + 1], hash[PASSWD_HASH_MAX];
-	sqlite3_stmt *s;
 	int rc;
 
 	if (store_addr_norm(address, 0, a, sizeof(a)) < 0)
@@ -297,22 +239,11 @@ int store_user_passwd(struct store *st, const char *address, const char *passwor
 				 PASSWD_MAX);
 	if (store_begin(st) < 0)
 		return -1;
-	s = store_stmt(st, "UPDATE users SET password = ?2 WHERE address = ?1");
-	if (!s)
-		goto fail;
-	sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
-	if (store_step_done(st, s, "user passwd") < 0)
-		goto fail;
-	rc = sqlite3_changes(st->db);
-	if (rc == 0) {
-		store_rollback(st);
-		return store_errc(st, STORE_NOTFOUND, "no such user: %s", a);
-	}
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	rc = store_do(st, "user passwd", "UPDATE users SET password = ?2 WHERE address = ?1",
+		      SA_TEXT(a), SA_TEXT(hash));
+	if (rc == 0)
+		rc = store_errc(st, STORE_NOTFOUND, "no such user: %s", a);
+	return store_end(st, rc < 0 ? rc : 0);
 }
 
 int store_user_list(struct store *st, store_user_cb cb, void *arg)
@@ -405,7 +336,6 @@ int store_alias_add(struct store *st, const char *source, const char *target)
 {
 	char src[STORE_ADDR_MAX + 1], dst[STORE_ADDR_MAX + 1];
 	int64_t did;
-	sqlite3_stmt *s;
 	int rc;
 
 	if (store_addr_norm(source, 1, src, sizeof(src)) < 0)
@@ -417,36 +347,20 @@ int store_alias_add(struct store *st, const char *source, const char *target)
 	if (store_begin(st) < 0)
 		return -1;
 	rc = domain_id(st, strrchr(src, '@') + 1, &did);
-	if (rc < 0) {
-		store_rollback(st);
-		return rc;
-	}
-	s = store_stmt(st, "INSERT INTO aliases(domain_id, source, target) VALUES(?1, ?2, ?3)");
-	if (!s)
-		goto fail;
-	sqlite3_bind_int64(s, 1, did);
-	sqlite3_bind_text(s, 2, src, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, dst, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	store_stmt_done(s);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		store_rollback(st);
-		return store_errc(st, STORE_EXISTS, "alias exists: %s -> %s", src, dst);
-	}
-	if (rc != SQLITE_DONE) {
-		store_sqlerr(st, "alias add");
-		goto fail;
-	}
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	if (rc < 0)
+		return store_end(st, rc);
+	rc = store_do(st, "alias add",
+		      "INSERT INTO aliases(domain_id, source, target) VALUES(?1, ?2, ?3)",
+		      SA_INT(did), SA_TEXT(src), SA_TEXT(dst));
+	if (rc == STORE_EXISTS)
+		store_errc(st, STORE_EXISTS, "alias exists: %s -> %s", src, dst);
+	return store_end(st, rc < 0 ? rc : 0);
 }
 
 int store_alias_del(struct store *st, const char *source, const char *target)
 {
 	char src[STORE_ADDR_MAX + 1], dst[STORE_ADDR_MAX + 1];
-	sqlite3_stmt *s;
+	int rc;
 
 	if (store_addr_norm(source, 1, src, sizeof(src)) < 0)
 		return store_err(st, "invalid alias source");
@@ -454,27 +368,16 @@ int store_alias_del(struct store *st, const char *source, const char *target)
 		return store_err(st, "invalid alias target");
 	if (store_begin(st) < 0)
 		return -1;
-	if (target) {
-		s = store_stmt(st, "DELETE FROM aliases WHERE source = ?1 AND target = ?2");
-		if (!s)
-			goto fail;
-		sqlite3_bind_text(s, 2, dst, -1, SQLITE_STATIC);
-	} else {
-		s = store_stmt(st, "DELETE FROM aliases WHERE source = ?1");
-		if (!s)
-			goto fail;
-	}
-	sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
-	if (store_step_done(st, s, "alias del") < 0)
-		goto fail;
-	if (sqlite3_changes(st->db) == 0) {
-		store_rollback(st);
-		return store_errc(st, STORE_NOTFOUND, "no such alias: %s", src);
-	}
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	if (target)
+		rc = store_do(st, "alias del",
+			      "DELETE FROM aliases WHERE source = ?1 AND target = ?2", SA_TEXT(src),
+			      SA_TEXT(dst));
+	else
+		rc = store_do(st, "alias del", "DELETE FROM aliases WHERE source = ?1",
+			      SA_TEXT(src));
+	if (rc == 0)
+		rc = store_errc(st, STORE_NOTFOUND, "no such alias: %s", src);
+	return store_end(st, rc < 0 ? rc : 0);
 }
 
 int store_alias_list(struct store *st, store_alias_cb cb, void *arg)

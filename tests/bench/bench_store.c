@@ -11,6 +11,9 @@
 #include <time.h>
 
 #include "store.h"
+#include "store_users.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 #include "strnum.h"
 
 static double now_s(void)

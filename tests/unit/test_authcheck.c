@@ -14,6 +14,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "store.h"
+#include "store_users.h"
 #include "tap.h"
 
 #define NRES 512

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_deliver.h"
+#include "store_users.h"
 #include "tap.h"
 
 #define ROUNDS	 15

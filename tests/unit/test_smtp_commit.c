@@ -1,5 +1,5 @@
 /* The group-commit path of loft-smtpd: deliver_items (smtpd/deliver.c) and
- * store_deliver_many / store_parse (lib/store_mail.c) on a real store: a
+ * store_deliver_many / store_parse (lib/store/store_deliver.c) on a real store: a
  * batch lands whole, is searchable at once, and a bad member keeps nothing
  * of the batch. */
 #include <stdio.h>
@@ -9,6 +9,9 @@
 
 #include "../../smtpd/smtpd.h"
 #include "store.h"
+#include "store_users.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
 #include "tap.h"
 
 static int count_uid(void *arg, uint32_t uid)

@@ -18,6 +18,8 @@
 #include "evloop.h"
 #include "log.h"
 #include "store.h"
+#include "store_users.h"
+#include "store_mailbox.h"
 #include "tap.h"
 
 static struct smtpd srv;

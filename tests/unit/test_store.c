@@ -12,6 +12,12 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_users.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
+#include "store_queue.h"
+#include "store_settings.h"
+#include "store_backup.h"
 #include "tap.h"
 
 /* is_str on an array trips -Waddress: go through a pointer */

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_deliver.h"
+#include "store_users.h"
+#include "store_mailbox.h"
 #include "store_imap.h"
 #include "tap.h"
 

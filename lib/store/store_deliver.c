@@ -1,0 +1,538 @@
+/*
+ * Messages in and out: delivery (one message, or a batch in one
+ * transaction), APPEND, and reading a message back.
+ *
+ * A message row holds the raw bytes once plus everything IMAP needs that
+ * comes from parsing (computed here, at delivery, by lib/mail/mime); an
+ * entry row (store_flags.c) puts it in one mailbox with a UID, flags,
+ * keywords and a modseq.  Triggers (store.c) delete a message once no
+ * entry and no queue row refer to it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "mime.h"
+#include "store_deliver.h"
+#include "store_internal.h"
+
+#define STRUCT_MAX   (16u << 20) /* envelope / bodystructure / sections */
+#define TEXT_MAX     (4u << 20)	 /* search text of one message */
+#define HDRFIELD_MAX (64u << 10) /* one header field for the index */
+#define HDRSCAN_MAX  (1u << 20)	 /* header bytes scanned for index fields */
+
+/* --- parsing at delivery ------------------------------------------------ */
+
+struct parsed {
+	struct buf env, bs, body, sect, text, hdr[5];
+	size_t header_size;
+	uint64_t lines;
+	unsigned mflags;
+};
+
+static const char *const index_fields[5] = {"subject", "from", "to", "cc", "bcc"};
+
+static void parsed_free(struct parsed *p)
+{
+	buf_free(&p->env);
+	buf_free(&p->bs);
+	buf_free(&p->body);
+	buf_free(&p->sect);
+	buf_free(&p->text);
+	for (int i = 0; i < 5; i++)
+		buf_free(&p->hdr[i]);
+}
+
+/* Appends the unfolded value of every header field called name in the top
+ * header block of data to out, decoded (RFC 2047), fields separated by a
+ * space.  Bounded by HDRSCAN_MAX and HDRFIELD_MAX; returns 0 or -1. */
+static int header_field(const char *data, size_t len, const char *name, struct buf *out)
+{
+	size_t nlen = strlen(name), i = 0;
+	struct buf raw;
+	int rc = 0;
+
+	if (len > HDRSCAN_MAX)
+		len = HDRSCAN_MAX;
+	buf_init(&raw, HDRFIELD_MAX);
+	while (i < len) {
+		size_t eol = i;
+		int match;
+
+		while (eol < len && data[eol] != '\n')
+			eol++;
+		/* a blank line ends the header block */
+		if (eol == i || (eol == i + 1 && data[i] == '\r'))
+			break;
+		match = eol - i > nlen && strncasecmp(data + i, name, nlen) == 0 &&
+			data[i + nlen] == ':';
+		if (match) {
+			size_t v = i + nlen + 1;
+
+			buf_reset(&raw);
+			for (;;) {
+				size_t e = eol;
+
+				if (e > v && data[e - 1] == '\r')
+					e--;
+				if (raw.len == 0 && out->len > 0)
+					buf_putc(&raw, ' ');
+				/* over-long: keep what fits */
+				buf_append(&raw, data + v, e - v);
+				if (eol + 1 >= len ||
+				    (data[eol + 1] != ' ' && data[eol + 1] != '\t'))
+					break;
+				v = eol + 1;
+				eol = v;
+				while (eol < len && data[eol] != '\n')
+					eol++;
+			}
+			/* folding whitespace searches as a space */
+			for (size_t k = 0; k < raw.len; k++)
+				if (raw.data[k] == '\t')
+					raw.data[k] = ' ';
+			if (mime_decode_header(raw.data ? raw.data : "", raw.len, out) < 0)
+				rc = -1;
+		}
+		i = eol + 1;
+	}
+	buf_free(&raw);
+	return rc;
+}
+
+/* Fills *p (free with parsed_free, also on failure).  Touches no handle,
+ * so any thread may call it.  Returns NULL, or the reason it failed. */
+static const char *parse_core(const char *data, size_t len, struct parsed *p)
+{
+	struct mime_msg *m = NULL;
+
+	memset(p, 0, sizeof(*p));
+	buf_init(&p->env, STRUCT_MAX);
+	buf_init(&p->bs, STRUCT_MAX);
+	buf_init(&p->body, STRUCT_MAX);
+	buf_init(&p->sect, STRUCT_MAX);
+	buf_init(&p->text, TEXT_MAX);
+	for (int i = 0; i < 5; i++)
+		buf_init(&p->hdr[i], HDRFIELD_MAX);
+	if (mime_parse(data, len, NULL, &m) < 0)
+		return "out of memory parsing the message";
+	if (mime_envelope(m, &p->env) < 0 || mime_bodystructure(m, 1, &p->bs) < 0 ||
+	    mime_bodystructure(m, 0, &p->body) < 0 || mime_sections_encode(m, &p->sect) < 0) {
+		mime_free(m);
+		return "message structure too large";
+	}
+	/* The index text is best effort: a truncated index is better than a
+	 * refused message. */
+	mime_search_text(m, &p->text);
+	p->header_size = mime_header_size(m);
+	p->mflags = mime_flags(m);
+	mime_free(m);
+	for (int i = 0; i < 5; i++)
+		header_field(data, len, index_fields[i], &p->hdr[i]);
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\n')
+			p->lines++;
+	if (len > 0 && data[len - 1] != '\n')
+		p->lines++;
+	return NULL;
+}
+
+static int parse_message(struct store *st, const char *data, size_t len, struct parsed *p)
+{
+	const char *why = parse_core(data, len, p);
+
+	return why ? store_err(st, "%s", why) : 0;
+}
+
+static void bind_buf(sqlite3_stmt *s, int i, const struct buf *b)
+{
+	sqlite3_bind_text(s, i, buf_cstr(b), (int)b->len, SQLITE_STATIC);
+}
+
+/* Inserts the message row.  Call inside a transaction. */
+static int message_row_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
+			      const struct parsed *p, int64_t *id)
+{
+	sqlite3_stmt *s;
+
+	if (len > 1000000000u)
+		return store_err(st, "message too large");
+	s = store_stmt(st, "INSERT INTO messages(raw, size, internaldate, envelope, bodystructure,"
+			   " body, sections, header_size, lines, mime_flags)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+	if (!s)
+		return -1;
+	sqlite3_bind_blob64(s, 1, data, len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)len);
+	sqlite3_bind_int64(s, 3, internaldate);
+	bind_buf(s, 4, &p->env);
+	bind_buf(s, 5, &p->bs);
+	bind_buf(s, 6, &p->body);
+	sqlite3_bind_blob(s, 7, p->sect.data ? p->sect.data : "", (int)p->sect.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, (int64_t)p->header_size);
+	sqlite3_bind_int64(s, 9, (int64_t)p->lines);
+	sqlite3_bind_int64(s, 10, p->mflags);
+	if (store_step_done(st, s, "message insert") < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+/* Inserts the search index row of message id.  Call inside a transaction. */
+static int index_insert(struct store *st, int64_t id, const struct parsed *p)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO fts(rowid, subject, hfrom, hto, hcc, hbcc,"
+					 " body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	for (int i = 0; i < 5; i++)
+		bind_buf(s, 2 + i, &p->hdr[i]);
+	bind_buf(s, 7, &p->text);
+	return store_step_done(st, s, "index insert");
+}
+
+/* Inserts the message row and its index row.  Call inside a transaction. */
+static int message_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
+			  const struct parsed *p, int64_t *id)
+{
+	if (message_row_insert(st, data, len, internaldate, p, id) < 0)
+		return -1;
+	return index_insert(st, *id, p);
+}
+
+/* --- delivery ----------------------------------------------------------- */
+
+static int queue_insert(struct store *st, int64_t message_id, const char *from, const char *rcpt,
+			int64_t now)
+{
+	return store_do(st, "queue insert",
+			"INSERT INTO queue(message_id, mail_from, rcpt, created, next_attempt)"
+			" VALUES(?1, ?2, ?3, ?4, ?4)",
+			SA_INT(message_id), SA_TEXT(from), SA_TEXT(rcpt), SA_INT(now)) < 0
+		   ? -1
+		   : 0;
+}
+
+/* The checks store_deliver makes before any work.  Returns 0 or -1. */
+static int deliver_check(struct store *st, const char *data, size_t len, size_t n_users,
+			 const char *const *remote_rcpts, size_t n_remote)
+{
+	if (n_users + n_remote == 0)
+		return store_err(st, "no recipients");
+	if (!data && len > 0)
+		return store_err(st, "no data");
+	for (size_t i = 0; i < n_remote; i++)
+		if (!remote_rcpts[i] || !remote_rcpts[i][0] ||
+		    strlen(remote_rcpts[i]) > STORE_ADDR_MAX)
+			return store_err(st, "invalid remote recipient");
+	return 0;
+}
+
+/* Files message mid in each distinct user's INBOX and queues it for each
+ * remote recipient.  Call inside a transaction.  Returns 0 or -1. */
+static int deliver_targets(struct store *st, int64_t mid, const char *mail_from,
+			   const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
+			   size_t n_remote, int64_t now)
+{
+	for (size_t i = 0; i < n_users; i++) {
+		int64_t inbox;
+		size_t j;
+		int rc;
+
+		for (j = 0; j < i; j++)
+			if (user_ids[j] == user_ids[i])
+				break;
+		if (j < i)
+			continue; /* delivered once per user */
+		rc = store_mailbox_id(st, user_ids[i], "INBOX", &inbox);
+		if (rc < 0) {
+			if (rc == STORE_NOTFOUND)
+				store_err(st, "no INBOX for user id %lld", (long long)user_ids[i]);
+			return -1;
+		}
+		if (store_entry_add(st, inbox, mid, 0, "", NULL, NULL) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < n_remote; i++)
+		if (queue_insert(st, mid, mail_from, remote_rcpts[i], now) < 0)
+			return -1;
+	return 0;
+}
+
+int store_deliver(struct store *st, const char *data, size_t len, const char *mail_from,
+		  const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
+		  size_t n_remote, int64_t *message_id_out)
+{
+	struct parsed p;
+	int64_t mid, now = store_now();
+
+	if (deliver_check(st, data, len, n_users, remote_rcpts, n_remote) < 0)
+		return -1;
+	if (!mail_from)
+		mail_from = "";
+	/* Parse before taking the write lock. */
+	if (parse_message(st, data ? data : "", len, &p) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	if (store_begin(st) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	if (message_insert(st, data ? data : "", len, now, &p, &mid) < 0 ||
+	    deliver_targets(st, mid, mail_from, user_ids, n_users, remote_rcpts, n_remote, now) < 0)
+		goto fail;
+	parsed_free(&p);
+	if (store_commit(st) < 0)
+		return -1;
+	if (message_id_out)
+		*message_id_out = mid;
+	return 0;
+fail:
+	parsed_free(&p);
+	store_rollback(st);
+	return -1;
+}
+
+/* --- batch delivery ----------------------------------------------------- */
+
+struct store_parsed {
+	struct parsed p;
+	size_t len; /* of the bytes it was made from, a cross-check */
+};
+
+int store_parse(const char *data, size_t len, struct store_parsed **out, char *err, size_t errlen)
+{
+	struct store_parsed *sp = malloc(sizeof(*sp));
+	const char *why;
+
+	*out = NULL;
+	if (!sp) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	why = parse_core(data ? data : "", data ? len : 0, &sp->p);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		store_parsed_free(sp);
+		return -1;
+	}
+	sp->len = data ? len : 0;
+	*out = sp;
+	return 0;
+}
+
+void store_parsed_free(struct store_parsed *sp)
+{
+	if (!sp)
+		return;
+	parsed_free(&sp->p);
+	free(sp);
+}
+
+/*
+ * FTS5 (SQLite 3.40) writes its pending index data out as a new segment at
+ * every savepoint, and merges segments as they pile up.  n store_deliver
+ * calls inside one transaction open n savepoints, so the index of a batch
+ * was written (and merged, and statement-journalled) message by message.
+ * Here the whole batch is one savepoint-free transaction: the rows go in
+ * first, the index rows last, and FTS5 writes one segment at the commit.
+ */
+int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
+{
+	struct parsed *own = NULL;
+	int64_t now = store_now();
+	size_t i;
+
+	if (n == 0)
+		return store_err(st, "no messages");
+	for (i = 0; i < n; i++) {
+		if (deliver_check(st, d[i].data, d[i].len, d[i].n_users, d[i].remote_rcpts,
+				  d[i].n_remote) < 0)
+			return -1;
+		if (d[i].parsed && d[i].parsed->len != (d[i].data ? d[i].len : 0))
+			return store_err(st, "parsed result does not match the message");
+	}
+	/* parse what the caller did not, before taking the write lock */
+	own = calloc(n, sizeof(*own));
+	if (!own)
+		return store_err(st, "out of memory");
+	for (i = 0; i < n; i++)
+		if (!d[i].parsed &&
+		    parse_message(st, d[i].data ? d[i].data : "", d[i].len, &own[i]) < 0)
+			goto fail_parse;
+	if (store_begin(st) < 0)
+		goto fail_parse;
+	for (i = 0; i < n; i++) {
+		const struct parsed *p = d[i].parsed ? &d[i].parsed->p : &own[i];
+
+		if (message_row_insert(st, d[i].data ? d[i].data : "", d[i].len, now, p,
+				       &d[i].message_id) < 0 ||
+		    deliver_targets(st, d[i].message_id, d[i].mail_from ? d[i].mail_from : "",
+				    d[i].user_ids, d[i].n_users, d[i].remote_rcpts, d[i].n_remote,
+				    now) < 0)
+			goto fail;
+	}
+	for (i = 0; i < n; i++)
+		if (index_insert(st, d[i].message_id, d[i].parsed ? &d[i].parsed->p : &own[i]) < 0)
+			goto fail;
+	for (i = 0; i < n; i++)
+		parsed_free(&own[i]);
+	free(own);
+	if (store_commit(st) < 0)
+		goto fail_ids;
+	return 0;
+fail:
+	store_rollback(st);
+fail_parse:
+	/* own[] is zeroed where nothing was parsed; parsed_free copes */
+	for (i = 0; i < n; i++)
+		parsed_free(&own[i]);
+	free(own);
+fail_ids:
+	for (i = 0; i < n; i++)
+		d[i].message_id = 0;
+	return -1;
+}
+
+int store_append(struct store *st, int64_t user_id, const char *mailbox_name, const char *data,
+		 size_t len, unsigned flags, const char *keywords, int64_t internaldate,
+		 uint32_t *uidvalidity, uint32_t *uid)
+{
+	char kw[STORE_KEYWORDS_MAX + 1];
+	struct parsed p;
+	int64_t mbox, mid;
+	int rc;
+
+	if (flags & ~STORE_F_ALL)
+		return store_err(st, "invalid flags");
+	if (store_keywords_norm(keywords, kw, sizeof(kw)) < 0)
+		return store_err(st, "invalid keywords");
+	if (!data && len > 0)
+		return store_err(st, "no data");
+	if (internaldate == 0)
+		internaldate = store_now();
+	if (parse_message(st, data ? data : "", len, &p) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	if (store_begin(st) < 0) {
+		parsed_free(&p);
+		return -1;
+	}
+	rc = store_mailbox_id(st, user_id, mailbox_name, &mbox);
+	if (rc < 0) {
+		parsed_free(&p);
+		store_rollback(st);
+		return rc;
+	}
+	if (message_insert(st, data ? data : "", len, internaldate, &p, &mid) < 0 ||
+	    store_entry_add(st, mbox, mid, flags, kw, uid, uidvalidity) < 0) {
+		parsed_free(&p);
+		store_rollback(st);
+		return -1;
+	}
+	parsed_free(&p);
+	return store_commit(st);
+}
+
+static char *dup_text(sqlite3_stmt *s, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(s, col);
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+	char *p = malloc(n + 1);
+
+	if (p) {
+		memcpy(p, t ? t : "", n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+static int message_read(struct store *st, int64_t message_id, int with_data,
+			struct store_message *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (with_data)
+		s = store_stmt(st,
+			       "SELECT size, envelope, bodystructure, body, sections, header_size,"
+			       " lines, internaldate, mime_flags, raw FROM messages WHERE id = ?1");
+	else
+		s = store_stmt(st,
+			       "SELECT size, envelope, bodystructure, body, sections, header_size,"
+			       " lines, internaldate, mime_flags FROM messages WHERE id = ?1");
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, message_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		store_stmt_done(s);
+		if (rc == SQLITE_DONE)
+			return store_errc(st, STORE_NOTFOUND, "no such message %lld",
+					  (long long)message_id);
+		return store_sqlerr(st, "message get");
+	}
+	out->id = message_id;
+	out->size = (size_t)sqlite3_column_int64(s, 0);
+	out->envelope = dup_text(s, 1);
+	out->bodystructure = dup_text(s, 2);
+	out->body = dup_text(s, 3);
+	out->sections_len = (size_t)sqlite3_column_bytes(s, 4);
+	out->sections = malloc(out->sections_len + 1);
+	if (out->sections && out->sections_len)
+		memcpy(out->sections, sqlite3_column_blob(s, 4), out->sections_len);
+	out->header_size = (size_t)sqlite3_column_int64(s, 5);
+	out->lines = (uint64_t)sqlite3_column_int64(s, 6);
+	out->internaldate = sqlite3_column_int64(s, 7);
+	out->mime_flags = (unsigned)sqlite3_column_int(s, 8);
+	rc = 0;
+	if (with_data) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 9);
+		const void *b = sqlite3_column_blob(s, 9);
+
+		out->data = malloc(n + 1);
+		if (out->data) {
+			if (n)
+				memcpy(out->data, b, n);
+			out->data[n] = '\0';
+			out->size = n;
+		} else {
+			rc = -1;
+		}
+	}
+	store_stmt_done(s);
+	if (rc < 0 || !out->envelope || !out->bodystructure || !out->body || !out->sections) {
+		store_message_free(out);
+		return store_err(st, "out of memory");
+	}
+	return 0;
+}
+
+int store_message_get(struct store *st, int64_t message_id, struct store_message *out)
+{
+	return message_read(st, message_id, 1, out);
+}
+
+int store_message_meta(struct store *st, int64_t message_id, struct store_message *out)
+{
+	return message_read(st, message_id, 0, out);
+}
+
+void store_message_free(struct store_message *m)
+{
+	if (!m)
+		return;
+	free(m->data);
+	free(m->envelope);
+	free(m->bodystructure);
+	free(m->body);
+	free(m->sections);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,88 @@
+#ifndef LOFT_STORE_DELIVER_H
+#define LOFT_STORE_DELIVER_H
+/*
+ * Messages in and out of the mailstore: delivery from SMTP (one message, or
+ * a batch in one transaction), IMAP APPEND, and reading a stored message
+ * with what was parsed from it at delivery.  Conventions in store.h.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "store_mailbox.h"
+
+/* --- delivery ----------------------------------------------------------- */
+
+/* Stores one message in one transaction: the raw bytes once, its parsed
+ * structure and search text, an INBOX entry for each distinct local user,
+ * and an outbound queue row per remote recipient.  Returns 0 once durably
+ * committed with *message_id_out set (may be NULL), or -1 (nothing kept).
+ * At least one recipient is required; a user id that does not exist is an
+ * error.  mail_from may be "" (null reverse-path). */
+int store_deliver(struct store *st, const char *data, size_t len, const char *mail_from,
+		  const int64_t *user_ids, size_t n_users, const char *const *remote_rcpts,
+		  size_t n_remote, int64_t *message_id_out);
+
+/* Group delivery (loft-smtpd's store thread).  store_parse does the
+ * parsing store_deliver does (MIME structure, IMAP envelope, search text)
+ * without a handle, so it can run on another thread before the write
+ * lock is taken.  Returns 0 with *out set (the caller owns it: free with
+ * store_parsed_free), or -1 with a reason in err. */
+struct store_parsed;
+int store_parse(const char *data, size_t len, struct store_parsed **out, char *err, size_t errlen);
+/* NULL is fine. */
+void store_parsed_free(struct store_parsed *p);
+
+struct store_delivery {
+	const char *data; /* the message, len bytes; not copied */
+	size_t len;
+	const char *mail_from; /* "" or NULL: null reverse-path */
+	const int64_t *user_ids;
+	size_t n_users;
+	const char *const *remote_rcpts;
+	size_t n_remote;
+	const struct store_parsed *parsed; /* store_parse of data, or NULL */
+	int64_t message_id;		   /* set on success */
+};
+/* Stores d[0..n) in one transaction, each exactly as store_deliver would
+ * (same checks, rows and search index), with the search index of all of
+ * them written once at the commit instead of once per message.  Returns 0
+ * once durably committed (inside store_tx_begin: once part of that
+ * transaction) with every d[i].message_id set, or -1 with nothing of any
+ * of them kept (the caller may retry them one by one). */
+int store_deliver_many(struct store *st, struct store_delivery *d, size_t n);
+
+/* IMAP APPEND to the user's mailbox: flags (STORE_F_*), keywords (space
+ * separated, may be NULL), internaldate (unix time, 0 = now).  Sets
+ * *uidvalidity and *uid (either may be NULL).  Returns 0 once durable,
+ * STORE_NOTFOUND (no such mailbox) or -1. */
+int store_append(struct store *st, int64_t user_id, const char *mailbox_name, const char *data,
+		 size_t len, unsigned flags, const char *keywords, int64_t internaldate,
+		 uint32_t *uidvalidity, uint32_t *uid);
+
+/* --- messages ------------------------------------------------------------ */
+
+struct store_message {
+	int64_t id;
+	char *data; /* raw bytes, NUL-terminated (NUL not in size); NULL
+		       from store_message_meta */
+	size_t size;
+	char *envelope;	     /* IMAP ENVELOPE */
+	char *bodystructure; /* BODYSTRUCTURE without keyword */
+	char *body;	     /* BODY (non-extended) */
+	void *sections;	     /* mime_sections_encode table */
+	size_t sections_len;
+	size_t header_size;
+	uint64_t lines;
+	int64_t internaldate;
+	unsigned mime_flags;
+};
+/* Fills *out (free with store_message_free).  Returns 0, STORE_NOTFOUND or
+ * -1. */
+int store_message_get(struct store *st, int64_t message_id, struct store_message *out);
+/* The same without the raw bytes (data NULL). */
+int store_message_meta(struct store *st, int64_t message_id, struct store_message *out);
+/* Frees what store_message_get put in *m; NULL fields are fine. */
+void store_message_free(struct store_message *m);
+
+#endif
