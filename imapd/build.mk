@@ -1,9 +1,13 @@
-# loft-imapd: IMAP4rev1 (imapd/*.c except pop3) and POP3 (imapd/pop3*.c).
+# loft-imapd: IMAP4rev1 (imapd/*.c) and POP3 (imapd/pop3/*.c).
 PROGS += loft-imapd
+POP3_SRCS := imapd/pop3/session.c imapd/pop3/maildrop.c imapd/pop3/pop3_parse.c
 loft-imapd_SRCS := imapd/main.c imapd/parser.c imapd/session.c imapd/mailbox.c \
 	imapd/fetch.c imapd/search.c imapd/mutf7.c imapd/imapdate.c imapd/seqset.c \
-	$(wildcard imapd/pop3*.c)
+	$(POP3_SRCS)
 
 test_imap_parser_EXTRA := imapd/parser.c
 test_imap_util_EXTRA := imapd/mutf7.c imapd/imapdate.c imapd/seqset.c
 fuzz_imap_parser_EXTRA := imapd/parser.c
+test_pop3_parse_EXTRA := imapd/pop3/pop3_parse.c
+test_pop3_session_EXTRA := $(POP3_SRCS)
+fuzz_pop3_EXTRA := imapd/pop3/pop3_parse.c

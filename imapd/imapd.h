@@ -17,7 +17,9 @@ struct daemon;
 struct tls_ctx;
 struct authlimit;
 struct authcheck;
-struct authcheck_job;
+struct listener;
+struct pop3d;
+struct listener_auth;
 struct ev_timer;
 struct evloop;
 struct session;
@@ -29,8 +31,9 @@ struct imapd {
 	struct tls_ctx *tls;
 	struct authlimit *al;
 	struct authcheck *ac;	  /* password checks off the loop */
+	struct listener *lsn;	  /* accept loop and connection limits */
+	struct pop3d *pop3;	  /* POP3 in this process (pop3/) */
 	struct session *sessions; /* every live session, a doubly linked list */
-	unsigned nsessions;
 	struct ev_timer *poll;
 	struct ev_timer *stop_timer;
 	int64_t data_version;
@@ -91,17 +94,11 @@ struct session {
 	int condstore, qresync;
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
-	/* a password check under way (authcheck), and what its answer needs */
-	struct authcheck_job *auth_job;
-	int64_t auth_delay;
+	/* logins under the throttle (lib/service/listener), and what the
+	 * answer of the one under way needs */
+	struct listener_auth *auth;
 	char auth_tag[72];
 	char auth_user[256];
-	/* auth delay */
-	struct ev_timer *delay;
-	char delayed_reply[256];
-	int delayed_ok;
-	int64_t delayed_user;
-	char delayed_name[256];
 	/* streaming FETCH */
 	struct fetch_job *fj;
 	/* pre-auth deadline; input paused while the client is not reading */
@@ -124,9 +121,12 @@ void sess_resume(struct session *s);
  * in IDLE report it now. */
 void imapd_changed(struct imapd *srv, int64_t mailbox_id);
 
-/* Starts a session on an accepted connection (session.c). */
+/* The listener's accept callback (session.c; arg is the struct imapd):
+ * starts a session on fd, which it owns from here.  The listener has
+ * applied the connection limits and counted the session. */
 struct sockaddr;
-void imap_session_start(struct imapd *srv, int fd, const struct sockaddr *peer, int implicit_tls);
+void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+			int implicit_tls);
 /* Says BYE to every session not in the middle of a command. */
 void imapd_stop_sessions(struct imapd *srv);
 

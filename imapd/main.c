@@ -26,37 +26,13 @@
 #include "daemon.h"
 #include "evloop.h"
 #include "imapd.h"
+#include "listener.h"
 #include "log.h"
-#include "pop3.h"
+#include "pop3/pop3.h"
 #include "store.h"
 #include "tls.h"
 
 #define POLL_MS 500
-
-struct listener {
-	struct imapd *srv;
-	int fd;
-	int implicit_tls;
-};
-
-static void on_accept(struct evloop *ev, int fd, int events, void *arg)
-{
-	struct listener *l = arg;
-
-	(void)ev;
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn(NULL, "event=accept-failed error=\"%s\"", strerror(errno));
-			return;
-		}
-		imap_session_start(l->srv, c, (struct sockaddr *)&ss, l->implicit_tls);
-	}
-}
 
 static void poll_tick(struct evloop *ev, struct ev_timer *t, void *arg)
 {
@@ -88,7 +64,7 @@ static void on_stop_check(struct evloop *ev, struct ev_timer *t, void *arg)
 {
 	struct imapd *srv = arg;
 
-	if (srv->nsessions == 0 && pop3_sessions() == 0) {
+	if (listener_sessions(srv->lsn) == 0 && pop3d_sessions(srv->pop3) == 0) {
 		ev_stop(ev);
 		return;
 	}
@@ -101,7 +77,8 @@ static void on_stop(struct daemon *d, void *arg)
 
 	(void)d;
 	srv->stopping = 1;
-	pop3_stop();
+	listener_stop(srv->lsn);
+	pop3d_stop(srv->pop3);
 	imapd_stop_sessions(srv);
 	if (!srv->stop_timer)
 		srv->stop_timer = ev_timer_new(srv->ev, on_stop_check, srv);
@@ -120,7 +97,7 @@ static void on_reload(struct daemon *d, void *arg)
 
 	if (ctx) {
 		/* POP3 must drop its pointer before the old context goes */
-		pop3_set_tls(ctx);
+		pop3d_set_tls(srv->pop3, ctx);
 		tls_ctx_free(srv->tls);
 		srv->tls = ctx;
 	}
@@ -160,7 +137,6 @@ int main(int argc, char **argv)
 	struct imapd srv;
 	struct authlimit_conf alc;
 	char err[512];
-	static struct listener ls[2];
 	int nl = 0, rc;
 
 	memset(&srv, 0, sizeof(srv));
@@ -197,28 +173,38 @@ int main(int argc, char **argv)
 	    .reload = on_reload, .stop = on_stop, .notify = on_notify, .arg = &srv};
 	daemon_set_hooks(d, &hooks);
 
+	struct listener_conf lc = {
+	    .proto = "imap",
+	    .max_sessions = srv.max_sessions,
+	    .max_per_ip = srv.max_per_ip,
+	    .refusal = {"* BYE Too many connections, try again later\r\n",
+			"* BYE Too many connections, try again later\r\n"},
+	};
 	static const struct {
 		const char *name;
 		int implicit_tls;
 	} names[] = {{"imap", 0}, {"imaps", 1}};
+	srv.lsn = listener_new(srv.ev, &lc, imap_session_start, &srv);
 	for (size_t i = 0; i < 2; i++) {
 		int fd = daemon_listener(d, names[i].name);
 		if (fd < 0)
 			continue;
-		ls[nl] = (struct listener){&srv, fd, names[i].implicit_tls};
-		if (ev_io_add(srv.ev, fd, EV_READ, on_accept, &ls[nl]) < 0)
+		if (listener_add(srv.lsn, fd, (int)i, names[i].implicit_tls) < 0)
 			fatal("cannot watch the %s socket", names[i].name);
 		nl++;
 	}
-	/* one throttle for IMAP and POP3 logins, and POP3's expunges wake IDLE */
-	pop3_set_authlimit(srv.al);
-	pop3_set_authcheck(srv.ac);
-	pop3_set_change_hook(pop3_changed, &srv);
+	/* one throttle and one password-check pool for IMAP and POP3 logins,
+	 * and POP3's expunges wake IDLE */
+	struct pop3d_conf pc;
+	if (pop3d_conf_load(cfg, &pc) < 0)
+		fatal("bad pop3.* setting in loft.conf");
+	srv.pop3 = pop3d_new(srv.ev, srv.st, srv.tls, srv.al, srv.ac, &pc);
+	pop3d_set_change_hook(srv.pop3, pop3_changed, &srv);
 	int fd = daemon_listener(d, "pop3");
-	if (fd >= 0 && pop3_listen(d, srv.st, srv.tls, fd, 0) < 0)
+	if (fd >= 0 && pop3d_listen(srv.pop3, fd, 0) < 0)
 		fatal("cannot start POP3");
 	fd = daemon_listener(d, "pop3s");
-	if (fd >= 0 && pop3_listen(d, srv.st, srv.tls, fd, 1) < 0)
+	if (fd >= 0 && pop3d_listen(srv.pop3, fd, 1) < 0)
 		fatal("cannot start POP3S");
 
 	srv.poll = ev_timer_new(srv.ev, poll_tick, &srv);
@@ -228,6 +214,8 @@ int main(int argc, char **argv)
 	rc = daemon_run(d);
 	ev_timer_free(srv.poll);
 	ev_timer_free(srv.stop_timer);
+	listener_free(srv.lsn);
+	pop3d_free(srv.pop3);
 	authcheck_free(srv.ac);
 	authlimit_free(srv.al);
 	tls_ctx_free(srv.tls);

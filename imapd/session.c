@@ -12,13 +12,12 @@
 #include <strings.h>
 #include <zlib.h>
 
-#include "authcheck.h"
-#include "authlimit.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
 #include "evloop.h"
 #include "imapd.h"
+#include "listener.h"
 #include "log.h"
 #include "mime.h"
 #include "sasl.h"
@@ -26,9 +25,6 @@
 #include "store_users.h"
 
 #define MAXOUT (96u * 1024 * 1024)
-/* Input is read only while less output than this is queued: a client that
- * pipelines commands and reads nothing gets no more than this buffered. */
-#define OUT_HIGH (128u * 1024)
 /* Commands other than APPEND, logged in: SEARCH and STORE with literals
  * and long sets fit many times over. */
 #define OTHER_TOTAL	       (2u * 1024 * 1024)
@@ -315,100 +311,70 @@ static int count_user_sessions(struct imapd *srv, int64_t user_id)
 	return n;
 }
 
-static void delay_fire(struct evloop *ev, struct ev_timer *t, void *arg)
-{
-	struct session *s = arg;
-
-	(void)ev;
-	(void)t;
-	if (s->delayed_ok) {
-		struct imap_parser_limits lim;
-		s->user_id = s->delayed_user;
-		snprintf(s->user, sizeof(s->user), "%s", s->delayed_name);
-		set_state(s, ST_AUTH);
-		conn_set_timeout(s->c, s->srv->idle_timeout_ms);
-		ev_timer_disarm(s->deadline);
-		/* input has been paused since the LOGIN/AUTHENTICATE line
-		 * ended, so the parser is between commands */
-		parser_limits(s->srv, ST_AUTH, &lim);
-		if (imap_parser_set_limits(s->p, &lim) < 0)
-			bug("parser busy at login");
-	}
-	sess_printf(s, "%s", s->delayed_reply);
-	s->mode = MODE_CMD;
-	sess_resume(s);
-}
-
-/* The answer of a password check (authcheck, on the loop thread): replies
- * after the delay do_login was told to add. */
+/* The answer of a login (lib/service/listener, on the loop thread), after
+ * the failure delay authlimit asked for. */
 static void login_done(void *arg, int r, int64_t uid)
 {
 	struct session *s = arg;
 	struct imapd *srv = s->srv;
 	const char *tag = s->auth_tag, *user = s->auth_user;
-	uint64_t now = ev_now(srv->ev);
 	char q[300];
 
-	s->auth_job = NULL;
 	log_quote(q, sizeof(q), user, strlen(user));
-	s->delayed_ok = 0;
 	if (r < 0) {
 		log_err(s->sid, "event=auth-error error=\"password check failed\"");
-		snprintf(s->delayed_reply, sizeof(s->delayed_reply),
-			 "%s NO [UNAVAILABLE] Temporary failure, try again\r\n", tag);
+		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
 	} else if (r == 0) {
-		authlimit_fail(srv->al, s->peer, user, now);
 		log_info(s->sid, "event=auth-failed user=%s peer=%s password=%s", q, s->peer,
 			 LOG_SECRET);
-		snprintf(s->delayed_reply, sizeof(s->delayed_reply),
-			 "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n", tag);
+		sess_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 	} else if ((unsigned)count_user_sessions(srv, uid) >= srv->max_per_user) {
 		log_info(s->sid, "event=auth-refused user=%s reason=too-many-sessions", q);
-		snprintf(s->delayed_reply, sizeof(s->delayed_reply),
-			 "%s NO [LIMIT] Too many sessions for this user\r\n", tag);
+		sess_tagged(s, tag, "NO", "[LIMIT] Too many sessions for this user");
 	} else {
+		struct imap_parser_limits lim;
 		struct buf b;
-		authlimit_success(srv->al, s->peer, user);
+
 		log_info(s->sid, "event=login user=%s peer=%s tls=%d", q, s->peer,
 			 conn_is_tls(s->c));
-		s->delayed_ok = 1;
-		s->delayed_user = uid;
-		store_user_address(srv->st, uid, s->delayed_name, sizeof(s->delayed_name));
+		s->user_id = uid;
+		if (store_user_address(srv->st, uid, s->user, sizeof(s->user)) < 0)
+			s->user[0] = '\0';
+		set_state(s, ST_AUTH);
+		conn_set_timeout(s->c, srv->idle_timeout_ms);
+		ev_timer_disarm(s->deadline);
+		/* input has been paused since the LOGIN/AUTHENTICATE line
+		 * ended, so the parser is between commands */
+		parser_limits(srv, ST_AUTH, &lim);
+		if (imap_parser_set_limits(s->p, &lim) < 0)
+			bug("parser busy at login");
 		buf_init(&b, 4096);
-		s->state = ST_AUTH; /* for caps() */
 		caps(s, &b);
-		s->state = ST_NOTAUTH;
-		snprintf(s->delayed_reply, sizeof(s->delayed_reply),
-			 "%s OK [CAPABILITY %s] Logged in\r\n", tag, b.data);
+		sess_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in", b.data);
 		buf_free(&b);
 	}
-	if (s->auth_delay > 0) {
-		ev_timer_arm(s->delay, (uint64_t)s->auth_delay);
-		return;
-	}
-	delay_fire(srv->ev, s->delay, s);
+	s->mode = MODE_CMD;
+	sess_resume(s);
 }
 
-/* Starts a password check on the authcheck pool; input stays paused until
- * login_done answers.  Returns 0 (answered now) or 1 (answer pending). */
+/* Starts a password check (lib/service/listener: off the loop, answered
+ * after the throttle's delay); input stays paused until login_done
+ * answers.  Returns 0 (answered now) or 1 (answer pending). */
 static int do_login(struct session *s, const char *tag, const char *user, const char *pass)
 {
-	struct imapd *srv = s->srv;
-	uint64_t now = ev_now(srv->ev);
-	int64_t delay = authlimit_check(srv->al, s->peer, user, now);
 	char q[300];
+	int rc;
 
 	log_quote(q, sizeof(q), user, strlen(user));
-	if (delay < 0) {
+	snprintf(s->auth_tag, sizeof(s->auth_tag), "%s", tag);
+	snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
+	rc = listener_auth_start(s->auth, user, pass, login_done, s);
+	if (rc == LISTENER_AUTH_REFUSED) {
 		log_info(s->sid, "event=auth-refused user=%s peer=%s reason=throttled", q, s->peer);
 		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
 		return 0;
 	}
-	snprintf(s->auth_tag, sizeof(s->auth_tag), "%s", tag);
-	snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
-	s->auth_delay = delay;
-	s->auth_job = authcheck_submit(srv->ac, user, pass, login_done, s);
-	if (!s->auth_job) {
+	if (rc == LISTENER_AUTH_BUSY) {
 		log_warn(s->sid, "event=auth-busy user=%s peer=%s", q, s->peer);
 		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
 		return 0;
@@ -693,7 +659,7 @@ static void sess_input(struct conn *c, void *arg)
 	size_t n, used;
 
 	while (s->c && s->mode != MODE_BLOCKED && (n = conn_pending(c, &p)) > 0) {
-		if (conn_outlen(c) >= OUT_HIGH) {
+		if (conn_outlen(c) >= LISTENER_OUT_HIGH) {
 			/* the client pipelines faster than it reads: read on
 			 * once writable() says the output drained */
 			s->out_paused = 1;
@@ -770,7 +736,7 @@ static void sess_writable(struct conn *c, void *arg)
 
 	if (s->fj)
 		fetch_continue(s);
-	if (s->out_paused && s->c && conn_outlen(c) < OUT_HIGH) {
+	if (s->out_paused && s->c && conn_outlen(c) < LISTENER_OUT_HIGH) {
 		s->out_paused = 0;
 		/* a blocked command resumes input itself when it ends */
 		if (s->mode != MODE_BLOCKED)
@@ -836,17 +802,17 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 		srv->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	srv->nsessions--;
-	authcheck_cancel(s->auth_job);
+	listener_session_end(srv->lsn, s->peer);
+	listener_auth_free(s->auth);
 	fetch_job_free(s->fj);
 	view_clear(s);
-	ev_timer_free(s->delay);
 	ev_timer_free(s->deadline);
 	imap_parser_free(s->p);
 	free(s);
 }
 
-void imap_session_start(struct imapd *srv, int fd, const struct sockaddr *peer, int implicit_tls)
+void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+			int implicit_tls)
 {
 	static const struct conn_cbs cbs = {
 	    .input = sess_input,
@@ -854,43 +820,29 @@ void imap_session_start(struct imapd *srv, int fd, const struct sockaddr *peer, 
 	    .writable = sess_writable,
 	    .tls_ready = sess_tls_ready,
 	};
+	struct imapd *srv = arg;
 	struct session *s = calloc(1, sizeof(*s));
-	unsigned same_ip = 0;
 
+	(void)port;
 	if (!s)
 		bug("out of memory");
 	s->srv = srv;
 	s->c = conn_new(srv->ev, fd, peer, &cbs, s, CHUNK_MAXLINE, MAXOUT);
 	s->sid = conn_sid(s->c);
-	snprintf(s->peer, sizeof(s->peer), "%s", conn_peer(s->c));
+	snprintf(s->peer, sizeof(s->peer), "%s", ip);
 	s->state = ST_NOTAUTH;
 	s->p = new_parser(srv, s->state);
-	s->delay = ev_timer_new(srv->ev, delay_fire, s);
+	s->auth = listener_auth_new(srv->ev, srv->al, srv->ac, s->peer);
 	s->deadline = ev_timer_new(srv->ev, deadline_fire, s);
 	ev_timer_arm(s->deadline, login_deadline_ms(srv));
 	s->next = srv->sessions;
 	if (s->next)
 		s->next->prev = s;
 	srv->sessions = s;
-	srv->nsessions++;
-	for (struct session *o = srv->sessions; o; o = o->next)
-		if (strcmp(o->peer, s->peer) == 0)
-			same_ip++;
 	log_info(s->sid, "event=connect peer=%s tls=%d", s->peer, implicit_tls);
 	conn_set_timeout(s->c, srv->login_timeout_ms);
 	if (implicit_tls && (!srv->tls || conn_tls_server(s->c, srv->tls) < 0)) {
 		conn_close(s->c, 0, "tls unavailable");
-		return;
-	}
-	if (srv->stopping) {
-		sess_printf(s, "* BYE Server shutting down\r\n");
-		conn_close(s->c, 1, "stopping");
-		return;
-	}
-	if (srv->nsessions > srv->max_sessions || same_ip > srv->max_per_ip) {
-		log_info(s->sid, "event=refused peer=%s reason=too-many-connections", s->peer);
-		sess_printf(s, "* BYE Too many connections, try again later\r\n");
-		conn_close(s->c, 1, "too many connections");
 		return;
 	}
 	sess_printf(s, "* OK [CAPABILITY %s%s] Loft IMAP ready\r\n", CAPS_COMMON,

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "evloop.h"
+#include "listener.h"
 #include "log.h"
 #include "smtpd.h"
 #include "store.h"
@@ -38,8 +39,6 @@
 static const char *const port_names[PORT_COUNT] = {"mx", "submission", "submissions"};
 
 static struct smtpd srv;
-static int listen_fd[PORT_COUNT] = {-1, -1, -1};
-static struct ev_timer *accept_retry;
 
 static const struct {
 	const char *key;
@@ -132,56 +131,14 @@ static struct tls_ctx *load_tls(void)
 	return t;
 }
 
-static void on_accept(struct evloop *ev, int fd, int events, void *arg);
-
-static void accept_resume(struct evloop *ev, struct ev_timer *t, void *arg)
-{
-	(void)t;
-	(void)arg;
-	for (int i = 0; i < PORT_COUNT; i++)
-		if (listen_fd[i] >= 0)
-			ev_io_set(ev, listen_fd[i], EV_READ);
-}
-
-static void on_accept(struct evloop *ev, int fd, int events, void *arg)
-{
-	enum smtpd_port port = (enum smtpd_port)(intptr_t)arg;
-
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (c < 0) {
-			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-				return;
-			/* out of descriptors: stop accepting for a moment */
-			log_err(NULL, "event=accept-failed error=\"%s\"", strerror(errno));
-			for (int k = 0; k < PORT_COUNT; k++)
-				if (listen_fd[k] >= 0)
-					ev_io_set(ev, listen_fd[k], 0);
-			ev_timer_arm(accept_retry, 1000);
-			return;
-		}
-		session_accept(&srv, c, (struct sockaddr *)&ss, port);
-	}
-}
-
 static void on_stop(struct daemon *d, void *arg)
 {
 	(void)d;
 	(void)arg;
 	srv.stopping = 1;
-	for (int i = 0; i < PORT_COUNT; i++) {
-		if (listen_fd[i] >= 0) {
-			ev_io_del(srv.ev, listen_fd[i]);
-			close(listen_fd[i]);
-			listen_fd[i] = -1;
-		}
-	}
+	listener_stop(srv.lsn);
 	session_stop_all(&srv);
-	if (srv.nsessions == 0)
+	if (listener_sessions(srv.lsn) == 0)
 		ev_stop(srv.ev);
 }
 
@@ -251,18 +208,25 @@ int main(int argc, char **argv)
 	if (commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
 		fatal("event=store-thread-failed error=\"%s\"", err);
 
-	accept_retry = ev_timer_new(srv.ev, accept_resume, NULL);
+	struct listener_conf lc = {
+	    .proto = "smtp",
+	    .max_sessions = (unsigned)srv.lim.max_connections,
+	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
+	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
+			"421 4.7.0 Too many connections from your address\r\n"},
+	};
+	srv.lsn = listener_new(srv.ev, &lc, session_accept, &srv);
 	for (int i = 0; i < PORT_COUNT; i++) {
-		listen_fd[i] = daemon_listener(srv.d, port_names[i]);
-		if (listen_fd[i] < 0)
+		int fd = daemon_listener(srv.d, port_names[i]);
+
+		if (fd < 0)
 			continue;
 		if (i == PORT_SUBMISSIONS && !srv.tls) {
 			log_err(NULL, "event=listener-off name=submissions reason=\"no TLS\"");
-			close(listen_fd[i]);
-			listen_fd[i] = -1;
+			close(fd);
 			continue;
 		}
-		if (ev_io_add(srv.ev, listen_fd[i], EV_READ, on_accept, (void *)(intptr_t)i) < 0)
+		if (listener_add(srv.lsn, fd, i, i == PORT_SUBMISSIONS) < 0)
 			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
 		any = 1;
 		log_info(NULL, "event=listening name=%s", port_names[i]);
@@ -276,7 +240,7 @@ int main(int argc, char **argv)
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
 	authlimit_free(srv.al);
-	ev_timer_free(accept_retry);
+	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;
 }

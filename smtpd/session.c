@@ -19,12 +19,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "authcheck.h"
-#include "authlimit.h"
 #include "conn.h"
 #include "daemon.h"
 #include "data.h"
 #include "evloop.h"
+#include "listener.h"
 #include "log.h"
 #include "net.h"
 #include "parser.h"
@@ -57,7 +56,6 @@ static const char *const state_names[] = {
 
 #define ST(s) (1u << (s))
 
-#define OUT_HIGH 16384 /* stop reading commands while this much output waits */
 /* DATA/BDAT bytes are taken raw from the conn's line reader, whose buffer
  * holds twice this: big enough for few wake-ups, small enough per session */
 #define DATA_READ_LINE 8192
@@ -88,11 +86,7 @@ struct session {
 	char user[STORE_ADDR_MAX + 1];
 	enum auth_step auth_step;
 	char login_user[STORE_ADDR_MAX + 1];
-	struct authcheck_job *auth_job; /* a password check in flight */
-	int64_t auth_delay;		/* authlimit's delay for this attempt */
-	uint64_t auth_started;
-	char held_reply[128]; /* sent when the delay timer fires */
-	int held_close;
+	struct listener_auth *auth; /* logins under the throttle */
 
 	/* transaction */
 	struct smtp_path from;
@@ -819,7 +813,8 @@ static void cmd_starttls(struct session *s, const struct smtp_cmd *cmd)
 
 /* --- AUTH ----------------------------------------------------------------- */
 
-static void held_reply_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+/* A throttled AUTH's answer, a second after the attempt. */
+static void refused_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 {
 	struct session *s = arg;
 
@@ -827,41 +822,22 @@ static void held_reply_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	(void)t;
 	if (s->state != S_WAIT)
 		return; /* dropped (a stop, a deadline) while the reply was held */
-	set_state(s, s->authed ? S_READY : (s->helo[0] ? S_READY : S_INIT));
-	reply(s, "%s", s->held_reply);
-	if (s->held_close) {
-		drop(s, "auth refused");
-		return;
-	}
-	conn_pause(s->c, 0);
+	reply(s, "454 4.7.0 Too many authentication failures, try again later");
+	drop(s, "auth refused");
 }
 
-/* Sends the held answer now, or after the delay authlimit asked for. */
-static void held_reply_after(struct session *s, int64_t delay)
-{
-	if (delay <= 0) {
-		held_reply_fire(s->srv->ev, s->delay, s);
-		return;
-	}
-	set_state(s, S_WAIT);
-	conn_pause(s->c, 1);
-	ev_timer_arm(s->delay, (uint64_t)delay);
-}
-
-/* The password check came back from lib/authcheck (on the loop). */
+/* The login's answer from lib/service/listener (on the loop), after the
+ * failure delay authlimit asked for, counted from the attempt. */
 static void auth_done(void *arg, int result, int64_t uid)
 {
 	struct session *s = arg;
-	uint64_t now = ev_now(s->srv->ev);
 	char q[300];
 
-	s->auth_job = NULL;
 	/* dropped by a stop while the check ran: closed() is on its way */
 	if (s->state == S_CLOSED)
 		return;
 	log_quote(q, sizeof(q), s->login_user, strlen(s->login_user));
 	if (result == 1) {
-		authlimit_success(s->srv->al, s->ip, s->login_user);
 		if (store_user_address(s->srv->st, uid, s->user, sizeof(s->user)) < 0)
 			snprintf(s->user, sizeof(s->user), "%s", s->login_user);
 		s->authed = 1;
@@ -878,16 +854,13 @@ static void auth_done(void *arg, int result, int64_t uid)
 		conn_pause(s->c, 0);
 		return;
 	}
-	authlimit_fail(s->srv->al, s->ip, s->login_user, now);
 	log_warn(s->sid, "event=auth result=failed user=%s peer=%s password=%s", q, s->ip,
 		 LOG_SECRET);
-	snprintf(s->held_reply, sizeof(s->held_reply),
-		 "535 5.7.8 Authentication credentials invalid");
-	s->held_close = 0;
 	if (bad(s))
 		return;
-	/* the delay counts from the attempt, the check time included */
-	held_reply_after(s, s->auth_delay - (int64_t)(now - s->auth_started));
+	set_state(s, S_READY);
+	reply(s, "535 5.7.8 Authentication credentials invalid");
+	conn_pause(s->c, 0);
 }
 
 /* Checks the credentials (on an authcheck worker: a password hash costs
@@ -895,24 +868,13 @@ static void auth_done(void *arg, int result, int64_t uid)
  * growing delay authlimit asks for when there were failures. */
 static void auth_finish(struct session *s, const char *user, const char *pass)
 {
-	uint64_t now = ev_now(s->srv->ev);
-	int64_t delay = authlimit_check(s->srv->al, s->ip, user, now);
 	char q[300];
+	int rc;
 
 	s->auth_step = AUTH_NONE;
-	log_quote(q, sizeof(q), user, strlen(user));
-	if (delay < 0) {
-		log_warn(s->sid, "event=auth result=refused user=%s peer=%s password=%s", q, s->ip,
-			 LOG_SECRET);
-		snprintf(s->held_reply, sizeof(s->held_reply),
-			 "454 4.7.0 Too many authentication failures, try again later");
-		s->held_close = 1;
-		held_reply_after(s, 1000);
-		return;
-	}
 	if (strlen(user) > STORE_ADDR_MAX) {
 		/* no such account can exist; never check a truncated name */
-		authlimit_fail(s->srv->al, s->ip, NULL, now);
+		listener_auth_fail(s->auth, NULL);
 		set_state(s, S_READY);
 		reply(s, "535 5.7.8 Authentication credentials invalid");
 		bad(s);
@@ -920,10 +882,19 @@ static void auth_finish(struct session *s, const char *user, const char *pass)
 	}
 	if (user != s->login_user)
 		snprintf(s->login_user, sizeof(s->login_user), "%s", user);
-	s->auth_delay = delay;
-	s->auth_started = now;
-	s->auth_job = authcheck_submit(s->srv->ac, s->login_user, pass, auth_done, s);
-	if (!s->auth_job) {
+	rc = listener_auth_start(s->auth, s->login_user, pass, auth_done, s);
+	if (rc == LISTENER_AUTH_REFUSED) {
+		log_quote(q, sizeof(q), user, strlen(user));
+		log_warn(s->sid, "event=auth result=refused user=%s peer=%s password=%s", q, s->ip,
+			 LOG_SECRET);
+		/* answered a second later, then closed: a client that retries
+		 * at once gets nothing from it */
+		set_state(s, S_WAIT);
+		conn_pause(s->c, 1);
+		ev_timer_arm(s->delay, 1000);
+		return;
+	}
+	if (rc == LISTENER_AUTH_BUSY) {
 		set_state(s, S_READY);
 		reply(s, "454 4.7.0 Temporary authentication failure, try again");
 		return;
@@ -1226,7 +1197,7 @@ static void session_input(struct conn *c, void *arg)
 		return;
 	}
 	while (s->state != S_CLOSED && s->state != S_WAIT && s->state != S_STORE) {
-		if (conn_outlen(s->c) > OUT_HIGH) {
+		if (conn_outlen(s->c) > LISTENER_OUT_HIGH) {
 			/* the client pipelines faster than it reads: wait */
 			conn_pause(s->c, 1);
 			return;
@@ -1296,19 +1267,19 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->envelope);
 	ev_timer_free(s->data_total);
 	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
-	authcheck_cancel(s->auth_job); /* NULL is fine */
-	s->auth_job = NULL;
+	listener_auth_free(s->auth);
+	s->auth = NULL;
 	*s->pprev = s->next;
 	if (s->next)
 		s->next->pprev = s->pprev;
-	srv->nsessions--;
+	listener_session_end(srv->lsn, s->ip);
 	s->c = NULL;
 	s->state = S_CLOSED;
 	if (s->in_store)
 		s->orphaned = 1; /* the store thread still reads its message */
 	else
 		session_free(s);
-	if (srv->stopping && srv->nsessions == 0)
+	if (srv->stopping && listener_sessions(srv->lsn) == 0)
 		ev_stop(srv->ev); /* the last session of a graceful stop */
 }
 
@@ -1359,72 +1330,39 @@ static const struct conn_cbs session_cbs = {
     .tls_ready = session_tls_ready,
 };
 
-static void refuse_now(int fd, const char *msg)
+void session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+		    int implicit_tls)
 {
-	/* a fresh socket's send buffer is empty: this does not block */
-	if (send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		/* nothing more to do for a client we are refusing */
-	}
-	close(fd);
-}
+	struct smtpd *srv = arg;
+	struct session *s = calloc(1, sizeof(*s));
+	static const char *const pname[] = {"mx", "submission", "submissions"};
 
-void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum smtpd_port port)
-{
-	struct session *s;
-	char ip[64] = "unknown";
-	unsigned same = 0;
-
-	if (peer)
-		net_addr_str(peer, ip, sizeof(ip));
-	if (srv->stopping) {
-		close(fd);
-		return;
-	}
-	if (srv->nsessions >= srv->lim.max_connections) {
-		log_warn(NULL, "event=refused reason=max-connections peer=%s", ip);
-		if (port != PORT_SUBMISSIONS)
-			refuse_now(fd, "421 4.7.0 Too many connections, try again later\r\n");
-		else
-			close(fd);
-		return;
-	}
-	for (s = srv->sessions; s; s = s->next)
-		same += strcmp(s->ip, ip) == 0;
-	if (same >= srv->lim.max_per_ip) {
-		log_warn(NULL, "event=refused reason=max-per-ip peer=%s", ip);
-		if (port != PORT_SUBMISSIONS)
-			refuse_now(fd, "421 4.7.0 Too many connections from your address\r\n");
-		else
-			close(fd);
-		return;
-	}
-	s = calloc(1, sizeof(*s));
 	if (!s)
 		bug("out of memory");
+	(void)implicit_tls; /* the port says it: submissions */
 	s->srv = srv;
-	s->port = port;
+	s->port = (enum smtpd_port)port;
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->c = conn_new(srv->ev, fd, peer, &session_cbs, s, srv->lim.max_line, 256 * 1024);
 	snprintf(s->sid, sizeof(s->sid), "%s", conn_sid(s->c));
+	s->auth = listener_auth_new(srv->ev, srv->al, srv->ac, s->ip);
 	s->greet = ev_timer_new(srv->ev, greet_fire, s);
 	s->deadline = ev_timer_new(srv->ev, deadline_fire, s);
-	s->delay = ev_timer_new(srv->ev, held_reply_fire, s);
+	s->delay = ev_timer_new(srv->ev, refused_fire, s);
 	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
-	conn_set_lowmark(s->c, OUT_HIGH / 2);
+	conn_set_lowmark(s->c, LISTENER_OUT_LOW);
 	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;
 	s->pprev = &srv->sessions;
 	if (s->next)
 		s->next->pprev = &s->next;
 	srv->sessions = s;
-	srv->nsessions++;
 	s->state = S_GREETING;
-	static const char *const pname[] = {"mx", "submission", "submissions"};
 	log_info(s->sid, "event=connect peer=%s port=%s sessions=%u", ip, pname[port],
-		 srv->nsessions);
-	if (port == PORT_SUBMISSIONS) {
+		 listener_sessions(srv->lsn));
+	if (s->port == PORT_SUBMISSIONS) {
 		if (!srv->tls || conn_tls_server(s->c, srv->tls) < 0) {
 			conn_close(s->c, 0, "no tls");
 			s->state = S_CLOSED;

@@ -21,6 +21,7 @@ struct authlimit;
 struct authcheck;
 struct session;
 struct commit;
+struct listener;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
@@ -51,16 +52,19 @@ struct smtpd {
 	struct authcheck *ac; /* password checks on worker threads */
 	struct smtpd_limits lim;
 	char hostname[256];
+	struct listener *lsn; /* accept loop and connection limits */
 	struct session *sessions;
-	unsigned nsessions;
 	struct commit *commit;	 /* the store thread, commit.c */
 	uint64_t body_in_flight; /* sum of the sessions' body buffers (len) */
 	int stopping;
 };
 
-/* Makes a session for an accepted fd (which it owns from here).  Applies
- * the connection limits itself (refusing with 421). */
-void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum smtpd_port port);
+/* The listener's accept callback (lib/service/listener.h; arg is the
+ * struct smtpd, port an enum smtpd_port): makes a session for fd, which it
+ * owns from here.  The listener has applied the connection limits and
+ * counted the session; the session ends it with listener_session_end. */
+void session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+		    int implicit_tls);
 /* Server stopping: idle sessions get 421 and close; a session in the middle
  * of DATA finishes that message first; the loop stops when the last
  * session is gone. */

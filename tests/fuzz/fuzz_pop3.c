@@ -5,12 +5,15 @@
  * treated as a stored message and dot-stuffed for RETR and TOP.  Checks
  * invariants, not just "no crash".
  *
- * The parser is a daemon file; it is included so the target links with
- * lib/ alone (no build.mk line needed).
+ * The parser (imapd/pop3/pop3_parse.c) is linked in through
+ * imapd/build.mk (fuzz_pop3_EXTRA).
  */
-#include "../../imapd/pop3_parse.c"
-
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "../../imapd/pop3/pop3_parse.h"
+#include "buf.h"
 
 #include "linereader.h"
 #include "sasl.h"

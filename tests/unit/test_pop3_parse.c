@@ -2,12 +2,14 @@
  * The POP3 command parser, SASL PLAIN decoding and dot-stuffing, fed whole
  * and byte by byte.
  *
- * The parser is a daemon file; it is included here so this test links
- * with lib/ alone (no build.mk line needed).
+ * The parser (imapd/pop3/pop3_parse.c) is linked in through
+ * imapd/build.mk (test_pop3_parse_EXTRA).
  */
-#include "../../imapd/pop3_parse.c"
-
 #include <stdlib.h>
+#include <string.h>
+
+#include "../../imapd/pop3/pop3_parse.h"
+#include "buf.h"
 
 #include "linereader.h"
 #include "tap.h"

@@ -6,18 +6,36 @@
  * maildrop lock, UPDATE through the store, back-pressure on a large
  * message, pipelining, the AUTH throttle and the idle timeout.
  *
- * The server is a daemon file; it is included here so this test links
- * with lib/ alone (no build.mk line needed).
+ * The server's files are linked in through imapd/build.mk
+ * (test_pop3_session_EXTRA); its inside (pop3d.h) lets the test change a
+ * setting between cases.
  */
-#include "../../imapd/pop3_parse.c"
-#include "../../imapd/pop3.c"
-
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "../../imapd/pop3/pop3d.h"
+#include "authcheck.h"
+#include "authlimit.h"
+#include "buf.h"
+#include "daemon.h"
+#include "evloop.h"
+#include "log.h"
+#include "net.h"
+#include "store.h"
+#include "store_deliver.h"
+#include "store_mailbox.h"
+#include "store_users.h"
 #include "tap.h"
+
+static struct pop3d *srv;
 
 static struct evloop *ev;
 static struct store *st;
@@ -127,14 +145,14 @@ static void client_free(struct client *c)
 	free(c);
 }
 
-/* A fresh throttle, so one test's failures do not slow the next. */
+/* A fresh throttle, so one test's failures do not slow the next (sessions
+ * take the server's throttle when they start). */
 static void reset_authlimit(void)
 {
 	struct authlimit_conf ac;
 	authlimit_conf_default(&ac);
-	pop3_set_authlimit(NULL);
-	srv.al = authlimit_new(&ac);
-	srv.own_al = 1;
+	authlimit_free(srv->al);
+	srv->al = authlimit_new(&ac);
 }
 
 /* Sends n bytes (may be 0 to only read) and waits for one response.
@@ -522,7 +540,7 @@ static void test_pipelining_and_big(void)
 static void test_policy(void)
 {
 	/* plaintext logins off (the default): only STLS may be offered */
-	srv.plaintext_auth = 0;
+	srv->conf.plaintext_auth = 0;
 	struct client *c = client_new();
 	expect(c, NULL, "+OK", "greeting");
 	char *r = xchg(c, "CAPA", 1);
@@ -534,7 +552,7 @@ static void test_policy(void)
 	expect(c, "QUIT", "+OK", "QUIT");
 	wait_eof(c);
 	client_free(c);
-	srv.plaintext_auth = 1;
+	srv->conf.plaintext_auth = 1;
 
 	/* the throttle: after the free failures, a delay; past the limit,
 	 * [SYS/TEMP] even for the right password */
@@ -543,8 +561,8 @@ static void test_policy(void)
 	ac.free_failures = 1;
 	ac.max_failures = 3;
 	ac.max_delay_ms = 300;
-	struct authlimit *al = authlimit_new(&ac);
-	pop3_set_authlimit(al);
+	struct authlimit *al = authlimit_new(&ac), *saved = srv->al;
+	srv->al = al;
 	for (int i = 0; i < 3; i++) {
 		c = client_new();
 		expect(c, NULL, "+OK", "greeting");
@@ -561,33 +579,34 @@ static void test_policy(void)
 	       "refused past the limit");
 	ok(wait_eof(c), "refused session closed");
 	client_free(c);
+	srv->al = saved;
 	reset_authlimit();
 	authlimit_free(al);
 
 	/* idle timeout */
-	srv.idle_ms = 200;
+	srv->conf.idle_ms = 200;
 	c = client_new();
 	expect(c, NULL, "+OK", "greeting");
 	run_loop(c, 1, 3000);
 	ok(starts(c->rx.data, "-ERR autologout"), "idle session told why");
 	ok(wait_eof(c), "idle session closed");
 	client_free(c);
-	srv.idle_ms = 600000;
+	srv->conf.idle_ms = 600000;
 
 	/* stop: no new sessions, the live ones go on */
 	c = login("alice@example.org", "secret pw");
-	pop3_stop();
+	pop3d_stop(srv);
 	expect(c, "STAT", "+OK", "session goes on after stop");
-	is_int(pop3_sessions(), 1, "one live session");
+	is_int(pop3d_sessions(srv), 1, "one live session");
 	expect(c, "QUIT", "+OK", "QUIT");
 	wait_eof(c);
 	client_free(c);
 	/* let the server run its close */
-	for (int i = 0; i < 20 && pop3_sessions() > 0; i++) {
+	for (int i = 0; i < 20 && pop3d_sessions(srv) > 0; i++) {
 		ev_timer_arm(guard, 10);
 		ev_run(ev);
 	}
-	is_int(pop3_sessions(), 0, "no sessions left");
+	is_int(pop3d_sessions(srv), 0, "no sessions left");
 }
 
 int main(void)
@@ -624,8 +643,19 @@ int main(void)
 	socklen_t sl = sizeof(sin);
 	getsockname(lfd, (struct sockaddr *)&sin, &sl);
 	listen_port = ntohs(sin.sin_port);
-	is_int(pop3_listen(d, st, NULL, lfd, 0), 0, "pop3_listen");
-	is_int(pop3_listen(d, st, NULL, lfd, 1), -1, "implicit TLS without a context refused");
+	struct pop3d_conf pc;
+	struct authlimit_conf alc;
+	is_int(pop3d_conf_load(daemon_config(d), &pc), 0, "pop3.* settings read");
+	ok(pc.plaintext_auth == 1 && pc.idle_ms == 600000 && pc.max_sessions == 200 &&
+	       pc.max_per_ip == 20,
+	   "settings: loft.conf and the defaults");
+	authlimit_conf_default(&alc);
+	struct authcheck *ac = authcheck_new(ev, daemon_db_path(d), 0, err, sizeof(err));
+	if (!ac)
+		bug("authcheck_new: %s", err);
+	srv = pop3d_new(ev, st, NULL, authlimit_new(&alc), ac, &pc);
+	is_int(pop3d_listen(srv, lfd, 0), 0, "pop3d_listen");
+	is_int(pop3d_listen(srv, dup(lfd), 1), -1, "implicit TLS without a context refused");
 
 	test_basic();
 	test_sasl();
@@ -633,11 +663,12 @@ int main(void)
 	test_pipelining_and_big();
 	test_policy();
 
-	close(lfd);
+	struct authlimit *al = srv->al;
+	pop3d_free(srv); /* closes lfd */
+	authlimit_free(al);
+	authcheck_free(ac);
 	ev_timer_free(guard);
 	store_close(st);
-	if (srv.own_al)
-		authlimit_free(srv.al);
 	daemon_free(d);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

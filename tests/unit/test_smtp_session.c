@@ -16,6 +16,7 @@
 #include "authcheck.h"
 #include "authlimit.h"
 #include "evloop.h"
+#include "listener.h"
 #include "log.h"
 #include "store.h"
 #include "store_users.h"
@@ -144,7 +145,8 @@ static void run_script(const struct script *sc, int bytewise, int n_before)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		bug("socketpair");
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	session_accept(&srv, sv[0], NULL, PORT_MX);
+	ok(listener_session_begin(srv.lsn, "unknown") == 0, "session within the limits");
+	session_accept(&srv, sv[0], NULL, "unknown", PORT_MX, 0);
 	pump(5);
 	if (bytewise) {
 		for (size_t i = 0; i < len; i++) {
@@ -204,6 +206,12 @@ int main(void)
 	    .max_body_in_flight = 1 << 20,
 	    .greeting_delay_ms = 0,
 	};
+	srv.lsn =
+	    listener_new(srv.ev,
+			 &(struct listener_conf){.proto = "smtp",
+						 .max_sessions = (unsigned)srv.lim.max_connections,
+						 .max_per_ip = (unsigned)srv.lim.max_per_ip},
+			 session_accept, &srv);
 	srv.ac = authcheck_new(srv.ev, path, 1, err, sizeof(err));
 	if (!srv.ac)
 		bug("authcheck_new: %s", err);
@@ -214,7 +222,7 @@ int main(void)
 		run_script(&scripts[i], 0, 0);
 		run_script(&scripts[i], 1, 0);
 	}
-	is_int(srv.nsessions, 0, "every session freed");
+	is_int(listener_sessions(srv.lsn), 0, "every session freed");
 
 	/* what the whole and bytewise runs stored: identical messages */
 	{
@@ -228,6 +236,7 @@ int main(void)
 	}
 
 	commit_stop(&srv);
+	listener_free(srv.lsn);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	authlimit_free(srv.al);

@@ -1,0 +1,285 @@
+/*
+ * lib/service/listener: the accept loop and the session limits on a real
+ * loopback socket (in total, per address, refusal on a plain port, a
+ * silent close on an implicit-TLS port, counts freed by
+ * listener_session_end, stop), and logins under the throttle with a real
+ * mailstore and password-check pool (right, wrong, the failure delay
+ * counted from the attempt, refusal past the limit, busy pool, cancel).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "authcheck.h"
+#include "authlimit.h"
+#include "evloop.h"
+#include "listener.h"
+#include "log.h"
+#include "net.h"
+#include "store.h"
+#include "store_users.h"
+#include "tap.h"
+
+static struct evloop *ev;
+static struct ev_timer *guard;
+
+#define MAX_ACCEPTED 16
+static int accepted[MAX_ACCEPTED], naccepted;
+static char accepted_ip[64];
+static int accepted_port, accepted_tls;
+
+static void on_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+		      int implicit_tls)
+{
+	(void)arg;
+	(void)peer;
+	if (naccepted == MAX_ACCEPTED)
+		bug("too many accepted");
+	accepted[naccepted++] = fd;
+	snprintf(accepted_ip, sizeof(accepted_ip), "%s", ip);
+	accepted_port = port;
+	accepted_tls = implicit_tls;
+}
+
+static void on_guard(struct evloop *e, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ev_stop(e);
+}
+
+/* Runs the loop for about ms. */
+static void spin(uint64_t ms)
+{
+	ev_timer_arm(guard, ms);
+	ev_run(ev);
+}
+
+static int listen_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	return ntohs(sin.sin_port);
+}
+
+static int client(int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		bug("connect");
+	return fd;
+}
+
+/* What the server sent before closing (blocking read until EOF). */
+static void read_all(int fd, char *out, size_t outlen)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	struct timeval tv = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (n + 1 < outlen && (r = read(fd, out + n, outlen - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+}
+
+static void test_limits(void)
+{
+	char err[256], got[256];
+	struct listener_conf conf = {
+	    .proto = "test",
+	    .max_sessions = 3,
+	    .max_per_ip = 2,
+	    .refusal = {"-FULL\r\n", "-FULL-IP\r\n"},
+	};
+	struct listener *l = listener_new(ev, &conf, on_accept, NULL);
+	int plain = net_listen("127.0.0.1:0", 16, err, sizeof(err));
+	int tls = net_listen("127.0.0.1:0", 16, err, sizeof(err));
+	int pport = listen_port(plain), tport = listen_port(tls);
+	int c[4];
+
+	ok(plain >= 0 && tls >= 0, "listening sockets");
+	is_int(listener_add(l, plain, 7, 0), 0, "plain socket added");
+	is_int(listener_add(l, tls, 8, 1), 0, "implicit-TLS socket added");
+
+	c[0] = client(pport);
+	spin(50);
+	is_int(naccepted, 1, "first connection accepted");
+	ok(!strcmp(accepted_ip, "127.0.0.1"), "the client's address");
+	ok(accepted_port == 7 && accepted_tls == 0, "its port and TLS mode");
+	c[1] = client(tport);
+	spin(50);
+	is_int(naccepted, 2, "second accepted");
+	ok(accepted_port == 8 && accepted_tls == 1, "the TLS socket's port");
+	is_int(listener_sessions(l), 2, "two sessions counted");
+	is_int(listener_sessions_from(l, "127.0.0.1"), 2, "two from 127.0.0.1");
+
+	/* a third from the same address: over max_per_ip */
+	c[2] = client(pport);
+	spin(50);
+	is_int(naccepted, 2, "third not accepted");
+	read_all(c[2], got, sizeof(got));
+	ok(!strcmp(got, "-FULL-IP\r\n"), "refused with the per-address line, then closed");
+	close(c[2]);
+	c[2] = client(tport);
+	spin(50);
+	read_all(c[2], got, sizeof(got));
+	ok(!strcmp(got, ""), "implicit TLS: closed without a word");
+	close(c[2]);
+
+	/* the total limit, from counts begun by hand (another address) */
+	is_int(listener_session_begin(l, "192.0.2.1"), 0, "a session begun by hand");
+	is_int(listener_session_begin(l, "192.0.2.2"), -1, "over the total: refused");
+	listener_session_end(l, "192.0.2.1");
+	is_int(listener_session_begin(l, "192.0.2.2"), 0, "room again once one ended");
+	c[2] = client(pport);
+	spin(50);
+	read_all(c[2], got, sizeof(got));
+	ok(!strcmp(got, "-FULL\r\n"), "over the total: the total's line");
+	close(c[2]);
+	listener_session_end(l, "192.0.2.2");
+	is_int(listener_sessions_from(l, "192.0.2.2"), 0, "an address's count ends at zero");
+
+	/* a session ends: its address may connect again */
+	listener_session_end(l, "127.0.0.1");
+	close(accepted[0]);
+	c[2] = client(pport);
+	spin(50);
+	is_int(naccepted, 3, "accepted again after a session ended");
+
+	/* stop: no more accepts, live sessions are the daemon's */
+	listener_stop(l);
+	listener_stop(l);
+	is_int(listener_sessions(l), 2, "stop keeps the live sessions");
+	is_int(listener_add(l, 0, 0, 0), -1, "no sockets after stop");
+	listener_session_end(l, "127.0.0.1");
+	listener_session_end(l, "127.0.0.1");
+	is_int(listener_sessions(l), 0, "all ended");
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	for (int i = 0; i < naccepted; i++)
+		if (i > 0)
+			close(accepted[i]);
+	listener_free(l);
+}
+
+static int auth_result = -9;
+static int64_t auth_uid;
+static uint64_t auth_at;
+
+static void on_auth(void *arg, int result, int64_t uid)
+{
+	(void)arg;
+	auth_result = result;
+	auth_uid = uid;
+	auth_at = ev_clock_ms();
+	ev_stop(ev);
+}
+
+/* Runs one login to its answer; returns the time it took in ms. */
+static uint64_t login(struct listener_auth *a, const char *user, const char *pass, int *rc)
+{
+	uint64_t t0 = ev_clock_ms();
+
+	auth_result = -9;
+	*rc = listener_auth_start(a, user, pass, on_auth, NULL);
+	if (*rc == LISTENER_AUTH_PENDING) {
+		ev_timer_arm(guard, 20000);
+		ev_run(ev);
+		ev_timer_disarm(guard);
+	}
+	return auth_at - t0;
+}
+
+static void test_auth(const char *db)
+{
+	char err[256];
+	struct authlimit_conf alc;
+	struct authlimit *al;
+	struct authcheck *ac = authcheck_new(ev, db, 1, err, sizeof(err));
+	struct listener_auth *a;
+	int64_t uid = 0;
+	struct store *st;
+	int rc;
+	uint64_t t;
+
+	if (!ac)
+		bug("authcheck_new: %s", err);
+	if (store_open(db, &st, err, sizeof(err)) < 0)
+		bug("store_open: %s", err);
+	ok(store_domain_add(st, "example.org") == 0 &&
+	       store_user_add(st, "u@example.org", "right password", &uid) == 0,
+	   "a user");
+	authlimit_conf_default(&alc);
+	alc.free_failures = 1;
+	alc.max_failures = 3;
+	alc.max_delay_ms = 400;
+	al = authlimit_new(&alc);
+	a = listener_auth_new(ev, al, ac, "127.0.0.1");
+
+	login(a, "u@example.org", "right password", &rc);
+	ok(rc == LISTENER_AUTH_PENDING && auth_result == 1 && auth_uid == uid,
+	   "right password: 1 and the user id");
+	ok(!listener_auth_busy(a), "not busy after the answer");
+	login(a, "u@example.org", "wrong", &rc);
+	ok(rc == LISTENER_AUTH_PENDING && auth_result == 0 && auth_uid == 0, "wrong password: 0");
+	t = login(a, "u@example.org", "wrong", &rc);
+	ok(auth_result == 0, "wrong again");
+	/* past the free failure: the next answer waits, counted from the
+	 * attempt, whatever the result */
+	t = login(a, "u@example.org", "right password", &rc);
+	ok(auth_result == 1, "right password after a failure");
+	ok(t >= 150, "its answer waited for the throttle's delay");
+	printf("# answer after two failures: %llu ms\n", (unsigned long long)t);
+	login(a, "u@example.org", "wrong", &rc);
+	login(a, "u@example.org", "wrong", &rc);
+	listener_auth_fail(a, "u@example.org");
+	login(a, "u@example.org", "right password", &rc);
+	is_int(rc, LISTENER_AUTH_REFUSED, "past the limit: refused without a check");
+	listener_auth_free(a);
+
+	/* cancel: freeing a login under way means no answer */
+	authlimit_free(al);
+	al = authlimit_new(&alc);
+	a = listener_auth_new(ev, al, ac, "127.0.0.2");
+	auth_result = -9;
+	is_int(listener_auth_start(a, "u@example.org", "right password", on_auth, NULL),
+	       LISTENER_AUTH_PENDING, "a login started");
+	ok(listener_auth_busy(a), "busy while it runs");
+	listener_auth_free(a);
+	spin(300);
+	is_int(auth_result, -9, "freed under way: no answer");
+
+	authcheck_free(ac);
+	authlimit_free(al);
+	store_close(st);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_listener_XXXXXX", db[300], cmd[320];
+
+	log_init("test_listener", LOG_LVL_ERR);
+	if (!mkdtemp(dir))
+		bug("mkdtemp");
+	snprintf(db, sizeof(db), "%s/loft.db", dir);
+	ev = ev_new();
+	guard = ev_timer_new(ev, on_guard, NULL);
+	test_limits();
+	test_auth(db);
+	ev_timer_free(guard);
+	ev_free(ev);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return tap_done();
+}
