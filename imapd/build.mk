@@ -1,7 +1,7 @@
 # loft-imapd: IMAP4rev1 (imapd/*.c) and POP3 (imapd/pop3/*.c).
 PROGS += loft-imapd
 POP3_SRCS := imapd/pop3/session.c imapd/pop3/maildrop.c imapd/pop3/pop3_parse.c
-loft-imapd_SRCS := imapd/main.c imapd/parser.c imapd/session.c imapd/mailbox.c \
+loft-imapd_SRCS := imapd/main.c imapd/parser.c imapd/session.c imapd/reply.c imapd/view.c imapd/mailbox.c \
 	imapd/fetch.c imapd/search.c imapd/mutf7.c imapd/imapdate.c imapd/seqset.c \
 	$(POP3_SRCS)
 

@@ -5,6 +5,7 @@
  * produced in batches as the socket drains (conn's writable callback), so
  * "FETCH 1:* BODY[]" on a big mailbox never sits whole in memory.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,7 @@ static void fitem_free(struct fitem *it)
 	it->nfields = 0;
 }
 
-void fetch_job_free(struct fetch_job *fj)
+void imap_fetch_job_free(struct fetch_job *fj)
 {
 	if (!fj)
 		return;
@@ -537,7 +538,7 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 			break;
 		case FK_FLAGS:
 			buf_puts(dst, "FLAGS ");
-			flags_format(dst, e->flags, e->keywords);
+			imap_flags_format(dst, e->flags, e->keywords);
 			sent_flags = 1;
 			break;
 		case FK_MODSEQ:
@@ -623,7 +624,7 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 		buf_printf(dst, "%sUID %u", first ? "" : " ", e->uid), first = 0;
 	if (flags_changed && !sent_flags) {
 		buf_printf(dst, "%sFLAGS ", first ? "" : " ");
-		flags_format(dst, e->flags, e->keywords);
+		imap_flags_format(dst, e->flags, e->keywords);
 		first = 0;
 	}
 	if ((fj->changedsince || (s->condstore && flags_changed)) && !sent_modseq)
@@ -676,13 +677,13 @@ static void finish(struct session *s)
 
 	memcpy(tag, fj->tag, sizeof(tag));
 	s->fj = NULL;
-	fetch_job_free(fj);
-	sess_tagged(s, tag, "OK", "FETCH completed");
+	imap_fetch_job_free(fj);
+	imap_tagged(s, tag, "OK", "FETCH completed");
 	if (blocked)
-		sess_resume(s);
+		imap_resume(s);
 	/* a big FETCH leaves freed buffers behind: give them back */
 	if (big)
-		imapd_trim_memory();
+		malloc_trim(0); /* what a big FETCH freed goes back to the system */
 }
 
 /* Sends the literal being streamed while the socket keeps up, then what
@@ -702,18 +703,18 @@ static int pump_literal(struct session *s, size_t limit)
 		bug("out of memory");
 	if (store_raw_open(fj->raw, fj->lit_id, &size) < 0 || size < fj->lit_off + fj->lit_left)
 		goto gone;
-	while (fj->lit_left && sess_outlen(s) < limit && !s->dead && s->c) {
+	while (fj->lit_left && imap_outlen(s) < limit && !s->dead && s->c) {
 		size_t n = fj->lit_left < FETCH_CHUNK ? fj->lit_left : FETCH_CHUNK;
 		if (store_raw_read(fj->raw, fj->chunk, n, fj->lit_off) < 0)
 			goto gone;
-		sess_write(s, fj->chunk, n);
+		imap_write(s, fj->chunk, n);
 		fj->lit_off += n;
 		fj->lit_left -= n;
 	}
 	if (fj->lit_left)
 		return 0;
 tail:
-	sess_write(s, fj->tail.data, fj->tail.len);
+	imap_write(s, fj->tail.data, fj->tail.len);
 	buf_reset(&fj->tail);
 	return 0;
 gone:
@@ -732,7 +733,7 @@ gone:
  * is checked after every message and literals are streamed, so what is
  * queued stays near FETCH_HIGHMARK whatever the message sizes.  No read
  * lock or open blob is kept once this returns. */
-void fetch_continue(struct session *s)
+void imap_fetch_continue(struct session *s)
 {
 	struct fetch_job *fj = s->fj;
 	struct store *st = s->srv->st;
@@ -745,7 +746,7 @@ void fetch_continue(struct session *s)
 		store_raw_close(fj->raw);
 	}
 	buf_init(&out, 200u * 1024 * 1024);
-	while (!fj->lit_left && fj->pos < fj->n && sess_outlen(s) < FETCH_HIGHMARK && !s->dead &&
+	while (!fj->lit_left && fj->pos < fj->n && imap_outlen(s) < FETCH_HIGHMARK && !s->dead &&
 	       s->c) {
 		/* load the entries of the next stretch of the view */
 		size_t max = fj->need_data ? FETCH_BATCH_DATA : FETCH_BATCH;
@@ -788,17 +789,17 @@ void fetch_continue(struct session *s)
 			e->flags = vm->flags;
 			emit_one(s, fj, fj->idx[j] + 1, e, flags_changed, &out);
 			if (!fj->need_data && out.len >= FETCH_CHUNK) {
-				sess_write(s, out.data, out.len);
+				imap_write(s, out.data, out.len);
 				buf_reset(&out);
 			}
 			if (fj->need_data) {
 				/* one message at a time: never more than one queued
 				 * beyond the mark */
-				sess_write(s, out.data, out.len);
+				imap_write(s, out.data, out.len);
 				buf_reset(&out);
 				if (fj->lit_left || fj->tail.len)
 					pump_literal(s, FETCH_HIGHMARK);
-				if (fj->lit_left || sess_outlen(s) >= FETCH_HIGHMARK || s->dead) {
+				if (fj->lit_left || imap_outlen(s) >= FETCH_HIGHMARK || s->dead) {
 					j++;
 					break;
 				}
@@ -810,7 +811,7 @@ void fetch_continue(struct session *s)
 		store_imap_read_end(st, rd);
 		batch_clear(fj);
 		fj->pos = j > fj->pos ? j : fj->pos + 1;
-		sess_write(s, out.data, out.len);
+		imap_write(s, out.data, out.len);
 		buf_reset(&out);
 	}
 	buf_free(&out);
@@ -818,7 +819,7 @@ void fetch_continue(struct session *s)
 		finish(s);
 }
 
-int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct fetch_job *fj;
 	const struct imap_arg *items = a ? a->next : NULL, *mods = items ? items->next : NULL;
@@ -826,7 +827,7 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 
 	if (!a || !items || a->type != IMAP_ARG_ATOM || (mods && mods->type != IMAP_ARG_LIST) ||
 	    (mods && mods->next))
-		return sess_tagged(s, c->tag, "BAD", "FETCH set items [(modifiers)]"), 0;
+		return imap_tagged(s, c->tag, "BAD", "FETCH set items [(modifiers)]"), 0;
 	fj = calloc(1, sizeof(*fj));
 	if (!fj)
 		bug("out of memory");
@@ -834,8 +835,8 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 	buf_init(&fj->tail, 64u * 1024 * 1024);
 	snprintf(fj->tag, sizeof(fj->tag), "%s", c->tag);
 	if (parse_items(items, fj) < 0) {
-		fetch_job_free(fj);
-		return sess_tagged(s, c->tag, "BAD", "Invalid fetch attributes"), 0;
+		imap_fetch_job_free(fj);
+		return imap_tagged(s, c->tag, "BAD", "Invalid fetch attributes"), 0;
 	}
 	for (const struct imap_arg *m = mods ? mods->child : NULL; m; m = m->next) {
 		if (imap_arg_is(m, "CHANGEDSINCE") && m->next &&
@@ -845,13 +846,13 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 		} else if (imap_arg_is(m, "VANISHED") && uid && s->qresync) {
 			vanished = 1;
 		} else {
-			fetch_job_free(fj);
-			return sess_tagged(s, c->tag, "BAD", "Invalid FETCH modifier"), 0;
+			imap_fetch_job_free(fj);
+			return imap_tagged(s, c->tag, "BAD", "Invalid FETCH modifier"), 0;
 		}
 	}
 	if (vanished && !fj->changedsince) {
-		fetch_job_free(fj);
-		return sess_tagged(s, c->tag, "BAD", "VANISHED needs CHANGEDSINCE"), 0;
+		imap_fetch_job_free(fj);
+		return imap_tagged(s, c->tag, "BAD", "VANISHED needs CHANGEDSINCE"), 0;
 	}
 	for (size_t i = 0; i < fj->nitems; i++) {
 		struct fitem *it = &fj->items[i];
@@ -871,20 +872,20 @@ int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg
 		if (it->kind == FK_MODSEQ)
 			s->condstore = 1;
 	}
-	if (view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
-		fetch_job_free(fj);
-		return sess_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
+	if (imap_view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
+		imap_fetch_job_free(fj);
+		return imap_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
 	}
 	if (vanished) {
 		/* QRESYNC: what vanished in the set since CHANGEDSINCE */
 		struct buf vb;
 		buf_init(&vb, 16u * 1024 * 1024);
-		if (view_vanished_in_set(s, a->str, fj->changedsince, &vb) > 0)
-			sess_printf(s, "* VANISHED (EARLIER) %s\r\n", vb.data);
+		if (imap_view_vanished_in_set(s, a->str, fj->changedsince, &vb) > 0)
+			imap_printf(s, "* VANISHED (EARLIER) %s\r\n", vb.data);
 		buf_free(&vb);
 	}
 	s->fj = fj;
-	fetch_continue(s);
+	imap_fetch_continue(s);
 	if (s->fj) {
 		s->mode = MODE_BLOCKED;
 		return 1;
@@ -911,14 +912,14 @@ static int store_report_cb(void *arg, const struct store_entry *e)
 		x->pos++;
 	if (x->pos == x->n || x->uids[x->pos] != e->uid)
 		return 0;
-	long i = view_find(s, e->uid);
+	long i = imap_view_find(s, e->uid);
 	if (i < 0)
 		return 0;
 	struct view_msg *m = &s->msgs[i];
 	m->flags = (m->flags & VIEW_RECENT) | e->flags;
 	m->modseq = e->modseq;
 	buf_printf(x->out, "* %ld FETCH (FLAGS ", i + 1);
-	flags_format(x->out, m->flags, e->keywords);
+	imap_flags_format(x->out, m->flags, e->keywords);
 	if (x->uid_cmd || s->qresync)
 		buf_printf(x->out, " UID %u", e->uid);
 	if (s->condstore)
@@ -927,7 +928,7 @@ static int store_report_cb(void *arg, const struct store_entry *e)
 	return 0;
 }
 
-int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct store *st = s->srv->st;
 	const struct imap_arg *set = a, *item, *val;
@@ -938,17 +939,17 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 	size_t *idx, n;
 
 	if (!set || set->type != IMAP_ARG_ATOM || !(item = set->next))
-		return sess_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
+		return imap_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
 	if (item->type == IMAP_ARG_LIST) {
 		const struct imap_arg *m = item->child;
 		if (!imap_arg_is(m, "UNCHANGEDSINCE") || !m->next || m->next->next ||
 		    strnum_u64(m->next->str, UINT64_MAX, &unchangedsince) < 0)
-			return sess_tagged(s, c->tag, "BAD", "Invalid STORE modifier"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Invalid STORE modifier"), 0;
 		s->condstore = 1;
 		item = item->next;
 	}
 	if (!item || item->type != IMAP_ARG_ATOM || !(val = item->next) || val->next)
-		return sess_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
+		return imap_tagged(s, c->tag, "BAD", "STORE set item value"), 0;
 	const char *name = item->str;
 	if (*name == '+') {
 		mode = STORE_FLAGS_ADD;
@@ -962,17 +963,17 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 	if (strcasecmp(name, "FLAGS.SILENT") == 0)
 		silent = 1;
 	else if (strcasecmp(name, "FLAGS") != 0)
-		return sess_tagged(s, c->tag, "BAD", "Unknown STORE item"), 0;
+		return imap_tagged(s, c->tag, "BAD", "Unknown STORE item"), 0;
 	if (s->readonly)
-		return sess_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
+		return imap_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
 	buf_init(&kw, STORE_KEYWORDS_MAX);
-	if (flags_parse(val, &flags, &kw) < 0) {
+	if (imap_flags_parse(val, &flags, &kw) < 0) {
 		buf_free(&kw);
-		return sess_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
+		return imap_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
 	}
-	if (view_select_set(s, set->str, uid, &idx, &n) < 0) {
+	if (imap_view_select_set(s, set->str, uid, &idx, &n) < 0) {
 		buf_free(&kw);
-		return sess_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
+		return imap_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
 	}
 	uint32_t *report = malloc((n ? n : 1) * sizeof(*report));
 	size_t nreport = 0;
@@ -1001,7 +1002,7 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 		if (!silent || r == 1)
 			report[nreport++] = m->uid;
 		if (r == 1 && silent)
-			m->modseq = ms; /* ours: not news for view_sync */
+			m->modseq = ms; /* ours: not news for imap_view_sync */
 	}
 	if (failed || store_tx_commit(st) < 0) {
 		store_tx_rollback(st);
@@ -1009,7 +1010,7 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 		free(idx);
 		buf_free(&kw);
 		buf_free(&modified);
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	buf_init(&out, 64u * 1024 * 1024);
 	if (nreport) {
@@ -1022,14 +1023,14 @@ int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg
 		store_entries(st, s->mbox_id, report[0], report[nreport - 1], store_report_cb, &x);
 		buf_free(&silent_out);
 	}
-	sess_write(s, out.data, out.len);
+	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	imapd_changed(s->srv, s->mbox_id);
 	if (modified.len)
-		sess_tagged(s, c->tag, "OK", "[MODIFIED %s] Conditional STORE failed",
+		imap_tagged(s, c->tag, "OK", "[MODIFIED %s] Conditional STORE failed",
 			    modified.data);
 	else
-		sess_tagged(s, c->tag, "OK", "STORE completed");
+		imap_tagged(s, c->tag, "OK", "STORE completed");
 	free(report);
 	free(idx);
 	buf_free(&kw);

@@ -106,81 +106,97 @@ struct session {
 	int out_paused;
 };
 
-/* Output helpers (session.c).  On an output overflow the connection is
- * closed; callers need not check. */
-void sess_printf(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sess_write(struct session *s, const void *p, size_t n);
+/* Output (reply.c): every byte a command writes.  On an output overflow
+ * the connection is closed; callers need not check. */
+/* Largest output one session may have queued (a FETCH streams below it). */
+#define IMAPD_MAXOUT (96u * 1024 * 1024)
+void imap_printf(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_write(struct session *s, const void *p, size_t n);
 /* Sends a string as an IMAP quoted string or a literal if it must be. */
-void sess_astring(struct session *s, const char *str, size_t len);
+void imap_astring(struct session *s, const char *str, size_t len);
 /* Appends str as quoted string or literal to b. */
 void imap_buf_string(struct buf *b, const char *str, size_t len);
-size_t sess_outlen(struct session *s);
+/* Bytes queued and not sent yet. */
+size_t imap_outlen(struct session *s);
 /* The command finished asynchronously: resumes reading input. */
-void sess_resume(struct session *s);
-/* Tells every session of the process that mailbox_id changed, so those
- * in IDLE report it now. */
+void imap_resume(struct session *s);
+
+/* The selected mailbox's view (view.c). */
+/* Command flags (session.c's table), read by imap_tagged: */
+#define F_NOEXPUNGE 1 /* untagged replies must not include EXPUNGE (RFC 3501 7.4.1) */
+#define F_NOSYNC    2 /* the view is not synced at all after the command */
+/* Every change of s->state goes through here, logged by name. */
+void imap_set_state(struct session *s, enum imap_state st);
+/* Replies "tag BAD/NO/OK text"; before an OK in the selected state, the
+ * view is synced (news about the mailbox goes before the tagged OK). */
+void imap_tagged(struct session *s, const char *tag, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Brings the view up to date and reports changes (EXISTS, EXPUNGE or
+ * VANISHED, FETCH FLAGS).  expunges 0: leave expunges for later (during
+ * FETCH, STORE and SEARCH by sequence number). */
+void imap_view_sync(struct session *s, int expunges);
+/* Fills the view of s->mbox_id from the store (SELECT).  Returns 0 or -1
+ * (store_errmsg). */
+int imap_view_load(struct session *s);
+/* QRESYNC at SELECT (RFC 7162 3.2.5): VANISHED (EARLIER) for the UIDs
+ * expunged since modseq since, then FETCH (UID FLAGS MODSEQ) of the
+ * entries changed since.  Returns 0. */
+int imap_view_qresync(struct session *s, uint64_t since);
+/* Forgets the view (mailbox closed). */
+void imap_view_clear(struct session *s);
+/* Index of uid in the view, or -1. */
+long imap_view_find(const struct session *s, uint32_t uid);
+/* Collects the view indexes a sequence set names (uid: set of UIDs).
+ * Returns 0 with *idx (free()) and *n, or -1 (bad set). */
+int imap_view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n);
+/* Appends the UIDs in set (a UID set) expunged since modseq, as a set.
+ * Returns how many. */
+int imap_view_vanished_in_set(struct session *s, const char *set, uint64_t since, struct buf *out);
+/* Appends sorted uids[0..n) as a compact set "1:3,7". */
+void imap_uidset_format(struct buf *b, const uint32_t *uids, size_t n);
+/* Appends the FLAGS list of an entry "(\Seen kw)" to b. */
+void imap_flags_format(struct buf *b, unsigned flags, const char *keywords);
+/* Parses a flag list (or one flag atom) into STORE_F_* bits and a
+ * space-separated keyword string.  Returns 0 or -1 (invalid flag). */
+int imap_flags_parse(const struct imap_arg *a, unsigned *flags, struct buf *kw);
+/* Tells every session of the process that mailbox_id (0: any) changed,
+ * so those in IDLE report it now. */
 void imapd_changed(struct imapd *srv, int64_t mailbox_id);
 
-/* The listener's accept callback (session.c; arg is the struct imapd):
- * starts a session on fd, which it owns from here.  The listener has
- * applied the connection limits and counted the session. */
+/* Sessions (session.c). */
+/* The listener's accept callback (arg is the struct imapd): starts a
+ * session on fd, which it owns from here.  The listener has applied the
+ * connection limits and counted the session. */
 struct sockaddr;
 void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
 			int implicit_tls);
 /* Says BYE to every session not in the middle of a command. */
 void imapd_stop_sessions(struct imapd *srv);
 
-/* mailbox.c */
-int cmd_select(struct session *s, const struct imap_cmd *c, int examine);
-int cmd_create(struct session *s, const struct imap_cmd *c);
-int cmd_delete(struct session *s, const struct imap_cmd *c);
-int cmd_rename(struct session *s, const struct imap_cmd *c);
-int cmd_subscribe(struct session *s, const struct imap_cmd *c, int on);
-int cmd_list(struct session *s, const struct imap_cmd *c, int lsub);
-int cmd_status(struct session *s, const struct imap_cmd *c);
-int cmd_append(struct session *s, const struct imap_cmd *c);
-int cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset);
-int cmd_close(struct session *s, const struct imap_cmd *c, int expunge);
-int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
-	     int move);
-/* Brings the view up to date and reports changes (EXISTS, EXPUNGE or
- * VANISHED, FETCH FLAGS).  expunges 0: leave expunges for later (during
- * FETCH, STORE and SEARCH by sequence number). */
-void view_sync(struct session *s, int expunges);
-void view_clear(struct session *s);
-/* Index of uid in the view, or -1. */
-long view_find(const struct session *s, uint32_t uid);
+/* Mailbox commands (mailbox.c). */
+int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine);
+int imap_cmd_create(struct session *s, const struct imap_cmd *c);
+int imap_cmd_delete(struct session *s, const struct imap_cmd *c);
+int imap_cmd_rename(struct session *s, const struct imap_cmd *c);
+int imap_cmd_subscribe(struct session *s, const struct imap_cmd *c, int on);
+int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub);
+int imap_cmd_status(struct session *s, const struct imap_cmd *c);
+int imap_cmd_append(struct session *s, const struct imap_cmd *c);
+int imap_cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset);
+int imap_cmd_close(struct session *s, const struct imap_cmd *c, int expunge);
+int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
+		  int move);
 /* Converts a wire mailbox name (mUTF-7) to UTF-8 in out.  Returns 0 or -1. */
-int mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen);
-/* Collects the view indexes a sequence set names (uid: set of UIDs).
- * Returns 0 with *idx (free()) and *n, or -1 (bad set). */
-int view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n);
-/* Appends the UIDs in set (a UID set) expunged since modseq, as a set.
- * Returns how many. */
-int view_vanished_in_set(struct session *s, const char *set, uint64_t since, struct buf *out);
-/* Appends sorted uids[0..n) as a compact set "1:3,7". */
-void uidset_format(struct buf *b, const uint32_t *uids, size_t n);
-/* Appends the FLAGS list of an entry "(\Seen kw)" to b. */
-void flags_format(struct buf *b, unsigned flags, const char *keywords);
+int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen);
 
-/* Parses a flag list (or one flag atom) into STORE_F_* bits and a
- * space-separated keyword string.  Returns 0 or -1 (invalid flag). */
-int flags_parse(const struct imap_arg *a, unsigned *flags, struct buf *kw);
-
-/* fetch.c */
-int cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
-int cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+/* FETCH and STORE (fetch.c). */
+int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 /* writable(): continues a streaming FETCH. */
-void fetch_continue(struct session *s);
-void fetch_job_free(struct fetch_job *fj);
-/* Gives memory freed after a big command back to the system (main.c). */
-void imapd_trim_memory(void);
+void imap_fetch_continue(struct session *s);
+void imap_fetch_job_free(struct fetch_job *fj);
 
-/* search.c */
-int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
-
-/* Replies "tag BAD/NO/OK text" (session.c). */
-void sess_tagged(struct session *s, const char *tag, const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* SEARCH (search.c). */
+int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 
 #endif

@@ -1,9 +1,7 @@
 /*
- * Mailbox commands (SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
- * LIST, LSUB, STATUS, APPEND, EXPUNGE, CLOSE, UNSELECT, COPY, MOVE) and
- * the session's view of its selected mailbox: the sequence-number to UID
- * map, kept in step with the store by view_sync(), which also tells the
- * client what other sessions and processes changed.
+ * Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+ * LIST, LSUB, STATUS, APPEND, EXPUNGE, CLOSE, UNSELECT, COPY, MOVE.  The
+ * selected mailbox's view (sequence numbers, flags) is view.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +21,7 @@
 
 /* --- names ---------------------------------------------------------------- */
 
-int mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
+int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
 {
 	struct buf b;
 	int r = -1;
@@ -63,257 +61,7 @@ static void name_to_wire(struct buf *out, const char *name)
 	buf_free(&b);
 }
 
-void flags_format(struct buf *b, unsigned flags, const char *keywords)
-{
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} names[] = {{STORE_F_SEEN, "\\Seen"},	     {STORE_F_ANSWERED, "\\Answered"},
-		     {STORE_F_FLAGGED, "\\Flagged"}, {STORE_F_DELETED, "\\Deleted"},
-		     {STORE_F_DRAFT, "\\Draft"},     {VIEW_RECENT, "\\Recent"}};
-	int first = 1;
-
-	buf_putc(b, '(');
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (flags & names[i].bit) {
-			if (!first)
-				buf_putc(b, ' ');
-			buf_puts(b, names[i].name);
-			first = 0;
-		}
-	}
-	if (keywords && *keywords) {
-		if (!first)
-			buf_putc(b, ' ');
-		buf_puts(b, keywords);
-	}
-	buf_putc(b, ')');
-}
-
-/* Appends uids[0..n) (sorted) as a compact set "1:3,7". */
-void uidset_format(struct buf *b, const uint32_t *uids, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		if (i)
-			buf_putc(b, ',');
-		if (j > i)
-			buf_printf(b, "%u:%u", uids[i], uids[j]);
-		else
-			buf_printf(b, "%u", uids[i]);
-		i = j + 1;
-	}
-}
-
-/* --- the view ------------------------------------------------------------- */
-
-void view_clear(struct session *s)
-{
-	free(s->msgs);
-	s->msgs = NULL;
-	s->nmsgs = s->capmsgs = 0;
-	s->mbox_id = 0;
-}
-
-long view_find(const struct session *s, uint32_t uid)
-{
-	size_t lo = 0, hi = s->nmsgs;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (s->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else if (s->msgs[mid].uid > uid)
-			hi = mid;
-		else
-			return (long)mid;
-	}
-	return -1;
-}
-
-static void view_push(struct session *s, uint32_t uid, unsigned flags, uint64_t modseq)
-{
-	if (s->nmsgs == s->capmsgs) {
-		size_t nc = s->capmsgs ? s->capmsgs * 2 : 256;
-		struct view_msg *nm = realloc(s->msgs, nc * sizeof(*nm));
-		if (!nm)
-			bug("out of memory");
-		s->msgs = nm;
-		s->capmsgs = nc;
-	}
-	s->msgs[s->nmsgs].uid = uid;
-	s->msgs[s->nmsgs].flags = flags;
-	s->msgs[s->nmsgs].modseq = modseq;
-	s->nmsgs++;
-}
-
-static int load_cb(void *arg, const struct store_entry *e)
-{
-	struct session *s = arg;
-
-	view_push(s, e->uid, e->flags, e->modseq);
-	return 0;
-}
-
-struct sync_ctx {
-	struct session *s;
-	struct buf out;
-	uint32_t *uids;
-	size_t n, cap;
-	size_t added;
-};
-
-static int collect_uid(void *arg, uint32_t uid)
-{
-	struct sync_ctx *x = arg;
-
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? x->cap * 2 : 64;
-		uint32_t *nu = realloc(x->uids, nc * sizeof(*nu));
-		if (!nu)
-			bug("out of memory");
-		x->uids = nu;
-		x->cap = nc;
-	}
-	x->uids[x->n++] = uid;
-	return 0;
-}
-
-static int changed_cb(void *arg, const struct store_entry *e)
-{
-	struct sync_ctx *x = arg;
-	struct session *s = x->s;
-	long i = view_find(s, e->uid);
-
-	if (i >= 0) {
-		struct view_msg *m = &s->msgs[i];
-		if (m->modseq == e->modseq && (m->flags & STORE_F_ALL) == e->flags)
-			return 0;
-		m->modseq = e->modseq;
-		m->flags = (m->flags & VIEW_RECENT) | e->flags;
-		buf_printf(&x->out, "* %ld FETCH (", i + 1);
-		if (s->qresync)
-			buf_printf(&x->out, "UID %u ", e->uid);
-		buf_puts(&x->out, "FLAGS ");
-		flags_format(&x->out, m->flags, e->keywords);
-		if (s->condstore)
-			buf_printf(&x->out, " MODSEQ (%llu)", (unsigned long long)e->modseq);
-		buf_puts(&x->out, ")\r\n");
-	} else if (s->nmsgs == 0 || e->uid > s->msgs[s->nmsgs - 1].uid) {
-		view_push(s, e->uid, e->flags, e->modseq);
-		x->added++;
-	}
-	return 0;
-}
-
-void view_sync(struct session *s, int expunges)
-{
-	struct store *st = s->srv->st;
-	struct store_mailbox mb;
-	struct sync_ctx x = {.s = s};
-
-	if (s->state != ST_SELECTED || !s->c || s->dead)
-		return;
-	if (store_mailbox_get_id(st, s->mbox_id, &mb) != 0) {
-		/* deleted under us: nothing sensible is left to show */
-		sess_printf(s, "* BYE Mailbox was deleted\r\n");
-		s->dead = 1;
-		conn_close(s->c, 1, "mailbox deleted");
-		return;
-	}
-	if (mb.highestmodseq == s->modseq && mb.uidnext == s->uidnext)
-		return;
-	buf_init(&x.out, 64u * 1024 * 1024);
-	if (expunges) {
-		store_vanished(st, s->mbox_id, s->modseq, collect_uid, &x);
-		size_t w = 0, gone = 0;
-		struct buf vb;
-		buf_init(&vb, 16u * 1024 * 1024);
-		for (size_t r = 0; r < s->nmsgs; r++) {
-			uint32_t uid = s->msgs[r].uid;
-			/* x.uids is sorted: walk both lists together */
-			while (gone < x.n && x.uids[gone] < uid)
-				gone++;
-			if (gone < x.n && x.uids[gone] == uid) {
-				if (s->qresync) {
-					if (vb.len)
-						buf_putc(&vb, ',');
-					buf_printf(&vb, "%u", uid);
-				} else {
-					buf_printf(&x.out, "* %zu EXPUNGE\r\n", w + 1);
-				}
-				continue;
-			}
-			s->msgs[w++] = s->msgs[r];
-		}
-		s->nmsgs = w;
-		if (vb.len)
-			buf_printf(&x.out, "* VANISHED %s\r\n", vb.data);
-		buf_free(&vb);
-	}
-	size_t before = s->nmsgs;
-	store_entries_changed(st, s->mbox_id, 1, 0, s->modseq, changed_cb, &x);
-	if (x.added) {
-		uint32_t mark = 0;
-		unsigned recent = 0;
-		if (!s->readonly && store_mailbox_claim_recent(st, s->mbox_id, &mark) == 0) {
-			for (size_t i = before; i < s->nmsgs; i++)
-				if (s->msgs[i].uid > mark)
-					s->msgs[i].flags |= VIEW_RECENT;
-		}
-		for (size_t i = 0; i < s->nmsgs; i++)
-			recent += !!(s->msgs[i].flags & VIEW_RECENT);
-		buf_printf(&x.out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
-	}
-	if (expunges)
-		s->modseq = mb.highestmodseq;
-	s->uidnext = mb.uidnext;
-	sess_write(s, x.out.data, x.out.len);
-	buf_free(&x.out);
-	free(x.uids);
-}
-
-int view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n)
-{
-	struct seqset ss;
-	size_t *out, k = 0;
-
-	*idx = NULL;
-	*n = 0;
-	if (seqset_parse(set, &ss) < 0)
-		return -1;
-	if (uid)
-		seqset_resolve(&ss, s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0);
-	else
-		seqset_resolve(&ss, (uint32_t)s->nmsgs);
-	if (!uid) {
-		/* message numbers must exist (RFC 3501 6.4.8) */
-		for (size_t i = 0; i < ss.n; i++) {
-			if (ss.r[i].hi > s->nmsgs || ss.r[i].lo == 0) {
-				seqset_free(&ss);
-				return -1;
-			}
-		}
-	}
-	out = malloc((s->nmsgs ? s->nmsgs : 1) * sizeof(*out));
-	if (!out)
-		bug("out of memory");
-	for (size_t i = 0; i < s->nmsgs; i++)
-		if (seqset_contains(&ss, uid ? s->msgs[i].uid : (uint32_t)(i + 1)))
-			out[k++] = i;
-	seqset_free(&ss);
-	*idx = out;
-	*n = k;
-	return 0;
-}
-
-/* --- SELECT / EXAMINE ----------------------------------------------------- */
-
-static int qresync_report(struct session *s, uint64_t since);
-
-int cmd_select(struct session *s, const struct imap_cmd *c, int examine)
+int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 {
 	struct store *st = s->srv->st;
 	struct store_mailbox mb;
@@ -324,9 +72,9 @@ int cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 	int r;
 
 	if (c->nargs < 1 || c->nargs > 2 || (params && params->type != IMAP_ARG_LIST))
-		return sess_tagged(s, c->tag, "BAD", "%s mailbox [(parameters)]", c->name), 0;
-	if (mbox_from_wire(c->args, name, sizeof(name)) < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
+		return imap_tagged(s, c->tag, "BAD", "%s mailbox [(parameters)]", c->name), 0;
+	if (imap_mbox_from_wire(c->args, name, sizeof(name)) < 0)
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	for (const struct imap_arg *p = params ? params->child : NULL; p; p = p->next) {
 		if (imap_arg_is(p, "CONDSTORE")) {
 			s->condstore = 1;
@@ -334,38 +82,38 @@ int cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 			const struct imap_arg *q = p->next->child;
 			uint64_t v;
 			if (!s->qresync)
-				return sess_tagged(s, c->tag, "BAD", "ENABLE QRESYNC first"), 0;
+				return imap_tagged(s, c->tag, "BAD", "ENABLE QRESYNC first"), 0;
 			if (!q || !q->next || strnum_u64(q->str, UINT32_MAX, &v) < 0)
-				return sess_tagged(s, c->tag, "BAD", "Bad QRESYNC parameters"), 0;
+				return imap_tagged(s, c->tag, "BAD", "Bad QRESYNC parameters"), 0;
 			qr_uidvalidity = v;
 			if (strnum_u64(q->next->str, UINT64_MAX, &qr_modseq) < 0)
-				return sess_tagged(s, c->tag, "BAD", "Bad QRESYNC parameters"), 0;
+				return imap_tagged(s, c->tag, "BAD", "Bad QRESYNC parameters"), 0;
 			want_qresync = 1;
 			p = p->next;
 		} else {
-			return sess_tagged(s, c->tag, "BAD", "Unknown SELECT parameter"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Unknown SELECT parameter"), 0;
 		}
 	}
 	if (s->state == ST_SELECTED) {
-		view_clear(s);
-		s->state = ST_AUTH;
+		imap_view_clear(s);
+		imap_set_state(s, ST_AUTH);
 		if (s->condstore)
-			sess_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
+			imap_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
 	}
 	r = store_mailbox_get(st, s->user_id, name, &mb);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	s->mbox_id = mb.id;
 	s->readonly = examine;
 	s->uidvalidity = mb.uidvalidity;
 	s->uidnext = mb.uidnext;
 	s->modseq = mb.highestmodseq;
 	snprintf(s->mbox_name, sizeof(s->mbox_name), "%s", mb.name);
-	if (store_entries(st, mb.id, 1, 0, load_cb, s) < 0) {
-		view_clear(s);
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+	if (imap_view_load(s) < 0) {
+		imap_view_clear(s);
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	uint32_t mark = mb.recent_uid;
 	if (!examine)
@@ -382,8 +130,8 @@ int cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 	}
 	if (examine)
 		recent = mb.recent;
-	s->state = ST_SELECTED;
-	sess_printf(s,
+	imap_set_state(s, ST_SELECTED);
+	imap_printf(s,
 		    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $Junk "
 		    "$NotJunk $MDNSent)\r\n"
 		    "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n"
@@ -391,53 +139,16 @@ int cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		    examine ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*", s->nmsgs,
 		    recent);
 	if (first_unseen)
-		sess_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
-	sess_printf(s,
+		imap_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
+	imap_printf(s,
 		    "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
 		    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    mb.uidvalidity, mb.uidnext, (unsigned long long)mb.highestmodseq);
 	if (want_qresync && qr_uidvalidity == mb.uidvalidity)
-		qresync_report(s, qr_modseq);
+		imap_view_qresync(s, qr_modseq);
 	s->cmd_flags = 0;
-	sess_tagged(s, c->tag, "OK", "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
+	imap_tagged(s, c->tag, "OK", "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
 		    c->name);
-	return 0;
-}
-
-struct qr_ctx {
-	struct session *s;
-	struct buf out;
-};
-
-static int qr_fetch_cb(void *arg, const struct store_entry *e)
-{
-	struct qr_ctx *q = arg;
-	long i = view_find(q->s, e->uid);
-
-	if (i < 0)
-		return 0;
-	buf_printf(&q->out, "* %ld FETCH (UID %u FLAGS ", i + 1, e->uid);
-	flags_format(&q->out, e->flags | (q->s->msgs[i].flags & VIEW_RECENT), e->keywords);
-	buf_printf(&q->out, " MODSEQ (%llu))\r\n", (unsigned long long)e->modseq);
-	return 0;
-}
-
-static int qresync_report(struct session *s, uint64_t since)
-{
-	struct sync_ctx x = {.s = s};
-	struct qr_ctx q = {.s = s};
-
-	store_vanished(s->srv->st, s->mbox_id, since, collect_uid, &x);
-	buf_init(&q.out, 64u * 1024 * 1024);
-	if (x.n) {
-		buf_puts(&q.out, "* VANISHED (EARLIER) ");
-		uidset_format(&q.out, x.uids, x.n);
-		buf_puts(&q.out, "\r\n");
-	}
-	store_entries_changed(s->srv->st, s->mbox_id, 1, 0, since, qr_fetch_cb, &q);
-	sess_write(s, q.out.data, q.out.len);
-	buf_free(&q.out);
-	free(x.uids);
 	return 0;
 }
 
@@ -446,37 +157,37 @@ static int qresync_report(struct session *s, uint64_t since)
 static int one_name(struct session *s, const struct imap_cmd *c, char *name, size_t len)
 {
 	if (c->nargs != 1) {
-		sess_tagged(s, c->tag, "BAD", "%s mailbox", c->name);
+		imap_tagged(s, c->tag, "BAD", "%s mailbox", c->name);
 		return -1;
 	}
-	if (mbox_from_wire(c->args, name, len) < 0) {
-		sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name");
+	if (imap_mbox_from_wire(c->args, name, len) < 0) {
+		imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name");
 		return -1;
 	}
 	return 0;
 }
 
-int cmd_create(struct session *s, const struct imap_cmd *c)
+int imap_cmd_create(struct session *s, const struct imap_cmd *c)
 {
 	char name[STORE_MBOX_MAX + 1];
 	int r;
 
 	if (c->nargs == 2 && c->args->next->type == IMAP_ARG_LIST) {
 		/* CREATE-SPECIAL-USE parameters are not offered; refuse them */
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Parameters not supported"), 0;
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Parameters not supported"), 0;
 	}
 	if (one_name(s, c, name, sizeof(name)) < 0)
 		return 0;
 	r = store_mailbox_create(s->srv->st, s->user_id, name, NULL);
 	if (r == STORE_EXISTS)
-		return sess_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Mailbox exists"), 0;
+		return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Mailbox exists"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
-	sess_tagged(s, c->tag, "OK", "CREATE completed");
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
+	imap_tagged(s, c->tag, "OK", "CREATE completed");
 	return 0;
 }
 
-int cmd_delete(struct session *s, const struct imap_cmd *c)
+int imap_cmd_delete(struct session *s, const struct imap_cmd *c)
 {
 	char name[STORE_MBOX_MAX + 1];
 	int r;
@@ -484,17 +195,17 @@ int cmd_delete(struct session *s, const struct imap_cmd *c)
 	if (one_name(s, c, name, sizeof(name)) < 0)
 		return 0;
 	if (strcmp(name, "INBOX") == 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] INBOX cannot be deleted"), 0;
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] INBOX cannot be deleted"), 0;
 	if (s->state == ST_SELECTED && strcmp(name, s->mbox_name) == 0) {
-		view_clear(s);
-		s->state = ST_AUTH;
+		imap_view_clear(s);
+		imap_set_state(s, ST_AUTH);
 	}
 	r = store_mailbox_delete(s->srv->st, s->user_id, name);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
-	sess_tagged(s, c->tag, "OK", "DELETE completed");
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
+	imap_tagged(s, c->tag, "OK", "DELETE completed");
 	return 0;
 }
 
@@ -519,29 +230,29 @@ static int uid_list_cb(void *arg, const struct store_entry *e)
 	return 0;
 }
 
-int cmd_rename(struct session *s, const struct imap_cmd *c)
+int imap_cmd_rename(struct session *s, const struct imap_cmd *c)
 {
 	struct store *st = s->srv->st;
 	char from[STORE_MBOX_MAX + 1], to[STORE_MBOX_MAX + 1];
 	int r;
 
 	if (c->nargs != 2)
-		return sess_tagged(s, c->tag, "BAD", "RENAME from to"), 0;
-	if (mbox_from_wire(c->args, from, sizeof(from)) < 0 ||
-	    mbox_from_wire(c->args->next, to, sizeof(to)) < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
+		return imap_tagged(s, c->tag, "BAD", "RENAME from to"), 0;
+	if (imap_mbox_from_wire(c->args, from, sizeof(from)) < 0 ||
+	    imap_mbox_from_wire(c->args->next, to, sizeof(to)) < 0)
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	if (strcmp(from, "INBOX") == 0) {
 		/* RFC 3501 6.3.5: move INBOX's messages to the new mailbox */
 		struct store_mailbox src, dst;
 		struct uid_list l = {0};
 		int64_t dst_id;
 		if (store_mailbox_get(st, s->user_id, "INBOX", &src) != 0)
-			return sess_tagged(s, c->tag, "NO", "[SERVERBUG] No INBOX"), 0;
+			return imap_tagged(s, c->tag, "NO", "[SERVERBUG] No INBOX"), 0;
 		r = store_mailbox_create(st, s->user_id, to, &dst_id);
 		if (r == STORE_EXISTS)
-			return sess_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Target exists"), 0;
+			return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Target exists"), 0;
 		if (r < 0 || store_mailbox_get_id(st, dst_id, &dst) != 0)
-			return sess_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(st)), 0;
+			return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(st)), 0;
 		store_entries(st, src.id, 1, 0, uid_list_cb, &l);
 		if (l.n) {
 			uint32_t *nu = calloc(l.n, sizeof(*nu));
@@ -552,25 +263,25 @@ int cmd_rename(struct session *s, const struct imap_cmd *c)
 		}
 		free(l.v);
 		if (r < 0)
-			return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+			return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 		imapd_changed(s->srv, 0);
-		sess_tagged(s, c->tag, "OK", "RENAME completed");
+		imap_tagged(s, c->tag, "OK", "RENAME completed");
 		return 0;
 	}
 	r = store_mailbox_rename(st, s->user_id, from, to);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
 	if (r == STORE_EXISTS)
-		return sess_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Target exists"), 0;
+		return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Target exists"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(st)), 0;
 	if (s->state == ST_SELECTED && strcmp(s->mbox_name, from) == 0)
 		snprintf(s->mbox_name, sizeof(s->mbox_name), "%s", to);
-	sess_tagged(s, c->tag, "OK", "RENAME completed");
+	imap_tagged(s, c->tag, "OK", "RENAME completed");
 	return 0;
 }
 
-int cmd_subscribe(struct session *s, const struct imap_cmd *c, int on)
+int imap_cmd_subscribe(struct session *s, const struct imap_cmd *c, int on)
 {
 	char name[STORE_MBOX_MAX + 1];
 	int r;
@@ -579,10 +290,10 @@ int cmd_subscribe(struct session *s, const struct imap_cmd *c, int on)
 		return 0;
 	r = store_mailbox_subscribe(s->srv->st, s->user_id, name, on);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
-	sess_tagged(s, c->tag, "OK", "%s completed", c->name);
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+	imap_tagged(s, c->tag, "OK", "%s completed", c->name);
 	return 0;
 }
 
@@ -624,7 +335,7 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 	return 0;
 }
 
-int cmd_status(struct session *s, const struct imap_cmd *c)
+int imap_cmd_status(struct session *s, const struct imap_cmd *c)
 {
 	struct store_mailbox mb;
 	char name[STORE_MBOX_MAX + 1];
@@ -632,26 +343,26 @@ int cmd_status(struct session *s, const struct imap_cmd *c)
 	int r;
 
 	if (c->nargs != 2 || c->args->next->type != IMAP_ARG_LIST || !c->args->next->child)
-		return sess_tagged(s, c->tag, "BAD", "STATUS mailbox (items)"), 0;
-	if (mbox_from_wire(c->args, name, sizeof(name)) < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
+		return imap_tagged(s, c->tag, "BAD", "STATUS mailbox (items)"), 0;
+	if (imap_mbox_from_wire(c->args, name, sizeof(name)) < 0)
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	r = store_mailbox_get(s->srv->st, s->user_id, name, &mb);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	buf_init(&out, 64 * 1024);
 	buf_puts(&out, "* STATUS ");
 	name_to_wire(&out, mb.name);
 	buf_putc(&out, ' ');
 	if (status_items(s, &mb, c->args->next->child, &out) < 0) {
 		buf_free(&out);
-		return sess_tagged(s, c->tag, "BAD", "Unknown STATUS item"), 0;
+		return imap_tagged(s, c->tag, "BAD", "Unknown STATUS item"), 0;
 	}
 	buf_puts(&out, "\r\n");
-	sess_write(s, out.data, out.len);
+	imap_write(s, out.data, out.len);
 	buf_free(&out);
-	sess_tagged(s, c->tag, "OK", "STATUS completed");
+	imap_tagged(s, c->tag, "OK", "STATUS completed");
 	return 0;
 }
 
@@ -798,7 +509,7 @@ static void items_add_gaps(struct mbox_items *l, int extended)
 	qsort(l->v, l->n, sizeof(l->v[0]), item_cmp);
 }
 
-int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
+int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 {
 	const struct imap_arg *a = c->args, *ref, *pats, *status_items_arg = NULL;
 	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 1;
@@ -816,19 +527,19 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			else if (imap_arg_is(o, "SPECIAL-USE"))
 				sel_special = 1;
 			else if (!imap_arg_is(o, "REMOTE") && !imap_arg_is(o, "RECURSIVEMATCH"))
-				return sess_tagged(s, c->tag, "BAD", "Unknown selection option"), 0;
+				return imap_tagged(s, c->tag, "BAD", "Unknown selection option"), 0;
 		}
 		a = a->next;
 	}
 	ref = a;
 	pats = ref ? ref->next : NULL;
 	if (!imap_arg_astring(ref) || !pats)
-		return sess_tagged(s, c->tag, "BAD", "%s reference pattern", cmdname), 0;
+		return imap_tagged(s, c->tag, "BAD", "%s reference pattern", cmdname), 0;
 	if (pats->next) {
 		const struct imap_arg *r = pats->next;
 		if (lsub || !imap_arg_is(r, "RETURN") || !r->next ||
 		    r->next->type != IMAP_ARG_LIST || r->next->next)
-			return sess_tagged(s, c->tag, "BAD", "Junk after pattern"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Junk after pattern"), 0;
 		extended = 1;
 		for (const struct imap_arg *o = r->next->child; o; o = o->next) {
 			if (imap_arg_is(o, "SUBSCRIBED"))
@@ -842,17 +553,17 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 				status_items_arg = o->next->child;
 				o = o->next;
 			} else
-				return sess_tagged(s, c->tag, "BAD", "Unknown return option"), 0;
+				return imap_tagged(s, c->tag, "BAD", "Unknown return option"), 0;
 		}
 	}
 	/* the empty pattern asks for the delimiter */
 	if (pats->type != IMAP_ARG_LIST && pats->len == 0) {
-		sess_printf(s, "* %s (\\Noselect) \"/\" \"\"\r\n", cmdname);
-		sess_tagged(s, c->tag, "OK", "%s completed", cmdname);
+		imap_printf(s, "* %s (\\Noselect) \"/\" \"\"\r\n", cmdname);
+		imap_tagged(s, c->tag, "OK", "%s completed", cmdname);
 		return 0;
 	}
 	if (store_mailbox_list(s->srv->st, s->user_id, list_cb, &items) < 0)
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection */
 	if (!lsub && !sel_subscribed && !sel_special)
 		items_add_gaps(&items, extended);
@@ -920,53 +631,17 @@ int cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	free(items.v);
 	if (bad) {
 		buf_free(&out);
-		return sess_tagged(s, c->tag, "BAD",
+		return imap_tagged(s, c->tag, "BAD",
 				   bad == 2 ? "Unknown STATUS item" : "Bad pattern"),
 		       0;
 	}
-	sess_write(s, out.data, out.len);
+	imap_write(s, out.data, out.len);
 	buf_free(&out);
-	sess_tagged(s, c->tag, "OK", "%s completed", cmdname);
+	imap_tagged(s, c->tag, "OK", "%s completed", cmdname);
 	return 0;
 }
 
-/* --- APPEND ----------------------------------------------------------------- */
-
-int flags_parse(const struct imap_arg *a, unsigned *flags, struct buf *kw)
-{
-	const struct imap_arg *l = a->type == IMAP_ARG_LIST ? a->child : a;
-
-	*flags = 0;
-	for (; l; l = a->type == IMAP_ARG_LIST ? l->next : NULL) {
-		if (l->type != IMAP_ARG_ATOM)
-			return -1;
-		if (l->str[0] == '\\') {
-			if (strcasecmp(l->str, "\\Seen") == 0)
-				*flags |= STORE_F_SEEN;
-			else if (strcasecmp(l->str, "\\Answered") == 0)
-				*flags |= STORE_F_ANSWERED;
-			else if (strcasecmp(l->str, "\\Flagged") == 0)
-				*flags |= STORE_F_FLAGGED;
-			else if (strcasecmp(l->str, "\\Deleted") == 0)
-				*flags |= STORE_F_DELETED;
-			else if (strcasecmp(l->str, "\\Draft") == 0)
-				*flags |= STORE_F_DRAFT;
-			else if (strcasecmp(l->str, "\\Recent") != 0)
-				return -1;
-			continue;
-		}
-		for (const char *p = l->str; *p; p++)
-			if (strchr("[]*%\\", *p) || (unsigned char)*p >= 0x80)
-				return -1;
-		if (kw->len)
-			buf_putc(kw, ' ');
-		if (buf_puts(kw, l->str) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int cmd_append(struct session *s, const struct imap_cmd *c)
+int imap_cmd_append(struct session *s, const struct imap_cmd *c)
 {
 	struct store *st = s->srv->st;
 	const struct imap_arg *a = c->args;
@@ -978,55 +653,55 @@ int cmd_append(struct session *s, const struct imap_cmd *c)
 	int r;
 
 	if (c->nargs < 2 || c->nargs > 4)
-		return sess_tagged(s, c->tag, "BAD", "APPEND mailbox [(flags)] [date] message"), 0;
-	if (mbox_from_wire(a, name, sizeof(name)) < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
+		return imap_tagged(s, c->tag, "BAD", "APPEND mailbox [(flags)] [date] message"), 0;
+	if (imap_mbox_from_wire(a, name, sizeof(name)) < 0)
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	buf_init(&kw, STORE_KEYWORDS_MAX);
 	a = a->next;
 	if (a->type == IMAP_ARG_LIST) {
-		if (flags_parse(a, &flags, &kw) < 0) {
+		if (imap_flags_parse(a, &flags, &kw) < 0) {
 			buf_free(&kw);
-			return sess_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
 		}
 		a = a->next;
 	}
 	if (a && a->next && a->type == IMAP_ARG_QUOTED) {
 		if (imapdate_parse_datetime(a->str, &date) < 0) {
 			buf_free(&kw);
-			return sess_tagged(s, c->tag, "BAD", "Invalid date-time"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Invalid date-time"), 0;
 		}
 		a = a->next;
 	}
 	if (!a || a->next || a->type != IMAP_ARG_LITERAL) {
 		buf_free(&kw);
-		return sess_tagged(s, c->tag, "BAD", "APPEND needs the message as a literal"), 0;
+		return imap_tagged(s, c->tag, "BAD", "APPEND needs the message as a literal"), 0;
 	}
 	if (a->len == 0) {
 		buf_free(&kw);
-		return sess_tagged(s, c->tag, "NO", "Empty message"), 0;
+		return imap_tagged(s, c->tag, "NO", "Empty message"), 0;
 	}
 	if (a->len > s->srv->appendlimit) {
 		buf_free(&kw);
-		return sess_tagged(s, c->tag, "NO", "[TOOBIG] Message too large"), 0;
+		return imap_tagged(s, c->tag, "NO", "[TOOBIG] Message too large"), 0;
 	}
 	r = store_append(st, s->user_id, name, a->str, a->len, flags, kw.len ? kw.data : NULL, date,
 			 &uidvalidity, &uid);
 	buf_free(&kw);
 	if (r == STORE_NOTFOUND)
-		return sess_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
 	if (r < 0) {
 		log_err(s->sid, "event=append-failed error=\"%s\"", store_errmsg(st));
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] Could not store the message"), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] Could not store the message"), 0;
 	}
 	log_info(s->sid, "event=append user=%s size=%zu uid=%u", s->user, a->len, uid);
 	imapd_changed(s->srv, 0);
-	sess_tagged(s, c->tag, "OK", "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
+	imap_tagged(s, c->tag, "OK", "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
 	return 0;
 }
 
 /* --- EXPUNGE / CLOSE / UNSELECT ------------------------------------------- */
 
-int cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset)
+int imap_cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset)
 {
 	struct store *st = s->srv->st;
 	uint32_t *uids = NULL;
@@ -1034,11 +709,11 @@ int cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_a
 	int r;
 
 	if (s->readonly)
-		return sess_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
+		return imap_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
 	if (uidset) {
 		size_t *idx;
-		if (view_select_set(s, uidset->str, 1, &idx, &n) < 0)
-			return sess_tagged(s, c->tag, "BAD", "Invalid UID set"), 0;
+		if (imap_view_select_set(s, uidset->str, 1, &idx, &n) < 0)
+			return imap_tagged(s, c->tag, "BAD", "Invalid UID set"), 0;
 		uids = malloc((n ? n : 1) * sizeof(*uids));
 		if (!uids)
 			bug("out of memory");
@@ -1047,39 +722,39 @@ int cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_a
 		free(idx);
 		if (n == 0) {
 			free(uids);
-			sess_tagged(s, c->tag, "OK", "EXPUNGE completed");
+			imap_tagged(s, c->tag, "OK", "EXPUNGE completed");
 			return 0;
 		}
 	}
 	r = store_expunge(st, s->mbox_id, uids, n, NULL, NULL);
 	free(uids);
 	if (r < 0)
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	if (r > 0)
 		imapd_changed(s->srv, s->mbox_id);
 	s->cmd_flags = 0;
-	sess_tagged(s, c->tag, "OK", "EXPUNGE completed");
+	imap_tagged(s, c->tag, "OK", "EXPUNGE completed");
 	return 0;
 }
 
-int cmd_close(struct session *s, const struct imap_cmd *c, int expunge)
+int imap_cmd_close(struct session *s, const struct imap_cmd *c, int expunge)
 {
 	if (c->nargs)
-		return sess_tagged(s, c->tag, "BAD", "%s takes no arguments", c->name), 0;
+		return imap_tagged(s, c->tag, "BAD", "%s takes no arguments", c->name), 0;
 	if (expunge && !s->readonly) {
 		if (store_expunge(s->srv->st, s->mbox_id, NULL, 0, NULL, NULL) > 0)
 			imapd_changed(s->srv, s->mbox_id);
 	}
-	view_clear(s);
-	s->state = ST_AUTH;
-	sess_tagged(s, c->tag, "OK", "%s completed", c->name);
+	imap_view_clear(s);
+	imap_set_state(s, ST_AUTH);
+	imap_tagged(s, c->tag, "OK", "%s completed", c->name);
 	return 0;
 }
 
 /* --- COPY / MOVE ------------------------------------------------------------ */
 
-int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
-	     int move)
+int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
+		  int move)
 {
 	struct store *st = s->srv->st;
 	struct store_mailbox dst;
@@ -1090,23 +765,23 @@ int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg 
 	int r;
 
 	if (!a || !a->next || a->next->next || a->type != IMAP_ARG_ATOM)
-		return sess_tagged(s, c->tag, "BAD", "%s set mailbox", what), 0;
+		return imap_tagged(s, c->tag, "BAD", "%s set mailbox", what), 0;
 	if (move && s->readonly)
-		return sess_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
-	if (mbox_from_wire(a->next, name, sizeof(name)) < 0)
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
-	if (view_select_set(s, a->str, uid, &idx, &n) < 0)
-		return sess_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
+		return imap_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
+	if (imap_mbox_from_wire(a->next, name, sizeof(name)) < 0)
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
+	if (imap_view_select_set(s, a->str, uid, &idx, &n) < 0)
+		return imap_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;
 	r = store_mailbox_get(st, s->user_id, name, &dst);
 	if (r != 0) {
 		free(idx);
 		if (r == STORE_NOTFOUND)
-			return sess_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+			return imap_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	if (n == 0) {
 		free(idx);
-		sess_tagged(s, c->tag, "OK", "%s completed", what);
+		imap_tagged(s, c->tag, "OK", "%s completed", what);
 		return 0;
 	}
 	uids = malloc(n * sizeof(*uids));
@@ -1123,7 +798,7 @@ int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg 
 	if (r < 0) {
 		free(uids);
 		free(nu);
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	struct buf code;
 	size_t k = 0;
@@ -1136,9 +811,9 @@ int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg 
 	}
 	if (k) {
 		buf_printf(&code, "[COPYUID %u ", validity);
-		uidset_format(&code, uids, k);
+		imap_uidset_format(&code, uids, k);
 		buf_putc(&code, ' ');
-		uidset_format(&code, nu, k);
+		imap_uidset_format(&code, nu, k);
 		buf_puts(&code, "] ");
 	}
 	free(uids);
@@ -1146,31 +821,12 @@ int cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg 
 	imapd_changed(s->srv, 0);
 	if (move) {
 		if (k)
-			sess_printf(s, "* OK %sMoved\r\n", code.data);
+			imap_printf(s, "* OK %sMoved\r\n", code.data);
 		s->cmd_flags = 0;
-		sess_tagged(s, c->tag, "OK", "MOVE completed");
+		imap_tagged(s, c->tag, "OK", "MOVE completed");
 	} else {
-		sess_tagged(s, c->tag, "OK", "%sCOPY completed", code.data);
+		imap_tagged(s, c->tag, "OK", "%sCOPY completed", code.data);
 	}
 	buf_free(&code);
 	return 0;
-}
-
-int view_vanished_in_set(struct session *s, const char *set, uint64_t since, struct buf *out)
-{
-	struct sync_ctx x = {.s = s};
-	struct seqset ss;
-	size_t k = 0;
-
-	if (seqset_parse(set, &ss) < 0)
-		return 0;
-	seqset_resolve(&ss, s->uidnext ? s->uidnext - 1 : 0);
-	store_vanished(s->srv->st, s->mbox_id, since, collect_uid, &x);
-	for (size_t i = 0; i < x.n; i++)
-		if (seqset_contains(&ss, x.uids[i]))
-			x.uids[k++] = x.uids[i];
-	uidset_format(out, x.uids, k);
-	seqset_free(&ss);
-	free(x.uids);
-	return (int)k;
 }

@@ -112,11 +112,6 @@ static uint64_t conf_u64(struct config *cfg, const char *key, uint64_t def, uint
 	return v;
 }
 
-void imapd_trim_memory(void)
-{
-	malloc_trim(0);
-}
-
 /* Memory: one process serves every session on a 512 MB board, so what it
  * frees should go back to the system.  One malloc arena (the password
  * checker threads allocate little and rarely; an arena per thread would

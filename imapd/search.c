@@ -450,7 +450,7 @@ static int eval(struct sctx *x, const struct skey *k, size_t i)
 {
 	const struct sentry *e = &x->e[i];
 	struct session *s = x->s;
-	long vi = view_find(s, e->uid);
+	long vi = imap_view_find(s, e->uid);
 	unsigned vflags = vi >= 0 ? s->msgs[vi].flags : e->flags;
 	int64_t d;
 
@@ -535,7 +535,7 @@ static int entry_cb(void *arg, const struct store_entry *e)
 	return 0;
 }
 
-int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct sctx x = {.s = s};
 	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
@@ -543,7 +543,7 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 
 	if (a && imap_arg_is(a, "RETURN")) {
 		if (!a->next || a->next->type != IMAP_ARG_LIST)
-			return sess_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
+			return imap_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
 		esearch = 1;
 		for (const struct imap_arg *o = a->next->child; o; o = o->next) {
 			if (imap_arg_is(o, "MIN"))
@@ -555,7 +555,7 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 			else if (imap_arg_is(o, "ALL"))
 				r_all = 1;
 			else
-				return sess_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
+				return imap_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
 		}
 		if (!r_min && !r_max && !r_count)
 			r_all = 1;
@@ -563,22 +563,22 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 	}
 	if (a && imap_arg_is(a, "CHARSET")) {
 		if (!imap_arg_astring(a->next))
-			return sess_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
+			return imap_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
 		if (strcasecmp(a->next->str, "UTF-8") != 0 &&
 		    strcasecmp(a->next->str, "US-ASCII") != 0)
-			return sess_tagged(s, c->tag, "NO",
+			return imap_tagged(s, c->tag, "NO",
 					   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
 			       0;
 		a = a->next->next;
 	}
 	if (!a)
-		return sess_tagged(s, c->tag, "BAD", "SEARCH needs keys"), 0;
+		return imap_tagged(s, c->tag, "BAD", "SEARCH needs keys"), 0;
 	prog = parse_list(&x, a, 0);
 	if (!prog)
-		return sess_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
+		return imap_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
 	if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
 		skey_free(prog);
-		return sess_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	}
 	uint32_t *hits = malloc((x.n ? x.n : 1) * sizeof(*hits));
 	size_t nh = 0;
@@ -586,7 +586,7 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 	if (!hits)
 		bug("out of memory");
 	for (size_t i = 0; i < x.n; i++) {
-		long vi = view_find(s, x.e[i].uid);
+		long vi = imap_view_find(s, x.e[i].uid);
 		if (vi < 0)
 			continue; /* not in this session's view yet */
 		if (eval(&x, prog, i)) {
@@ -611,7 +611,7 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 			buf_printf(&out, " COUNT %zu", nh);
 		if (nh && r_all) {
 			buf_puts(&out, " ALL ");
-			uidset_format(&out, hits, nh);
+			imap_uidset_format(&out, hits, nh);
 		}
 		if (nh && x.used_modseq)
 			buf_printf(&out, " MODSEQ %llu", (unsigned long long)maxmod);
@@ -623,13 +623,13 @@ int cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_ar
 			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
 	}
 	buf_puts(&out, "\r\n");
-	sess_write(s, out.data, out.len);
+	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	free(hits);
 	for (size_t i = 0; i < x.n; i++)
 		free(x.e[i].keywords);
 	free(x.e);
 	skey_free(prog);
-	sess_tagged(s, c->tag, "OK", "SEARCH completed");
+	imap_tagged(s, c->tag, "OK", "SEARCH completed");
 	return 0;
 }

@@ -5,6 +5,7 @@
  * exchange, an authentication delay, and a FETCH streamed as the socket
  * drains.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,6 @@
 #include "store.h"
 #include "store_users.h"
 
-#define MAXOUT (96u * 1024 * 1024)
 /* Commands other than APPEND, logged in: SEARCH and STORE with literals
  * and long sets fit many times over. */
 #define OTHER_TOTAL	       (2u * 1024 * 1024)
@@ -36,91 +36,7 @@
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
 	" COMPRESS=DEFLATE"
 
-/* Commands whose untagged replies must not include EXPUNGE (RFC 3501
- * 7.4.1): the view is synced without expunges after them. */
-#define F_NOEXPUNGE 1
-/* Commands after which the view is not synced at all. */
-#define F_NOSYNC 2
-
 static void sess_input(struct conn *c, void *arg);
-
-void sess_write(struct session *s, const void *p, size_t n)
-{
-	if (!s->c || s->dead)
-		return;
-	if (conn_write(s->c, p, n) < 0) {
-		log_info(s->sid, "event=output-overflow");
-		s->dead = 1;
-		conn_close(s->c, 0, "output overflow");
-	}
-}
-
-void sess_printf(struct session *s, const char *fmt, ...)
-{
-	struct buf b;
-	va_list ap;
-
-	buf_init(&b, MAXOUT);
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	sess_write(s, b.data, b.len);
-	buf_free(&b);
-}
-
-size_t sess_outlen(struct session *s)
-{
-	return s->c ? conn_outlen(s->c) : 0;
-}
-
-void imap_buf_string(struct buf *b, const char *str, size_t len)
-{
-	int quote = len < 1024;
-
-	for (size_t i = 0; i < len && quote; i++) {
-		unsigned char ch = (unsigned char)str[i];
-		if (ch == '\r' || ch == '\n' || ch == 0 || ch >= 0x80)
-			quote = 0;
-	}
-	if (!quote) {
-		buf_printf(b, "{%zu}\r\n", len);
-		buf_append(b, str, len);
-		return;
-	}
-	buf_putc(b, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (str[i] == '"' || str[i] == '\\')
-			buf_putc(b, '\\');
-		buf_putc(b, str[i]);
-	}
-	buf_putc(b, '"');
-}
-
-void sess_astring(struct session *s, const char *str, size_t len)
-{
-	struct buf b;
-
-	buf_init(&b, MAXOUT);
-	imap_buf_string(&b, str, len);
-	sess_write(s, b.data, b.len);
-	buf_free(&b);
-}
-
-void sess_tagged(struct session *s, const char *tag, const char *status, const char *fmt, ...)
-{
-	struct buf text;
-	va_list ap;
-
-	buf_init(&text, MAXOUT);
-	va_start(ap, fmt);
-	buf_vprintf(&text, fmt, ap);
-	va_end(ap);
-	/* untagged news about the mailbox goes before the tagged OK */
-	if (strcmp(status, "OK") == 0 && s->state == ST_SELECTED && !(s->cmd_flags & F_NOSYNC))
-		view_sync(s, !(s->cmd_flags & F_NOEXPUNGE));
-	sess_printf(s, "%s %s %s\r\n", tag, status, text.data);
-	buf_free(&text);
-}
 
 static void caps(struct session *s, struct buf *b)
 {
@@ -160,12 +76,6 @@ static struct imap_parser *new_parser(const struct imapd *srv, enum imap_state s
 	return imap_parser_new(&lim);
 }
 
-static void set_state(struct session *s, enum imap_state st)
-{
-	log_debug(s->sid, "event=state from=%d to=%d", s->state, st);
-	s->state = st;
-}
-
 /* --- simple commands ---------------------------------------------------- */
 
 static int cmd_capability(struct session *s, const struct imap_cmd *c)
@@ -173,26 +83,26 @@ static int cmd_capability(struct session *s, const struct imap_cmd *c)
 	struct buf b;
 
 	if (c->nargs)
-		return sess_tagged(s, c->tag, "BAD", "CAPABILITY takes no arguments"), 0;
+		return imap_tagged(s, c->tag, "BAD", "CAPABILITY takes no arguments"), 0;
 	buf_init(&b, 4096);
 	caps(s, &b);
-	sess_printf(s, "* CAPABILITY %s\r\n", b.data);
+	imap_printf(s, "* CAPABILITY %s\r\n", b.data);
 	buf_free(&b);
-	sess_tagged(s, c->tag, "OK", "CAPABILITY completed");
+	imap_tagged(s, c->tag, "OK", "CAPABILITY completed");
 	return 0;
 }
 
 static int cmd_noop(struct session *s, const struct imap_cmd *c)
 {
-	sess_tagged(s, c->tag, "OK", "%s completed", c->name);
+	imap_tagged(s, c->tag, "OK", "%s completed", c->name);
 	return 0;
 }
 
 static int cmd_logout(struct session *s, const struct imap_cmd *c)
 {
-	sess_printf(s, "* BYE Loft IMAP server signing off\r\n");
-	sess_tagged(s, c->tag, "OK", "LOGOUT completed");
-	set_state(s, ST_LOGOUT);
+	imap_printf(s, "* BYE Loft IMAP server signing off\r\n");
+	imap_tagged(s, c->tag, "OK", "LOGOUT completed");
+	imap_set_state(s, ST_LOGOUT);
 	conn_close(s->c, 1, "logout");
 	return 0;
 }
@@ -200,8 +110,8 @@ static int cmd_logout(struct session *s, const struct imap_cmd *c)
 static int cmd_starttls(struct session *s, const struct imap_cmd *c)
 {
 	if (conn_is_tls(s->c) || !s->srv->tls)
-		return sess_tagged(s, c->tag, "BAD", "TLS is already active or not available"), 0;
-	sess_tagged(s, c->tag, "OK", "Begin TLS negotiation now");
+		return imap_tagged(s, c->tag, "BAD", "TLS is already active or not available"), 0;
+	imap_tagged(s, c->tag, "OK", "Begin TLS negotiation now");
 	if (conn_starttls(s->c, s->srv->tls) < 0) {
 		conn_close(s->c, 0, "starttls failed");
 		return 0;
@@ -216,9 +126,9 @@ static int cmd_starttls(struct session *s, const struct imap_cmd *c)
 static int cmd_id(struct session *s, const struct imap_cmd *c)
 {
 	if (c->nargs != 1 || (c->args->type != IMAP_ARG_LIST && !imap_arg_is(c->args, "NIL")))
-		return sess_tagged(s, c->tag, "BAD", "ID takes a list or NIL"), 0;
-	sess_printf(s, "* ID (\"name\" \"Loft\" \"vendor\" \"Loft\")\r\n");
-	sess_tagged(s, c->tag, "OK", "ID completed");
+		return imap_tagged(s, c->tag, "BAD", "ID takes a list or NIL"), 0;
+	imap_printf(s, "* ID (\"name\" \"Loft\" \"vendor\" \"Loft\")\r\n");
+	imap_tagged(s, c->tag, "OK", "ID completed");
 	return 0;
 }
 
@@ -228,14 +138,14 @@ static int cmd_id(struct session *s, const struct imap_cmd *c)
 static int cmd_compress(struct session *s, const struct imap_cmd *c)
 {
 	if (c->nargs != 1 || c->args->type != IMAP_ARG_ATOM)
-		return sess_tagged(s, c->tag, "BAD", "COMPRESS mechanism"), 0;
+		return imap_tagged(s, c->tag, "BAD", "COMPRESS mechanism"), 0;
 	if (!imap_arg_is(c->args, "DEFLATE"))
-		return sess_tagged(s, c->tag, "BAD", "Unknown compression mechanism"), 0;
+		return imap_tagged(s, c->tag, "BAD", "Unknown compression mechanism"), 0;
 	if (conn_is_deflate(s->c))
-		return sess_tagged(s, c->tag, "NO",
+		return imap_tagged(s, c->tag, "NO",
 				   "[COMPRESSIONACTIVE] DEFLATE is already active"),
 		       0;
-	sess_tagged(s, c->tag, "OK", "DEFLATE active");
+	imap_tagged(s, c->tag, "OK", "DEFLATE active");
 	if (conn_set_deflate(s->c, Z_DEFAULT_COMPRESSION) < 0) {
 		log_err(s->sid, "event=compress-failed");
 		s->dead = 1;
@@ -248,8 +158,8 @@ static int cmd_compress(struct session *s, const struct imap_cmd *c)
 
 static int cmd_namespace(struct session *s, const struct imap_cmd *c)
 {
-	sess_printf(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
-	sess_tagged(s, c->tag, "OK", "NAMESPACE completed");
+	imap_printf(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+	imap_tagged(s, c->tag, "OK", "NAMESPACE completed");
 	return 0;
 }
 
@@ -258,12 +168,12 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 	struct buf b;
 
 	if (!c->nargs)
-		return sess_tagged(s, c->tag, "BAD", "ENABLE needs arguments"), 0;
+		return imap_tagged(s, c->tag, "BAD", "ENABLE needs arguments"), 0;
 	buf_init(&b, 1024);
 	for (const struct imap_arg *a = c->args; a; a = a->next) {
 		if (a->type != IMAP_ARG_ATOM) {
 			buf_free(&b);
-			return sess_tagged(s, c->tag, "BAD", "ENABLE takes atoms"), 0;
+			return imap_tagged(s, c->tag, "BAD", "ENABLE takes atoms"), 0;
 		}
 		if (imap_arg_is(a, "CONDSTORE") && !s->condstore) {
 			s->condstore = 1;
@@ -276,9 +186,9 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 			buf_puts(&b, " QRESYNC");
 		}
 	}
-	sess_printf(s, "* ENABLED%s\r\n", b.data);
+	imap_printf(s, "* ENABLED%s\r\n", b.data);
 	buf_free(&b);
-	sess_tagged(s, c->tag, "OK", "ENABLE completed");
+	imap_tagged(s, c->tag, "OK", "ENABLE completed");
 	return 0;
 }
 
@@ -290,12 +200,12 @@ static int cmd_check(struct session *s, const struct imap_cmd *c)
 static int cmd_idle(struct session *s, const struct imap_cmd *c)
 {
 	if (c->nargs)
-		return sess_tagged(s, c->tag, "BAD", "IDLE takes no arguments"), 0;
+		return imap_tagged(s, c->tag, "BAD", "IDLE takes no arguments"), 0;
 	snprintf(s->tag, sizeof(s->tag), "%s", c->tag);
 	s->mode = MODE_IDLE;
-	sess_printf(s, "+ idling\r\n");
+	imap_printf(s, "+ idling\r\n");
 	if (s->state == ST_SELECTED)
-		view_sync(s, 1);
+		imap_view_sync(s, 1);
 	return 1;
 }
 
@@ -323,14 +233,14 @@ static void login_done(void *arg, int r, int64_t uid)
 	log_quote(q, sizeof(q), user, strlen(user));
 	if (r < 0) {
 		log_err(s->sid, "event=auth-error error=\"password check failed\"");
-		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
+		imap_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
 	} else if (r == 0) {
 		log_info(s->sid, "event=auth-failed user=%s peer=%s password=%s", q, s->peer,
 			 LOG_SECRET);
-		sess_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+		imap_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 	} else if ((unsigned)count_user_sessions(srv, uid) >= srv->max_per_user) {
 		log_info(s->sid, "event=auth-refused user=%s reason=too-many-sessions", q);
-		sess_tagged(s, tag, "NO", "[LIMIT] Too many sessions for this user");
+		imap_tagged(s, tag, "NO", "[LIMIT] Too many sessions for this user");
 	} else {
 		struct imap_parser_limits lim;
 		struct buf b;
@@ -340,7 +250,7 @@ static void login_done(void *arg, int r, int64_t uid)
 		s->user_id = uid;
 		if (store_user_address(srv->st, uid, s->user, sizeof(s->user)) < 0)
 			s->user[0] = '\0';
-		set_state(s, ST_AUTH);
+		imap_set_state(s, ST_AUTH);
 		conn_set_timeout(s->c, srv->idle_timeout_ms);
 		ev_timer_disarm(s->deadline);
 		/* input has been paused since the LOGIN/AUTHENTICATE line
@@ -350,11 +260,11 @@ static void login_done(void *arg, int r, int64_t uid)
 			bug("parser busy at login");
 		buf_init(&b, 4096);
 		caps(s, &b);
-		sess_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in", b.data);
+		imap_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in", b.data);
 		buf_free(&b);
 	}
 	s->mode = MODE_CMD;
-	sess_resume(s);
+	imap_resume(s);
 }
 
 /* Starts a password check (lib/service/listener: off the loop, answered
@@ -371,12 +281,12 @@ static int do_login(struct session *s, const char *tag, const char *user, const 
 	rc = listener_auth_start(s->auth, user, pass, login_done, s);
 	if (rc == LISTENER_AUTH_REFUSED) {
 		log_info(s->sid, "event=auth-refused user=%s peer=%s reason=throttled", q, s->peer);
-		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
+		imap_tagged(s, tag, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
 		return 0;
 	}
 	if (rc == LISTENER_AUTH_BUSY) {
 		log_warn(s->sid, "event=auth-busy user=%s peer=%s", q, s->peer);
-		sess_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
+		imap_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary failure, try again");
 		return 0;
 	}
 	s->mode = MODE_BLOCKED;
@@ -387,7 +297,7 @@ static int do_login(struct session *s, const char *tag, const char *user, const 
 static int login_allowed(struct session *s, const char *tag)
 {
 	if (!conn_is_tls(s->c)) {
-		sess_tagged(s, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS first");
+		imap_tagged(s, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS first");
 		return 0;
 	}
 	return 1;
@@ -398,7 +308,7 @@ static int cmd_login(struct session *s, const struct imap_cmd *c)
 	const struct imap_arg *u = c->args, *p = u ? u->next : NULL;
 
 	if (c->nargs != 2 || !imap_arg_astring(u) || !imap_arg_astring(p))
-		return sess_tagged(s, c->tag, "BAD", "LOGIN user password"), 0;
+		return imap_tagged(s, c->tag, "BAD", "LOGIN user password"), 0;
 	if (!login_allowed(s, c->tag))
 		return 0;
 	return do_login(s, c->tag, u->str, p->str);
@@ -413,22 +323,22 @@ static int sasl_plain(struct session *s, const char *tag, const char *b64, size_
 	int r;
 
 	if (!dec)
-		return sess_tagged(s, tag, "NO", "[UNAVAILABLE] Out of memory"), 0;
+		return imap_tagged(s, tag, "NO", "[UNAVAILABLE] Out of memory"), 0;
 	n = sasl_b64_decode(b64, len, dec, len / 4 * 3);
 	if (n < 0) {
 		free(dec);
-		sess_tagged(s, tag, "BAD", "Invalid base64");
+		imap_tagged(s, tag, "BAD", "Invalid base64");
 		return 0;
 	}
 	r = sasl_plain_split((char *)dec, (size_t)n, &user, &pass);
 	if (r == SASL_AUTHZ_OTHER) {
 		free(dec);
-		sess_tagged(s, tag, "NO", "[AUTHORIZATIONFAILED] Cannot act as another user");
+		imap_tagged(s, tag, "NO", "[AUTHORIZATIONFAILED] Cannot act as another user");
 		return 0;
 	}
 	if (r < 0) {
 		free(dec);
-		sess_tagged(s, tag, "BAD", "Malformed PLAIN response");
+		imap_tagged(s, tag, "BAD", "Malformed PLAIN response");
 		return 0;
 	}
 	r = do_login(s, tag, user, pass);
@@ -442,22 +352,22 @@ static int cmd_authenticate(struct session *s, const struct imap_cmd *c)
 	const struct imap_arg *mech = c->args, *ir = mech ? mech->next : NULL;
 
 	if (c->nargs < 1 || c->nargs > 2 || mech->type != IMAP_ARG_ATOM)
-		return sess_tagged(s, c->tag, "BAD", "AUTHENTICATE mechanism [initial-response]"),
+		return imap_tagged(s, c->tag, "BAD", "AUTHENTICATE mechanism [initial-response]"),
 		       0;
 	if (!login_allowed(s, c->tag))
 		return 0;
 	if (!imap_arg_is(mech, "PLAIN"))
-		return sess_tagged(s, c->tag, "NO", "[CANNOT] Unsupported mechanism"), 0;
+		return imap_tagged(s, c->tag, "NO", "[CANNOT] Unsupported mechanism"), 0;
 	if (ir) {
 		if (!imap_arg_astring(ir))
-			return sess_tagged(s, c->tag, "BAD", "Bad initial response"), 0;
+			return imap_tagged(s, c->tag, "BAD", "Bad initial response"), 0;
 		if (strcmp(ir->str, "=") == 0)
 			return sasl_plain(s, c->tag, "", 0);
 		return sasl_plain(s, c->tag, ir->str, ir->len);
 	}
 	snprintf(s->tag, sizeof(s->tag), "%s", c->tag);
 	s->mode = MODE_SASL;
-	sess_printf(s, "+ \r\n");
+	imap_printf(s, "+ \r\n");
 	return 1;
 }
 
@@ -465,85 +375,92 @@ static int cmd_authenticate(struct session *s, const struct imap_cmd *c)
 
 static int h_select(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_select(s, c, 0);
+	return imap_cmd_select(s, c, 0);
 }
 static int h_examine(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_select(s, c, 1);
+	return imap_cmd_select(s, c, 1);
 }
 static int h_subscribe(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_subscribe(s, c, 1);
+	return imap_cmd_subscribe(s, c, 1);
 }
 static int h_unsubscribe(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_subscribe(s, c, 0);
+	return imap_cmd_subscribe(s, c, 0);
 }
 static int h_list(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_list(s, c, 0);
+	return imap_cmd_list(s, c, 0);
 }
 static int h_lsub(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_list(s, c, 1);
+	return imap_cmd_list(s, c, 1);
 }
 static int h_close(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_close(s, c, 1);
+	return imap_cmd_close(s, c, 1);
 }
 static int h_unselect(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_close(s, c, 0);
+	return imap_cmd_close(s, c, 0);
 }
 static int h_expunge(struct session *s, const struct imap_cmd *c)
 {
 	if (c->nargs)
-		return sess_tagged(s, c->tag, "BAD", "EXPUNGE takes no arguments"), 0;
-	return cmd_expunge(s, c, NULL);
+		return imap_tagged(s, c->tag, "BAD", "EXPUNGE takes no arguments"), 0;
+	return imap_cmd_expunge(s, c, NULL);
 }
 static int h_fetch(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_fetch(s, c, c->args, 0);
+	return imap_cmd_fetch(s, c, c->args, 0);
 }
 static int h_store(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_store(s, c, c->args, 0);
+	return imap_cmd_store(s, c, c->args, 0);
 }
 static int h_search(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_search(s, c, c->args, 0);
+	return imap_cmd_search(s, c, c->args, 0);
 }
 static int h_copy(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_copy(s, c, c->args, 0, 0);
+	return imap_cmd_copy(s, c, c->args, 0, 0);
 }
 static int h_move(struct session *s, const struct imap_cmd *c)
 {
-	return cmd_copy(s, c, c->args, 0, 1);
+	return imap_cmd_copy(s, c, c->args, 0, 1);
 }
 
-static int h_uid(struct session *s, const struct imap_cmd *c)
+/* UID FETCH/STORE/SEARCH/COPY/MOVE/EXPUNGE: rows of their own in the
+ * table ("UID FETCH"), their arguments after the subcommand word. */
+static int h_uid_fetch(struct session *s, const struct imap_cmd *c)
 {
-	const struct imap_arg *sub = c->args;
+	return imap_cmd_fetch(s, c, c->args->next, 1);
+}
+static int h_uid_store(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_store(s, c, c->args->next, 1);
+}
+static int h_uid_search(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_search(s, c, c->args->next, 1);
+}
+static int h_uid_copy(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_copy(s, c, c->args->next, 1, 0);
+}
+static int h_uid_move(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_copy(s, c, c->args->next, 1, 1);
+}
+static int h_uid_expunge(struct session *s, const struct imap_cmd *c)
+{
+	const struct imap_arg *set = c->args->next;
 
-	if (!sub || sub->type != IMAP_ARG_ATOM)
-		return sess_tagged(s, c->tag, "BAD", "UID needs a command"), 0;
-	if (imap_arg_is(sub, "FETCH"))
-		return cmd_fetch(s, c, sub->next, 1);
-	if (imap_arg_is(sub, "STORE"))
-		return cmd_store(s, c, sub->next, 1);
-	if (imap_arg_is(sub, "SEARCH"))
-		return cmd_search(s, c, sub->next, 1);
-	if (imap_arg_is(sub, "COPY"))
-		return cmd_copy(s, c, sub->next, 1, 0);
-	if (imap_arg_is(sub, "MOVE"))
-		return cmd_copy(s, c, sub->next, 1, 1);
-	if (imap_arg_is(sub, "EXPUNGE")) {
-		if (!sub->next || sub->next->next || sub->next->type != IMAP_ARG_ATOM)
-			return sess_tagged(s, c->tag, "BAD", "UID EXPUNGE set"), 0;
-		return cmd_expunge(s, c, sub->next);
-	}
-	return sess_tagged(s, c->tag, "BAD", "Unknown UID command"), 0;
+	if (!set || set->next || set->type != IMAP_ARG_ATOM)
+		return imap_tagged(s, c->tag, "BAD", "UID EXPUNGE set"), 0;
+	return imap_cmd_expunge(s, c, set);
 }
 
 /* --- the command table --------------------------------------------------- */
@@ -570,15 +487,15 @@ static const struct command {
     {"COMPRESS", AUTHED, F_NOSYNC, cmd_compress},
     {"SELECT", AUTHED, F_NOSYNC, h_select},
     {"EXAMINE", AUTHED, F_NOSYNC, h_examine},
-    {"CREATE", AUTHED, 0, cmd_create},
-    {"DELETE", AUTHED, 0, cmd_delete},
-    {"RENAME", AUTHED, 0, cmd_rename},
+    {"CREATE", AUTHED, 0, imap_cmd_create},
+    {"DELETE", AUTHED, 0, imap_cmd_delete},
+    {"RENAME", AUTHED, 0, imap_cmd_rename},
     {"SUBSCRIBE", AUTHED, 0, h_subscribe},
     {"UNSUBSCRIBE", AUTHED, 0, h_unsubscribe},
     {"LIST", AUTHED, 0, h_list},
     {"LSUB", AUTHED, 0, h_lsub},
-    {"STATUS", AUTHED, 0, cmd_status},
-    {"APPEND", AUTHED, 0, cmd_append},
+    {"STATUS", AUTHED, 0, imap_cmd_status},
+    {"APPEND", AUTHED, 0, imap_cmd_append},
     {"IDLE", AUTHED, F_NOSYNC, cmd_idle},
     {"CHECK", SELECTED, 0, cmd_check},
     {"CLOSE", SELECTED, F_NOSYNC, h_close},
@@ -589,7 +506,12 @@ static const struct command {
     {"STORE", SELECTED, F_NOEXPUNGE, h_store},
     {"COPY", SELECTED, 0, h_copy},
     {"MOVE", SELECTED, 0, h_move},
-    {"UID", SELECTED, 0, h_uid},
+    {"UID FETCH", SELECTED, 0, h_uid_fetch},
+    {"UID STORE", SELECTED, 0, h_uid_store},
+    {"UID SEARCH", SELECTED, 0, h_uid_search},
+    {"UID COPY", SELECTED, 0, h_uid_copy},
+    {"UID MOVE", SELECTED, 0, h_uid_move},
+    {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},
 };
 
 static const struct command *find_command(const char *name)
@@ -600,25 +522,65 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* The row for c: its name, or for UID "UID " and the subcommand word in
+ * upper case.  Replies BAD and returns NULL when there is none. */
+static const struct command *command_row(struct session *s, const struct imap_cmd *c)
+{
+	const struct imap_arg *sub = c->args;
+	const struct command *cmd;
+	char name[16];
+	size_t n;
+
+	if (strcmp(c->name, "UID") != 0) {
+		cmd = find_command(c->name);
+		if (!cmd)
+			imap_tagged(s, c->tag, "BAD", "Unknown command");
+		return cmd;
+	}
+	if (!sub || sub->type != IMAP_ARG_ATOM) {
+		imap_tagged(s, c->tag, "BAD", "UID needs a command");
+		return NULL;
+	}
+	n = strlen(sub->str);
+	cmd = NULL;
+	if (n <= sizeof(name) - 5) {
+		memcpy(name, "UID ", 4);
+		for (size_t i = 0; i <= n; i++)
+			name[4 + i] = (char)toupper((unsigned char)sub->str[i]);
+		cmd = find_command(name);
+	}
+	if (!cmd)
+		imap_tagged(s, c->tag, "BAD", "Unknown UID command");
+	return cmd;
+}
+
+/* 1 when a command allowed in states may run now; else replies BAD. */
+static int state_ok(struct session *s, const struct imap_cmd *c, unsigned states)
+{
+	if (states & s->state)
+		return 1;
+	if (s->state == ST_NOTAUTH)
+		imap_tagged(s, c->tag, "BAD", "Log in first");
+	else if (states == ST_NOTAUTH)
+		imap_tagged(s, c->tag, "BAD", "Already logged in");
+	else
+		imap_tagged(s, c->tag, "BAD", "No mailbox selected");
+	return 0;
+}
+
 static void run_command(struct session *s, const struct imap_cmd *c)
 {
-	const struct command *cmd = find_command(c->name);
+	const struct command *cmd;
 	int r;
 
-	if (!cmd) {
-		sess_tagged(s, c->tag, "BAD", "Unknown command");
+	/* every UID row is for the selected state: outside it UID is refused
+	 * before its subcommand is read */
+	if (strcmp(c->name, "UID") == 0 && !state_ok(s, c, SELECTED))
 		return;
-	}
-	if (!(cmd->states & s->state)) {
-		if (s->state == ST_NOTAUTH)
-			sess_tagged(s, c->tag, "BAD", "Log in first");
-		else if (cmd->states == ST_NOTAUTH)
-			sess_tagged(s, c->tag, "BAD", "Already logged in");
-		else
-			sess_tagged(s, c->tag, "BAD", "No mailbox selected");
+	cmd = command_row(s, c);
+	if (!cmd || !state_ok(s, c, cmd->states))
 		return;
-	}
-	log_debug(s->sid, "event=command name=%s", c->name);
+	log_debug(s->sid, "event=command name=%s", cmd->name);
 	s->cmd_flags = cmd->flags;
 	r = cmd->run(s, c);
 	if (r == 1 && s->mode == MODE_BLOCKED && s->c)
@@ -632,10 +594,10 @@ static void idle_line(struct session *s, const char *line, size_t len)
 	if (len == 4 && strncasecmp(line, "DONE", 4) == 0) {
 		s->mode = MODE_CMD;
 		s->cmd_flags = 0;
-		sess_tagged(s, s->tag, "OK", "IDLE terminated");
+		imap_tagged(s, s->tag, "OK", "IDLE terminated");
 	} else {
 		s->mode = MODE_CMD;
-		sess_tagged(s, s->tag, "BAD", "Expected DONE");
+		imap_tagged(s, s->tag, "BAD", "Expected DONE");
 	}
 }
 
@@ -643,7 +605,7 @@ static void sasl_line(struct session *s, const char *line, size_t len)
 {
 	s->mode = MODE_CMD;
 	if (len == 1 && line[0] == '*') {
-		sess_tagged(s, s->tag, "BAD", "AUTHENTICATE cancelled");
+		imap_tagged(s, s->tag, "BAD", "AUTHENTICATE cancelled");
 		return;
 	}
 	char tag[sizeof(s->tag)];
@@ -672,7 +634,7 @@ static void sess_input(struct conn *c, void *arg)
 			if (r == 0)
 				return;
 			if (r < 0) {
-				sess_printf(s, "* BYE Line too long\r\n");
+				imap_printf(s, "* BYE Line too long\r\n");
 				conn_close(c, 1, "line too long");
 				return;
 			}
@@ -700,34 +662,25 @@ static void sess_input(struct conn *c, void *arg)
 		}
 		conn_consume(c, used);
 		if (r == IMAP_P_CONT) {
-			sess_printf(s, "+ Ready for literal data\r\n");
+			imap_printf(s, "+ Ready for literal data\r\n");
 		} else if (r == IMAP_P_ERROR) {
 			const char *tag = imap_parser_error_tag(s->p);
 			log_info(s->sid, "event=bad-command reason=\"%s\"",
 				 imap_parser_error(s->p));
-			sess_printf(s, "%s BAD %s\r\n", tag ? tag : "*", imap_parser_error(s->p));
+			imap_printf(s, "%s BAD %s\r\n", tag ? tag : "*", imap_parser_error(s->p));
 		} else if (r == IMAP_P_FATAL) {
 			const char *tag = imap_parser_error_tag(s->p);
 			log_info(s->sid, "event=bad-command reason=\"%s\" fatal=1",
 				 imap_parser_error(s->p));
 			/* RFC 7888 section 4: the command gets its tagged BAD
 			 * and the connection ends (BYE first, as LOGOUT does) */
-			sess_printf(s, "* BYE %s\r\n", imap_parser_error(s->p));
+			imap_printf(s, "* BYE %s\r\n", imap_parser_error(s->p));
 			if (tag)
-				sess_printf(s, "%s BAD %s\r\n", tag, imap_parser_error(s->p));
+				imap_printf(s, "%s BAD %s\r\n", tag, imap_parser_error(s->p));
 			conn_close(c, 1, "protocol error");
 			return;
 		}
 	}
-}
-
-void sess_resume(struct session *s)
-{
-	if (!s->c)
-		return;
-	if (s->mode == MODE_BLOCKED)
-		s->mode = MODE_CMD;
-	conn_pause(s->c, 0);
 }
 
 static void sess_writable(struct conn *c, void *arg)
@@ -735,7 +688,7 @@ static void sess_writable(struct conn *c, void *arg)
 	struct session *s = arg;
 
 	if (s->fj)
-		fetch_continue(s);
+		imap_fetch_continue(s);
 	if (s->out_paused && s->c && conn_outlen(c) < LISTENER_OUT_HIGH) {
 		s->out_paused = 0;
 		/* a blocked command resumes input itself when it ends */
@@ -755,7 +708,7 @@ static void deadline_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	if (!s->c || s->state != ST_NOTAUTH)
 		return;
 	log_info(s->sid, "event=login-deadline peer=%s", s->peer);
-	sess_printf(s, "* BYE Took too long to log in\r\n");
+	imap_printf(s, "* BYE Took too long to log in\r\n");
 	conn_close(s->c, 1, "login deadline");
 }
 
@@ -804,8 +757,8 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 		s->next->prev = s->prev;
 	listener_session_end(srv->lsn, s->peer);
 	listener_auth_free(s->auth);
-	fetch_job_free(s->fj);
-	view_clear(s);
+	imap_fetch_job_free(s->fj);
+	imap_view_clear(s);
 	ev_timer_free(s->deadline);
 	imap_parser_free(s->p);
 	free(s);
@@ -827,7 +780,7 @@ void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const ch
 	if (!s)
 		bug("out of memory");
 	s->srv = srv;
-	s->c = conn_new(srv->ev, fd, peer, &cbs, s, CHUNK_MAXLINE, MAXOUT);
+	s->c = conn_new(srv->ev, fd, peer, &cbs, s, CHUNK_MAXLINE, IMAPD_MAXOUT);
 	s->sid = conn_sid(s->c);
 	snprintf(s->peer, sizeof(s->peer), "%s", ip);
 	s->state = ST_NOTAUTH;
@@ -845,24 +798,15 @@ void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const ch
 		conn_close(s->c, 0, "tls unavailable");
 		return;
 	}
-	sess_printf(s, "* OK [CAPABILITY %s%s] Loft IMAP ready\r\n", CAPS_COMMON,
+	imap_printf(s, "* OK [CAPABILITY %s%s] Loft IMAP ready\r\n", CAPS_COMMON,
 		    implicit_tls ? " AUTH=PLAIN" : " STARTTLS LOGINDISABLED");
-}
-
-void imapd_changed(struct imapd *srv, int64_t mailbox_id)
-{
-	for (struct session *s = srv->sessions; s; s = s->next) {
-		if (s->mode == MODE_IDLE && s->state == ST_SELECTED &&
-		    (mailbox_id == 0 || s->mbox_id == mailbox_id))
-			view_sync(s, 1);
-	}
 }
 
 void imapd_stop_sessions(struct imapd *srv)
 {
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		if (s->c && (s->mode == MODE_IDLE || !imap_parser_busy(s->p))) {
-			sess_printf(s, "* BYE Server shutting down\r\n");
+			imap_printf(s, "* BYE Server shutting down\r\n");
 			conn_close(s->c, 1, "stopping");
 		}
 	}

@@ -14,7 +14,7 @@
  * points to belong to the store thread until the loop gets the job back;
  * the session neither reads nor frees them meanwhile (session.c keeps a
  * session whose client vanished until its job is back).  The thread calls
- * nothing but the store and deliver_items (no logging, no evloop).
+ * nothing but the store and smtp_deliver_items (no logging, no evloop).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,11 +55,11 @@ static int store_batch(struct commit *cm, struct commit_job **v, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		first[i] = k;
-		k += deliver_items(v[i]->req, v[i]->ready, items + k);
+		k += smtp_deliver_items(v[i]->req, v[i]->ready, items + k);
 	}
 	if (store_deliver_many(cm->st, items, k) < 0)
 		return -1;
-	/* the local copy's id when there is one: deliver_items lists it
+	/* the local copy's id when there is one: smtp_deliver_items lists it
 	 * first */
 	for (size_t i = 0; i < n; i++)
 		v[i]->ready->message_id = items[first[i]].message_id;
@@ -137,7 +137,7 @@ static void commit_ready(struct evloop *ev, int fd, int events, void *arg)
 			mail |= j->req->n_users > 0;
 			queue |= j->req->n_remote > 0;
 		}
-		session_committed(j);
+		j->done(j);
 	}
 	if (mail && cm->srv->d)
 		daemon_notify(cm->srv->d, "mail");
@@ -145,7 +145,7 @@ static void commit_ready(struct evloop *ev, int fd, int events, void *arg)
 		daemon_notify(cm->srv->d, "queue");
 }
 
-int commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen)
+int smtp_commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen)
 {
 	struct commit *cm = calloc(1, sizeof(*cm));
 
@@ -187,7 +187,7 @@ fail:
 	return -1;
 }
 
-void commit_submit(struct smtpd *srv, struct commit_job *job)
+void smtp_commit_submit(struct smtpd *srv, struct commit_job *job)
 {
 	struct commit *cm = srv->commit;
 
@@ -202,12 +202,12 @@ void commit_submit(struct smtpd *srv, struct commit_job *job)
 	pthread_mutex_unlock(&cm->mu);
 }
 
-unsigned commit_inflight(const struct smtpd *srv)
+unsigned smtp_commit_inflight(const struct smtpd *srv)
 {
 	return srv->commit ? srv->commit->inflight : 0;
 }
 
-void commit_stop(struct smtpd *srv)
+void smtp_commit_stop(struct smtpd *srv)
 {
 	struct commit *cm = srv->commit;
 

@@ -2,9 +2,9 @@
  * End of a message: the submission checks on its header (From: and Sender:
  * owned by the authenticated user), the trace headers, and one durable
  * store transaction that files it in every local recipient's INBOX and
- * queues it for every remote one.  deliver_prepare() runs on the event
+ * queues it for every remote one.  smtp_deliver_prepare() runs on the event
  * loop; the store thread (commit.c) turns each prepared message into
- * deliver_items() and stores all the messages ready at the same time in
+ * smtp_deliver_items() and stores all the messages ready at the same time in
  * one transaction; the session replies 250 only after that commit.
  */
 #include <stdio.h>
@@ -38,7 +38,7 @@ static int ci_name(const char *p, size_t n, const char *name)
 	return 1;
 }
 
-int deliver_scan_headers(const char *msg, size_t len, struct deliver_hdrs *out)
+int smtp_deliver_scan_headers(const char *msg, size_t len, struct deliver_hdrs *out)
 {
 	size_t i = 0;
 
@@ -194,8 +194,8 @@ static long build_headers(const struct deliver_req *r, const struct deliver_hdrs
 	return rplen;
 }
 
-int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char *reply,
-		    size_t replylen)
+int smtp_deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char *reply,
+			 size_t replylen)
 {
 	const char *msg = r->body->data + DELIVER_GAP;
 	size_t len = r->body->len - DELIVER_GAP;
@@ -203,7 +203,7 @@ int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char
 	struct buf hdr;
 	long rplen;
 
-	if (deliver_scan_headers(msg, len, &h) < 0) {
+	if (smtp_deliver_scan_headers(msg, len, &h) < 0) {
 		snprintf(reply, replylen, "550 5.6.0 Message header is malformed");
 		return -1;
 	}
@@ -235,8 +235,8 @@ int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char
 	return 0;
 }
 
-size_t deliver_items(const struct deliver_req *r, const struct deliver_ready *rd,
-		     struct store_delivery out[2])
+size_t smtp_deliver_items(const struct deliver_req *r, const struct deliver_ready *rd,
+			  struct store_delivery out[2])
 {
 	size_t n = 0;
 
@@ -262,7 +262,7 @@ size_t deliver_items(const struct deliver_req *r, const struct deliver_ready *rd
 	return n;
 }
 
-void deliver_log(const struct deliver_req *r, const struct deliver_ready *rd)
+void smtp_deliver_log(const struct deliver_req *r, const struct deliver_ready *rd)
 {
 	log_info(r->sid,
 		 "event=delivered from=<%s> local=%zu remote=%zu size=%zu message_id=%lld%s%s",

@@ -137,7 +137,7 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)arg;
 	srv.stopping = 1;
 	listener_stop(srv.lsn);
-	session_stop_all(&srv);
+	smtp_session_stop_all(&srv);
 	if (listener_sessions(srv.lsn) == 0)
 		ev_stop(srv.ev);
 }
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	srv.ac = authcheck_new(srv.ev, daemon_db_path(srv.d), (unsigned)athreads, err, sizeof(err));
 	if (!srv.ac)
 		fatal("event=authcheck-failed error=\"%s\"", err);
-	if (commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
+	if (smtp_commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
 		fatal("event=store-thread-failed error=\"%s\"", err);
 
 	struct listener_conf lc = {
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
 			"421 4.7.0 Too many connections from your address\r\n"},
 	};
-	srv.lsn = listener_new(srv.ev, &lc, session_accept, &srv);
+	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
 	for (int i = 0; i < PORT_COUNT; i++) {
 		int fd = daemon_listener(srv.d, port_names[i]);
 
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");
 
 	int rc = daemon_run(srv.d);
-	commit_stop(&srv);
+	smtp_commit_stop(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);

@@ -297,7 +297,7 @@ static void message_finished(struct session *s)
 	}
 }
 
-void session_committed(struct commit_job *job)
+static void session_committed(struct commit_job *job)
 {
 	struct session *s = job->owner;
 
@@ -309,7 +309,7 @@ void session_committed(struct commit_job *job)
 		return;
 	}
 	if (job->ok) {
-		deliver_log(&s->req, &s->ready);
+		smtp_deliver_log(&s->req, &s->ready);
 		log_debug(s->sid, "event=committed batch=%zu", job->batch);
 		reply(s, "250 2.0.0 Ok: stored as %lld", (long long)s->ready.message_id);
 	} else {
@@ -380,7 +380,7 @@ static void message_end(struct session *s)
 		    .n_remote = s->n_remote,
 		    .body = &s->body,
 		};
-		if (deliver_prepare(&s->req, &s->ready, line, sizeof(line)) < 0) {
+		if (smtp_deliver_prepare(&s->req, &s->ready, line, sizeof(line)) < 0) {
 			reply(s, "%s", line);
 		} else {
 			/* wait for the commit: no input is read meanwhile */
@@ -389,8 +389,9 @@ static void message_end(struct session *s)
 			s->job.req = &s->req;
 			s->job.ready = &s->ready;
 			s->job.owner = s;
+			s->job.done = session_committed;
 			s->in_store = 1;
-			commit_submit(s->srv, &s->job);
+			smtp_commit_submit(s->srv, &s->job);
 			return;
 		}
 	}
@@ -1330,8 +1331,8 @@ static const struct conn_cbs session_cbs = {
     .tls_ready = session_tls_ready,
 };
 
-void session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
-		    int implicit_tls)
+void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+			 int implicit_tls)
 {
 	struct smtpd *srv = arg;
 	struct session *s = calloc(1, sizeof(*s));
@@ -1372,7 +1373,7 @@ void session_accept(void *arg, int fd, const struct sockaddr *peer, const char *
 	ev_timer_arm(s->greet, srv->lim.greeting_delay_ms);
 }
 
-void session_stop_all(struct smtpd *srv)
+void smtp_session_stop_all(struct smtpd *srv)
 {
 	struct session *s, *next;
 

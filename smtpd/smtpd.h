@@ -63,12 +63,12 @@ struct smtpd {
  * struct smtpd, port an enum smtpd_port): makes a session for fd, which it
  * owns from here.  The listener has applied the connection limits and
  * counted the session; the session ends it with listener_session_end. */
-void session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
-		    int implicit_tls);
+void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
+			 int implicit_tls);
 /* Server stopping: idle sessions get 421 and close; a session in the middle
  * of DATA finishes that message first; the loop stops when the last
  * session is gone. */
-void session_stop_all(struct smtpd *srv);
+void smtp_session_stop_all(struct smtpd *srv);
 
 /* --- deliver.c ---------------------------------------------------------- */
 
@@ -105,16 +105,16 @@ struct deliver_ready {
 /* Checks the message (header section, and on submission the From:/Sender:
  * ownership) and writes the trace headers into the gap.  Returns 0 with
  * *out filled, or -1 with a 5xx reply (no CRLF) in reply. */
-int deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char *reply,
-		    size_t replylen);
+int smtp_deliver_prepare(const struct deliver_req *r, struct deliver_ready *out, char *reply,
+			 size_t replylen);
 /* The store deliveries for a prepared message: the local copy (with
  * Return-Path) when there are local users, the queued copy (without) when
  * there are remote recipients.  Fills out[0..n) pointing into r and rd and
  * returns n (1 or 2).  The store sets their message_id. */
-size_t deliver_items(const struct deliver_req *r, const struct deliver_ready *rd,
-		     struct store_delivery out[2]);
+size_t smtp_deliver_items(const struct deliver_req *r, const struct deliver_ready *rd,
+			  struct store_delivery out[2]);
 /* Logs one delivered message (after the commit). */
-void deliver_log(const struct deliver_req *r, const struct deliver_ready *rd);
+void smtp_deliver_log(const struct deliver_req *r, const struct deliver_ready *rd);
 
 /* --- commit.c: group commit on the store thread ------------------------- */
 
@@ -130,7 +130,9 @@ struct commit_job {
 	struct commit_job *next;
 	const struct deliver_req *req;
 	struct deliver_ready *ready;
-	void *owner;   /* the session */
+	void *owner; /* the session */
+	/* runs on the loop once the job is back (stored or failed) */
+	void (*done)(struct commit_job *job);
 	int ok;	       /* set by the store thread: committed durably */
 	size_t batch;  /* messages in the same transaction */
 	char err[160]; /* the store's reason when !ok */
@@ -138,17 +140,15 @@ struct commit_job {
 
 /* Opens the store thread's own handle on db_path and starts it.  Returns 0,
  * or -1 with a reason in err. */
-int commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen);
-/* Hands a prepared message to the store thread; session_committed(job) runs
- * on the loop once it is stored or failed.  The job and what it points to
- * must stay untouched until then. */
-void commit_submit(struct smtpd *srv, struct commit_job *job);
+int smtp_commit_start(struct smtpd *srv, const char *db_path, char *err, size_t errlen);
+/* Hands a prepared message to the store thread; job->done(job) runs on the
+ * loop once it is stored or failed.  The job and what it points to must
+ * stay untouched until then. */
+void smtp_commit_submit(struct smtpd *srv, struct commit_job *job);
 /* Jobs submitted and not yet handed back. */
-unsigned commit_inflight(const struct smtpd *srv);
+unsigned smtp_commit_inflight(const struct smtpd *srv);
 /* Finishes the queued jobs, hands them back, stops the thread. */
-void commit_stop(struct smtpd *srv);
-/* session.c: a job is back (on the loop thread). */
-void session_committed(struct commit_job *job);
+void smtp_commit_stop(struct smtpd *srv);
 
 struct deliver_hdrs {
 	size_t header_len; /* bytes of the header section, blank line included */
@@ -160,6 +160,6 @@ struct deliver_hdrs {
 };
 /* Scans the header section of msg.  Returns 0, or -1 when it is not a
  * header section at all (a line with no colon before the blank line). */
-int deliver_scan_headers(const char *msg, size_t len, struct deliver_hdrs *out);
+int smtp_deliver_scan_headers(const char *msg, size_t len, struct deliver_hdrs *out);
 
 #endif

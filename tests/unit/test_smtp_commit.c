@@ -1,4 +1,4 @@
-/* The group-commit path of loft-smtpd: deliver_items (smtpd/deliver.c) and
+/* The group-commit path of loft-smtpd: smtp_deliver_items (smtpd/deliver.c) and
  * store_deliver_many / store_parse (lib/store/store_deliver.c) on a real store: a
  * batch lands whole, is searchable at once, and a bad member keeps nothing
  * of the batch. */
@@ -116,7 +116,7 @@ int main(void)
 	store_parsed_free(p2);
 	store_parsed_free(NULL);
 
-	/* deliver_items: local copy with Return-Path, queued copy without */
+	/* smtp_deliver_items: local copy with Return-Path, queued copy without */
 	{
 		struct buf body;
 		char rp[] = "Return-Path: <s@x.example>\r\n";
@@ -135,16 +135,16 @@ int main(void)
 		buf_puts(&body, m1);
 		rd = (struct deliver_ready){
 		    .start = body.data, .len = body.len, .rplen = strlen(rp)};
-		is_int(deliver_items(&r, &rd, it), 2, "local and remote: two items");
+		is_int(smtp_deliver_items(&r, &rd, it), 2, "local and remote: two items");
 		ok(it[0].n_users == 1 && it[0].len == body.len && it[0].n_remote == 0,
 		   "local copy");
 		ok(it[1].n_remote == 1 && it[1].len == strlen(m1) && memcmp(it[1].data, m1, 5) == 0,
 		   "queued copy starts after Return-Path");
 		r.n_remote = 0;
-		is_int(deliver_items(&r, &rd, it), 1, "local only: one item");
+		is_int(smtp_deliver_items(&r, &rd, it), 1, "local only: one item");
 		r.n_remote = 1;
 		r.n_users = 0;
-		is_int(deliver_items(&r, &rd, it), 1, "remote only: one item");
+		is_int(smtp_deliver_items(&r, &rd, it), 1, "remote only: one item");
 		ok(it[0].n_remote == 1 && it[0].n_users == 0, "and it is the queued copy");
 		buf_free(&body);
 	}

@@ -8,7 +8,7 @@
 
 static int scan(const char *m, struct deliver_hdrs *h)
 {
-	return deliver_scan_headers(m, strlen(m), h);
+	return smtp_deliver_scan_headers(m, strlen(m), h);
 }
 
 int main(void)
@@ -45,7 +45,7 @@ int main(void)
 		for (size_t k = 0; k <= len; k++) {
 			char *copy = malloc(k ? k : 1);
 			memcpy(copy, full, k);
-			if (deliver_scan_headers(copy, k, &h) == 0 && h.header_len > k)
+			if (smtp_deliver_scan_headers(copy, k, &h) == 0 && h.header_len > k)
 				fine = 0;
 			free(copy);
 		}

@@ -146,7 +146,7 @@ static void run_script(const struct script *sc, int bytewise, int n_before)
 		bug("socketpair");
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	ok(listener_session_begin(srv.lsn, "unknown") == 0, "session within the limits");
-	session_accept(&srv, sv[0], NULL, "unknown", PORT_MX, 0);
+	smtp_session_accept(&srv, sv[0], NULL, "unknown", PORT_MX, 0);
 	pump(5);
 	if (bytewise) {
 		for (size_t i = 0; i < len; i++) {
@@ -158,7 +158,7 @@ static void run_script(const struct script *sc, int bytewise, int n_before)
 	} else if (write(sv[1], sc->send, len) != (ssize_t)len) {
 		bug("short write");
 	}
-	for (int i = 0; i < 500 && commit_inflight(&srv) > 0; i++)
+	for (int i = 0; i < 500 && smtp_commit_inflight(&srv) > 0; i++)
 		pump(2); /* the store thread commits */
 	pump(30);
 	drain(sv[1], got, sizeof(got));
@@ -211,12 +211,12 @@ int main(void)
 			 &(struct listener_conf){.proto = "smtp",
 						 .max_sessions = (unsigned)srv.lim.max_connections,
 						 .max_per_ip = (unsigned)srv.lim.max_per_ip},
-			 session_accept, &srv);
+			 smtp_session_accept, &srv);
 	srv.ac = authcheck_new(srv.ev, path, 1, err, sizeof(err));
 	if (!srv.ac)
 		bug("authcheck_new: %s", err);
-	if (commit_start(&srv, path, err, sizeof(err)) < 0)
-		bug("commit_start: %s", err);
+	if (smtp_commit_start(&srv, path, err, sizeof(err)) < 0)
+		bug("smtp_commit_start: %s", err);
 
 	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
 		run_script(&scripts[i], 0, 0);
@@ -235,7 +235,7 @@ int main(void)
 		is_int(mb.messages, 4, "four messages stored");
 	}
 
-	commit_stop(&srv);
+	smtp_commit_stop(&srv);
 	listener_free(srv.lsn);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
