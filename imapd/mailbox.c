@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "conn.h"
 #include "imapd.h"
 #include "imapdate.h"
@@ -33,7 +34,8 @@ int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
 		return 0;
 	}
 	buf_init(&b, STORE_MBOX_MAX);
-	if (mutf7_decode(a->str, a->len, &b) == 0 && b.len < outlen && utf8_valid(b.data, b.len)) {
+	if (mutf7_decode(a->str, a->len, &b) == 0 && b.len < outlen &&
+	    mutf7_name_valid(b.data, b.len)) {
 		/* a trailing delimiter names the same mailbox (RFC 3501 6.3.3) */
 		while (b.len > 1 && b.data[b.len - 1] == STORE_MBOX_SEP)
 			b.data[--b.len] = '\0';
@@ -218,14 +220,8 @@ static int uid_list_cb(void *arg, const struct store_entry *e)
 {
 	struct uid_list *l = arg;
 
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 256;
-		uint32_t *nv = realloc(l->v, nc * sizeof(*nv));
-		if (!nv)
-			bug("out of memory");
-		l->v = nv;
-		l->cap = nc;
-	}
+	if (ARRAY_GROW(l->v, l->cap, l->n + 1, 256) < 0)
+		bug("out of memory");
 	l->v[l->n++] = e->uid;
 	return 0;
 }
@@ -443,14 +439,8 @@ static int list_cb(void *arg, const struct store_mailbox_info *mi)
 
 static struct mbox_item *items_add(struct mbox_items *l)
 {
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 32;
-		struct mbox_item *nv = realloc(l->v, nc * sizeof(*nv));
-		if (!nv)
-			bug("out of memory");
-		l->v = nv;
-		l->cap = nc;
-	}
+	if (ARRAY_GROW(l->v, l->cap, l->n + 1, 32) < 0)
+		bug("out of memory");
 	memset(&l->v[l->n], 0, sizeof(l->v[0]));
 	return &l->v[l->n++];
 }

@@ -1,5 +1,6 @@
 /* Modified UTF-7 <-> UTF-8 for IMAP mailbox names. */
 #include "mutf7.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -16,83 +17,19 @@ static int b64val(unsigned char c)
 	return p ? (int)(p - b64) : -1;
 }
 
-/* Decodes one UTF-8 sequence at s (n bytes left).  Returns its length and
- * sets *cp, or -1 when invalid (overlong, surrogate, > U+10FFFF). */
-static int utf8_one(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c;
-	int len;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-	} else {
-		return -1;
-	}
-	if ((size_t)len > n)
-		return -1;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return -1;
-	*cp = c;
-	return len;
-}
-
-int utf8_valid(const char *s, size_t len)
+int mutf7_name_valid(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 
 	while (i < len) {
 		uint32_t cp;
-		int k = utf8_one(u + i, len - i, &cp);
-		if (k < 0 || cp < 0x20 || cp == 0x7f)
+		size_t k = utf8_decode(u + i, len - i, &cp);
+		if (k == 0 || cp < 0x20 || cp == 0x7f)
 			return 0;
-		i += (size_t)k;
+		i += k;
 	}
 	return 1;
-}
-
-static int put_utf8(struct buf *out, uint32_t c)
-{
-	char t[4];
-	size_t n;
-
-	if (c < 0x80) {
-		t[0] = (char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		t[0] = (char)(0xc0 | (c >> 6));
-		t[1] = (char)(0x80 | (c & 0x3f));
-		n = 2;
-	} else if (c < 0x10000) {
-		t[0] = (char)(0xe0 | (c >> 12));
-		t[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (c & 0x3f));
-		n = 3;
-	} else {
-		t[0] = (char)(0xf0 | (c >> 18));
-		t[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (c & 0x3f));
-		n = 4;
-	}
-	return buf_append(out, t, n);
 }
 
 int mutf7_decode(const char *in, size_t len, struct buf *out)
@@ -138,7 +75,7 @@ int mutf7_decode(const char *in, size_t len, struct buf *out)
 				if (hi) {
 					if (u < 0xdc00 || u > 0xdfff)
 						return -1;
-					if (put_utf8(out, 0x10000 + ((hi - 0xd800) << 10) +
+					if (utf8_put(out, 0x10000 + ((hi - 0xd800) << 10) +
 							      (u - 0xdc00)) < 0)
 						return -1;
 					hi = 0;
@@ -148,7 +85,7 @@ int mutf7_decode(const char *in, size_t len, struct buf *out)
 					return -1;
 				} else if (u >= 0x20 && u <= 0x7e) {
 					return -1; /* printable ASCII must be itself */
-				} else if (put_utf8(out, u) < 0) {
+				} else if (utf8_put(out, u) < 0) {
 					return -1;
 				}
 			}
@@ -190,10 +127,10 @@ int mutf7_encode(const char *in, size_t len, struct buf *out)
 
 	while (i < len) {
 		uint32_t cp;
-		int k = utf8_one(s + i, len - i, &cp);
-		if (k < 0)
+		size_t k = utf8_decode(s + i, len - i, &cp);
+		if (k == 0)
 			return -1;
-		i += (size_t)k;
+		i += k;
 		if (cp >= 0x20 && cp <= 0x7e) {
 			if (nu && flush_b64(out, units, nu) < 0)
 				return -1;

@@ -16,7 +16,8 @@ int mutf7_decode(const char *in, size_t len, struct buf *out);
 /* Appends the mUTF-7 form of UTF-8 in[0..len).  Returns 0, or -1 when the
  * input is not valid UTF-8 (or out is full). */
 int mutf7_encode(const char *in, size_t len, struct buf *out);
-/* Returns 1 if s[0..len) is valid UTF-8 without control characters. */
-int utf8_valid(const char *s, size_t len);
+/* Returns 1 if s[0..len) is a mailbox name the store takes: valid UTF-8
+ * (lib/core/utf8) without control characters. */
+int mutf7_name_valid(const char *s, size_t len);
 
 #endif

@@ -8,6 +8,8 @@
  */
 #include "parser.h"
 
+#include "array.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,15 +242,9 @@ static uint32_t node_add(struct imap_parser *p, enum imap_arg_type type)
 		fail(p, "too many arguments");
 		return NONE;
 	}
-	if (p->nnodes == p->capnodes) {
-		size_t nc = p->capnodes * 2;
-		struct node *nn = realloc(p->nodes, nc * sizeof(*nn));
-		if (!nn) {
-			fail(p, "out of memory");
-			return NONE;
-		}
-		p->nodes = nn;
-		p->capnodes = nc;
+	if (ARRAY_GROW(p->nodes, p->capnodes, p->nnodes + 1, 64) < 0) {
+		fail(p, "out of memory");
+		return NONE;
 	}
 	i = (uint32_t)p->nnodes++;
 	memset(&p->nodes[i], 0, sizeof(p->nodes[i]));

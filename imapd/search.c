@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "imapd.h"
 #include "imapdate.h"
 #include "log.h"
@@ -104,14 +105,8 @@ static int uid_add(void *arg, uint32_t uid)
 {
 	struct skey *k = arg;
 
-	if (k->nuids == k->capuids) {
-		size_t nc = k->capuids ? k->capuids * 2 : 64;
-		uint32_t *nu = realloc(k->uids, nc * sizeof(*nu));
-		if (!nu)
-			bug("out of memory");
-		k->uids = nu;
-		k->capuids = nc;
-	}
+	if (ARRAY_GROW(k->uids, k->capuids, k->nuids + 1, 64) < 0)
+		bug("out of memory");
 	k->uids[k->nuids++] = uid;
 	return 0;
 }
@@ -514,14 +509,8 @@ static int entry_cb(void *arg, const struct store_entry *e)
 {
 	struct sctx *x = arg;
 
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? x->cap * 2 : 256;
-		struct sentry *ne = realloc(x->e, nc * sizeof(*ne));
-		if (!ne)
-			bug("out of memory");
-		x->e = ne;
-		x->cap = nc;
-	}
+	if (ARRAY_GROW(x->e, x->cap, x->n + 1, 256) < 0)
+		bug("out of memory");
 	struct sentry *d = &x->e[x->n++];
 	d->uid = e->uid;
 	d->flags = e->flags;

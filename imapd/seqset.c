@@ -1,6 +1,8 @@
 /* IMAP sequence sets. */
 #include "seqset.h"
 
+#include "array.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,13 +47,8 @@ int seqset_parse(const char *s, struct seqset *out)
 		}
 		if (out->n >= SEQSET_MAX_RANGES)
 			goto bad;
-		if (out->n == cap) {
-			cap = cap ? cap * 2 : 4;
-			struct seqset_range *nr = realloc(out->r, cap * sizeof(*nr));
-			if (!nr)
-				goto bad;
-			out->r = nr;
-		}
+		if (ARRAY_GROW(out->r, cap, out->n + 1, 4) < 0)
+			goto bad;
 		out->r[out->n++] = r;
 		if (!comma)
 			return 0;

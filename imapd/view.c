@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "conn.h"
 #include "imapd.h"
 #include "log.h"
@@ -99,14 +100,8 @@ long imap_view_find(const struct session *s, uint32_t uid)
 
 static void view_push(struct session *s, uint32_t uid, unsigned flags, uint64_t modseq)
 {
-	if (s->nmsgs == s->capmsgs) {
-		size_t nc = s->capmsgs ? s->capmsgs * 2 : 256;
-		struct view_msg *nm = realloc(s->msgs, nc * sizeof(*nm));
-		if (!nm)
-			bug("out of memory");
-		s->msgs = nm;
-		s->capmsgs = nc;
-	}
+	if (ARRAY_GROW(s->msgs, s->capmsgs, s->nmsgs + 1, 256) < 0)
+		bug("out of memory");
 	s->msgs[s->nmsgs].uid = uid;
 	s->msgs[s->nmsgs].flags = flags;
 	s->msgs[s->nmsgs].modseq = modseq;
@@ -130,14 +125,8 @@ static int collect_uid(void *arg, uint32_t uid)
 {
 	struct sync_ctx *x = arg;
 
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? x->cap * 2 : 64;
-		uint32_t *nu = realloc(x->uids, nc * sizeof(*nu));
-		if (!nu)
-			bug("out of memory");
-		x->uids = nu;
-		x->cap = nc;
-	}
+	if (ARRAY_GROW(x->uids, x->cap, x->n + 1, 64) < 0)
+		bug("out of memory");
 	x->uids[x->n++] = uid;
 	return 0;
 }

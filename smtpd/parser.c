@@ -4,6 +4,7 @@
  * by its array.  See parser.h for the policy on addresses.
  */
 #include "parser.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -79,55 +80,6 @@ int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 	return 0;
 }
 
-/* --- UTF-8 ---------------------------------------------------------------- */
-
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp_out)
-{
-	uint32_t cp;
-	size_t need;
-
-	if (p[0] < 0x80) {
-		*cp_out = p[0];
-		return 1;
-	} else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		need = 2, cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		need = 3, cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		need = 4, cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_out = cp;
-	return need;
-}
-
-int smtp_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	uint32_t cp;
-
-	while (i < len) {
-		size_t k = utf8_seq(p + i, len - i, &cp);
-		if (k == 0)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
 /* --- domains and local parts ---------------------------------------------- */
 
 static int is_alnum(int c)
@@ -147,7 +99,7 @@ int smtp_domain_check(const char *d, size_t len, int utf8_ok)
 		return SMTP_ADDR_TOOLONG;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t k = utf8_seq(p + i, len - i, &cp);
+		size_t k = utf8_decode(p + i, len - i, &cp);
 
 		if (k == 0)
 			return SMTP_ADDR_UTF8;
@@ -208,7 +160,7 @@ static int local_check(const char *s, size_t len, int utf8_ok)
 		return SMTP_ADDR_SYNTAX;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t k = utf8_seq(p + i, len - i, &cp);
+		size_t k = utf8_decode(p + i, len - i, &cp);
 		if (k == 0)
 			return SMTP_ADDR_UTF8;
 		if (k > 1) {

@@ -98,8 +98,6 @@ int smtp_path_parse(const char *arg, size_t len, int is_mail, int utf8_ok, struc
 /* Checks a domain (no trailing dot, LDH labels of 1..63, or UTF-8 labels
  * when utf8_ok).  Returns 0 or an smtp_addr_err. */
 int smtp_domain_check(const char *d, size_t len, int utf8_ok);
-/* Returns 1 if p[0..len) is valid UTF-8 with no overlongs or surrogates. */
-int smtp_utf8_valid(const char *p, size_t len);
 
 /*
  * Extracts the addresses of an RFC 5322 address-list header value (From:,

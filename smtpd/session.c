@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "conn.h"
 #include "daemon.h"
 #include "data.h"
@@ -210,14 +211,8 @@ static int add_user(struct session *s, int64_t id)
 	for (size_t i = 0; i < s->n_users; i++)
 		if (s->users[i] == id)
 			return 0;
-	if (s->n_users == s->cap_users) {
-		size_t cap = s->cap_users ? s->cap_users * 2 : 8;
-		int64_t *n = realloc(s->users, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		s->users = n;
-		s->cap_users = cap;
-	}
+	if (ARRAY_GROW(s->users, s->cap_users, s->n_users + 1, 8) < 0)
+		return -1;
 	s->users[s->n_users++] = id;
 	return 0;
 }
@@ -227,14 +222,8 @@ static int add_remote(struct session *s, const char *addr)
 	for (size_t i = 0; i < s->n_remote; i++)
 		if (strcmp(s->remote[i], addr) == 0)
 			return 0;
-	if (s->n_remote == s->cap_remote) {
-		size_t cap = s->cap_remote ? s->cap_remote * 2 : 8;
-		char **n = realloc(s->remote, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		s->remote = n;
-		s->cap_remote = cap;
-	}
+	if (ARRAY_GROW(s->remote, s->cap_remote, s->n_remote + 1, 8) < 0)
+		return -1;
 	if (!(s->remote[s->n_remote] = strdup(addr)))
 		return -1;
 	s->n_remote++;
@@ -523,15 +512,9 @@ static int collect_name(void *arg, const char *name)
 {
 	struct names *nl = arg;
 
-	if (nl->n == nl->cap) {
-		size_t cap = nl->cap ? nl->cap * 2 : 8;
-		char **v = realloc(nl->v, cap * sizeof(*v));
-		if (!v) {
-			nl->oom = 1;
-			return 1;
-		}
-		nl->v = v;
-		nl->cap = cap;
+	if (ARRAY_GROW(nl->v, nl->cap, nl->n + 1, 8) < 0) {
+		nl->oom = 1;
+		return 1;
 	}
 	if (!(nl->v[nl->n] = strdup(name))) {
 		nl->oom = 1;

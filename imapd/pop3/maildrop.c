@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 #include "pop3d.h"
 #include "store_mailbox.h"
@@ -18,14 +19,8 @@ static int collect_entry(void *arg, const struct store_entry *e)
 
 	if (s->nmsgs == MAX_MSGS)
 		return 1;
-	if (s->nmsgs == s->msgs_cap) {
-		size_t ncap = s->msgs_cap ? s->msgs_cap * 2 : 64;
-		struct pop3_msg *n = realloc(s->msgs, ncap * sizeof(*n));
-		if (!n)
-			bug("out of memory");
-		s->msgs = n;
-		s->msgs_cap = ncap;
-	}
+	if (ARRAY_GROW(s->msgs, s->msgs_cap, s->nmsgs + 1, 64) < 0)
+		bug("out of memory");
 	struct pop3_msg *m = &s->msgs[s->nmsgs++];
 	memset(m, 0, sizeof(*m));
 	m->uid = e->uid;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "buf.h"
 #include "log.h"
 #include "strnum.h"
@@ -58,14 +59,8 @@ void config_set(struct config *c, const char *key, const char *value)
 			return;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 16;
-		struct config_item *ni = realloc(c->items, ncap * sizeof(*ni));
-		if (!ni)
-			bug("out of memory");
-		c->items = ni;
-		c->cap = ncap;
-	}
+	if (ARRAY_GROW(c->items, c->cap, c->n + 1, 16) < 0)
+		bug("out of memory");
 	c->items[c->n].key = strdup(key);
 	if (!c->items[c->n].key)
 		bug("out of memory");

@@ -10,6 +10,7 @@
  * them all mime_tree.c (arena, unfolding, the tree walk).
  */
 #include "mime.h"
+#include "array.h"
 #include "mime_int.h"
 
 #include <stdint.h>
@@ -151,15 +152,8 @@ static struct mime_part *part_new(struct parser *ps, struct mime_part *parent, s
 
 static int push_multipart(struct parser *ps, struct mime_part *p)
 {
-	if (ps->nstack == ps->capstack) {
-		size_t nc = ps->capstack ? ps->capstack * 2 : 8;
-		struct mime_part **ns = realloc(ps->stack, nc * sizeof(*ns));
-
-		if (!ns)
-			return -1;
-		ps->stack = ns;
-		ps->capstack = nc;
-	}
+	if (ARRAY_GROW(ps->stack, ps->capstack, ps->nstack + 1, 8) < 0)
+		return -1;
 	ps->stack[ps->nstack++] = p;
 	return 0;
 }

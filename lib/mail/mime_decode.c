@@ -7,6 +7,7 @@
  */
 #include "mime.h"
 #include "mime_int.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -180,43 +181,9 @@ int mime_encoding_bad(int enc, const char *in, size_t len)
 
 /* ---- UTF-8 and charsets ---- */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 /* Appends in as UTF-8, invalid sequences (and NULs) as U+FFFD.  ascii_only
  * makes every 8-bit byte a U+FFFD (an unknown charset). */
-static int put_utf8(struct buf *out, const char *in, size_t len, int ascii_only)
+static int put_valid_utf8(struct buf *out, const char *in, size_t len, int ascii_only)
 {
 	size_t i = 0, run = 0;
 
@@ -224,7 +191,10 @@ static int put_utf8(struct buf *out, const char *in, size_t len, int ascii_only)
 		return 0;
 	while (i < len) {
 		const unsigned char *s = (const unsigned char *)in + i;
-		size_t n = *s == 0 ? 0 : (ascii_only && *s >= 0x80) ? 0 : utf8_seq(s, len - i);
+		uint32_t cp;
+		size_t n = *s == 0			? 0
+			   : (ascii_only && *s >= 0x80) ? 0
+							: utf8_decode(s, len - i, &cp);
 
 		if (n) {
 			i += n;
@@ -303,9 +273,9 @@ static int conv_run(struct conv *cv, const char *in, size_t len, struct buf *out
 	char tmp[1024];
 
 	if (cv->mode == 0)
-		return put_utf8(out, in, len, 0);
+		return put_valid_utf8(out, in, len, 0);
 	if (cv->mode == 2)
-		return put_utf8(out, in, len, 1);
+		return put_valid_utf8(out, in, len, 1);
 	iconv(cv->cd, NULL, NULL, NULL, NULL);
 	while (len > 0) {
 		char *ip = (char *)(uintptr_t)in, *op = tmp;
@@ -314,7 +284,7 @@ static int conv_run(struct conv *cv, const char *in, size_t len, struct buf *out
 		int err = r == (size_t)-1 ? errno : 0;
 
 		/* iconv's UTF-8 output is valid; check anyway, it is cheap */
-		if (put_utf8(out, tmp, (size_t)(op - tmp), 0) < 0)
+		if (put_valid_utf8(out, tmp, (size_t)(op - tmp), 0) < 0)
 			return -1;
 		in = ip;
 		len = il;
@@ -329,7 +299,7 @@ static int conv_run(struct conv *cv, const char *in, size_t len, struct buf *out
 			len--;
 			iconv(cv->cd, NULL, NULL, NULL, NULL);
 		} else if (err) {
-			return put_utf8(out, in, len, 1);
+			return put_valid_utf8(out, in, len, 1);
 		}
 	}
 	return 0;
@@ -464,7 +434,7 @@ static int decode_header(const char *in, size_t len, struct buf *out, int *anyba
 			if (conv_run(&cv, buf_cstr(&raw), raw.len, out) < 0)
 				goto done;
 			buf_reset(&raw);
-			if (put_utf8(out, in + text, i - text, 0) < 0)
+			if (put_valid_utf8(out, in + text, i - text, 0) < 0)
 				goto done;
 		}
 		rawcs = w.charset;
@@ -477,7 +447,7 @@ static int decode_header(const char *in, size_t len, struct buf *out, int *anyba
 	}
 	conv_open(&cv, rawcs);
 	if (conv_run(&cv, buf_cstr(&raw), raw.len, out) < 0 ||
-	    put_utf8(out, in + text, len - text, 0) < 0)
+	    put_valid_utf8(out, in + text, len - text, 0) < 0)
 		goto done;
 	rc = 0;
 done:

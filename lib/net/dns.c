@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "array.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -193,14 +194,8 @@ static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writa
 			log_err(NULL, "dns=ev_io_set fd=%d error=\"%s\"", fd, strerror(errno));
 		return;
 	}
-	if (d->nfds == d->capfds) {
-		size_t n = d->capfds ? d->capfds * 2 : 8;
-		int *p = realloc(d->fds, n * sizeof(*p));
-		if (!p)
-			bug("out of memory");
-		d->fds = p;
-		d->capfds = n;
-	}
+	if (ARRAY_GROW(d->fds, d->capfds, d->nfds + 1, 8) < 0)
+		bug("out of memory");
 	if (ev_io_add(d->ev, fd, events, dns_on_io, d) < 0) {
 		/* the query on it will time out through the timer */
 		log_err(NULL, "dns=ev_io_add fd=%d error=\"%s\"", fd, strerror(errno));

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "log.h"
 
 struct ev_io {
@@ -114,15 +115,11 @@ int ev_io_add(struct evloop *ev, int fd, int events, ev_io_fn fn, void *arg)
 		return -1;
 	}
 	if ((size_t)fd >= ev->nios) {
-		size_t n = ev->nios ? ev->nios : 64;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct ev_io *p = realloc(ev->ios, n * sizeof(*p));
-		if (!p)
+		size_t old = ev->nios;
+
+		if (ARRAY_GROW(ev->ios, ev->nios, (size_t)fd + 1, 64) < 0)
 			return -1;
-		memset(p + ev->nios, 0, (n - ev->nios) * sizeof(*p));
-		ev->ios = p;
-		ev->nios = n;
+		memset(ev->ios + old, 0, (ev->nios - old) * sizeof(*ev->ios));
 	}
 	ev->ios[fd].fn = fn;
 	ev->ios[fd].arg = arg;
@@ -229,14 +226,8 @@ void ev_timer_arm(struct ev_timer *t, uint64_t ms)
 	struct evloop *ev = t->ev;
 
 	ev_timer_disarm(t);
-	if (ev->nheap == ev->capheap) {
-		size_t n = ev->capheap ? ev->capheap * 2 : 32;
-		struct ev_timer **h = realloc(ev->heap, n * sizeof(*h));
-		if (!h)
-			bug("out of memory");
-		ev->heap = h;
-		ev->capheap = n;
-	}
+	if (ARRAY_GROW(ev->heap, ev->capheap, ev->nheap + 1, 32) < 0)
+		bug("out of memory");
 	t->when = ev_clock_ms() + ms;
 	t->idx = ev->nheap;
 	ev->heap[ev->nheap++] = t;

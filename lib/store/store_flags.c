@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "store_internal.h"
 #include "store_mailbox.h"
 
@@ -424,16 +425,10 @@ int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, si
 
 		if (want && !bsearch(&u, want, n, sizeof(*want), cmp_u32))
 			continue;
-		if (ngone == cap) {
-			uint32_t *g = realloc(gone, (cap ? cap * 2 : 64) * sizeof(*g));
-
-			if (!g) {
-				store_stmt_done(s);
-				store_err(st, "out of memory");
-				goto fail;
-			}
-			gone = g;
-			cap = cap ? cap * 2 : 64;
+		if (ARRAY_GROW(gone, cap, ngone + 1, 64) < 0) {
+			store_stmt_done(s);
+			store_err(st, "out of memory");
+			goto fail;
 		}
 		gone[ngone++] = u;
 	}

@@ -10,16 +10,7 @@
 #include "buf.h"
 #include "store_internal.h"
 #include "store_mailbox.h"
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
+#include "utf8.h"
 
 static int search_run(struct store *st, sqlite3_stmt *s, store_uid_cb cb, void *arg)
 {

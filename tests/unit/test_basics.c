@@ -2,12 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "buf.h"
 #include "config.h"
 #include "linereader.h"
 #include "log.h"
 #include "strnum.h"
 #include "tap.h"
+#include "utf8.h"
 
 static void test_strnum(void)
 {
@@ -215,6 +217,53 @@ static void test_linereader(void)
 	lr_free(&lr);
 }
 
+static void test_array(void)
+{
+	int *a = NULL;
+	size_t cap = 0, n = 0;
+	int ok_all = 1;
+
+	for (int i = 0; i < 1000; i++) {
+		if (ARRAY_GROW(a, cap, n + 1, 8) < 0) {
+			ok_all = 0;
+			break;
+		}
+		a[n++] = i;
+	}
+	ok(ok_all && n == 1000, "array: 1000 elements appended");
+	ok(cap == 1024, "array: capacity doubled from 8 to 1024");
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != (int)i)
+			ok_all = 0;
+	ok(ok_all, "array: every element kept across the moves");
+	is_int(ARRAY_GROW(a, cap, 10, 8), 0, "array: no growth when it fits");
+	ok(cap == 1024, "array: capacity unchanged");
+	is_int(ARRAY_GROW(a, cap, (size_t)-1 / 2, 8), -1, "array: an impossible size refused");
+	ok(cap == 1024 && a[999] == 999, "array: left as it was after a refusal");
+	free(a);
+}
+
+static void test_utf8(void)
+{
+	struct buf b;
+	uint32_t cp = 0;
+
+	ok(utf8_decode((const unsigned char *)"\xe2\x82\xac", 3, &cp) == 3 && cp == 0x20ac,
+	   "utf8: euro sign decoded");
+	is_int(utf8_decode((const unsigned char *)"\xc1\x81", 2, &cp), 0, "utf8: overlong refused");
+	is_int(utf8_decode((const unsigned char *)"\xe2\x82", 2, &cp), 0,
+	       "utf8: cut short refused");
+	ok(utf8_valid("abc\xc3\xa9", 5) && !utf8_valid("\xff", 1), "utf8: validity of strings");
+	buf_init(&b, 64);
+	ok(utf8_put(&b, 0x41) == 0 && utf8_put(&b, 0xe9) == 0 && utf8_put(&b, 0x20ac) == 0 &&
+	       utf8_put(&b, 0x1f600) == 0,
+	   "utf8: four widths encoded");
+	is_mem(b.data, b.len, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", (size_t)10,
+	       "utf8: encoded bytes");
+	ok(utf8_valid(b.data, b.len) && utf8_chars(b.data) == 4, "utf8: round trip, 4 characters");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	log_init("test_basics", LOG_LVL_ERR);
@@ -222,5 +271,7 @@ int main(void)
 	test_buf();
 	test_config();
 	test_linereader();
+	test_array();
+	test_utf8();
 	return tap_done();
 }

@@ -4,6 +4,7 @@
 
 #include "../../imapd/imapdate.h"
 #include "../../imapd/mutf7.h"
+#include "utf8.h"
 #include "../../imapd/seqset.h"
 #include "buf.h"
 #include "tap.h"
@@ -61,6 +62,13 @@ static void utf7(void)
 	is_int(mutf7_encode("\xed\xa0\x80", 3, &b), -1, "encode refuses UTF-8 surrogates");
 	ok(utf8_valid("\xc3\xa9t\xc3\xa9", 5), "utf8_valid accepts");
 	ok(!utf8_valid("\xc0\xaf", 2), "utf8_valid refuses overlong");
+	ok(!utf8_valid("\xed\xa0\x80", 3), "utf8_valid refuses a surrogate");
+	ok(!utf8_valid("\xf4\x90\x80\x80", 4), "utf8_valid refuses above U+10FFFF");
+	ok(!utf8_valid("\xe2\x82", 2), "utf8_valid refuses a cut sequence");
+	ok(utf8_valid("a\tb", 3), "utf8_valid: controls are UTF-8");
+	ok(mutf7_name_valid("\xc3\xa9t\xc3\xa9/x", 7), "a mailbox name: UTF-8");
+	ok(!mutf7_name_valid("a\tb", 3), "a mailbox name: no controls");
+	ok(!mutf7_name_valid("a\x7f", 2), "a mailbox name: no DEL");
 	buf_free(&b);
 }
 

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "mime.h"
+#include "utf8.h"
 #include "tap.h"
 
 #define MAXOUT (64u * 1024 * 1024)
@@ -112,29 +113,6 @@ static int imap_wellformed(const char *s, size_t n, int *maxdepth)
 	if (maxdepth)
 		*maxdepth = md;
 	return depth == 0;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len, k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-		if (!len || c > 0xf4 || i + len > n)
-			return 0;
-		for (k = 1; k < len; k++)
-			if (((unsigned char)s[i + k] & 0xc0) != 0x80)
-				return 0;
-		i += len;
-	}
-	return 1;
 }
 
 static int sec_is(const char *msg, const void *tbl, size_t tl, const char *part, const char *hdr,

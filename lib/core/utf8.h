@@ -1,0 +1,26 @@
+#ifndef LOFT_UTF8_H
+#define LOFT_UTF8_H
+/*
+ * The one UTF-8 validator (RFC 3629): no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no sequence cut short.  SMTPUTF8 addresses,
+ * IMAP mailbox names and the MIME decoder's output all agree on it.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Decodes the sequence at s (n > 0 bytes left).  Returns its length (1 to
+ * 4) with *cp set, or 0 when it is not valid UTF-8. */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+/* Returns 1 when s[0..len) is valid UTF-8 (NUL and controls included),
+ * else 0. */
+int utf8_valid(const char *s, size_t len);
+/* Appends code point cp (at most U+10FFFF, not a surrogate) as UTF-8.
+ * Returns 0, or -1 when out is full. */
+int utf8_put(struct buf *out, uint32_t cp);
+/* The number of characters in the NUL-terminated string s (bytes that are
+ * not continuation bytes; s need not be valid). */
+size_t utf8_chars(const char *s);
+
+#endif
