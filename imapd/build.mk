@@ -2,7 +2,7 @@
 PROGS += loft-imapd
 POP3_SRCS := imapd/pop3/session.c imapd/pop3/maildrop.c imapd/pop3/pop3_parse.c
 loft-imapd_SRCS := imapd/main.c imapd/parser.c imapd/session.c imapd/reply.c imapd/view.c imapd/mailbox.c \
-	imapd/fetch.c imapd/search.c imapd/mutf7.c imapd/imapdate.c imapd/seqset.c \
+	imapd/fetch.c imapd/fetchitem.c imapd/search.c imapd/searchkey.c imapd/mutf7.c imapd/imapdate.c imapd/seqset.c \
 	$(POP3_SRCS)
 
 test_imap_parser_EXTRA := imapd/parser.c
@@ -11,3 +11,5 @@ fuzz_imap_parser_EXTRA := imapd/parser.c
 test_pop3_parse_EXTRA := imapd/pop3/pop3_parse.c
 test_pop3_session_EXTRA := $(POP3_SRCS)
 fuzz_pop3_EXTRA := imapd/pop3/pop3_parse.c
+fuzz_imap_search_EXTRA := imapd/parser.c imapd/searchkey.c imapd/seqset.c imapd/imapdate.c
+fuzz_imap_fetch_EXTRA := imapd/parser.c imapd/fetchitem.c

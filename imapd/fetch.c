@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "fetchitem.h"
 #include "imapd.h"
 #include "imapdate.h"
 #include "log.h"
@@ -27,35 +28,6 @@
 #define FETCH_HIGHMARK	  (128 * 1024)
 #define FETCH_RESUME_MARK (2 * 1024 * 1024)
 #define FETCH_CHUNK	  (64 * 1024)
-#define MAX_ITEMS	  64
-#define MAX_FIELDS	  64
-
-enum fkind {
-	FK_UID,
-	FK_FLAGS,
-	FK_INTERNALDATE,
-	FK_SIZE,
-	FK_ENVELOPE,
-	FK_BODYSTRUCTURE,
-	FK_BODY,
-	FK_SECTION, /* BODY[...], BODY.PEEK[...], BINARY[...], RFC822* */
-	FK_BINSIZE,
-	FK_MODSEQ,
-};
-
-enum fspec { SP_ALL, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
-
-struct fitem {
-	enum fkind kind;
-	int peek, binary;
-	char part[64];
-	enum fspec spec;
-	char *fields[MAX_FIELDS];
-	size_t nfields;
-	int partial;
-	uint64_t poff, plen;
-	char label[256]; /* the name in the reply, before any <origin> */
-};
 
 struct fentry {
 	uint32_t uid;
@@ -70,8 +42,7 @@ struct fentry {
 };
 
 struct fetch_job {
-	struct fitem items[MAX_ITEMS];
-	size_t nitems;
+	struct imap_fitems fi; /* the items asked for */
 	size_t *idx, n, pos;
 	int uid, need_data, set_seen;
 	unsigned what; /* STORE_IMAP_* columns the items need */
@@ -102,256 +73,17 @@ static void batch_clear(struct fetch_job *fj)
 	fj->nbatch = 0;
 }
 
-static void fitem_free(struct fitem *it)
-{
-	for (size_t i = 0; i < it->nfields; i++)
-		free(it->fields[i]);
-	it->nfields = 0;
-}
-
 void imap_fetch_job_free(struct fetch_job *fj)
 {
 	if (!fj)
 		return;
-	for (size_t i = 0; i < fj->nitems; i++)
-		fitem_free(&fj->items[i]);
+	imap_fitems_free(&fj->fi);
 	batch_clear(fj);
 	store_raw_free(fj->raw);
 	buf_free(&fj->tail);
 	free(fj->chunk);
 	free(fj->idx);
 	free(fj);
-}
-
-/* Parses "(From To)" or "(\"From\")" in a section into it->fields.
- * Returns the bytes used or -1. */
-static int parse_fields(const char *p, struct fitem *it)
-{
-	const char *start = p;
-
-	if (*p != '(')
-		return -1;
-	p++;
-	for (;;) {
-		char name[128];
-		size_t n = 0;
-		while (*p == ' ')
-			p++;
-		if (*p == ')')
-			break;
-		int quoted = *p == '"';
-		if (quoted)
-			p++;
-		while (*p && *p != ')' && (quoted ? *p != '"' : *p != ' ')) {
-			if ((unsigned char)*p <= 0x20 || *p == ':' || n + 1 >= sizeof(name))
-				return -1;
-			name[n++] = *p++;
-		}
-		if (quoted) {
-			if (*p != '"')
-				return -1;
-			p++;
-		}
-		if (n == 0 || it->nfields == MAX_FIELDS)
-			return -1;
-		name[n] = '\0';
-		it->fields[it->nfields] = strdup(name);
-		if (!it->fields[it->nfields])
-			bug("out of memory");
-		it->nfields++;
-	}
-	if (it->nfields == 0)
-		return -1;
-	return (int)(p + 1 - start);
-}
-
-/* Parses the inside of "[...]" (sec, up to ']') into it.  Returns 0/-1. */
-static int parse_section(const char *sec, size_t len, struct fitem *it, int binary)
-{
-	size_t i = 0, pl = 0;
-	char spec[32];
-
-	/* part number: digits separated by dots, each non-zero */
-	while (i < len && sec[i] >= '1' && sec[i] <= '9') {
-		while (i < len && sec[i] >= '0' && sec[i] <= '9') {
-			if (pl + 2 >= sizeof(it->part))
-				return -1;
-			it->part[pl++] = sec[i++];
-		}
-		it->part[pl] = '\0';
-		if (i < len && sec[i] == '.') {
-			i++;
-			if (i < len && sec[i] >= '1' && sec[i] <= '9')
-				it->part[pl++] = '.';
-		} else {
-			break;
-		}
-	}
-	it->part[pl] = '\0';
-	if (i > 0 && sec[i - 1] != '.' && i < len)
-		return -1; /* "1X" */
-	size_t k = 0;
-	while (i < len && sec[i] != ' ' && sec[i] != '(' && k + 1 < sizeof(spec))
-		spec[k++] = (char)(sec[i] >= 'a' && sec[i] <= 'z' ? sec[i++] - 32 : sec[i++]);
-	spec[k] = '\0';
-	if (binary) {
-		return k == 0 && i == len ? 0 : -1;
-	}
-	if (k == 0) {
-		it->spec = SP_ALL;
-	} else if (strcmp(spec, "HEADER") == 0) {
-		it->spec = SP_HEADER;
-	} else if (strcmp(spec, "TEXT") == 0) {
-		it->spec = SP_TEXT;
-	} else if (strcmp(spec, "MIME") == 0 && pl > 0) {
-		it->spec = SP_MIME;
-	} else if (strcmp(spec, "HEADER.FIELDS") == 0 || strcmp(spec, "HEADER.FIELDS.NOT") == 0) {
-		it->spec = spec[13] ? SP_FIELDS_NOT : SP_FIELDS;
-		if (i >= len || sec[i] != ' ')
-			return -1;
-		i++;
-		int n = parse_fields(sec + i, it);
-		if (n < 0)
-			return -1;
-		i += (size_t)n;
-	} else {
-		return -1;
-	}
-	return i == len ? 0 : -1;
-}
-
-static int starts(const char *s, const char *prefix)
-{
-	return strncasecmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Parses one fetch attribute atom.  Returns 0 or -1. */
-static int parse_item(const char *a, struct fitem *it)
-{
-	const char *open;
-	int binary = 0;
-
-	memset(it, 0, sizeof(*it));
-	static const struct {
-		const char *name;
-		enum fkind kind;
-	} simple[] = {{"UID", FK_UID},
-		      {"FLAGS", FK_FLAGS},
-		      {"INTERNALDATE", FK_INTERNALDATE},
-		      {"RFC822.SIZE", FK_SIZE},
-		      {"ENVELOPE", FK_ENVELOPE},
-		      {"BODYSTRUCTURE", FK_BODYSTRUCTURE},
-		      {"BODY", FK_BODY},
-		      {"MODSEQ", FK_MODSEQ}};
-	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-		if (strcasecmp(a, simple[i].name) == 0) {
-			it->kind = simple[i].kind;
-			snprintf(it->label, sizeof(it->label), "%s", simple[i].name);
-			return 0;
-		}
-	}
-	it->kind = FK_SECTION;
-	if (strcasecmp(a, "RFC822") == 0) {
-		snprintf(it->label, sizeof(it->label), "RFC822");
-		return 0;
-	}
-	if (strcasecmp(a, "RFC822.HEADER") == 0) {
-		it->spec = SP_HEADER;
-		it->peek = 1;
-		snprintf(it->label, sizeof(it->label), "RFC822.HEADER");
-		return 0;
-	}
-	if (strcasecmp(a, "RFC822.TEXT") == 0) {
-		it->spec = SP_TEXT;
-		snprintf(it->label, sizeof(it->label), "RFC822.TEXT");
-		return 0;
-	}
-	if (starts(a, "BODY.PEEK[")) {
-		it->peek = 1;
-		open = a + 9;
-	} else if (starts(a, "BODY[")) {
-		open = a + 4;
-	} else if (starts(a, "BINARY.PEEK[")) {
-		it->peek = binary = 1;
-		open = a + 11;
-	} else if (starts(a, "BINARY[")) {
-		binary = 1;
-		open = a + 6;
-	} else if (starts(a, "BINARY.SIZE[")) {
-		it->kind = FK_BINSIZE;
-		binary = 1;
-		open = a + 11;
-	} else {
-		return -1;
-	}
-	it->binary = binary;
-	const char *close = strchr(open, ']');
-	if (!close || parse_section(open + 1, (size_t)(close - open - 1), it, binary) < 0)
-		return -1;
-	/* the reply names the section as asked, upper-cased */
-	size_t ll = 0;
-	const char *base = it->kind == FK_BINSIZE ? "BINARY.SIZE" : binary ? "BINARY" : "BODY";
-	int n = snprintf(it->label, sizeof(it->label), "%s[", base);
-	if (n < 0 || (size_t)n >= sizeof(it->label))
-		return -1;
-	ll = (size_t)n;
-	for (const char *p = open + 1; p < close; p++) {
-		if (ll + 3 >= sizeof(it->label))
-			return -1;
-		it->label[ll++] = (char)(*p >= 'a' && *p <= 'z' && it->nfields == 0 ? *p - 32 : *p);
-	}
-	it->label[ll++] = ']';
-	it->label[ll] = '\0';
-	const char *rest = close + 1;
-	if (*rest == '<') {
-		const char *dot = strchr(rest, '.'), *gt = strchr(rest, '>');
-		if (it->kind == FK_BINSIZE || !dot || !gt || dot > gt || gt[1] != '\0' ||
-		    strnum_u64n(rest + 1, (size_t)(dot - rest - 1), UINT32_MAX, &it->poff) < 0 ||
-		    strnum_u64n(dot + 1, (size_t)(gt - dot - 1), UINT32_MAX, &it->plen) < 0 ||
-		    it->plen == 0)
-			return -1;
-		it->partial = 1;
-	} else if (*rest) {
-		return -1;
-	}
-	return 0;
-}
-
-static int add_macro(struct fetch_job *fj, const char *const *names)
-{
-	for (; *names; names++)
-		if (parse_item(*names, &fj->items[fj->nitems++]) < 0)
-			return -1;
-	return 0;
-}
-
-/* Parses the attribute argument into fj.  Returns 0 or -1. */
-static int parse_items(const struct imap_arg *a, struct fetch_job *fj)
-{
-	static const char *const all[] = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", NULL};
-	static const char *const fast[] = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", NULL};
-	static const char *const full[] = {"FLAGS",    "INTERNALDATE", "RFC822.SIZE",
-					   "ENVELOPE", "BODY",	       NULL};
-
-	if (imap_arg_is(a, "ALL"))
-		return add_macro(fj, all);
-	if (imap_arg_is(a, "FAST"))
-		return add_macro(fj, fast);
-	if (imap_arg_is(a, "FULL"))
-		return add_macro(fj, full);
-	const struct imap_arg *l = a->type == IMAP_ARG_LIST ? a->child : a;
-	if (!l)
-		return -1;
-	for (; l; l = a->type == IMAP_ARG_LIST ? l->next : NULL) {
-		if (l->type != IMAP_ARG_ATOM || fj->nitems == MAX_ITEMS)
-			return -1;
-		if (parse_item(l->str, &fj->items[fj->nitems]) < 0) {
-			fitem_free(&fj->items[fj->nitems]);
-			return -1;
-		}
-		fj->nitems++;
-	}
-	return 0;
 }
 
 /* --- producing one message's reply ----------------------------------------- */
@@ -523,8 +255,8 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 	src.e = e;
 	buf_printf(dst, "* %zu FETCH (", seq);
 	buf_init(&tmp, 128u * 1024 * 1024);
-	for (size_t i = 0; i < fj->nitems; i++) {
-		const struct fitem *it = &fj->items[i];
+	for (size_t i = 0; i < fj->fi.n; i++) {
+		const struct fitem *it = &fj->fi.item[i];
 		if ((it->kind == FK_UID && sent_uid) || (it->kind == FK_FLAGS && sent_flags) ||
 		    (it->kind == FK_MODSEQ && sent_modseq))
 			continue;
@@ -834,7 +566,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 	fj->uid = uid;
 	buf_init(&fj->tail, 64u * 1024 * 1024);
 	snprintf(fj->tag, sizeof(fj->tag), "%s", c->tag);
-	if (parse_items(items, fj) < 0) {
+	if (imap_fitems_parse(items, &fj->fi) < 0) {
 		imap_fetch_job_free(fj);
 		return imap_tagged(s, c->tag, "BAD", "Invalid fetch attributes"), 0;
 	}
@@ -854,8 +586,8 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 		imap_fetch_job_free(fj);
 		return imap_tagged(s, c->tag, "BAD", "VANISHED needs CHANGEDSINCE"), 0;
 	}
-	for (size_t i = 0; i < fj->nitems; i++) {
-		struct fitem *it = &fj->items[i];
+	for (size_t i = 0; i < fj->fi.n; i++) {
+		struct fitem *it = &fj->fi.item[i];
 		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE)
 			fj->what |= STORE_IMAP_SIZE;
 		if (it->kind == FK_ENVELOPE || it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY)

@@ -12,6 +12,7 @@
 
 #include "array.h"
 #include "imapd.h"
+#include "searchkey.h"
 #include "imapdate.h"
 #include "log.h"
 #include "seqset.h"
@@ -19,47 +20,6 @@
 #include "store_deliver.h"
 #include "store_mailbox.h"
 #include "strnum.h"
-
-#define SEARCH_MAX_DEPTH 32
-
-enum sop {
-	K_ALL,
-	K_AND, /* children a..(next) */
-	K_OR,
-	K_NOT,
-	K_FLAG,	  /* flag set */
-	K_UNFLAG, /* flag not set */
-	K_KEYWORD,
-	K_UNKEYWORD,
-	K_NEW,
-	K_OLD,
-	K_RECENT,
-	K_LARGER,
-	K_SMALLER,
-	K_BEFORE,
-	K_ON,
-	K_SINCE,
-	K_SENTBEFORE,
-	K_SENTON,
-	K_SENTSINCE,
-	K_SEQ,
-	K_UID,
-	K_TEXT,	  /* FTS result in uids */
-	K_HEADER, /* any other header: per message */
-	K_MODSEQ,
-};
-
-struct skey {
-	enum sop op;
-	struct skey *a, *b, *next;
-	const char *str, *hdr;
-	uint64_t num;
-	int64_t day;
-	unsigned flag;
-	struct seqset set;
-	uint32_t *uids;
-	size_t nuids, capuids;
-};
 
 struct sentry {
 	uint32_t uid;
@@ -77,29 +37,6 @@ struct sctx {
 	const char *err;
 	int badcharset;
 };
-
-static void skey_free(struct skey *k)
-{
-	while (k) {
-		struct skey *next = k->next;
-		skey_free(k->a);
-		skey_free(k->b);
-		seqset_free(&k->set);
-		free(k->uids);
-		free(k);
-		k = next;
-	}
-}
-
-static struct skey *skey_new(enum sop op)
-{
-	struct skey *k = calloc(1, sizeof(*k));
-
-	if (!k)
-		bug("out of memory");
-	k->op = op;
-	return k;
-}
 
 static int uid_add(void *arg, uint32_t uid)
 {
@@ -129,226 +66,24 @@ static int text_key(struct sctx *x, struct skey *k, const char *field, const cha
 	return 0;
 }
 
-static int need_string(struct sctx *x, const struct imap_arg *a)
+/* Makes a parsed tree ready to evaluate against this session: text keys
+ * run through the store's search index, sequence and UID sets are
+ * resolved against the view ("*").  Returns 0, or -1 with x->err set. */
+static int resolve(struct sctx *x, struct skey *k)
 {
-	if (!imap_arg_astring(a)) {
-		x->err = "missing search string";
-		return 0;
-	}
-	return 1;
-}
+	struct session *s = x->s;
 
-static struct skey *parse_key(struct sctx *x, const struct imap_arg **pa, unsigned depth);
-
-/* Parses keys from *pa to the end of its list into an AND node. */
-static struct skey *parse_list(struct sctx *x, const struct imap_arg *a, unsigned depth)
-{
-	struct skey *and = skey_new(K_AND), **tail = &and->a;
-
-	while (a) {
-		struct skey *k = parse_key(x, &a, depth);
-		if (!k) {
-			skey_free(and);
-			return NULL;
-		}
-		*tail = k;
-		tail = &k->next;
+	for (; k; k = k->next) {
+		if (k->op == K_TEXT && text_key(x, k, k->field, k->str) < 0)
+			return -1;
+		if (k->op == K_UID)
+			seqset_resolve(&k->set, s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0);
+		if (k->op == K_SEQ)
+			seqset_resolve(&k->set, (uint32_t)s->nmsgs);
+		if ((k->a && resolve(x, k->a) < 0) || (k->b && resolve(x, k->b) < 0))
+			return -1;
 	}
-	return and;
-}
-
-static struct skey *parse_key(struct sctx *x, const struct imap_arg **pa, unsigned depth)
-{
-	const struct imap_arg *a = *pa, *arg = a->next;
-	struct skey *k = NULL;
-	int64_t day;
-	static const struct {
-		const char *name;
-		enum sop op;
-		unsigned flag;
-	} simple[] = {
-	    {"ALL", K_ALL, 0},
-	    {"ANSWERED", K_FLAG, STORE_F_ANSWERED},
-	    {"DELETED", K_FLAG, STORE_F_DELETED},
-	    {"DRAFT", K_FLAG, STORE_F_DRAFT},
-	    {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
-	    {"SEEN", K_FLAG, STORE_F_SEEN},
-	    {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
-	    {"UNDELETED", K_UNFLAG, STORE_F_DELETED},
-	    {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
-	    {"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED},
-	    {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
-	    {"NEW", K_NEW, 0},
-	    {"OLD", K_OLD, 0},
-	    {"RECENT", K_RECENT, 0},
-	};
-	static const struct {
-		const char *name;
-		const char *field;
-	} texts[] = {{"TEXT", "text"}, {"BODY", "body"}, {"SUBJECT", "subject"}, {"FROM", "from"},
-		     {"TO", "to"},     {"CC", "cc"},	 {"BCC", "bcc"}};
-	static const struct {
-		const char *name;
-		enum sop op;
-	} dates[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON},
-		     {"SINCE", K_SINCE},   {"SENTBEFORE", K_SENTBEFORE},
-		     {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
-
-	if (depth > SEARCH_MAX_DEPTH) {
-		x->err = "search keys nested too deeply";
-		return NULL;
-	}
-	*pa = a->next;
-	if (a->type == IMAP_ARG_LIST) {
-		if (!a->child) {
-			x->err = "empty search list";
-			return NULL;
-		}
-		return parse_list(x, a->child, depth + 1);
-	}
-	if (a->type != IMAP_ARG_ATOM) {
-		x->err = "search key expected";
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-		if (imap_arg_is(a, simple[i].name)) {
-			k = skey_new(simple[i].op);
-			k->flag = simple[i].flag;
-			return k;
-		}
-	}
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		if (imap_arg_is(a, texts[i].name)) {
-			if (!need_string(x, arg))
-				return NULL;
-			*pa = arg->next;
-			k = skey_new(K_TEXT);
-			if (text_key(x, k, texts[i].field, arg->str) < 0) {
-				skey_free(k);
-				return NULL;
-			}
-			return k;
-		}
-	}
-	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
-		if (imap_arg_is(a, dates[i].name)) {
-			if (!need_string(x, arg) || imapdate_parse_date(arg->str, &day) < 0) {
-				x->err = "invalid date";
-				return NULL;
-			}
-			*pa = arg->next;
-			k = skey_new(dates[i].op);
-			k->day = day;
-			return k;
-		}
-	}
-	if (imap_arg_is(a, "KEYWORD") || imap_arg_is(a, "UNKEYWORD")) {
-		if (!arg || arg->type != IMAP_ARG_ATOM) {
-			x->err = "keyword expected";
-			return NULL;
-		}
-		*pa = arg->next;
-		k = skey_new(imap_arg_is(a, "KEYWORD") ? K_KEYWORD : K_UNKEYWORD);
-		k->str = arg->str;
-		return k;
-	}
-	if (imap_arg_is(a, "LARGER") || imap_arg_is(a, "SMALLER") || imap_arg_is(a, "MODSEQ")) {
-		const struct imap_arg *v = arg;
-		if (imap_arg_is(a, "MODSEQ") && v && v->type == IMAP_ARG_QUOTED) {
-			/* entry-name entry-type-req: accepted, all flags count */
-			if (!v->next || !v->next->next) {
-				x->err = "bad MODSEQ";
-				return NULL;
-			}
-			v = v->next->next;
-		}
-		uint64_t num;
-		if (!v || v->type != IMAP_ARG_ATOM || strnum_u64(v->str, UINT64_MAX, &num) < 0) {
-			x->err = "number expected";
-			return NULL;
-		}
-		k = skey_new(imap_arg_is(a, "LARGER")	 ? K_LARGER
-			     : imap_arg_is(a, "SMALLER") ? K_SMALLER
-							 : K_MODSEQ);
-		k->num = num;
-		if (k->op == K_MODSEQ) {
-			x->used_modseq = 1;
-			x->s->condstore = 1;
-		}
-		*pa = v->next;
-		return k;
-	}
-	if (imap_arg_is(a, "HEADER")) {
-		if (!need_string(x, arg) || !need_string(x, arg->next))
-			return NULL;
-		*pa = arg->next->next;
-		k = skey_new(K_HEADER);
-		static const char *const indexed[] = {"subject", "from", "to", "cc", "bcc"};
-		for (size_t i = 0; i < 5; i++) {
-			if (strcasecmp(arg->str, indexed[i]) == 0 && arg->next->len > 0) {
-				if (text_key(x, k, indexed[i], arg->next->str) < 0) {
-					skey_free(k);
-					return NULL;
-				}
-				return k;
-			}
-		}
-		k->hdr = arg->str;
-		k->str = arg->next->str;
-		return k;
-	}
-	if (imap_arg_is(a, "NOT")) {
-		if (!arg) {
-			x->err = "NOT needs a key";
-			return NULL;
-		}
-		k = skey_new(K_NOT);
-		if (!(k->a = parse_key(x, pa, depth + 1))) {
-			skey_free(k);
-			return NULL;
-		}
-		return k;
-	}
-	if (imap_arg_is(a, "OR")) {
-		if (!arg || !arg->next) {
-			x->err = "OR needs two keys";
-			return NULL;
-		}
-		k = skey_new(K_OR);
-		if (!(k->a = parse_key(x, pa, depth + 1)) || !*pa ||
-		    !(k->b = parse_key(x, pa, depth + 1))) {
-			if (!x->err)
-				x->err = "OR needs two keys";
-			skey_free(k);
-			return NULL;
-		}
-		return k;
-	}
-	if (imap_arg_is(a, "UID")) {
-		if (!arg || arg->type != IMAP_ARG_ATOM) {
-			x->err = "UID set expected";
-			return NULL;
-		}
-		k = skey_new(K_UID);
-		if (seqset_parse(arg->str, &k->set) < 0) {
-			skey_free(k);
-			x->err = "invalid UID set";
-			return NULL;
-		}
-		struct session *s = x->s;
-		seqset_resolve(&k->set, s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0);
-		*pa = arg->next;
-		return k;
-	}
-	/* a sequence set */
-	k = skey_new(K_SEQ);
-	if (seqset_parse(a->str, &k->set) < 0) {
-		skey_free(k);
-		x->err = "unknown search key";
-		return NULL;
-	}
-	seqset_resolve(&k->set, (uint32_t)x->s->nmsgs);
-	return k;
+	return 0;
 }
 
 static int has_uid(const struct skey *k, uint32_t uid)
@@ -527,6 +262,7 @@ static int entry_cb(void *arg, const struct store_entry *e)
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct sctx x = {.s = s};
+	struct skey_parse kp;
 	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
 	struct skey *prog;
 
@@ -562,11 +298,19 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	}
 	if (!a)
 		return imap_tagged(s, c->tag, "BAD", "SEARCH needs keys"), 0;
-	prog = parse_list(&x, a, 0);
+	prog = imap_skey_parse(a, &kp);
 	if (!prog)
+		return imap_tagged(s, c->tag, "BAD", "%s", kp.err ? kp.err : "Invalid search"), 0;
+	if (kp.used_modseq) {
+		x.used_modseq = 1;
+		s->condstore = 1;
+	}
+	if (resolve(&x, prog) < 0) {
+		imap_skey_free(prog);
 		return imap_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
+	}
 	if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
-		skey_free(prog);
+		imap_skey_free(prog);
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	}
 	uint32_t *hits = malloc((x.n ? x.n : 1) * sizeof(*hits));
@@ -618,7 +362,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	for (size_t i = 0; i < x.n; i++)
 		free(x.e[i].keywords);
 	free(x.e);
-	skey_free(prog);
+	imap_skey_free(prog);
 	imap_tagged(s, c->tag, "OK", "SEARCH completed");
 	return 0;
 }

@@ -1,0 +1,68 @@
+#ifndef LOFT_IMAPD_SEARCHKEY_H
+#define LOFT_IMAPD_SEARCHKEY_H
+/*
+ * SEARCH keys: the tree searchkey.c parses from a SEARCH command's
+ * arguments and search.c resolves (text keys through the store's index,
+ * sequence sets against the view) and evaluates per message.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parser.h"
+#include "seqset.h"
+
+#define SEARCH_MAX_DEPTH 32 /* keys nested in lists, NOT and OR */
+
+enum sop {
+	K_ALL,
+	K_AND, /* children a..(next) */
+	K_OR,
+	K_NOT,
+	K_FLAG,	  /* flag set */
+	K_UNFLAG, /* flag not set */
+	K_KEYWORD,
+	K_UNKEYWORD,
+	K_NEW,
+	K_OLD,
+	K_RECENT,
+	K_LARGER,
+	K_SMALLER,
+	K_BEFORE,
+	K_ON,
+	K_SINCE,
+	K_SENTBEFORE,
+	K_SENTON,
+	K_SENTSINCE,
+	K_SEQ,
+	K_UID,
+	K_TEXT,	  /* FTS result in uids */
+	K_HEADER, /* any other header: per message */
+	K_MODSEQ,
+};
+
+struct skey {
+	enum sop op;
+	struct skey *a, *b, *next;
+	const char *str, *hdr; /* point into the command's arguments */
+	const char *field;     /* K_TEXT: the store's search field */
+	uint64_t num;
+	int64_t day;
+	unsigned flag;
+	struct seqset set;
+	uint32_t *uids;
+	size_t nuids, capuids;
+};
+
+struct skey_parse {
+	const char *err; /* why parsing failed */
+	int used_modseq; /* a MODSEQ key was seen (CONDSTORE) */
+};
+
+/* Parses the keys a[...] (to the end of their list) into an AND node.
+ * Returns the tree (free with imap_skey_free), or NULL with x->err set.
+ * The tree points into the arguments: use it while they live. */
+struct skey *imap_skey_parse(const struct imap_arg *a, struct skey_parse *x);
+/* Frees a tree; NULL is fine. */
+void imap_skey_free(struct skey *k);
+
+#endif
