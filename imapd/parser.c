@@ -21,8 +21,6 @@
 #define LITLEN_DIGS 20
 /* After a command, storage grown past these is given back, so one big
  * APPEND does not pin its size for the rest of the session. */
-#define KEEP_TEXT  (64 * 1024)
-#define KEEP_NODES 256
 
 enum state {
 	S_START, /* before the tag; empty lines are skipped */
@@ -111,19 +109,19 @@ static size_t total_limit(const struct imap_parser *p)
 /* Gives back storage a big command grew (the command is gone). */
 static void shrink(struct imap_parser *p)
 {
-	if (p->text.cap > KEEP_TEXT) {
+	if (p->text.cap > IMAP_PARSER_KEEP_TEXT) {
 		size_t max = p->text.max;
 		buf_free(&p->text);
 		buf_init(&p->text, max);
 	}
-	if (p->capnodes > KEEP_NODES) {
+	if (p->capnodes > IMAP_PARSER_KEEP_NODES) {
 		struct node *nn = realloc(p->nodes, 64 * sizeof(*nn));
 		if (nn) {
 			p->nodes = nn;
 			p->capnodes = 64;
 		}
 	}
-	if (p->capargs > KEEP_NODES) {
+	if (p->capargs > IMAP_PARSER_KEEP_NODES) {
 		free(p->args);
 		p->args = NULL;
 		p->capargs = 0;
@@ -809,4 +807,11 @@ int imap_arg_nstring(const struct imap_arg *a, int *isnil)
 	if (imap_arg_is(a, "NIL"))
 		*isnil = 1;
 	return 1;
+}
+
+void imap_parser_storage(const struct imap_parser *p, struct imap_parser_storage *out)
+{
+	out->text = p->text.cap;
+	out->nodes = p->capnodes;
+	out->args = p->capargs;
 }

@@ -89,6 +89,17 @@ int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limit
  * of a command is buffered. */
 void imap_parser_release(struct imap_parser *p);
 
+/* Storage a parser keeps between commands: after each command (and after
+ * imap_parser_release) a buffer grown past IMAP_PARSER_KEEP_TEXT and node
+ * or argument arrays grown past IMAP_PARSER_KEEP_NODES are given back. */
+#define IMAP_PARSER_KEEP_TEXT  (64 * 1024)
+#define IMAP_PARSER_KEEP_NODES 256
+struct imap_parser_storage {
+	size_t text, nodes, args; /* bytes of buffer; nodes; arguments */
+};
+/* What p holds now (for tests and status lines). */
+void imap_parser_storage(const struct imap_parser *p, struct imap_parser_storage *out);
+
 /*
  * Feeds up to len bytes; *used says how many were taken.  A literal is
  * checked against the limits when its "{n}" line ends, before any of its
