@@ -249,6 +249,17 @@ int store_run(struct store *st, const char *what, const char *sql, const struct 
 	return rc;
 }
 
+int store_write(struct store *st, const char *what, const char *sql, const struct store_arg *a,
+		size_t n)
+{
+	int rc;
+
+	if (store_begin(st) < 0)
+		return -1;
+	rc = store_run(st, what, sql, a, n);
+	return store_end(st, rc == 0 ? STORE_NOTFOUND : rc < 0 ? rc : 0);
+}
+
 int store_row(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);

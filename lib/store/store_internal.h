@@ -86,6 +86,13 @@ sqlite3_stmt *store_query(struct store *st, const char *sql, const struct store_
 int store_run(struct store *st, const char *what, const char *sql, const struct store_arg *a,
 	      size_t n);
 #define store_do(st, what, sql, ...) store_run(st, what, sql, STORE_ARGS(__VA_ARGS__))
+/* One write in its own transaction (a savepoint inside store_tx_begin):
+ * runs sql with the n arguments.  Returns 0, STORE_NOTFOUND when it
+ * changed no row (the caller says what was not found), STORE_EXISTS, or
+ * -1; what it did is committed only on 0. */
+int store_write(struct store *st, const char *what, const char *sql, const struct store_arg *a,
+		size_t n);
+#define store_w(st, what, sql, ...) store_write(st, what, sql, STORE_ARGS(__VA_ARGS__))
 /* Steps s once for a single-row lookup.  Returns 1 with the row there (the
  * caller reads its columns, then calls store_stmt_done), or 0 (no row) and
  * -1 (error recorded under what), both with s finished. */

@@ -272,14 +272,10 @@ int store_mailbox_subscribe(struct store *st, int64_t user_id, const char *name,
 
 	if (mbox_norm(name, n, sizeof(n)) < 0)
 		return store_errc(st, STORE_NOTFOUND, "invalid mailbox name");
-	if (store_begin(st) < 0)
-		return -1;
-	rc = store_do(st, "subscribe",
-		      "UPDATE mailboxes SET subscribed = ?3 WHERE user_id = ?1 AND name = ?2",
-		      SA_INT(user_id), SA_TEXT(n), SA_INT(on != 0));
-	if (rc == 0)
-		rc = store_errc(st, STORE_NOTFOUND, "no such mailbox: %s", n);
-	return store_end(st, rc < 0 ? rc : 0);
+	rc = store_w(st, "subscribe",
+		     "UPDATE mailboxes SET subscribed = ?3 WHERE user_id = ?1 AND name = ?2",
+		     SA_INT(user_id), SA_TEXT(n), SA_INT(on != 0));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no such mailbox: %s", n) : rc;
 }
 
 #define MAILBOX_COLS                                                                               \

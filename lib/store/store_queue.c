@@ -65,25 +65,22 @@ static int queue_update(struct store *st, int64_t id, const char *status, int64_
 {
 	int rc;
 
-	if (store_begin(st) < 0)
-		return -1;
 	if (final)
-		rc = store_do(st, "queue update",
-			      "UPDATE queue SET status = ?2, last_error = ?3, message_id = NULL,"
-			      " attempts = attempts + 1, finished = ?4"
-			      " WHERE id = ?1 AND status IN ('queued', 'deferred')",
-			      SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""),
-			      SA_INT(store_now()));
+		rc = store_w(st, "queue update",
+			     "UPDATE queue SET status = ?2, last_error = ?3, message_id = NULL,"
+			     " attempts = attempts + 1, finished = ?4"
+			     " WHERE id = ?1 AND status IN ('queued', 'deferred')",
+			     SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""),
+			     SA_INT(store_now()));
 	else
-		rc = store_do(st, "queue update",
-			      "UPDATE queue SET status = ?2, last_error = ?3, next_attempt = ?4,"
-			      " attempts = attempts + 1"
-			      " WHERE id = ?1 AND status IN ('queued', 'deferred')",
-			      SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""),
-			      SA_INT(next));
-	if (rc == 0)
-		rc = store_errc(st, STORE_NOTFOUND, "no waiting queue row %lld", (long long)id);
-	return store_end(st, rc < 0 ? rc : 0);
+		rc =
+		    store_w(st, "queue update",
+			    "UPDATE queue SET status = ?2, last_error = ?3, next_attempt = ?4,"
+			    " attempts = attempts + 1"
+			    " WHERE id = ?1 AND status IN ('queued', 'deferred')",
+			    SA_INT(id), SA_TEXT(status), SA_TEXT(error ? error : ""), SA_INT(next));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no waiting queue row %lld", (long long)id)
+				    : rc;
 }
 
 int store_queue_done(struct store *st, int64_t queue_id)

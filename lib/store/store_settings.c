@@ -89,12 +89,8 @@ int store_setting_del(struct store *st, const char *key)
 {
 	int rc;
 
-	if (store_begin(st) < 0)
-		return -1;
-	rc = store_do(st, "setting del", "DELETE FROM settings WHERE key = ?1", SA_TEXT(key));
-	if (rc == 0)
-		rc = store_errc(st, STORE_NOTFOUND, "no setting %s", key);
-	return store_end(st, rc < 0 ? rc : 0);
+	rc = store_w(st, "setting del", "DELETE FROM settings WHERE key = ?1", SA_TEXT(key));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no setting %s", key) : rc;
 }
 
 int store_setting_list(struct store *st, store_setting_cb cb, void *arg)

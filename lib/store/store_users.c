@@ -237,13 +237,9 @@ int store_user_passwd(struct store *st, const char *address, const char *passwor
 	if (passwd_hash(password, hash, sizeof(hash)) < 0)
 		return store_err(st, "password empty, longer than %d bytes, or hashing failed",
 				 PASSWD_MAX);
-	if (store_begin(st) < 0)
-		return -1;
-	rc = store_do(st, "user passwd", "UPDATE users SET password = ?2 WHERE address = ?1",
-		      SA_TEXT(a), SA_TEXT(hash));
-	if (rc == 0)
-		rc = store_errc(st, STORE_NOTFOUND, "no such user: %s", a);
-	return store_end(st, rc < 0 ? rc : 0);
+	rc = store_w(st, "user passwd", "UPDATE users SET password = ?2 WHERE address = ?1",
+		     SA_TEXT(a), SA_TEXT(hash));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no such user: %s", a) : rc;
 }
 
 int store_user_list(struct store *st, store_user_cb cb, void *arg)
@@ -366,18 +362,14 @@ int store_alias_del(struct store *st, const char *source, const char *target)
 		return store_err(st, "invalid alias source");
 	if (target && store_addr_norm(target, 0, dst, sizeof(dst)) < 0)
 		return store_err(st, "invalid alias target");
-	if (store_begin(st) < 0)
-		return -1;
 	if (target)
-		rc = store_do(st, "alias del",
-			      "DELETE FROM aliases WHERE source = ?1 AND target = ?2", SA_TEXT(src),
-			      SA_TEXT(dst));
+		rc = store_w(st, "alias del",
+			     "DELETE FROM aliases WHERE source = ?1 AND target = ?2", SA_TEXT(src),
+			     SA_TEXT(dst));
 	else
-		rc = store_do(st, "alias del", "DELETE FROM aliases WHERE source = ?1",
-			      SA_TEXT(src));
-	if (rc == 0)
-		rc = store_errc(st, STORE_NOTFOUND, "no such alias: %s", src);
-	return store_end(st, rc < 0 ? rc : 0);
+		rc =
+		    store_w(st, "alias del", "DELETE FROM aliases WHERE source = ?1", SA_TEXT(src));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no such alias: %s", src) : rc;
 }
 
 int store_alias_list(struct store *st, store_alias_cb cb, void *arg)
