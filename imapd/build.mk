@@ -7,3 +7,6 @@ loft-imapd_SRCS := imapd/main.c imapd/parser.c imapd/session.c imapd/mailbox.c \
 test_imap_parser_EXTRA := imapd/parser.c
 test_imap_util_EXTRA := imapd/mutf7.c imapd/imapdate.c imapd/seqset.c
 fuzz_imap_parser_EXTRA := imapd/parser.c
+fuzz_imap_seqset_EXTRA := imapd/seqset.c
+fuzz_imap_date_EXTRA := imapd/imapdate.c
+fuzz_mutf7_EXTRA := imapd/mutf7.c
