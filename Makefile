@@ -5,6 +5,7 @@
 #                   unit and integration suites again under ASan+UBSan)
 #   make sanitize   the whole test suite under ASan+UBSan (build-san/)
 #   make cross      the same binaries for aarch64 (build-aarch64/)
+#   make fresh-test the README's commands in a fresh minbase Debian 12 root
 #   make fuzz       libFuzzer targets built with clang, each run briefly
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make format     clang-format every C file
@@ -45,7 +46,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all run test check sanitize cross fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all run test check sanitize cross fresh-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -125,6 +126,12 @@ fuzz-bins: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA))
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(filter %.o,$^) $(LIBLOFT) $(LIBS)
+
+# The README's commands in a throwaway minbase Debian 12 root (root only;
+# about 20-30 minutes, not part of make test).
+fresh-test:
+	@sh board/deps.sh fresh
+	@sh board/fresh-test.sh
 
 bench: deps-test
 	@sh board/deps.sh bench

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when any is missing.
-# Usage: deps.sh run|test|cross|fuzz|bench
+# Usage: deps.sh run|test|cross|fuzz|bench|fresh
 # As root it runs apt-get itself; otherwise through sudo.
 set -e
 
@@ -13,6 +13,7 @@ test="$fuzz python3 python3-pytest python3-aiosmtpd python3-dkim swaks libnet-ss
 cross="gcc-aarch64-linux-gnu libc6-dev-arm64-cross file qemu-user"
 cross_arm64="libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64"
 bench="$test postfix dovecot-imapd dovecot-pop3d"
+fresh="mmdebstrap"
 
 case "$1" in
 run) want="$build" ;;
@@ -20,7 +21,8 @@ test) want="$test" ;;
 cross) want="$build $cross $cross_arm64" ;;
 fuzz) want="$fuzz" ;;
 bench) want="$bench" ;;
-*) echo "usage: $0 run|test|cross|fuzz|bench" >&2; exit 2 ;;
+fresh) want="$fresh" ;;
+*) echo "usage: $0 run|test|cross|fuzz|bench|fresh" >&2; exit 2 ;;
 esac
 
 missing=""
