@@ -216,7 +216,7 @@ static void child_exec(struct child *c, int ctl)
 		if (srcs[i] < 0 || dup2(srcs[i], 3 + i) < 0)
 			_exit(126);
 	}
-	close_range((unsigned)(3 + nsrc + 1), ~0U, 0);
+	proc_close_from(3 + nsrc + 1);
 	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
 	setenv("LOFT_LISTEN", listen_env, 1);
 	setenv("LOFT_CONTROL", ctl_env, 1);
