@@ -276,6 +276,10 @@ struct tls_ctx *daemon_tls_server(struct daemon *d)
 int daemon_run(struct daemon *d)
 {
 	log_info(NULL, "event=started pid=%ld", (long)getpid());
+	/* tells loftd the start-up went well: from now on a death is a crash
+	 * to restart at once, not a start-up failure to back off from */
+	if (d->control >= 0)
+		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;
