@@ -20,7 +20,18 @@ log="$root.log"
 t0=$(date +%s)
 mounted=""
 
+# Every process still running inside the root (a failed step may leave
+# loftd behind): only those, found by their root directory.
+kill_inside() {
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/root" 2>/dev/null)" = "$root" ] && kill -KILL "${d#/proc/}" 2>/dev/null
+	done
+	return 0
+}
+
 cleanup() {
+	kill_inside
+	sleep 1
 	for m in $mounted; do umount -R "$root/$m" 2>/dev/null || umount -l "$root/$m" || true; done
 	if [ "${FRESH_KEEP:-0}" = 1 ]; then
 		echo "fresh-test: root kept in $root"
@@ -36,6 +47,8 @@ sources=/etc/apt/sources.list.d/debian.sources
 echo "fresh-test: mmdebstrap minbase bookworm into $root"
 mmdebstrap --quiet --variant=minbase --mode=root bookworm "$root" "$sources" >"$log" 2>&1 ||
 	{ tail -30 "$log"; exit 1; }
+# the daemons' user must be able to enter the root's top directory
+chmod 0755 "$root"
 # the host's name must resolve inside as it does outside
 cp /etc/hosts "$root/etc/hosts"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
@@ -64,7 +77,10 @@ echo "fresh-test: $bootstrap"
 inside "$bootstrap" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
 
 echo "fresh-test: make run"
-chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+# A background job of a script starts with SIGINT ignored; a terminal's
+# Ctrl-C needs it at its default, so it is reset for make run.
+chroot "$root" /usr/bin/env -i --default-signal=INT HOME=/root LANG=C.UTF-8 \
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	setsid /bin/sh -c 'cd /loft && exec make run' >"$root.run.log" 2>&1 &
 runpid=$!
 ok=0
@@ -85,12 +101,13 @@ if [ $ok = 1 ]; then
 		'exec 3<>/dev/tcp/127.0.0.1/2525 && timeout 10 head -c 3 <&3' || true)
 fi
 # Ctrl-C: SIGINT to make run's process group
-kill -INT -- -"$runpid" 2>/dev/null || true
+kill -INT -"$runpid" 2>/dev/null || true
 i=0
 while kill -0 $runpid 2>/dev/null && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
 if kill -0 $runpid 2>/dev/null; then
 	echo "fresh-test: make run did not stop on Ctrl-C" >&2
-	kill -KILL -- -"$runpid" 2>/dev/null || true
+	kill -KILL -"$runpid" 2>/dev/null || true
+	kill_inside
 	ok=0
 fi
 if [ $ok != 1 ] || [ "$greeting" != 220 ]; then

@@ -73,6 +73,7 @@ struct child {
 	const char *name;
 	const char *listen[MAX_LISTEN_PER_CHILD];
 	char path[PATH_MAX];
+	int exe; /* O_PATH descriptor of path, opened by loftd's user */
 	int present;
 	pid_t pid;
 	int ctl;
@@ -253,11 +254,17 @@ static void child_exec(struct child *c, int ctl)
 		nsrc++;
 	}
 	srcs[nsrc] = fcntl(ctl, F_DUPFD, 64);
+	/* the binary, opened before the drop: the daemons' user need not be
+	 * able to reach the build directory (a checkout under /root) */
+	int exe = fcntl(c->exe, F_DUPFD_CLOEXEC, 64);
 	for (int i = 0; i <= nsrc; i++) {
 		if (srcs[i] < 0 || dup2(srcs[i], 3 + i) < 0)
 			_exit(126);
 	}
-	proc_close_from(3 + nsrc + 1);
+	if (exe < 0 || dup3(exe, 3 + nsrc + 1, O_CLOEXEC) < 0)
+		_exit(126);
+	exe = 3 + nsrc + 1;
+	proc_close_from(exe + 1);
 	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
 	setenv("LOFT_LISTEN", listen_env, 1);
 	setenv("LOFT_CONTROL", ctl_env, 1);
@@ -280,7 +287,7 @@ static void child_exec(struct child *c, int ctl)
 	if (g.verbose)
 		argv[a++] = "-v";
 	argv[a] = NULL;
-	execv(c->path, argv);
+	fexecve(exe, argv, environ);
 	_exit(127);
 }
 
@@ -562,6 +569,9 @@ static void find_children(const char *self)
 		    (int)sizeof(c->path))
 			fatal("event=path-too-long dir=%s", dir);
 		c->present = enabled && access(c->path, X_OK) == 0;
+		c->exe = c->present ? open(c->path, O_PATH | O_CLOEXEC) : -1;
+		if (c->present && c->exe < 0)
+			fatal("event=open-failed path=%s error=\"%s\"", c->path, strerror(errno));
 		c->ctl = -1;
 		c->restart = ev_timer_new(g.ev, restart_due, c);
 		if (!c->present)
@@ -662,6 +672,13 @@ static void migrate_db(void)
 
 		if (g.drop && proc_drop(&g.user) < 0)
 			_exit(125);
+		if (g.drop && access(g.datadir, R_OK | W_OK | X_OK) < 0) {
+			log_err(NULL,
+				"event=datadir-unreachable path=%s user=%s error=\"%s\" "
+				"hint=\"every directory above it must be searchable (o+x) by %s\"",
+				g.datadir, g.user.name, strerror(errno), g.user.name);
+			_exit(3);
+		}
 		if (store_open(g.dbpath, &st, err, sizeof(err)) < 0) {
 			log_err(NULL, "event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
 			_exit(1);
@@ -670,7 +687,9 @@ static void migrate_db(void)
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fatal("event=db-migrate-failed path=%s", g.dbpath);
+		fatal("event=db-migrate-failed path=%s%s", g.dbpath,
+		      WIFEXITED(status) && WEXITSTATUS(status) == 3 ? " reason=datadir-unreachable"
+								    : "");
 }
 
 /* The data directory.  With privileges dropped it is root:loft 1770: the
@@ -751,6 +770,35 @@ static int prepare_datadir(void)
 	return lockfd;
 }
 
+/* --dev as root: the loft user, made with useradd if missing (what the
+ * package's install step does), else nobody. */
+static void dev_user(struct proc_user *u)
+{
+	if (proc_user_lookup("loft", u) == 0)
+		return;
+	pid_t pid = fork();
+	int status = -1;
+	if (pid == 0) {
+		char *argv[] = {"useradd", "--system",	   "--user-group", "--no-create-home",
+				"--home-dir", "/nonexistent", "--shell",      "/usr/sbin/nologin",
+				"loft",	      NULL};
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 1);
+		execv("/usr/sbin/useradd", argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (proc_user_lookup("loft", u) == 0) {
+		log_info(NULL, "event=user-created user=loft uid=%ld", (long)u->uid);
+		return;
+	}
+	if (proc_user_lookup("nobody", u) < 0)
+		fatal("event=no-user error=\"neither loft (useradd failed) nor nobody exists\"");
+	log_warn(NULL, "event=dev-user user=nobody reason=\"could not create loft\"");
+}
+
 static void print_banner(void)
 {
 	if (!g.dev)
@@ -787,14 +835,19 @@ int main(int argc, char **argv)
 	snprintf(g.confpath, sizeof(g.confpath), "%s/loft.conf", g.datadir);
 	load_config();
 
-	/* --dev keeps the invoking user unless a user is named explicitly, so
-	 * "make run" works from any checkout */
-	if (geteuid() == 0 && (!g.dev || config_get(g.cfg, "user", NULL))) {
-		const char *uname = config_get(g.cfg, "user", "loft");
-		if (proc_user_lookup(uname, &g.user) < 0)
+	/* As root the daemons always run as an unprivileged user, in --dev
+	 * too: no network parser ever runs as root.  Without a "user" setting
+	 * --dev makes the loft user as an install would, or takes nobody. */
+	if (geteuid() == 0) {
+		const char *uname = config_get(g.cfg, "user", NULL);
+		if (!uname && g.dev)
+			dev_user(&g.user);
+		else if (proc_user_lookup(uname ? uname : "loft", &g.user) < 0)
 			fatal("event=no-user user=%s hint=\"create it: useradd --system "
 			      "--home %s --shell /usr/sbin/nologin %s\"",
-			      uname, g.datadir, uname);
+			      uname ? uname : "loft", g.datadir, uname ? uname : "loft");
+		if (g.user.uid == 0)
+			fatal("event=config-error error=\"user must not be root\"");
 		g.drop = 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

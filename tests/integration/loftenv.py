@@ -8,10 +8,13 @@ data directory on free loopback ports, administered with the real loftctl.
         smtplib.SMTP("127.0.0.1", loft.port("mx"))
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import weakref
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LOFT_BUILD", os.path.join(TOP, "build"))
@@ -47,9 +50,27 @@ def wait_port(port, timeout=10.0):
     return False
 
 
+def reachable_dir(tmpdir):
+    """A directory for the data: tmpdir/data, except as root, where loftd
+    runs the daemons as the unprivileged loft user, who cannot reach
+    pytest's root-only tmpdir: then a fresh 0755 directory under /tmp, with
+    a link to it at tmpdir/data for anyone looking there.  Returns (path,
+    top directory to remove afterwards or None)."""
+    link = os.path.join(str(tmpdir), "data")
+    if os.geteuid() != 0:
+        return link, None
+    top = tempfile.mkdtemp(prefix="loft-test-", dir="/tmp")
+    os.chmod(top, 0o755)
+    if not os.path.lexists(link):
+        os.symlink(os.path.join(top, "data"), link)
+    return os.path.join(top, "data"), top
+
+
 class Loft:
     def __init__(self, tmpdir, enable=(), conf=None):
-        self.dir = os.path.join(str(tmpdir), "data")
+        self.dir, top = reachable_dir(tmpdir)
+        if top:
+            weakref.finalize(self, shutil.rmtree, top, True)
         self.enable = set(enable)
         self.ports = {}
         for d, listeners in DAEMONS.items():

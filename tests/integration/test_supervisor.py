@@ -5,6 +5,7 @@ the same data directory, and drops daemons to the loft user when root."""
 import os
 import pwd
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -161,7 +162,70 @@ def test_bad_config_is_a_clear_error(tmp_path):
     assert "line" in p.stderr and "key = value" in p.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop needs root")
+def daemon_ids(pid):
+    status = open("/proc/%d/status" % pid).read()
+    uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+    nnp = re.search(r"^NoNewPrivs:\s+(\d)$", status, re.M).group(1)
+    return uids, nnp
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="machine: dropping privileges needs root")
+def test_dev_as_root_drops_daemons(tmp_path):
+    """make run as root: --dev with no user setting still runs no daemon as
+    root, but as loft (made if missing) or nobody."""
+    try:
+        want = pwd.getpwnam("loft").pw_uid
+    except KeyError:
+        want = None  # loftd makes it
+    with Loft(tmp_path, enable=REAL) as loft:
+        loft.start()
+        ch = wait_children(loft, [comm(d) for d in REAL])
+        uid = want if want is not None else pwd.getpwnam("loft").pw_uid
+        for name, pid in ch.items():
+            uids, nnp = daemon_ids(pid)
+            assert uids == [str(uid)] * 4 and uid != 0, (name, uids)
+            assert nnp == "1", name
+        assert "user=loft" in loft.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="machine: dropping privileges needs root")
+def test_binaries_the_daemon_user_cannot_reach(tmp_path):
+    """The binaries in a directory only root can enter (a checkout under
+    /root): loftd opens each before the drop and execs it by descriptor."""
+    hidden = tempfile.mkdtemp(prefix="loft-bin-", dir="/tmp")
+    try:
+        os.chmod(hidden, 0o700)
+        bindir = os.path.join(hidden, "build")
+        os.mkdir(bindir)
+        for n in ("loftd", "loft-" + REAL[0]):
+            shutil.copy2(binary(n), bindir)
+        with Loft(tmp_path, enable=REAL[:1]) as loft:
+            loft.logf = open(loft.logpath, "ab")
+            loft.proc = subprocess.Popen([os.path.join(bindir, "loftd"), "-d", loft.dir, "--dev"],
+                                         stdout=loft.logf, stderr=loft.logf)
+            assert loft.wait_log("event=ready name=loft-%s" % REAL[0], 15), loft.log()[-2000:]
+            pid = loft.children()[comm(REAL[0])]
+            assert daemon_ids(pid)[0][0] != "0"
+    finally:
+        shutil.rmtree(hidden)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="machine: dropping privileges needs root")
+def test_unreachable_datadir_is_a_clear_error(tmp_path):
+    hidden = tempfile.mkdtemp(prefix="loft-hidden-", dir="/tmp")
+    try:
+        os.chmod(hidden, 0o700)
+        d = os.path.join(hidden, "data")
+        subprocess.run([binary("loftctl"), "-d", d, "init"], check=True, capture_output=True)
+        p = subprocess.run([binary("loftd"), "-d", d, "--dev"], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode != 0
+        assert "event=datadir-unreachable" in p.stderr and "o+x" in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(hidden)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="machine: dropping privileges needs root")
 def test_privilege_drop_to_loft_user():
     try:
         pw = pwd.getpwnam("loft")
