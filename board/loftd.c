@@ -779,9 +779,11 @@ static void dev_user(struct proc_user *u)
 	pid_t pid = fork();
 	int status = -1;
 	if (pid == 0) {
-		char *argv[] = {"useradd", "--system",	   "--user-group", "--no-create-home",
-				"--home-dir", "/nonexistent", "--shell",      "/usr/sbin/nologin",
-				"loft",	      NULL};
+		char *argv[] = {"useradd",	"--system",
+				"--user-group", "--no-create-home",
+				"--home-dir",	"/nonexistent",
+				"--shell",	"/usr/sbin/nologin",
+				"loft",		NULL};
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)
 			dup2(null, 1);

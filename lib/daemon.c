@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "log.h"
 #include "strnum.h"
 #include "tls.h"
@@ -271,6 +272,16 @@ struct tls_ctx *daemon_tls_server(struct daemon *d)
 	if (!ctx)
 		log_warn(NULL, "event=tls-unavailable error=\"%s\"", err);
 	return ctx;
+}
+
+struct dns *daemon_dns(struct daemon *d)
+{
+	char err[256];
+	struct dns *r = dns_new_config(d->ev, d->cfg, err, sizeof(err));
+
+	if (!r)
+		fatal("event=config-error key=dns_servers error=\"%s\"", err);
+	return r;
 }
 
 int daemon_run(struct daemon *d)

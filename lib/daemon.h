@@ -56,6 +56,11 @@ void daemon_notify(struct daemon *d, const char *topic);
  * Returns 0, or -1 when a path does not fit. */
 int daemon_tls_paths(const struct config *cfg, const char *datadir, char *cert, size_t certlen,
 		     char *key, size_t keylen);
+struct dns;
+/* The daemon's resolver, from the dns_servers setting (dns_new_config):
+ * owned by the caller (dns_free).  A bad setting is a bad environment:
+ * exits with event=config-error naming the key. */
+struct dns *daemon_dns(struct daemon *d);
 /* Loads the server TLS context from those files.  Returns it, or NULL with
  * a warning logged (the daemon then serves without TLS). */
 struct tls_ctx *daemon_tls_server(struct daemon *d);
