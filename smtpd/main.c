@@ -62,6 +62,10 @@ static const struct {
     L("timeout_data", timeout_data_s, 180, 1, 3600),
     L("timeout_data_total", timeout_data_total_s, 600, 1, 86400),
     L("timeout_envelope", timeout_envelope_s, 600, 1, 86400),
+    /* a client sending one small message every few minutes would hold a
+     * session slot for ever: after this the session ends at the next
+     * message boundary */
+    L("max_session_time", max_session_s, 1800, 1, 86400),
     /* 64 MB: one message of the largest default size (50 MB) always fits,
      * several ordinary ones at once too, and loft-smtpd stays far below
      * what a 512 MB board can give it next to imapd and SQLite */

@@ -78,8 +78,9 @@ struct session {
 	/* total deadlines (slowloris: the idle timers are re-armed by any
 	 * byte): envelope runs from connect or the end of the last message to
 	 * the next message's end; data from DATA or the first BDAT to the end */
-	struct ev_timer *envelope, *data_total;
+	struct ev_timer *envelope, *data_total, *lifetime;
 	int envelope_late; /* envelope passed while a message was in flight */
+	int lifetime_over; /* max_session_time passed while a message was in flight */
 
 	/* authentication */
 	int authed;
@@ -162,6 +163,7 @@ static void drop(struct session *s, const char *why)
 	ev_timer_disarm(s->deadline);
 	ev_timer_disarm(s->envelope);
 	ev_timer_disarm(s->data_total);
+	ev_timer_disarm(s->lifetime);
 	conn_close(s->c, 1, why);
 	set_state(s, S_CLOSED);
 }
@@ -286,6 +288,15 @@ static void body_budget(struct session *s, size_t n)
 	body_release(s);
 }
 
+/* The session reached smtpd.max_session_time. */
+static void lifetime_expired(struct session *s)
+{
+	log_warn(s->sid, "event=session-deadline seconds=%llu state=%s peer=%s",
+		 (unsigned long long)s->srv->lim.max_session_s, state_names[s->state], s->ip);
+	reply(s, "421 4.4.2 %s Session time limit reached, closing connection", s->srv->hostname);
+	drop(s, "session deadline");
+}
+
 /* Back to READY after a message, whatever became of it. */
 static void message_finished(struct session *s)
 {
@@ -296,7 +307,9 @@ static void message_finished(struct session *s)
 	s->envelope_late = 0;
 	conn_set_maxline(s->c, s->srv->lim.max_line);
 	set_state(s, S_READY);
-	if (s->srv->stopping) {
+	if (s->lifetime_over) {
+		lifetime_expired(s);
+	} else if (s->srv->stopping) {
 		reply(s, "421 4.3.2 %s Service shutting down", s->srv->hostname);
 		drop(s, "stopping");
 	}
@@ -832,6 +845,10 @@ static void held_reply_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		drop(s, "auth refused");
 		return;
 	}
+	if (s->lifetime_over) {
+		lifetime_expired(s);
+		return;
+	}
 	conn_pause(s->c, 0);
 }
 
@@ -1090,6 +1107,10 @@ static void command_line(struct session *s, const char *line, size_t len)
 	struct smtp_cmd cmd;
 	const struct command *c = NULL;
 
+	if (s->lifetime_over && s->state != S_BDAT) {
+		lifetime_expired(s);
+		return;
+	}
 	if (s->envelope_late && s->state != S_BDAT) {
 		/* the envelope deadline passed during a BDAT series that was
 		 * then reset: no message went through */
@@ -1196,6 +1217,24 @@ static void envelope_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	envelope_expired(s);
 }
 
+static void lifetime_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (s->state == S_CLOSED)
+		return;
+	if (s->state == S_DATA || s->state == S_CHUNK || s->state == S_BDAT ||
+	    s->state == S_STORE || s->state == S_WAIT) {
+		/* never cut a message under way (nor a held reply): end at
+		 * the next boundary */
+		s->lifetime_over = 1;
+		return;
+	}
+	lifetime_expired(s);
+}
+
 static void data_total_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 {
 	struct session *s = arg;
@@ -1294,6 +1333,7 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->delay);
 	ev_timer_free(s->envelope);
 	ev_timer_free(s->data_total);
+	ev_timer_free(s->lifetime);
 	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
 	authcheck_cancel(s->auth_job); /* NULL is fine */
 	s->auth_job = NULL;
@@ -1410,7 +1450,9 @@ void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum
 	s->delay = ev_timer_new(srv->ev, held_reply_fire, s);
 	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
+	s->lifetime = ev_timer_new(srv->ev, lifetime_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
+	ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
 	conn_set_lowmark(s->c, OUT_HIGH / 2);
 	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;
