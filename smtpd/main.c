@@ -102,18 +102,10 @@ static void load_limits(struct config *cfg, struct smtpd_limits *lim)
 static void load_authlimit(struct config *cfg)
 {
 	struct authlimit_conf ac;
-	uint64_t v;
+	char err[256];
 
-	authlimit_conf_default(&ac);
-	if (config_get_u64(cfg, "smtpd.auth_free_failures", ac.free_failures, 1000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_free_failures");
-	ac.free_failures = (unsigned)v;
-	if (config_get_u64(cfg, "smtpd.auth_max_failures", ac.max_failures, 100000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_max_failures");
-	ac.max_failures = (unsigned)v;
-	if (config_get_u64(cfg, "smtpd.auth_max_delay_ms", ac.max_delay_ms, 600000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_max_delay_ms");
-	ac.max_delay_ms = v;
+	if (authlimit_conf_load(&ac, cfg, "smtpd", err, sizeof(err)) < 0)
+		fatal("event=config-error error=\"%s\"", err);
 	srv.al = authlimit_new(&ac);
 }
 
