@@ -108,6 +108,10 @@ class Loft:
         self.ctl("user", "add", address, input=password + "\n")
 
     def start(self, timeout=15.0):
+        """Starts loftd and returns once every enabled daemon said "ready"
+        (loftd holds the listening sockets, so a port that accepts says
+        nothing about the daemon behind it)."""
+        before = self.log()
         self.logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen([binary("loftd"), "-d", self.dir, "--dev"],
                                      stdout=self.logf, stderr=self.logf)
@@ -116,8 +120,10 @@ class Loft:
                 if not wait_port(self.ports[l], timeout):
                     raise AssertionError("%s not listening on %d:\n%s" % (
                         l, self.ports[l], self.log()[-3000:]))
-        if not DAEMONS_HAVE_LISTENERS(self.enable):
-            self.wait_log("event=spawn", timeout)
+        for d in self.enable:
+            needle = "event=ready name=loft-%s " % d
+            if not self.wait_log(needle, timeout, count=before.count(needle) + 1):
+                raise AssertionError("loft-%s not ready:\n%s" % (d, self.log()[-3000:]))
         return self
 
     def wait_log(self, needle, timeout=10.0, count=1):
@@ -175,6 +181,3 @@ class Loft:
     def __exit__(self, *exc):
         self.stop()
 
-
-def DAEMONS_HAVE_LISTENERS(enabled):
-    return any(DAEMONS[d] for d in enabled)
