@@ -1452,7 +1452,8 @@ void session_accept(struct smtpd *srv, int fd, const struct sockaddr *peer, enum
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
 	s->lifetime = ev_timer_new(srv->ev, lifetime_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
-	ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
+	if (srv->lim.max_session_s) /* 0: no limit (the config's minimum is 1) */
+		ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
 	conn_set_lowmark(s->c, OUT_HIGH / 2);
 	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;
