@@ -11,7 +11,7 @@ fuzz="$build clang libclang-rt-14-dev"
 # verify against the system CA store (ca-certificates)
 test="$fuzz python3 python3-pytest python3-aiosmtpd python3-dkim swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates curl dnsmasq-base isync sqlite3 procps iproute2"
 cross="gcc-aarch64-linux-gnu libc6-dev-arm64-cross file qemu-user"
-cross_arm64="libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64"
+cross_arm64="libc6:arm64 libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64"
 bench="$test postfix dovecot-imapd dovecot-pop3d"
 fresh="mmdebstrap"
 
