@@ -83,6 +83,7 @@ struct child {
 	int ready; /* this instance said "ready": it serves */
 	int restarts;
 	int backoff;			/* start-up failures in a row */
+	int crashloop;			/* deaths in a row that came RESTART_BURST in the window */
 	uint64_t deaths[RESTART_BURST]; /* when recent ready instances died (ring) */
 	unsigned ndeaths;
 	struct ev_timer *restart;
@@ -331,15 +332,23 @@ static void child_spawn(struct child *c)
  * in RESTART_WINDOW_MS); a growing delay for a start-up failure. */
 static uint64_t restart_delay(struct child *c, uint64_t now)
 {
+	int *step = &c->backoff;
+
 	if (c->ready) {
 		uint64_t oldest = c->deaths[c->ndeaths % RESTART_BURST];
 		c->deaths[c->ndeaths % RESTART_BURST] = now;
 		c->ndeaths++;
-		if (c->ndeaths < RESTART_BURST || now - oldest >= RESTART_WINDOW_MS)
+		if (c->ndeaths < RESTART_BURST || now - oldest >= RESTART_WINDOW_MS) {
+			c->crashloop = 0;
 			return 0;
+		}
+		/* dies soon after every start: its own growing delay, which
+		 * "ready" does not reset (that would restart the growth at
+		 * 250 ms after each start) */
+		step = &c->crashloop;
 	}
-	uint64_t delay = (uint64_t)RESTART_MIN_MS << (c->backoff < 8 ? c->backoff : 8);
-	c->backoff++;
+	uint64_t delay = (uint64_t)RESTART_MIN_MS << (*step < 8 ? *step : 8);
+	(*step)++;
 	return delay < RESTART_MAX_MS ? delay : RESTART_MAX_MS;
 }
 

@@ -2,6 +2,7 @@
 backs off only when a daemon fails to start,
 stops everything on SIGTERM, reloads on SIGHUP, refuses a second loftd on
 the same data directory, and drops daemons to the loft user when root."""
+import datetime
 import os
 import pwd
 import re
@@ -95,6 +96,37 @@ def test_serving_daemon_restarts_at_once(tmp_path):
         assert max(downs) < 2000, downs
         for l in DAEMONS[REAL[0]]:
             assert wait_port(loft.port(l), 2), "listener %s not served after restart" % l
+
+
+def test_crash_loop_after_ready_backs_off(tmp_path):
+    """A daemon that dies right after every start (killed at each ready
+    here) is restarted at once 20 times; from the 21st death within 10 s
+    on, with a growing delay that its "ready" does not reset."""
+    with Loft(tmp_path, enable=REAL[:1]) as loft:
+        loft.start()
+        name, full = comm(REAL[0]), "loft-" + REAL[0]
+        for i in range(23):
+            assert loft.wait_log("event=ready name=%s" % full, 10, count=i + 1), \
+                loft.log()[-2000:]
+            pid = wait_children(loft, [name])[name]
+            os.kill(pid, signal.SIGKILL)
+            assert loft.wait_log("restarts=%d" % (i + 1), 10), loft.log()[-2000:]
+        deaths = [(datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ"), int(d))
+                  for t, d in re.findall(r"^(\S+) loftd\[\d+\]: level=warn event=child-died "
+                                         r"name=%s pid=\d+ status=\"signal:KILL\" uptime_ms=\d+ "
+                                         r"ready=1 restart_in_ms=(\d+)" % full, loft.log(), re.M)]
+        assert len(deaths) == 23, deaths
+        assert [d for _, d in deaths[:20]] == [0] * 20, deaths
+        # the 21st and later: throttled when 20 deaths came before within
+        # 10 s (less 0.3 s: loftd's clock is read a little before the log's)
+        hot = [(deaths[i][0] - deaths[i - 20][0]).total_seconds() < 9.7 for i in range(20, 23)]
+        if not hot[0]:
+            pytest.skip("machine: too slow to restart a daemon 20 times in 10 s")
+        want, step = [], 250
+        for h in hot:
+            want.append(step if h else 0)
+            step = step * 2 if h else 250
+        assert [d for _, d in deaths[20:]] == want, deaths
 
 
 def test_startup_failure_backs_off(tmp_path):
