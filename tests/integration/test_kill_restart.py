@@ -80,6 +80,15 @@ def greeting(port, prefix, timeout):
 def test_kill_smtpd_and_imapd_while_clients_work(tmp_path):
     loft = start_loft(tmp_path, {USER: PASS}, enable=("smtpd", "imapd"),
                       conf={"smtpd.greeting_delay_ms": "0"})
+    try:
+        kill_and_check(loft)
+    except BaseException:
+        loft.stop()  # a failed assertion must not leave the daemons running
+        raise
+    finish(loft, PASS)
+
+
+def kill_and_check(loft):
     stop = threading.Event()
     acked, reads, send_err, read_err = [], [], [], []
     threads = [threading.Thread(target=sender, args=(loft, "s%d" % i, acked, send_err, stop))
@@ -134,4 +143,3 @@ def test_kill_smtpd_and_imapd_while_clients_work(tmp_path):
     lost = [s for s in acked if s not in subjects]
     assert not lost, "%d of %d acknowledged messages lost: %s" % (len(lost), len(acked), lost[:10])
     assert len(acked) >= 20, len(acked)
-    finish(loft, PASS)
