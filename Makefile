@@ -5,6 +5,7 @@
 #                   unit and integration suites again under ASan+UBSan)
 #   make sanitize   the whole test suite under ASan+UBSan (build-san/)
 #   make cross      the same binaries for aarch64 (build-aarch64/)
+#   make fresh-test the README's commands in a fresh minbase Debian 12 root
 #   make fuzz       libFuzzer targets built with clang, each run briefly
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make format     clang-format every C file
@@ -48,7 +49,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all run test check sanitize cross fuzz bench format deps-run deps-test clean
+.PHONY: all run test check sanitize cross fresh-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -85,12 +86,16 @@ run: deps-run
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@sh board/dev-run.sh $(BUILD)
 
-# The layering check (tests/layers.py), the plain suite, then the same suites under ASan+UBSan.
+# The layering check (tests/layers.py), the plain suite, then the same
+# suites under ASan+UBSan, then every fuzz target for FUZZ_TEST_SECONDS on
+# its seed corpus (which holds every crash ever found, so each is replayed).
+FUZZ_TEST_SECONDS ?= 3
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(PYTHON) tests/layers.py --objects $(BUILD)/obj
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" CFLAGS="-O1 -g" all
-	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
+	@$(PYTHON) tests/run.py --build $(BUILD) --build build-san --fuzz build-fuzz --fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 check: all
 	@$(PYTHON) tests/layers.py --objects $(BUILD)/obj
@@ -110,18 +115,28 @@ cross:
 
 # libFuzzer: lib/ and the parsers built with clang and the fuzzer's
 # coverage hooks; each target runs FUZZ_SECONDS on its seed corpus.
+# UBSan does not recover here, so undefined behaviour is a crash too.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-fuzz:
-	@sh board/deps.sh fuzz
-	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
-		SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" fuzz-bins
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
 	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+deps-fuzz:
+	@sh board/deps.sh fuzz
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
+		SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" fuzz-bins
 
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz-bins: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA))
 	@mkdir -p $(dir $@)
-	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $(filter %.o,$^) $(LIBLOFT) $(LIBS)
+	$(CC) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(filter %.o,$^) $(LIBLOFT) $(LIBS)
+
+# The README's commands in a throwaway minbase Debian 12 root (root only;
+# about 20-30 minutes, not part of make test).
+fresh-test:
+	@sh board/deps.sh fresh
+	@sh board/fresh-test.sh
 
 bench: deps-test
 	@sh board/deps.sh bench

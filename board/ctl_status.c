@@ -75,7 +75,8 @@ static int cmd_status(int argc, char **argv)
 			state = "stopped";
 		else if (p->pid > 0 && kill((pid_t)p->pid, 0) < 0 && errno == ESRCH)
 			state = "gone";
-		if (running && p->pid > 0 && strcmp(state, "running") == 0) {
+		if (running && p->pid > 0 &&
+		    (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0)) {
 			format_uptime((int64_t)time(NULL) - p->started, up, sizeof(up));
 			snprintf(pid, sizeof(pid), "%ld", p->pid);
 		}

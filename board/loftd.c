@@ -10,8 +10,11 @@
  * file and the binaries beside it; it trusts nothing a daemon says on the
  * control socket beyond relaying "notify" words between daemons.
  *
- * It restarts a daemon that dies, with a growing delay, and logs why; it
- * reloads on SIGHUP and stops everything gracefully on SIGTERM/SIGINT.
+ * It restarts a daemon that dies and logs why: at once when the daemon had
+ * said "ready" (it was serving; clients wait in the listen backlog, which
+ * loftd keeps open), with a growing delay only when it died during
+ * start-up, so a daemon that cannot start never spins the CPU.  It reloads
+ * on SIGHUP and stops everything gracefully on SIGTERM/SIGINT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,9 +43,15 @@
 #include "tls.h"
 
 #define MAX_LISTEN_PER_CHILD 4
-#define RESTART_MIN_MS	     250
-#define RESTART_MAX_MS	     30000
-#define STABLE_MS	     30000 /* a run this long resets the backoff */
+/* Start-up failures (exec failed, died before "ready"): 250 ms doubling to
+ * 30 s.  A daemon that was serving is restarted at once, unless it died
+ * RESTART_BURST times within RESTART_WINDOW_MS: then it is treated like a
+ * start-up failure, so a daemon that crashes right after each start costs
+ * at most one start per backoff step, never a spinning CPU. */
+#define RESTART_MIN_MS	  250
+#define RESTART_MAX_MS	  30000
+#define RESTART_BURST	  20
+#define RESTART_WINDOW_MS 10000
 
 struct listener {
 	const char *name;
@@ -64,13 +73,19 @@ struct child {
 	const char *name;
 	const char *listen[MAX_LISTEN_PER_CHILD];
 	char path[PATH_MAX];
+	int exe; /* O_PATH descriptor of path, opened by loftd's user */
 	int present;
 	pid_t pid;
 	int ctl;
 	uint64_t started_ms;
+	uint64_t died_ms; /* when the previous instance died; 0 at first start */
 	int64_t started_unix;
+	int ready; /* this instance said "ready": it serves */
 	int restarts;
-	int backoff;
+	int backoff;			/* start-up failures in a row */
+	int crashloop;			/* deaths in a row that came RESTART_BURST in the window */
+	uint64_t deaths[RESTART_BURST]; /* when recent ready instances died (ring) */
+	unsigned ndeaths;
 	struct ev_timer *restart;
 };
 
@@ -161,25 +176,20 @@ static void restart_due(struct evloop *ev, struct ev_timer *t, void *arg)
 		child_spawn(arg);
 }
 
-static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
+/* One message from a child: "ready", or a "notify" word to relay. */
+static void ctl_message(struct child *c, const char *msg, size_t n)
 {
-	struct child *c = arg;
-	char msg[256];
-	ssize_t n;
-
-	(void)ev;
-	(void)events;
-	n = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* the child closed it or died; SIGCHLD does the rest */
-		ev_io_del(g.ev, fd);
-		close(fd);
-		c->ctl = -1;
+	if (strcmp(msg, "ready") == 0 && !c->ready) {
+		uint64_t now = ev_clock_ms();
+		c->ready = 1;
+		c->backoff = 0;
+		/* down_ms: from the previous instance's death to this one serving */
+		log_info(NULL, "event=ready name=%s pid=%ld startup_ms=%llu down_ms=%llu", c->name,
+			 (long)c->pid, (unsigned long long)(now - c->started_ms),
+			 (unsigned long long)(c->died_ms ? now - c->died_ms : 0));
+		status_write(c->name, c->pid, c->started_unix, c->restarts, "running");
 		return;
 	}
-	msg[n] = '\0';
 	if (strncmp(msg, "notify ", 7) != 0 || n > 100) {
 		log_warn(NULL, "event=bad-control-message name=%s", c->name);
 		return;
@@ -187,8 +197,41 @@ static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
 	for (size_t i = 0; i < NCHILDREN; i++) {
 		struct child *o = &children[i];
 		if (o != c && o->ctl >= 0)
-			send(o->ctl, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			send(o->ctl, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
+}
+
+/* Reads every queued message; at end of file (the child closed it or
+ * died) closes the socket.  Also called when the child is reaped, since
+ * SIGCHLD may be seen before a "ready" it sent just before dying. */
+static void ctl_drain(struct child *c)
+{
+	char msg[256];
+	ssize_t n;
+
+	while (c->ctl >= 0) {
+		n = recv(c->ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			ev_io_del(g.ev, c->ctl);
+			close(c->ctl);
+			c->ctl = -1;
+			return;
+		}
+		msg[n] = '\0';
+		ctl_message(c, msg, (size_t)n);
+	}
+}
+
+static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
+{
+	(void)ev;
+	(void)fd;
+	(void)events;
+	ctl_drain(arg);
 }
 
 /* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
@@ -212,11 +255,17 @@ static void child_exec(struct child *c, int ctl)
 		nsrc++;
 	}
 	srcs[nsrc] = fcntl(ctl, F_DUPFD, 64);
+	/* the binary, opened before the drop: the daemons' user need not be
+	 * able to reach the build directory (a checkout under /root) */
+	int exe = fcntl(c->exe, F_DUPFD_CLOEXEC, 64);
 	for (int i = 0; i <= nsrc; i++) {
 		if (srcs[i] < 0 || dup2(srcs[i], 3 + i) < 0)
 			_exit(126);
 	}
-	close_range((unsigned)(3 + nsrc + 1), ~0U, 0);
+	if (exe < 0 || dup3(exe, 3 + nsrc + 1, O_CLOEXEC) < 0)
+		_exit(126);
+	exe = 3 + nsrc + 1;
+	proc_close_from(exe + 1);
 	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
 	setenv("LOFT_LISTEN", listen_env, 1);
 	setenv("LOFT_CONTROL", ctl_env, 1);
@@ -239,7 +288,7 @@ static void child_exec(struct child *c, int ctl)
 	if (g.verbose)
 		argv[a++] = "-v";
 	argv[a] = NULL;
-	execv(c->path, argv);
+	fexecve(exe, argv, environ);
 	_exit(127);
 }
 
@@ -268,13 +317,39 @@ static void child_spawn(struct child *c)
 	close(sv[1]);
 	c->pid = pid;
 	c->ctl = sv[0];
+	c->ready = 0;
 	c->started_ms = ev_clock_ms();
 	c->started_unix = (int64_t)time(NULL);
 	if (ev_io_add(g.ev, c->ctl, EV_READ, on_ctl, c) < 0)
 		log_err(NULL, "event=control-failed name=%s error=\"%s\"", c->name,
 			strerror(errno));
 	log_info(NULL, "event=spawn name=%s pid=%ld restarts=%d", c->name, (long)pid, c->restarts);
-	status_write(c->name, pid, c->started_unix, c->restarts, "running");
+	status_write(c->name, pid, c->started_unix, c->restarts, "starting");
+}
+
+/* How long to wait before starting c again after an instance died at now:
+ * 0 for one that was serving, unless it keeps dying (RESTART_BURST deaths
+ * in RESTART_WINDOW_MS); a growing delay for a start-up failure. */
+static uint64_t restart_delay(struct child *c, uint64_t now)
+{
+	int *step = &c->backoff;
+
+	if (c->ready) {
+		uint64_t oldest = c->deaths[c->ndeaths % RESTART_BURST];
+		c->deaths[c->ndeaths % RESTART_BURST] = now;
+		c->ndeaths++;
+		if (c->ndeaths < RESTART_BURST || now - oldest >= RESTART_WINDOW_MS) {
+			c->crashloop = 0;
+			return 0;
+		}
+		/* dies soon after every start: its own growing delay, which
+		 * "ready" does not reset (that would restart the growth at
+		 * 250 ms after each start) */
+		step = &c->crashloop;
+	}
+	uint64_t delay = (uint64_t)RESTART_MIN_MS << (*step < 8 ? *step : 8);
+	(*step)++;
+	return delay < RESTART_MAX_MS ? delay : RESTART_MAX_MS;
 }
 
 static void describe_status(int status, char *out, size_t outlen)
@@ -319,6 +394,7 @@ static void reap(void)
 			continue;
 		describe_status(status, why, sizeof(why));
 		uint64_t up = ev_clock_ms() - c->started_ms;
+		ctl_drain(c);
 		c->pid = 0;
 		if (c->ctl >= 0) {
 			ev_io_del(g.ev, c->ctl);
@@ -332,21 +408,21 @@ static void reap(void)
 			status_write(c->name, 0, c->started_unix, c->restarts, "stopped");
 			continue;
 		}
-		if (up >= STABLE_MS)
-			c->backoff = 0;
-		uint64_t delay = (uint64_t)RESTART_MIN_MS << (c->backoff < 8 ? c->backoff : 8);
-		if (delay > RESTART_MAX_MS)
-			delay = RESTART_MAX_MS;
-		c->backoff++;
+		uint64_t now = ev_clock_ms();
+		uint64_t delay = restart_delay(c, now);
 		c->restarts++;
+		c->died_ms = now;
 		log_warn(NULL,
-			 "event=child-died name=%s pid=%ld status=\"%s\" uptime_ms=%llu "
+			 "event=child-died name=%s pid=%ld status=\"%s\" uptime_ms=%llu ready=%d "
 			 "restart_in_ms=%llu restarts=%d",
-			 c->name, (long)pid, why, (unsigned long long)up, (unsigned long long)delay,
-			 c->restarts);
+			 c->name, (long)pid, why, (unsigned long long)up, c->ready,
+			 (unsigned long long)delay, c->restarts);
 		status_exit(c->name, why);
 		status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
-		ev_timer_arm(c->restart, delay);
+		if (delay == 0)
+			child_spawn(c);
+		else
+			ev_timer_arm(c->restart, delay);
 	}
 	if (g.stopping && children_running() == 0)
 		ev_stop(g.ev);
@@ -502,6 +578,9 @@ static void find_children(const char *self)
 		    (int)sizeof(c->path))
 			fatal("event=path-too-long dir=%s", dir);
 		c->present = enabled && access(c->path, X_OK) == 0;
+		c->exe = c->present ? open(c->path, O_PATH | O_CLOEXEC) : -1;
+		if (c->present && c->exe < 0)
+			fatal("event=open-failed path=%s error=\"%s\"", c->path, strerror(errno));
 		c->ctl = -1;
 		c->restart = ev_timer_new(g.ev, restart_due, c);
 		if (!c->present)
@@ -602,6 +681,13 @@ static void migrate_db(void)
 
 		if (g.drop && proc_drop(&g.user) < 0)
 			_exit(125);
+		if (g.drop && access(g.datadir, R_OK | W_OK | X_OK) < 0) {
+			log_err(NULL,
+				"event=datadir-unreachable path=%s user=%s error=\"%s\" "
+				"hint=\"every directory above it must be searchable (o+x) by %s\"",
+				g.datadir, g.user.name, strerror(errno), g.user.name);
+			_exit(3);
+		}
 		if (store_open(g.dbpath, &st, err, sizeof(err)) < 0) {
 			log_err(NULL, "event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
 			_exit(1);
@@ -610,7 +696,9 @@ static void migrate_db(void)
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fatal("event=db-migrate-failed path=%s", g.dbpath);
+		fatal("event=db-migrate-failed path=%s%s", g.dbpath,
+		      WIFEXITED(status) && WEXITSTATUS(status) == 3 ? " reason=datadir-unreachable"
+								    : "");
 }
 
 /* The data directory.  With privileges dropped it is root:loft 1770: the
@@ -691,6 +779,37 @@ static int prepare_datadir(void)
 	return lockfd;
 }
 
+/* --dev as root: the loft user, made with useradd if missing (what the
+ * package's install step does), else nobody. */
+static void dev_user(struct proc_user *u)
+{
+	if (proc_user_lookup("loft", u) == 0)
+		return;
+	pid_t pid = fork();
+	int status = -1;
+	if (pid == 0) {
+		char *argv[] = {"useradd",	"--system",
+				"--user-group", "--no-create-home",
+				"--home-dir",	"/nonexistent",
+				"--shell",	"/usr/sbin/nologin",
+				"loft",		NULL};
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 1);
+		execv("/usr/sbin/useradd", argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (proc_user_lookup("loft", u) == 0) {
+		log_info(NULL, "event=user-created user=loft uid=%ld", (long)u->uid);
+		return;
+	}
+	if (proc_user_lookup("nobody", u) < 0)
+		fatal("event=no-user error=\"neither loft (useradd failed) nor nobody exists\"");
+	log_warn(NULL, "event=dev-user user=nobody reason=\"could not create loft\"");
+}
+
 static void print_banner(void)
 {
 	if (!g.dev)
@@ -727,14 +846,19 @@ int main(int argc, char **argv)
 	snprintf(g.confpath, sizeof(g.confpath), "%s/loft.conf", g.datadir);
 	load_config();
 
-	/* --dev keeps the invoking user unless a user is named explicitly, so
-	 * "make run" works from any checkout */
-	if (geteuid() == 0 && (!g.dev || config_get(g.cfg, "user", NULL))) {
-		const char *uname = config_get(g.cfg, "user", "loft");
-		if (proc_user_lookup(uname, &g.user) < 0)
+	/* As root the daemons always run as an unprivileged user, in --dev
+	 * too: no network parser ever runs as root.  Without a "user" setting
+	 * --dev makes the loft user as an install would, or takes nobody. */
+	if (geteuid() == 0) {
+		const char *uname = config_get(g.cfg, "user", NULL);
+		if (!uname && g.dev)
+			dev_user(&g.user);
+		else if (proc_user_lookup(uname ? uname : "loft", &g.user) < 0)
 			fatal("event=no-user user=%s hint=\"create it: useradd --system "
 			      "--home %s --shell /usr/sbin/nologin %s\"",
-			      uname, g.datadir, uname);
+			      uname ? uname : "loft", g.datadir, uname ? uname : "loft");
+		if (g.user.uid == 0)
+			fatal("event=config-error error=\"user must not be root\"");
 		g.drop = 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -18,3 +18,6 @@ IMAPD_SESSION_SRCS := imapd/session.c imapd/reply.c imapd/view.c imapd/mailbox.c
 	imapd/fetchitem.c imapd/search.c imapd/searchkey.c imapd/parser.c imapd/mutf7.c \
 	imapd/imapdate.c imapd/seqset.c
 test_imap_session_EXTRA := $(IMAPD_SESSION_SRCS)
+fuzz_imap_seqset_EXTRA := imapd/seqset.c
+fuzz_imap_date_EXTRA := imapd/imapdate.c
+fuzz_mutf7_EXTRA := imapd/mutf7.c

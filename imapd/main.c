@@ -154,7 +154,9 @@ int main(int argc, char **argv)
 			       err, sizeof(err));
 	if (!srv.ac)
 		fatal("cannot start the password checkers: %s", err);
-	authlimit_conf_default(&alc);
+	/* IMAP and POP3 logins share one throttle */
+	if (authlimit_conf_load(&alc, cfg, "imapd", err, sizeof(err)) < 0)
+		fatal("bad value in loft.conf: %s", err);
 	srv.al = authlimit_new(&alc);
 	srv.max_sessions = (unsigned)conf_u64(cfg, "imapd.max_sessions", 1000, 100000);
 	srv.max_per_ip = (unsigned)conf_u64(cfg, "imapd.max_sessions_per_ip", 50, 100000);

@@ -764,11 +764,24 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 	free(s);
 }
 
+/* No input for imapd.idle_timeout (logged in) or imapd.login_timeout:
+ * RFC 3501's autologout, said before closing. */
+static void sess_timeout(struct conn *c, void *arg)
+{
+	struct session *s = arg;
+
+	log_info(s->sid, "event=idle-timeout user=%s idle=%d", s->user[0] ? s->user : "-",
+		 s->mode == MODE_IDLE);
+	imap_printf(s, "* BYE Autologout; idle for too long\r\n");
+	conn_close(c, 1, "timeout");
+}
+
 void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const char *ip, int port,
 			int implicit_tls)
 {
 	static const struct conn_cbs cbs = {
 	    .input = sess_input,
+	    .timeout = sess_timeout,
 	    .closed = sess_closed,
 	    .writable = sess_writable,
 	    .tls_ready = sess_tls_ready,

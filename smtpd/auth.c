@@ -68,6 +68,10 @@ static void auth_done(void *arg, int result, int64_t uid)
 		return;
 	smtp_set_state(s, S_READY);
 	smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
+	if (s->lifetime_over) {
+		smtp_lifetime_expired(s);
+		return;
+	}
 	conn_pause(s->c, 0);
 }
 

@@ -28,8 +28,16 @@ static void emit(struct smtp_data *d, const char *p, size_t n)
 	d->total += n;
 	if (d->flags & (SMTP_DATA_TOOBIG | SMTP_DATA_NOROOM))
 		return;
-	if (buf_append(d->out, p, n) < 0)
-		d->flags |= SMTP_DATA_TOOBIG;
+	if (buf_append(d->out, p, n) == 0)
+		return;
+	/* Keep what byte-by-byte input would have kept, the body up to the
+	 * maximum, so the result does not depend on how the input was split
+	 * (fuzz_smtp_data found a run refused whole where single bytes
+	 * filled the buffer first). */
+	size_t room = d->out->max > d->out->len ? d->out->max - d->out->len : 0;
+	if (room < n)
+		buf_append(d->out, p, room);
+	d->flags |= SMTP_DATA_TOOBIG;
 }
 
 /* Counts wire bytes of the current line; the CRLF is counted too. */

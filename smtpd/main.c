@@ -61,6 +61,10 @@ static const struct {
     L("timeout_data", timeout_data_s, 180, 1, 3600),
     L("timeout_data_total", timeout_data_total_s, 600, 1, 86400),
     L("timeout_envelope", timeout_envelope_s, 600, 1, 86400),
+    /* a client sending one small message every few minutes would hold a
+     * session slot for ever: after this the session ends at the next
+     * message boundary */
+    L("max_session_time", max_session_s, 1800, 1, 86400),
     /* 64 MB: one message of the largest default size (50 MB) always fits,
      * several ordinary ones at once too, and loft-smtpd stays far below
      * what a 512 MB board can give it next to imapd and SQLite */
@@ -97,18 +101,10 @@ static void load_limits(struct config *cfg, struct smtpd_limits *lim)
 static void load_authlimit(struct config *cfg)
 {
 	struct authlimit_conf ac;
-	uint64_t v;
+	char err[256];
 
-	authlimit_conf_default(&ac);
-	if (config_get_u64(cfg, "smtpd.auth_free_failures", ac.free_failures, 1000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_free_failures");
-	ac.free_failures = (unsigned)v;
-	if (config_get_u64(cfg, "smtpd.auth_max_failures", ac.max_failures, 100000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_max_failures");
-	ac.max_failures = (unsigned)v;
-	if (config_get_u64(cfg, "smtpd.auth_max_delay_ms", ac.max_delay_ms, 600000, &v) < 0)
-		fatal("event=config-error key=smtpd.auth_max_delay_ms");
-	ac.max_delay_ms = v;
+	if (authlimit_conf_load(&ac, cfg, "smtpd", err, sizeof(err)) < 0)
+		fatal("event=config-error error=\"%s\"", err);
 	srv.al = authlimit_new(&ac);
 }
 

@@ -64,8 +64,18 @@ void smtp_drop(struct session *s, const char *why)
 	ev_timer_disarm(s->deadline);
 	ev_timer_disarm(s->envelope);
 	ev_timer_disarm(s->data_total);
+	ev_timer_disarm(s->lifetime);
 	conn_close(s->c, 1, why);
 	smtp_set_state(s, S_CLOSED);
+}
+
+void smtp_lifetime_expired(struct session *s)
+{
+	log_warn(s->sid, "event=session-deadline seconds=%llu state=%s peer=%s",
+		 (unsigned long long)s->srv->lim.max_session_s, smtp_state_name(s->state), s->ip);
+	smtp_reply(s, "421 4.4.2 %s Session time limit reached, closing connection",
+		   s->srv->hostname);
+	smtp_drop(s, "session deadline");
 }
 
 /* A bad command: counted; too many end the session.  Returns 1 if the

@@ -200,6 +200,10 @@ static void command_line(struct session *s, const char *line, size_t len)
 	struct smtp_cmd cmd;
 	const struct command *c = NULL;
 
+	if (s->lifetime_over && s->state != S_BDAT) {
+		smtp_lifetime_expired(s);
+		return;
+	}
 	if (s->envelope_late && s->state != S_BDAT) {
 		/* the envelope deadline passed during a BDAT series that was
 		 * then reset: no message went through */
@@ -263,6 +267,24 @@ static void envelope_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		return;
 	}
 	smtp_envelope_expired(s);
+}
+
+static void lifetime_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)ev;
+	(void)t;
+	if (s->state == S_CLOSED)
+		return;
+	if (s->state == S_DATA || s->state == S_CHUNK || s->state == S_BDAT ||
+	    s->state == S_STORE || s->state == S_WAIT) {
+		/* never cut a message under way (nor a held reply): end at
+		 * the next boundary */
+		s->lifetime_over = 1;
+		return;
+	}
+	smtp_lifetime_expired(s);
 }
 
 static void data_total_fire(struct evloop *ev, struct ev_timer *t, void *arg)
@@ -354,7 +376,8 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->delay);
 	ev_timer_free(s->envelope);
 	ev_timer_free(s->data_total);
-	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
+	ev_timer_free(s->lifetime);
+	s->greet = s->deadline = s->delay = s->envelope = s->data_total = s->lifetime = NULL;
 	listener_auth_free(s->auth);
 	s->auth = NULL;
 	*s->pprev = s->next;
@@ -439,7 +462,10 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	s->delay = ev_timer_new(srv->ev, smtp_auth_refused_fire, s);
 	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
+	s->lifetime = ev_timer_new(srv->ev, lifetime_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
+	if (srv->lim.max_session_s) /* 0: no limit (the config's minimum is 1) */
+		ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
 	conn_set_lowmark(s->c, LISTENER_OUT_LOW);
 	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;

@@ -59,8 +59,9 @@ struct session {
 	/* total deadlines (slowloris: the idle timers are re-armed by any
 	 * byte): envelope runs from connect or the end of the last message to
 	 * the next message's end; data from DATA or the first BDAT to the end */
-	struct ev_timer *envelope, *data_total;
+	struct ev_timer *envelope, *data_total, *lifetime;
 	int envelope_late; /* envelope passed while a message was in flight */
+	int lifetime_over; /* max_session_time passed while a message was in flight */
 
 	/* authentication */
 	int authed;
@@ -105,6 +106,8 @@ void smtp_set_state(struct session *s, enum state st);
 void smtp_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ends the session after a last reply; its timers are disarmed. */
 void smtp_drop(struct session *s, const char *why);
+/* The session reached smtpd.max_session_time: 421 and drop. */
+void smtp_lifetime_expired(struct session *s);
 /* A bad command: counted; too many end the session.  Returns 1 if the
  * session was dropped. */
 int smtp_bad(struct session *s);

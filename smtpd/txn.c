@@ -129,7 +129,9 @@ static void message_finished(struct session *s)
 	s->envelope_late = 0;
 	conn_set_maxline(s->c, s->srv->lim.max_line);
 	smtp_set_state(s, S_READY);
-	if (s->srv->stopping) {
+	if (s->lifetime_over) {
+		smtp_lifetime_expired(s);
+	} else if (s->srv->stopping) {
 		smtp_reply(s, "421 4.3.2 %s Service shutting down", s->srv->hostname);
 		smtp_drop(s, "stopping");
 	}

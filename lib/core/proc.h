@@ -17,5 +17,13 @@ int proc_user_lookup(const char *name, struct proc_user *out);
 int proc_drop(const struct proc_user *u);
 /* Sets no_new_privs (when not root there is nothing to drop).  Returns 0/-1. */
 int proc_no_new_privs(void);
+/* The highest open descriptor (from /proc/self/fd; without /proc, the soft
+ * RLIMIT_NOFILE minus one), or -1 if none.  Async-signal-safe: usable in a
+ * child forked from a threaded process. */
+int proc_max_fd(void);
+/* Closes every descriptor >= lowfd, walking only up to proc_max_fd(): an
+ * unbounded close_range makes qemu-user visit all 2^32 numbers.
+ * Async-signal-safe. */
+void proc_close_from(int lowfd);
 
 #endif

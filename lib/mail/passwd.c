@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "passwd.h"
+#include "proc.h"
 
 static _Thread_local long last_child_kib;
 
@@ -48,7 +49,7 @@ static void child_hash(int wfd, const char *password, const char *setting, struc
 	 * exits; and the child has no business with sockets or the database. */
 	if (wfd > 3)
 		close_range(3, (unsigned)wfd - 1, 0);
-	close_range((unsigned)wfd + 1, ~0u, 0);
+	proc_close_from(wfd + 1);
 	if (crypt_rn(password, setting, cd, (int)sizeof(*cd)) && cd->output[0] == '$') {
 		size_t n = strnlen(cd->output, sizeof(cd->output)), off = 0;
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "array.h"
+#include "config.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -856,6 +857,20 @@ struct dns *dns_new(struct evloop *ev, const char *servers, char *err, size_t er
 	}
 	log_debug(NULL, "dns=new servers=%s",
 		  servers ? log_quote(q, sizeof(q), servers, strlen(servers)) : "resolv.conf");
+	return d;
+}
+
+struct dns *dns_new_config(struct evloop *ev, const struct config *cfg, char *err, size_t errlen)
+{
+	const char *servers = config_get(cfg, "dns_servers", NULL);
+	char why[200];
+	struct dns *d;
+
+	if (servers && !*servers)
+		servers = NULL;
+	d = dns_new(ev, servers, why, sizeof(why));
+	if (!d)
+		snprintf(err, errlen, "dns_servers: %s", why);
 	return d;
 }
 

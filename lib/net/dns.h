@@ -81,6 +81,16 @@ typedef void (*dns_mxhosts_fn)(void *arg, enum dns_status st, const struct dns_m
  */
 struct dns *dns_new(struct evloop *ev, const char *servers, char *err, size_t errlen);
 
+struct config;
+/*
+ * The resolver loft.conf asks for: the dns_servers key (the same list as
+ * dns_new's, e.g. "127.0.0.1:5353,[::1]:53"; unset or empty: the system's
+ * resolver from /etc/resolv.conf).  Every daemon that resolves makes its
+ * resolver here, so tests and the admin point them all at one server.
+ * Returns it, or NULL with a message naming the key in err.
+ */
+struct dns *dns_new_config(struct evloop *ev, const struct config *cfg, char *err, size_t errlen);
+
 /*
  * Sets the first-try timeout (c-ares doubles it on each round through the
  * servers) and the number of tries.  With one server the worst case is

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 
 /* One record per client address and one per account, in a small open
@@ -30,6 +31,34 @@ void authlimit_conf_default(struct authlimit_conf *conf)
 	conf->max_delay_ms = 8000;
 	conf->refuse_ms = 15 * 60 * 1000;
 	conf->max_entries = 4096;
+}
+
+int authlimit_conf_load(struct authlimit_conf *conf, const struct config *cfg, const char *prefix,
+			char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		uint64_t max;
+	} keys[] = {{"auth_free_failures", 1000},
+		    {"auth_max_failures", 100000},
+		    {"auth_max_delay_ms", 600000}};
+	uint64_t v[3];
+
+	authlimit_conf_default(conf);
+	uint64_t def[3] = {conf->free_failures, conf->max_failures, conf->max_delay_ms};
+	for (size_t i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%s.%s", prefix, keys[i].name);
+		if (config_get_u64(cfg, key, def[i], keys[i].max, &v[i]) < 0) {
+			snprintf(err, errlen, "%s must be a number up to %llu", key,
+				 (unsigned long long)keys[i].max);
+			return -1;
+		}
+	}
+	conf->free_failures = (unsigned)v[0];
+	conf->max_failures = (unsigned)v[1];
+	conf->max_delay_ms = v[2];
+	return 0;
 }
 
 struct authlimit *authlimit_new(const struct authlimit_conf *conf)

@@ -8,6 +8,7 @@
  * the limit the address or account is refused for a while with a temporary
  * error.  Successes clear the address's record.
  */
+#include <stddef.h>
 #include <stdint.h>
 
 struct authlimit;
@@ -22,6 +23,12 @@ struct authlimit_conf {
 };
 
 void authlimit_conf_default(struct authlimit_conf *conf);
+struct config;
+/* The defaults, then PREFIX.auth_free_failures, PREFIX.auth_max_failures
+ * and PREFIX.auth_max_delay_ms from loft.conf ("smtpd", "imapd").  Returns
+ * 0, or -1 with the bad key named in err. */
+int authlimit_conf_load(struct authlimit_conf *conf, const struct config *cfg, const char *prefix,
+			char *err, size_t errlen);
 /* Never returns NULL (aborts on out of memory). */
 struct authlimit *authlimit_new(const struct authlimit_conf *conf);
 void authlimit_free(struct authlimit *al);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "log.h"
 #include "strnum.h"
 #include "tls.h"
@@ -273,9 +274,23 @@ struct tls_ctx *daemon_tls_server(struct daemon *d)
 	return ctx;
 }
 
+struct dns *daemon_dns(struct daemon *d)
+{
+	char err[256];
+	struct dns *r = dns_new_config(d->ev, d->cfg, err, sizeof(err));
+
+	if (!r)
+		fatal("event=config-error key=dns_servers error=\"%s\"", err);
+	return r;
+}
+
 int daemon_run(struct daemon *d)
 {
 	log_info(NULL, "event=started pid=%ld", (long)getpid());
+	/* tells loftd the start-up went well: from now on a death is a crash
+	 * to restart at once, not a start-up failure to back off from */
+	if (d->control >= 0)
+		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;

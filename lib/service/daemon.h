@@ -8,7 +8,8 @@
  * and a SOCK_SEQPACKET control socket in LOFT_CONTROL.  Control messages
  * are short text datagrams:
  *   loftd -> daemon:  "reload", "stop", "notify TOPIC"
- *   daemon -> loftd:  "notify TOPIC"  (loftd passes it to every other daemon)
+ *   daemon -> loftd:  "ready" (set-up done, serving: sent by daemon_run),
+ *                     "notify TOPIC"  (loftd passes it to every other daemon)
  * TOPIC is a word such as "mail" (new mail stored) or "queue" (outbound
  * work queued); it lets IMAP IDLE and the queue runner wake at once.
  * SIGTERM/SIGINT act as "stop", SIGHUP as "reload".
@@ -55,10 +56,15 @@ void daemon_notify(struct daemon *d, const char *topic);
  * Returns 0, or -1 when a path does not fit. */
 int daemon_tls_paths(const struct config *cfg, const char *datadir, char *cert, size_t certlen,
 		     char *key, size_t keylen);
+struct dns;
+/* The daemon's resolver, from the dns_servers setting (dns_new_config):
+ * owned by the caller (dns_free).  A bad setting is a bad environment:
+ * exits with event=config-error naming the key. */
+struct dns *daemon_dns(struct daemon *d);
 /* Loads the server TLS context from those files.  Returns it, or NULL with
  * a warning logged (the daemon then serves without TLS). */
 struct tls_ctx *daemon_tls_server(struct daemon *d);
-/* Runs the loop; returns the process exit status. */
+/* Tells loftd "ready", then runs the loop; returns the process exit status. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
 

@@ -381,7 +381,12 @@ static int migrate(struct store *st)
 	int64_t ver;
 	char sql[64];
 
-	/* The version is read inside the write transaction so that two
+	/* Usually there is nothing to do, and a daemon restarting while
+	 * another commits must not queue for the write lock (busy waits of up
+	 * to a second were seen) just to learn that: a plain read first. */
+	if (pragma_int(st, "PRAGMA user_version", &ver) == 0 && ver == N_MIGRATIONS)
+		return 0;
+	/* The version is read again inside the write transaction so that two
 	 * processes starting together do not both migrate. */
 	if (store_begin(st) < 0)
 		return -1;

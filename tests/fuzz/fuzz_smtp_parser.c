@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../smtpd/parser.h"
+#include "sasl.h"
 
 static int count_cb(void *arg, const char *addr, size_t len)
 {

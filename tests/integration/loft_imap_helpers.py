@@ -25,9 +25,10 @@ ctx = tls_ctx
 
 
 def require_binary(name):
-    """Skip the calling test/fixture when build output `name` is missing."""
+    """Fail the calling test/fixture when build output `name` is missing: a
+    daemon that does not build is a failure, not a reason to skip."""
     if not os.access(binary(name), os.X_OK):
-        pytest.skip("%s is not built" % name)
+        pytest.fail("%s is not built in %s" % (name, os.path.dirname(binary(name))))
 
 
 def start_loft(tmpdir, users, enable=("imapd",), conf=None, domain="example.org"):

@@ -8,10 +8,13 @@ data directory on free loopback ports, administered with the real loftctl.
         smtplib.SMTP("127.0.0.1", loft.port("mx"))
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import weakref
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LOFT_BUILD", os.path.join(TOP, "build"))
@@ -47,9 +50,27 @@ def wait_port(port, timeout=10.0):
     return False
 
 
+def reachable_dir(tmpdir):
+    """A directory for the data: tmpdir/data, except as root, where loftd
+    runs the daemons as the unprivileged loft user, who cannot reach
+    pytest's root-only tmpdir: then a fresh 0755 directory under /tmp, with
+    a link to it at tmpdir/data for anyone looking there.  Returns (path,
+    top directory to remove afterwards or None)."""
+    link = os.path.join(str(tmpdir), "data")
+    if os.geteuid() != 0:
+        return link, None
+    top = tempfile.mkdtemp(prefix="loft-test-", dir="/tmp")
+    os.chmod(top, 0o755)
+    if not os.path.lexists(link):
+        os.symlink(os.path.join(top, "data"), link)
+    return os.path.join(top, "data"), top
+
+
 class Loft:
     def __init__(self, tmpdir, enable=(), conf=None):
-        self.dir = os.path.join(str(tmpdir), "data")
+        self.dir, top = reachable_dir(tmpdir)
+        if top:
+            weakref.finalize(self, shutil.rmtree, top, True)
         self.enable = set(enable)
         self.ports = {}
         for d, listeners in DAEMONS.items():
@@ -87,6 +108,10 @@ class Loft:
         self.ctl("user", "add", address, input=password + "\n")
 
     def start(self, timeout=15.0):
+        """Starts loftd and returns once every enabled daemon said "ready"
+        (loftd holds the listening sockets, so a port that accepts says
+        nothing about the daemon behind it)."""
+        before = self.log()
         self.logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen([binary("loftd"), "-d", self.dir, "--dev"],
                                      stdout=self.logf, stderr=self.logf)
@@ -95,8 +120,10 @@ class Loft:
                 if not wait_port(self.ports[l], timeout):
                     raise AssertionError("%s not listening on %d:\n%s" % (
                         l, self.ports[l], self.log()[-3000:]))
-        if not DAEMONS_HAVE_LISTENERS(self.enable):
-            self.wait_log("event=spawn", timeout)
+        for d in self.enable:
+            needle = "event=ready name=loft-%s " % d
+            if not self.wait_log(needle, timeout, count=before.count(needle) + 1):
+                raise AssertionError("loft-%s not ready:\n%s" % (d, self.log()[-3000:]))
         return self
 
     def wait_log(self, needle, timeout=10.0, count=1):
@@ -154,6 +181,3 @@ class Loft:
     def __exit__(self, *exc):
         self.stop()
 
-
-def DAEMONS_HAVE_LISTENERS(enabled):
-    return any(DAEMONS[d] for d in enabled)

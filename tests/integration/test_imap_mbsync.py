@@ -14,8 +14,8 @@ import pytest
 
 from loft_imap_helpers import PASS, USER, ctx, finish, start_loft
 
-MBSYNC = shutil.which("mbsync")
-pytestmark = pytest.mark.skipif(not MBSYNC, reason="mbsync (isync) not installed")
+# board/deps.sh installs isync for make test: missing, the tests fail
+MBSYNC = shutil.which("mbsync") or "mbsync"
 
 # Maildir info letters <-> IMAP system flags mbsync maps between
 LETTERS = {"S": "\\Seen", "F": "\\Flagged", "R": "\\Answered", "T": "\\Deleted", "D": "\\Draft"}

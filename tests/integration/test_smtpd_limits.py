@@ -252,6 +252,42 @@ def test_messages_restart_the_envelope_clock(dl):
         assert r.cmd("QUIT")[0] == 221
 
 
+def test_session_lifetime_is_capped(tmp_path):
+    """One small message every second keeps both the envelope and the
+    command deadlines happy; smtpd.max_session_time still ends the session,
+    at a message boundary: the message under way when the time runs out
+    gets its 250 first."""
+    loft = start_loft(tmp_path, conf={"smtpd.max_session_time": "3",
+                                      "smtpd.timeout_envelope": "30"})
+    try:
+        with Raw(loft.port("mx")) as r:
+            t0 = time.time()
+            assert r.cmd("EHLO c.test")[0] == 250
+            sent, code, text = 0, 250, ""
+            while time.time() - t0 < 10:
+                code, text = r.cmd("MAIL FROM:<x@remote.example>")
+                if code != 250:
+                    break
+                assert r.cmd("RCPT TO:<a@example.org>")[0] == 250
+                assert r.cmd("DATA")[0] == 354
+                # the time limit passes while this DATA text is on its way
+                r.send(b"Subject: life %d\r\n\r\n" % sent)
+                time.sleep(0.7)
+                assert r.cmd("hi\r\n.")[0] == 250
+                sent += 1
+            took = time.time() - t0
+            assert code == 421 and "4.4.2" in text and "time limit" in text, (code, text)
+            assert 2.5 < took < 6, took
+            assert r.closed()
+        assert sent >= 3
+        subjects = [m for m in inbox(loft, "a@example.org") if b"Subject: life" in m]
+        assert len(subjects) == sent, (len(subjects), sent)
+        assert "event=session-deadline" in loft.log()
+    finally:
+        loft.stop()
+    assert_clean(loft)
+
+
 # --- 4: postmaster without a domain ---------------------------------------
 
 def test_postmaster_first_domain_that_resolves(tmp_path):

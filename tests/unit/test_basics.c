@@ -1,12 +1,17 @@
-/* Unit tests for the small lib/ pieces: strnum, buf, config, linereader. */
+/* Unit tests for the small lib/ pieces: strnum, buf, config, linereader,
+ * proc's descriptor helpers. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "array.h"
 #include "buf.h"
 #include "config.h"
 #include "linereader.h"
 #include "log.h"
+#include "proc.h"
 #include "strnum.h"
 #include "tap.h"
 #include "utf8.h"
@@ -264,6 +269,31 @@ static void test_utf8(void)
 	buf_free(&b);
 }
 
+/* The child closes from 150 up: 120 stays, 200 and 900 go, and the
+ * walk is bounded by what is open (no 2^32 loop under qemu-user). */
+static void test_close_from(void)
+{
+	int status = -1;
+	pid_t pid;
+
+	ok(dup2(0, 120) == 120 && dup2(0, 200) == 200 && dup2(0, 900) == 900, "proc: test fds");
+	is_int(proc_max_fd() >= 900, 1, "proc_max_fd sees the highest open descriptor");
+	pid = fork();
+	if (pid == 0) {
+		proc_close_from(150);
+		int bad = fcntl(120, F_GETFD) < 0 || fcntl(200, F_GETFD) >= 0 ||
+			  fcntl(900, F_GETFD) >= 0 || proc_max_fd() >= 150;
+		_exit(bad);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0,
+	   "proc_close_from closes from lowfd up, leaves those below");
+	close(900);
+	is_int(proc_max_fd() >= 900, 0, "proc_max_fd follows a close");
+	close(120);
+	close(200);
+}
+
 int main(void)
 {
 	log_init("test_basics", LOG_LVL_ERR);
@@ -273,5 +303,6 @@ int main(void)
 	test_linereader();
 	test_array();
 	test_utf8();
+	test_close_from();
 	return tap_done();
 }

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "dns.h"
 #include "evloop.h"
 #include "log.h"
@@ -564,6 +565,34 @@ int main(void)
 	dns_free(d);
 
 	ok(dns_new(ev, "not-an-address:x", err, sizeof(err)) == NULL, "bad server list refused");
+
+	/* the loft.conf key every daemon's resolver comes from */
+	{
+		char text[128];
+		struct config *cfg = config_new();
+		snprintf(text, sizeof(text), "dns_servers = 127.0.0.1:%d\n", port);
+		ok(config_parse(cfg, text, strlen(text), err, sizeof(err)) == 0, "config parsed");
+		d = dns_new_config(ev, cfg, err, sizeof(err));
+		ok(d != NULL, "dns_new_config: resolver from dns_servers");
+		memset(&r, 0, sizeof(r));
+		dns_query_a(d, "host.test", on_addr, &r);
+		run_for(&r, 3000);
+		ok(r.st == DNS_OK && r.n == 1 && strcmp(r.items[0], "192.0.2.1") == 0,
+		   "dns_new_config: answers come from the configured server");
+		dns_free(d);
+		config_free(cfg);
+		cfg = config_new();
+		snprintf(text, sizeof(text), "dns_servers = bogus:x\n");
+		config_parse(cfg, text, strlen(text), err, sizeof(err));
+		ok(dns_new_config(ev, cfg, err, sizeof(err)) == NULL && strstr(err, "dns_servers"),
+		   "dns_new_config: a bad value is refused, naming the key");
+		config_free(cfg);
+		cfg = config_new();
+		d = dns_new_config(ev, cfg, err, sizeof(err));
+		ok(d != NULL, "dns_new_config: unset means the system resolver");
+		dns_free(d);
+		config_free(cfg);
+	}
 	d = dns_new(ev, NULL, err, sizeof(err));
 	ok(d != NULL, "dns_new from resolv.conf");
 	dns_free(d);

@@ -125,6 +125,15 @@ int main(void)
 		   "too big flagged, read on");
 		run("0123456789\r\n.\r\n", 15, 0, 0, 1000, 12, &r);
 		ok(r.ended && r.flags == 0 && r.blen == 12, "exactly max fits");
+		/* whole or split, the same bytes are kept (found by fuzz_smtp_data) */
+		struct result w, s1, s3;
+		run("0123456789abcdef\r\n.\r\n", 21, 0, 0, 1000, 10, &w);
+		run("0123456789abcdef\r\n.\r\n", 21, 1, 0, 1000, 10, &s1);
+		run("0123456789abcdef\r\n.\r\n", 21, 3, 0, 1000, 10, &s3);
+		ok(w.blen == 10 && s1.blen == 10 && s3.blen == 10 &&
+		       memcmp(w.body, s1.body, 10) == 0 && memcmp(w.body, s3.body, 10) == 0 &&
+		       w.flags == s1.flags && w.flags == s3.flags && (w.flags & SMTP_DATA_TOOBIG),
+		   "too big: the same prefix kept whole, bytewise and in 3-byte pieces");
 	}
 
 	/* discard (out of memory budget): nothing more is stored, the end is
