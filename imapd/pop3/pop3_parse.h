@@ -3,7 +3,7 @@
 /*
  * The pure parts of the POP3 server, kept free of I/O and of the store so
  * the unit tests and the fuzz target link them alone: the command line
- * parser (base64 and SASL PLAIN are lib/sasl.h's) and the converter that
+ * parser (base64 and SASL PLAIN are lib/mail/sasl.h's) and the converter that
  * turns a stored message into a POP3 multi-line response (CRLF line ends,
  * dot-stuffing, TOP's line limit).
  */
