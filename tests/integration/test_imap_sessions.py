@@ -110,7 +110,7 @@ def test_sessions_per_address(loft):
     assert wait_open_sessions(loft, 0)
     held = [connect(loft, "127.0.0.2", tls=False) for _ in range(3)]
     assert refused(loft, "127.0.0.2", tls=False)
-    assert "reason=too-many-connections" in loft.log()
+    assert "event=refused proto=imap reason=max-per-ip" in loft.log()
     # another address is not affected
     other = connect(loft, "127.0.0.3", tls=False)
     other.close()
