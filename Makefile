@@ -105,7 +105,7 @@ $(BUILD)/multi/roles.o: $(BUILD)/multi/roles.c
 	$(CC) $(ALL_CFLAGS) -Iboard -c -o $@ $<
 
 $(BUILD)/loft: $(call obj,board/multicall.c) $(BUILD)/multi/roles.o $(PROGS:%=$(BUILD)/multi/%.o) $(LIBLOFT)
-	$(CC) -static-pie $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $^ $(STATIC_LIBS)
+	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $^ $(STATIC_LIBS)
 endif
 
 # A unit test may test a daemon's own files: test_X_EXTRA := smtpd/parser.c
@@ -124,6 +124,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBLOFT)
 STATIC_BUILD ?= build-static
 STATIC_LIBS  += -lsqlite3 -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lcrypt -lz -lm -lpthread
 OBJCOPY      ?= objcopy
+STATIC_LDFLAGS ?= -static-pie
 # the programs, one a line (tests/integration/test_multicall.py)
 progs:
 	@printf '%s\n' $(PROGS)
@@ -201,6 +202,7 @@ fresh-test:
 bench: deps-test
 	@sh board/deps.sh bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory static
 	@sh tests/bench/run.sh $(BUILD)
 
 format:
