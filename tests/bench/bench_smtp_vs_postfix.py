@@ -264,11 +264,12 @@ def measured(port, users, args, get_pids, conn_count=None, all_pids=None, smaps_
     pids = get_pids()
     idle_sum = sum(bl.proc_status_kb(p, "VmRSS") for p in pids)
     idle_all_pss = sum(bl.pss_kb(p) for p in all_pids()) if all_pids else None
+    idle_footprint = bl.group_footprint(all_pids()) if all_pids else None
     idle_smaps = bl.smaps_breakdown(smaps_of(pids)) if smaps_of and smaps_of(pids) else None
     reset = all([bl.reset_peak(p) for p in pids])
     cpu0 = bl.cpu_seconds(pids)
     with bl.RssSampler(get_pids, 0.05, smaps_of=smaps_of) as smp, \
-            bl.RssSampler(all_pids or get_pids, 0.5) as smp_all:
+            bl.RssSampler(all_pids or get_pids, 0.5, footprint=bool(all_pids)) as smp_all:
         if conn_count:
             res = run_load_conn(port, users[0], args.seconds, args.clients, args.size,
                                 conn_count)
@@ -286,7 +287,8 @@ def measured(port, users, args, get_pids, conn_count=None, all_pids=None, smaps_
                peak_one=hwm.get(one), peak_one_name=smp.names.get(one, pids_end.get(one)),
                server_cpu=cpu1 - cpu0, idle_all_pss=idle_all_pss,
                peak_all_pss=smp_all.peak_pss_sum if all_pids else None,
-               smaps_peak=smp.smaps, smaps_idle=idle_smaps)
+               smaps_peak=smp.smaps, smaps_idle=idle_smaps, idle_footprint=idle_footprint,
+               peak_footprint=smp_all.peak_footprint if all_pids else None)
     return res
 
 
@@ -639,6 +641,13 @@ def report(shape, builds, args):
     def per_k(r):
         return r["server_cpu"] / r["ok"] * 1000 if r and r["ok"] else None
 
+    def fp(r, k):
+        f = r.get(k)
+        if not f:
+            return "-"
+        libc = sum(v for n, v in f[1].items() if n.startswith(("libc.so", "ld-linux")))
+        return "%s (libc %s)" % (bl.fmt_kb(f[0]), bl.fmt_kb(libc)) if libc else bl.fmt_kb(f[0])
+
     def row(label, fn, rat=None):
         return [label] + [fn(r) if r else "-" for _, r, _ in R] + [rat or ""]
     rows = [
@@ -664,6 +673,8 @@ def report(shape, builds, args):
             ratio(L and L["peak_one"], P and P["peak_one"], False)),
         row("PSS all Loft processes idle", lambda r: g(r, "idle_all_pss", bl.fmt_kb)),
         row("PSS all Loft processes, peak", lambda r: g(r, "peak_all_pss", bl.fmt_kb)),
+        row("Loft's own pages, idle (see below)", lambda r: fp(r, "idle_footprint")),
+        row("Loft's own pages, peak", lambda r: fp(r, "peak_footprint")),
         row("load average (1 min) after", lambda r: ""),
     ]
     rows[-1] = ["load average (1 min) after"] + ["%.2f" % la for _, _, la in R] + [""]
@@ -671,7 +682,10 @@ def report(shape, builds, args):
     bl.say("  server processes: loft = loft-smtpd alone (it also delivers into the store); "
            "postfix = master and every child (smtpd, cleanup, qmgr, trivial-rewrite, virtual, "
            "anvil, ...).  RSS sums count shared pages once per process; PSS splits them.  "
-           "\"All Loft processes\": loftd and every daemon built (%s)." %
+           "\"All Loft processes\": loftd and every daemon built (%s).  \"Loft's own pages\": "
+           "the distinct physical pages those processes map, each once, none shared out with "
+           "other programs as PSS does (libc: the part that is glibc's shared libc and ld.so, "
+           "which on the board other programs map too)." %
            next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"))
     for n, r, _ in R[:-1]:
         if not r:
