@@ -42,6 +42,40 @@ def search(m, *keys):
     return [int(x) for x in data[0].split()]
 
 
+# --- 3. long but legal commands -------------------------------------------
+
+def id_command(tag, pairs, vlen):
+    args = " ".join('"field%02d" "%s"' % (i, ("v%d" % i) * (vlen // 3) + "x" * (vlen - len(("v%d" % i) * (vlen // 3))))
+                    for i in range(pairs))
+    return ("%s ID (%s)" % (tag, args)).encode()
+
+
+@pytest.mark.parametrize("login", [False, True])
+def test_id_thirty_pairs(loft, login):
+    r = Raw(loft, login=login)
+    line = id_command("i", 30, 1024)
+    assert len(line) > 30 * 1024
+    out = r.cmd(line)
+    assert out[-1].startswith(b"i OK"), out[-1][:200]
+    assert any(l.startswith(b"* ID ") for l in out)
+    # the session goes on
+    assert r.cmd(b"c CAPABILITY")[-1].startswith(b"c OK")
+    r.close()
+
+
+def test_overlong_line_bad_session_goes_on(loft):
+    r = Raw(loft, login=True)
+    out = r.cmd(b"x NOOP " + b"a" * (200 * 1024))
+    assert b"BAD" in out[-1]
+    assert r.cmd(b"y NOOP")[-1].startswith(b"y OK")
+    r.close()
+    r = Raw(loft, login=False)
+    out = r.cmd(b"x CAPABILITY " + b"a" * (100 * 1024))
+    assert b"BAD" in out[-1]
+    assert r.cmd(b"y CAPABILITY")[-1].startswith(b"y OK")
+    r.close()
+
+
 # --- 4. mailbox names made of atom-specials ---------------------------------
 
 ODD = b"!#$&'+,-.:;<=>?@^_`|}"
