@@ -42,6 +42,60 @@ def search(m, *keys):
     return [int(x) for x in data[0].split()]
 
 
+# --- 2. new keywords are announced before a FETCH shows them --------------
+
+def flags_of(line):
+    mm = re.search(rb"FLAGS \(([^)]*)\)", line)
+    return set(mm.group(1).split()) if mm else None
+
+
+def check_announced(lines, known):
+    """Every keyword a FETCH FLAGS shows was in the last FLAGS before it;
+    returns the flags known at the end."""
+    for l in lines:
+        if l.startswith(b"* FLAGS "):
+            known = flags_of(l)
+        elif re.match(rb"\* OK \[PERMANENTFLAGS", l):
+            continue
+        elif re.match(rb"\* \d+ FETCH", l):
+            f = flags_of(l)
+            if f is not None:
+                extra = {x for x in f if not x.startswith(b"\\")} - known
+                assert not extra, (extra, lines)
+    return known
+
+
+def test_new_keyword_announced(loft):
+    m = imap_ssl(loft)
+    fresh(m, "K1", [mkmsg(["Subject: k"], "x\r\n")])
+    a, b = Raw(loft), Raw(loft)
+    out = a.cmd(b"s SELECT K1")
+    known = check_announced(out, set())
+    assert b"$Fresh1" not in known
+    b.cmd(b"s SELECT K1")
+    # b stores a new keyword: b itself and a (on NOOP) see FLAGS first
+    out = b.cmd(b"t STORE 1 +FLAGS ($Fresh1)")
+    assert out[-1].startswith(b"t OK")
+    assert any(l.startswith(b"* FLAGS ") and b"$Fresh1" in l for l in out), out
+    assert any(l.startswith(b"* OK [PERMANENTFLAGS") and b"$Fresh1" in l for l in out), out
+    check_announced(out, set())
+    out = a.cmd(b"n NOOP")
+    assert any(l.startswith(b"* FLAGS ") and b"$Fresh1" in l for l in out), out
+    known = check_announced(out, known)
+    # APPEND with a new keyword: the other session learns it too
+    m.append("K1", "($Fresh2)", None, mkmsg(["Subject: k2"], "y\r\n"))
+    out = a.cmd(b"f FETCH 1:* FLAGS")
+    known = check_announced(out, known)
+    assert b"$Fresh2" in known, out
+    # a session selecting later gets it in its SELECT FLAGS
+    c = Raw(loft)
+    out = c.cmd(b"s EXAMINE K1")
+    assert b"$Fresh1" in flags_of([l for l in out if l.startswith(b"* FLAGS")][0])
+    for r in (a, b, c):
+        r.close()
+    m.logout()
+
+
 # --- 3. long but legal commands -------------------------------------------
 
 def id_command(tag, pairs, vlen):
@@ -182,4 +236,115 @@ def test_uid_range_max(loft):
     assert r.cmd(b"b UID SEARCH UID 0:1")[-1].startswith(b"b BAD")
     assert r.cmd(b"c SEARCH 1:4294967295")[-1].startswith(b"c OK")
     r.close()
+    m.logout()
+
+
+# --- 2 (continued): many sessions, one mailbox ------------------------------
+
+class Tracker:
+    """One session's view, kept from what the server told it: message
+    count, each message's flags by sequence number, the FLAGS it was
+    given; every response is checked against it as it comes."""
+
+    def __init__(self, raw, name):
+        self.r, self.name = raw, name
+        self.known, self.msgs, self.errors = set(), [], []
+        self.select()
+
+    def select(self):
+        self.feed(self.r.cmd(b"s SELECT " + self.name))
+
+    def feed(self, lines):
+        for l in lines:
+            mm = re.match(rb"\* (\d+) (EXISTS|EXPUNGE|FETCH)(.*)", l)
+            if l.startswith(b"* FLAGS "):
+                self.known = flags_of(l)
+            elif mm and mm.group(2) == b"EXISTS":
+                n = int(mm.group(1))
+                if n < len(self.msgs):
+                    self.errors.append(("EXISTS shrank", l))
+                self.msgs += [None] * (n - len(self.msgs))
+            elif mm and mm.group(2) == b"EXPUNGE":
+                n = int(mm.group(1))
+                if not 1 <= n <= len(self.msgs):
+                    self.errors.append(("unknown sequence number", l))
+                else:
+                    del self.msgs[n - 1]
+            elif mm:
+                n = int(mm.group(1))
+                if not 1 <= n <= len(self.msgs):
+                    self.errors.append(("unknown sequence number", l))
+                    continue
+                f = flags_of(l)
+                if f is not None:
+                    f.discard(b"\\Recent")
+                    extra = {x for x in f if not x.startswith(b"\\")} - self.known
+                    if extra:
+                        self.errors.append(("keyword without FLAGS", extra, l))
+                    self.msgs[n - 1] = f
+        return lines
+
+    def cmd(self, line):
+        out = self.feed(self.r.cmd(line))
+        assert out[-1].split(b" ")[1] == b"OK", (line, out[-1])
+        return out
+
+
+def worker(loft, name, seed, rounds, trackers):
+    import random
+    rnd = random.Random(seed)
+    t = Tracker(Raw(loft), name)
+    trackers.append(t)
+    for i in range(rounds):
+        op = rnd.random()
+        n = len(t.msgs)
+        if op < 0.35 and n:
+            kw = b"$k%d_%d" % (seed, rnd.randrange(8))
+            t.cmd(b"t STORE %d +FLAGS (%s)" % (rnd.randrange(1, n + 1), kw))
+        elif op < 0.45 and n:
+            seq, kw = rnd.randrange(1, n + 1), b"$s%d_%d" % (seed, i)
+            t.cmd(b"t STORE %d FLAGS.SILENT (\\Seen %s)" % (seq, kw))
+            # its own silent change is not reported back: it knows it
+            t.msgs[seq - 1] = {b"\\Seen", kw}
+        elif op < 0.55 and n > 5:
+            t.cmd(b"d STORE %d +FLAGS.SILENT (\\Deleted)" % rnd.randrange(1, n + 1))
+            t.cmd(b"e EXPUNGE")
+        elif op < 0.7:
+            body = b"Subject: s%d-%d\r\n\r\nx\r\n" % (seed, i)
+            t.cmd(b"a APPEND " + name + b" ($a%d_%d) {%d+}\r\n" % (seed, i, len(body)) + body)
+        elif op < 0.9 and n:
+            t.cmd(b"f FETCH 1:* (UID FLAGS)")
+        else:
+            t.cmd(b"n NOOP")
+
+
+def test_many_sessions_consistent(loft):
+    import threading
+    m = imap_ssl(loft)
+    fresh(m, "MS", [mkmsg(["Subject: m%d" % i], "x\r\n") for i in range(15)])
+    trackers, threads = [], []
+    for seed in range(6):
+        th = threading.Thread(target=worker, args=(loft, b"MS", seed + 1, 60, trackers))
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join(120)
+        assert not th.is_alive()
+    assert len(trackers) == 6
+    # the server's view, from a session that selects now
+    truth = Tracker(Raw(loft), b"MS")
+    truth.cmd(b"f FETCH 1:* (FLAGS)")
+    assert None not in truth.msgs
+    for t in trackers:
+        t.cmd(b"n NOOP")
+        assert not t.errors, t.errors[:5]
+        assert len(t.msgs) == len(truth.msgs)
+        for i, f in enumerate(t.msgs):
+            # every flag change after the session last saw a message was
+            # reported to it: no lost flags
+            assert f is None or f == truth.msgs[i], (i, f, truth.msgs[i])
+        t.cmd(b"f FETCH 1:* (FLAGS)")
+        assert t.msgs == truth.msgs and not t.errors
+        t.r.close()
+    truth.r.close()
     m.logout()
