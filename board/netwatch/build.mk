@@ -7,3 +7,5 @@ loft-netwatch_SRCS := board/netwatch/main.c $(NETWATCH_SRCS)
 loft-netwatch_LIBS := -lnatpmp
 loftctl_SRCS += board/ctl_route.c $(NETWATCH_SRCS)
 loftctl_LIBS += -lnatpmp
+test_netwatch_probe_EXTRA := board/netwatch/probe_port25.c
+fuzz_netverdict_EXTRA := board/netwatch/probe_port25.c

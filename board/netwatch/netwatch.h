@@ -54,6 +54,10 @@ typedef void (*nw_p25_fn)(void *arg, enum netv_port25 r, const char *detail);
 struct nw_p25 *nw_p25_start(struct evloop *ev, const struct sockaddr *sa, socklen_t salen,
 			    unsigned timeout_ms, nw_p25_fn fn, void *arg);
 void nw_p25_cancel(struct nw_p25 *p);
+/* What the first bytes from the server say: OPEN for an SMTP reply line
+ * (2xx-5xx), GARBAGE otherwise; a printable description in detail.  Reads
+ * only the first line of buf (len bytes, any content). */
+enum netv_port25 nw_p25_classify(const char *buf, size_t len, char *detail, size_t detaillen);
 
 /* --- probe: the router's WAN address by NAT-PMP (probe_router.c) ------- */
 

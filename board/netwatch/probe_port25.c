@@ -67,6 +67,8 @@ static void p25_clean(const char *in, size_t len, char *out, size_t outlen)
 {
 	size_t k = 0;
 
+	if (!outlen)
+		return;
 	for (size_t i = 0; i < len && k + 1 < outlen && k < 120; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c == '\r' || c == '\n')
@@ -76,25 +78,36 @@ static void p25_clean(const char *in, size_t len, char *out, size_t outlen)
 	out[k] = '\0';
 }
 
-static void p25_banner(struct nw_p25 *p)
+enum netv_port25 nw_p25_classify(const char *buf, size_t len, char *detail, size_t detaillen)
 {
 	char clean[128];
-	const char *nl = memchr(p->buf, '\n', p->len);
-	size_t linelen = nl ? (size_t)(nl - p->buf) : p->len;
+	const char *nl = memchr(buf, '\n', len);
+	size_t linelen = nl ? (size_t)(nl - buf) : len;
 
-	p25_clean(p->buf, linelen, clean, sizeof(clean));
+	p25_clean(buf, linelen, clean, sizeof(clean));
 	/* an SMTP reply: three digits 2xx-5xx, then space, dash or the end */
-	if (linelen >= 3 && p->buf[0] >= '2' && p->buf[0] <= '5' && p->buf[1] >= '0' &&
-	    p->buf[1] <= '9' && p->buf[2] >= '0' && p->buf[2] <= '9' &&
-	    (linelen == 3 || p->buf[3] == ' ' || p->buf[3] == '-' || p->buf[3] == '\r')) {
+	if (linelen >= 3 && buf[0] >= '2' && buf[0] <= '5' && buf[1] >= '0' && buf[1] <= '9' &&
+	    buf[2] >= '0' && buf[2] <= '9' &&
+	    (linelen == 3 || buf[3] == ' ' || buf[3] == '-' || buf[3] == '\r')) {
+		snprintf(detail, detaillen, "banner \"%s\"", clean);
+		return NETV_P25_OPEN;
+	}
+	snprintf(detail, detaillen, "no SMTP banner: \"%s\"", clean);
+	return NETV_P25_GARBAGE;
+}
+
+static void p25_banner(struct nw_p25 *p)
+{
+	char detail[200];
+	enum netv_port25 r = nw_p25_classify(p->buf, p->len, detail, sizeof(detail));
+
+	if (r == NETV_P25_OPEN) {
 		/* best effort: a server that went away is no news */
 		static const char quit[] = "QUIT\r\n";
 		ssize_t w = send(p->fd, quit, sizeof(quit) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
-		p25_finish(p, NETV_P25_OPEN, "banner \"%s\"", clean);
-		return;
 	}
-	p25_finish(p, NETV_P25_GARBAGE, "no SMTP banner: \"%s\"", clean);
+	p25_finish(p, r, "%s", detail);
 }
 
 static void p25_on_io(struct evloop *ev, int fd, int events, void *arg)
