@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	netv_ptr_generic(name, "203.0.113.7", why, sizeof(why));
 	netv_ptr_generic(name, "2001:db8::1234:5678:9abc:def0", why, sizeof(why));
 	netv_ptr_generic(name, NULL, why, sizeof(why));
+	netv_reply_kind(name);
 	netv_ptr_generic(name, name, why, sizeof(why));
 	netv_addr_kind(name);
 	netv_dnsbl_name(name, "zen.test", dnsbl, sizeof(dnsbl));
