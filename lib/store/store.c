@@ -101,6 +101,17 @@ static const char *const migrations[] = {
     "CREATE TABLE netwatch_mappings(proto TEXT NOT NULL, port INTEGER NOT NULL,"
     " method TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL,"
     " updated INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY(proto, port));",
+    /* 3: imap (issue 9).  SEARCH TEXT covers every header field: the
+     * whole header block, unfolded and decoded, in a trigram index of its
+     * own (messages stored before this get their raw header).  SAVEDATE
+     * (RFC 8514): when an entry was saved in its mailbox; NULL (NIL) for
+     * entries older than this. */
+    "CREATE VIRTUAL TABLE fts_hdr USING fts5(header, tokenize='trigram');"
+    "INSERT INTO fts_hdr(rowid, header)"
+    " SELECT id, CAST(substr(raw, 1, header_size) AS TEXT) FROM messages;"
+    "CREATE TRIGGER messages_fts_hdr_del AFTER DELETE ON messages BEGIN"
+    " DELETE FROM fts_hdr WHERE rowid = OLD.id; END;"
+    "ALTER TABLE entries ADD COLUMN savedate INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
