@@ -1,0 +1,280 @@
+"""Helpers for the loft-queue tests (test_queue_*.py): remote MXes and a
+smarthost played by aiosmtpd on loopback addresses, DNS served by dnsmasq
+on loopback, a test CA made with openssl, and submission through the real
+loft-smtpd.
+
+    dns = Dns(tmp_path, mx={"example.net": [(10, "mx1.example.net")]},
+              a={"mx1.example.net": "127.0.0.2"})
+    mx = Sink("127.0.0.2", port)
+"""
+import asyncio
+import email.utils
+import os
+import smtplib
+import sqlite3
+import ssl
+import subprocess
+import threading
+import tempfile
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from loftenv import Loft, free_port
+
+USERS = {"a@example.org": "secret-a", "b@example.org": "secret-b"}
+
+
+class Handler:
+    """Records every accepted message; rcpt_codes maps an address to the
+    reply its RCPT gets; data_codes is a list of replies the end of data
+    gets in turn (then 250)."""
+
+    def __init__(self):
+        self.messages = []  # (mail_from, [rcpts], bytes)
+        self.rcpt_codes = {}
+        self.data_codes = []
+        self.mail_codes = []
+        self.sessions = 0
+        self.lock = threading.Lock()
+        self.hold = None  # threading.Event: DATA waits for it
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.mail_codes:
+            return self.mail_codes.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        code = self.rcpt_codes.get(address.lower())
+        if code:
+            return code
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.hold is not None:
+            await asyncio.get_event_loop().run_in_executor(None, self.hold.wait, 30)
+        if self.data_codes:
+            return self.data_codes.pop(0)
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                  envelope.original_content, list(envelope.mail_options)))
+        return "250 2.0.0 queued as test"
+
+
+class Sink:
+    """aiosmtpd on host:port.  tls: an ssl.SSLContext offered by STARTTLS
+    (required when require_tls); auth: {user: password} demanded."""
+
+    def __init__(self, host, port, tls=None, require_tls=False, auth=None, smtputf8=True):
+        self.handler = Handler()
+        kw = {}
+        if tls:
+            kw["tls_context"] = tls
+            kw["require_starttls"] = require_tls
+        if auth:
+            def check(server, session, envelope, mechanism, data):
+                if isinstance(data, LoginPassword):
+                    u, p = data.login.decode(), data.password.decode()
+                    ok = auth.get(u) == p
+                    return AuthResult(success=ok, handled=False)
+                return AuthResult(success=False, handled=False)
+            kw["authenticator"] = check
+            kw["auth_required"] = True
+            kw["auth_require_tls"] = bool(tls)
+        self.ctl = Controller(self.handler, hostname=host, port=port,
+                              decode_data=False, enable_SMTPUTF8=smtputf8,
+                              ready_timeout=10, **kw)
+        self.ctl.start()
+
+    @property
+    def messages(self):
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def wait(self, n, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            if len(self.messages) >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.ctl.stop()
+
+
+class Dns:
+    """dnsmasq answering only from its command line, on 127.0.0.1:port.
+    mx: {domain: [(pref, host)]}; a: {host: ip}; aaaa: {host: ip6};
+    txt: {name: text}."""
+
+    def __init__(self, tmp_path, mx=None, a=None, aaaa=None, txt=None, local=()):
+        self.port = free_port()
+        args = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
+                "--port=%d" % self.port, "--pid-file=", "--user=root",
+                "--log-facility=%s" % os.path.join(str(tmp_path), "dnsmasq.log"),
+                "--log-queries"]
+        for dom, hosts in (mx or {}).items():
+            for pref, host in hosts:
+                args.append("--mx-host=%s,%s,%d" % (dom, host, pref))
+        for host, ip in (a or {}).items():
+            args.append("--host-record=%s,%s" % (host, ip))
+        for host, ip in (aaaa or {}).items():
+            args.append("--host-record=%s,%s" % (host, ip))
+        for name, text in (txt or {}).items():
+            args.append("--txt-record=%s,%s" % (name, text))
+        # answer NODATA/NXDOMAIN for these names instead of REFUSED
+        names = set(local) | set(mx or {}) | set(a or {}) | set(aaaa or {}) | set(txt or {})
+        for n in sorted(names):
+            args.append("--local=/%s/" % n)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            raise AssertionError("dnsmasq failed: %s" % self.proc.stderr.read())
+
+    @property
+    def servers(self):
+        return "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def make_ca(tmp_path, names):
+    """A test CA and a server certificate for names (first is the CN).
+    Returns (ca_pem_path, server ssl.SSLContext)."""
+    # the daemons run as the loft user: the CA must be readable by it
+    d = tempfile.mkdtemp(prefix="loft-ca-", dir="/tmp")
+    os.chmod(d, 0o755)
+    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    key, csr, crt = (os.path.join(d, "srv.key"), os.path.join(d, "srv.csr"),
+                     os.path.join(d, "srv.pem"))
+    ext = os.path.join(d, "ext.cnf")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "2", "-subj", "/CN=Loft Test CA")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=%s" % names[0])
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join("DNS:" + n for n in names) + "\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+        "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    os.chmod(ca_crt, 0o644)
+    return ca_crt, ctx
+
+
+def start_loft(tmp_path, dns, conf=None, settings=None):
+    """loft-smtpd and loft-queue with example.org (a@, b@), its resolver
+    pointed at dns, retries after one second."""
+    base = {"smtpd.greeting_delay_ms": "0", "dns_servers": dns.servers,
+            "queue.retry_min": "1", "queue.retry_max": "2", "queue.timeout": "10",
+            "queue.connect_timeout": "5", "queue.scan_ms": "200"}
+    base.update(conf or {})
+    loft = Loft(tmp_path, enable=["smtpd", "queue"], conf=base)
+    loft.add_domain("example.org")
+    for a, p in USERS.items():
+        loft.add_user(a, p)
+    for k, v in (settings or {}).items():
+        set_setting(loft, k, v)
+    loft.start()
+    return loft
+
+
+def db(loft, write=False):
+    if write:
+        return sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10)
+    return sqlite3.connect("file:%s/loft.db?mode=ro" % loft.dir, uri=True, timeout=10)
+
+
+def set_setting(loft, key, value):
+    c = db(loft, write=True)
+    with c:
+        if value is None:
+            c.execute("DELETE FROM settings WHERE key = ?", (key,))
+        else:
+            c.execute("INSERT OR REPLACE INTO settings(key, value) VALUES(?, ?)", (key, value))
+    c.close()
+
+
+def rows(loft):
+    """[(id, rcpt, status, attempts, last_error)] of the queue."""
+    c = db(loft)
+    r = c.execute("SELECT id, rcpt, status, attempts, last_error FROM queue ORDER BY id").fetchall()
+    c.close()
+    return r
+
+
+def wait_rows(loft, pred, timeout=30):
+    end = time.time() + timeout
+    r = rows(loft)
+    while time.time() < end:
+        r = rows(loft)
+        if pred(r):
+            return r
+        time.sleep(0.1)
+    raise AssertionError("queue never got there: %r\n%s" % (r, loft.log()[-4000:]))
+
+
+def submit(loft, to, body=None, sender="a@example.org", subject="hello", msg=None):
+    """Sends through loft-smtpd's submission port as sender; returns the
+    message bytes given to smtplib."""
+    if msg is None:
+        msg = ("From: A <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
+               "Message-ID: <%s@example.org>\r\n\r\n%s" % (
+                   sender, ", ".join(to), subject, email.utils.formatdate(),
+                   os.urandom(6).hex(),
+                   body or "Hello there.\r\n.leading dot line\r\nbye\r\n")).encode()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", loft.port("submission"), timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login(sender, USERS[sender])
+        s.sendmail(sender, to, msg)
+    return msg
+
+
+def inbox(loft, address):
+    c = db(loft)
+    r = c.execute(
+        "SELECT m.raw FROM entries e JOIN mailboxes x ON x.id = e.mailbox_id "
+        "JOIN users u ON u.id = x.user_id JOIN messages m ON m.id = e.message_id "
+        "WHERE u.address = ? AND x.name = 'INBOX' ORDER BY e.uid", (address,)).fetchall()
+    c.close()
+    return [bytes(x[0]) for x in r]
+
+
+def strip_trace(raw):
+    """The message without the trace fields a hop adds in front
+    (Received, Return-Path, DKIM-Signature)."""
+    lines = raw.split(b"\r\n")
+    i = 0
+    while i < len(lines):
+        l = lines[i]
+        if l[:1] in (b" ", b"\t") or l.lower().startswith((b"received:", b"return-path:",
+                                                           b"dkim-signature:")):
+            i += 1
+            continue
+        break
+    return b"\r\n".join(lines[i:])
+
+
+def assert_clean(loft):
+    log = loft.log()
+    assert "event=child-died name=loft-queue" not in log, log[-3000:]
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]
