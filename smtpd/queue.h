@@ -131,6 +131,10 @@ struct queue {
 	int64_t data_version;
 	int scan_wanted;
 	int stopping;
+	/* the last signature made: a message going to several domains is
+	 * signed once */
+	int64_t sig_mid;
+	char *sig;
 	/* rows being worked on: an open-addressing set of queue ids */
 	int64_t *inflight;
 	size_t inflight_cap, inflight_n;

@@ -180,6 +180,39 @@ static int scan_row(void *arg, const struct store_outbound_item *it)
 	return 0;
 }
 
+/* A bounce the admin asked for (loftctl queue bounce): collected while
+ * listing (no writes inside a listing), failed at once afterwards with a
+ * report to the sender. */
+static int admin_bounce_row(void *arg, const struct store_outbound_item *it)
+{
+	struct dest *tmp = arg;
+
+	if (queue_inflight_has(tmp->q, it->q.id))
+		return 0;
+	job_add_rcpt(job_new(tmp, it), it);
+	queue_inflight_add(tmp->q, it->q.id);
+	return 0;
+}
+
+static void admin_bounces(struct queue *q)
+{
+	struct dest tmp;
+	struct job *j;
+	struct smtpc_status st;
+	struct queue_attempt_info ai = {.route = "admin", .mx = "", .addr = "", .tls = ""};
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.q = q;
+	if (store_outbound_bounce_requests(q->st, 100, admin_bounce_row, &tmp) < 0)
+		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(q->st));
+	while ((j = tmp.pending) != NULL) {
+		tmp.pending = j->next;
+		smtpc_status_set(&st, 550, "5.0.0", "returned to the sender by the administrator");
+		queue_job_fail(q, j, &st, &ai);
+		queue_job_free(j);
+	}
+}
+
 static void route_changed(struct queue *q)
 {
 	if (strcmp(q->last_route_why, q->route.why) == 0)
@@ -204,6 +237,12 @@ static void scan(struct queue *q)
 
 	if (q->stopping)
 		return;
+	/* the signature cache lives for one scan: a message id can come back
+	 * (SQLite reuses the highest rowid) only after every row of the old
+	 * message finished, and the new rows are picked by a later scan */
+	free(q->sig);
+	q->sig = NULL;
+	q->sig_mid = 0;
 	if (queue_route_load(q->st, &q->route) < 0)
 		return;
 	/* a route change reaches only rows picked from now on; connections
@@ -215,6 +254,7 @@ static void scan(struct queue *q)
 				d->resolved = 0;
 	route_changed(q);
 	explicit_bzero(&prev, sizeof(prev));
+	admin_bounces(q);
 	if (q->route.kind == ROUTE_HOLD)
 		return;
 	limit = (int)q->conf.max_conns * (int)q->conf.max_rcpts * 4;
@@ -373,6 +413,7 @@ int main(int argc, char **argv)
 	tls_ctx_free(q->tls_sh);
 	tls_ctx_free(q->tls_sh_noverify);
 	free(q->inflight);
+	free(q->sig);
 	daemon_free(q->d);
 	return rc;
 }

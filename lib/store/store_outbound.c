@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dkim.h"
 #include "store_internal.h"
 #include "store_outbound.h"
 
@@ -132,6 +133,28 @@ int store_outbound_flush(struct store *st, int64_t queue_id)
 	return store_end(st, rc);
 }
 
+int store_outbound_request_bounce(struct store *st, int64_t queue_id)
+{
+	return notfound(st,
+			store_w(st, "queue bounce",
+				"UPDATE queue SET held = 2 WHERE id = ?1"
+				" AND status IN ('queued', 'deferred')",
+				SA_INT(queue_id)),
+			queue_id);
+}
+
+int store_outbound_bounce_requests(struct store *st, int limit, store_outbound_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_q(st,
+				  OUT_COLS "WHERE status IN ('queued', 'deferred') AND held = 2"
+					   " ORDER BY id LIMIT ?1",
+				  SA_INT(limit));
+
+	if (!s)
+		return -1;
+	return out_rows(st, s, cb, arg);
+}
+
 int store_outbound_delete(struct store *st, int64_t queue_id)
 {
 	return notfound(
@@ -200,4 +223,27 @@ int store_dkim_del(struct store *st, const char *domain)
 	if (store_domain_norm(domain, dom, sizeof(dom)) < 0)
 		return store_errc(st, STORE_NOTFOUND, "bad domain");
 	return store_w(st, "dkim del", "DELETE FROM dkim_keys WHERE domain = ?1", SA_TEXT(dom));
+}
+
+int store_dkim_ensure(struct store *st, const char *domain, int *made)
+{
+	char sel[64], err[256], *pem = NULL, *pub = NULL;
+	int rc;
+
+	if (made)
+		*made = 0;
+	rc = store_dkim_get(st, domain, sel, sizeof(sel), &pem);
+	free(pem);
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	/* RFC 8301: at least 1024 bits; 2048 is what receivers expect today */
+	if (dkim_keygen(2048, &pem, &pub, err, sizeof(err)) < 0)
+		return store_err(st, "dkim key: %s", err);
+	rc = store_dkim_set(st, domain, "loft", pem);
+	explicit_bzero(pem, strlen(pem));
+	free(pem);
+	free(pub);
+	if (rc == 0 && made)
+		*made = 1;
+	return rc;
 }

@@ -46,6 +46,11 @@ int store_outbound_hold(struct store *st, int64_t queue_id, int held);
 /* Makes every waiting row (queue_id 0) or one row due now, released from
  * hold.  Returns the number of rows, or -1. */
 int store_outbound_flush(struct store *st, int64_t queue_id);
+/* Asks loft-queue to bounce a waiting row (with a report to its sender)
+ * at its next scan.  Returns 0, STORE_NOTFOUND, -1. */
+int store_outbound_request_bounce(struct store *st, int64_t queue_id);
+/* Waiting rows whose bounce the admin asked for. */
+int store_outbound_bounce_requests(struct store *st, int limit, store_outbound_cb cb, void *arg);
 /* Removes a row whatever its state (admin).  Returns 0, STORE_NOTFOUND, -1. */
 int store_outbound_delete(struct store *st, int64_t queue_id);
 /* The message id of a row (0 once finished).  Returns 0, STORE_NOTFOUND, -1. */
@@ -58,6 +63,9 @@ int store_outbound_message(struct store *st, int64_t queue_id, int64_t *message_
 int store_dkim_get(struct store *st, const char *domain, char *sel, size_t sellen, char **pem);
 /* Stores the key of domain (replacing one).  Returns 0 or -1. */
 int store_dkim_set(struct store *st, const char *domain, const char *selector, const char *pem);
+/* Makes a 2048-bit key (selector "loft") for domain unless it has one;
+ * sets *made to 1 when it made one (may be NULL).  Returns 0 or -1. */
+int store_dkim_ensure(struct store *st, const char *domain, int *made);
 /* Returns 0, STORE_NOTFOUND, -1. */
 int store_dkim_del(struct store *st, const char *domain);
 

@@ -11,6 +11,8 @@ import asyncio
 import email.utils
 import os
 import smtplib
+import socket
+import struct
 import sqlite3
 import ssl
 import subprocess
@@ -118,8 +120,9 @@ class Dns:
     mx: {domain: [(pref, host)]}; a: {host: ip}; aaaa: {host: ip6};
     txt: {name: text}."""
 
-    def __init__(self, tmp_path, mx=None, a=None, aaaa=None, txt=None, local=()):
-        self.port = free_port()
+    def __init__(self, tmp_path, mx=None, a=None, aaaa=None, txt=None, local=(), port=None):
+        self.tmp = tmp_path
+        self.port = port or free_port()
         args = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                 "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
                 "--port=%d" % self.port, "--pid-file=", "--user=root",
@@ -133,7 +136,9 @@ class Dns:
         for host, ip in (aaaa or {}).items():
             args.append("--host-record=%s,%s" % (host, ip))
         for name, text in (txt or {}).items():
-            args.append("--txt-record=%s,%s" % (name, text))
+            # one string of at most 255 bytes each (a DKIM key needs two)
+            parts = [text[k:k + 250] for k in range(0, len(text), 250)] or [""]
+            args.append("--txt-record=%s,%s" % (name, ",".join(parts)))
         # answer NODATA/NXDOMAIN for these names instead of REFUSED
         names = set(local) | set(mx or {}) | set(a or {}) | set(aaaa or {}) | set(txt or {})
         for n in sorted(names):
@@ -143,6 +148,46 @@ class Dns:
         time.sleep(0.3)
         if self.proc.poll() is not None:
             raise AssertionError("dnsmasq failed: %s" % self.proc.stderr.read())
+
+    def restart(self, **kw):
+        """The same server on the same port with other records (dnsmasq
+        reads them only from its command line)."""
+        self.stop()
+        self.__init__(self.tmp, port=self.port, **kw)
+
+    def query_txt(self, name, timeout=5):
+        """The TXT record of name from this server (its strings joined),
+        or None: for python3-dkim's dnsfunc."""
+        if isinstance(name, bytes):
+            name = name.decode()
+        name = name.rstrip(".")
+        q = struct.pack(">HHHHHH", 0x4c6f, 0x0100, 1, 0, 0, 0)
+        q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+        q += struct.pack(">HH", 16, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.sendto(q, ("127.0.0.1", self.port))
+            d = s.recv(4096)
+        an = struct.unpack(">H", d[6:8])[0]
+        i = len(q)
+        for _ in range(an):
+            if d[i] & 0xC0 == 0xC0:
+                i += 2
+            else:
+                while d[i]:
+                    i += d[i] + 1
+                i += 1
+            typ, _, _, rdlen = struct.unpack(">HHIH", d[i:i + 10])
+            i += 10
+            rd = d[i:i + rdlen]
+            i += rdlen
+            if typ == 16:
+                out, k = b"", 0
+                while k < len(rd):
+                    out += rd[k + 1:k + 1 + rd[k]]
+                    k += 1 + rd[k]
+                return out
+        return None
 
     @property
     def servers(self):
