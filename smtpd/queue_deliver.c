@@ -23,6 +23,7 @@ struct qconn {
 	size_t target;
 	int ready;     /* the session got as far as a transaction */
 	int delivered; /* jobs carried */
+	int notls;     /* opportunistic TLS failed here: plaintext this time */
 	struct smtpc_status last;
 };
 
@@ -109,7 +110,7 @@ static void qconn_connect(struct qconn *qc)
 		cfg.user = q->route.sh.user[0] ? q->route.sh.user : NULL;
 		cfg.password = q->route.sh.password;
 	} else {
-		cfg.tls_mode = SMTPC_TLS_OPPORTUNISTIC;
+		cfg.tls_mode = qc->notls ? SMTPC_TLS_NONE : SMTPC_TLS_OPPORTUNISTIC;
 		cfg.tls = q->tls_opp;
 	}
 	if (!cfg.tls && cfg.tls_mode != SMTPC_TLS_OPPORTUNISTIC)
@@ -220,6 +221,15 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 		log_info(NULL, "event=connect-failed dest=%s mx=%s addr=%s error=\"%s\"", d->key,
 			 d->t[qc->target].host, smtp_client_peer(cl), why->text);
 		qc->last = *why;
+		/* opportunistic TLS that breaks is no reason to keep mail back:
+		 * the same address again in plaintext, as Postfix does */
+		if (!q->stopping && !d->smarthost && !qc->notls &&
+		    strstr(why->text, "TLS handshake failed")) {
+			qc->notls = 1;
+			qconn_connect(qc);
+			return;
+		}
+		qc->notls = 0;
 		/* the next address, as RFC 5321 5.1 says, unless stopping */
 		if (!q->stopping && qc->target + 1 < d->nt) {
 			qc->target++;
