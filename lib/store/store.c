@@ -112,6 +112,18 @@ static const char *const migrations[] = {
     "CREATE TRIGGER messages_fts_hdr_del AFTER DELETE ON messages BEGIN"
     " DELETE FROM fts_hdr WHERE rowid = OLD.id; END;"
     "ALTER TABLE entries ADD COLUMN savedate INTEGER;",
+    /* 4: outbound (loft-queue): per-recipient attempt history, the delay
+     * notice flag, hold, and the DKIM keys */
+    "ALTER TABLE queue ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE queue_attempts(id INTEGER PRIMARY KEY,"
+    " queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,"
+    " time INTEGER NOT NULL, route TEXT NOT NULL, mx TEXT NOT NULL, addr TEXT NOT NULL,"
+    " tls TEXT NOT NULL, verified INTEGER NOT NULL, reply TEXT NOT NULL,"
+    " next_attempt INTEGER NOT NULL);"
+    "CREATE INDEX queue_attempts_queue ON queue_attempts(queue_id);"
+    "CREATE TABLE dkim_keys(domain TEXT PRIMARY KEY, selector TEXT NOT NULL,"
+    " key_pem TEXT NOT NULL, created INTEGER NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
