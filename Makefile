@@ -62,9 +62,10 @@ $(LIBLOFT): $(call obj,$(LIB_SRCS))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# A program needing a library beyond LIBS names it in name_LIBS.
 define PROG_template
 $(BUILD)/$(1): $$(call obj,$$($(1)_SRCS)) $(LIBLOFT)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS) $$($(1)_LIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_template,$(p))))
 
