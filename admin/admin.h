@@ -52,6 +52,7 @@ struct req {
 	uint64_t discarded; /* bytes dropped past the limit; -1: answered */
 	struct form form;   /* parsed on POST with a form content type */
 	int form_bad;	    /* the body was not a valid form */
+	int multipart;	    /* multipart/form-data (an upload): CSRF in the query */
 	const char *form_why;
 	/* session state (session.c) */
 	int has_session;

@@ -5,8 +5,10 @@
  */
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "form.h"
 #include "strnum.h"
@@ -231,4 +233,136 @@ int form_ip_in_nets(const char *ip, const char *nets)
 			found = 1;
 	}
 	return found;
+}
+
+/* The boundary parameter of a multipart Content-Type into out (room for
+ * 71).  Returns its length or -1. */
+static int boundary_of(const char *ctype, char *out)
+{
+	const char *p;
+	size_t n = 0;
+
+	if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0)
+		return -1;
+	p = strcasestr(ctype, "boundary=");
+	if (!p)
+		return -1;
+	p += 9;
+	if (*p == '"') {
+		p++;
+		while (p[n] && p[n] != '"')
+			n++;
+		if (p[n] != '"')
+			return -1;
+	} else {
+		while (p[n] && p[n] != ';' && p[n] != ' ' && p[n] != '\t')
+			n++;
+	}
+	if (n == 0 || n > 70)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* 1 when the part headers head[0..n) say form-data with name="name". */
+static int part_named(const char *head, size_t n, const char *name)
+{
+	char want[FORM_MAX_NAME + 16];
+	size_t wl;
+
+	if (strlen(name) > FORM_MAX_NAME)
+		return 0;
+	wl = (size_t)snprintf(want, sizeof(want), "name=\"%s\"", name);
+	for (size_t i = 0; i + wl <= n; i++) {
+		/* a whole parameter, not the tail of filename="..." */
+		if (memcmp(head + i, want, wl) == 0 &&
+		    (i == 0 || head[i - 1] == ' ' || head[i - 1] == ';'))
+			return 1;
+	}
+	return 0;
+}
+
+int form_multipart_part(const char *ctype, const char *body, size_t len, const char *name,
+			const char **data, size_t *dlen, const char **why)
+{
+	char b[71], delim[76];
+	int bl = boundary_of(ctype, b);
+	size_t dl, pos;
+	const char *p;
+
+	if (bl < 0) {
+		*why = "no multipart boundary";
+		return -1;
+	}
+	dl = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", b);
+	/* the first delimiter may open the body without the CRLF */
+	if (len >= dl - 2 && memcmp(body, delim + 2, dl - 2) == 0) {
+		pos = dl - 2;
+	} else {
+		p = memmem(body, len, delim, dl);
+		if (!p) {
+			*why = "malformed multipart body";
+			return -1;
+		}
+		pos = (size_t)(p - body) + dl;
+	}
+	for (;;) {
+		const char *head, *hend, *next;
+		size_t left;
+
+		if (len - pos >= 2 && body[pos] == '-' && body[pos + 1] == '-')
+			break; /* the closing delimiter */
+		if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n') {
+			*why = "malformed multipart body";
+			return -1;
+		}
+		pos += 2;
+		head = body + pos;
+		left = len - pos;
+		hend = memmem(head, left < FORM_MAX_PART_HEAD ? left : FORM_MAX_PART_HEAD,
+			      "\r\n\r\n", 4);
+		if (!hend) {
+			*why = left < FORM_MAX_PART_HEAD ? "malformed multipart body"
+							 : "multipart headers too long";
+			return -1;
+		}
+		pos += (size_t)(hend - head) + 4;
+		next = memmem(body + pos, len - pos, delim, dl);
+		if (!next) {
+			*why = "multipart body cut short";
+			return -1;
+		}
+		if (part_named(head, (size_t)(hend - head), name)) {
+			*data = body + pos;
+			*dlen = (size_t)(next - (body + pos));
+			return 0;
+		}
+		pos = (size_t)(next - body) + dl;
+	}
+	*why = "no such part";
+	return -1;
+}
+
+int form_xml_text(const char *body, size_t len, const char *tag, char *out, size_t n)
+{
+	char open[80], close[82];
+	size_t ol, cl;
+	const char *p, *e;
+
+	if (strlen(tag) > 64 || n == 0)
+		return -1;
+	ol = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
+	cl = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
+	p = memmem(body, len, open, ol);
+	if (!p)
+		return -1;
+	p += ol;
+	e = memmem(p, len - (size_t)(p - body), close, cl);
+	if (!e || e == p || (size_t)(e - p) >= n || memchr(p, '<', (size_t)(e - p)) ||
+	    memchr(p, '\0', (size_t)(e - p)))
+		return -1;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 0;
 }

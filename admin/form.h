@@ -34,6 +34,21 @@ void form_free(struct form *f);
 /* The value of the first field called name, or NULL. */
 const char *form_get(const struct form *f, const char *name);
 
+/* One part of a multipart/form-data body (RFC 7578): ctype is the
+ * request's Content-Type (its boundary parameter, at most 70 bytes), name
+ * the part's form-data name.  Returns 0 with *data and *dlen pointing into
+ * body, or -1 with a reason in *why (no boundary, malformed, part headers
+ * over FORM_MAX_PART_HEAD, no such part). */
+#define FORM_MAX_PART_HEAD 4096
+int form_multipart_part(const char *ctype, const char *body, size_t len, const char *name,
+			const char **data, size_t *dlen, const char **why);
+
+/* The text of the first <tag>...</tag> in body[0..len) (Outlook's
+ * Autodiscover request names the address in <EMailAddress>): no XML
+ * parser, just the element, which must be non-empty, shorter than n and
+ * free of markup.  Returns 0 with out set, or -1. */
+int form_xml_text(const char *body, size_t len, const char *tag, char *out, size_t n);
+
 /* Returns 1 when ip (text, v4 or v6) is in one of the networks of nets (a
  * space- or comma-separated list of CIDR blocks, "10.0.0.0/8 fe80::/10"),
  * 0 when not, -1 when nets is malformed.  NULL nets means the local

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -199,6 +200,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			snprintf(q->ip, sizeof(q->ip), "%s", ci->ip);
 		}
 		buf_init(&q->body, (size_t)body_limit(h, url));
+		{
+			const char *ct =
+			    MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
+			q->multipart = ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
+		}
 		cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
 		if (cl && (strnum_u64(cl, UINT64_MAX, &n) < 0 || n > body_limit(h, url))) {
 			q->too_big = 1;

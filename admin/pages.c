@@ -208,6 +208,9 @@ void page_dashboard(struct admin *a, struct req *q, struct resp *r)
 	chart(a, r);
 	h_raw(r, "</div>");
 	admin_route_status(a, r);
+	h_raw(r, "<div class=\"card\">");
+	admin_procs_table(a, r);
+	h_raw(r, "</div>");
 	h_raw(r, "<div class=\"card\"><h2>Storage</h2>");
 	human_bytes(v, sizeof(v), (double)s.db_bytes);
 	stat_box(r, "database", v, "st-db");

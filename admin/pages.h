@@ -17,8 +17,8 @@ page_fn page_users, page_users_post, page_user, page_aliases, page_aliases_post;
 page_fn page_domains, page_domains_post, page_queue, page_queue_post;
 page_fn page_route, page_route_post, page_dns, page_log, page_system, page_password_post;
 page_fn page_backup, page_restore_post;
-page_fn page_autoconfig, page_autodiscover, page_mobileconfig, page_user_qr;
-page_fn page_acme_challenge;
+page_fn page_autoconfig, page_autodiscover, page_mobileconfig;
+page_fn page_acme_challenge, page_profile_link;
 
 /* Shared by the wizard and the admin pages. */
 
@@ -37,9 +37,14 @@ void admin_route_status(struct admin *a, struct resp *r);
 void admin_outbound_fields(struct admin *a, struct resp *r);
 /* Applies an outbound form; returns NULL or an error message. */
 const char *admin_outbound_apply(struct admin *a, const struct req *q);
-/* Phone setup links and the QR code for address (may be NULL: the
- * generic autoconfig). */
-void admin_phone_setup(struct admin *a, struct resp *r, const char *address);
+/* The phone set-up section: the QR code and signed profile link for
+ * address (may be NULL: no code), the server settings. */
+void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, const char *address);
+/* The port a service listens on (listen.NAME, else standard or --dev). */
+int admin_service_port(struct admin *a, const char *name);
+
+/* loftd's processes (DATADIR/run/status) as a table. */
+void admin_procs_table(struct admin *a, struct resp *r);
 /* The newest limit events as a table. */
 void admin_events_table(struct admin *a, struct resp *r, int limit);
 /* The relay preset in use (setting smarthost.preset) and its SPF include

@@ -153,7 +153,9 @@ void session_logout(struct admin *a, struct req *q, struct resp *r)
 
 int session_csrf_ok(const struct req *q)
 {
-	const char *t = form_get(&q->form, "csrf");
+	/* an upload's body is not a form: its token comes in the query (the
+	 * page that holds the upload form puts it in the action URL) */
+	const char *t = q->multipart ? req_query(q, "csrf") : form_get(&q->form, "csrf");
 	size_t n;
 	unsigned char diff = 0;
 

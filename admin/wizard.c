@@ -239,10 +239,28 @@ static void step_tls(struct admin *a, struct req *q, struct resp *r)
 	h_end(r);
 }
 
+static char first_addr[STORE_ADDR_MAX + 1];
+
+static int first_cb(void *arg, int64_t id, const char *address)
+{
+	(void)arg;
+	(void)id;
+	snprintf(first_addr, sizeof(first_addr), "%s", address);
+	return 1;
+}
+
+/* The first mailbox (for the phone step's QR code), or NULL. */
+static const char *first_user(struct admin *a)
+{
+	first_addr[0] = '\0';
+	store_user_list(a->st, first_cb, NULL);
+	return first_addr[0] ? first_addr : NULL;
+}
+
 static void step_phone(struct admin *a, struct req *q, struct resp *r)
 {
 	frame(r, 8);
-	admin_phone_setup(a, r, NULL);
+	admin_phone_setup(a, q, r, first_user(a));
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 8);
 	h_raw(r, "<button>Finish set-up</button>");

@@ -22,6 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		form_free(&f);
 	}
+	{
+		const char *d;
+		size_t n;
+		char out[256];
+		if (form_multipart_part("multipart/form-data; boundary=xyz", (const char *)data,
+					size, "backup", &d, &n, &why) == 0 &&
+		    (d < (const char *)data || d + n > (const char *)data + size))
+			abort();
+		form_xml_text((const char *)data, size, "EMailAddress", out, sizeof(out));
+	}
 	/* the same bytes as a client address and as a list of networks */
 	s = malloc(size + 1);
 	if (!s)

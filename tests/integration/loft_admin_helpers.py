@@ -25,6 +25,7 @@ class Browser:
         self.cookie_attrs = None
         self.last = None
         self.body = ""
+        self.token = None
 
     def conn(self):
         if self.https:
@@ -50,15 +51,20 @@ class Browser:
             pair = sc.split(";")[0]
             self.cookie = None if pair.endswith("=") else pair
         self.last = r
+        m = re.search(r'name="csrf" value="([0-9a-f]+)"', self.body)
+        if m:
+            self.token = m.group(1)
+        elif sc:
+            self.token = None  # a new session has a new token
         return r
 
     def get(self, path):
         return self.request("GET", path)
 
     def csrf(self):
-        m = re.search(r'name="csrf" value="([0-9a-f]+)"', self.body)
-        assert m, "no CSRF field in:\n" + self.body[-2000:]
-        return m.group(1)
+        """The CSRF token of the last page that had a form."""
+        assert self.token, "no CSRF field seen; last page:\n" + self.body[-2000:]
+        return self.token
 
     def post(self, path, fields, csrf=True):
         f = dict(fields)

@@ -176,8 +176,90 @@ static void test_nets(void)
 	is_int(form_ip_in_nets("10.0.0.1", ""), 0, "an empty list matches nothing");
 }
 
+static const char CT[] = "multipart/form-data; boundary=----b0undary";
+
+static void test_multipart(void)
+{
+	const char *d, *why;
+	size_t n;
+	const char body[] = "------b0undary\r\n"
+			    "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+			    "hello\r\n"
+			    "------b0undary\r\n"
+			    "Content-Disposition: form-data; name=\"backup\"; filename=\"x.db\"\r\n"
+			    "Content-Type: application/octet-stream\r\n\r\n"
+			    "SQLite\r\n--not-the-boundary\0binary\r\n"
+			    "------b0undary--\r\n";
+	size_t bl = sizeof(body) - 1;
+
+	is_int(form_multipart_part(CT, body, bl, "backup", &d, &n, &why), 0, "file part found");
+	is_mem(d, n, "SQLite\r\n--not-the-boundary\0binary", 33, "its bytes, NUL and all");
+	is_int(form_multipart_part(CT, body, bl, "note", &d, &n, &why), 0, "first part found");
+	is_mem(d, n, "hello", 5, "its value");
+	is_int(form_multipart_part(CT, body, bl, "x.db", &d, &n, &why), -1,
+	       "a filename is not a name");
+	is_int(form_multipart_part(CT, body, bl, "missing", &d, &n, &why), -1, "absent part");
+	is_str(why, "no such part", "reason");
+	is_int(form_multipart_part("multipart/form-data; boundary=\"----b0undary\"", body, bl,
+				   "note", &d, &n, &why),
+	       0, "quoted boundary");
+	is_int(form_multipart_part("multipart/form-data", body, bl, "note", &d, &n, &why), -1,
+	       "no boundary");
+	is_int(form_multipart_part("text/plain; boundary=----b0undary", body, bl, "note", &d, &n,
+				   &why),
+	       -1, "not multipart");
+	is_int(form_multipart_part(NULL, body, bl, "note", &d, &n, &why), -1, "no content type");
+	{
+		char ct[120];
+		snprintf(ct, sizeof(ct), "multipart/form-data; boundary=%071d", 0);
+		is_int(form_multipart_part(ct, body, bl, "note", &d, &n, &why), -1,
+		       "a boundary over 70 bytes");
+	}
+	/* every prefix of the body: cut short, never a crash, and the file
+	 * part is found only once its closing delimiter is there */
+	{
+		int found_early = 0;
+		size_t end_of_file =
+		    (size_t)((const char *)memmem(body, bl, "\r\n------b0undary--", 18) - body);
+		for (size_t i = 0; i < bl; i++) {
+			int rc = form_multipart_part(CT, body, i, "backup", &d, &n, &why);
+			if (rc == 0 && i < end_of_file + 16)
+				found_early = 1;
+		}
+		ok(!found_early, "a cut body never yields the file part");
+	}
+	{
+		char big[FORM_MAX_PART_HEAD + 200];
+		size_t k = (size_t)snprintf(big, sizeof(big), "------b0undary\r\nX: ");
+		memset(big + k, 'a', sizeof(big) - k);
+		is_int(form_multipart_part(CT, big, sizeof(big), "x", &d, &n, &why), -1,
+		       "part headers over the limit");
+		is_str(why, "multipart headers too long", "reason");
+	}
+}
+
+static void test_xml_text(void)
+{
+	char out[64];
+	const char *req = "<?xml version=\"1.0\"?><Autodiscover><Request><EMailAddress>"
+			  "a@example.org</EMailAddress></Request></Autodiscover>";
+
+	is_int(form_xml_text(req, strlen(req), "EMailAddress", out, sizeof(out)), 0, "found");
+	ok(strcmp(out, "a@example.org") == 0, "its text");
+	is_int(form_xml_text(req, strlen(req), "Missing", out, sizeof(out)), -1, "absent");
+	is_int(form_xml_text(req, strlen(req), "EMailAddress", out, 5), -1, "too long for out");
+	is_int(form_xml_text("<E></E>", 7, "E", out, sizeof(out)), -1, "empty");
+	is_int(form_xml_text("<E>a<b/>c</E>", 13, "E", out, sizeof(out)), -1, "markup inside");
+	is_int(form_xml_text("<E>abc", 6, "E", out, sizeof(out)), -1, "not closed");
+	for (size_t i = 0; i < strlen(req); i++)
+		form_xml_text(req, i, "EMailAddress", out, sizeof(out));
+	ok(1, "every prefix parsed without a crash");
+}
+
 int main(void)
 {
+	test_multipart();
+	test_xml_text();
 	test_basic();
 	test_bad();
 	test_split();
