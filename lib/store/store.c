@@ -87,7 +87,21 @@ static const char *const migrations[] = {
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
     " kind TEXT NOT NULL, text TEXT NOT NULL);",
-    /* N: admin (loft-admin's login sessions; the token is kept only as its
+    /* 2: netwatch (store_netwatch.c): checks, their evidence, verdict
+     * changes, router port mappings */
+    "CREATE TABLE netwatch_checks(id INTEGER PRIMARY KEY, started INTEGER NOT NULL,"
+    " finished INTEGER NOT NULL, trigger TEXT NOT NULL, address TEXT NOT NULL,"
+    " verdict TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE TABLE netwatch_evidence(check_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " probe TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL,"
+    " PRIMARY KEY(check_id, seq));"
+    "CREATE TABLE netwatch_changes(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " verdict_from TEXT NOT NULL, verdict_to TEXT NOT NULL, check_id INTEGER NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "CREATE TABLE netwatch_mappings(proto TEXT NOT NULL, port INTEGER NOT NULL,"
+    " method TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL,"
+    " updated INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY(proto, port));",
+    /* 3: admin (loft-admin's login sessions; the token is kept only as its
      * SHA-256, so a copy of the database opens no session) */
     "CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
     " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
