@@ -7,10 +7,12 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "html.h"
 #include "log.h"
 #include "pages.h"
+#include "store_netwatch.h"
 #include "store_settings.h"
 #include "strnum.h"
 
@@ -93,7 +95,93 @@ void admin_route_status(struct admin *a, struct resp *r)
 		h_raw(r, "</p><div class=\"note err\">No relay is set up: mail to other servers "
 			 "waits in the queue until you add one.</div><p>");
 	}
-	h_raw(r, "</p></div>\n");
+	h_raw(r, "</p>");
+	admin_netwatch_evidence(a, r);
+	h_raw(r, "</div>\n");
+}
+
+static void when(struct resp *r, int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
+	h_esc(r, buf);
+}
+
+static int check_cb(void *arg, const struct store_nw_check *c)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<h3>Last check</h3><p class=\"mut\">");
+	when(r, c->finished);
+	if (c->address[0]) {
+		h_raw(r, " · public address <code>");
+		h_esc(r, c->address);
+		h_raw(r, "</code>");
+	}
+	h_raw(r, "</p><p>");
+	h_esc(r, c->reason);
+	h_raw(r, "</p><table id=\"evidence\"><tbody>");
+	for (size_t i = 0; i < c->nitems; i++) {
+		h_raw(r, "<tr><th>");
+		h_esc(r, c->items[i].probe);
+		h_raw(r, "</th><td>");
+		h_esc(r, c->items[i].result);
+		h_raw(r, "</td><td>");
+		h_esc(r, c->items[i].detail);
+		h_raw(r, "</td></tr>");
+	}
+	h_raw(r, "</tbody></table>");
+	return 1;
+}
+
+static int change_cb(void *arg, const struct store_nw_change *ch)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<li>");
+	when(r, ch->time);
+	h_raw(r, ": ");
+	h_esc(r, ch->from);
+	h_raw(r, " → ");
+	h_esc(r, ch->to);
+	h_raw(r, " <span class=\"mut\">");
+	h_esc(r, ch->reason);
+	h_raw(r, "</span></li>");
+	return 0;
+}
+
+static int mapping_cb(void *arg, const struct store_nw_mapping *m)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<li>");
+	h_esc(r, m->proto);
+	h_fmt(r, " %d: ", m->port);
+	h_raw(r, m->ok ? "forwarded" : "not forwarded");
+	h_raw(r, " <span class=\"mut\">(");
+	h_esc(r, m->method);
+	h_raw(r, ") ");
+	h_esc(r, m->detail);
+	h_raw(r, "</span></li>");
+	return 0;
+}
+
+/* What loft-netwatch found (its tables), when it has run. */
+void admin_netwatch_evidence(struct admin *a, struct resp *r)
+{
+	if (store_nw_check_list(a->st, 1, check_cb, r) <= 0)
+		return;
+	h_raw(r, "<h3>Router port forwards</h3><ul id=\"mappings\">");
+	if (store_nw_mapping_list(a->st, mapping_cb, r) == 0)
+		h_raw(r, "<li class=\"mut\">none reported</li>");
+	h_raw(r, "</ul><h3>Verdict history</h3><ul id=\"history\">");
+	if (store_nw_change_list(a->st, 10, change_cb, r) == 0)
+		h_raw(r, "<li class=\"mut\">no changes</li>");
+	h_raw(r, "</ul>");
 }
 
 void admin_outbound_fields(struct admin *a, struct resp *r)

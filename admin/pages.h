@@ -32,6 +32,9 @@ void admin_names(struct admin *a, char *domain, char *host);
 void admin_dns_records(struct admin *a, struct resp *r);
 /* The route section: verdict in plain words and the mode form. */
 void admin_route_status(struct admin *a, struct resp *r);
+/* loft-netwatch's last check with its evidence, the router's port
+ * forwards and the verdict history (nothing when it has not run). */
+void admin_netwatch_evidence(struct admin *a, struct resp *r);
 /* The outbound form fields (mode, preset, host, port, TLS, user,
  * password), current values filled in (never the password). */
 void admin_outbound_fields(struct admin *a, struct resp *r);

@@ -227,6 +227,25 @@ def test_route_settings_contract(env):
         c.execute("INSERT OR REPLACE INTO settings VALUES('route.verdict', 'relay')")
     b.get("/admin/route")
     assert "home address that big mail services refuse" in b.body
+    assert 'id="evidence"' not in b.body  # netwatch has not run
+    # what loft-netwatch saved (its tables) is shown, escaped
+    with db(loft) as c:
+        c.execute("INSERT INTO netwatch_checks VALUES(7, 1700000000, 1700000005, 'timer',"
+                  " '198.51.100.7', 'relay', 'address on the PBL <b>dynamic</b>')")
+        c.execute("INSERT INTO netwatch_evidence VALUES(7, 1, 'zen', 'pbl',"
+                  " '127.0.0.10 <script>x</script>')")
+        c.execute("INSERT INTO netwatch_evidence VALUES(7, 2, 'port25', 'open', 'banner read')")
+        c.execute("INSERT INTO netwatch_changes VALUES(1, 1700000005, 'unknown', 'relay', 7,"
+                  " 'first check')")
+        c.execute("INSERT INTO netwatch_mappings VALUES('tcp', 25, 'upnp', 1, 'mapped', 1, 0)")
+    b.get("/admin/route")
+    assert "198.51.100.7" in b.body and "banner read" in b.body
+    assert "&lt;script&gt;x" in b.body and "<script>x" not in b.body
+    assert "<b>dynamic</b>" not in b.body
+    assert "unknown → relay" in b.body and "forwarded" in b.body
+    with db(loft) as c:
+        for t in ("netwatch_checks", "netwatch_evidence", "netwatch_changes", "netwatch_mappings"):
+            c.execute("DELETE FROM " + t)
 
 
 def test_queue_retry_and_delete(env):
