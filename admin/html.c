@@ -42,7 +42,9 @@ const char admin_css[] =
     ".stat{display:inline-block;min-width:9rem;margin:0 1rem .6rem 0}"
     ".stat b{display:block;font-size:1.4rem}\n"
     ".inline{display:inline}.inline button{margin-top:0;padding:.3rem .7rem}\n"
-    "img.qr{width:12rem;height:12rem;image-rendering:pixelated}\n"
+    "svg.qr{width:12rem;height:12rem}\n"
+    "svg.chart{display:block;width:100%;max-width:30rem;height:auto}\n"
+    "th{overflow-wrap:normal}.card>h2:first-child{margin-top:0}\n"
     "@media (max-width:40rem){main{padding:.6rem}th,td{padding:.3rem}}\n";
 
 /* Copy buttons for the DNS records: progressive enhancement only. */

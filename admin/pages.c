@@ -124,13 +124,19 @@ static void chart(struct admin *a, struct resp *r)
 
 	if (store_admin_daily(a->st, (int64_t)time(NULL), DAYS, done, bounced) < 0)
 		return;
-	for (int i = 0; i < DAYS; i++)
+	int64_t total = 0;
+	for (int i = 0; i < DAYS; i++) {
 		if (done[i] + bounced[i] > max)
 			max = done[i] + bounced[i];
+		total += done[i] + bounced[i];
+	}
+	if (total == 0)
+		h_raw(r, "<p class=\"mut\">Nothing sent out in the last 14 days.</p>");
 	h_fmt(r,
 	      "<svg role=\"img\" aria-label=\"Messages sent per day, last 14 days\" "
-	      "viewBox=\"0 0 %d %d\" width=\"100%%\" style=\"max-width:30rem\" id=\"chart\">",
-	      DAYS * W, H + 14);
+	      "viewBox=\"0 0 %d %d\" class=\"chart\" id=\"chart\">"
+	      "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d9dee4\"/>",
+	      DAYS * W, H + 14, H, DAYS * W, H);
 	for (int i = 0; i < DAYS; i++) {
 		int hd = (int)(done[i] * H / max), hb = (int)(bounced[i] * H / max);
 

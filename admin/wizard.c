@@ -102,7 +102,12 @@ static void step_domain(struct admin *a, struct req *q, struct resp *r, const ch
 {
 	char dom[256], host[256];
 
-	admin_names(a, dom, host);
+	/* only what was saved: a default host name in the field would be
+	 * taken as typed (the placeholder shows the usual choice) */
+	if (store_setting_get(a->st, "mail.domain", dom, sizeof(dom)) != 0)
+		dom[0] = '\0';
+	if (store_setting_get(a->st, "mail.hostname", host, sizeof(host)) != 0)
+		host[0] = '\0';
 	frame(r, 2);
 	h_raw(r, "<p>The domain is the part after the @ in your addresses (for "
 		 "<code>you@example.org</code> it is <code>example.org</code>). The host name is "

@@ -66,6 +66,8 @@ def test_setup_done_opens_admin(env):
                  "/admin/route", "/admin/dns", "/admin/log", "/admin/system"):
         assert b.get(path).status == 200, path
         assert "Log out" in b.body
+        # the CSP allows no inline style or script: none is used
+        assert 'style="' not in b.body and "<script>" not in b.body, path
 
 
 def test_users_crud_and_mail_flow(env):
