@@ -124,6 +124,12 @@ static const char *const migrations[] = {
     "CREATE INDEX queue_attempts_queue ON queue_attempts(queue_id);"
     "CREATE TABLE dkim_keys(domain TEXT PRIMARY KEY, selector TEXT NOT NULL,"
     " key_pem TEXT NOT NULL, created INTEGER NOT NULL);",
+    /* 5: admin (loft-admin's login sessions; the token is kept only as its
+     * SHA-256, so a copy of the database opens no session) */
+    "CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+    " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
+    "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
