@@ -64,10 +64,12 @@ $(LIBLOFT): $(call obj,$(LIB_SRCS))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# A program's own extra libraries: name_LIBS := -lfoo (in its build.mk);
+# the static multi-call program links all of them once.
 ifneq ($(STATIC),1)
 define PROG_template
 $(BUILD)/$(1): $$(call obj,$$($(1)_SRCS)) $(LIBLOFT)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS) $$($(1)_LIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_template,$(p))))
 else
@@ -105,7 +107,7 @@ $(BUILD)/multi/roles.o: $(BUILD)/multi/roles.c
 	$(CC) $(ALL_CFLAGS) -Iboard -c -o $@ $<
 
 $(BUILD)/loft: $(call obj,board/multicall.c) $(BUILD)/multi/roles.o $(PROGS:%=$(BUILD)/multi/%.o) $(LIBLOFT)
-	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $^ $(STATIC_LIBS)
+	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $^ $(sort $(foreach p,$(PROGS),$($(p)_LIBS))) $(STATIC_LIBS)
 endif
 
 # A unit test may test a daemon's own files: test_X_EXTRA := smtpd/parser.c
