@@ -338,6 +338,16 @@ def bench_loft(build, args, shape):
                        conn_count=(lambda: stored_entries(loft.dir)) if shape == "conn" else None,
                        all_pids=all_pids, smaps_of=lambda ps: next(iter(ps), None))
         res["loftd_rss"] = bl.proc_status_kb(loft.proc.pid, "VmRSS")
+        # after the load: each process's RSS/PSS, and the pages of the
+        # processes the static program runs (a program built dynamically
+        # beside it, like loft-admin, maps its own libc and libraries)
+        procs = all_pids()
+        res["per_proc"] = ", ".join("%s %d/%d" % (n, bl.proc_status_kb(p, "VmRSS"), bl.pss_kb(p))
+                                    for p, n in sorted(procs.items(), key=lambda kv: kv[1]))
+        multi = static_progs()
+        fp = bl.group_footprint([p for p, n in procs.items() if n in multi])
+        res["multi_footprint"] = fp[0] if fp else None
+        res["multi_names"] = sorted(n for n in procs.values() if n in multi)
         res["daemons"] = ", ".join(sorted(all_pids().values()))
         if res["ok"] == 0:
             return "no message accepted (%s); log tail:\n%s" % (
@@ -353,6 +363,13 @@ def bench_loft(build, args, shape):
         if loft:
             loft.stop()
         shutil.rmtree(td, ignore_errors=True)
+
+
+def static_progs():
+    """The programs in the static multi-call program (make static-progs)."""
+    p = subprocess.run(["make", "-s", "--no-print-directory", "static-progs"], cwd=bl.TOP,
+                       capture_output=True, text=True)
+    return set(p.stdout.split())
 
 
 def stored_entries(datadir):
@@ -675,6 +692,7 @@ def report(shape, builds, args):
         row("PSS all Loft processes, peak", lambda r: g(r, "peak_all_pss", bl.fmt_kb)),
         row("Loft's own pages, idle (see below)", lambda r: fp(r, "idle_footprint")),
         row("Loft's own pages, peak", lambda r: fp(r, "peak_footprint")),
+        row("  the same, multi-call processes only", lambda r: g(r, "multi_footprint", bl.fmt_kb)),
         row("load average (1 min) after", lambda r: ""),
     ]
     rows[-1] = ["load average (1 min) after"] + ["%.2f" % la for _, _, la in R] + [""]
@@ -685,14 +703,17 @@ def report(shape, builds, args):
            "\"All Loft processes\": loftd and every daemon built (%s).  \"Loft's own pages\": "
            "the distinct physical pages those processes map, each once, none shared out with "
            "other programs as PSS does (libc: the part that is glibc's shared libc and ld.so, "
-           "which on the board other programs map too)." %
-           next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"))
+           "which on the board other programs map too); \"multi-call processes only\": those of "
+           "the programs in the static multi-call program (%s), in both builds." %
+           (next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"),
+            ", ".join(next((r["multi_names"] for _, r, _ in R if r and r.get("multi_names")), []))))
     for n, r, _ in R[:-1]:
         if not r:
             continue
         bl.say("  %s loft-smtpd smaps at its peak: %s" % (n, bl.fmt_breakdown(r["smaps_peak"])))
         bl.say("  %s loft-smtpd smaps idle:        %s" % (n, bl.fmt_breakdown(r["smaps_idle"])))
         bl.say("  %s loftd RSS %s" % (n, bl.fmt_kb(r["loftd_rss"])))
+        bl.say("  %s after the load, KiB RSS/PSS per process: %s" % (n, r["per_proc"]))
     if L:
         bl.say("  issue 14 target: rate >= postfix, loft-smtpd < 4 MiB RSS under load and idle "
                "(%s: VmHWM %s, idle %s); static PSS of all Loft processes <= dynamic's" % (
