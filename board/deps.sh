@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when any is missing.
-# Usage: deps.sh run|test|cross|fuzz|bench|fresh
+# Usage: deps.sh run|test|cross|fuzz|bench|fresh|deb|image
 # As root it runs apt-get itself; otherwise through sudo.
 set -e
 
@@ -14,6 +14,10 @@ cross="gcc-aarch64-linux-gnu libc6-dev-arm64-cross file qemu-user"
 cross_arm64="libc6:arm64 libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64 libnatpmp-dev:arm64 libqrencode-dev:arm64"
 bench="$test postfix dovecot-imapd dovecot-pop3d"
 fresh="mmdebstrap"
+deb="$build dpkg-dev"
+# the image: arm64 root by emulation, partitions without loop mounts, the
+# boot test in qemu-system-aarch64 (python3 speaks SMTP/IMAP/HTTP to it)
+image="mmdebstrap arch-test qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs xz-utils qemu-system-arm python3 systemd"
 
 case "$1" in
 run) want="$build" ;;
@@ -22,7 +26,9 @@ cross) want="$build $cross $cross_arm64" ;;
 fuzz) want="$fuzz" ;;
 bench) want="$bench" ;;
 fresh) want="$fresh" ;;
-*) echo "usage: $0 run|test|cross|fuzz|bench|fresh" >&2; exit 2 ;;
+deb) want="$deb" ;;
+image) want="$image" ;;
+*) echo "usage: $0 run|test|cross|fuzz|bench|fresh|deb|image" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -47,5 +53,8 @@ export DEBIAN_FRONTEND=noninteractive
 if echo "$missing" | grep -q postfix; then
 	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 fi
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# another apt may be running (parallel builds): wait for dpkg's lock; the
+# lists' lock has no wait, and a concurrent update refreshes them anyway
+$SUDO apt-get update -qq -o DPkg::Lock::Timeout=600 ||
+	echo "deps: apt-get update failed (another running?); going on" >&2
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends $missing >/dev/null
