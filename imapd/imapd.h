@@ -159,6 +159,11 @@ void imap_view_kw_lines(struct session *s, struct buf *out);
  * yet, appends the FLAGS and PERMANENTFLAGS lines for the grown set to
  * out (NULL: writes them at once). */
 void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywords);
+/* A CONDSTORE-enabling command (RFC 7162 3.1: FETCH MODSEQ or
+ * CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ, STATUS
+ * HIGHESTMODSEQ, ENABLE): the first one while a mailbox is selected gets
+ * "* OK [HIGHESTMODSEQ n]" at once. */
+void imap_condstore_enable(struct session *s);
 /* Forgets the view (mailbox closed). */
 void imap_view_clear(struct session *s);
 /* Index of uid in the view, or -1. */

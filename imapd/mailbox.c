@@ -320,7 +320,7 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		else if (imap_arg_is(a, "UNSEEN"))
 			buf_printf(out, "UNSEEN %u", mb->unseen);
 		else if (imap_arg_is(a, "HIGHESTMODSEQ")) {
-			s->condstore = 1;
+			imap_condstore_enable(s);
 			buf_printf(out, "HIGHESTMODSEQ %llu",
 				   (unsigned long long)mb->highestmodseq);
 		} else if (imap_arg_is(a, "APPENDLIMIT"))

@@ -176,7 +176,7 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 			return imap_tagged(s, c->tag, "BAD", "ENABLE takes atoms"), 0;
 		}
 		if (imap_arg_is(a, "CONDSTORE") && !s->condstore) {
-			s->condstore = 1;
+			imap_condstore_enable(s);
 			buf_puts(&b, " CONDSTORE");
 		} else if (imap_arg_is(a, "QRESYNC") && !s->qresync) {
 			s->qresync = 1;

@@ -422,3 +422,40 @@ def test_many_sessions_consistent(loft):
         t.r.close()
     truth.r.close()
     m.logout()
+
+
+# --- 7. CONDSTORE (RFC 7162) -------------------------------------------------
+
+def test_condstore_fetch_modseq_and_esearch(loft):
+    m = imap_ssl(loft)
+    fresh(m, "C1", [mkmsg(["Subject: c%d" % i], "x\r\n") for i in range(4)])
+    m.logout()
+    r = Raw(loft)
+    out = r.cmd(b"s SELECT C1")
+    assert not any(b"HIGHESTMODSEQ" in l and l.startswith(b"s ") for l in out)
+    # FETCH MODSEQ enables CONDSTORE: HIGHESTMODSEQ reported at once
+    out = r.cmd(b"f FETCH 1 (MODSEQ)")
+    assert out[-1].startswith(b"f OK")
+    assert any(re.match(rb"\* OK \[HIGHESTMODSEQ \d+\]", l) for l in out), out
+    # now STORE answers carry MODSEQ
+    out = r.cmd(b"t STORE 2 +FLAGS (\\Flagged)")
+    mm = re.search(rb"\* 2 FETCH \(.*MODSEQ \((\d+)\)", b" ".join(out))
+    assert mm, out
+    ms2 = int(mm.group(1))
+    out = r.cmd(b"t STORE 3 +FLAGS (\\Flagged)")
+    ms3 = int(re.search(rb"MODSEQ \((\d+)\)", b" ".join(out)).group(1))
+    r.cmd(b"t STORE 4 +FLAGS (\\Seen)")
+    assert ms3 > ms2
+    # the MODSEQ of the messages returned, not of the mailbox
+    def es(line):
+        out = r.cmd(line)
+        assert out[-1].split(b" ")[1] == b"OK", out
+        return [l for l in out if l.startswith(b"* ESEARCH")][0]
+    assert es(b"a SEARCH RETURN (MIN) FLAGGED MODSEQ 1").endswith(b"MIN 2 MODSEQ %d" % ms2)
+    assert es(b"b SEARCH RETURN (MAX) FLAGGED MODSEQ 1").endswith(b"MAX 3 MODSEQ %d" % ms3)
+    assert es(b"c SEARCH RETURN (MIN MAX) FLAGGED MODSEQ 1").endswith(
+        b"MIN 2 MAX 3 MODSEQ %d" % ms3)
+    assert es(b"d SEARCH RETURN (COUNT) FLAGGED MODSEQ 1").endswith(b"COUNT 2 MODSEQ %d" % ms3)
+    out = r.cmd(b"e SEARCH FLAGGED MODSEQ 1")
+    assert b"* SEARCH 2 3 (MODSEQ %d)" % ms3 in out, out
+    r.close()
