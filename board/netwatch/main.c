@@ -50,6 +50,9 @@ static struct {
 	int64_t last_port25_at;
 	int want_full; /* a full check asked for while one ran */
 	char want_trigger[32];
+	struct nw_ddns *ddns;
+	char ddns_addr[64]; /* the address the DNS record was last set to */
+	char ddns_pending[64];
 } nw;
 
 static void start_check(enum nw_mode mode, const char *trigger);
@@ -98,6 +101,34 @@ static void save(struct nw_result *r)
 		daemon_notify(nw.d, "route");
 }
 
+static void on_ddns(void *arg, int okay, const char *text)
+{
+	char ev[1024];
+
+	(void)arg;
+	nw.ddns = NULL;
+	log_info(NULL, "event=ddns ok=%s name=%s address=%s server=%s result=\"%s\"",
+		 okay ? "yes" : "no", nw.t.ddns_name, nw.ddns_pending, nw.t.ddns_server, text);
+	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", nw.t.ddns_name, nw.ddns_pending,
+		 nw.t.ddns_server, okay ? "" : "FAILED, ", text);
+	if (store_event_add(nw.st, "netwatch", ev) < 0)
+		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	/* a failure is tried again after the next full check */
+	if (okay)
+		snprintf(nw.ddns_addr, sizeof(nw.ddns_addr), "%s", nw.ddns_pending);
+}
+
+/* The host's A record follows the public address (inbound on a dynamic
+ * line).  Only a v4 address the reflection agreed on is published. */
+static void ddns_follow(const struct nw_result *r)
+{
+	if (!nw.t.ddns_server[0] || !nw.t.ddns_zone[0] || !nw.t.ddns_name[0] || nw.ddns ||
+	    !r->ev.addr[0] || strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
+		return;
+	snprintf(nw.ddns_pending, sizeof(nw.ddns_pending), "%s", r->ev.addr);
+	nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+}
+
 static void on_done(void *arg, struct nw_result *r)
 {
 	(void)arg;
@@ -112,6 +143,7 @@ static void on_done(void *arg, struct nw_result *r)
 		}
 	} else {
 		save(r);
+		ddns_follow(r);
 		snprintf(nw.last_addr, sizeof(nw.last_addr), "%s", r->ev.addr);
 		if (r->port25_probed) {
 			nw.last_port25 = r->ev.port25;
@@ -202,6 +234,8 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)arg;
 	nw_check_cancel(nw.check);
 	nw.check = NULL;
+	nw_ddns_cancel(nw.ddns);
+	nw.ddns = NULL;
 	ev_timer_disarm(nw.full);
 	ev_timer_disarm(nw.addr);
 	ev_stop(nw.ev);

@@ -264,3 +264,81 @@ class LoopNet:
         self.stop_dns()
         for s in self.servers:
             s.close()
+
+
+class Knot:
+    """knotd on a free loopback port, authoritative for ZONE, accepting
+    RFC 2136 updates signed with a TSIG key (hmac-sha256)."""
+
+    ZONE = "home.example"
+    KEY = "loft-key"
+
+    def __init__(self, tmpdir, secret=None):
+        import base64
+        self.dir = os.path.join(str(tmpdir), "knot")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_udp_port()
+        self.secret = secret or base64.b64encode(os.urandom(32)).decode()
+        with open(os.path.join(self.dir, "%s.zone" % self.ZONE), "w") as f:
+            f.write("$ORIGIN %s.\n$TTL 300\n"
+                    "@ SOA ns admin 1 3600 600 86400 300\n"
+                    "@ NS ns\nns A 127.0.0.1\nbox A 192.0.2.1\n" % self.ZONE)
+        conf = os.path.join(self.dir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write("""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{p}
+log:
+  - target: stderr
+    any: info
+database:
+    storage: "{d}"
+key:
+  - id: {k}
+    algorithm: hmac-sha256
+    secret: {s}
+acl:
+  - id: update_acl
+    key: {k}
+    action: update
+zone:
+  - domain: {z}
+    storage: "{d}"
+    file: "{z}.zone"
+    acl: update_acl
+""".format(d=self.dir, p=self.port, k=self.KEY, s=self.secret, z=self.ZONE))
+        self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
+        self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
+                                     stderr=self.log)
+        end = time.time() + 10
+        while time.time() < end:
+            if self.query("box") == ["192.0.2.1"]:
+                return
+            time.sleep(0.1)
+        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def query(self, name, rtype="A"):
+        """The records kdig gets for name.ZONE from this server."""
+        p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(self.port), "+short", "+time=1",
+                            "+retry=0", "%s.%s" % (name, self.ZONE), rtype],
+                           capture_output=True, text=True)
+        return sorted(l for l in p.stdout.split() if l and not l.startswith(";"))
+
+    def conf(self, name="box", secret=None):
+        return {
+            "netwatch.ddns_server": self.server,
+            "netwatch.ddns_zone": self.ZONE,
+            "netwatch.ddns_name": "%s.%s" % (name, self.ZONE),
+            "netwatch.ddns_key_name": self.KEY,
+            "netwatch.ddns_key_secret": secret or self.secret,
+            "netwatch.ddns_ttl": "60",
+        }
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from loftenv import Loft
-from netwatch_env import LoopNet
+from netwatch_env import Knot, LoopNet
 
 
 @pytest.fixture
@@ -254,3 +254,56 @@ def test_daemon_writes_verdict_and_follows_an_address_change(tmp_path, net):
         assert mx.connections == 2, "port 25 probed again on the address change"
     finally:
         loft.stop()
+
+
+# --- inbound on a dynamic address: RFC 2136 + TSIG to a real knot ----------
+
+def events(loft):
+    return loft.ctl("events").stdout
+
+
+def test_address_change_updates_dns_record(tmp_path, net):
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"), **{"netwatch.address_interval": "1"})
+        conf.update(knot.conf())
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            # at start the record is set to the public address
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["203.0.113.7"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["203.0.113.7"], loft.log()[-3000:]
+            assert loft.wait_log("event=ddns ok=yes name=box.home.example address=203.0.113.7")
+            # the address changes: the new A record is served
+            net.dns(public="198.51.100.23")
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["198.51.100.23"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
+            assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
+
+
+def test_ddns_wrong_key_is_refused_and_reported(tmp_path, net):
+    import base64
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"))
+        conf.update(knot.conf(secret=base64.b64encode(b"x" * 32).decode()))
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
+            assert knot.query("box") == ["192.0.2.1"], "the record is untouched"
+            assert "FAILED" in events(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
