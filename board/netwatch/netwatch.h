@@ -38,6 +38,10 @@ struct nw_targets {
 	char ddns_server[NW_TARGET_MAX], ddns_zone[NW_TARGET_MAX], ddns_name[NW_TARGET_MAX];
 	char ddns_key_name[NW_TARGET_MAX], ddns_key_secret[NW_TARGET_MAX];
 	unsigned ddns_ttl;
+	/* port mappings: UPnP IGD ("auto" = discover, a root description
+	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
+	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
+	unsigned map_lease_s;
 };
 
 /* Fills t: for each key the store setting netwatch.KEY, else loft.conf's
@@ -90,6 +94,25 @@ typedef void (*nw_ddns_fn)(void *arg, int ok, const char *text);
 struct nw_ddns *nw_ddns_start(struct evloop *ev, const struct nw_targets *t, const char *addr4,
 			      const char *addr6, nw_ddns_fn fn, void *arg);
 void nw_ddns_cancel(struct nw_ddns *u);
+
+/* --- router port mappings (mapping.c) ---------------------------------- */
+
+#define NW_MAP_MAX 8
+
+struct nw_map_result {
+	int port;
+	char method[12]; /* "upnp", "natpmp", "none" */
+	int ok;
+	unsigned lease; /* seconds granted; 0 permanent or refused */
+	char detail[200];
+};
+struct nw_map;
+typedef void (*nw_map_fn)(void *arg, const struct nw_map_result *r, size_t n);
+/* Forwards t->map_ports by UPnP IGD (t->upnp), else NAT-PMP (t->router),
+ * on a worker thread; fn gets one result per port, from the loop.  Cancel
+ * waits for the worker.  Never NULL. */
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg);
+void nw_map_cancel(struct nw_map *m);
 
 /* --- one check (check.c) ---------------------------------------------- */
 

@@ -241,7 +241,12 @@ class LoopNet:
         self.servers.append(r)
         return r
 
-    def conf(self, port25=None, router=None, **more):
+    def igd(self, **kw):
+        g = Igd(**kw)
+        self.servers.append(g)
+        return g
+
+    def conf(self, port25=None, router=None, upnp=None, **more):
         """loft.conf lines pointing every probe here."""
         srv = "127.0.0.1:%d" % self.port
         c = {
@@ -253,6 +258,7 @@ class LoopNet:
             "netwatch.zen_zone": self.ZONE,
             "netwatch.port25_target": port25.target if port25 else "",
             "netwatch.router": router.addr if router else "",
+            "netwatch.upnp": upnp.url if upnp else "",
             "netwatch.dns_timeout_ms": "500",
             "netwatch.port25_timeout_ms": "1500",
             "netwatch.router_timeout_ms": "1500",
@@ -342,3 +348,109 @@ zone:
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+IGD_DESC = """<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0">
+<specVersion><major>1</major><minor>0</minor></specVersion>
+<device>
+<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType>
+<friendlyName>Loft test IGD</friendlyName>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType>
+<serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANCommonIFC1</serviceId>
+<controlURL>/ctl/CmnIfCfg</controlURL><eventSubURL>/evt/CmnIfCfg</eventSubURL>
+<SCPDURL>/WANCfg.xml</SCPDURL>
+</service></serviceList>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType>
+<serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
+<controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL>
+<SCPDURL>/WANIPCn.xml</SCPDURL>
+</service></serviceList>
+</device></deviceList>
+</device></deviceList>
+</device>
+</root>
+"""
+
+SOAP_OK = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+           's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+           '<u:%sResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:1">%s'
+           '</u:%sResponse></s:Body></s:Envelope>')
+SOAP_ERR = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+            's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault>'
+            '<faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>'
+            '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode>'
+            '<errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body>'
+            '</s:Envelope>')
+
+
+class Igd:
+    """A UPnP Internet Gateway Device on loopback HTTP: the root description
+    and WANIPConnection's AddPortMapping / GetExternalIPAddress over SOAP.
+    refuse_ports get error 718 (ConflictInMappingEntry)."""
+
+    def __init__(self, wan="203.0.113.7", refuse_ports=()):
+        import http.server
+        import re
+        igd = self
+        self.wan = wan
+        self.refuse_ports = set(refuse_ports)
+        self.mapped = {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body, ctype="text/xml"):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/rootDesc.xml":
+                    self._send(200, IGD_DESC)
+                else:
+                    self._send(404, "")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                action = (self.headers.get("SOAPAction", "").strip('"').split("#") + [""])[1]
+
+                def arg(name):
+                    m = re.search(r"<%s>([^<]*)</%s>" % (name, name), body)
+                    return m.group(1) if m else ""
+                if action == "AddPortMapping":
+                    port = int(arg("NewExternalPort") or 0)
+                    if port in igd.refuse_ports:
+                        self._send(500, SOAP_ERR % (718, "ConflictInMappingEntry"))
+                        return
+                    igd.mapped[port] = (arg("NewInternalClient"), int(arg("NewInternalPort")),
+                                        arg("NewProtocol"), arg("NewLeaseDuration"))
+                    self._send(200, SOAP_OK % (action, "", action))
+                elif action == "GetExternalIPAddress":
+                    self._send(200, SOAP_OK % (action, "<NewExternalIPAddress>%s"
+                                               "</NewExternalIPAddress>" % igd.wan, action))
+                else:
+                    self._send(500, SOAP_ERR % (401, "Invalid Action"))
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/rootDesc.xml" % self.port
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
