@@ -37,6 +37,8 @@ struct admin {
 	uint64_t max_upload;
 	int64_t session_idle_s;
 	char hostname[256]; /* from loft.conf, else the machine's */
+	/* loads the certificate again (after ACME installed one) */
+	void (*reload_tls)(struct admin *a);
 };
 
 struct req {
