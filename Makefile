@@ -162,7 +162,7 @@ run: deps-run
 # its seed corpus (which holds every crash ever found, so each is replayed).
 FUZZ_TEST_SECONDS ?= 3
 STATIC_TESTS ?= test_multicall test_smtpd_clients test_smtpd_greeting test_loftctl test_supervisor test_pop3 \
-	test_imap_sessions
+	test_imap_sessions test_queue_smarthost test_netwatch_route
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(PYTHON) tests/layers.py --objects $(BUILD)/obj
