@@ -13,6 +13,7 @@
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make static     the build that ships: one static multi-call program
 #                   build-static/loft, every program a symlink to it
+#   make static-cross  the same for aarch64 (build-static-aarch64/)
 #   make format     clang-format every C file
 
 BUILD      ?= build
@@ -57,7 +58,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all static progs static-progs run test check sanitize cross fresh-test deb deb-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all static static-cross progs static-progs run test check sanitize cross fresh-test deb deb-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -188,6 +189,17 @@ cross:
 	@file build-aarch64/loftd
 	@sh board/cross-smoke.sh build-aarch64
 
+# The build that ships, for the board: the static multi-call program for
+# aarch64 (build-static-aarch64/), smoke-tested like make cross.
+static-cross:
+	@sh board/deps.sh cross
+	@$(MAKE) --no-print-directory STATIC_BUILD=build-static-aarch64 CC=aarch64-linux-gnu-gcc \
+		AR=aarch64-linux-gnu-ar LD=aarch64-linux-gnu-ld OBJCOPY=aarch64-linux-gnu-objcopy \
+		PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+		static
+	@file build-static-aarch64/loft
+	@sh board/cross-smoke.sh build-static-aarch64
+
 # libFuzzer: lib/ and the parsers built with clang and the fuzzer's
 # coverage hooks; each target runs FUZZ_SECONDS on its seed corpus.
 # UBSan does not recover here, so undefined behaviour is a crash too.
@@ -236,6 +248,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-aarch64 build-fuzz $(STATIC_BUILD)
+	rm -rf build build-san build-aarch64 build-fuzz $(STATIC_BUILD) build-static-aarch64
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
