@@ -132,7 +132,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBLOFT)
 # Debian's own static archives (issue 14); a program needing more adds
 # them to STATIC_LIBS in its build.mk.  Static glibc's NSS functions must
 # not be needed at run time: users are read from /etc/passwd
-# (lib/core/proc.c), DNS goes through c-ares.
+# (lib/core/proc.c), DNS goes through c-ares.  The linker still warns
+# about dlopen (SQLite's load_extension, never called) and getservbyname
+# (c-ares's getaddrinfo, not called).  One run-time tie is left: iconv
+# for a charset beyond glibc's built-in ones (lib/mail/mime_decode.c, e.g.
+# windows-1252) loads glibc's gconv module with dlopen, so it needs the
+# board's glibc to be the one it was linked with (Built-Using).
 STATIC_BUILD ?= build-static
 STATIC_LIBS  += -lsqlite3 -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lcrypt -lz -lm -lpthread
 OBJCOPY      ?= objcopy
