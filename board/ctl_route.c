@@ -171,8 +171,11 @@ static int route_check(struct store *st)
 		return 1;
 	}
 	int64_t started = (int64_t)time(NULL);
-	c = nw_check_start(run.ev, &t, NW_FULL_PORT25, NETV_P25_UNCHECKED, on_progress, on_done,
-			   &run, err, sizeof(err));
+	struct nw_prior prior = {.port25 = NETV_P25_UNCHECKED};
+	if (nw_prior_rejections(&prior, st, started - 7 * 86400) < 0)
+		return ctl_result(st, -1, "route check", "");
+	c = nw_check_start(run.ev, &t, NW_FULL_PORT25, &prior, on_progress, on_done, &run, err,
+			   sizeof(err));
 	if (!c) {
 		fprintf(stderr, "loftctl: %s\n", err);
 		ev_free(run.ev);

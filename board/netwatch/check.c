@@ -27,6 +27,8 @@
 #include "log.h"
 #include "net.h"
 #include "netwatch.h"
+#include "store.h"
+#include "store_netwatch.h"
 #include "strnum.h"
 
 #define NW_PTR_NAMES 3 /* PTR names forward-checked */
@@ -58,6 +60,8 @@ struct nw_check {
 	struct in_addr self_a[16], zen_a[16];
 	size_t nself, nzen;
 	int self_st, zen_st;
+
+	char rejection[320];
 
 	struct nw_result res;
 	nw_progress_fn progress;
@@ -646,6 +650,9 @@ static void judge(struct nw_check *c)
 		else if (e->port25 != NETV_P25_UNCHECKED)
 			item(c, "port25", netv_port25_str(e->port25), "from an earlier check");
 	}
+	if (e->rejections > 0)
+		item(c, "rejections", "reputation", "%d lately; the newest: %s", e->rejections,
+		     c->rejection);
 	c->res.verdict = netv_judge(e, c->res.reason, sizeof(c->res.reason));
 	item(c, "verdict", netv_verdict_str(c->res.verdict), "%s", c->res.reason);
 }
@@ -677,7 +684,7 @@ static void on_finish(struct evloop *ev, struct ev_timer *t, void *arg)
 }
 
 struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
-				enum netv_port25 prev_port25, nw_progress_fn progress,
+				const struct nw_prior *prior, nw_progress_fn progress,
 				nw_done_fn done, void *arg, char *err, size_t errlen)
 {
 	struct nw_check *c = calloc(1, sizeof(*c));
@@ -691,7 +698,11 @@ struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, e
 	c->progress = progress;
 	c->done = done;
 	c->arg = arg;
-	c->res.ev.port25 = prev_port25;
+	if (prior) {
+		c->res.ev.port25 = prior->port25;
+		c->res.ev.rejections = prior->rejections;
+		snprintf(c->rejection, sizeof(c->rejection), "%s", prior->rejection);
+	}
 	c->finish = ev_timer_new(ev, on_finish, c);
 	c->dres = mkdns(c, t->resolver, why, sizeof(why));
 	if (!c->dres) {
@@ -708,4 +719,18 @@ void nw_check_cancel(struct nw_check *c)
 {
 	if (c)
 		check_free(c);
+}
+
+int nw_prior_rejections(struct nw_prior *prior, struct store *st, int64_t since)
+{
+	char host[128], reply[256];
+	int n = store_nw_rejection_count(st, "reputation", since, host, sizeof(host), reply,
+					 sizeof(reply));
+
+	if (n < 0)
+		return -1;
+	prior->rejections = n;
+	if (n > 0)
+		snprintf(prior->rejection, sizeof(prior->rejection), "%.60s: %.240s", host, reply);
+	return 0;
 }

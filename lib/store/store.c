@@ -130,6 +130,10 @@ static const char *const migrations[] = {
     " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
     " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
     "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
+    /* 6: netwatch rejections: a remote MX refusing direct mail for the
+     * address's reputation (loft-queue records it, netwatch weighs it) */
+    "CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

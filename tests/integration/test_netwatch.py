@@ -380,3 +380,34 @@ def test_no_router_answers_gives_instructions(tmp_path, net):
         assert "no router answered" in m and "by hand" in m
     finally:
         loft.stop()
+
+
+# --- rejections loft-queue records count as evidence -----------------------
+
+def test_reputation_rejection_is_evidence_for_relay(tmp_path, net):
+    import sqlite3
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    assert check(loft)[0] == "direct"
+    # what loft-queue's store_nw_rejection_add writes after Gmail's refusal
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'gmail-smtp-in.l.google.com', 'reputation',"
+                   " '550-5.7.1 not authorized to send email directly to our servers')")
+        # an authentication failure is the admin's to fix, not evidence
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'mx.example.com', 'authentication',"
+                   " '550 5.7.26 unauthenticated')")
+    db.close()
+    verdict, ev, out = check(loft)
+    assert verdict == "relay", out
+    assert ev["rejections"][0] == "reputation"
+    assert "gmail-smtp-in.l.google.com" in ev["rejections"][1]
+    assert "reputation" in ev["verdict"][1]
+    # a week later it no longer counts
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("UPDATE netwatch_rejections SET time = time - 8 * 86400")
+    db.close()
+    assert check(loft)[0] == "direct"

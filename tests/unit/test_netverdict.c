@@ -287,6 +287,7 @@ static void test_judge(void)
 	RELAY_IF(port25, NETV_P25_BLOCKED, "blocked");
 	RELAY_IF(port25, NETV_P25_FILTERED, "filtered");
 	RELAY_IF(cgnat, NETV_CGNAT_YES, "carrier-grade NAT");
+	RELAY_IF(rejections, 1, "reputation");
 
 	/* each unknown piece alone makes unknown, never direct */
 #define UNKNOWN_IF(field, value, text)                                                             \
