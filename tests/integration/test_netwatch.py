@@ -284,6 +284,7 @@ def test_address_change_updates_dns_record(tmp_path, net):
                 time.sleep(0.2)
             assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
             assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+            assert "Dynamic DNS: box.home.example A 198.51.100.23" in status(loft)
         finally:
             loft.stop()
     finally:
@@ -405,6 +406,7 @@ def test_reputation_rejection_is_evidence_for_relay(tmp_path, net):
     assert ev["rejections"][0] == "reputation"
     assert "gmail-smtp-in.l.google.com" in ev["rejections"][1]
     assert "reputation" in ev["verdict"][1]
+    assert "Rejections: 1 for reputation" in status(loft)
     # a week later it no longer counts
     db = sqlite3.connect("%s/loft.db" % loft.dir)
     with db:
