@@ -246,14 +246,20 @@ class LoopNet:
         self.servers.append(g)
         return g
 
-    def conf(self, port25=None, router=None, upnp=None, **more):
+    def chaos(self, **kw):
+        c = ChaosTxt(**kw)
+        self.servers.append(c)
+        return c
+
+    def conf(self, port25=None, router=None, upnp=None, chaos=None, **more):
         """loft.conf lines pointing every probe here."""
         srv = "127.0.0.1:%d" % self.port
         c = {
             "netwatch.opendns_servers": srv,
             "netwatch.google_servers": srv,
             # dnsmasq serves no CHAOS zone of its own: that method is off
-            "netwatch.cloudflare_servers": "",
+            # unless a ChaosTxt responder stands in
+            "netwatch.cloudflare_servers": chaos.server if chaos else "",
             "netwatch.resolver": srv,
             "netwatch.zen_zone": self.ZONE,
             "netwatch.port25_target": port25.target if port25 else "",
@@ -454,3 +460,60 @@ class Igd:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ChaosTxt:
+    """What dnsmasq will not do: answer a CHAOS-class TXT query for a name
+    of our choosing (Cloudflare's whoami.cloudflare).  A tiny UDP responder
+    on a free loopback port: the TXT is answer (None: REFUSED)."""
+
+    def __init__(self, answer="203.0.113.7", name="whoami.cloudflare"):
+        self.answer = answer
+        self.name = name
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 17:
+                continue
+            self.queries += 1
+            # the question: name, type, class
+            i, labels = 12, []
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+                i += 1 + q[i]
+            qend = i + 5
+            qtype, qclass = struct.unpack("!HH", q[i + 1:qend])
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)  # QR, AA, keep RD
+            ok = (".".join(labels).lower() == self.name and qtype == 16 and qclass == 3
+                  and self.answer is not None)
+            if not ok:
+                head[3] = 0x05  # REFUSED
+                self.sock.sendto(bytes(head) + q[12:qend], peer)
+                continue
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            txt = self.answer.encode()
+            rdata = bytes([len(txt)]) + txt
+            rr = b"\xc0\x0c" + struct.pack("!HHIH", 16, 3, 0, len(rdata)) + rdata
+            self.sock.sendto(bytes(head) + q[12:qend] + rr, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()

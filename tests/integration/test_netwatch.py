@@ -413,3 +413,36 @@ def test_reputation_rejection_is_evidence_for_relay(tmp_path, net):
         db.execute("UPDATE netwatch_rejections SET time = time - 8 * 86400")
     db.close()
     assert check(loft)[0] == "direct"
+
+
+# --- three reflection methods ----------------------------------------------
+
+def test_three_methods_agree_through_chaos_txt(tmp_path, net):
+    cf = net.chaos(answer="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert verdict == "direct", out
+    assert ev["reflect.cloudflare"][0] == "203.0.113.7"
+    assert "CH TXT" in ev["reflect.cloudflare"][1]
+    assert "3 of 3 methods agree" in ev["address"][1]
+    assert cf.queries >= 1
+
+
+def test_two_of_three_outvote_a_lying_method(tmp_path, net):
+    cf = net.chaos(answer="198.51.100.66")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert "2 of 3 methods agree" in ev["address"][1]
+    assert verdict == "direct", out
+
+
+def test_chaos_garbage_is_no_address(tmp_path, net):
+    cf = net.chaos(answer="\x00\x01 not an address")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["reflect.cloudflare"][0] == "garbage", out
+    assert ev["address"][0] == "203.0.113.7"
