@@ -57,9 +57,9 @@ struct nw_check {
 	int ptr_status; /* dns_status of the PTR lookup */
 
 	/* ZEN */
-	struct in_addr self_a[16], zen_a[16];
-	size_t nself, nzen;
-	int self_st, zen_st;
+	struct in_addr self_a[16], zen_a[16], zen6_a[16];
+	size_t nself, nzen, nzen6;
+	int self_st, zen_st, zen6_st;
 
 	char rejection[320];
 
@@ -511,6 +511,36 @@ static void on_zen(void *arg, enum dns_status st, const struct dns_addr *a, size
 	step_done(c);
 }
 
+static void on_zen6(void *arg, enum dns_status st, const struct dns_addr *a, size_t n)
+{
+	struct nw_check *c = arg;
+
+	if (st == DNS_CANCELLED || c->dying)
+		return;
+	c->zen6_st = st;
+	keep_addrs(c->zen6_a, &c->nzen6, a, n);
+	step_done(c);
+}
+
+/* The v6 address in ZEN (reversed nibbles), when the box has one. */
+static void judge_zen6(struct nw_check *c)
+{
+	struct netv_evidence *e = &c->res.ev;
+	char codes[128];
+
+	if (!c->res.addr6[0] || !c->t.zen_zone[0])
+		return;
+	if (c->zen6_st == DNS_NXDOMAIN)
+		e->zen6 = NETV_ZEN_CLEAN;
+	else if (c->zen6_st == DNS_OK)
+		e->zen6 = netv_zen_decode(0, c->zen6_a, c->nzen6, codes, sizeof(codes));
+	else
+		e->zen6 = NETV_ZEN_UNCHECKED;
+	if (c->zen6_st != DNS_OK)
+		snprintf(codes, sizeof(codes), "%s", dns_status_str((enum dns_status)c->zen6_st));
+	item(c, "zen6", netv_zen_str(e->zen6), "%s in %s: %s", c->res.addr6, c->t.zen_zone, codes);
+}
+
 static void judge_zen(struct nw_check *c)
 {
 	struct netv_evidence *e = &c->res.ev;
@@ -625,13 +655,16 @@ static void phase2(struct nw_check *c)
 		    netv_dnsbl_name(e->addr, c->t.zen_zone, name, sizeof(name)) == 0)
 			want(c, dns_query_a(c->dres, name, on_zen, c));
 	}
+	if (c->res.addr6[0] && c->t.zen_zone[0] &&
+	    netv_dnsbl_name(c->res.addr6, c->t.zen_zone, name, sizeof(name)) == 0)
+		want(c, dns_query_a(c->dres, name, on_zen6, c));
 	if (c->t.zen_zone[0]) {
 		snprintf(name, sizeof(name), "2.0.0.127.%s", c->t.zen_zone);
 		want(c, dns_query_a(c->dres, name, on_selftest, c));
 	}
 	if (c->mode == NW_FULL_PORT25 && c->t.port25_target[0])
 		start_port25(c);
-	c->self_st = c->zen_st = DNS_TEMPFAIL;
+	c->self_st = c->zen_st = c->zen6_st = DNS_TEMPFAIL;
 	step_done(c);
 }
 
@@ -643,6 +676,7 @@ static void judge(struct nw_check *c)
 		return;
 	judge_ptr(c);
 	judge_zen(c);
+	judge_zen6(c);
 	if (!c->res.port25_probed) {
 		if (c->mode == NW_FULL_PORT25 && !c->t.port25_target[0])
 			item(c, "port25", "unchecked",

@@ -139,6 +139,8 @@ struct netv_evidence {
 	/* receivers that refused direct mail for the address's reputation
 	 * lately (netv_reply_kind() of loft-queue's rejections) */
 	int rejections;
+	/* the IPv6 address (when the box has one) in ZEN: UNCHECKED without */
+	enum netv_zen zen6;
 };
 
 /*

@@ -27,6 +27,12 @@ def reverse4(ip):
     return ".".join(reversed(ip.split(".")))
 
 
+def reverse6(ip):
+    """Reversed nibbles, as DNSBLs and ip6.arpa want them."""
+    import ipaddress
+    return ".".join(reversed(ipaddress.IPv6Address(ip).exploded.replace(":", "")))
+
+
 class Port25:
     """A TCP server on a free loopback port: mode "banner" (220 greeting,
     waits for QUIT), "garbage" (an HTTP error, then close), "refuse"
@@ -171,7 +177,7 @@ class LoopNet:
         self.servers = []
 
     def dns(self, public="203.0.113.7", google=None, ptr="mail.example.net", fwd=None,
-            zen=None, selftest="127.0.0.2", zone_all=None, extra=()):
+            zen=None, selftest="127.0.0.2", zone_all=None, extra=(), public6=None, zen6=None):
         """public: what OpenDNS says; google: what Google says (default the
         same; "" none); ptr: the PTR name of public (None: no PTR); fwd: what
         the PTR name resolves to (default public); zen: the ZEN answer for
@@ -187,6 +193,10 @@ class LoopNet:
                 "--local=/remote.test/"]
         if public:
             args.append("--address=/myip.opendns.com/%s" % public)
+        if public6:
+            args.append("--address=/myip.opendns.com/%s" % public6)
+            if zen6:
+                args.append("--address=/%s.%s/%s" % (reverse6(public6), self.ZONE, zen6))
         g = public if google is None else google
         if g:
             args.append("--txt-record=o-o.myaddr.l.google.com,%s" % g)
@@ -265,9 +275,9 @@ class LoopNet:
             "netwatch.port25_target": port25.target if port25 else "",
             "netwatch.router": router.addr if router else "",
             "netwatch.upnp": upnp.url if upnp else "",
-            "netwatch.dns_timeout_ms": "500",
-            "netwatch.port25_timeout_ms": "1500",
-            "netwatch.router_timeout_ms": "1500",
+            "netwatch.dns_timeout_ms": "1500",
+            "netwatch.port25_timeout_ms": "2000",
+            "netwatch.router_timeout_ms": "2000",
         }
         c.update(more)
         return c

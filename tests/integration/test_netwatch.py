@@ -446,3 +446,22 @@ def test_chaos_garbage_is_no_address(tmp_path, net):
     verdict, ev, out = check(loft)
     assert ev["reflect.cloudflare"][0] == "garbage", out
     assert ev["address"][0] == "203.0.113.7"
+
+
+# --- IPv6 -------------------------------------------------------------------
+
+def test_ipv6_address_in_pbl_is_relay(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7", zen6="127.0.0.11")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["address6"][0] == "2001:db8::7", out
+    assert ev["zen6"][0] == "pbl" and "2001:db8::7" in ev["zen6"][1], out
+    assert verdict == "relay" and "IPv6 address on the Spamhaus PBL" in ev["verdict"][1]
+
+
+def test_ipv6_address_clean_stays_direct(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen6"][0] == "clean", out
+    assert verdict == "direct", out
