@@ -40,7 +40,7 @@ struct nw_check {
 	struct evloop *ev;
 	struct nw_targets t;
 	enum nw_mode mode;
-	struct dns *dres, *drefl[R_COUNT];
+	struct dns *dres, *drefl[R_COUNT], *d6;
 	struct nw_router *router;
 	struct nw_p25 *p25;
 	struct ev_timer *finish;
@@ -146,7 +146,7 @@ static void on_opendns_aaaa(void *arg, enum dns_status st, const struct dns_addr
 	if (st == DNS_OK && n > 0) {
 		snprintf(c->res.addr6, sizeof(c->res.addr6), "%s", a[0].text);
 		item(c, "address6", a[0].text, "%s AAAA at %s", c->t.opendns_name,
-		     c->t.opendns_servers);
+		     c->t.opendns6_servers);
 	}
 	step_done(c);
 }
@@ -364,11 +364,16 @@ static void phase1(struct nw_check *c, char *err, size_t errlen)
 		if (c->drefl[R_OPENDNS]) {
 			want(c,
 			     dns_query_a(c->drefl[R_OPENDNS], c->t.opendns_name, on_opendns_a, c));
-			want(c, dns_query_aaaa(c->drefl[R_OPENDNS], c->t.opendns_name,
-					       on_opendns_aaaa, c));
 		} else {
 			item(c, "reflect.opendns", "error", "%s", err);
 		}
+	}
+	/* IPv6: asked over IPv6, the resolver sees the box's v6 address; on
+	 * a line without IPv6 this fails at once (unreachable) */
+	if (c->t.opendns6_servers[0] && c->t.opendns_name[0] && c->mode != NW_ADDRESS) {
+		c->d6 = mkdns(c, c->t.opendns6_servers, err, errlen);
+		if (c->d6)
+			want(c, dns_query_aaaa(c->d6, c->t.opendns_name, on_opendns_aaaa, c));
 	}
 	if (c->t.google_servers[0] && c->t.google_name[0]) {
 		c->drefl[R_GOOGLE] = mkdns(c, c->t.google_servers, err, errlen);
@@ -538,6 +543,9 @@ static void judge_zen6(struct nw_check *c)
 		e->zen6 = NETV_ZEN_UNCHECKED;
 	if (c->zen6_st != DNS_OK)
 		snprintf(codes, sizeof(codes), "%s", dns_status_str((enum dns_status)c->zen6_st));
+	if (!e->zen_selftest &&
+	    (e->zen6 == NETV_ZEN_CLEAN || e->zen6 == NETV_ZEN_PBL || e->zen6 == NETV_ZEN_LISTED))
+		e->zen6 = NETV_ZEN_UNCHECKED;
 	item(c, "zen6", netv_zen_str(e->zen6), "%s in %s: %s", c->res.addr6, c->t.zen_zone, codes);
 }
 
@@ -567,6 +575,17 @@ static void judge_zen(struct nw_check *c)
 		e->zen = NETV_ZEN_UNCHECKED;
 	if (c->zen_st != DNS_OK)
 		snprintf(codes, sizeof(codes), "%s", dns_status_str((enum dns_status)c->zen_st));
+	/* the self-test comes first: a resolver that fails it is not
+	 * believed, neither its "clean" nor its "listed" (its error codes
+	 * are kept: they say why) */
+	if (!e->zen_selftest &&
+	    (e->zen == NETV_ZEN_CLEAN || e->zen == NETV_ZEN_PBL || e->zen == NETV_ZEN_LISTED)) {
+		item(c, "zen", "unchecked",
+		     "%s in %s: %s, not believed: the resolver failed the self-test", e->addr,
+		     c->t.zen_zone, codes);
+		e->zen = NETV_ZEN_UNCHECKED;
+		return;
+	}
 	if (e->zen == NETV_ZEN_BOGUS)
 		log_warn(NULL, "event=bogus-list-answer zone=%s codes=%s", c->t.zen_zone, codes);
 	item(c, "zen", netv_zen_str(e->zen), "%s in %s: %s", e->addr, c->t.zen_zone, codes);
@@ -699,6 +718,7 @@ static void check_free(struct nw_check *c)
 	nw_router_cancel(c->router);
 	nw_p25_cancel(c->p25);
 	dns_free(c->dres);
+	dns_free(c->d6);
 	for (int i = 0; i < R_COUNT; i++)
 		dns_free(c->drefl[i]);
 	ev_timer_free(c->finish);

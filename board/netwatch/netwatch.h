@@ -23,6 +23,9 @@ struct config;
 struct nw_targets {
 	/* reflection: each "" turns that method off */
 	char opendns_servers[NW_TARGET_MAX], opendns_name[NW_TARGET_MAX];
+	/* the same name's AAAA asked over IPv6: an IPv6 resolver sees the
+	 * box's IPv6 address ("" = no IPv6 reflection) */
+	char opendns6_servers[NW_TARGET_MAX];
 	char google_servers[NW_TARGET_MAX], google_name[NW_TARGET_MAX];
 	char cloudflare_servers[NW_TARGET_MAX], cloudflare_name[NW_TARGET_MAX];
 	/* the local recursive resolver for PTR and the lists ("" = the

@@ -266,6 +266,7 @@ class LoopNet:
         srv = "127.0.0.1:%d" % self.port
         c = {
             "netwatch.opendns_servers": srv,
+            "netwatch.opendns6_servers": srv,
             "netwatch.google_servers": srv,
             # dnsmasq serves no CHAOS zone of its own: that method is off
             # unless a ChaosTxt responder stands in

@@ -465,3 +465,17 @@ def test_ipv6_address_clean_stays_direct(tmp_path, net):
     verdict, ev, out = check(loft)
     assert ev["zen6"][0] == "clean", out
     assert verdict == "direct", out
+
+
+def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
+    # 2.0.0.127 gives NXDOMAIN: the resolver does not reach Spamhaus
+    # (or filters it); its "clean" means nothing, so does its "listed"
+    net.dns(public="203.0.113.7", selftest=None)
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen.selftest"][0] == "failed", out
+    assert ev["zen"][0] == "unchecked" and "not believed" in ev["zen"][1], out
+    assert verdict == "unknown", out
+    net.dns(public="203.0.113.7", selftest=None, zen="127.0.0.11")
+    verdict, ev, out = check(loft)
+    assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
