@@ -528,3 +528,54 @@ class ChaosTxt:
     def close(self):
         self._stop = True
         self.sock.close()
+
+
+class BadDns:
+    """A DNS server that answers every query wrongly, by mode: "truncated"
+    (the header promises an answer that is not there), "short" (five
+    bytes), "overrun" (an answer whose RDLENGTH runs past the packet),
+    "loop" (a name compression pointer pointing at itself)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 12:
+                continue
+            self.queries += 1
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            if self.mode == "short":
+                out = bytes(head[:5])
+            elif self.mode == "truncated":
+                out = bytes(head) + q[12:]
+            elif self.mode == "overrun":
+                out = bytes(head) + q[12:] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 400) \
+                    + b"\x01\x02"
+            else:  # loop
+                out = bytes(head) + q[12:] + b"\xc0" + bytes([len(head) + len(q) - 12]) \
+                    + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x01\x02\x03\x04"
+            self.sock.sendto(out, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()

@@ -479,3 +479,39 @@ def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
     net.dns(public="203.0.113.7", selftest=None, zen="127.0.0.11")
     verdict, ev, out = check(loft)
     assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
+def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    # both reflection methods, and the list resolver, get the broken server
+    conf["netwatch.opendns_servers"] = bad.server
+    conf["netwatch.google_servers"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert bad.queries >= 2, out
+    assert ev["reflect.opendns"][0] == "no" and ev["reflect.google"][0] == "no", out
+    assert ev["address"][0] == "unknown"
+    assert verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "overrun", "loop"])
+def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    conf["netwatch.resolver"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert ev["ptr"][0] == "unchecked", out
+    assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out
+    assert verdict == "unknown", out
