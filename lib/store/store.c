@@ -133,6 +133,10 @@ static const char *const migrations[] = {
     /* the dashboard's count and sum of message sizes read this small index
      * instead of every message row (10,000 messages: 220 ms -> a few) */
     "CREATE INDEX messages_size ON messages(size);",
+    /* 6: netwatch rejections: a remote MX refusing direct mail for the
+     * address's reputation (loft-queue records it, netwatch weighs it) */
+    "CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
