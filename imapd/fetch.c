@@ -253,6 +253,7 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 	memset(&src, 0, sizeof(src));
 	src.fj = fj;
 	src.e = e;
+	imap_view_kw_announce(s, dst, e->keywords);
 	buf_printf(dst, "* %zu FETCH (", seq);
 	buf_init(&tmp, 128u * 1024 * 1024);
 	for (size_t i = 0; i < fj->fi.n; i++) {
@@ -650,6 +651,7 @@ static int store_report_cb(void *arg, const struct store_entry *e)
 	struct view_msg *m = &s->msgs[i];
 	m->flags = (m->flags & VIEW_RECENT) | e->flags;
 	m->modseq = e->modseq;
+	imap_view_kw_announce(s, x->out, e->keywords);
 	buf_printf(x->out, "* %ld FETCH (FLAGS ", i + 1);
 	imap_flags_format(x->out, m->flags, e->keywords);
 	if (x->uid_cmd || s->qresync)
@@ -745,6 +747,10 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	buf_init(&out, 64u * 1024 * 1024);
+	/* a new keyword goes into FLAGS now, even for FLAGS.SILENT, whose
+	 * FETCH lines are not sent (RFC 3501 7.2.6) */
+	if (mode != STORE_FLAGS_REMOVE && kw.len)
+		imap_view_kw_announce(s, &out, kw.data);
 	if (nreport) {
 		struct store_ctx x = {
 		    .s = s, .out = &out, .uids = report, .n = nreport, .uid_cmd = uid};

@@ -87,6 +87,9 @@ struct session {
 	int readonly;
 	uint32_t uidvalidity, uidnext;
 	uint64_t modseq; /* HIGHESTMODSEQ this view reflects */
+	/* keywords this session was told of in FLAGS (view.c), each as
+	 * " kw": a FETCH never shows one that is not here */
+	struct buf kw;
 	struct view_msg *msgs;
 	size_t nmsgs, capmsgs;
 	char mbox_name[520];
@@ -142,6 +145,20 @@ int imap_view_load(struct session *s);
  * expunged since modseq since, then FETCH (UID FLAGS MODSEQ) of the
  * entries changed since.  Returns 0. */
 int imap_view_qresync(struct session *s, uint64_t since);
+/* FLAGS and PERMANENTFLAGS (RFC 3501 7.2.6, 7.1): the system flags, the
+ * usual $-keywords and every keyword the view has announced. */
+/* Starts the announced set afresh with the keywords in use by the view's
+ * entries (SELECT: pass each entry's keywords, then write the lines). */
+void imap_view_kw_reset(struct session *s);
+/* Adds the space-separated keywords to the announced set; returns how
+ * many were new. */
+int imap_view_kw_add(struct session *s, const char *keywords);
+/* Appends the "* FLAGS" and "* OK [PERMANENTFLAGS" lines to out. */
+void imap_view_kw_lines(struct session *s, struct buf *out);
+/* Before a FETCH response that shows keywords: if any was not announced
+ * yet, appends the FLAGS and PERMANENTFLAGS lines for the grown set to
+ * out (NULL: writes them at once). */
+void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywords);
 /* Forgets the view (mailbox closed). */
 void imap_view_clear(struct session *s);
 /* Index of uid in the view, or -1. */

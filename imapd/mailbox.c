@@ -133,13 +133,15 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 	if (examine)
 		recent = mb.recent;
 	imap_set_state(s, ST_SELECTED);
-	imap_printf(s,
-		    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $Junk "
-		    "$NotJunk $MDNSent)\r\n"
-		    "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n"
-		    "* %zu EXISTS\r\n* %u RECENT\r\n",
-		    examine ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*", s->nmsgs,
-		    recent);
+	{
+		/* the keywords in use are listed too (RFC 3501 7.2.6) */
+		struct buf fl;
+		buf_init(&fl, 1u << 20);
+		imap_view_kw_lines(s, &fl);
+		imap_write(s, fl.data, fl.len);
+		buf_free(&fl);
+	}
+	imap_printf(s, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
 	if (first_unseen)
 		imap_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
 	imap_printf(s,

@@ -87,12 +87,17 @@ void imap_parser_limits_default(struct imap_parser_limits *lim)
 
 void imap_parser_limits_preauth(struct imap_parser_limits *lim)
 {
-	/* LOGIN, AUTHENTICATE with SASL-IR, ID, CAPABILITY, STARTTLS: a few
-	 * hundred bytes each; nothing before login needs more */
-	lim->max_line = 8 * 1024;
+	/* LOGIN, AUTHENTICATE with SASL-IR, CAPABILITY, STARTTLS: a few
+	 * hundred bytes each.  ID is the big one: RFC 2971 allows 30 pairs of
+	 * a 30-octet field and a 1024-octet value, which as quoted strings
+	 * with every octet escaped ("\\") is 30 * (30 + 2048 + 6) = 62,520
+	 * bytes on one line; 64 KiB admits every legal ID, and nothing before
+	 * login needs more.  A peer can still make the server hold no more
+	 * than max_total. */
+	lim->max_line = 64 * 1024;
 	lim->max_literal = 4 * 1024;
 	lim->max_append_literal = 4 * 1024;
-	lim->max_total = 64 * 1024;
+	lim->max_total = 96 * 1024;
 	lim->max_other_total = 0;
 	lim->max_depth = 8;
 	lim->max_args = 256;

@@ -70,10 +70,10 @@ struct imap_parser;
  * 64 MiB, total 128 MiB, no separate bound for non-APPEND commands, depth
  * 32, 10000 tokens). */
 void imap_parser_limits_default(struct imap_parser_limits *lim);
-/* Fills lim with the limits for a client not logged in yet: nothing it may
- * send needs more than a few KiB (line 8 KiB, any literal 4 KiB, total
- * 64 KiB, depth 8, 256 tokens), so an unauthenticated peer cannot make the
- * server buffer more. */
+/* Fills lim with the limits for a client not logged in yet: the largest
+ * legal command before login is ID with 30 pairs (RFC 2971), so line 64
+ * KiB, any literal 4 KiB, total 96 KiB, depth 8, 256 tokens; an
+ * unauthenticated peer cannot make the server buffer more. */
 void imap_parser_limits_preauth(struct imap_parser_limits *lim);
 /* Never returns NULL (aborts on out of memory).  lim NULL: defaults. */
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);

@@ -8,15 +8,17 @@
 
 #include "strnum.h"
 
-static int num(const char *s, size_t len, uint32_t *out)
+static int num(const char *s, size_t len, uint32_t *out, unsigned char *star)
 {
 	uint64_t v;
 
+	*star = 0;
 	if (len == 1 && s[0] == '*') {
-		*out = SEQSET_STAR;
+		*out = 0;
+		*star = 1;
 		return 0;
 	}
-	if (strnum_u64n(s, len, UINT32_MAX - 1, &v) < 0 || v == 0)
+	if (strnum_u64n(s, len, UINT32_MAX, &v) < 0 || v == 0)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -37,13 +39,14 @@ int seqset_parse(const char *s, struct seqset *out)
 		struct seqset_range r;
 
 		if (colon) {
-			if (num(s, (size_t)(colon - s), &r.lo) < 0 ||
-			    num(colon + 1, len - (size_t)(colon - s) - 1, &r.hi) < 0)
+			if (num(s, (size_t)(colon - s), &r.lo, &r.lo_star) < 0 ||
+			    num(colon + 1, len - (size_t)(colon - s) - 1, &r.hi, &r.hi_star) < 0)
 				goto bad;
 		} else {
-			if (num(s, len, &r.lo) < 0)
+			if (num(s, len, &r.lo, &r.lo_star) < 0)
 				goto bad;
 			r.hi = r.lo;
+			r.hi_star = r.lo_star;
 		}
 		if (out->n >= SEQSET_MAX_RANGES)
 			goto bad;
@@ -78,10 +81,11 @@ void seqset_resolve(struct seqset *set, uint32_t star)
 
 	for (size_t i = 0; i < set->n; i++) {
 		struct seqset_range *r = &set->r[i];
-		if (r->lo == SEQSET_STAR)
+		if (r->lo_star)
 			r->lo = star;
-		if (r->hi == SEQSET_STAR)
+		if (r->hi_star)
 			r->hi = star;
+		r->lo_star = r->hi_star = 0;
 		if (r->lo > r->hi) {
 			uint32_t t = r->lo;
 			r->lo = r->hi;

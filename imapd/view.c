@@ -72,10 +72,86 @@ void imap_uidset_format(struct buf *b, const uint32_t *uids, size_t n)
 	}
 }
 
+/* --- keywords announced in FLAGS ------------------------------------------ */
+
+/* The keywords every mailbox lists (clients set these without asking). */
+#define KW_DEFAULT " $Forwarded $Junk $NotJunk $MDNSent"
+/* Bound on the announced set: STORE takes at most 64 keywords per entry,
+ * but a mailbox may collect many more over time. */
+#define KW_MAX (256u * 1024)
+
+static int kw_known(const struct session *s, const char *kw, size_t n)
+{
+	const char *p = buf_cstr(&s->kw);
+
+	while ((p = strchr(p, ' ')) != NULL) {
+		p++;
+		size_t len = strcspn(p, " ");
+		if (len == n && strncasecmp(p, kw, n) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+void imap_view_kw_reset(struct session *s)
+{
+	buf_free(&s->kw);
+	buf_init(&s->kw, KW_MAX);
+	buf_puts(&s->kw, KW_DEFAULT);
+}
+
+int imap_view_kw_add(struct session *s, const char *keywords)
+{
+	int added = 0;
+
+	for (const char *p = keywords; p && *p;) {
+		size_t n = strcspn(p, " ");
+		if (n && !kw_known(s, p, n) &&
+		    (buf_putc(&s->kw, ' ') == 0 && buf_append(&s->kw, p, n) == 0))
+			added++;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return added;
+}
+
+void imap_view_kw_lines(struct session *s, struct buf *out)
+{
+	buf_printf(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)\r\n",
+		   buf_cstr(&s->kw));
+	if (s->readonly)
+		buf_puts(out, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+	else
+		buf_printf(out,
+			   "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+			   "\\Draft%s \\*)] Flags permitted\r\n",
+			   buf_cstr(&s->kw));
+}
+
+void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywords)
+{
+	if (!keywords || !*keywords || s->state != ST_SELECTED)
+		return;
+	if (imap_view_kw_add(s, keywords) == 0)
+		return;
+	if (out) {
+		imap_view_kw_lines(s, out);
+	} else {
+		struct buf b;
+		buf_init(&b, 2 * KW_MAX);
+		imap_view_kw_lines(s, &b);
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	}
+}
+
 /* --- the view ------------------------------------------------------------- */
 
 void imap_view_clear(struct session *s)
 {
+	buf_free(&s->kw);
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
@@ -112,12 +188,14 @@ static int load_cb(void *arg, const struct store_entry *e)
 {
 	struct session *s = arg;
 
+	imap_view_kw_add(s, e->keywords);
 	view_push(s, e->uid, e->flags, e->modseq);
 	return 0;
 }
 
 int imap_view_load(struct session *s)
 {
+	imap_view_kw_reset(s);
 	return store_entries(s->srv->st, s->mbox_id, 1, 0, load_cb, s) < 0 ? -1 : 0;
 }
 
@@ -143,6 +221,7 @@ static int changed_cb(void *arg, const struct store_entry *e)
 			return 0;
 		m->modseq = e->modseq;
 		m->flags = (m->flags & VIEW_RECENT) | e->flags;
+		imap_view_kw_announce(s, &x->out, e->keywords);
 		buf_printf(&x->out, "* %ld FETCH (", i + 1);
 		if (s->qresync)
 			buf_printf(&x->out, "UID %u ", e->uid);
@@ -152,6 +231,8 @@ static int changed_cb(void *arg, const struct store_entry *e)
 			buf_printf(&x->out, " MODSEQ (%llu)", (unsigned long long)e->modseq);
 		buf_puts(&x->out, ")\r\n");
 	} else if (s->nmsgs == 0 || e->uid > s->msgs[s->nmsgs - 1].uid) {
+		/* new mail with a new keyword: FLAGS goes before its EXISTS */
+		imap_view_kw_announce(s, &x->out, e->keywords);
 		view_push(s, e->uid, e->flags, e->modseq);
 		x->added++;
 	}
@@ -351,6 +432,7 @@ static int qr_fetch_cb(void *arg, const struct store_entry *e)
 
 	if (i < 0)
 		return 0;
+	imap_view_kw_announce(q->s, &q->out, e->keywords);
 	buf_printf(&q->out, "* %ld FETCH (UID %u FLAGS ", i + 1, e->uid);
 	imap_flags_format(&q->out, e->flags | (q->s->msgs[i].flags & VIEW_RECENT), e->keywords);
 	buf_printf(&q->out, " MODSEQ (%llu))\r\n", (unsigned long long)e->modseq);

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "evloop.h"
+#include "greetpass.h"
 #include "listener.h"
 #include "log.h"
 #include "smtpd.h"
@@ -70,6 +71,10 @@ static const struct {
      * what a 512 MB board can give it next to imapd and SQLite */
     L("max_body_bytes_in_flight", max_body_in_flight, 64u << 20, 1u << 20, (uint64_t)1 << 34),
     L("greeting_delay_ms", greeting_delay_ms, 1000, 0, 60000),
+    /* postscreen's default: a day; 0 makes every MX client wait */
+    L("greeting_pass_ttl", greeting_pass_ttl_s, 86400, 0, 30 * 86400),
+    /* 24 bytes each, grown on demand: at most about 200 KiB */
+    L("greeting_pass_max", greeting_pass_max, 4096, 1, 1000000),
 #undef L
 };
 
@@ -175,6 +180,7 @@ int main(int argc, char **argv)
 	daemon_set_hooks(srv.d, &hooks);
 	load_limits(daemon_config(srv.d), &srv.lim);
 	load_authlimit(daemon_config(srv.d));
+	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
 
 	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
 	if (!hn) {
@@ -236,6 +242,7 @@ int main(int argc, char **argv)
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
 	authlimit_free(srv.al);
+	greetpass_free(srv.passed);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "data.h"
 #include "evloop.h"
+#include "greetpass.h"
 #include "listener.h"
 #include "log.h"
 #include "net.h"
@@ -394,6 +395,13 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 		ev_stop(srv->ev); /* the last session of a graceful stop */
 }
 
+static void greet(struct session *s)
+{
+	smtp_set_state(s, S_INIT);
+	smtp_reply(s, "220 %s ESMTP Loft", s->srv->hostname);
+	ev_timer_arm(s->deadline, s->srv->lim.timeout_command_s * 1000);
+}
+
 static void greet_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 {
 	struct session *s = arg;
@@ -407,9 +415,29 @@ static void greet_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		session_input(s->c, s);
 		return;
 	}
-	smtp_set_state(s, S_INIT);
-	smtp_reply(s, "220 %s ESMTP Loft", s->srv->hostname);
-	ev_timer_arm(s->deadline, s->srv->lim.timeout_command_s * 1000);
+	if (s->port == PORT_MX && s->srv->lim.greeting_delay_ms)
+		greetpass_add(s->srv->passed, s->ip, ev_now(s->srv->ev));
+	greet(s);
+}
+
+/* The MX port waits greeting_delay_ms before the banner for a client
+ * address not seen pass that check within greeting_pass_ttl; submission
+ * clients authenticate and never wait (a phone would wait before every
+ * send). */
+static void greet_start(struct session *s)
+{
+	struct smtpd *srv = s->srv;
+
+	if (s->port != PORT_MX) {
+		greet(s);
+		return;
+	}
+	if (srv->lim.greeting_delay_ms && greetpass_known(srv->passed, s->ip, ev_now(srv->ev))) {
+		log_debug(s->sid, "event=greeting-pass peer=%s", s->ip);
+		greet(s);
+		return;
+	}
+	ev_timer_arm(s->greet, srv->lim.greeting_delay_ms);
 }
 
 static void session_tls_ready(struct conn *c, void *arg)
@@ -418,9 +446,9 @@ static void session_tls_ready(struct conn *c, void *arg)
 
 	log_debug(s->sid, "event=tls version=%s cipher=%s", conn_tls_version(c),
 		  conn_tls_cipher(c));
-	/* implicit TLS: the greeting window starts once TLS is up */
+	/* implicit TLS: the greeting once TLS is up */
 	if (s->state == S_GREETING)
-		ev_timer_arm(s->greet, s->srv->lim.greeting_delay_ms);
+		greet_start(s);
 }
 
 static void session_timeout(struct conn *c, void *arg)
@@ -481,9 +509,9 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 			conn_close(s->c, 0, "no tls");
 			s->state = S_CLOSED;
 		}
-		return; /* the greeting timer starts in tls_ready */
+		return; /* the greeting waits for tls_ready */
 	}
-	ev_timer_arm(s->greet, srv->lim.greeting_delay_ms);
+	greet_start(s);
 }
 
 void smtp_session_stop_all(struct smtpd *srv)

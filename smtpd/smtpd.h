@@ -22,6 +22,7 @@ struct authcheck;
 struct session;
 struct commit;
 struct listener;
+struct greetpass;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
@@ -42,6 +43,8 @@ struct smtpd_limits {
 	uint64_t max_session_s;	       /* a whole session, however busy (0: no limit) */
 	uint64_t max_body_in_flight;   /* bytes of bodies held by all sessions */
 	uint64_t greeting_delay_ms;    /* early-talker window */
+	uint64_t greeting_pass_ttl_s;  /* a passed address is greeted at once */
+	uint64_t greeting_pass_max;    /* addresses remembered at most */
 };
 
 struct smtpd {
@@ -55,8 +58,9 @@ struct smtpd {
 	char hostname[256];
 	struct listener *lsn; /* accept loop and connection limits */
 	struct session *sessions;
-	struct commit *commit;	 /* the store thread, commit.c */
-	uint64_t body_in_flight; /* sum of the sessions' body buffers (len) */
+	struct greetpass *passed; /* early-talker check passed (greetpass.h) */
+	struct commit *commit;	  /* the store thread, commit.c */
+	uint64_t body_in_flight;  /* sum of the sessions' body buffers (len) */
 	int stopping;
 };
 

@@ -93,10 +93,10 @@ static void test_preauth(void)
 	CHECK(&pre, "a UID APPEND INBOX {5000+}\r\nxxxx", "FATAL a literal too large\n",
 	      "UID APPEND gets no more");
 
-	/* many small LITERAL+ in one command: the total stops it at 64 KiB */
+	/* many small LITERAL+ in one command: the total stops it at 96 KiB */
 	buf_init(&in, 1 << 20);
 	buf_puts(&in, "a NOOP");
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < 60; i++) {
 		buf_puts(&in, " {2000+}\r\n");
 		for (int j = 0; j < 2000; j++)
 			buf_putc(&in, 'q');
@@ -105,19 +105,39 @@ static void test_preauth(void)
 	for (size_t step = 0; step < 3; step += 2) {
 		struct imap_parser *p = imap_parser_new(&pre);
 		got_is(feed(p, in.data, in.len, step), "FATAL a literal too large\n",
-		       "64 KiB total before login");
+		       "96 KiB total before login");
 		imap_parser_free(p);
 	}
-	/* a line of 9000 bytes: over the 8 KiB pre-login line */
+	/* a line of 70000 bytes: over the 64 KiB pre-login line; the next
+	 * command is read as usual */
 	buf_reset(&in);
 	buf_puts(&in, "a LOGIN ");
-	for (int i = 0; i < 9000; i++)
+	for (int i = 0; i < 70000; i++)
 		buf_putc(&in, 'u');
 	buf_puts(&in, " p\r\nb NOOP\r\n");
-	{
+	for (size_t step = 0; step < 2; step++) {
 		struct imap_parser *p = imap_parser_new(&pre);
-		got_is(feed(p, in.data, in.len, 0), "ERR a line too long\nDONE b NOOP 0\n",
-		       "8 KiB line before login");
+		got_is(feed(p, in.data, in.len, step), "ERR a line too long\nDONE b NOOP 0\n",
+		       "64 KiB line before login");
+		imap_parser_free(p);
+	}
+	/* the largest legal ID (RFC 2971: 30 pairs, 30-octet fields,
+	 * 1024-octet values), every value octet escaped: taken before login,
+	 * whole and byte by byte (issue 9, item 3) */
+	buf_reset(&in);
+	buf_puts(&in, "i ID (");
+	for (int i = 0; i < 30; i++) {
+		buf_printf(&in, "%s\"field%02d_______________________\" \"", i ? " " : "", i);
+		for (int j = 0; j < 1024; j++)
+			buf_puts(&in, "\\\\");
+		buf_putc(&in, '"');
+	}
+	buf_puts(&in, ")\r\nb NOOP\r\n");
+	ok(in.len > 62000, "the ID line is over 62,000 bytes");
+	for (size_t step = 0; step < 2; step++) {
+		struct imap_parser *p = imap_parser_new(&pre);
+		got_is(feed(p, in.data, in.len, step), "DONE i ID 1\nDONE b NOOP 0\n",
+		       "30-pair ID before login");
 		imap_parser_free(p);
 	}
 	buf_free(&in);

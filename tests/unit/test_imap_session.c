@@ -106,6 +106,18 @@ static const struct script scripts[] = {
      "e UID STORE 1 -FLAGS.SILENT (\\Flagged $Work)\r\nf SEARCH FLAGGED\r\n"
      "g FETCH 1 (MODSEQ)\r\nh STORE 1 +FLAGS (\\Bogus)\r\ni LOGOUT\r\n",
      "a OK b OK c OK d OK e OK f OK g OK h BAD i OK", "* 1 FETCH (FLAGS (\\Flagged $Work)"},
+    {"new keywords announced in FLAGS (issue 9, item 2)",
+     "a LOGIN u@example.org password-123\r\nb SELECT INBOX\r\n"
+     "c STORE 1 +FLAGS ($Brand)\r\nd STORE 2 FLAGS.SILENT ($Quiet)\r\n"
+     "e STORE 2 +FLAGS ($quiet $Brand)\r\nf STORE 1:* FLAGS.SILENT ()\r\n"
+     "g EXAMINE INBOX\r\nh LOGOUT\r\n",
+     "a OK b OK c OK d OK e OK f OK g OK h OK",
+     "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $Junk $NotJunk "
+     "$MDNSent $Brand)\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
+     "$Forwarded $Junk $NotJunk $MDNSent $Brand \\*)] Flags permitted\r\n* 1 FETCH (FLAGS "
+     "($Brand))|"
+     "$MDNSent $Brand $Quiet)\r\n* OK [PERMANENTFLAGS|"
+     "* 2 FETCH (FLAGS ($Quiet $Brand))\r\ne OK|$MDNSent)\r\n* OK [PERMANENTFLAGS ()]"},
     {"mailboxes",
      "a LOGIN u@example.org password-123\r\nb CREATE Projects/Loft\r\n"
      "c LIST \"\" \"Projects*\"\r\nd RENAME Projects/Loft Projects/Roof\r\n"

@@ -123,6 +123,22 @@ static void seqsets(void)
 	seqset_resolve(&s, UINT32_MAX - 1);
 	ok(seqset_contains(&s, 100000) && seqset_contains(&s, 1), "overlap merged");
 	seqset_free(&s);
+	/* 4294967295 is a UID like any other, not "*" (issue 9, item 8) */
+	ok(seqset_parse("1:4294967295", &s) == 0, "range to 2^32-1");
+	seqset_resolve(&s, 3);
+	ok(seqset_contains(&s, 1) && seqset_contains(&s, 3) && seqset_contains(&s, 4000000000u) &&
+	       seqset_contains(&s, UINT32_MAX),
+	   "range to 2^32-1 kept whole, not read as *");
+	seqset_free(&s);
+	ok(seqset_parse("4294967295:*", &s) == 0, "2^32-1:*");
+	seqset_resolve(&s, 7);
+	ok(seqset_contains(&s, 7) && seqset_contains(&s, 100) && !seqset_contains(&s, 6),
+	   "2^32-1:* is 7:2^32-1");
+	seqset_free(&s);
+	ok(seqset_parse("4294967295", &s) == 0, "2^32-1 alone");
+	seqset_resolve(&s, 7);
+	ok(!seqset_contains(&s, 7) && seqset_contains(&s, UINT32_MAX), "2^32-1 alone is not *");
+	seqset_free(&s);
 	static const char *const bad[] = {"",  "0",	"1:",	      ":1",  "1,,2",
 					  "a", "1:2:3", "4294967296", "1 2", "-1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
