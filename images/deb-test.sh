@@ -215,6 +215,10 @@ check "loftd answers SMTP on port 25 (220)" greeting 25 220
 check "loftd answers IMAP on port 143 (* OK)" greeting 143 "* OK"
 check "loft-admin answers HTTP on port 80 (the wizard)" http_ok 80
 check "loftd runs as root, loft-smtpd and loft-imapd as loft" users_right
+# loft-queue needs the CA store for outbound TLS (a Depends, not a
+# Recommends: apt here installs no recommends)
+check "no daemon logged an error at start" sh -c "! grep 'level=err' '$out/loftd.log'"
+
 check "loft.conf copied into the data directory, root:loft 0640" test "$(owner var/lib/loft/loft.conf)" = "root:loft 640"
 check "the database is loft's" test "$(inside 'stat -c %U /var/lib/loft/loft.db')" = loft
 check "loftctl adds a domain and a mailbox" inside \

@@ -107,8 +107,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Loft <dev@loft.invalid>
 Installed-Size: $size
-Depends: ${shlibs}passwd, init-system-helpers, procps
-Recommends: ca-certificates
+Depends: ${shlibs}passwd, init-system-helpers, procps, ca-certificates
 Section: mail
 Priority: optional
 Description: personal mail server for a small board
