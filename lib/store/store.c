@@ -112,6 +112,24 @@ static const char *const migrations[] = {
     "CREATE TRIGGER messages_fts_hdr_del AFTER DELETE ON messages BEGIN"
     " DELETE FROM fts_hdr WHERE rowid = OLD.id; END;"
     "ALTER TABLE entries ADD COLUMN savedate INTEGER;",
+    /* 4: outbound (loft-queue): per-recipient attempt history, the delay
+     * notice flag, hold, and the DKIM keys */
+    "ALTER TABLE queue ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE queue_attempts(id INTEGER PRIMARY KEY,"
+    " queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,"
+    " time INTEGER NOT NULL, route TEXT NOT NULL, mx TEXT NOT NULL, addr TEXT NOT NULL,"
+    " tls TEXT NOT NULL, verified INTEGER NOT NULL, reply TEXT NOT NULL,"
+    " next_attempt INTEGER NOT NULL);"
+    "CREATE INDEX queue_attempts_queue ON queue_attempts(queue_id);"
+    "CREATE TABLE dkim_keys(domain TEXT PRIMARY KEY, selector TEXT NOT NULL,"
+    " key_pem TEXT NOT NULL, created INTEGER NOT NULL);",
+    /* 5: admin (loft-admin's login sessions; the token is kept only as its
+     * SHA-256, so a copy of the database opens no session) */
+    "CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+    " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
+    "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
