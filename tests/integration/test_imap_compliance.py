@@ -424,6 +424,49 @@ def test_many_sessions_consistent(loft):
     m.logout()
 
 
+# --- 6. LIST-EXTENDED (RFC 5258) --------------------------------------------
+
+def test_list_extended(loft):
+    r = Raw(loft)
+    for name in (b"LX", b"LX/a", b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"c CREATE " + name)[-1].startswith(b"c OK")
+    for name in (b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"s SUBSCRIBE " + name)[-1].startswith(b"s OK")
+    # RECURSIVEMATCH alone is an error (RFC 5258 3)
+    assert r.cmd(b'a LIST (RECURSIVEMATCH) "" "*"')[-1].startswith(b"a BAD")
+    assert r.cmd(b'a LIST (RECURSIVEMATCH REMOTE) "" "*"')[-1].startswith(b"a BAD")
+    out = r.cmd(b'b LIST (SUBSCRIBED) "" "L*"')
+    assert out[-1].startswith(b"b OK")
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a/deep", b"LX/b", b"LZ/q/r"}, out
+    assert b"\\NonExistent" not in got[b"LX/b"] and b"\\Subscribed" in got[b"LX/b"]
+    # parents of subscribed children: CHILDINFO
+    out = r.cmd(b'c LIST (SUBSCRIBED RECURSIVEMATCH) "" "LX/%"')
+    assert out[-1].startswith(b"c OK")
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX/a"], out
+    assert b"\\Subscribed" not in got[b"LX/a"].split(b")")[0], out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"CHILDINFO" not in got[b"LX/b"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"')
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX", b"LZ"}, out
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX"], out
+    # a level that does not exist, with a subscribed mailbox below
+    assert b"\\NonExistent" in got[b"LZ"] and b"CHILDINFO" in got[b"LZ"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "LZ/%"')
+    assert len(out) == 2 and b"\\NonExistent" in out[0] and b'"LZ/q"' in out[0], out
+    # without RECURSIVEMATCH: only what is subscribed itself
+    out = r.cmd(b'd LIST (SUBSCRIBED) "" "L%"')
+    assert out[-1].startswith(b"d OK") and len(out) == 1, out
+    # RETURN (SUBSCRIBED) marks without selecting by subscription
+    out = r.cmd(b'e LIST "" "LX/*" RETURN (SUBSCRIBED CHILDREN)')
+    got = {l.split(b'"/" ', 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a", b"LX/a/deep", b"LX/b"}, out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"\\Subscribed" not in got[b"LX/a"]
+    assert b"\\HasChildren" in got[b"LX/a"]
+    r.close()
+
+
 # --- 7. CONDSTORE (RFC 7162) -------------------------------------------------
 
 def test_condstore_fetch_modseq_and_esearch(loft):
