@@ -599,3 +599,40 @@ def test_append_concurrent_sessions(loft):
     typ, data = m.search(None, "SUBJECT", "c3-14")
     assert typ == "OK" and len(data[0].split()) == 1
     m.logout()
+
+
+# --- BINARY (RFC 3516), advertised -------------------------------------------
+
+def test_binary(loft):
+    r = Raw(loft)
+    assert b" BINARY" in b" ".join(r.cmd(b"c CAPABILITY"))
+    assert r.cmd(b"c CREATE BIN")[-1].startswith(b"c OK")
+    blob = bytes(range(256)) * 4
+    msg = (b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(blob).replace(b"\n", b"\r\n") + b"--b--\r\n")
+    # APPEND with a literal8 (~{n}), NULs and all
+    raw = (b"Subject: raw\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\n"
+           b"Content-Type: application/octet-stream\r\n\r\n" + blob)
+    assert r.cmd(b"a APPEND BIN " + lit(msg))[-1].startswith(b"a OK")
+    r.send(b"b APPEND BIN ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    assert r.until_tag(b"b")[-1].startswith(b"b OK")
+    r.cmd(b"s SELECT BIN")
+    r.send(b"f FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n")
+    head = r.line()
+    assert b"BINARY.SIZE[2] 1024" in head and head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"f")[-1].startswith(b"f OK")
+    r.send(b"g FETCH 2 (BINARY.PEEK[1])\r\n")
+    head = r.line()
+    assert head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"g")[-1].startswith(b"g OK")
+    r.close()
