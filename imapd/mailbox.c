@@ -323,11 +323,18 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 			imap_condstore_enable(s);
 			buf_printf(out, "HIGHESTMODSEQ %llu",
 				   (unsigned long long)mb->highestmodseq);
-		} else if (imap_arg_is(a, "APPENDLIMIT"))
+		} else if (imap_arg_is(a, "APPENDLIMIT")) {
 			buf_printf(out, "APPENDLIMIT %llu",
 				   (unsigned long long)s->srv->appendlimit);
-		else
+		} else if (imap_arg_is(a, "SIZE")) {
+			/* STATUS=SIZE (RFC 8438) */
+			uint64_t size = 0;
+			if (store_mailbox_size(s->srv->st, mb->id, &size) < 0)
+				return -1;
+			buf_printf(out, "SIZE %llu", (unsigned long long)size);
+		} else {
 			return -1;
+		}
 	}
 	buf_putc(out, ')');
 	return 0;

@@ -636,3 +636,27 @@ def test_binary(loft):
     r.buf = r.buf[1024:]
     assert r.until_tag(b"g")[-1].startswith(b"g OK")
     r.close()
+
+
+# --- STATUS=SIZE (RFC 8438) ---------------------------------------------------
+
+def test_status_size(loft):
+    m = imap_ssl(loft)
+    assert b"STATUS=SIZE" in m.capability()[1][0]
+    msgs = [mkmsg(["Subject: size %d" % i], "z" * (100 * i) + "\r\n") for i in range(5)]
+    fresh(m, "SZ", msgs)
+    typ, data = m.status("SZ", "(MESSAGES SIZE)")
+    assert typ == "OK" and b"(MESSAGES 5 SIZE %d)" % sum(map(len, msgs)) in data[0], data
+    m.store("1,3", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    typ, data = m.status("SZ", "(SIZE)")
+    assert b"(SIZE %d)" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in data[0], data
+    assert m.create("SZ0")[0] == "OK"
+    typ, data = m.status("SZ0", "(SIZE UNSEEN)")
+    assert b"(SIZE 0 UNSEEN 0)" in data[0], data
+    m.untagged_responses.pop("STATUS", None)
+    typ, data = m._simple_command("LIST", '""', "SZ", "RETURN", "(STATUS (SIZE))")
+    assert typ == "OK"
+    st = m.untagged_responses.pop("STATUS", [])
+    assert st and b"SIZE %d" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in st[0], st
+    m.logout()
