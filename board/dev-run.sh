@@ -19,7 +19,7 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e "$VAR" ] &&
 fi
 if [ ! -f "$VAR/loft.db" ]; then
 	"$BUILD/loftctl" -d "$VAR" init
-	echo "Add a domain and a user, for example:"
+	echo "Open the setup wizard at the http address printed below, or add a domain and a user, for example:"
 	echo "  $BUILD/loftctl -d $VAR domain add example.org"
 	echo "  echo password | $BUILD/loftctl -d $VAR user add you@example.org"
 fi

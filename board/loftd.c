@@ -818,6 +818,10 @@ static void print_banner(void)
 	for (size_t i = 0; i < NLISTENERS; i++)
 		if (listeners[i].fd >= 0)
 			printf("  %-12s %s\n", listeners[i].name, listeners[i].addr);
+	/* the first thing a new user does: open the wizard in a browser */
+	if (listener_find("http")->fd >= 0)
+		printf("Open the setup wizard and admin: http://%s/\n",
+		       listener_find("http")->addr);
 	printf("Ctrl-C stops every process.\n");
 	fflush(stdout);
 }

@@ -1,0 +1,92 @@
+#ifndef LOFT_ADMIN_ADMIN_H
+#define LOFT_ADMIN_ADMIN_H
+/*
+ * loft-admin's shared state and the request/response pair every page
+ * handler works on.  http.c owns the transport (MHD on Loft's event loop,
+ * TLS in front); route.c picks a handler; the handlers (wizard.c,
+ * pages.c, autoconfig.c) read the request and fill the response.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "form.h"
+#include "store_admin.h"
+
+struct daemon;
+struct evloop;
+struct store;
+struct config;
+struct authlimit;
+struct MHD_Connection;
+
+#define ADMIN_PAGE_MAX	  (4u << 20) /* one rendered page */
+#define ADMIN_MAX_HEADERS 8
+
+struct admin {
+	struct daemon *d;
+	struct evloop *ev;
+	struct store *st;
+	struct config *cfg;
+	struct authlimit *al;
+	const char *datadir;
+	const char *local_nets; /* NULL: FORM_LOCAL_NETS */
+	int dev;
+	int https_port;	   /* the port of the https listener, 0: none */
+	int require_https; /* admin pages only over HTTPS once set up */
+	uint64_t max_upload;
+	int64_t session_idle_s;
+	char hostname[256]; /* from loft.conf, else the machine's */
+};
+
+struct req {
+	struct MHD_Connection *mc;
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* without the query */
+	const char *host;   /* Host header or "" */
+	char ip[64];
+	int https;
+	int post;
+	struct buf body;
+	int too_big;
+	uint64_t discarded; /* bytes dropped past the limit; -1: answered */
+	struct form form;   /* parsed on POST with a form content type */
+	int form_bad;	    /* the body was not a valid form */
+	int multipart;	    /* multipart/form-data (an upload): CSRF in the query */
+	const char *form_why;
+	/* session state (session.c) */
+	int has_session;
+	char sess_hash[STORE_ADMIN_HASH_MAX + 1];
+	struct store_admin_session sess;
+	/* login throttling (session.c) */
+	int delayed;
+	struct ev_timer *delay_timer;
+};
+
+struct resp {
+	int status;
+	const char *ctype; /* NULL: text/html */
+	struct buf body;
+	int nh;
+	char *hname[ADMIN_MAX_HEADERS], *hval[ADMIN_MAX_HEADERS];
+	int fd; /* >= 0: send this file instead of body (owned) */
+	uint64_t fd_size;
+	int suspend; /* 1: the handler suspended the request (see session.c) */
+};
+
+/* Adds a header (both copied).  Aborts on out of memory. */
+void resp_header(struct resp *r, const char *name, const char *value);
+/* A redirect (303 See Other after a POST, or 302) to location. */
+void resp_redirect(struct resp *r, int status, const char *location);
+
+/* A query-string argument of the request (decoded by MHD), or NULL. */
+const char *req_query(const struct req *q, const char *name);
+
+/* route.c: fills res for req (never fails: errors are pages). */
+void admin_route(struct admin *a, struct req *req, struct resp *res);
+/* 1 when the wizard is done (setting setup.done = 1). */
+int admin_setup_done(struct admin *a);
+/* 1 when req comes from the local network (admin.local_nets). */
+int admin_is_local(struct admin *a, const struct req *req);
+
+#endif

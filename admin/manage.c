@@ -1,0 +1,780 @@
+/*
+ * The admin pages after set-up: users, aliases and catch-all, domains,
+ * the outbound queue, route and relay, DNS records, the event log, and
+ * the system page (processes, admin password, backup and restore).
+ * Every change is a POST with the session's CSRF token (route.c checks
+ * it), answered with a redirect carrying a short message code, so a
+ * reload never repeats it.
+ */
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "html.h"
+#include "log.h"
+#include "pages.h"
+#include "passwd.h"
+#include "procstatus.h"
+#include "session.h"
+#include "store_admin.h"
+#include "store_backup.h"
+#include "store_queue.h"
+#include "store_settings.h"
+#include "store_users.h"
+#include "strnum.h"
+
+#define QUEUE_SHOWN 500 /* queue rows on one page */
+
+/* Wakes the queue runner (through loftd) after a retry. */
+static void daemon_notify_queue(struct admin *a)
+{
+	daemon_notify(a->d, "queue");
+}
+
+/* The messages a redirect can carry (?m=CODE): fixed texts, so nothing a
+ * visitor puts in a link is ever shown. */
+static const struct {
+	const char *code, *kind, *text;
+} msgs[] = {
+    {"user-added", "ok", "Mailbox added."},
+    {"user-deleted", "ok", "Mailbox deleted."},
+    {"passwd", "ok", "Password changed."},
+    {"alias-added", "ok", "Alias added."},
+    {"alias-deleted", "ok", "Alias removed."},
+    {"domain-added", "ok", "Domain added."},
+    {"domain-deleted", "ok", "Domain removed."},
+    {"retry", "ok", "The message will be tried again now."},
+    {"flush", "ok", "Every waiting message will be tried again now."},
+    {"deleted", "ok", "Removed from the queue."},
+    {"saved", "ok", "Saved."},
+    {"admin-pw", "ok", "Admin password changed; other sessions were logged out."},
+    {"restored", "ok", "The backup was restored."},
+};
+
+static void flash(struct req *q, struct resp *r)
+{
+	const char *m = req_query(q, "m");
+
+	for (size_t i = 0; m && i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if (strcmp(m, msgs[i].code) == 0)
+			h_note(r, msgs[i].kind, msgs[i].text);
+}
+
+static void done(struct resp *r, const char *page, const char *code)
+{
+	char loc[128];
+
+	snprintf(loc, sizeof(loc), "%s?m=%s", page, code);
+	resp_redirect(r, 303, loc);
+}
+
+/* A form that posts action (and one hidden field) to page, as a button. */
+static void button(struct resp *r, const struct req *q, const char *page, const char *action,
+		   const char *name, const char *value, const char *label, const char *cls)
+{
+	h_raw(r, "<form class=\"inline\" method=\"post\" action=\"");
+	h_raw(r, page);
+	h_raw(r, "\">");
+	h_csrf(r, q);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
+	h_raw(r, action);
+	h_raw(r, "\">");
+	if (name) {
+		h_raw(r, "<input type=\"hidden\" name=\"");
+		h_raw(r, name);
+		h_raw(r, "\" value=\"");
+		h_esc(r, value);
+		h_raw(r, "\">");
+	}
+	h_raw(r, "<button class=\"");
+	h_raw(r, cls);
+	h_raw(r, "\">");
+	h_raw(r, label);
+	h_raw(r, "</button></form>");
+}
+
+static void form_open(struct resp *r, const struct req *q, const char *page, const char *action)
+{
+	h_raw(r, "<form method=\"post\" action=\"");
+	h_raw(r, page);
+	h_raw(r, "\">");
+	h_csrf(r, q);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
+	h_raw(r, action);
+	h_raw(r, "\">");
+}
+
+/* A bad form value: the page again with the message, status 400. */
+static void bad(struct resp *r, int status, const char *msg,
+		void (*page)(struct admin *, struct req *, struct resp *), struct admin *a,
+		struct req *q)
+{
+	buf_reset(&r->body);
+	page(a, q, r);
+	/* the message goes right after <main> */
+	const char *m = strstr(r->body.data ? r->body.data : "", "<main>\n");
+	if (m) {
+		struct buf rest;
+		size_t at = (size_t)(m - r->body.data) + 7;
+
+		buf_init(&rest, ADMIN_PAGE_MAX);
+		buf_append(&rest, r->body.data + at, r->body.len - at);
+		r->body.len = at;
+		r->body.data[at] = '\0';
+		h_note(r, "err", msg);
+		buf_append(&r->body, rest.data, rest.len);
+		buf_free(&rest);
+	}
+	r->status = status;
+}
+
+/* --- users -------------------------------------------------------------- */
+
+static int user_row(void *arg, int64_t id, const char *address)
+{
+	void **ctx = arg;
+	struct resp *r = ctx[0];
+
+	(void)id;
+	h_raw(r, "<tr><td><a href=\"/admin/user?address=");
+	h_esc(r, address);
+	h_raw(r, "\">");
+	h_esc(r, address);
+	h_raw(r, "</a></td></tr>\n");
+	return 0;
+}
+
+static int domain_option(void *arg, const char *name)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<option>");
+	h_esc(r, name);
+	h_raw(r, "</option>");
+	return 0;
+}
+
+void page_users(struct admin *a, struct req *q, struct resp *r)
+{
+	void *ctx[1] = {r};
+
+	h_begin(r, "Mailboxes", q);
+	h_raw(r, "<h1>Mailboxes</h1>");
+	flash(q, r);
+	h_raw(r, "<div class=\"card\"><table id=\"users\"><tbody>");
+	if (store_user_list(a->st, user_row, ctx) == 0)
+		h_raw(r, "<tr><td class=\"mut\">No mailboxes yet.</td></tr>");
+	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add a mailbox</h2>");
+	form_open(r, q, "/admin/users", "add");
+	h_input(r, "Name before the @", "local", "text", NULL, "autocapitalize=\"none\"");
+	h_raw(r, "<label for=\"f-domain\">Domain</label><select id=\"f-domain\" name=\"domain\">");
+	store_domain_list(a->st, domain_option, r);
+	h_raw(r, "</select>");
+	h_input(r, "Password", "password", "password", NULL, "autocomplete=\"new-password\"");
+	h_raw(r, "<button>Add mailbox</button></form></div>");
+	h_end(r);
+}
+
+static int check_password(const char *pw)
+{
+	return pw && strlen(pw) >= 8 && strlen(pw) <= PASSWD_MAX;
+}
+
+void page_users_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *action = form_get(&q->form, "action");
+	const char *local = form_get(&q->form, "local"), *dom = form_get(&q->form, "domain");
+	const char *addr = form_get(&q->form, "address"), *pw = form_get(&q->form, "password");
+	char full[STORE_ADDR_MAX + 2];
+	int rc;
+
+	if (action && strcmp(action, "add") == 0) {
+		if (!local || !*local || !dom || strchr(local, '@') ||
+		    (size_t)snprintf(full, sizeof(full), "%s@%s", local, dom) >= sizeof(full)) {
+			bad(r, 400, "Type the name before the @ and choose a domain.", page_users,
+			    a, q);
+			return;
+		}
+		if (!check_password(pw)) {
+			bad(r, 400, "The password must have at least 8 characters.", page_users, a,
+			    q);
+			return;
+		}
+		rc = store_user_add(a->st, full, pw, NULL);
+		if (rc == STORE_EXISTS) {
+			bad(r, 409, "That mailbox exists already.", page_users, a, q);
+			return;
+		}
+		if (rc < 0) {
+			bad(r, 400, "That address cannot be used for a mailbox.", page_users, a, q);
+			return;
+		}
+		store_event_add(a->st, "admin", "mailbox added");
+		log_info(NULL, "event=user-added by=admin");
+		done(r, "/admin/users", "user-added");
+		return;
+	}
+	if (action && strcmp(action, "del") == 0 && addr) {
+		rc = store_user_del(a->st, addr);
+		if (rc < 0) {
+			bad(r, rc == STORE_NOTFOUND ? 404 : 500, "No such mailbox.", page_users, a,
+			    q);
+			return;
+		}
+		store_event_add(a->st, "admin", "mailbox deleted");
+		done(r, "/admin/users", "user-deleted");
+		return;
+	}
+	if (action && strcmp(action, "passwd") == 0 && addr) {
+		if (!check_password(pw)) {
+			bad(r, 400, "The password must have at least 8 characters.", page_users, a,
+			    q);
+			return;
+		}
+		rc = store_user_passwd(a->st, addr, pw);
+		if (rc < 0) {
+			bad(r, rc == STORE_NOTFOUND ? 404 : 500, "No such mailbox.", page_users, a,
+			    q);
+			return;
+		}
+		store_event_add(a->st, "admin", "mailbox password reset");
+		done(r, "/admin/users", "passwd");
+		return;
+	}
+	bad(r, 400, "Unknown action.", page_users, a, q);
+}
+
+void page_user(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *addr = req_query(q, "address");
+	int64_t id;
+	char canon[STORE_ADDR_MAX + 1];
+
+	if (!addr || store_user_find(a->st, addr, &id) != 0 ||
+	    store_user_address(a->st, id, canon, sizeof(canon)) != 0) {
+		h_error(r, 404, "No such mailbox", "There is no mailbox with that address.");
+		return;
+	}
+	h_begin(r, canon, q);
+	h_raw(r, "<h1>");
+	h_esc(r, canon);
+	h_raw(r, "</h1>");
+	admin_phone_setup(a, q, r, canon);
+	h_raw(r, "<div class=\"card\"><h2>Reset the password</h2>");
+	form_open(r, q, "/admin/users", "passwd");
+	h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
+	h_esc(r, canon);
+	h_raw(r, "\">");
+	h_input(r, "New password", "password", "password", NULL, "autocomplete=\"new-password\"");
+	h_raw(r, "<button>Change password</button></form></div><div class=\"card\">"
+		 "<h2>Delete</h2><p>Deletes the mailbox and all its mail.</p>");
+	button(r, q, "/admin/users", "del", "address", canon, "Delete mailbox", "del");
+	h_raw(r, "</div><p><a href=\"/admin/user/profile.mobileconfig?address=");
+	h_esc(r, canon);
+	h_raw(r, "\">Download the Apple profile</a></p>");
+	h_end(r);
+}
+
+/* --- aliases ------------------------------------------------------------ */
+
+static int alias_row(void *arg, const char *source, const char *target)
+{
+	void **ctx = arg;
+	struct resp *r = ctx[0];
+	const struct req *q = ctx[1];
+
+	h_raw(r, "<tr><td>");
+	h_esc(r, source[0] == '@' ? "anything" : "");
+	h_esc(r, source);
+	h_raw(r, "</td><td>");
+	h_esc(r, target);
+	h_raw(r, "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/aliases\">");
+	h_csrf(r, q);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"del\">"
+		 "<input type=\"hidden\" name=\"source\" value=\"");
+	h_esc(r, source);
+	h_raw(r, "\"><input type=\"hidden\" name=\"target\" value=\"");
+	h_esc(r, target);
+	h_raw(r, "\"><button class=\"del\">Remove</button></form></td></tr>\n");
+	return 0;
+}
+
+void page_aliases(struct admin *a, struct req *q, struct resp *r)
+{
+	const void *ctx[2] = {r, q};
+
+	h_begin(r, "Aliases", q);
+	h_raw(r, "<h1>Aliases</h1><p>Mail to an alias goes to its targets: a mailbox here or any "
+		 "address elsewhere. An alias of the form <code>@example.org</code> catches mail "
+		 "to every address of the domain that has no mailbox or alias of its own.</p>");
+	flash(q, r);
+	h_raw(r, "<div class=\"card\"><table id=\"aliases\"><thead><tr><th>Alias</th><th>Goes to"
+		 "</th><th></th></tr></thead><tbody>");
+	if (store_alias_list(a->st, alias_row, ctx) == 0)
+		h_raw(r, "<tr><td colspan=\"3\" class=\"mut\">No aliases.</td></tr>");
+	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add an alias</h2>");
+	form_open(r, q, "/admin/aliases", "add");
+	h_input(r, "Alias (name@domain, or @domain for a catch-all)", "source", "text", NULL,
+		"autocapitalize=\"none\"");
+	h_input(r, "Goes to (an address)", "target", "text", NULL, "autocapitalize=\"none\"");
+	h_raw(r, "<button>Add alias</button></form></div>");
+	h_end(r);
+}
+
+void page_aliases_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *action = form_get(&q->form, "action");
+	const char *src = form_get(&q->form, "source"), *dst = form_get(&q->form, "target");
+	int rc;
+
+	if (!action || !src || !dst) {
+		bad(r, 400, "Fill in both fields.", page_aliases, a, q);
+		return;
+	}
+	if (strcmp(action, "add") == 0) {
+		rc = store_alias_add(a->st, src, dst);
+		if (rc == STORE_EXISTS) {
+			bad(r, 409, "That alias exists already.", page_aliases, a, q);
+			return;
+		}
+		if (rc == STORE_NOTFOUND) {
+			bad(r, 400, "The alias must be in one of your domains.", page_aliases, a,
+			    q);
+			return;
+		}
+		if (rc < 0) {
+			bad(r, 400, "Those are not addresses Loft can use.", page_aliases, a, q);
+			return;
+		}
+		store_event_add(a->st, "admin", "alias added");
+		done(r, "/admin/aliases", "alias-added");
+		return;
+	}
+	if (strcmp(action, "del") == 0) {
+		rc = store_alias_del(a->st, src, dst);
+		if (rc < 0) {
+			bad(r, 404, "No such alias.", page_aliases, a, q);
+			return;
+		}
+		store_event_add(a->st, "admin", "alias removed");
+		done(r, "/admin/aliases", "alias-deleted");
+		return;
+	}
+	bad(r, 400, "Unknown action.", page_aliases, a, q);
+}
+
+/* --- domains ------------------------------------------------------------ */
+
+static int domain_row(void *arg, const char *name)
+{
+	void **ctx = arg;
+	struct resp *r = ctx[0];
+	const struct req *q = ctx[1];
+
+	h_raw(r, "<tr><td>");
+	h_esc(r, name);
+	h_raw(r, "</td><td>");
+	button(r, q, "/admin/domains", "del", "domain", name, "Remove", "del");
+	h_raw(r, "</td></tr>\n");
+	return 0;
+}
+
+void page_domains(struct admin *a, struct req *q, struct resp *r)
+{
+	const void *ctx[2] = {r, q};
+
+	h_begin(r, "Domains", q);
+	h_raw(r, "<h1>Domains</h1>");
+	flash(q, r);
+	h_raw(r, "<div class=\"card\"><table id=\"domains\"><tbody>");
+	if (store_domain_list(a->st, domain_row, ctx) == 0)
+		h_raw(r, "<tr><td class=\"mut\">No domains.</td></tr>");
+	h_raw(r, "</tbody></table><p class=\"mut\">A domain with mailboxes cannot be removed."
+		 "</p></div><div class=\"card\"><h2>Add a domain</h2>");
+	form_open(r, q, "/admin/domains", "add");
+	h_input(r, "Domain", "domain", "text", NULL, "autocapitalize=\"none\"");
+	h_raw(r, "<button>Add domain</button></form></div>");
+	h_end(r);
+}
+
+void page_domains_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *action = form_get(&q->form, "action"), *dom = form_get(&q->form, "domain");
+	int rc;
+
+	if (!action || !dom || !admin_hostname_ok(dom)) {
+		bad(r, 400, "That is not a domain name Loft can use (like example.org).",
+		    page_domains, a, q);
+		return;
+	}
+	if (strcmp(action, "add") == 0) {
+		rc = store_domain_add(a->st, dom);
+		if (rc == STORE_EXISTS) {
+			bad(r, 409, "That domain exists already.", page_domains, a, q);
+			return;
+		}
+		if (rc < 0) {
+			bad(r, 400, "That domain cannot be added.", page_domains, a, q);
+			return;
+		}
+		store_event_add(a->st, "admin", "domain added");
+		done(r, "/admin/domains", "domain-added");
+		return;
+	}
+	if (strcmp(action, "del") == 0) {
+		rc = store_domain_del(a->st, dom);
+		if (rc == STORE_NOTFOUND) {
+			bad(r, 404, "No such domain.", page_domains, a, q);
+			return;
+		}
+		if (rc < 0) {
+			bad(r, 409, "That domain still has mailboxes: delete them first.",
+			    page_domains, a, q);
+			return;
+		}
+		store_event_add(a->st, "admin", "domain removed");
+		done(r, "/admin/domains", "domain-deleted");
+		return;
+	}
+	bad(r, 400, "Unknown action.", page_domains, a, q);
+}
+
+/* --- queue -------------------------------------------------------------- */
+
+struct qctx {
+	struct resp *r;
+	const struct req *q;
+	int shown, waiting;
+};
+
+static int queue_row(void *arg, const struct store_queue_item *it)
+{
+	struct qctx *c = arg;
+	struct resp *r = c->r;
+	char t[32], id[24];
+	time_t tt = (time_t)it->next_attempt;
+	struct tm tm;
+	int waiting = strcmp(it->status, "queued") == 0 || strcmp(it->status, "deferred") == 0;
+
+	if (!waiting)
+		return 0; /* history is on the log page */
+	c->waiting++;
+	if (c->shown >= QUEUE_SHOWN)
+		return 0;
+	c->shown++;
+	gmtime_r(&tt, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
+	snprintf(id, sizeof(id), "%lld", (long long)it->id);
+	h_raw(r, "<tr><td>");
+	h_esc(r, it->rcpt);
+	h_raw(r, "<div class=\"mut\">from ");
+	h_esc(r, it->mail_from[0] ? it->mail_from : "<>");
+	h_raw(r, "</div></td><td>");
+	h_fmt(r, "%d", it->attempts);
+	h_raw(r, "</td><td>");
+	h_esc(r, t);
+	h_raw(r, "<div class=\"mut\">");
+	h_esc(r, it->last_error);
+	h_raw(r, "</div></td><td>");
+	button(r, c->q, "/admin/queue", "retry", "id", id, "Retry", "sec");
+	button(r, c->q, "/admin/queue", "delete", "id", id, "Delete", "del");
+	h_raw(r, "</td></tr>\n");
+	return 0;
+}
+
+void page_queue(struct admin *a, struct req *q, struct resp *r)
+{
+	struct qctx c = {r, q, 0, 0};
+
+	h_begin(r, "Queue", q);
+	h_raw(r, "<h1>Outgoing queue</h1>");
+	flash(q, r);
+	h_raw(r, "<div class=\"card\"><table id=\"queue\"><thead><tr><th>To</th><th>Tries</th>"
+		 "<th>Next try (UTC)</th><th></th></tr></thead><tbody>");
+	store_queue_list(a->st, queue_row, &c);
+	if (c.waiting == 0)
+		h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Nothing waiting.</td></tr>");
+	h_raw(r, "</tbody></table>");
+	if (c.waiting > c.shown)
+		h_fmt(r, "<p class=\"mut\">%d more not shown.</p>", c.waiting - c.shown);
+	h_raw(r, "</div>");
+	if (c.waiting) {
+		button(r, q, "/admin/queue", "flush", NULL, NULL, "Retry all now", "");
+	}
+	h_end(r);
+}
+
+void page_queue_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *action = form_get(&q->form, "action"), *ids = form_get(&q->form, "id");
+	uint64_t id = 0;
+	int rc;
+
+	if (action && strcmp(action, "flush") == 0) {
+		if (store_admin_queue_retry_all(a->st) < 0) {
+			bad(r, 500, "The queue could not be changed.", page_queue, a, q);
+			return;
+		}
+		store_event_add(a->st, "queue", "admin: retry all now");
+		daemon_notify_queue(a);
+		done(r, "/admin/queue", "flush");
+		return;
+	}
+	if (!action || !ids || strnum_u64(ids, INT64_MAX, &id) < 0) {
+		bad(r, 400, "Unknown queue entry.", page_queue, a, q);
+		return;
+	}
+	if (strcmp(action, "retry") == 0)
+		rc = store_admin_queue_retry(a->st, (int64_t)id);
+	else if (strcmp(action, "delete") == 0)
+		rc = store_admin_queue_delete(a->st, (int64_t)id);
+	else
+		rc = -1;
+	if (rc < 0) {
+		bad(r, rc == STORE_NOTFOUND ? 404 : 400, "No such waiting message.", page_queue, a,
+		    q);
+		return;
+	}
+	store_event_add(a->st, "queue",
+			strcmp(action, "retry") == 0 ? "admin: retry now" : "admin: deleted");
+	if (strcmp(action, "retry") == 0)
+		daemon_notify_queue(a);
+	done(r, "/admin/queue", strcmp(action, "retry") == 0 ? "retry" : "deleted");
+}
+
+/* --- route, DNS, log ---------------------------------------------------- */
+
+void page_route(struct admin *a, struct req *q, struct resp *r)
+{
+	h_begin(r, "Route", q);
+	h_raw(r, "<h1>Sending mail out</h1>");
+	flash(q, r);
+	admin_route_status(a, r);
+	h_raw(r, "<div class=\"card\">");
+	form_open(r, q, "/admin/route", "save");
+	admin_outbound_fields(a, r);
+	h_raw(r, "<button>Save</button></form></div>");
+	h_end(r);
+}
+
+void page_route_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *err = admin_outbound_apply(a, q);
+
+	if (err) {
+		bad(r, 400, err, page_route, a, q);
+		return;
+	}
+	done(r, "/admin/route", "saved");
+}
+
+void page_dns(struct admin *a, struct req *q, struct resp *r)
+{
+	h_begin(r, "DNS", q);
+	h_raw(r, "<h1>DNS records to publish</h1>");
+	admin_dns_records(a, r);
+	h_end(r);
+}
+
+void page_log(struct admin *a, struct req *q, struct resp *r)
+{
+	h_begin(r, "Log", q);
+	h_raw(r, "<h1>Recent events</h1><div class=\"card\">");
+	admin_events_table(a, r, 200);
+	h_raw(r, "</div>");
+	h_end(r);
+}
+
+/* --- system ------------------------------------------------------------- */
+
+void admin_procs_table(struct admin *a, struct resp *r)
+{
+	struct procstatus ps[16];
+	char path[4200], t[32];
+	int n;
+
+	h_raw(r, "<h2>Processes</h2><table id=\"procs\"><thead><tr><th>Name"
+		 "</th><th>State</th><th>Since (UTC)</th><th>Restarts</th></tr></thead><tbody>");
+	snprintf(path, sizeof(path), "%s/run/status", a->datadir);
+	n = procstatus_read(path, ps, sizeof(ps) / sizeof(ps[0]));
+	for (int i = 0; i < n; i++) {
+		time_t tt = (time_t)ps[i].started;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
+		h_raw(r, "<tr><td>");
+		h_esc(r, ps[i].name);
+		h_raw(r, "</td><td>");
+		h_esc(r, ps[i].state);
+		h_raw(r, "</td><td>");
+		h_esc(r, ps[i].started ? t : "");
+		h_fmt(r, "</td><td>%u</td></tr>", ps[i].restarts);
+	}
+	if (n <= 0)
+		h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Not known.</td></tr>");
+	h_raw(r, "</tbody></table>");
+}
+
+void page_system(struct admin *a, struct req *q, struct resp *r)
+{
+	h_begin(r, "System", q);
+	h_raw(r, "<h1>System</h1>");
+	flash(q, r);
+	h_raw(r, "<div class=\"card\">");
+	admin_procs_table(a, r);
+	h_raw(r, "</div><div class=\"card\"><h2>Admin password</h2>");
+	form_open(r, q, "/admin/password", "change");
+	h_input(r, "Current password", "current", "password", NULL,
+		"autocomplete=\"current-password\"");
+	h_input(r, "New password", "password", "password", NULL, "autocomplete=\"new-password\"");
+	h_input(r, "New password again", "password2", "password", NULL,
+		"autocomplete=\"new-password\"");
+	h_raw(
+	    r,
+	    "<button>Change</button></form></div><div class=\"card\"><h2>Backup</h2>"
+	    "<p>One file with all mail, mailboxes and settings.</p>"
+	    "<p><a class=\"btn\" href=\"/admin/backup\">Download a backup</a></p>"
+	    "<h2>Restore</h2><p>Replaces everything with the backup's content.</p>"
+	    "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/admin/restore?csrf=");
+	h_esc(r, q->sess.csrf);
+	h_raw(r, "\"><input type=\"file\" name=\"backup\" required> "
+		 "<button class=\"del\">Restore</button></form></div>");
+	h_end(r);
+}
+
+void page_password_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *cur = form_get(&q->form, "current"), *pw = form_get(&q->form, "password");
+	const char *pw2 = form_get(&q->form, "password2"), *msg;
+	int rc = session_check_login(a, q, cur ? cur : "", &msg);
+
+	if (rc == 2) {
+		r->suspend = 1;
+		return;
+	}
+	if (rc != 1) {
+		bad(r, 403, "The current password is wrong.", page_system, a, q);
+		return;
+	}
+	if (!pw || strlen(pw) < 10 || strlen(pw) > PASSWD_MAX) {
+		bad(r, 400, "The new password must have at least 10 characters.", page_system, a,
+		    q);
+		return;
+	}
+	if (!pw2 || strcmp(pw, pw2) != 0) {
+		bad(r, 400, "The two new passwords differ.", page_system, a, q);
+		return;
+	}
+	if (session_set_password(a, pw) < 0 || session_login(a, q, r) < 0) {
+		bad(r, 500, "The password could not be saved.", page_system, a, q);
+		return;
+	}
+	done(r, "/admin/system", "admin-pw");
+}
+
+void page_backup(struct admin *a, struct req *q, struct resp *r)
+{
+	char path[4200], name[64], disp[128];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct stat stt;
+	int fd;
+
+	(void)q;
+	/* a private file under DATADIR, unlinked once open: nothing is left
+	 * behind whatever happens to the download */
+	snprintf(path, sizeof(path), "%s/backup-download-%ld.db", a->datadir, (long)getpid());
+	unlink(path);
+	if (store_backup(a->st, path) < 0) {
+		log_err(NULL, "event=backup-failed error=\"%s\"", store_errmsg(a->st));
+		h_error(r, 500, "Backup failed", "The backup could not be made.");
+		unlink(path);
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	unlink(path);
+	if (fd < 0 || fstat(fd, &stt) < 0) {
+		if (fd >= 0)
+			close(fd);
+		h_error(r, 500, "Backup failed", "The backup could not be read.");
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(name, sizeof(name), "loft-backup-%Y%m%d-%H%M.db", &tm);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+	r->ctype = "application/vnd.sqlite3";
+	resp_header(r, "Content-Disposition", disp);
+	r->fd = fd;
+	r->fd_size = (uint64_t)stt.st_size;
+	store_event_add(a->st, "admin", "backup downloaded");
+	log_info(NULL, "event=backup-download bytes=%lld", (long long)stt.st_size);
+}
+
+/* Removes the uploaded file and what SQLite made beside it on opening. */
+static void unlink_upload(const char *path)
+{
+	char side[4300];
+
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-journal", path);
+	unlink(side);
+}
+
+void page_restore_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *ct = MHD_lookup_connection_value(q->mc, MHD_HEADER_KIND, "Content-Type");
+	const char *data, *why;
+	size_t n;
+	char path[4200], err[512];
+	int fd;
+	ssize_t w = 0;
+
+	if (form_multipart_part(ct, q->body.data ? q->body.data : "", q->body.len, "backup", &data,
+				&n, &why) < 0 ||
+	    n == 0) {
+		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/restore-upload-%ld.db", a->datadir, (long)getpid());
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		size_t off = 0;
+		while (off < n && (w = write(fd, data + off, n - off)) > 0)
+			off += (size_t)w;
+		if (off != n || fsync(fd) < 0)
+			w = -1;
+		close(fd);
+	}
+	if (fd < 0 || w < 0) {
+		unlink(path);
+		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		return;
+	}
+	/* store_restore checks integrity and schema before replacing
+	 * anything; on any failure the live database is untouched */
+	int rrc = store_restore(path, daemon_db_path(a->d), err, sizeof(err));
+	unlink_upload(path);
+	if (rrc < 0) {
+		log_warn(NULL, "event=restore-refused error=\"%s\"", err);
+		bad(r, 400, "That file is not a Loft backup this version can restore.", page_system,
+		    a, q);
+		return;
+	}
+	log_info(NULL, "event=restored bytes=%zu", n);
+	store_event_add(a->st, "admin", "backup restored");
+	daemon_notify(a->d, "mail");
+	/* the sessions are the backup's now: log in again */
+	resp_redirect(r, 303, "/login");
+}

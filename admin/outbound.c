@@ -1,0 +1,299 @@
+/*
+ * The route pieces shared by the wizard and the admin: the verdict of
+ * loft-netwatch in plain words, and the outbound form that writes the
+ * settings loft-queue reads (COMMON.md contract: route.mode,
+ * smarthost.host/port/tls/user/password/preset/verify).  loft-admin only
+ * reads route.verdict; netwatch alone writes it.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "html.h"
+#include "log.h"
+#include "pages.h"
+#include "store_netwatch.h"
+#include "store_settings.h"
+#include "strnum.h"
+
+struct preset {
+	const char *id, *name, *host, *port, *tls, *user, *spf;
+};
+
+/* Host names of the providers' documented SMTP relays (submission with
+ * STARTTLS); SES's depends on the region, so it is a starting point. */
+static const struct preset presets[] = {
+    {"custom", "Other / my internet provider's relay", "", "587", "starttls", "", ""},
+    {"ses", "Amazon SES", "email-smtp.us-east-1.amazonaws.com", "587", "starttls", "",
+     "amazonses.com"},
+    {"mailgun", "Mailgun", "smtp.mailgun.org", "587", "starttls", "", "mailgun.org"},
+    {"sendgrid", "SendGrid", "smtp.sendgrid.net", "587", "starttls", "apikey", "sendgrid.net"},
+    {"postmark", "Postmark", "smtp.postmarkapp.com", "587", "starttls", "", "spf.mtasv.net"},
+    {"brevo", "Brevo", "smtp-relay.brevo.com", "587", "starttls", "", "spf.brevo.com"},
+    {"mailjet", "Mailjet", "in-v3.mailjet.com", "587", "starttls", "", "spf.mailjet.com"},
+    {"smtp2go", "SMTP2GO", "mail.smtp2go.com", "587", "starttls", "", "spf.smtp2go.com"},
+};
+#define NPRESETS (sizeof(presets) / sizeof(presets[0]))
+
+static const struct preset *preset_find(const char *id)
+{
+	for (size_t i = 0; id && i < NPRESETS; i++)
+		if (strcmp(presets[i].id, id) == 0)
+			return &presets[i];
+	return NULL;
+}
+
+const char *admin_spf_include(struct admin *a)
+{
+	char v[32];
+	const struct preset *p;
+
+	if (store_setting_get(a->st, "smarthost.preset", v, sizeof(v)) != 0)
+		return "";
+	p = preset_find(v);
+	return p ? p->spf : "";
+}
+
+static void get(struct admin *a, const char *key, char *buf, size_t n, const char *def)
+{
+	if (store_setting_get(a->st, key, buf, n) != 0)
+		snprintf(buf, n, "%s", def);
+}
+
+void admin_route_status(struct admin *a, struct resp *r)
+{
+	char verdict[32], mode[32], host[256];
+	const char *words;
+
+	get(a, "route.verdict", verdict, sizeof(verdict), "unknown");
+	get(a, "route.mode", mode, sizeof(mode), "auto");
+	get(a, "smarthost.host", host, sizeof(host), "");
+	if (strcmp(verdict, "direct") == 0)
+		words = "Your connection can send mail straight to other servers: big mail "
+			"services accept mail from your address.";
+	else if (strcmp(verdict, "relay") == 0)
+		words = "Your internet provider gives you a home address that big mail services "
+			"refuse. Loft will send through a relay.";
+	else
+		words = "Not checked yet. Loft checks your connection by itself and shows the "
+			"result here.";
+	h_raw(r, "<div class=\"card\" id=\"route\"><h2>Network and route</h2><p id=\"verdict\">");
+	h_esc(r, words);
+	h_raw(r, "</p><p>Sending: <b id=\"route-mode\">");
+	if (strcmp(mode, "direct") == 0)
+		h_raw(r, "always directly");
+	else if (strcmp(mode, "smarthost") == 0)
+		h_raw(r, "always through the relay");
+	else
+		h_raw(r, "automatic");
+	h_raw(r, "</b>");
+	if (host[0]) {
+		h_raw(r, " · relay <code>");
+		h_esc(r, host);
+		h_raw(r, "</code>");
+	} else if (strcmp(verdict, "relay") == 0 && strcmp(mode, "direct") != 0) {
+		h_raw(r, "</p><div class=\"note err\">No relay is set up: mail to other servers "
+			 "waits in the queue until you add one.</div><p>");
+	}
+	h_raw(r, "</p>");
+	admin_netwatch_evidence(a, r);
+	h_raw(r, "</div>\n");
+}
+
+static void when(struct resp *r, int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
+	h_esc(r, buf);
+}
+
+static int check_cb(void *arg, const struct store_nw_check *c)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<h3>Last check</h3><p class=\"mut\">");
+	when(r, c->finished);
+	if (c->address[0]) {
+		h_raw(r, " · public address <code>");
+		h_esc(r, c->address);
+		h_raw(r, "</code>");
+	}
+	h_raw(r, "</p><p>");
+	h_esc(r, c->reason);
+	h_raw(r, "</p><table id=\"evidence\"><tbody>");
+	for (size_t i = 0; i < c->nitems; i++) {
+		h_raw(r, "<tr><th>");
+		h_esc(r, c->items[i].probe);
+		h_raw(r, "</th><td>");
+		h_esc(r, c->items[i].result);
+		h_raw(r, "</td><td>");
+		h_esc(r, c->items[i].detail);
+		h_raw(r, "</td></tr>");
+	}
+	h_raw(r, "</tbody></table>");
+	return 1;
+}
+
+static int change_cb(void *arg, const struct store_nw_change *ch)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<li>");
+	when(r, ch->time);
+	h_raw(r, ": ");
+	h_esc(r, ch->from);
+	h_raw(r, " → ");
+	h_esc(r, ch->to);
+	h_raw(r, " <span class=\"mut\">");
+	h_esc(r, ch->reason);
+	h_raw(r, "</span></li>");
+	return 0;
+}
+
+static int mapping_cb(void *arg, const struct store_nw_mapping *m)
+{
+	struct resp *r = arg;
+
+	h_raw(r, "<li>");
+	h_esc(r, m->proto);
+	h_fmt(r, " %d: ", m->port);
+	h_raw(r, m->ok ? "forwarded" : "not forwarded");
+	h_raw(r, " <span class=\"mut\">(");
+	h_esc(r, m->method);
+	h_raw(r, ") ");
+	h_esc(r, m->detail);
+	h_raw(r, "</span></li>");
+	return 0;
+}
+
+/* What loft-netwatch found (its tables), when it has run. */
+void admin_netwatch_evidence(struct admin *a, struct resp *r)
+{
+	if (store_nw_check_list(a->st, 1, check_cb, r) <= 0)
+		return;
+	h_raw(r, "<h3>Router port forwards</h3><ul id=\"mappings\">");
+	if (store_nw_mapping_list(a->st, mapping_cb, r) == 0)
+		h_raw(r, "<li class=\"mut\">none reported</li>");
+	h_raw(r, "</ul><h3>Verdict history</h3><ul id=\"history\">");
+	if (store_nw_change_list(a->st, 10, change_cb, r) == 0)
+		h_raw(r, "<li class=\"mut\">no changes</li>");
+	h_raw(r, "</ul>");
+}
+
+void admin_outbound_fields(struct admin *a, struct resp *r)
+{
+	char mode[32], preset[32], host[256], port[16], tls[16], user[256], pw[8];
+	static const struct {
+		const char *v, *label;
+	} modes[] = {{"auto", "Automatic (recommended)"},
+		     {"direct", "Always directly"},
+		     {"smarthost", "Always through the relay"}};
+
+	get(a, "route.mode", mode, sizeof(mode), "auto");
+	get(a, "smarthost.preset", preset, sizeof(preset), "custom");
+	get(a, "smarthost.host", host, sizeof(host), "");
+	get(a, "smarthost.port", port, sizeof(port), "587");
+	get(a, "smarthost.tls", tls, sizeof(tls), "starttls");
+	get(a, "smarthost.user", user, sizeof(user), "");
+	get(a, "smarthost.password", pw, sizeof(pw), "");
+	h_raw(r, "<fieldset><legend>Route</legend>");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		h_raw(r, "<div><input type=\"radio\" name=\"mode\" id=\"mode-");
+		h_raw(r, modes[i].v);
+		h_raw(r, "\" value=\"");
+		h_raw(r, modes[i].v);
+		h_raw(r, strcmp(mode, modes[i].v) == 0 ? "\" checked>" : "\">");
+		h_raw(r, "<label class=\"inline\" for=\"mode-");
+		h_raw(r, modes[i].v);
+		h_raw(r, "\">");
+		h_raw(r, modes[i].label);
+		h_raw(r, "</label></div>");
+	}
+	h_raw(r, "</fieldset><h2>Relay</h2><label for=\"f-preset\">Provider</label>"
+		 "<select id=\"f-preset\" name=\"preset\">");
+	for (size_t i = 0; i < NPRESETS; i++) {
+		h_raw(r, "<option value=\"");
+		h_raw(r, presets[i].id);
+		h_raw(r, strcmp(preset, presets[i].id) == 0 ? "\" selected>" : "\">");
+		h_raw(r, presets[i].name);
+		h_raw(r, "</option>");
+	}
+	h_raw(r, "</select><p class=\"mut\">With a provider chosen, an empty server field is "
+		 "filled in with its usual one.</p>");
+	h_input(r, "Relay server", "host", "text", host, "autocapitalize=\"none\"");
+	h_input(r, "Port", "port", "number", port, "min=\"1\" max=\"65535\"");
+	h_raw(r, "<label for=\"f-tls\">Encryption</label><select id=\"f-tls\" name=\"tls\">");
+	h_raw(r, strcmp(tls, "tls") == 0
+		     ? "<option value=\"starttls\">STARTTLS (port 587)</option>"
+		       "<option value=\"tls\" selected>TLS (port 465)</option>"
+		     : "<option value=\"starttls\" selected>STARTTLS (port 587)</option>"
+		       "<option value=\"tls\">TLS (port 465)</option>");
+	h_raw(r, "</select>");
+	h_input(r, "User name", "user", "text", user,
+		"autocapitalize=\"none\" autocomplete=\"off\"");
+	h_input(r, pw[0] ? "Password (saved; leave empty to keep it)" : "Password", "password",
+		"password", NULL, "autocomplete=\"new-password\"");
+}
+
+const char *admin_outbound_apply(struct admin *a, const struct req *q)
+{
+	const char *mode = form_get(&q->form, "mode"), *pid = form_get(&q->form, "preset");
+	const char *host = form_get(&q->form, "host"), *port = form_get(&q->form, "port");
+	const char *tls = form_get(&q->form, "tls"), *user = form_get(&q->form, "user");
+	const char *pw = form_get(&q->form, "password");
+	const struct preset *p = preset_find(pid ? pid : "custom");
+	unsigned portn;
+
+	if (!mode || (strcmp(mode, "auto") && strcmp(mode, "direct") && strcmp(mode, "smarthost")))
+		return "Choose how mail is sent.";
+	if (!p)
+		return "Unknown provider.";
+	if (!host || !*host)
+		host = p->host;
+	if (!port || !*port)
+		port = p->port;
+	if (!tls || (strcmp(tls, "starttls") && strcmp(tls, "tls")))
+		tls = p->tls;
+	if (!user || !*user)
+		user = p->user;
+	if (*host && !admin_hostname_ok(host))
+		return "The relay server must be a host name like smtp.example.net.";
+	if (strnum_uint(port, 65535, &portn) < 0 || portn == 0)
+		return "The port must be a number from 1 to 65535.";
+	if (strlen(user) > 255 || (pw && strlen(pw) > 255))
+		return "The user name or password is too long.";
+	if (strcmp(mode, "smarthost") == 0 && !*host)
+		return "Sending always through a relay needs the relay server.";
+	if (store_tx_begin(a->st) < 0)
+		return "The settings could not be saved.";
+	int bad = store_setting_set(a->st, "route.mode", mode) < 0 ||
+		  store_setting_set(a->st, "smarthost.preset", p->id) < 0;
+	if (*host) {
+		bad = bad || store_setting_set(a->st, "smarthost.host", host) < 0 ||
+		      store_setting_set(a->st, "smarthost.port", port) < 0 ||
+		      store_setting_set(a->st, "smarthost.tls", tls) < 0 ||
+		      store_setting_set(a->st, "smarthost.user", user) < 0;
+		if (pw && *pw)
+			bad = bad || store_setting_set(a->st, "smarthost.password", pw) < 0;
+	} else {
+		/* no relay: remove one set earlier, so "configured" means this */
+		static const char *const keys[] = {"smarthost.host", "smarthost.port",
+						   "smarthost.tls", "smarthost.user",
+						   "smarthost.password"};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (store_setting_del(a->st, keys[i]) == -1)
+				bad = 1;
+	}
+	if (bad || store_tx_commit(a->st) < 0) {
+		store_tx_rollback(a->st);
+		return "The settings could not be saved.";
+	}
+	store_event_add(a->st, "admin", "outbound route settings changed");
+	log_info(NULL, "event=route-settings mode=%s preset=%s password=%s", mode, p->id,
+		 pw && *pw ? LOG_SECRET : "unchanged");
+	return NULL;
+}

@@ -1,0 +1,60 @@
+#ifndef LOFT_ADMIN_PAGES_H
+#define LOFT_ADMIN_PAGES_H
+/*
+ * The page handlers route.c dispatches to.  Each fills the response; none
+ * fails (an error is a page).  Files: pages.c (login, dashboard, static),
+ * wizard.c (first-run set-up), manage.c (users, aliases, domains, queue,
+ * route, log, system), autoconfig.c (phone set-up documents, QR).
+ */
+#include "admin.h"
+
+typedef void page_fn(struct admin *a, struct req *q, struct resp *r);
+
+page_fn page_css, page_js, page_root, page_login, page_login_post, page_logout;
+page_fn page_dashboard;
+page_fn wizard_get, wizard_post;
+page_fn page_users, page_users_post, page_user, page_aliases, page_aliases_post;
+page_fn page_domains, page_domains_post, page_queue, page_queue_post;
+page_fn page_route, page_route_post, page_dns, page_log, page_system, page_password_post;
+page_fn page_backup, page_restore_post;
+page_fn page_autoconfig, page_autodiscover, page_mobileconfig;
+page_fn page_acme_challenge, page_profile_link;
+
+/* Shared by the wizard and the admin pages. */
+
+/* 1 when s is a DNS host name Loft accepts (letters, digits, '-', '.',
+ * labels of 1-63, at most 253, at least two labels). */
+int admin_hostname_ok(const char *s);
+/* The mail domain and the box's host name from the settings (buffers of
+ * 256; "" when not set). */
+void admin_names(struct admin *a, char *domain, char *host);
+/* The DNS records to publish (a table), for the wizard and the DNS page. */
+void admin_dns_records(struct admin *a, struct resp *r);
+/* The route section: verdict in plain words and the mode form. */
+void admin_route_status(struct admin *a, struct resp *r);
+/* loft-netwatch's last check with its evidence, the router's port
+ * forwards and the verdict history (nothing when it has not run). */
+void admin_netwatch_evidence(struct admin *a, struct resp *r);
+/* The outbound form fields (mode, preset, host, port, TLS, user,
+ * password), current values filled in (never the password). */
+void admin_outbound_fields(struct admin *a, struct resp *r);
+/* Applies an outbound form; returns NULL or an error message. */
+const char *admin_outbound_apply(struct admin *a, const struct req *q);
+/* The phone set-up section: the QR code and signed profile link for
+ * address (may be NULL: no code), the server settings. */
+void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, const char *address);
+/* The port a service listens on (listen.NAME, else standard or --dev). */
+int admin_service_port(struct admin *a, const char *name);
+
+/* loftd's processes (DATADIR/run/status) as a table. */
+void admin_procs_table(struct admin *a, struct resp *r);
+/* The newest limit events as a table. */
+void admin_events_table(struct admin *a, struct resp *r, int limit);
+/* The relay preset in use (setting smarthost.preset) and its SPF include
+ * ("" when none is known). */
+const char *admin_spf_include(struct admin *a);
+/* Writes the SHA-256 fingerprint of the HTTPS certificate ("AB:CD:..."),
+ * or "" when there is none. */
+void admin_cert_fingerprint(struct admin *a, char *out, size_t n);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * Which handler answers a request, and the rules every request passes
+ * first: static assets and phone autoconfiguration are public; before
+ * set-up is complete only the local network may use the wizard; after it,
+ * plain HTTP redirects to HTTPS (except the ACME challenge and the
+ * autoconfig documents, which clients fetch over HTTP); every POST must
+ * carry its session's CSRF token; admin pages need a logged-in session.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "html.h"
+#include "log.h"
+#include "pages.h"
+#include "session.h"
+#include "store_settings.h"
+
+enum {
+	R_PUBLIC = 1, /* no session, no CSRF, any address, HTTP allowed */
+	R_AUTH = 2,   /* a logged-in session */
+	R_WIZARD = 4, /* local network while not set up */
+};
+
+struct route {
+	const char *method, *path;
+	int prefix;
+	int flags;
+	void (*fn)(struct admin *a, struct req *q, struct resp *r);
+};
+
+static const struct route routes[] = {
+    {"GET", "/static/loft.css", 0, R_PUBLIC, page_css},
+    {"GET", "/static/loft.js", 0, R_PUBLIC, page_js},
+    {"GET", "/mail/config-v1.1.xml", 0, R_PUBLIC, page_autoconfig},
+    {"GET", "/.well-known/autoconfig/mail/config-v1.1.xml", 0, R_PUBLIC, page_autoconfig},
+    {"POST", "/autodiscover/autodiscover.xml", 0, R_PUBLIC, page_autodiscover},
+    {"POST", "/Autodiscover/Autodiscover.xml", 0, R_PUBLIC, page_autodiscover},
+    {"GET", "/.well-known/acme-challenge/", 1, R_PUBLIC, page_acme_challenge},
+    {"GET", "/p/", 1, R_PUBLIC, page_profile_link},
+    {"GET", "/", 0, 0, page_root},
+    {"GET", "/login", 0, 0, page_login},
+    {"POST", "/login", 0, 0, page_login_post},
+    {"POST", "/logout", 0, 0, page_logout},
+    {"GET", "/setup", 0, R_WIZARD, wizard_get},
+    {"POST", "/setup", 0, R_WIZARD, wizard_post},
+    {"GET", "/admin", 0, R_AUTH, page_dashboard},
+    {"GET", "/admin/users", 0, R_AUTH, page_users},
+    {"POST", "/admin/users", 0, R_AUTH, page_users_post},
+    {"GET", "/admin/user", 0, R_AUTH, page_user},
+    {"GET", "/admin/user/profile.mobileconfig", 0, R_AUTH, page_mobileconfig},
+    {"GET", "/admin/aliases", 0, R_AUTH, page_aliases},
+    {"POST", "/admin/aliases", 0, R_AUTH, page_aliases_post},
+    {"GET", "/admin/domains", 0, R_AUTH, page_domains},
+    {"POST", "/admin/domains", 0, R_AUTH, page_domains_post},
+    {"GET", "/admin/queue", 0, R_AUTH, page_queue},
+    {"POST", "/admin/queue", 0, R_AUTH, page_queue_post},
+    {"GET", "/admin/route", 0, R_AUTH, page_route},
+    {"POST", "/admin/route", 0, R_AUTH, page_route_post},
+    {"GET", "/admin/dns", 0, R_AUTH, page_dns},
+    {"GET", "/admin/log", 0, R_AUTH, page_log},
+    {"GET", "/admin/system", 0, R_AUTH, page_system},
+    {"POST", "/admin/password", 0, R_AUTH, page_password_post},
+    {"GET", "/admin/backup", 0, R_AUTH, page_backup},
+    {"POST", "/admin/restore", 0, R_AUTH, page_restore_post},
+};
+
+int admin_setup_done(struct admin *a)
+{
+	char v[8];
+
+	return store_setting_get(a->st, "setup.done", v, sizeof(v)) == 0 && strcmp(v, "1") == 0;
+}
+
+int admin_is_local(struct admin *a, const struct req *q)
+{
+	return form_ip_in_nets(q->ip, a->local_nets) == 1;
+}
+
+/* The HTTPS address of this request's page: the Host header's name with
+ * the https listener's port. */
+static void https_url(struct admin *a, const struct req *q, char *out, size_t n)
+{
+	char host[256];
+	size_t len = strcspn(q->host, "/?#\\ ");
+	const char *colon;
+
+	if (len >= sizeof(host))
+		len = 0;
+	memcpy(host, q->host, len);
+	host[len] = '\0';
+	/* strip the port of the Host header (not inside an IPv6 literal) */
+	colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']'))
+		host[colon - host] = '\0';
+	if (!host[0])
+		snprintf(host, sizeof(host), "%s", a->hostname);
+	if (a->https_port == 443)
+		snprintf(out, n, "https://%s%s", host, q->path);
+	else
+		snprintf(out, n, "https://%s:%d%s", host, a->https_port, q->path);
+}
+
+void admin_route(struct admin *a, struct req *q, struct resp *r)
+{
+	const struct route *rt = NULL;
+	int path_known = 0, done;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *x = &routes[i];
+		int m = x->prefix ? strncmp(q->path, x->path, strlen(x->path)) == 0
+				  : strcmp(q->path, x->path) == 0;
+
+		if (!m)
+			continue;
+		path_known = 1;
+		if (strcmp(q->method, x->method) == 0 ||
+		    (strcmp(q->method, "HEAD") == 0 && strcmp(x->method, "GET") == 0)) {
+			rt = x;
+			break;
+		}
+	}
+	if (!rt) {
+		if (path_known)
+			h_error(r, 405, "Not allowed",
+				"That page does not take this kind of request.");
+		else
+			h_error(r, 404, "Not found", "There is no such page.");
+		return;
+	}
+	if (rt->flags & R_PUBLIC) {
+		rt->fn(a, q, r);
+		return;
+	}
+	done = admin_setup_done(a);
+	if (done && !q->https && a->require_https && a->https_port) {
+		char url[600];
+
+		https_url(a, q, url, sizeof(url));
+		resp_redirect(r, q->post ? 308 : 301, url);
+		return;
+	}
+	if (!done && !admin_is_local(a, q)) {
+		log_info(NULL, "event=wizard-refused ip=%s", q->ip);
+		h_error(r, 403, "Not from here",
+			"Until set-up is complete, Loft's settings are open only to devices on "
+			"your home network. Connect to the same network as the box and try again.");
+		return;
+	}
+	session_load(a, q);
+	if (q->post) {
+		if (q->form_bad) {
+			h_error(r, 400, "Bad form", q->form_why ? q->form_why : "bad form");
+			return;
+		}
+		if (!session_csrf_ok(q)) {
+			log_info(NULL, "event=csrf-refused ip=%s path=%s", q->ip, q->path);
+			h_error(
+			    r, 403, "Form expired",
+			    "This form is no longer valid (or came from another site). Go back, "
+			    "reload the page and try again.");
+			return;
+		}
+	}
+	if ((rt->flags & R_AUTH) && !(q->has_session && q->sess.authed)) {
+		resp_redirect(r, q->post ? 303 : 302, "/login");
+		return;
+	}
+	rt->fn(a, q, r);
+}
