@@ -11,6 +11,7 @@
 #include "loftctl.h"
 #include "passwd.h"
 #include "store.h"
+#include "store_outbound.h"
 #include "store_users.h"
 
 static int read_password(char *out, size_t outlen)
@@ -92,6 +93,10 @@ static int cmd_domain(int argc, char **argv)
 	} else if (argc == 2 && strcmp(argv[0], "add") == 0) {
 		st = ctl_open_store();
 		rc = ctl_result(st, store_domain_add(st, argv[1]), "domain", argv[1]);
+		/* its DKIM key is made with it (loftctl dns prints the record) */
+		if (rc == 0 && store_dkim_ensure(st, argv[1], NULL) < 0)
+			fprintf(stderr, "loftctl: warning: no DKIM key for %s yet: %s\n", argv[1],
+				store_errmsg(st));
 	} else if (argc == 2 && strcmp(argv[0], "del") == 0) {
 		st = ctl_open_store();
 		rc = ctl_result(st, store_domain_del(st, argv[1]), "domain", argv[1]);

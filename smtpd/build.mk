@@ -11,3 +11,9 @@ test_smtp_session_EXTRA := smtpd/session.c smtpd/reply.c smtpd/txn.c smtpd/auth.
 	smtpd/commit.c smtpd/greetpass.c
 test_smtp_commit_EXTRA := smtpd/deliver.c smtpd/parser.c
 test_greetpass_EXTRA := smtpd/greetpass.c
+
+# loft-queue: outbound delivery (see smtpd/README.md)
+PROGS += loft-queue
+loft-queue_SRCS := smtpd/queue_main.c smtpd/queue_route.c smtpd/queue_deliver.c smtpd/queue_prepare.c \
+	smtpd/queue_result.c
+test_queue_route_EXTRA := smtpd/queue_route.c

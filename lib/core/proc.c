@@ -4,23 +4,95 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "strnum.h"
+
+/* One passwd(5) line "name:pw:uid:gid:gecos:home:shell" (no newline):
+ * returns 1 and fills out if it is name's, 0 if it is someone else's or
+ * malformed (skipped, as glibc's files module skips it). */
+static int passwd_line(const char *line, size_t len, const char *name, struct proc_user *out)
+{
+	const char *f[4];
+	size_t flen[4], nf = 0, start = 0;
+	uint64_t uid, gid;
+
+	for (size_t i = 0; i <= len && nf < 4; i++) {
+		if (i == len || line[i] == ':') {
+			f[nf] = line + start;
+			flen[nf++] = i - start;
+			start = i + 1;
+		}
+	}
+	if (nf < 4 || flen[0] != strlen(name) || memcmp(f[0], name, flen[0]) != 0 ||
+	    flen[0] >= sizeof(out->name))
+		return 0;
+	/* uid_t and gid_t are 32 bits; (uid_t)-1 means "no change" to setresuid */
+	if (strnum_u64n(f[2], flen[2], 0xfffffffeu, &uid) < 0 ||
+	    strnum_u64n(f[3], flen[3], 0xfffffffeu, &gid) < 0)
+		return 0;
+	out->uid = (uid_t)uid;
+	out->gid = (gid_t)gid;
+	memcpy(out->name, name, flen[0]);
+	out->name[flen[0]] = '\0';
+	return 1;
+}
+
+int proc_user_lookup_file(const char *path, const char *name, struct proc_user *out)
+{
+	char buf[4096];
+	size_t have = 0;
+	int skipping = 0, found = 0, fd;
+
+	if (!*name || strchr(name, ':') || strchr(name, '\n'))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (!found) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (n == 0) {
+			if (have && !skipping) /* a last line without newline */
+				found = passwd_line(buf, have, name, out);
+			break;
+		}
+		have += (size_t)n;
+		size_t off = 0;
+		char *nl;
+		while (!found && (nl = memchr(buf + off, '\n', have - off))) {
+			size_t ll = (size_t)(nl - (buf + off));
+			if (!skipping)
+				found = passwd_line(buf + off, ll, name, out);
+			skipping = 0;
+			off += ll + 1;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+		if (have == sizeof(buf)) {
+			/* a line longer than any real entry: not name's */
+			skipping = 1;
+			have = 0;
+		}
+	}
+	close(fd);
+	return found ? 0 : -1;
+}
+
+/* Reads /etc/passwd itself instead of getpwnam(): in the static build
+ * glibc's NSS would dlopen the shared modules at run time (the very thing
+ * a static program must not need).  Loft's users are system users made by
+ * useradd, which live in /etc/passwd. */
 int proc_user_lookup(const char *name, struct proc_user *out)
 {
-	struct passwd *pw = getpwnam(name);
-
-	if (!pw)
-		return -1;
-	out->uid = pw->pw_uid;
-	out->gid = pw->pw_gid;
-	snprintf(out->name, sizeof(out->name), "%s", name);
-	return 0;
+	return proc_user_lookup_file("/etc/passwd", name, out);
 }
 
 int proc_no_new_privs(void)

@@ -9,8 +9,11 @@ struct proc_user {
 	char name[64];
 };
 
-/* Looks up a system user.  Returns 0, or -1 when there is none. */
+/* Looks up a system user in /etc/passwd (not through NSS: see proc.c).
+ * Returns 0, or -1 when there is none. */
 int proc_user_lookup(const char *name, struct proc_user *out);
+/* The same in the passwd(5) file at path (for tests). */
+int proc_user_lookup_file(const char *path, const char *name, struct proc_user *out);
 /* Drops to u for good: no supplementary groups, real/effective/saved ids
  * all u's, no_new_privs.  Returns 0, or -1 with errno (the caller must not
  * go on: running on as root is never a fallback). */

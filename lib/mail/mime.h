@@ -92,10 +92,19 @@ enum mime_encoding {
 int mime_section_find(const void *table, size_t tablelen, const char *part,
 		      struct mime_section *out);
 
-/* Appends decoded UTF-8 text for the search index: Subject, From, To, Cc,
- * Bcc (decoded words) and the text of every text/ part (transfer encoding
- * undone, charset converted), up to lim->max_search_text.  Returns 0/-1. */
+/* Appends decoded UTF-8 text for the search index of the body (SEARCH
+ * BODY): the text of every text/ part (transfer encoding undone, charset
+ * converted) and the Subject, From, To, Cc, Bcc (decoded words) of every
+ * attached message, up to lim->max_search_text; not the top-level header.
+ * Returns 0/-1. */
 int mime_search_text(const struct mime_msg *m, struct buf *out);
+
+/* Appends the addresses of an address-list header value (raw, unfolded)
+ * in a form to search: "display name mailbox@host, " for each, the name
+ * decoded (RFC 2047), comments and CFWS inside the addr-spec dropped, so
+ * "<user (c)@ (c) domain.org>" reads "user@domain.org".  Returns 0, or -1
+ * when out is full. */
+int mime_address_text(const char *value, size_t len, struct buf *out);
 
 /* Decodes RFC 2047 encoded words in a header value into UTF-8 (charset
  * conversion via iconv; undecodable bytes become U+FFFD).  Returns 0/-1. */

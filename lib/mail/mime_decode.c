@@ -564,7 +564,10 @@ static int search_part(const struct mime_msg *m, const struct mime_part *p, stru
 	const char *body;
 	size_t blen;
 
-	if (p->msg_root) {
+	/* the header fields of an attached message are its body's text; the
+	 * top-level header is indexed on its own (SEARCH BODY must not
+	 * match it, RFC 3501 6.4.4) */
+	if (p->msg_root && p != m->root) {
 		for (i = 0; i < sizeof(fields) / sizeof(fields[0]) && !full; i++) {
 			struct mstr v = p->env[fields[i]];
 

@@ -414,6 +414,7 @@ struct addr_parser {
 	struct buf *out;
 	unsigned count;
 	int err;
+	int plain; /* search text "name mailbox@host", not IMAP syntax */
 };
 
 /* Skips CFWS; returns 1 if anything was skipped.  Keeps the last comment. */
@@ -551,6 +552,17 @@ static int ap_emit(struct addr_parser *ap, struct mstr name, struct mstr route)
 	if (mbox.n == 0)
 		mbox = (struct mstr){miss_mbox, sizeof(miss_mbox) - 1};
 	ap->count++;
+	if (ap->plain) {
+		/* the display name decoded (RFC 2047), then mailbox@host with
+		 * the comments and spaces of the header gone */
+		if (name.n &&
+		    (mime_decode_header(name.p, name.n, ap->out) < 0 || buf_putc(ap->out, ' ') < 0))
+			return -1;
+		if (buf_append(ap->out, mbox.p, mbox.n) < 0 || buf_putc(ap->out, '@') < 0 ||
+		    buf_append(ap->out, host.p, host.n) < 0 || buf_puts(ap->out, ", ") < 0)
+			return -1;
+		return 0;
+	}
 	if (buf_putc(ap->out, '(') < 0 || mime_put_nstring(ap->out, name) < 0 ||
 	    buf_putc(ap->out, ' ') < 0 || mime_put_nstring(ap->out, route) < 0 ||
 	    buf_putc(ap->out, ' ') < 0 || mime_put_nstring(ap->out, mbox) < 0 ||
@@ -643,9 +655,15 @@ static int ap_list(struct addr_parser *ap)
 			/* group start: display-name ":" */
 			struct mstr gname = bstr(&ap->words);
 
-			if (buf_puts(ap->out, "(NIL NIL ") < 0 ||
-			    mime_put_nstring(ap->out, gname) < 0 || buf_puts(ap->out, " NIL)") < 0)
+			if (ap->plain) {
+				if (mime_decode_header(gname.p, gname.n, ap->out) < 0 ||
+				    buf_puts(ap->out, ": ") < 0)
+					return -1;
+			} else if (buf_puts(ap->out, "(NIL NIL ") < 0 ||
+				   mime_put_nstring(ap->out, gname) < 0 ||
+				   buf_puts(ap->out, " NIL)") < 0) {
 				return -1;
+			}
 			ap->count++;
 			in_group = 1;
 			ap->p++;
@@ -666,16 +684,36 @@ static int ap_list(struct addr_parser *ap)
 				return -1;
 		}
 		if (stop == ';' && in_group) {
-			if (buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
+			if (!ap->plain && buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
 				return -1;
 			in_group = 0;
 		}
 		if (stop)
 			ap->p++;
 	}
-	if (in_group && buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
+	if (in_group && !ap->plain && buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
 		return -1;
 	return 0;
+}
+
+int mime_address_text(const char *value, size_t len, struct buf *out)
+{
+	struct addr_parser ap;
+	int rc;
+
+	memset(&ap, 0, sizeof(ap));
+	ap.p = value;
+	ap.end = value + len;
+	ap.out = out;
+	ap.plain = 1;
+	buf_init(&ap.words, len + 1);
+	buf_init(&ap.spec, len + 1);
+	buf_init(&ap.comment, len + 1);
+	rc = ap_list(&ap);
+	buf_free(&ap.words);
+	buf_free(&ap.spec);
+	buf_free(&ap.comment);
+	return rc;
 }
 
 /* Appends "(" address... ")" or NIL; *count gets the number of addresses. */

@@ -50,6 +50,7 @@ struct conn {
 	struct tls_conn *tls;
 	enum conn_tls tls_state;
 	struct tls_ctx *starttls; /* handshake to start once output drains */
+	char *tls_name;		  /* client side: the server name to verify (SNI) */
 	int paused;
 	int eof;
 	int closing;  /* conn_close called: no more input */
@@ -183,6 +184,35 @@ int conn_starttls(struct conn *c, struct tls_ctx *ctx)
 	c->starttls = ctx;
 	ev_timer_arm(c->soon, 0);
 	return 0;
+}
+
+int conn_tls_client(struct conn *c, struct tls_ctx *ctx, const char *servername)
+{
+	if (c->tls)
+		return -1;
+	c->tls = tls_conn_new(ctx, c->fd, servername);
+	if (!c->tls)
+		return -1;
+	tls_conn_set_sid(c->tls, c->sid);
+	c->tls_state = CT_HANDSHAKE;
+	ev_timer_arm(c->soon, 0);
+	return 0;
+}
+
+int conn_starttls_client(struct conn *c, struct tls_ctx *ctx, const char *servername)
+{
+	if (c->tls || c->starttls || c->z)
+		return -1;
+	free(c->tls_name);
+	c->tls_name = servername ? strdup(servername) : NULL;
+	if (servername && !c->tls_name)
+		return -1;
+	return conn_starttls(c, ctx);
+}
+
+int conn_tls_verified(const struct conn *c)
+{
+	return c->tls_state == CT_UP && tls_peer_verified(c->tls);
 }
 
 int conn_set_deflate(struct conn *c, int level)
@@ -599,6 +629,8 @@ static void conn_finish(struct conn *c)
 		free(c->z);
 		c->z = NULL;
 	}
+	free(c->tls_name);
+	c->tls_name = NULL;
 	if (c->cbs.closed)
 		c->cbs.closed(c, c->arg, c->reason);
 	lr_free(&c->lr);
@@ -657,7 +689,7 @@ static void conn_after(struct conn *c)
 			}
 		}
 		if (c->starttls && conn_outlen(c) == 0) {
-			c->tls = tls_conn_new(c->starttls, c->fd, NULL);
+			c->tls = tls_conn_new(c->starttls, c->fd, c->tls_name);
 			c->starttls = NULL;
 			if (!c->tls) {
 				conn_fail(c, "tls set-up failed");

@@ -60,6 +60,17 @@ int conn_tls_server(struct conn *c, struct tls_ctx *ctx);
  * Returns 0 or -1 (already TLS, or compression is on). */
 int conn_starttls(struct conn *c, struct tls_ctx *ctx);
 
+/* The client side (loft-queue's SMTP client): conn_tls_client starts
+ * the handshake at once (implicit TLS, port 465); conn_starttls_client
+ * does what conn_starttls does (drops buffered input: the server's
+ * plaintext after its 220 must not count as TLS input) and then runs a
+ * client handshake.  servername goes out as SNI and is checked against
+ * the certificate (required when ctx verifies).  Return 0 or -1. */
+int conn_tls_client(struct conn *c, struct tls_ctx *ctx, const char *servername);
+int conn_starttls_client(struct conn *c, struct tls_ctx *ctx, const char *servername);
+/* 1 when TLS is up and the peer's certificate verified for the name. */
+int conn_tls_verified(const struct conn *c);
+
 /* COMPRESS=DEFLATE (RFC 4978).  Call right after queuing the reply that
  * must still go out uncompressed ("OK DEFLATE active"): every later
  * write is raw-deflated (zlib level, window 2^15) with a sync flush at

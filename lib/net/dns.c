@@ -581,7 +581,8 @@ static void dns_on_answer(void *arg, int status, int timeouts, unsigned char *ab
 
 /* Sends the query; the caller sets r->fn (no answer is delivered before
  * the loop runs again).  Returns NULL for a name c-ares must not see. */
-static struct dns_req *dns_send(struct dns *d, enum dns_kind kind, const char *name, void *arg)
+static struct dns_req *dns_send_class(struct dns *d, enum dns_kind kind, int dnsclass,
+				      const char *name, void *arg)
 {
 	static const int types[] = {
 	    [DNS_K_A] = 1, [DNS_K_AAAA] = 28, [DNS_K_MX] = 15, [DNS_K_TXT] = 16, [DNS_K_PTR] = 12,
@@ -594,9 +595,14 @@ static struct dns_req *dns_send(struct dns *d, enum dns_kind kind, const char *n
 	r->pending = 1;
 	/* c-ares may answer at once (a bad name, no servers); dns_on_answer
 	 * only queues, so the caller's callback still runs from the loop */
-	ares_query(d->ch, name, 1 /* C_IN */, types[kind], dns_on_answer, r);
+	ares_query(d->ch, name, dnsclass, types[kind], dns_on_answer, r);
 	dns_timer_update(d);
 	return r;
+}
+
+static struct dns_req *dns_send(struct dns *d, enum dns_kind kind, const char *name, void *arg)
+{
+	return dns_send_class(d, kind, 1 /* C_IN */, name, arg);
 }
 
 struct dns_req *dns_query_a(struct dns *d, const char *name, dns_addr_fn fn, void *arg)
@@ -629,6 +635,15 @@ struct dns_req *dns_query_mx(struct dns *d, const char *name, dns_mx_fn fn, void
 struct dns_req *dns_query_txt(struct dns *d, const char *name, dns_txt_fn fn, void *arg)
 {
 	struct dns_req *r = dns_send(d, DNS_K_TXT, name, arg);
+
+	if (r)
+		r->fn.txt = fn;
+	return r;
+}
+
+struct dns_req *dns_query_txt_chaos(struct dns *d, const char *name, dns_txt_fn fn, void *arg)
+{
+	struct dns_req *r = dns_send_class(d, DNS_K_TXT, 3 /* C_CHAOS */, name, arg);
 
 	if (r)
 		r->fn.txt = fn;

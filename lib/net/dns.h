@@ -114,6 +114,9 @@ struct dns_req *dns_query_a(struct dns *d, const char *name, dns_addr_fn fn, voi
 struct dns_req *dns_query_aaaa(struct dns *d, const char *name, dns_addr_fn fn, void *arg);
 struct dns_req *dns_query_mx(struct dns *d, const char *name, dns_mx_fn fn, void *arg);
 struct dns_req *dns_query_txt(struct dns *d, const char *name, dns_txt_fn fn, void *arg);
+/* TXT in class CHAOS (whoami.cloudflare, version.bind): what a server says
+ * about itself or about the asker. */
+struct dns_req *dns_query_txt_chaos(struct dns *d, const char *name, dns_txt_fn fn, void *arg);
 /* ip is a v4 or v6 address in text; NULL if it is not one. */
 struct dns_req *dns_query_ptr(struct dns *d, const char *ip, dns_name_fn fn, void *arg);
 

@@ -476,3 +476,116 @@ enum netv_verdict netv_judge(const struct netv_evidence *e, char *why, size_t wh
 	why_add(&w, "public address, good reverse name, on no list, port 25 open");
 	return NETV_DIRECT;
 }
+
+/* --- a remote MX's rejection ------------------------------------------ */
+
+#define REPLY_SCAN_MAX 4096
+
+const char *netv_reply_str(enum netv_reply r)
+{
+	switch (r) {
+	case NETV_REPLY_REPUTATION:
+		return "reputation";
+	case NETV_REPLY_AUTH:
+		return "authentication";
+	case NETV_REPLY_OTHER:
+		break;
+	}
+	return "other";
+}
+
+/* Texts receivers use to refuse an address for what it is, not for what
+ * a message says (lowercase; matched case-insensitively). */
+static const char *const reputation_texts[] = {
+    "not authorized to send email directly", /* Gmail, dynamic space */
+    "low reputation of the sending ip",	     /* Gmail */
+    "reputation of the sending ip",
+    "unusual rate of unsolicited mail originating from your ip",
+    "does not have a ptr record", /* Gmail 5.7.25 */
+    "s3150",			  /* Microsoft: "part of their network is on our block list" */
+    "s3140",
+    "part of their network is on our block list",
+    "banned sending ip",
+    "blocked using",
+    "spamhaus",
+    "listed in",
+    "listed at",
+    " pbl",
+    "dynamic ip",
+    "dynamic address",
+    "dynamic-ip",
+    "dynamically assigned",
+    "residential",
+    "dialup",
+    "dial-up",
+    "generic reverse",
+    "[tss0", /* Yahoo: temporarily deferred, sending IP */
+    "[bl2",  /* Yahoo: BL21/BL23 Spamhaus listings */
+    "not accepted from ip",
+    "use the smtp relay at your service provider",
+    "use your provider's smtp",
+    "use your isp's",
+};
+
+static const char *const auth_texts[] = {
+    "5.7.26", "5.7.27", "5.7.30", "5.7.23", "5.7.20",	       "5.7.21",
+    "5.7.22", "spf",	"dkim",	  "dmarc",  "unauthenticated",
+};
+
+/* Microsoft's 5.7.606 to 5.7.649: "Access denied, banned sending IP". */
+static int ms_banned_range(const char *lower)
+{
+	for (const char *p = strstr(lower, "5.7.6"); p; p = strstr(p + 1, "5.7.6")) {
+		if (p[5] >= '0' && p[5] <= '4' && p[6] >= '0' && p[6] <= '9' &&
+		    !(p[7] >= '0' && p[7] <= '9')) {
+			int n = (p[5] - '0') * 10 + (p[6] - '0');
+			if (n >= 6 && n <= 49)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+enum netv_reply netv_reply_kind(const char *reply)
+{
+	char lower[REPLY_SCAN_MAX + 1];
+	size_t n = 0;
+
+	if (!reply)
+		return NETV_REPLY_OTHER;
+	/* one line of text: a continuation's "550-5.7.1 " prefix would cut
+	 * Gmail's sentence in two */
+	for (size_t i = 0; reply[i] && i < REPLY_SCAN_MAX && n < REPLY_SCAN_MAX;) {
+		if (reply[i] == '\r' || reply[i] == '\n') {
+			while (reply[i] == '\r' || reply[i] == '\n')
+				i++;
+			if (isdigit((unsigned char)reply[i]) &&
+			    isdigit((unsigned char)reply[i + 1]) &&
+			    isdigit((unsigned char)reply[i + 2]) &&
+			    (reply[i + 3] == '-' || reply[i + 3] == ' ')) {
+				size_t k = i + 4;
+				/* an enhanced code too: d.ddd.ddd and a space */
+				while (isdigit((unsigned char)reply[k]) || reply[k] == '.')
+					k++;
+				if (k > i + 4 && reply[k] == ' ')
+					i = k + 1;
+				else
+					i += 4;
+			}
+			if (n && lower[n - 1] != ' ')
+				lower[n++] = ' ';
+			continue;
+		}
+		lower[n++] = (char)tolower((unsigned char)reply[i++]);
+	}
+	lower[n] = '\0';
+	for (size_t i = 0; i < sizeof(reputation_texts) / sizeof(reputation_texts[0]); i++)
+		if (strstr(lower, reputation_texts[i]))
+			return NETV_REPLY_REPUTATION;
+	if (ms_banned_range(lower))
+		return NETV_REPLY_REPUTATION;
+	for (size_t i = 0; i < sizeof(auth_texts) / sizeof(auth_texts[0]); i++)
+		if (strstr(lower, auth_texts[i]))
+			return NETV_REPLY_AUTH;
+	return NETV_REPLY_OTHER;
+}

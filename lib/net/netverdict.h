@@ -143,4 +143,28 @@ struct netv_evidence {
  */
 enum netv_verdict netv_judge(const struct netv_evidence *e, char *why, size_t whylen);
 
+/* --- a remote MX's rejection ------------------------------------------ */
+
+enum netv_reply {
+	NETV_REPLY_OTHER = 0,  /* an ordinary failure: retry or bounce as usual */
+	NETV_REPLY_REPUTATION, /* the sending address is refused: relay this message */
+	NETV_REPLY_AUTH,       /* SPF/DKIM/DMARC: the admin must fix DNS, relaying won't */
+};
+const char *netv_reply_str(enum netv_reply r);
+
+/*
+ * What a remote MX's reply (the whole text, codes included, lines joined
+ * in any way; temporary or permanent) says about the sending address.
+ * REPUTATION for the blocks of big receivers against home and dynamic
+ * addresses: Gmail's "not authorized to send email directly to our
+ * servers" and "low reputation of the sending IP", a missing PTR (5.7.25),
+ * Microsoft's S3150/S3140 and 5.7.606-5.7.649, "blocked using" / "listed
+ * in" Spamhaus or another list, PBL, "dynamic IP", "residential",
+ * "dialup", Yahoo's TSS and BL codes.  AUTH for authentication failures
+ * (5.7.26, 5.7.27, 5.7.30, 5.7.23, "SPF", "DKIM", "DMARC") when nothing
+ * says reputation: relaying does not fix those.  Reads at most the first
+ * 4096 bytes; NULL is OTHER.
+ */
+enum netv_reply netv_reply_kind(const char *reply);
+
 #endif

@@ -27,6 +27,7 @@
 
 struct parsed {
 	struct buf env, bs, body, sect, text, hdr[5];
+	struct buf header; /* the whole header block for TEXT, decoded */
 	size_t header_size;
 	uint64_t lines;
 	unsigned mflags;
@@ -41,22 +42,27 @@ static void parsed_free(struct parsed *p)
 	buf_free(&p->body);
 	buf_free(&p->sect);
 	buf_free(&p->text);
+	buf_free(&p->header);
 	for (int i = 0; i < 5; i++)
 		buf_free(&p->hdr[i]);
 }
 
 /* Appends the unfolded value of every header field called name in the top
  * header block of data to out, decoded (RFC 2047), fields separated by a
- * space.  Bounded by HDRSCAN_MAX and HDRFIELD_MAX; returns 0 or -1. */
-static int header_field(const char *data, size_t len, const char *name, struct buf *out)
+ * space; for an address field (addr), each address follows once more as
+ * "name mailbox@host" (mime_address_text), so a search for the address
+ * finds it whatever comments and spaces the header put inside it.
+ * Bounded by HDRSCAN_MAX and HDRFIELD_MAX; returns 0 or -1. */
+static int header_field(const char *data, size_t len, const char *name, int addr, struct buf *out)
 {
 	size_t nlen = strlen(name), i = 0;
-	struct buf raw;
+	struct buf raw, addrs;
 	int rc = 0;
 
 	if (len > HDRSCAN_MAX)
 		len = HDRSCAN_MAX;
 	buf_init(&raw, HDRFIELD_MAX);
+	buf_init(&addrs, HDRFIELD_MAX);
 	while (i < len) {
 		size_t eol = i;
 		int match;
@@ -95,11 +101,40 @@ static int header_field(const char *data, size_t len, const char *name, struct b
 					raw.data[k] = ' ';
 			if (mime_decode_header(raw.data ? raw.data : "", raw.len, out) < 0)
 				rc = -1;
+			/* an over-long list: keep the addresses that fit */
+			if (addr)
+				mime_address_text(buf_cstr(&raw), raw.len, &addrs);
 		}
 		i = eol + 1;
 	}
+	if (addrs.len && (buf_puts(out, " \n") < 0 || buf_append(out, addrs.data, addrs.len) < 0))
+		rc = -1;
 	buf_free(&raw);
+	buf_free(&addrs);
 	return rc;
+}
+
+/* Appends the top header block of data (at most hs bytes, bounded by
+ * HDRSCAN_MAX) unfolded and decoded (RFC 2047) to out, a line per
+ * field, for SEARCH TEXT.  Best effort: what does not fit is left out. */
+static void header_text(const char *data, size_t hs, struct buf *out)
+{
+	struct buf unf;
+
+	if (hs > HDRSCAN_MAX)
+		hs = HDRSCAN_MAX;
+	buf_init(&unf, HDRSCAN_MAX);
+	for (size_t i = 0; i < hs; i++) {
+		char c = data[i];
+		if (c == '\r')
+			continue;
+		/* folding: the line break goes, the whitespace stays */
+		if (c == '\n' && i + 1 < hs && (data[i + 1] == ' ' || data[i + 1] == '\t'))
+			continue;
+		buf_putc(&unf, c == '\t' ? ' ' : c);
+	}
+	mime_decode_header(buf_cstr(&unf), unf.len, out);
+	buf_free(&unf);
 }
 
 /* Fills *p (free with parsed_free, also on failure).  Touches no handle,
@@ -114,6 +149,7 @@ static const char *parse_core(const char *data, size_t len, struct parsed *p)
 	buf_init(&p->body, STRUCT_MAX);
 	buf_init(&p->sect, STRUCT_MAX);
 	buf_init(&p->text, TEXT_MAX);
+	buf_init(&p->header, HDRSCAN_MAX);
 	for (int i = 0; i < 5; i++)
 		buf_init(&p->hdr[i], HDRFIELD_MAX);
 	if (mime_parse(data, len, NULL, &m) < 0)
@@ -130,7 +166,8 @@ static const char *parse_core(const char *data, size_t len, struct parsed *p)
 	p->mflags = mime_flags(m);
 	mime_free(m);
 	for (int i = 0; i < 5; i++)
-		header_field(data, len, index_fields[i], &p->hdr[i]);
+		header_field(data, len, index_fields[i], i > 0, &p->hdr[i]);
+	header_text(data, p->header_size, &p->header);
 	for (size_t i = 0; i < len; i++)
 		if (data[i] == '\n')
 			p->lines++;
@@ -192,7 +229,14 @@ static int index_insert(struct store *st, int64_t id, const struct parsed *p)
 	for (int i = 0; i < 5; i++)
 		bind_buf(s, 2 + i, &p->hdr[i]);
 	bind_buf(s, 7, &p->text);
-	return store_step_done(st, s, "index insert");
+	if (store_step_done(st, s, "index insert") < 0)
+		return -1;
+	s = store_stmt(st, "INSERT INTO fts_hdr(rowid, header) VALUES(?1, ?2)");
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	bind_buf(s, 2, &p->header);
+	return store_step_done(st, s, "header index insert");
 }
 
 /* Inserts the message row and its index row.  Call inside a transaction. */

@@ -145,8 +145,8 @@ int store_entry_add(struct store *st, int64_t mailbox_id, int64_t message_id, un
 	if (uid < 1 || uid > 0xffffffffLL)
 		return store_err(st, "mailbox UIDs exhausted");
 	s = store_stmt(st,
-		       "INSERT INTO entries(mailbox_id, uid, message_id, flags, keywords, modseq)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+		       "INSERT INTO entries(mailbox_id, uid, message_id, flags, keywords, modseq,"
+		       " savedate) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, mailbox_id);
@@ -155,6 +155,7 @@ int store_entry_add(struct store *st, int64_t mailbox_id, int64_t message_id, un
 	sqlite3_bind_int64(s, 4, flags & STORE_F_ALL);
 	sqlite3_bind_text(s, 5, keywords ? keywords : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, modseq);
+	sqlite3_bind_int64(s, 7, store_now()); /* SAVEDATE, RFC 8514 */
 	if (store_step_done(st, s, "entry insert") < 0)
 		return -1;
 	if (uid_out)

@@ -32,11 +32,14 @@ int store_search_text(struct store *st, int64_t mailbox_id, const char *field, c
 	static const struct {
 		const char *field, *column, *like_sql;
 	} fields[] = {
+	    /* TEXT: the body and every header field (fts_hdr) */
 	    {"text", NULL,
 	     "SELECT e.uid FROM entries e JOIN fts f ON f.rowid = e.message_id"
+	     " LEFT JOIN fts_hdr h ON h.rowid = e.message_id"
 	     " WHERE e.mailbox_id = ?1 AND (f.subject LIKE ?2 ESCAPE '\\' OR f.hfrom LIKE ?2"
 	     " ESCAPE '\\' OR f.hto LIKE ?2 ESCAPE '\\' OR f.hcc LIKE ?2 ESCAPE '\\'"
-	     " OR f.hbcc LIKE ?2 ESCAPE '\\' OR f.body LIKE ?2 ESCAPE '\\') ORDER BY e.uid"},
+	     " OR f.hbcc LIKE ?2 ESCAPE '\\' OR f.body LIKE ?2 ESCAPE '\\'"
+	     " OR h.header LIKE ?2 ESCAPE '\\') ORDER BY e.uid"},
 	    {"body", "body",
 	     "SELECT e.uid FROM entries e JOIN fts f ON f.rowid = e.message_id"
 	     " WHERE e.mailbox_id = ?1 AND f.body LIKE ?2 ESCAPE '\\' ORDER BY e.uid"},
@@ -95,8 +98,17 @@ int store_search_text(struct store *st, int64_t mailbox_id, const char *field, c
 			buf_free(&q);
 			return store_err(st, "search query too long");
 		}
-		s = store_stmt(st, "SELECT uid FROM entries WHERE mailbox_id = ?1 AND message_id IN"
-				   " (SELECT rowid FROM fts WHERE fts MATCH ?2) ORDER BY uid");
+		if (fields[fi].column)
+			s = store_stmt(st,
+				       "SELECT uid FROM entries WHERE mailbox_id = ?1 AND"
+				       " message_id IN (SELECT rowid FROM fts WHERE fts MATCH ?2)"
+				       " ORDER BY uid");
+		else
+			s = store_stmt(st,
+				       "SELECT uid FROM entries WHERE mailbox_id = ?1 AND"
+				       " message_id IN (SELECT rowid FROM fts WHERE fts MATCH ?2"
+				       " UNION SELECT rowid FROM fts_hdr WHERE fts_hdr MATCH ?2)"
+				       " ORDER BY uid");
 	} else {
 		/* The trigram index cannot serve fewer than 3 characters:
 		 * LIKE scans the mailbox's stored text (ASCII case folding

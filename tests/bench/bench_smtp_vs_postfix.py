@@ -2,6 +2,13 @@
 
 Usage: bench_smtp_vs_postfix.py [BUILD_DIR] [--seconds S] [--clients N]
                                 [--size BYTES] [--users N] [--only loft|postfix]
+                                [--shape session|conn|both] [--static DIR]
+
+Two shapes of load (both by default): "session", below, and "conn", one
+message per connection the way MX traffic arrives, driven by Postfix's own
+smtp-source.  Loft runs twice, from the static multi-call build that ships
+(build-static/, when built) and from the dynamic one; the figures include
+the smaps breakdown of loft-smtpd and the PSS of all Loft processes.
 
 The same load goes to each server in turn: N concurrent clients (threads on
 raw sockets, PIPELINING when offered), each holding one SMTP session open and
@@ -17,6 +24,7 @@ messages delivered to Maildir within the run and after the queue drains.
 import argparse
 import os
 import pwd
+import resource
 import grp
 import shutil
 import signal
@@ -205,16 +213,67 @@ def run_load(port, users, seconds, nclients, size):
     return out
 
 
-def measured(port, users, args, get_pids):
+def run_load_conn(port, rcpt, seconds, nclients, size, count):
+    """One message per connection, the way most MX traffic arrives:
+    Postfix's smtp-source (connect, EHLO, MAIL, RCPT, DATA, QUIT, close;
+    nclients at once, size-byte messages) for seconds, then stopped.
+    count() returns the server's count of accepted messages, read before
+    and after (a 250 it sent in the last instant counts as well)."""
+    before = count()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.Popen(["smtp-source", "-s", str(nclients), "-l", str(size), "-m", "100000000",
+                          "-M", "client.bench.test", "-f", "c@client.bench.test", "-t",
+                          rcpt.decode(), "127.0.0.1:%d" % port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        p.wait(seconds)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+    err = p.communicate()[1].decode(errors="replace")
+    elapsed = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = count()
+    ok = (after - before) if after is not None and before is not None else 0
+    return dict(elapsed=elapsed, client_cpu=(ru1.ru_utime + ru1.ru_stime) -
+                (ru0.ru_utime + ru0.ru_stime), ok=ok, rejected=0,
+                errors=1 if p.returncode not in (0, -signal.SIGTERM) else 0,
+                first_error=err.strip().splitlines()[-1] if err.strip() else "",
+                rate=ok / elapsed)
+
+
+def warm_up(port, rcpt):
+    """One message by smtp-source before a one-message-per-connection run:
+    the client address becomes one the server has seen (Loft greets an
+    address that passed its early-talker check at once, as postscreen
+    does; the first connection waits smtpd.greeting_delay_ms)."""
+    subprocess.run(["smtp-source", "-s", "1", "-l", "1000", "-m", "1", "-M", "client.bench.test",
+                    "-f", "c@client.bench.test", "-t", rcpt.decode(), "127.0.0.1:%d" % port],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def measured(port, users, args, get_pids, conn_count=None, all_pids=None, smaps_of=None):
     """Runs the load against port while sampling the server processes;
-    returns the load dict plus idle/peak memory and server CPU."""
+    returns the load dict plus idle/peak memory and server CPU.  With
+    conn_count, the one-message-per-connection shape (run_load_conn).
+    all_pids: every process of the server (PSS idle and peak of them all);
+    smaps_of: picks the process whose smaps breakdown is kept at its peak."""
+    if conn_count:
+        warm_up(port, users[0])
     time.sleep(1.0)
     pids = get_pids()
     idle_sum = sum(bl.proc_status_kb(p, "VmRSS") for p in pids)
+    idle_all_pss = sum(bl.pss_kb(p) for p in all_pids()) if all_pids else None
+    idle_smaps = bl.smaps_breakdown(smaps_of(pids)) if smaps_of and smaps_of(pids) else None
     reset = all([bl.reset_peak(p) for p in pids])
     cpu0 = bl.cpu_seconds(pids)
-    with bl.RssSampler(get_pids, 0.05) as smp:
-        res = run_load(port, users, args.seconds, args.clients, args.size)
+    with bl.RssSampler(get_pids, 0.05, smaps_of=smaps_of) as smp, \
+            bl.RssSampler(all_pids or get_pids, 0.5) as smp_all:
+        if conn_count:
+            res = run_load_conn(port, users[0], args.seconds, args.clients, args.size,
+                                conn_count)
+        else:
+            res = run_load(port, users, args.seconds, args.clients, args.size)
         pids_end = get_pids()
         hwm = {p: bl.proc_status_kb(p, "VmHWM") for p in pids_end}
         cpu1 = bl.cpu_seconds(pids_end)
@@ -225,25 +284,32 @@ def measured(port, users, args, get_pids):
                peak_sum=max([smp.peak_sum] + list(hwm.values())), peak_n=len(smp.peak),
                peak_pss=smp.peak_pss_sum, peak_reset=reset,
                peak_one=hwm.get(one), peak_one_name=smp.names.get(one, pids_end.get(one)),
-               server_cpu=cpu1 - cpu0)
+               server_cpu=cpu1 - cpu0, idle_all_pss=idle_all_pss,
+               peak_all_pss=smp_all.peak_pss_sum if all_pids else None,
+               smaps_peak=smp.smaps, smaps_idle=idle_smaps)
     return res
 
 
 # ---------------------------------------------------------------- loft ---
 
-def bench_loft(build, args):
-    """Returns the measurement dict for Loft, or a string saying why not."""
+def bench_loft(build, args, shape):
+    """Returns the measurement dict for Loft built in build, or a string
+    saying why not."""
     why = bl.loft_missing(build, "smtpd")
     if why:
         return "not built (%s)" % why
-    from loftenv import Loft
+    import loftenv
+    loftenv.BUILD = build  # loftenv.binary() reads it at each call
     td = tempfile.mkdtemp(prefix="loftbench-smtp-")
     loft = None
     try:
-        # All clients come from 127.0.0.1 and keep one session each for the
-        # whole run, so raise the per-address and per-session abuse limits;
-        # every other setting is the shipped default.
-        loft = Loft(td, enable=["smtpd"], conf={
+        # All clients come from 127.0.0.1 (and in the session shape keep
+        # one session each for the whole run), so raise the per-address
+        # and per-session abuse limits; every other setting is the shipped
+        # default, the early-talker check included.  Every daemon that is
+        # built runs, so the PSS of all Loft processes is the real one.
+        enable = [d for d in loftenv.DAEMONS if not bl.loft_missing(build, d)]
+        loft = loftenv.Loft(td, enable=enable, conf={
             "log_level": "info",
             "smtpd.max_connections_per_ip": str(args.clients * 4),
             "smtpd.max_commands": "1000000",
@@ -261,8 +327,16 @@ def bench_loft(build, args):
 
         def pids():
             return {p: n for n, p in loft.children().items() if n == "loft-smtpd"}
-        res = measured(loft.port("mx"), users, args, pids)
+
+        def all_pids():
+            d = {p: n for n, p in loft.children().items()}
+            d[loft.proc.pid] = "loftd"
+            return d
+        res = measured(loft.port("mx"), users, args, pids,
+                       conn_count=(lambda: stored_entries(loft.dir)) if shape == "conn" else None,
+                       all_pids=all_pids, smaps_of=lambda ps: next(iter(ps), None))
         res["loftd_rss"] = bl.proc_status_kb(loft.proc.pid, "VmRSS")
+        res["daemons"] = ", ".join(sorted(all_pids().values()))
         if res["ok"] == 0:
             return "no message accepted (%s); log tail:\n%s" % (
                 res["first_error"], loft.log()[-1500:])
@@ -457,7 +531,7 @@ class Postfix:
                     pass
 
 
-def bench_postfix(args):
+def bench_postfix(args, shape):
     """Returns the measurement dict for Postfix, or a string saying why not."""
     if not shutil.which("postfix"):
         return "not installed (sh board/deps.sh bench)"
@@ -467,13 +541,25 @@ def bench_postfix(args):
         users = [("u%d@%s" % (i, DOMAIN)).encode() for i in range(args.users)]
         pf = Postfix(td, users)
         pf.start()
-        res = measured(pf.port, users, args, pf.pids)
+        if shape == "conn":
+            # Postfix's count of accepted messages: delivered, plus the
+            # queue files not yet delivered
+            res = measured(pf.port, users, args, pf.pids,
+                           conn_count=lambda: pf.delivered() + pf.queued())
+        else:
+            res = measured(pf.port, users, args, pf.pids)
         res["delivered"] = pf.delivered()
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 120 and (pf.queued() or pf.delivered() < res["ok"]):
+        want = res["ok"] + (1 if shape == "conn" else 0)  # + the warm-up message
+        while time.monotonic() - t0 < 120 and (pf.queued() or pf.delivered() < want):
             time.sleep(0.1)
         res["drained"] = pf.delivered()
         res["drain_s"] = time.monotonic() - t0
+        if shape == "conn":
+            # every message Postfix accepted is delivered once the queue
+            # drained: that count, less the warm-up, is the exact one
+            res["ok"] = res["drained"] - 1
+            res["rate"] = res["ok"] / res["elapsed"]
         if res["ok"] == 0:
             return "no message accepted (%s): %s" % (res["first_error"], pf.maillog())
         return res
@@ -495,15 +581,43 @@ def main():
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--users", type=int, default=5)
     ap.add_argument("--only", choices=("loft", "postfix"))
+    ap.add_argument("--shape", choices=("session", "conn", "both"), default="both",
+                    help="session: one SMTP session per client for the whole run; "
+                    "conn: one message per connection (smtp-source)")
+    ap.add_argument("--static", default=None,
+                    help="the static multi-call build (default: build-static beside "
+                    "the build, if it holds loft)")
     args = ap.parse_args()
     build = bl.build_dir(sys.argv)
+    static = args.static or os.path.join(os.path.dirname(build), "build-static")
+    builds = [("static", static)] if os.path.exists(os.path.join(static, "loft")) else []
+    builds.append(("dynamic", build))
+    shapes = ("session", "conn") if args.shape == "both" else (args.shape,)
+    if "conn" in shapes and not shutil.which("smtp-source"):
+        bl.say("smtp: smtp-source (package postfix) missing: no one-message-per-connection run")
+        shapes = tuple(x for x in shapes if x != "conn")
+    load = os.getloadavg()
     bl.say("smtp: %d clients, %d-byte messages to %d local users, %.0f s per server; "
-           "%d cores" % (args.clients, args.size, args.users, args.seconds, os.cpu_count()))
+           "%d cores; load average %.2f %.2f %.2f" % (
+               args.clients, args.size, args.users, args.seconds, os.cpu_count(), *load))
+    for shape in shapes:
+        report(shape, builds, args)
 
-    loft = bench_loft(build, args) if args.only != "postfix" else "skipped (--only)"
-    pf = bench_postfix(args) if args.only != "loft" else "skipped (--only)"
 
-    for name, r in (("loft-smtpd", loft), ("postfix", pf)):
+def report(shape, builds, args):
+    bl.say("")
+    bl.say("-- shape: %s" % ("one session per client for the whole run (raw sockets, PIPELINING)"
+                             if shape == "session" else
+                             "one message per connection (Postfix's smtp-source, %d at once; "
+                             "one warm-up message first)" % args.clients))
+    results = []
+    for name, b in builds:
+        r = bench_loft(b, args, shape) if args.only != "postfix" else "skipped (--only)"
+        results.append(("loft " + name, r, os.getloadavg()[0]))
+    pf = bench_postfix(args, shape) if args.only != "loft" else "skipped (--only)"
+    results.append(("postfix", pf, os.getloadavg()[0]))
+
+    for name, r, _ in results:
         if isinstance(r, str):
             bl.say("%s: %s" % (name, r))
         else:
@@ -515,49 +629,60 @@ def main():
             if r["drained"] is not None and r["drained"] < r["ok"]:
                 bl.say("%s: WARNING: %d messages got 250 but only %d were delivered" % (
                     name, r["ok"], r["drained"]))
-    L = loft if isinstance(loft, dict) else None
-    P = pf if isinstance(pf, dict) else None
+    R = [(n, r if isinstance(r, dict) else None, la) for n, r, la in results]
+    P = R[-1][1]
+    L = R[0][1] if len(R) > 1 else None  # the first Loft column: the build that ships
 
     def g(r, k, f=lambda v: v):
         return f(r[k]) if r and r.get(k) is not None else "-"
 
     def per_k(r):
         return r["server_cpu"] / r["ok"] * 1000 if r and r["ok"] else None
+
+    def row(label, fn, rat=None):
+        return [label] + [fn(r) if r else "-" for _, r, _ in R] + [rat or ""]
     rows = [
-        ["messages/s durably accepted", g(L, "rate", "{:.0f}".format),
-         g(P, "rate", "{:.0f}".format),
-         ratio(L and L["rate"], P and P["rate"], True)],
-        ["  delivered within run", g(L, "delivered", "{} in store".format),
-         g(P, "delivered", "{} in Maildir".format), ""],
-        ["  delivered after queue drain", g(L, "drained"),
-         (("%d (+%.1f s)" % (P["drained"], P["drain_s"])) if P else "-"), ""],
-        ["server CPU s per 1000 msgs", "%.2f" % per_k(L) if L else "-",
-         "%.2f" % per_k(P) if P else "-", ratio(per_k(L), per_k(P), False)],
-        ["client CPU (% of one core)",
-         g(L, "client_cpu", lambda v: "%.0f%%" % (100 * v / L["elapsed"])),
-         g(P, "client_cpu", lambda v: "%.0f%%" % (100 * v / P["elapsed"])), ""],
-        ["RSS idle (server processes)", g(L, "idle_sum", bl.fmt_kb),
-         g(P, "idle_sum", lambda v: "%s (%d procs)" % (bl.fmt_kb(v), P["idle_n"])),
-         ratio(L and L["idle_sum"], P and P["idle_sum"], False)],
-        ["RSS peak under load, sum", g(L, "peak_sum", bl.fmt_kb),
-         g(P, "peak_sum", lambda v: "%s (%d procs)" % (bl.fmt_kb(v), P["peak_n"])),
-         ratio(L and L["peak_sum"], P and P["peak_sum"], False)],
-        ["PSS peak under load, sum", g(L, "peak_pss", bl.fmt_kb), g(P, "peak_pss", bl.fmt_kb),
-         ratio(L and L["peak_pss"], P and P["peak_pss"], False)],
-        ["largest single process (VmHWM)", g(L, "peak_one", bl.fmt_kb),
-         g(P, "peak_one", lambda v: "%s (%s)" % (bl.fmt_kb(v), P["peak_one_name"])),
-         ratio(L and L["peak_one"], P and P["peak_one"], False)],
+        row("messages/s durably accepted", lambda r: "%.0f" % r["rate"],
+            ratio(L and L["rate"], P and P["rate"], True)),
+        row("  delivered within run", lambda r: g(r, "delivered")),
+        row("  delivered after queue drain", lambda r: "%s (+%.1f s)" % (
+            g(r, "drained"), r["drain_s"]) if r["drain_s"] else g(r, "drained")),
+        row("server CPU s per 1000 msgs", lambda r: "%.2f" % per_k(r),
+            ratio(per_k(L), per_k(P), False)),
+        row("client CPU (% of one core)",
+            lambda r: "%.0f%%" % (100 * r["client_cpu"] / r["elapsed"])),
+        row("RSS idle (server processes)", lambda r: "%s (%d procs)" % (
+            bl.fmt_kb(r["idle_sum"]), r["idle_n"]),
+            ratio(L and L["idle_sum"], P and P["idle_sum"], False)),
+        row("RSS peak under load, sum", lambda r: "%s (%d procs)" % (
+            bl.fmt_kb(r["peak_sum"]), r["peak_n"]),
+            ratio(L and L["peak_sum"], P and P["peak_sum"], False)),
+        row("PSS peak under load, sum", lambda r: bl.fmt_kb(r["peak_pss"]),
+            ratio(L and L["peak_pss"], P and P["peak_pss"], False)),
+        row("largest single process (VmHWM)", lambda r: "%s (%s)" % (
+            bl.fmt_kb(r["peak_one"]), r["peak_one_name"]),
+            ratio(L and L["peak_one"], P and P["peak_one"], False)),
+        row("PSS all Loft processes idle", lambda r: g(r, "idle_all_pss", bl.fmt_kb)),
+        row("PSS all Loft processes, peak", lambda r: g(r, "peak_all_pss", bl.fmt_kb)),
+        row("load average (1 min) after", lambda r: ""),
     ]
-    bl.table(rows, ["", "loft-smtpd", "postfix", "ratio loft/postfix"])
+    rows[-1] = ["load average (1 min) after"] + ["%.2f" % la for _, _, la in R] + [""]
+    bl.table(rows, [""] + [n for n, _, _ in R] + ["ratio %s/postfix" % R[0][0]])
     bl.say("  server processes: loft = loft-smtpd alone (it also delivers into the store); "
            "postfix = master and every child (smtpd, cleanup, qmgr, trivial-rewrite, virtual, "
-           "anvil, ...).  RSS sums count shared pages once per process; PSS splits them.")
+           "anvil, ...).  RSS sums count shared pages once per process; PSS splits them.  "
+           "\"All Loft processes\": loftd and every daemon built (%s)." %
+           next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"))
+    for n, r, _ in R[:-1]:
+        if not r:
+            continue
+        bl.say("  %s loft-smtpd smaps at its peak: %s" % (n, bl.fmt_breakdown(r["smaps_peak"])))
+        bl.say("  %s loft-smtpd smaps idle:        %s" % (n, bl.fmt_breakdown(r["smaps_idle"])))
+        bl.say("  %s loftd RSS %s" % (n, bl.fmt_kb(r["loftd_rss"])))
     if L:
-        bl.say("  loftd (supervisor) RSS: %s; issue 3 target: rate >= postfix, "
-               "loft-smtpd < 4 MiB under load" % bl.fmt_kb(L["loftd_rss"]))
-    if not L:
-        bl.say("loft-smtpd: not built, no ratio" if "not built" in str(loft)
-               else "loft-smtpd: no figures, no ratio")
+        bl.say("  issue 14 target: rate >= postfix, loft-smtpd < 4 MiB RSS under load and idle "
+               "(%s: VmHWM %s, idle %s); static PSS of all Loft processes <= dynamic's" % (
+                   R[0][0], bl.fmt_kb(L["peak_one"]), bl.fmt_kb(L["idle_sum"])))
 
 
 ratio = bl.ratio

@@ -144,8 +144,13 @@ class RssSampler:
     (sampled every pss_interval).  VmHWM read at the end catches short
     spikes between samples; use both."""
 
-    def __init__(self, get_pids, interval=0.02, pss_interval=0.5):
+    def __init__(self, get_pids, interval=0.02, pss_interval=0.5, smaps_of=None):
         self.get_pids = get_pids
+        # smaps_of(pids) -> a pid: its smaps breakdown is kept from the
+        # PSS sample where its VmRSS was highest
+        self.smaps_of = smaps_of
+        self.smaps = None
+        self._smaps_rss = -1
         self.interval = interval
         self.pss_interval = pss_interval
         self._next_pss = 0.0
@@ -169,6 +174,13 @@ class RssSampler:
             # smaps_rollup costs more than status: read it less often
             self._next_pss = now + self.pss_interval
             self.peak_pss_sum = max(self.peak_pss_sum, sum(pss_kb(p) for p in pids))
+            sp = self.smaps_of(pids) if self.smaps_of else None
+            if sp:
+                b = smaps_breakdown(sp)
+                tot = sum(v[0] for k, v in b.items() if k != "text_files") if b else -1
+                if tot > self._smaps_rss:
+                    self._smaps_rss, self.smaps = tot, b
+                tot = 0
         for pid, name in pids.items():
             r = proc_status_kb(pid, "VmRSS")
             tot += r
@@ -185,6 +197,84 @@ class RssSampler:
         self._stop.set()
         self._t.join()
         self.sample()
+
+
+def thread_stack_pointers(pid):
+    """The stack pointers of pid's threads blocked in a system call (from
+    /proc/PID/task/TID/syscall, whose second-last field is the SP)."""
+    sps = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return sps
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, t)) as f:
+                fields = f.read().split()
+            if len(fields) >= 3:
+                sps.append(int(fields[-2], 16))
+        except (OSError, ValueError):
+            pass
+    return sps
+
+
+SMAPS_KINDS = ("text", "data", "heap", "stacks", "anon", "kernel")
+
+
+def smaps_breakdown(pid):
+    """Where pid's memory is, from /proc/PID/smaps: {kind: [rss_kb, pss_kb]}
+    for text (executable file mappings), data (other file mappings: rodata,
+    relro, .data), heap ([heap], brk), stacks ([stack] and every mapping a
+    thread's stack pointer is in), anon (other anonymous memory: malloc's
+    mmaps and arenas, .bss, buffers), kernel ([vdso] ...); plus
+    "text_files": {file: rss_kb}.  None when the process is gone."""
+    sps = thread_stack_pointers(pid)
+    out = {k: [0, 0] for k in SMAPS_KINDS}
+    files = {}
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    kind = None
+    for line in lines:
+        head = line.split(None, 5)
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            perms = head[1]
+            path = head[5].strip() if len(head) > 5 else ""
+            if path == "[heap]":
+                kind = "heap"
+            elif path == "[stack]" or any(lo <= sp < hi for sp in sps):
+                kind = "stacks"
+            elif path.startswith("["):
+                kind = "kernel"
+            elif path:
+                kind = "text" if "x" in perms else "data"
+            else:
+                kind = "anon"
+            cur_path = path
+            continue
+        if line.startswith("Rss:"):
+            kb = int(line.split()[1])
+            out[kind][0] += kb
+            if kind == "text":
+                name = os.path.basename(cur_path)
+                files[name] = files.get(name, 0) + kb
+        elif line.startswith("Pss:"):
+            out[kind][1] += int(line.split()[1])
+    out["text_files"] = files
+    return out
+
+
+def fmt_breakdown(b):
+    """One line: kind rss/pss for each kind, and the text by file."""
+    if not b:
+        return "-"
+    parts = ["%s %d/%d" % (k, b[k][0], b[k][1]) for k in SMAPS_KINDS if b[k][0]]
+    tf = sorted(b["text_files"].items(), key=lambda kv: -kv[1])
+    return ("KiB rss/pss: " + ", ".join(parts) + "; text by file: " +
+            ", ".join("%s %d" % kv for kv in tf[:6]))
 
 
 def fmt_kb(kb):

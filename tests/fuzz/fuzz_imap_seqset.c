@@ -21,8 +21,8 @@ static void check(int cond)
 static int written_contains(const struct seqset_range *r, size_t n, uint32_t star, uint32_t v)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t lo = r[i].lo == SEQSET_STAR ? star : r[i].lo;
-		uint32_t hi = r[i].hi == SEQSET_STAR ? star : r[i].hi;
+		uint32_t lo = r[i].lo_star ? star : r[i].lo;
+		uint32_t hi = r[i].hi_star ? star : r[i].hi;
 		if (lo > hi) {
 			uint32_t t = lo;
 			lo = hi;
@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check(set.n >= 1 && set.n <= SEQSET_MAX_RANGES);
 	for (size_t i = 0; i < set.n; i++)
-		check(set.r[i].lo != 0 && set.r[i].hi != 0);
+		check((set.r[i].lo != 0 || set.r[i].lo_star) &&
+		      (set.r[i].hi != 0 || set.r[i].hi_star));
 	written = malloc(set.n * sizeof(*written));
 	if (!written) {
 		seqset_free(&set);
@@ -77,14 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seqset_resolve(&set, star);
 	check(set.n >= 1 && set.n <= n);
 	for (size_t i = 0; i < set.n; i++) {
-		check(set.r[i].lo <= set.r[i].hi);
+		check(set.r[i].lo <= set.r[i].hi && !set.r[i].lo_star && !set.r[i].hi_star);
 		/* merged: a gap of at least one number between neighbours */
 		if (i > 0)
 			check(set.r[i - 1].hi < UINT32_MAX && set.r[i].lo > set.r[i - 1].hi + 1);
 	}
 	for (size_t i = 0; i < n && i < 512; i++) {
-		uint32_t ends[2] = {written[i].lo == SEQSET_STAR ? star : written[i].lo,
-				    written[i].hi == SEQSET_STAR ? star : written[i].hi};
+		uint32_t ends[2] = {written[i].lo_star ? star : written[i].lo,
+				    written[i].hi_star ? star : written[i].hi};
 		for (int e = 0; e < 2; e++) {
 			probe(&set, written, n, star, ends[e]);
 			if (ends[e] > 0)

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for lib/mime: parse, ENVELOPE, BODY and BODYSTRUCTURE,
  * the section table (encoded, looked up with paths, and corrupted), search
- * text and header decoding.  The first byte picks tight or default limits
- * so both the limit paths and the deep paths are reached.
+ * text, header decoding and address lists as the search index reads them.  The first byte picks
+ * tight or default limits so both the limit paths and the deep paths are reached.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +57,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mime_search_text(m, &out);
 	if (out.len > lim.max_search_text)
 		abort();
+	/* the whole input as an address list, as the search index reads
+	 * From/To/Cc/Bcc; a small buffer so the full-buffer paths run too */
+	{
+		struct buf ab;
+		buf_init(&ab, data[0] & 2 ? 64 : 1u << 20);
+		mime_address_text(d, len, &ab);
+		if (ab.len > ab.max)
+			abort();
+		buf_free(&ab);
+	}
 	(void)mime_header_size(m);
 	(void)mime_lines(m);
 	(void)mime_flags(m);

@@ -3,6 +3,7 @@ numbered item (SEARCH on decoded substrings, new keywords announced, long
 legal commands, atom-special mailbox names, sections inside an attached
 message, UID ranges to 2^32-1).  Real loftd --dev with loft-imapd; clients
 are imaplib and raw sockets (what imaplib will not send)."""
+import base64
 import email
 import email.policy
 import imaplib
@@ -40,6 +41,79 @@ def search(m, *keys):
     typ, data = m.search(None, *keys)
     assert typ == "OK", keys
     return [int(x) for x in data[0].split()]
+
+
+# --- 1. SEARCH is a case-insensitive substring search on decoded text ------
+
+ADDR_FROMS = [
+    "From: user-from@domain.org",
+    "From: Real From <user-from@domain.org>",
+    "From: \"Real From\" <USER-FROM@DOMAIN.ORG>",
+    "From: <user-from (comment)@ (comment) domain.org>",
+    "From: user-from (Real From) @ domain.org",
+    "From: =?utf-8?q?R=C3=A9al_From?= <user-from@domain.org>",
+    "From: other@domain.org",
+]
+
+
+def test_search_substring_decoded(loft):
+    m = imap_ssl(loft)
+    qp = mkmsg(["From: a@x.org", "Subject: qp", "MIME-Version: 1.0",
+                "Content-Type: text/plain; charset=iso-8859-1",
+                "Content-Transfer-Encoding: quoted-printable"],
+               "caf=E9 au lait qwerty=\r\nuiop end\r\n")
+    b64 = mkmsg(["From: a@x.org", "Subject: b64", "MIME-Version: 1.0",
+                 "Content-Type: text/plain; charset=utf-8",
+                 "Content-Transfer-Encoding: base64"],
+                base64.b64encode("Grüße aus Köln, zyxwvutsr\r\n".encode()).decode() + "\r\n")
+    enc = mkmsg(["From: a@x.org", "Subject: =?iso-8859-1?q?Gr=FC=DFe_vom_Stra=DFenfest?=",
+                 "X-Tracking: marmalade-42"], "plain body\r\n")
+    plain = mkmsg(["From: a@x.org", "Subject: plain", "To: b@x.org"],
+                  "qwertyuiop is a keyboard row\r\n")
+    fresh(m, "S1", [qp, b64, enc, plain])
+    assert search(m, "BODY", "wertyuio") == [1, 4]
+    assert search(m, "BODY", "WERTYUIO") == [1, 4]
+    assert search(m, "TEXT", "ertyu") == [1, 4]
+    m.literal = "CAFÉ".encode()
+    assert search(m, "CHARSET", "UTF-8", "BODY") == [1]
+    m.literal = "köln".encode()
+    assert search(m, "CHARSET", "UTF-8", "BODY") == [2]
+    assert search(m, "BODY", "yxwvuts") == [2]
+    m.literal = "straßen".encode()
+    assert search(m, "CHARSET", "UTF-8", "SUBJECT") == [3]
+    # TEXT covers every header field, not only the indexed five
+    assert search(m, "TEXT", "armalade-4") == [3]
+    assert search(m, "TEXT", "x-tracking") == [3]
+    assert search(m, "BODY", "marmalade") == []
+    # BODY is the body only; TEXT is header and body
+    assert search(m, "BODY", "a@x.org") == []
+    assert search(m, "TEXT", "a@x.org") == [1, 2, 3, 4]
+    assert search(m, "BODY", "subject") == []
+    # under 3 characters: the scan still answers
+    assert search(m, "BODY", "iop") == [1, 4]
+    assert search(m, "BODY", "op") == [1, 4]
+    assert search(m, "SUBJECT", "b6") == [2]
+    m.logout()
+
+
+def test_search_addresses(loft):
+    m = imap_ssl(loft)
+    msgs = [mkmsg([f, "To: Real To <user-to@domain.org>", "Subject: a%d" % i,
+                   "Cc: =?utf-8?q?Z=C3=BCrich?= <cc@domain.org>"], "x\r\n")
+            for i, f in enumerate(ADDR_FROMS)]
+    fresh(m, "S2", msgs)
+    assert search(m, "FROM", "user-from@domain.org") == [1, 2, 3, 4, 5, 6]
+    assert search(m, "FROM", "ser-from@domai") == [1, 2, 3, 4, 5, 6]
+    assert search(m, "FROM", "\"real from\"") == [2, 3, 5]
+    m.literal = "Réal".encode()
+    assert search(m, "CHARSET", "UTF-8", "FROM") == [6]
+    assert search(m, "TO", "user-to@domain.org") == [1, 2, 3, 4, 5, 6, 7]
+    assert search(m, "TO", "\"real to\"") == [1, 2, 3, 4, 5, 6, 7]
+    m.literal = "zürich".encode()
+    assert search(m, "CHARSET", "UTF-8", "CC") == [1, 2, 3, 4, 5, 6, 7]
+    assert search(m, "FROM", "other@") == [7]
+    assert search(m, "FROM", "to@") == []
+    m.logout()
 
 
 # --- 2. new keywords are announced before a FETCH shows them --------------

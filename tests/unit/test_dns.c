@@ -406,6 +406,15 @@ int main(void)
 	       r.items[0][399] == 'b',
 	   "long TXT: in order");
 
+	/* CHAOS TXT: dnsmasq names itself at version.bind (netwatch asks
+	 * whoami.cloudflare the same way) */
+	memset(&r, 0, sizeof(r));
+	dns_query_txt_chaos(d, "version.bind", on_txt, &r);
+	run_for(&r, 3000);
+	is_int(r.st, DNS_OK, "CH TXT: ok");
+	ok(r.n >= 1 && strstr(r.items[0], "dnsmasq") != NULL, "CH TXT: version.bind answered");
+	ok(dns_query_txt_chaos(d, "", on_txt, &r) == NULL, "CH TXT: empty name refused");
+
 	/* PTR */
 	memset(&r, 0, sizeof(r));
 	dns_query_ptr(d, "192.0.2.1", on_name, &r);

@@ -334,8 +334,96 @@ static void test_judge(void)
 	is_int(netv_verdict_parse(NULL), NETV_UNKNOWN, "parse NULL");
 }
 
+static void test_reply_kind(void)
+{
+	static const struct {
+		const char *reply;
+		enum netv_reply want;
+	} cases[] = {
+	    /* Gmail */
+	    {"550-5.7.1 [203.0.113.7] The IP you're using to send mail is not authorized to\r\n"
+	     "550-5.7.1 send email directly to our servers. Please use the SMTP relay at your\r\n"
+	     "550 5.7.1 service provider instead. "
+	     "https://support.google.com/mail/?p=NotAuthorizedError",
+	     NETV_REPLY_REPUTATION},
+	    {"550-5.7.1 The IP you're using to send mail is not authorized to send email "
+	     "directly to our servers.",
+	     NETV_REPLY_REPUTATION},
+	    {"421-4.7.0 This message is suspicious due to the very low reputation of the sending "
+	     "IP address.",
+	     NETV_REPLY_REPUTATION},
+	    {"421-4.7.0 [203.0.113.7] Our system has detected an unusual rate of unsolicited mail "
+	     "originating from your IP address.",
+	     NETV_REPLY_REPUTATION},
+	    {"550-5.7.25 [203.0.113.7] The IP address sending this message does not have a PTR "
+	     "record setup",
+	     NETV_REPLY_REPUTATION},
+	    /* Microsoft */
+	    {"550 5.7.1 Unfortunately, messages from [203.0.113.7] weren't sent. Please contact "
+	     "your Internet service provider since part of their network is on our block list "
+	     "(S3150).",
+	     NETV_REPLY_REPUTATION},
+	    {"550 5.7.1 Service unavailable, Client host [203.0.113.7] blocked using Spamhaus. "
+	     "(S3140)",
+	     NETV_REPLY_REPUTATION},
+	    {"550 5.7.606 Access denied, banned sending IP [203.0.113.7].", NETV_REPLY_REPUTATION},
+	    {"550 5.7.649 Access denied", NETV_REPLY_REPUTATION},
+	    {"550 5.7.650 something else", NETV_REPLY_OTHER},
+	    {"550 5.7.6050 odd", NETV_REPLY_OTHER},
+	    {"550 5.7.605 not in the range", NETV_REPLY_OTHER},
+	    /* lists, dynamic space */
+	    {"554 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using "
+	     "zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.7",
+	     NETV_REPLY_REPUTATION},
+	    {"550 Your IP is listed in the PBL", NETV_REPLY_REPUTATION},
+	    {"554 rejected: dynamic IP range, send through your ISP", NETV_REPLY_REPUTATION},
+	    {"550 Mail from residential addresses refused", NETV_REPLY_REPUTATION},
+	    /* Yahoo */
+	    {"421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected "
+	     "volume or user complaints",
+	     NETV_REPLY_REPUTATION},
+	    {"553 5.7.1 [BL21] Connections not accepted from IP addresses on Spamhaus PBL",
+	     NETV_REPLY_REPUTATION},
+	    /* authentication: not reputation, relaying does not fix it */
+	    {"550-5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail "
+	     "requires all senders to authenticate with either SPF or DKIM.",
+	     NETV_REPLY_AUTH},
+	    {"550 5.7.27 SPF check failed", NETV_REPLY_AUTH},
+	    {"550 5.7.1 Email rejected per DMARC policy for example.org", NETV_REPLY_AUTH},
+	    /* ordinary failures */
+	    {"550 5.1.1 The email account that you tried to reach does not exist.",
+	     NETV_REPLY_OTHER},
+	    {"452 4.2.2 The email account that you tried to reach is over quota.",
+	     NETV_REPLY_OTHER},
+	    {"421 4.3.0 Temporary System Problem.  Try again later.", NETV_REPLY_OTHER},
+	    {"554 5.7.1 Message rejected as spam by Content Filtering.", NETV_REPLY_OTHER},
+	    {"", NETV_REPLY_OTHER},
+	};
+	char what[160];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(what, sizeof(what), "reply %.60s... -> %s", cases[i].reply,
+			 netv_reply_str(cases[i].want));
+		for (char *p = what; *p; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = ' ';
+		is_int(netv_reply_kind(cases[i].reply), cases[i].want, what);
+	}
+	is_int(netv_reply_kind(NULL), NETV_REPLY_OTHER, "NULL reply");
+	/* a huge reply: only the first 4 KB looked at, no overrun */
+	{
+		static char huge[20000];
+		memset(huge, 'x', sizeof(huge) - 1);
+		memcpy(huge + 10000, "blocked using", 13);
+		is_int(netv_reply_kind(huge), NETV_REPLY_OTHER, "past 4 KB not read");
+		memcpy(huge + 100, "blocked using", 13);
+		is_int(netv_reply_kind(huge), NETV_REPLY_REPUTATION, "within 4 KB read");
+	}
+}
+
 int main(void)
 {
+	test_reply_kind();
 	test_ptr_table();
 	test_ptr_limits();
 	test_zen();

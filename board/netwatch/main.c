@@ -1,0 +1,237 @@
+/*
+ * loft-netwatch: is this connection fit to send mail straight to the
+ * world?  Keeps the route verdict (direct | relay | unknown) with its
+ * evidence and history in the store, and writes the route.verdict setting
+ * loft-queue routes by (DESIGN.md "Outbound route choice").
+ *
+ * Timers: a full check at start and every netwatch.interval (30 min); a
+ * cheap address check (reflection only) every netwatch.address_interval
+ * (5 min) that starts a full check at once when the public address
+ * changed; the port 25 probe only at start, on an address change and every
+ * netwatch.port25_interval (a day): receivers notice a home address that
+ * knocks on their port 25 often.
+ *
+ * SECURITY: runs as the unprivileged user loft with no listening socket.
+ * It only asks: DNS servers, the router (NAT-PMP) and one mail server's
+ * banner; every answer goes through a bounded parser (lib/net/dns.c,
+ * libnatpmp, probe_port25.c) and ends as evidence, never as code or SQL.
+ * It touches only DATADIR/loft.db (through lib/store).  It never sends
+ * mail.  Under --dev every probe target not set explicitly is off, so a
+ * development run sends nothing off the machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "evloop.h"
+#include "log.h"
+#include "netwatch.h"
+#include "store.h"
+#include "store_netwatch.h"
+#include "store_settings.h"
+
+#define NW_CACHE_KIB 256
+
+static struct {
+	struct daemon *d;
+	struct evloop *ev;
+	struct store *st;
+	struct nw_targets t;
+	struct nw_check *check;
+	enum nw_mode mode;
+	char trigger[32];
+	int64_t started;
+	struct ev_timer *full, *addr;
+	char last_addr[64];
+	enum netv_port25 last_port25;
+	int64_t last_port25_at;
+	int want_full; /* a full check asked for while one ran */
+	char want_trigger[32];
+} nw;
+
+static void start_check(enum nw_mode mode, const char *trigger);
+
+static int load_targets(void)
+{
+	char err[256];
+
+	if (nw_targets_load(&nw.t, nw.st, daemon_config(nw.d), daemon_dev(nw.d), err, sizeof(err)) <
+	    0) {
+		log_err(NULL, "event=config-error error=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void save(struct nw_result *r)
+{
+	struct store_nw_item items[NW_ITEMS_MAX];
+	struct store_nw_check c = {
+	    .started = nw.started,
+	    .finished = (int64_t)time(NULL),
+	    .trigger = nw.trigger,
+	    .address = r->ev.addr,
+	    .verdict = netv_verdict_str(r->verdict),
+	    .reason = r->reason,
+	    .items = items,
+	    .nitems = r->nitems,
+	};
+	int changed;
+
+	for (size_t i = 0; i < r->nitems; i++) {
+		items[i].probe = r->items[i].probe;
+		items[i].result = r->items[i].result;
+		items[i].detail = r->items[i].detail;
+	}
+	changed = store_nw_check_save(nw.st, &c);
+	if (changed < 0) {
+		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+		return;
+	}
+	log_info(NULL, "event=verdict verdict=%s changed=%s trigger=%s address=%s reason=\"%s\"",
+		 c.verdict, changed ? "yes" : "no", nw.trigger, r->ev.addr[0] ? r->ev.addr : "-",
+		 r->reason);
+	if (changed)
+		daemon_notify(nw.d, "route");
+}
+
+static void on_done(void *arg, struct nw_result *r)
+{
+	(void)arg;
+	nw.check = NULL;
+	if (nw.mode == NW_ADDRESS) {
+		/* a changed address (or a first one) means a full check now */
+		if (r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0) {
+			log_info(NULL, "event=address-changed old=%s new=%s",
+				 nw.last_addr[0] ? nw.last_addr : "-", r->ev.addr);
+			start_check(NW_FULL_PORT25, "address-change");
+			return;
+		}
+	} else {
+		save(r);
+		snprintf(nw.last_addr, sizeof(nw.last_addr), "%s", r->ev.addr);
+		if (r->port25_probed) {
+			nw.last_port25 = r->ev.port25;
+			nw.last_port25_at = (int64_t)time(NULL);
+		}
+		ev_timer_arm(nw.full, (uint64_t)nw.t.interval_s * 1000);
+	}
+	ev_timer_arm(nw.addr, (uint64_t)nw.t.address_interval_s * 1000);
+	if (nw.want_full) {
+		nw.want_full = 0;
+		start_check(NW_FULL_PORT25, nw.want_trigger);
+	}
+}
+
+static void start_check(enum nw_mode mode, const char *trigger)
+{
+	char err[256];
+
+	if (nw.check) {
+		if (mode != NW_ADDRESS) {
+			nw.want_full = 1;
+			snprintf(nw.want_trigger, sizeof(nw.want_trigger), "%s", trigger);
+		}
+		return;
+	}
+	if (load_targets() < 0) {
+		ev_timer_arm(nw.full, (uint64_t)60 * 1000);
+		return;
+	}
+	/* the port 25 probe is rare: due once a day */
+	if (mode == NW_FULL && (nw.last_port25_at == 0 || (int64_t)time(NULL) - nw.last_port25_at >=
+							      (int64_t)nw.t.port25_interval_s))
+		mode = NW_FULL_PORT25;
+	nw.mode = mode;
+	nw.started = (int64_t)time(NULL);
+	snprintf(nw.trigger, sizeof(nw.trigger), "%s", trigger);
+	ev_timer_disarm(nw.addr);
+	if (mode != NW_ADDRESS)
+		ev_timer_disarm(nw.full);
+	log_info(NULL, "event=check-start mode=%s trigger=%s",
+		 mode == NW_ADDRESS ? "address"
+		 : mode == NW_FULL  ? "full"
+				    : "full+port25",
+		 trigger);
+	nw.check = nw_check_start(nw.ev, &nw.t, mode, nw.last_port25, NULL, on_done, NULL, err,
+				  sizeof(err));
+	if (!nw.check) {
+		log_err(NULL, "event=config-error error=\"%s\"", err);
+		ev_timer_arm(nw.full, (uint64_t)60 * 1000);
+	}
+}
+
+static void on_full(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	(void)arg;
+	start_check(NW_FULL, "timer");
+}
+
+static void on_addr(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	(void)arg;
+	start_check(NW_ADDRESS, "address-timer");
+}
+
+static void on_reload(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	start_check(NW_FULL_PORT25, "reload");
+}
+
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	(void)d;
+	(void)arg;
+	/* "netwatch": someone (the admin) asks for a check now */
+	if (strcmp(topic, "netwatch") == 0)
+		start_check(NW_FULL_PORT25, "asked");
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	nw_check_cancel(nw.check);
+	nw.check = NULL;
+	ev_timer_disarm(nw.full);
+	ev_timer_disarm(nw.addr);
+	ev_stop(nw.ev);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_hooks hooks = {
+	    .reload = on_reload, .stop = on_stop, .notify = on_notify, .arg = NULL};
+	char err[512];
+	int rc;
+
+	nw.d = daemon_init(argc, argv, "loft-netwatch");
+	nw.ev = daemon_loop(nw.d);
+	daemon_set_hooks(nw.d, &hooks);
+	if (store_open(daemon_db_path(nw.d), &nw.st, err, sizeof(err)) < 0)
+		fatal("event=db-open-failed error=\"%s\"", err);
+	if (store_set_cache_kib(nw.st, NW_CACHE_KIB) < 0)
+		fatal("event=db-open-failed error=\"%s\"", store_errmsg(nw.st));
+	if (load_targets() < 0)
+		fatal("event=config-error hint=\"fix the netwatch.* setting\"");
+	nw.full = ev_timer_new(nw.ev, on_full, NULL);
+	nw.addr = ev_timer_new(nw.ev, on_addr, NULL);
+	start_check(NW_FULL_PORT25, "start");
+
+	rc = daemon_run(nw.d);
+	nw_check_cancel(nw.check);
+	ev_timer_free(nw.full);
+	ev_timer_free(nw.addr);
+	store_close(nw.st);
+	daemon_free(nw.d);
+	return rc;
+}

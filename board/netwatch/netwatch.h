@@ -1,0 +1,123 @@
+#ifndef LOFT_NETWATCH_H
+#define LOFT_NETWATCH_H
+/*
+ * Inside loft-netwatch: the probes (probe_*.c), one check that runs them
+ * and judges the evidence (check.c), the targets every probe reads
+ * (targets.c).  loftctl links the same files for "route check".
+ */
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "netverdict.h"
+
+struct evloop;
+struct store;
+struct config;
+
+/* --- where the probes go (settings netwatch.*) ------------------------ */
+
+#define NW_TARGET_MAX 256
+
+struct nw_targets {
+	/* reflection: each "" turns that method off */
+	char opendns_servers[NW_TARGET_MAX], opendns_name[NW_TARGET_MAX];
+	char google_servers[NW_TARGET_MAX], google_name[NW_TARGET_MAX];
+	char cloudflare_servers[NW_TARGET_MAX], cloudflare_name[NW_TARGET_MAX];
+	/* the local recursive resolver for PTR and the lists ("" = the
+	 * dns_servers of loft.conf, else resolv.conf) */
+	char resolver[NW_TARGET_MAX];
+	char zen_zone[NW_TARGET_MAX];	   /* "" = lists off */
+	char port25_target[NW_TARGET_MAX]; /* "host:port" or "host"; "" = off */
+	char router[64];		   /* NAT-PMP gateway, "auto", or "" (off) */
+	unsigned dns_timeout_ms;
+	unsigned port25_timeout_ms;
+	unsigned router_timeout_ms;
+	unsigned interval_s, address_interval_s, port25_interval_s;
+};
+
+/* Fills t: for each key the store setting netwatch.KEY, else loft.conf's
+ * netwatch.KEY (cfg may be NULL), else the default: the real services, or
+ * "" (that probe off) when offline is set (loftd --dev, where nothing may
+ * leave the machine unless configured).  Returns 0, or -1 with a message
+ * naming the key in err (a bad number, a value too long). */
+int nw_targets_load(struct nw_targets *t, struct store *st, const struct config *cfg, int offline,
+		    char *err, size_t errlen);
+
+/* --- probe: outbound port 25 (probe_port25.c) -------------------------- */
+
+struct nw_p25;
+typedef void (*nw_p25_fn)(void *arg, enum netv_port25 r, const char *detail);
+/* Connects to sa, waits up to timeout_ms for a connection and then for the
+ * banner line, says QUIT.  fn is called once, from the loop, unless the
+ * probe is cancelled.  Returns the probe (never NULL). */
+struct nw_p25 *nw_p25_start(struct evloop *ev, const struct sockaddr *sa, socklen_t salen,
+			    unsigned timeout_ms, nw_p25_fn fn, void *arg);
+void nw_p25_cancel(struct nw_p25 *p);
+/* What the first bytes from the server say: OPEN for an SMTP reply line
+ * (2xx-5xx), GARBAGE otherwise; a printable description in detail.  Reads
+ * only the first line of buf (len bytes, any content). */
+enum netv_port25 nw_p25_classify(const char *buf, size_t len, char *detail, size_t detaillen);
+
+/* --- probe: the router's WAN address by NAT-PMP (probe_router.c) ------- */
+
+struct nw_router;
+/* ok: 1 with the WAN address in text, 0 with a reason in text. */
+typedef void (*nw_router_fn)(void *arg, int ok, const char *text);
+/* gateway: an IPv4 address or "auto" (the default route's gateway).
+ * fn is called once from the loop unless cancelled.  Never NULL. */
+struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
+				  nw_router_fn fn, void *arg);
+/* Asks the router to forward TCP port (public = private) to this host for
+ * lifetime seconds: ok 1 with the granted lifetime in text, 0 with why. */
+struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
+				int port, unsigned lifetime, nw_router_fn fn, void *arg);
+void nw_router_cancel(struct nw_router *r);
+
+/* --- one check (check.c) ---------------------------------------------- */
+
+#define NW_ITEMS_MAX 24
+
+struct nw_item {
+	char probe[24];
+	char result[48];
+	char detail[320];
+};
+
+enum nw_mode {
+	NW_FULL,	/* every probe; port 25 only when asked */
+	NW_FULL_PORT25, /* every probe with port 25 */
+	NW_ADDRESS,	/* the cheap one: reflection only */
+};
+
+struct nw_result {
+	struct netv_evidence ev;
+	enum netv_verdict verdict;
+	char reason[512];
+	char addr6[INET6_ADDRSTRLEN]; /* OpenDNS AAAA, when it answered */
+	int port25_probed;	      /* ev.port25 is from this check */
+	struct nw_item items[NW_ITEMS_MAX];
+	size_t nitems;
+};
+
+struct nw_check;
+/* Each piece of evidence as it comes (for loftctl's progress lines). */
+typedef void (*nw_progress_fn)(void *arg, const struct nw_item *item);
+/* The check's end: r is valid during the call; the check is gone after. */
+typedef void (*nw_done_fn)(void *arg, struct nw_result *r);
+
+/*
+ * Starts a check on ev.  prev_port25 carries the last port 25 result into
+ * a check that does not probe it.  progress may be NULL.  done is called
+ * once from the loop (never from inside this call) unless the check is
+ * cancelled.  Returns the check, or NULL with a reason in err (a bad
+ * resolver list).
+ */
+struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
+				enum netv_port25 prev_port25, nw_progress_fn progress,
+				nw_done_fn done, void *arg, char *err, size_t errlen);
+/* Stops a check: done is not called.  NULL allowed.  Not from inside a
+ * progress or done callback of the same check. */
+void nw_check_cancel(struct nw_check *c);
+
+#endif

@@ -1,0 +1,535 @@
+/*
+ * DKIM signing, RFC 6376: relaxed/relaxed canonicalization, rsa-sha256.
+ * The body canonicalizer is a small state machine fed in chunks: runs of
+ * spaces and tabs become one space, whitespace at line ends goes, and
+ * line ends are held back until more content follows, so empty lines at
+ * the end are dropped without buffering them.  A bare LF counts as a line
+ * end because the SMTP client sends it as CRLF.
+ */
+#include "dkim.h"
+
+#include <mbedtls/base64.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DKIM_FIELD_MAX 8192 /* one canonicalized header field */
+
+/* Header fields signed when present, each instance of each. */
+static const char *const sign_fields[] = {
+    "from",
+    "sender",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "to",
+    "cc",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-id",
+    "content-description",
+    "in-reply-to",
+    "references",
+    "list-id",
+    "list-unsubscribe",
+};
+
+struct dkim {
+	mbedtls_pk_context pk;
+	mbedtls_sha256_context body;
+	char domain[256];
+	char selector[64];
+	/* body canonicalizer state */
+	size_t pending_crlf; /* line ends not yet written */
+	int wsp;	     /* whitespace seen since the last content byte */
+	int line_content;    /* the current line has content */
+	int cr;		     /* a CR waits for its LF */
+	int any;	     /* content written at all */
+};
+
+/* --- randomness (key generation, RSA blinding) -------------------------- */
+
+static mbedtls_entropy_context ent;
+static mbedtls_ctr_drbg_context drbg;
+static pid_t drbg_pid;
+
+static int rng(void)
+{
+	if (drbg_pid == getpid())
+		return 0;
+	if (drbg_pid) {
+		mbedtls_ctr_drbg_free(&drbg);
+		mbedtls_entropy_free(&ent);
+	}
+	mbedtls_entropy_init(&ent);
+	mbedtls_ctr_drbg_init(&drbg);
+	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
+				  (const unsigned char *)"loft-dkim", 9) != 0) {
+		drbg_pid = 0;
+		return -1;
+	}
+	drbg_pid = getpid();
+	return 0;
+}
+
+static void mberr(int rc, const char *what, char *err, size_t errlen)
+{
+	char m[128];
+
+	mbedtls_strerror(rc, m, sizeof(m));
+	snprintf(err, errlen, "%s: %s", what, m);
+}
+
+/* --- canonicalization ---------------------------------------------------- */
+
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+long dkim_canon_header(const char *field, size_t len, char *out, size_t outlen)
+{
+	const char *colon = memchr(field, ':', len);
+	size_t o = 0, nlen;
+	int sp = 0;
+
+	if (!colon)
+		return -1;
+	nlen = (size_t)(colon - field);
+	while (nlen > 0 && is_wsp(field[nlen - 1]))
+		nlen--;
+	if (nlen + 2 > outlen)
+		return -1;
+	for (size_t i = 0; i < nlen; i++) {
+		char c = field[i];
+		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o++] = ':';
+	for (const char *p = colon + 1; p < field + len; p++) {
+		if (*p == '\r' || *p == '\n')
+			continue; /* unfolding */
+		if (is_wsp(*p)) {
+			sp = 1;
+			continue;
+		}
+		if (sp && out[o - 1] != ':') {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = ' ';
+		}
+		sp = 0;
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+static void body_out(struct dkim *k, const char *p, size_t n)
+{
+	mbedtls_sha256_update_ret(&k->body, (const unsigned char *)p, n);
+}
+
+static void body_content(struct dkim *k, char c)
+{
+	while (k->pending_crlf > 0) {
+		body_out(k, "\r\n", 2);
+		k->pending_crlf--;
+	}
+	if (k->wsp && k->line_content)
+		body_out(k, " ", 1);
+	else if (k->wsp)
+		body_out(k, " ", 1); /* leading whitespace stays as one space */
+	k->wsp = 0;
+	k->line_content = 1;
+	k->any = 1;
+	body_out(k, &c, 1);
+}
+
+void dkim_body(struct dkim *k, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (k->cr && c != '\n') {
+			/* a lone CR is content */
+			k->cr = 0;
+			body_content(k, '\r');
+		}
+		if (c == '\r') {
+			k->cr = 1;
+		} else if (c == '\n') {
+			k->cr = 0;
+			k->wsp = 0; /* trailing whitespace goes */
+			k->line_content = 0;
+			k->pending_crlf++;
+		} else if (is_wsp(c)) {
+			k->wsp = 1;
+		} else {
+			body_content(k, c);
+		}
+	}
+}
+
+/* --- keys ---------------------------------------------------------------- */
+
+struct dkim *dkim_new(const char *key_pem, const char *domain, const char *selector, char *err,
+		      size_t errlen)
+{
+	struct dkim *k = calloc(1, sizeof(*k));
+	int rc;
+
+	if (!k) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (strlen(domain) >= sizeof(k->domain) || strlen(selector) >= sizeof(k->selector)) {
+		snprintf(err, errlen, "domain or selector too long");
+		free(k);
+		return NULL;
+	}
+	snprintf(k->domain, sizeof(k->domain), "%s", domain);
+	snprintf(k->selector, sizeof(k->selector), "%s", selector);
+	mbedtls_pk_init(&k->pk);
+	rc = mbedtls_pk_parse_key(&k->pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL,
+				  0);
+	if (rc != 0 || mbedtls_pk_get_type(&k->pk) != MBEDTLS_PK_RSA) {
+		if (rc)
+			mberr(rc, "DKIM key", err, errlen);
+		else
+			snprintf(err, errlen, "DKIM key is not RSA");
+		mbedtls_pk_free(&k->pk);
+		free(k);
+		return NULL;
+	}
+	mbedtls_sha256_init(&k->body);
+	mbedtls_sha256_starts_ret(&k->body, 0);
+	return k;
+}
+
+void dkim_free(struct dkim *k)
+{
+	if (!k)
+		return;
+	mbedtls_pk_free(&k->pk);
+	mbedtls_sha256_free(&k->body);
+	free(k);
+}
+
+static char *b64(const unsigned char *p, size_t n)
+{
+	size_t olen = 0;
+	char *out;
+
+	mbedtls_base64_encode(NULL, 0, &olen, p, n);
+	out = malloc(olen + 1);
+	if (!out)
+		return NULL;
+	if (mbedtls_base64_encode((unsigned char *)out, olen + 1, &olen, p, n) != 0) {
+		free(out);
+		return NULL;
+	}
+	out[olen] = '\0';
+	return out;
+}
+
+static int pubkey_b64(mbedtls_pk_context *pk, char **pub, char *err, size_t errlen)
+{
+	unsigned char der[2048];
+	int n = mbedtls_pk_write_pubkey_der(pk, der, sizeof(der));
+
+	if (n < 0) {
+		mberr(n, "public key", err, errlen);
+		return -1;
+	}
+	/* written at the end of the buffer */
+	*pub = b64(der + sizeof(der) - (size_t)n, (size_t)n);
+	if (!*pub) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int dkim_keygen(unsigned bits, char **pem, char **pub, char *err, size_t errlen)
+{
+	mbedtls_pk_context pk;
+	unsigned char buf[8192];
+	int rc;
+
+	*pem = *pub = NULL;
+	if (rng() < 0) {
+		snprintf(err, errlen, "no random numbers");
+		return -1;
+	}
+	mbedtls_pk_init(&pk);
+	rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA));
+	if (rc == 0)
+		rc = mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &drbg, bits,
+					 65537);
+	if (rc == 0)
+		rc = mbedtls_pk_write_key_pem(&pk, buf, sizeof(buf));
+	if (rc != 0) {
+		mberr(rc, "key generation", err, errlen);
+		mbedtls_pk_free(&pk);
+		return -1;
+	}
+	*pem = strdup((const char *)buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!*pem || pubkey_b64(&pk, pub, err, errlen) < 0) {
+		free(*pem);
+		*pem = NULL;
+		mbedtls_pk_free(&pk);
+		return -1;
+	}
+	mbedtls_pk_free(&pk);
+	return 0;
+}
+
+int dkim_pubkey(const char *key_pem, char **pub, char *err, size_t errlen)
+{
+	mbedtls_pk_context pk;
+	int rc;
+
+	mbedtls_pk_init(&pk);
+	rc =
+	    mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
+	if (rc != 0) {
+		mberr(rc, "DKIM key", err, errlen);
+		mbedtls_pk_free(&pk);
+		return -1;
+	}
+	rc = pubkey_b64(&pk, pub, err, errlen);
+	mbedtls_pk_free(&pk);
+	return rc;
+}
+
+/* --- signing ------------------------------------------------------------- */
+
+struct hfield {
+	const char *p;
+	size_t len; /* without the final CRLF */
+	size_t nlen;
+	int used;
+};
+
+#define DKIM_MAX_FIELDS 1000
+
+static int name_is(const struct hfield *f, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (f->nlen != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = f->p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != name[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Splits the header block into fields.  Returns the count. */
+static size_t split_fields(const char *h, size_t len, struct hfield *f, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len && n < max) {
+		size_t start = i;
+		/* a field: this line and the folded ones after it */
+		for (;;) {
+			const char *nl = memchr(h + i, '\n', len - i);
+			i = nl ? (size_t)(nl - h) + 1 : len;
+			if (i >= len || !is_wsp(h[i]))
+				break;
+		}
+		size_t end = i;
+		while (end > start && (h[end - 1] == '\n' || h[end - 1] == '\r'))
+			end--;
+		const char *colon = memchr(h + start, ':', end - start);
+		if (!colon)
+			continue; /* not a field: not signed */
+		size_t nlen = (size_t)(colon - (h + start));
+		while (nlen > 0 && is_wsp(h[start + nlen - 1]))
+			nlen--;
+		f[n].p = h + start;
+		f[n].len = end - start;
+		f[n].nlen = nlen;
+		f[n].used = 0;
+		n++;
+	}
+	return n;
+}
+
+int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now, char **field,
+	      char *err, size_t errlen)
+{
+	struct hfield *f = calloc(DKIM_MAX_FIELDS, sizeof(*f));
+	unsigned char bh[32], hash[32], sig[MBEDTLS_MPI_MAX_SIZE];
+	char canon[DKIM_FIELD_MAX], hlist[1024], *bhb = NULL, *sigb = NULL, *sighdr = NULL;
+	size_t nf, hl = 0, siglen = 0;
+	mbedtls_sha256_context hc;
+	int rc = -1;
+
+	*field = NULL;
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* the body hash: the body ends with one CRLF if it has content */
+	if (k->any)
+		body_out(k, "\r\n", 2);
+	mbedtls_sha256_finish_ret(&k->body, bh);
+	bhb = b64(bh, sizeof(bh));
+
+	mbedtls_sha256_init(&hc);
+	mbedtls_sha256_starts_ret(&hc, 0);
+	nf = split_fields(header, header_len, f, DKIM_MAX_FIELDS);
+	hlist[0] = '\0';
+	for (size_t s = 0; s < sizeof(sign_fields) / sizeof(sign_fields[0]); s++) {
+		/* instances from the bottom up (RFC 6376 5.4.2) */
+		for (size_t i = nf; i-- > 0;) {
+			long cl;
+			if (f[i].used || !name_is(&f[i], sign_fields[s]))
+				continue;
+			cl = dkim_canon_header(f[i].p, f[i].len, canon, sizeof(canon) - 2);
+			if (cl < 0)
+				continue; /* too long to sign: left out of h= */
+			if (hl + strlen(sign_fields[s]) + 2 >= sizeof(hlist))
+				break;
+			f[i].used = 1;
+			hl += (size_t)snprintf(hlist + hl, sizeof(hlist) - hl, "%s%s",
+					       hl ? ":" : "", sign_fields[s]);
+			memcpy(canon + cl, "\r\n", 2);
+			mbedtls_sha256_update_ret(&hc, (unsigned char *)canon, (size_t)cl + 2);
+		}
+	}
+	/* the signature field itself, with an empty b=, canonicalized, no CRLF */
+	size_t shl = strlen(k->domain) + strlen(k->selector) + strlen(hlist) + 256;
+	sighdr = malloc(shl + 1024);
+	if (!bhb || !sighdr) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	int n = snprintf(sighdr, shl,
+			 "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s;\r\n"
+			 "\ts=%s; t=%lld;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=",
+			 k->domain, k->selector, (long long)now, hlist, bhb);
+	long cl = dkim_canon_header(sighdr, (size_t)n, canon, sizeof(canon));
+	if (cl < 0) {
+		snprintf(err, errlen, "signature header too long");
+		goto out;
+	}
+	mbedtls_sha256_update_ret(&hc, (unsigned char *)canon, (size_t)cl);
+	mbedtls_sha256_finish_ret(&hc, hash);
+	if (rng() < 0) {
+		snprintf(err, errlen, "no random numbers");
+		goto out;
+	}
+	int r = mbedtls_pk_sign(&k->pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &siglen,
+				mbedtls_ctr_drbg_random, &drbg);
+	if (r != 0) {
+		mberr(r, "signing", err, errlen);
+		goto out;
+	}
+	sigb = b64(sig, siglen);
+	if (!sigb) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* b= folded in lines of 72; folding whitespace is ignored by verifiers */
+	size_t sl = strlen(sigb), total = (size_t)n + sl + sl / 72 * 3 + 8;
+	char *outp = malloc(total);
+	if (!outp) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	memcpy(outp, sighdr, (size_t)n);
+	size_t o = (size_t)n;
+	for (size_t i = 0; i < sl; i += 72) {
+		size_t c = sl - i < 72 ? sl - i : 72;
+		if (i) {
+			memcpy(outp + o, "\r\n\t", 3);
+			o += 3;
+		}
+		memcpy(outp + o, sigb + i, c);
+		o += c;
+	}
+	memcpy(outp + o, "\r\n", 3);
+	*field = outp;
+	rc = 0;
+out:
+	mbedtls_sha256_free(&hc);
+	free(f);
+	free(bhb);
+	free(sigb);
+	free(sighdr);
+	return rc;
+}
+
+/* --- From: --------------------------------------------------------------- */
+
+int dkim_from_domain(const char *value, size_t len, char *out, size_t outlen)
+{
+	const char *p = value, *end = value + len, *lt, *at = NULL, *de;
+	int quoted = 0, depth = 0;
+
+	/* the first address: inside <> when there are any, else the bare
+	 * addr-spec; quoted strings and comments are skipped */
+	lt = NULL;
+	for (const char *q = p; q < end; q++) {
+		if (*q == '"' && depth == 0)
+			quoted = !quoted;
+		else if (*q == '\\' && q + 1 < end)
+			q++;
+		else if (!quoted && *q == '(')
+			depth++;
+		else if (!quoted && *q == ')' && depth > 0)
+			depth--;
+		else if (!quoted && depth == 0 && *q == '<') {
+			lt = q;
+			break;
+		} else if (!quoted && depth == 0 && *q == ',')
+			break;
+	}
+	if (lt) {
+		const char *gt = memchr(lt, '>', (size_t)(end - lt));
+		if (!gt)
+			return -1;
+		for (const char *q = lt; q < gt; q++)
+			if (*q == '@')
+				at = q;
+		de = gt;
+	} else {
+		const char *stop = memchr(p, ',', len);
+		de = stop ? stop : end;
+		for (const char *q = p; q < de; q++)
+			if (*q == '@')
+				at = q;
+	}
+	if (!at)
+		return -1;
+	at++;
+	size_t o = 0;
+	for (const char *q = at;
+	     q < de && !is_wsp(*q) && *q != '\r' && *q != '\n' && *q != '(' && *q != '>'; q++) {
+		char c = *q;
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+	return o ? 0 : -1;
+}

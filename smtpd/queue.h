@@ -1,0 +1,172 @@
+#ifndef LOFT_QUEUE_H
+#define LOFT_QUEUE_H
+/*
+ * loft-queue's shared state: the runner (queue_main.c) picks due rows from
+ * the store, groups them into jobs (one message to one destination) under
+ * destinations (a recipient domain, or the smarthost), and delivers them
+ * with lib/net/smtp_client (queue_deliver.c); outcomes are written back by
+ * queue_result.c; the route comes from queue_route.c.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "smtp_client.h"
+
+struct daemon;
+struct evloop;
+struct store;
+struct store_raw;
+struct dns;
+struct tls_ctx;
+struct dns_req;
+struct ev_timer;
+
+/* --- route (queue_route.c) ---------------------------------------------- */
+
+enum queue_route_kind { ROUTE_DIRECT, ROUTE_SMARTHOST, ROUTE_HOLD };
+
+struct queue_smarthost {
+	char host[256];
+	int port;
+	enum smtpc_tls tls; /* SMTPC_TLS_STARTTLS or SMTPC_TLS_IMPLICIT */
+	char user[256];
+	char password[512];
+	int verify; /* 0: any certificate (warned) */
+};
+
+struct queue_route {
+	enum queue_route_kind kind;
+	char why[160]; /* "route.mode=auto verdict=relay, smarthost" */
+	int warn;      /* a choice the admin should know about (logged as an event) */
+	int have_smarthost;
+	struct queue_smarthost sh;
+};
+
+/* The contract in COMMON.md, as a pure function: mode is route.mode
+ * ("auto" when NULL or empty), verdict route.verdict ("unknown" when NULL
+ * or empty).  Returns the route kind; why says the reason, *warn is set
+ * for "unknown, no smarthost: direct" and for an unknown mode. */
+enum queue_route_kind queue_route_decide(const char *mode, const char *verdict, int have_smarthost,
+					 char *why, size_t whylen, int *warn);
+/* Reads route.* and smarthost.* from the store into r.  Returns 0 or -1. */
+int queue_route_load(struct store *st, struct queue_route *r);
+/* "direct", "smarthost", "hold". */
+const char *queue_route_name(enum queue_route_kind k);
+
+/* --- runner state -------------------------------------------------------- */
+
+struct queue_conf {
+	char helo[256];
+	int mx_port; /* test-only: direct delivery to this port (25) */
+	uint64_t timeout_ms, connect_timeout_ms;
+	int64_t retry_min, retry_max, max_age, delay_warning; /* seconds */
+	unsigned max_per_dest, max_conns, max_rcpts;
+	unsigned scan_ms;
+};
+
+struct queue_rcpt {
+	int64_t id;
+	char *addr;
+	int64_t created;
+	int attempts;
+	int delay_notified;
+};
+
+struct dest;
+struct job {
+	struct dest *d;
+	int64_t message_id;
+	char *mail_from;
+	struct queue_rcpt *r;
+	size_t n, cap;
+	struct job *next;
+	/* filled before sending */
+	uint64_t size;
+	int eightbit, smtputf8;
+	char *prefix; /* DKIM-Signature field */
+	size_t prefix_len;
+	const char **addrs; /* r[i].addr for smtpc_message */
+	struct smtpc_message msg;
+};
+
+struct target {
+	char host[256];
+	struct sockaddr_storage sa;
+	socklen_t salen;
+};
+
+#define QUEUE_MAX_TARGETS 32
+
+struct dest {
+	struct queue *q;
+	char *key; /* lower-case domain, or "[smarthost]" */
+	int smarthost;
+	struct job *pending, *pending_tail;
+	size_t npending;
+	unsigned nconn, nconnecting;
+	int resolving, resolved;
+	struct dns_req *req;
+	struct target t[QUEUE_MAX_TARGETS];
+	size_t nt;
+	int naddr_queries; /* smarthost: A and AAAA outstanding */
+	struct dest *next;
+};
+
+struct queue {
+	struct daemon *d;
+	struct evloop *ev;
+	struct store *st;
+	struct store_raw *raw;
+	struct dns *dns;
+	struct tls_ctx *tls_opp; /* opportunistic, for MXes */
+	struct tls_ctx *tls_sh;	 /* verifying, for the smarthost */
+	struct tls_ctx *tls_sh_noverify;
+	struct queue_conf conf;
+	struct queue_route route;
+	char last_route_why[160];
+	struct dest *dests;
+	unsigned nconns;
+	struct ev_timer *scan_timer;
+	int64_t data_version;
+	int scan_wanted;
+	int stopping;
+	/* the last signature made: a message going to several domains is
+	 * signed once */
+	int64_t sig_mid;
+	char *sig;
+	/* rows being worked on: an open-addressing set of queue ids */
+	int64_t *inflight;
+	size_t inflight_cap, inflight_n;
+};
+
+/* queue_main.c */
+int queue_inflight_has(struct queue *q, int64_t id);
+void queue_inflight_add(struct queue *q, int64_t id);
+void queue_inflight_del(struct queue *q, int64_t id);
+
+/* queue_deliver.c: starts (or goes on with) delivery for d's jobs. */
+void queue_dest_kick(struct dest *d);
+/* Finds or makes the destination for key. */
+struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost);
+/* Aborts every connection (stop). */
+void queue_abort_all(struct queue *q);
+
+/* queue_result.c: what happened to a job.  st[i] for recipient i;
+ * mx/addr/tls describe the attempt (may be "" when none was made). */
+struct queue_attempt_info {
+	const char *route, *mx, *addr, *tls;
+	int verified;
+};
+void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status *st,
+		      const struct queue_attempt_info *ai);
+/* Every recipient of j gets the same status. */
+void queue_job_fail(struct queue *q, struct job *j, const struct smtpc_status *st,
+		    const struct queue_attempt_info *ai);
+void queue_job_free(struct job *j);
+
+/* queue_prepare.c: size, 8-bit, SMTPUTF8, DKIM for a job before sending.
+ * Returns 0, or -1 with st set (the message could not be read). */
+int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st);
+
+#endif

@@ -1,0 +1,123 @@
+"""loft-queue against peers that misbehave: a garbage greeting, an
+over-long reply line, a server that never answers, a STARTTLS that breaks
+the handshake, and one without 8BITMIME for an 8-bit message.  Each is a
+clear temporary error (retried) -- or, for 8-bit without 8BITMIME, a
+clear bounce -- and nothing crashes."""
+import time
+
+import pytest
+
+from loftenv import free_port
+from loft_queue_helpers import (Dns, Fake, assert_clean, inbox, rows, smtp_script,
+                                start_loft, submit, wait_rows)
+
+PORT = free_port()
+
+
+def garbage(fake, c, f):
+    c.sendall(b"HELLO I AM NOT SMTP\r\n")
+    time.sleep(1)
+
+
+def longline(fake, c, f):
+    c.sendall(b"220-" + b"x" * 5000 + b"\r\n220 ok\r\n")
+    time.sleep(1)
+
+
+def silent(fake, c, f):
+    time.sleep(8)
+
+
+def badtls(fake, c, f):
+    """Offers STARTTLS, then answers the handshake with garbage; a second
+    connection (plaintext, after the failed TLS) is served normally."""
+    if fake.conns == 1:
+        c.sendall(b"220 fake\r\n")
+        f.readline()
+        c.sendall(b"250-fake\r\n250 STARTTLS\r\n")
+        f.readline()
+        c.sendall(b"220 go ahead\r\n")
+        c.recv(1024)
+        c.sendall(b"\x15\x03\x03\x00\x02\x02\x28garbage")
+        return
+    smtp_script(["STARTTLS"])(fake, c, f)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("queue-robust")
+    doms = {"garbage.test": "127.0.0.4", "longline.test": "127.0.0.5",
+            "silent.test": "127.0.0.6", "badtls.test": "127.0.0.7", "seven.test": "127.0.0.8"}
+    dns = Dns(tmp, mx={d: [(10, "mx." + d)] for d in doms},
+              a={"mx." + d: ip for d, ip in doms.items()})
+    fakes = {
+        "garbage.test": Fake("127.0.0.4", PORT, garbage),
+        "longline.test": Fake("127.0.0.5", PORT, longline),
+        "silent.test": Fake("127.0.0.6", PORT, silent),
+        "badtls.test": Fake("127.0.0.7", PORT, badtls),
+        "seven.test": Fake("127.0.0.8", PORT, smtp_script(["PIPELINING", "SIZE 1000000"])),
+    }
+    loft = start_loft(tmp, dns, conf={"queue.mx_port": str(PORT), "queue.timeout": "3",
+                                      "queue.retry_min": "30"},
+                      settings={"route.mode": "direct"})
+    yield loft, fakes
+    loft.stop()
+    for f in fakes.values():
+        f.stop()
+    dns.stop()
+    assert_clean(loft)
+
+
+def row_of(loft, rcpt, timeout=30):
+    r = wait_rows(loft, lambda r: any(x[1] == rcpt and x[2] != "queued" for x in r),
+                  timeout=timeout)
+    return [x for x in r if x[1] == rcpt][0]
+
+
+@pytest.mark.parametrize("dom,text", [
+    ("garbage.test", "malformed reply"),
+    ("longline.test", "reply line longer than"),
+    ("silent.test", "timeout waiting for the server"),
+])
+def test_bad_peer_is_a_temporary_error(env, dom, text):
+    loft, _ = env
+    submit(loft, ["u@" + dom])
+    row = row_of(loft, "u@" + dom)
+    assert row[2] == "deferred" and text in row[4], row
+    assert loft.children().get("loft-queue"), "loft-queue died"
+
+
+def test_broken_tls_falls_back_to_plaintext(env):
+    loft, fakes = env
+    submit(loft, ["u@badtls.test"])
+    row = row_of(loft, "u@badtls.test")
+    assert row[2] == "done", (row, loft.log()[-3000:])
+    assert fakes["badtls.test"].conns >= 2
+    assert "TLS handshake failed" in loft.log()
+
+
+def test_8bit_to_a_peer_without_8bitmime_bounces_clearly(env):
+    loft, fakes = env
+    before = len(inbox(loft, "a@example.org"))
+    msg = ("From: a@example.org\r\nTo: u@seven.test\r\nSubject: 8bit\r\n"
+           "Date: Mon, 07 Dec 2026 00:00:00 +0000\r\nMessage-ID: <8b@example.org>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe\r\n").encode()
+    submit(loft, ["u@seven.test"], msg=msg)
+    row = row_of(loft, "u@seven.test")
+    assert row[2] == "bounced" and "8BITMIME" in row[4], row
+    assert fakes["seven.test"].log == []  # never sent as-is
+    end = time.time() + 20
+    while time.time() < end and len(inbox(loft, "a@example.org")) == before:
+        time.sleep(0.1)
+    assert "Status: 5.6.3" in inbox(loft, "a@example.org")[-1].decode()
+
+
+def test_7bit_to_the_same_peer_goes_through(env):
+    loft, fakes = env
+    submit(loft, ["w@seven.test"])
+    row = row_of(loft, "w@seven.test")
+    assert row[2] == "done", row
+    mail, rcpts, data = fakes["seven.test"].log[-1]
+    assert mail.startswith(b"MAIL FROM:<a@example.org> SIZE=") and b"BODY=8BITMIME" not in mail
+    assert b"\r\n..leading dot line\r\n" in data  # dot-stuffed on the wire
