@@ -187,10 +187,19 @@ static int spawn(struct admin *a, int phase)
 	snprintf(conf, sizeof(conf), "%s/acme/conf", a->datadir);
 	if ((mkdir(dir, 0750) < 0 && errno != EEXIST) || (mkdir(conf, 0700) < 0 && errno != EEXIST))
 		return -1;
-	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	/* the hook is loft-admin beside this executable: in the static
+	 * multi-call build that is the loft-admin link to the one program,
+	 * whose name picks the role */
+	sl = readlink("/proc/self/exe", self, sizeof(self) - 16);
 	if (sl <= 0)
 		return -1;
 	self[sl] = '\0';
+	{
+		char *slash = strrchr(self, '/');
+		if (!slash)
+			return -1;
+		strcpy(slash + 1, "loft-admin");
+	}
 	snprintf(key, sizeof(key), "%s/private/key.pem", conf);
 	if (phase == 1 && access(key, F_OK) == 0)
 		phase = 2; /* the account exists */

@@ -22,6 +22,7 @@
 #include "pages.h"
 #include "passwd.h"
 #include "procstatus.h"
+#include "relaytest.h"
 #include "session.h"
 #include "store_admin.h"
 #include "store_backup.h"
@@ -557,17 +558,45 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
 	h_begin(r, "Route", q);
 	h_raw(r, "<h1>Sending mail out</h1>");
 	flash(q, r);
+	if (q->relay_state == 2)
+		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
 	admin_route_status(a, r);
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, "/admin/route", "save");
 	admin_outbound_fields(a, r);
-	h_raw(r, "<button>Save</button></form></div>");
+	h_raw(r, "<button>Save</button></form>");
+	form_open(r, q, "/admin/route", "test");
+	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
+		 "</form></div>");
 	h_end(r);
+}
+
+/* POST action=test: suspends the request while the relay is tried
+ * (returns 1), then renders the page with the outcome; shared with the
+ * wizard's step 4 through admin_relay_test. */
+int admin_relay_test(struct admin *a, struct req *q, struct resp *r)
+{
+	if (q->relay_state == 0 && relaytest_start(a, q) == 0) {
+		r->suspend = 1;
+		return 1;
+	}
+	if (q->relay_state != 2) /* it could not start: the message says why */
+		q->relay_state = 2;
+	return 0;
 }
 
 void page_route_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *err = admin_outbound_apply(a, q);
+	const char *action = form_get(&q->form, "action");
+	const char *err;
+
+	if (action && strcmp(action, "test") == 0) {
+		if (admin_relay_test(a, q, r))
+			return;
+		page_route(a, q, r);
+		return;
+	}
+	err = admin_outbound_apply(a, q);
 
 	if (err) {
 		bad(r, 400, err, page_route, a, q);

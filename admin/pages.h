@@ -52,6 +52,9 @@ void admin_cert_card(struct admin *a, const struct req *q, struct resp *r, int w
 /* Starts an ACME request for the mail host name.  Returns NULL or a
  * message for the page. */
 const char *admin_cert_request(struct admin *a);
+/* The relay test of a POST: returns 1 when r is suspended (come back
+ * later), 0 when q->relay_msg holds the outcome to show. */
+int admin_relay_test(struct admin *a, struct req *q, struct resp *r);
 /* loftd's processes (DATADIR/run/status) as a table. */
 void admin_procs_table(struct admin *a, struct resp *r);
 /* The newest limit events as a table. */

@@ -15,6 +15,7 @@
 #include "pages.h"
 #include "passwd.h"
 #include "session.h"
+#include "store_outbound.h"
 #include "store_settings.h"
 #include "store_users.h"
 #include "strnum.h"
@@ -149,12 +150,19 @@ static void step_outbound(struct admin *a, struct req *q, struct resp *r, const 
 		 "services listed.</p>");
 	if (err)
 		h_note(r, "err", err);
+	if (q->relay_state == 2)
+		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 4);
 	admin_outbound_fields(a, r);
-	h_raw(r, "<button>Save and continue</button>");
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"save\">"
+		 "<button>Save and continue</button>");
 	back_link(r, 4);
-	h_raw(r, "</form></div>");
+	h_raw(r, "</form>");
+	form_open(r, q, 4);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"test\">"
+		 "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button></form>"
+		 "</div>");
 	h_end(r);
 }
 
@@ -421,6 +429,9 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 		h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
 		return;
 	}
+	/* the DKIM key now, so the DNS step shows its record at once */
+	if (store_dkim_ensure(a->st, lo_dom, NULL) != 0)
+		log_warn(NULL, "event=dkim-key-failed error=\"%s\"", store_errmsg(a->st));
 	store_event_add(a->st, "admin", "mail domain set");
 	set_step(a, 3);
 	see_step(r, 3);
@@ -499,6 +510,13 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		post_domain(a, q, r);
 		return;
 	case 4: {
+		const char *action = form_get(&q->form, "action");
+		if (action && strcmp(action, "test") == 0) {
+			if (admin_relay_test(a, q, r))
+				return;
+			step_outbound(a, q, r, NULL);
+			return;
+		}
 		const char *err = admin_outbound_apply(a, q);
 		if (err) {
 			r->status = 400;

@@ -34,7 +34,7 @@
 #define CAPS_COMMON	       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
-	" COMPRESS=DEFLATE MULTIAPPEND"
+	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE"
 
 static void sess_input(struct conn *c, void *arg);
 

@@ -113,6 +113,15 @@ struct dest {
 	struct dest *next;
 };
 
+/* An open-addressing set of queue ids (> 0). */
+struct idset {
+	int64_t *v;
+	size_t cap, n;
+};
+int idset_has(const struct idset *s, int64_t id);
+void idset_add(struct idset *s, int64_t id);
+void idset_del(struct idset *s, int64_t id);
+
 struct queue {
 	struct daemon *d;
 	struct evloop *ev;
@@ -135,9 +144,8 @@ struct queue {
 	 * signed once */
 	int64_t sig_mid;
 	char *sig;
-	/* rows being worked on: an open-addressing set of queue ids */
-	int64_t *inflight;
-	size_t inflight_cap, inflight_n;
+	struct idset inflight;	    /* rows being worked on */
+	struct idset via_smarthost; /* rows a direct MX refused for reputation */
 };
 
 /* queue_main.c */

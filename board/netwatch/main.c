@@ -33,7 +33,8 @@
 #include "store_netwatch.h"
 #include "store_settings.h"
 
-#define NW_CACHE_KIB 256
+#define NW_CACHE_KIB	    256
+#define NW_REJECTION_WINDOW (7 * 86400)
 
 static struct {
 	struct daemon *d;
@@ -53,6 +54,7 @@ static struct {
 	struct nw_ddns *ddns;
 	char ddns_addr[64]; /* the address the DNS record was last set to */
 	char ddns_pending[64];
+	int64_t addr_since; /* when the current address was first seen */
 	struct nw_map *map;
 	struct ev_timer *renew; /* the next mapping round */
 	int map_due;
@@ -199,12 +201,16 @@ static void on_done(void *arg, struct nw_result *r)
 		if (r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0) {
 			log_info(NULL, "event=address-changed old=%s new=%s",
 				 nw.last_addr[0] ? nw.last_addr : "-", r->ev.addr);
+			if (nw.last_addr[0])
+				nw.addr_since = (int64_t)time(NULL);
 			start_check(NW_FULL_PORT25, "address-change");
 			return;
 		}
 	} else {
 		save(r);
 		ddns_follow(r);
+		if (nw.last_addr[0] && r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0)
+			nw.addr_since = (int64_t)time(NULL);
 		/* a new address may be a new router: map again */
 		if (nw.map_due || strcmp(r->ev.addr, nw.last_addr) != 0)
 			map_start();
@@ -252,8 +258,17 @@ static void start_check(enum nw_mode mode, const char *trigger)
 		 : mode == NW_FULL  ? "full"
 				    : "full+port25",
 		 trigger);
-	nw.check = nw_check_start(nw.ev, &nw.t, mode, nw.last_port25, NULL, on_done, NULL, err,
-				  sizeof(err));
+	struct nw_prior prior = {.port25 = nw.last_port25};
+	if (mode != NW_ADDRESS) {
+		/* rejections count for a week, and only for the current address */
+		int64_t since = (int64_t)time(NULL) - NW_REJECTION_WINDOW;
+		if (nw.addr_since > since)
+			since = nw.addr_since;
+		if (nw_prior_rejections(&prior, nw.st, since) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	}
+	nw.check =
+	    nw_check_start(nw.ev, &nw.t, mode, &prior, NULL, on_done, NULL, err, sizeof(err));
 	if (!nw.check) {
 		log_err(NULL, "event=config-error error=\"%s\"", err);
 		ev_timer_arm(nw.full, (uint64_t)60 * 1000);

@@ -7,6 +7,7 @@
  */
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "netverdict.h"
@@ -22,6 +23,9 @@ struct config;
 struct nw_targets {
 	/* reflection: each "" turns that method off */
 	char opendns_servers[NW_TARGET_MAX], opendns_name[NW_TARGET_MAX];
+	/* the same name's AAAA asked over IPv6: an IPv6 resolver sees the
+	 * box's IPv6 address ("" = no IPv6 reflection) */
+	char opendns6_servers[NW_TARGET_MAX];
 	char google_servers[NW_TARGET_MAX], google_name[NW_TARGET_MAX];
 	char cloudflare_servers[NW_TARGET_MAX], cloudflare_name[NW_TARGET_MAX];
 	/* the local recursive resolver for PTR and the lists ("" = the
@@ -146,16 +150,27 @@ typedef void (*nw_progress_fn)(void *arg, const struct nw_item *item);
 /* The check's end: r is valid during the call; the check is gone after. */
 typedef void (*nw_done_fn)(void *arg, struct nw_result *r);
 
+/* What a check knows before it starts: the last port 25 result (for a
+ * check that does not probe it) and the recent reputation rejections
+ * loft-queue recorded (store_nw_rejection_count). */
+struct nw_prior {
+	enum netv_port25 port25;
+	int rejections;
+	char rejection[320]; /* the newest: "host: reply" */
+};
+
 /*
- * Starts a check on ev.  prev_port25 carries the last port 25 result into
- * a check that does not probe it.  progress may be NULL.  done is called
- * once from the loop (never from inside this call) unless the check is
- * cancelled.  Returns the check, or NULL with a reason in err (a bad
- * resolver list).
+ * Starts a check on ev with what prior (may be NULL) says.  progress may
+ * be NULL.  done is called once from the loop (never from inside this
+ * call) unless the check is cancelled.  Returns the check, or NULL with a
+ * reason in err (a bad resolver list).
  */
 struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
-				enum netv_port25 prev_port25, nw_progress_fn progress,
+				const struct nw_prior *prior, nw_progress_fn progress,
 				nw_done_fn done, void *arg, char *err, size_t errlen);
+/* Fills prior's rejections from the store: reputation rejections since
+ * since (unix seconds).  Returns 0 or -1. */
+int nw_prior_rejections(struct nw_prior *prior, struct store *st, int64_t since);
 /* Stops a check: done is not called.  NULL allowed.  Not from inside a
  * progress or done callback of the same check. */
 void nw_check_cancel(struct nw_check *c);

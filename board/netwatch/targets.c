@@ -29,6 +29,7 @@ static const struct {
     /* OpenDNS answers myip.opendns.com with the asker's address */
     R("opendns_servers", opendns_servers, "208.67.222.222,208.67.220.220"),
     T("opendns_name", opendns_name, "myip.opendns.com"),
+    R("opendns6_servers", opendns6_servers, "[2620:119:35::35],[2620:119:53::53]"),
     /* Google's authoritative servers (ns1-ns4.google.com) answer
      * o-o.myaddr.l.google.com TXT with the asker's address */
     R("google_servers", google_servers, "216.239.32.10,216.239.34.10,216.239.36.10"),

@@ -110,13 +110,19 @@ static void set_state(struct smtp_client *cl, enum smtpc_state s)
 	cl->state = s;
 }
 
-/* The reply as a status: "550 5.1.1 text" (the text's first line). */
+/* The reply as a status: "550 5.1.1 text", its lines joined by spaces
+ * (big receivers explain a block over several lines), bounded. */
 static void status_from_reply(struct smtpc_status *st, const struct smtp_reply *r)
 {
-	size_t n = strcspn(r->text, "\n");
+	char t[SMTPC_TEXT_MAX];
+	size_t n = r->textlen < sizeof(t) - 1 ? r->textlen : sizeof(t) - 1;
 
-	smtpc_status_set(st, r->code, r->enh, "%d %.*s", r->code, (int)(n > 300 ? 300 : n),
-			 r->text);
+	memcpy(t, r->text, n);
+	t[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (t[i] == '\n')
+			t[i] = ' ';
+	smtpc_status_set(st, r->code, r->enh, "%d %.380s", r->code, t);
 }
 
 static void b64(const void *in, size_t len, char *out, size_t outlen)
