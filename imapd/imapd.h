@@ -233,6 +233,15 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 void imap_fetch_continue(struct session *s);
 void imap_fetch_job_free(struct fetch_job *fj);
 
+/* OBJECTID (RFC 8474, view.c): a message's EMAILID, "M" and hex digits
+ * of its stored row, size and date (a row id SQLite may reuse once the row
+ * is gone never names other content with the same size and date); a
+ * mailbox's MAILBOXID, "F" and hex of its row id and UIDVALIDITY.  out
+ * gets at most outlen-1 characters. */
+void imap_emailid(int64_t message_id, uint64_t size, int64_t internaldate, char *out,
+		  size_t outlen);
+void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t outlen);
+
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 

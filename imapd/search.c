@@ -26,7 +26,7 @@ struct sentry {
 	unsigned flags;
 	char *keywords;
 	uint64_t size, modseq;
-	int64_t internaldate, message_id;
+	int64_t internaldate, message_id, savedate;
 };
 
 struct sctx {
@@ -236,6 +236,24 @@ static int eval(struct sctx *x, const struct skey *k, size_t i)
 		return header_match(x, e, k->hdr, k->str);
 	case K_MODSEQ:
 		return e->modseq >= k->num;
+	/* RFC 8514: an entry without a save date matches none of these but
+	 * SAVEDATESUPPORTED, which says whether the mailbox keeps them (it
+	 * does, for entries saved since migration 3) */
+	case K_SAVEDBEFORE:
+		return e->savedate > 0 && e->savedate / 86400 < k->day;
+	case K_SAVEDON:
+		return e->savedate > 0 && e->savedate / 86400 == k->day;
+	case K_SAVEDSINCE:
+		return e->savedate > 0 && e->savedate / 86400 >= k->day;
+	case K_SAVEDATESUPPORTED:
+		return 1;
+	case K_EMAILID: {
+		char id[80];
+		imap_emailid(e->message_id, e->size, e->internaldate, id, sizeof(id));
+		return strcmp(id, k->str) == 0;
+	}
+	case K_THREADID:
+		return 0; /* no THREADIDs (NIL) */
 	}
 	return 0;
 }
@@ -256,6 +274,7 @@ static int entry_cb(void *arg, const struct store_entry *e)
 	d->modseq = e->modseq;
 	d->internaldate = e->internaldate;
 	d->message_id = e->message_id;
+	d->savedate = e->savedate;
 	return 0;
 }
 

@@ -147,6 +147,17 @@ void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywo
 	}
 }
 
+void imap_emailid(int64_t message_id, uint64_t size, int64_t internaldate, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "M%llx_%llx_%llx", (unsigned long long)message_id,
+		 (unsigned long long)size, (unsigned long long)internaldate);
+}
+
+void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "F%llx_%x", (unsigned long long)mailbox_id, uidvalidity);
+}
+
 void imap_condstore_enable(struct session *s)
 {
 	if (s->condstore)
