@@ -151,6 +151,8 @@ static struct skey *parse_key(struct skey_parse *x, const struct imap_arg **pa, 
 			return k;
 		}
 	}
+	if (strcmp(a->str, "$") == 0)
+		return skey_new(K_SAVED);
 	if (imap_arg_is(a, "SAVEDATESUPPORTED"))
 		return skey_new(K_SAVEDATESUPPORTED);
 	if (imap_arg_is(a, "EMAILID") || imap_arg_is(a, "THREADID")) {
@@ -251,6 +253,9 @@ static struct skey *parse_key(struct skey_parse *x, const struct imap_arg **pa, 
 			x->err = "UID set expected";
 			return NULL;
 		}
+		*pa = arg->next;
+		if (strcmp(arg->str, "$") == 0)
+			return skey_new(K_SAVED); /* UID $: the saved result too */
 		k = skey_new(K_UID);
 		if (seqset_parse(arg->str, &k->set) < 0) {
 			imap_skey_free(k);

@@ -44,6 +44,7 @@ enum sop {
 	K_SAVEDATESUPPORTED,
 	K_EMAILID, /* RFC 8474 */
 	K_THREADID,
+	K_SAVED, /* "$", RFC 5182: search.c fills uids */
 };
 
 struct skey {

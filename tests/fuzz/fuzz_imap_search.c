@@ -17,7 +17,7 @@ static size_t walk(const struct skey *k, unsigned depth)
 	size_t n = 0;
 
 	for (; k; k = k->next) {
-		if (depth > SEARCH_MAX_DEPTH + 2 || k->op > K_THREADID)
+		if (depth > SEARCH_MAX_DEPTH + 2 || k->op > K_SAVED)
 			__builtin_trap();
 		if ((k->op == K_TEXT && (!k->field || !k->str)) ||
 		    (k->op == K_HEADER && (!k->hdr || !k->str)) ||

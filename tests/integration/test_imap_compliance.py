@@ -718,3 +718,48 @@ def test_savedate(loft):
     assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDATESUPPORTED")
     assert b"* SEARCH 1" in r.cmd(b"g SEARCH BEFORE 1-Jan-2002")
     r.close()
+
+
+# --- SEARCHRES (RFC 5182) -------------------------------------------------------
+
+def test_searchres(loft):
+    m = imap_ssl(loft)
+    fresh(m, "SR", [mkmsg(["Subject: sr%d" % i], "x\r\n") for i in range(6)])
+    m.store("2,4,5", "+FLAGS", "(\\Flagged)")
+    m.logout()
+    r = Raw(loft)
+    assert b" SEARCHRES" in b" ".join(r.cmd(b"c CAPABILITY"))
+    r.cmd(b"s SELECT SR")
+    # SAVE alone: no ESEARCH, then "$" in FETCH, STORE, SEARCH, UID SEARCH
+    out = r.cmd(b"a SEARCH RETURN (SAVE) FLAGGED")
+    assert out[-1].startswith(b"a OK") and len(out) == 1, out
+    out = r.cmd(b"b FETCH $ (UID)")
+    assert [l for l in out if b"FETCH" in l and l.startswith(b"*")] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 4)", b"* 5 FETCH (UID 5)"], out
+    assert b"* SEARCH 4 5" in r.cmd(b"c SEARCH $ 4:*")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"d UID SEARCH UID $")
+    assert b"* SEARCH 1 3 6" in r.cmd(b"e SEARCH NOT $")
+    assert r.cmd(b"f UID STORE $ +FLAGS.SILENT (\\Seen)")[-1].startswith(b"f OK")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"g SEARCH SEEN")
+    # after an EXPUNGE the saved result loses what is gone
+    r.cmd(b"h STORE 4 +FLAGS.SILENT (\\Deleted)")
+    r.cmd(b"i EXPUNGE")
+    out = r.cmd(b"j FETCH $ (UID)")
+    assert [l for l in out if l.startswith(b"*") and b"FETCH" in l] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 5)"], out
+    # with MIN/MAX only those are saved, and ESEARCH still answers
+    out = r.cmd(b"k SEARCH RETURN (SAVE MIN) FLAGGED")
+    assert any(l.startswith(b"* ESEARCH") and l.endswith(b"MIN 2") for l in out), out
+    assert b"* SEARCH 2" in r.cmd(b"l UID SEARCH $")
+    # a SEARCH ... SAVE that fails empties it
+    assert r.cmd(b"m SEARCH RETURN (SAVE) BOGUS")[-1].startswith(b"m BAD")
+    out = r.cmd(b"n FETCH $ (UID)")
+    assert out[-1].startswith(b"n OK") and len(out) == 1, out
+    # a new SELECT forgets it
+    r.cmd(b"o SEARCH RETURN (SAVE) ALL")
+    r.cmd(b"p SELECT SR")
+    assert r.cmd(b"q FETCH $ UID")[-1].startswith(b"q OK")
+    assert len(r.cmd(b"q FETCH $ UID")) == 1
+    # "$" inside a set is not a set
+    assert r.cmd(b"t FETCH 1,$ UID")[-1].startswith(b"t BAD")
+    r.close()
