@@ -74,6 +74,7 @@ struct queue_rcpt {
 };
 
 struct dest;
+struct qconn;
 struct job {
 	struct dest *d;
 	int64_t message_id;
@@ -136,7 +137,8 @@ struct queue {
 	char last_route_why[160];
 	struct dest *dests;
 	unsigned nconns;
-	struct ev_timer *scan_timer;
+	struct qconn *conns;
+	struct ev_timer *scan_timer, *stop_timer;
 	int64_t data_version;
 	int scan_wanted;
 	int stopping;
@@ -160,7 +162,7 @@ void queue_inflight_del(struct queue *q, int64_t id);
 void queue_dest_kick(struct dest *d);
 /* Finds or makes the destination for key. */
 struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost);
-/* Aborts every connection (stop). */
+/* Aborts every connection (stop); the loop stops once the last closed. */
 void queue_abort_all(struct queue *q);
 
 /* queue_result.c: what happened to a job.  st[i] for recipient i;

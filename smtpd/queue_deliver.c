@@ -16,6 +16,7 @@
 #include "queue.h"
 
 struct qconn {
+	struct qconn *next, *prev; /* q->conns */
 	struct queue *q;
 	struct dest *d;
 	struct smtp_client *cl;
@@ -128,6 +129,10 @@ static void qconn_start(struct dest *d)
 		bug("out of memory");
 	qc->q = d->q;
 	qc->d = d;
+	qc->next = d->q->conns;
+	if (qc->next)
+		qc->next->prev = qc;
+	d->q->conns = qc;
 	d->nconn++;
 	d->nconnecting++;
 	d->q->nconns++;
@@ -244,6 +249,12 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 	}
 	d->nconn--;
 	q->nconns--;
+	if (qc->prev)
+		qc->prev->next = qc->next;
+	else
+		q->conns = qc->next;
+	if (qc->next)
+		qc->next->prev = qc->prev;
 	if (!qc->ready && d->nconn == 0 && !q->stopping) {
 		/* no address took the mail: every job waits for the next try */
 		struct smtpc_status st = qc->last;
@@ -254,6 +265,8 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 	if (!q->stopping)
 		queue_dest_kick(d);
 	dest_free_if_idle(d);
+	if (q->stopping && q->nconns == 0)
+		ev_stop(q->ev);
 }
 
 static const struct smtpc_cbs qconn_cbs = {
@@ -447,7 +460,9 @@ void queue_dest_kick(struct dest *d)
 
 void queue_abort_all(struct queue *q)
 {
-	(void)q;
-	/* connections end with the process: a transaction cut short is
-	 * retried after the restart (at least once, never lost) */
+	/* a transaction cut short is sent again after the restart (at least
+	 * once, never lost); each closed() comes from the loop */
+	for (struct qconn *qc = q->conns; qc; qc = qc->next)
+		if (qc->cl)
+			smtp_client_abort(qc->cl, "loft-queue stopping");
 }
