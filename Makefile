@@ -6,6 +6,9 @@
 #   make sanitize   the whole test suite under ASan+UBSan (build-san/)
 #   make cross      the same binaries for aarch64 (build-aarch64/)
 #   make fresh-test the README's commands in a fresh minbase Debian 12 root
+#   make deb        Debian packages, amd64 and arm64 (build/deb/)
+#   make deb-test   the amd64 .deb installed, upgraded, removed, purged in
+#                   a throwaway Debian 12 root; loftd started from its unit
 #   make fuzz       libFuzzer targets built with clang, each run briefly
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make static     the build that ships: one static multi-call program
@@ -51,7 +54,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all static progs run test check sanitize cross fresh-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all static progs run test check sanitize cross fresh-test deb deb-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -200,6 +203,19 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA
 fresh-test:
 	@sh board/deps.sh fresh
 	@sh board/fresh-test.sh
+
+# Debian packages and the SD-card image (images/README.md).  Not part of
+# make test: the image takes most of an hour on 2 cores (emulated arm64).
+deb:
+	@sh board/deps.sh deb
+	@$(MAKE) --no-print-directory -j$(JOBS) $(PROG_BINS)
+	@$(MAKE) --no-print-directory cross
+	@sh images/deb.sh amd64 $(BUILD) $(PROGS)
+	@sh images/deb.sh arm64 build-aarch64 $(PROGS)
+
+deb-test: deb
+	@sh board/deps.sh image
+	@sh images/deb-test.sh
 
 bench: deps-test
 	@sh board/deps.sh bench

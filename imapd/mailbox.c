@@ -320,7 +320,7 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		else if (imap_arg_is(a, "UNSEEN"))
 			buf_printf(out, "UNSEEN %u", mb->unseen);
 		else if (imap_arg_is(a, "HIGHESTMODSEQ")) {
-			s->condstore = 1;
+			imap_condstore_enable(s);
 			buf_printf(out, "HIGHESTMODSEQ %llu",
 				   (unsigned long long)mb->highestmodseq);
 		} else if (imap_arg_is(a, "APPENDLIMIT"))
@@ -630,64 +630,6 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	imap_tagged(s, c->tag, "OK", "%s completed", cmdname);
-	return 0;
-}
-
-int imap_cmd_append(struct session *s, const struct imap_cmd *c)
-{
-	struct store *st = s->srv->st;
-	const struct imap_arg *a = c->args;
-	char name[STORE_MBOX_MAX + 1];
-	unsigned flags = 0;
-	int64_t date = 0;
-	struct buf kw;
-	uint32_t uidvalidity = 0, uid = 0;
-	int r;
-
-	if (c->nargs < 2 || c->nargs > 4)
-		return imap_tagged(s, c->tag, "BAD", "APPEND mailbox [(flags)] [date] message"), 0;
-	if (imap_mbox_from_wire(a, name, sizeof(name)) < 0)
-		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
-	buf_init(&kw, STORE_KEYWORDS_MAX);
-	a = a->next;
-	if (a->type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(a, &flags, &kw) < 0) {
-			buf_free(&kw);
-			return imap_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
-		}
-		a = a->next;
-	}
-	if (a && a->next && a->type == IMAP_ARG_QUOTED) {
-		if (imapdate_parse_datetime(a->str, &date) < 0) {
-			buf_free(&kw);
-			return imap_tagged(s, c->tag, "BAD", "Invalid date-time"), 0;
-		}
-		a = a->next;
-	}
-	if (!a || a->next || a->type != IMAP_ARG_LITERAL) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "BAD", "APPEND needs the message as a literal"), 0;
-	}
-	if (a->len == 0) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "NO", "Empty message"), 0;
-	}
-	if (a->len > s->srv->appendlimit) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "NO", "[TOOBIG] Message too large"), 0;
-	}
-	r = store_append(st, s->user_id, name, a->str, a->len, flags, kw.len ? kw.data : NULL, date,
-			 &uidvalidity, &uid);
-	buf_free(&kw);
-	if (r == STORE_NOTFOUND)
-		return imap_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
-	if (r < 0) {
-		log_err(s->sid, "event=append-failed error=\"%s\"", store_errmsg(st));
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] Could not store the message"), 0;
-	}
-	log_info(s->sid, "event=append user=%s size=%zu uid=%u", s->user, a->len, uid);
-	imapd_changed(s->srv, 0);
-	imap_tagged(s, c->tag, "OK", "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
 	return 0;
 }
 

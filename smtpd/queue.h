@@ -119,9 +119,9 @@ struct queue {
 	struct store *st;
 	struct store_raw *raw;
 	struct dns *dns;
-	struct tls_ctx *tls_opp; /* opportunistic, for MXes */
+	struct tls_ctx *tls_opp; /* any certificate (MXes; smarthost.verify=0) */
 	struct tls_ctx *tls_sh;	 /* verifying, for the smarthost */
-	struct tls_ctx *tls_sh_noverify;
+	int tls_reload;		 /* drop both once no session is open */
 	struct queue_conf conf;
 	struct queue_route route;
 	char last_route_why[160];
@@ -141,6 +141,9 @@ struct queue {
 };
 
 /* queue_main.c */
+/* The client TLS context (made on first use), verifying or not; NULL when
+ * it cannot be made (logged). */
+struct tls_ctx *queue_tls(struct queue *q, int verify);
 int queue_inflight_has(struct queue *q, int64_t id);
 void queue_inflight_add(struct queue *q, int64_t id);
 void queue_inflight_del(struct queue *q, int64_t id);

@@ -37,6 +37,8 @@
 
 static struct queue Q;
 
+static void tls_drop(struct queue *q);
+
 /* --- the in-flight set --------------------------------------------------- */
 
 static size_t slot(size_t cap, int64_t id)
@@ -237,6 +239,8 @@ static void scan(struct queue *q)
 
 	if (q->stopping)
 		return;
+	if (q->tls_reload)
+		tls_drop(q);
 	/* the signature cache lives for one scan: a message id can come back
 	 * (SQLite reuses the highest rowid) only after every row of the old
 	 * message finished, and the new rows are picked by a later scan */
@@ -310,28 +314,51 @@ static void on_stop(struct daemon *d, void *arg)
 	ev_stop(q->ev);
 }
 
-static void load_tls(struct queue *q)
+/* The client TLS contexts are made on first use: each holds the parsed
+ * system CA store (about 1 MB), and a queue that only ever talks to a
+ * smarthost needs one, an idle queue none. */
+static struct tls_ctx *tls_make(struct queue *q, enum tls_verify v)
 {
 	char err[512];
 	const char *ca = config_get(daemon_config(q->d), "queue.ca_file", NULL);
+	struct tls_ctx *t = tls_client_new(ca, v, err, sizeof(err));
 
+	if (!t)
+		log_err(NULL, "event=tls-client-failed mode=%s error=\"%s\"",
+			v == TLS_VERIFY_REQUIRED ? "verify" : "opportunistic", err);
+	return t;
+}
+
+struct tls_ctx *queue_tls(struct queue *q, int verify)
+{
+	if (verify) {
+		if (!q->tls_sh)
+			q->tls_sh = tls_make(q, TLS_VERIFY_REQUIRED);
+		return q->tls_sh;
+	}
+	if (!q->tls_opp)
+		q->tls_opp = tls_make(q, TLS_VERIFY_NONE);
+	return q->tls_opp;
+}
+
+/* Drops the contexts (reload: a new CA file or store); sessions in flight
+ * keep theirs, so this waits until none is open. */
+static void tls_drop(struct queue *q)
+{
+	if (q->nconns > 0) {
+		q->tls_reload = 1;
+		return;
+	}
 	tls_ctx_free(q->tls_opp);
 	tls_ctx_free(q->tls_sh);
-	tls_ctx_free(q->tls_sh_noverify);
-	q->tls_opp = tls_client_new(ca, TLS_VERIFY_NONE, err, sizeof(err));
-	if (!q->tls_opp)
-		log_err(NULL, "event=tls-client-failed mode=opportunistic error=\"%s\"", err);
-	q->tls_sh = tls_client_new(ca, TLS_VERIFY_REQUIRED, err, sizeof(err));
-	if (!q->tls_sh)
-		log_err(NULL, "event=tls-client-failed mode=verify error=\"%s\"", err);
-	q->tls_sh_noverify = q->tls_opp;
-	q->tls_opp = tls_client_new(ca, TLS_VERIFY_NONE, err, sizeof(err));
+	q->tls_opp = q->tls_sh = NULL;
+	q->tls_reload = 0;
 }
 
 static void on_reload(struct daemon *d, void *arg)
 {
 	(void)d;
-	load_tls(arg);
+	tls_drop(arg);
 	log_info(NULL, "event=reloaded");
 }
 
@@ -392,11 +419,10 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (store_open(daemon_db_path(q->d), &q->st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
-	if (store_set_cache_kib(q->st, 512) < 0)
+	if (store_set_cache_kib(q->st, 128) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
 	q->raw = store_raw_new(q->st);
 	q->dns = daemon_dns(q->d);
-	load_tls(q);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
@@ -411,7 +437,6 @@ int main(int argc, char **argv)
 	store_close(q->st);
 	tls_ctx_free(q->tls_opp);
 	tls_ctx_free(q->tls_sh);
-	tls_ctx_free(q->tls_sh_noverify);
 	free(q->inflight);
 	free(q->sig);
 	daemon_free(q->d);

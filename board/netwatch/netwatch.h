@@ -34,6 +34,14 @@ struct nw_targets {
 	unsigned port25_timeout_ms;
 	unsigned router_timeout_ms;
 	unsigned interval_s, address_interval_s, port25_interval_s;
+	/* dynamic DNS (RFC 2136 + TSIG); off while ddns_server is "" */
+	char ddns_server[NW_TARGET_MAX], ddns_zone[NW_TARGET_MAX], ddns_name[NW_TARGET_MAX];
+	char ddns_key_name[NW_TARGET_MAX], ddns_key_secret[NW_TARGET_MAX];
+	unsigned ddns_ttl;
+	/* port mappings: UPnP IGD ("auto" = discover, a root description
+	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
+	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
+	unsigned map_lease_s;
 };
 
 /* Fills t: for each key the store setting netwatch.KEY, else loft.conf's
@@ -73,6 +81,38 @@ struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsign
 struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
 				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
+
+/* --- dynamic DNS (ddns.c) --------------------------------------------- */
+
+struct nw_ddns;
+/* ok 1 when the server applied the update and its signed answer
+ * verified; text says what happened. */
+typedef void (*nw_ddns_fn)(void *arg, int ok, const char *text);
+/* Sends the update of t->ddns_name to addr4 and/or addr6 (NULL or "" to
+ * leave a type alone).  fn is called once from the loop unless
+ * cancelled.  Never NULL. */
+struct nw_ddns *nw_ddns_start(struct evloop *ev, const struct nw_targets *t, const char *addr4,
+			      const char *addr6, nw_ddns_fn fn, void *arg);
+void nw_ddns_cancel(struct nw_ddns *u);
+
+/* --- router port mappings (mapping.c) ---------------------------------- */
+
+#define NW_MAP_MAX 8
+
+struct nw_map_result {
+	int port;
+	char method[12]; /* "upnp", "natpmp", "none" */
+	int ok;
+	unsigned lease; /* seconds granted; 0 permanent or refused */
+	char detail[200];
+};
+struct nw_map;
+typedef void (*nw_map_fn)(void *arg, const struct nw_map_result *r, size_t n);
+/* Forwards t->map_ports by UPnP IGD (t->upnp), else NAT-PMP (t->router),
+ * on a worker thread; fn gets one result per port, from the loop.  Cancel
+ * waits for the worker.  Never NULL. */
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg);
+void nw_map_cancel(struct nw_map *m);
 
 /* --- one check (check.c) ---------------------------------------------- */
 

@@ -41,6 +41,15 @@ static const struct {
     T("zen_zone", zen_zone, "zen.spamhaus.org"),
     R("port25_target", port25_target, "gmail-smtp-in.l.google.com:25"),
     R("router", router, "auto"),
+    /* dynamic DNS: off unless the admin sets a server */
+    R("upnp", upnp, "auto"),
+    /* 80 and 443 too while a certificate is being obtained */
+    T("map_ports", map_ports, "25,465,587,993"),
+    T("ddns_server", ddns_server, ""),
+    T("ddns_zone", ddns_zone, ""),
+    T("ddns_name", ddns_name, ""),
+    T("ddns_key_name", ddns_key_name, ""),
+    T("ddns_key_secret", ddns_key_secret, ""),
 #undef T
 #undef R
 };
@@ -61,6 +70,8 @@ static const struct {
     N("interval", interval_s, 1800, 1, 7 * 86400),
     N("address_interval", address_interval_s, 300, 1, 86400),
     N("port25_interval", port25_interval_s, 86400, 1, 30 * 86400),
+    N("ddns_ttl", ddns_ttl, 300, 30, 86400),
+    N("map_lease", map_lease_s, 3600, 120, 7 * 86400),
 #undef N
 };
 

@@ -21,7 +21,7 @@
 
 #define SMTPC_MAXOUT	 (256 * 1024)
 #define SMTPC_BODY_CHUNK 16384
-#define SMTPC_LOWMARK	 (64 * 1024)
+#define SMTPC_LOWMARK	 (16 * 1024) /* refill the output below this */
 
 enum smtpc_state {
 	S_CONNECTING,
@@ -64,7 +64,8 @@ struct smtp_client {
 	struct smtp_reply reply;
 	unsigned ext;
 	uint64_t size_max;
-	int tls_done; /* EHLO after STARTTLS sent */
+	int tls_done;  /* EHLO after STARTTLS sent */
+	int connected; /* the TCP connection was made */
 	char peer[64];
 	char banner[128];
 	char tls_version[16];
@@ -750,6 +751,7 @@ static void start_conn(struct smtp_client *cl)
 	int fd = cl->fd;
 
 	cl->fd = -1;
+	cl->connected = 1;
 	cl->c = conn_new(cl->ev, fd, (struct sockaddr *)&cl->sa, &client_cbs, cl,
 			 SMTP_REPLY_MAXLINE, SMTPC_MAXOUT);
 	conn_set_lowmark(cl->c, SMTPC_LOWMARK);
@@ -918,6 +920,11 @@ const char *smtp_client_peer(const struct smtp_client *cl)
 const char *smtp_client_sid(const struct smtp_client *cl)
 {
 	return cl->c ? conn_sid(cl->c) : "-";
+}
+
+int smtp_client_connected(const struct smtp_client *cl)
+{
+	return cl->connected;
 }
 
 const char *smtp_client_banner(const struct smtp_client *cl)

@@ -422,3 +422,137 @@ def test_many_sessions_consistent(loft):
         t.r.close()
     truth.r.close()
     m.logout()
+
+
+# --- 7. CONDSTORE (RFC 7162) -------------------------------------------------
+
+def test_condstore_fetch_modseq_and_esearch(loft):
+    m = imap_ssl(loft)
+    fresh(m, "C1", [mkmsg(["Subject: c%d" % i], "x\r\n") for i in range(4)])
+    m.logout()
+    r = Raw(loft)
+    out = r.cmd(b"s SELECT C1")
+    assert not any(b"HIGHESTMODSEQ" in l and l.startswith(b"s ") for l in out)
+    # FETCH MODSEQ enables CONDSTORE: HIGHESTMODSEQ reported at once
+    out = r.cmd(b"f FETCH 1 (MODSEQ)")
+    assert out[-1].startswith(b"f OK")
+    assert any(re.match(rb"\* OK \[HIGHESTMODSEQ \d+\]", l) for l in out), out
+    # now STORE answers carry MODSEQ
+    out = r.cmd(b"t STORE 2 +FLAGS (\\Flagged)")
+    mm = re.search(rb"\* 2 FETCH \(.*MODSEQ \((\d+)\)", b" ".join(out))
+    assert mm, out
+    ms2 = int(mm.group(1))
+    out = r.cmd(b"t STORE 3 +FLAGS (\\Flagged)")
+    ms3 = int(re.search(rb"MODSEQ \((\d+)\)", b" ".join(out)).group(1))
+    r.cmd(b"t STORE 4 +FLAGS (\\Seen)")
+    assert ms3 > ms2
+    # the MODSEQ of the messages returned, not of the mailbox
+    def es(line):
+        out = r.cmd(line)
+        assert out[-1].split(b" ")[1] == b"OK", out
+        return [l for l in out if l.startswith(b"* ESEARCH")][0]
+    assert es(b"a SEARCH RETURN (MIN) FLAGGED MODSEQ 1").endswith(b"MIN 2 MODSEQ %d" % ms2)
+    assert es(b"b SEARCH RETURN (MAX) FLAGGED MODSEQ 1").endswith(b"MAX 3 MODSEQ %d" % ms3)
+    assert es(b"c SEARCH RETURN (MIN MAX) FLAGGED MODSEQ 1").endswith(
+        b"MIN 2 MAX 3 MODSEQ %d" % ms3)
+    assert es(b"d SEARCH RETURN (COUNT) FLAGGED MODSEQ 1").endswith(b"COUNT 2 MODSEQ %d" % ms3)
+    out = r.cmd(b"e SEARCH FLAGGED MODSEQ 1")
+    assert b"* SEARCH 2 3 (MODSEQ %d)" % ms3 in out, out
+    r.close()
+
+
+# --- APPEND group commit and MULTIAPPEND (RFC 3502) ------------------------
+
+def lit(b):
+    return b"{%d+}\r\n" % len(b) + b
+
+
+def test_multiappend(loft):
+    r = Raw(loft)
+    assert b"MULTIAPPEND" in b" ".join(r.cmd(b"c CAPABILITY"))
+    assert r.cmd(b"c CREATE MA")[-1].startswith(b"c OK")
+    m1, m2, m3 = (mkmsg(["Subject: multi %d" % i], "body %d\r\n" % i) for i in range(3))
+    out = r.cmd(b"a APPEND MA (\\Seen) " + lit(m1) + b' ($Multi) "01-Jul-2003 10:52:37 +0200" '
+                + lit(m2) + b" " + lit(m3))
+    mm = re.match(rb"a OK \[APPENDUID (\d+) 1:3\]", out[-1])
+    assert mm, out
+    out = r.cmd(b"s SELECT MA")
+    assert b"* 3 EXISTS" in out
+    out = r.cmd(b"f FETCH 1:3 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (Subject)])")
+    flat = b"\n".join(out)
+    assert len(re.findall(rb"^\* \d+ FETCH", flat, re.M)) == 3
+    assert b"multi 0" in flat and b"multi 2" in flat
+    assert b"FLAGS (\\Seen \\Recent)" in out[0] and b"$Multi" in flat and b"01-Jul-2003" in flat
+    # all or nothing: a missing mailbox, an empty message, a bad flag
+    assert r.cmd(b"b APPEND Nowhere " + lit(m1) + b" " + lit(m2))[-1].startswith(
+        b"b NO [TRYCREATE]")
+    assert r.cmd(b"c APPEND MA " + lit(m1) + b" {0+}\r\n")[-1].startswith(b"c NO")
+    assert r.cmd(b"d APPEND MA " + lit(m1) + b" (\\Bogus) " + lit(m2))[-1].startswith(b"d BAD")
+    assert r.cmd(b"e APPEND MA " + lit(m1) + b" junk")[-1].startswith(b"e BAD")
+    out = r.cmd(b"n NOOP")
+    assert not any(l.endswith(b"EXISTS") for l in out), out
+    out = r.cmd(b"t STATUS MA (MESSAGES)")
+    assert b"(MESSAGES 3)" in out[0], out
+    r.close()
+
+
+def test_append_group_commit_pipelined(loft):
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE GC")[-1].startswith(b"c OK")
+    before = loft.log().count("event=append-commit")
+    n = 40
+    msgs = [mkmsg(["Subject: gc %d" % i, "Message-ID: <gc%d@x>" % i], "x" * (i * 50) + "\r\n")
+            for i in range(n)]
+    # every APPEND and then a SELECT in one write: the SELECT must see them
+    # all, and the tagged replies come in order
+    r.send(b"".join(b"a%d APPEND GC (\\Flagged) " % i + lit(b) + b"\r\n"
+                    for i, b in enumerate(msgs)) + b"s SELECT GC\r\n")
+    lines = r.until_tag(b"s")
+    tagged = [l for l in lines if not l.startswith(b"*")]
+    assert [t.split(b" ")[0] for t in tagged] == [b"a%d" % i for i in range(n)] + [b"s"]
+    uids = []
+    for t in tagged[:-1]:
+        mm = re.match(rb"a\d+ OK \[APPENDUID \d+ (\d+)\]", t)
+        assert mm, t
+        uids.append(int(mm.group(1)))
+    assert uids == list(range(1, n + 1))
+    assert b"* %d EXISTS" % n in lines
+    # fewer commits than APPENDs: they were stored together
+    log = loft.log()
+    commits = re.findall(r"event=append-commit appends=(\d+) messages=(\d+)", log)[before:]
+    assert sum(int(m) for _, m in commits) == n, commits
+    assert len(commits) < n and max(int(a) for a, _ in commits) > 1, commits
+    out = r.cmd(b"f FETCH 1:* (FLAGS RFC822.SIZE)")
+    sizes = [int(x) for x in re.findall(rb"RFC822.SIZE (\d+)", b" ".join(out))]
+    assert sizes == [len(b) for b in msgs]
+    r.close()
+
+
+def test_append_concurrent_sessions(loft):
+    import threading
+    m = imap_ssl(loft)
+    assert m.create("CC")[0] == "OK"
+    results = []
+
+    def client(k):
+        r = Raw(loft)
+        body = b"".join(b"a%d APPEND CC " % i + lit(mkmsg(["Subject: c%d-%d" % (k, i)], "y\r\n"))
+                        + b"\r\n" for i in range(15))
+        r.send(body)
+        lines = r.until_tag(b"a14")
+        results.append([l for l in lines if not l.startswith(b"*")])
+        r.close()
+
+    ths = [threading.Thread(target=client, args=(k,)) for k in range(5)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(60)
+    assert len(results) == 5
+    for tagged in results:
+        assert len(tagged) == 15 and all(b" OK [APPENDUID" in t for t in tagged), tagged
+    typ, data = m.select("CC")
+    assert data == [b"75"]
+    typ, data = m.search(None, "SUBJECT", "c3-14")
+    assert typ == "OK" and len(data[0].split()) == 1
+    m.logout()

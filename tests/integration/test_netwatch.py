@@ -9,7 +9,7 @@ import time
 import pytest
 
 from loftenv import Loft
-from netwatch_env import LoopNet
+from netwatch_env import Knot, LoopNet
 
 
 @pytest.fixture
@@ -252,5 +252,131 @@ def test_daemon_writes_verdict_and_follows_an_address_change(tmp_path, net):
         assert "address-change" in st and "198.51.100.23" in st
         assert "direct -> relay" in st
         assert mx.connections == 2, "port 25 probed again on the address change"
+    finally:
+        loft.stop()
+
+
+# --- inbound on a dynamic address: RFC 2136 + TSIG to a real knot ----------
+
+def events(loft):
+    return loft.ctl("events").stdout
+
+
+def test_address_change_updates_dns_record(tmp_path, net):
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"), **{"netwatch.address_interval": "1"})
+        conf.update(knot.conf())
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            # at start the record is set to the public address
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["203.0.113.7"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["203.0.113.7"], loft.log()[-3000:]
+            assert loft.wait_log("event=ddns ok=yes name=box.home.example address=203.0.113.7")
+            # the address changes: the new A record is served
+            net.dns(public="198.51.100.23")
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["198.51.100.23"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
+            assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
+
+
+def test_ddns_wrong_key_is_refused_and_reported(tmp_path, net):
+    import base64
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"))
+        conf.update(knot.conf(secret=base64.b64encode(b"x" * 32).decode()))
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
+            assert knot.query("box") == ["192.0.2.1"], "the record is untouched"
+            assert "FAILED" in events(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
+
+
+# --- inbound reachability: port mappings ----------------------------------
+
+def mappings(loft):
+    st = status(loft)
+    return st[st.index("Port mappings:"):] if "Port mappings:" in st else ""
+
+
+def wait_mappings(loft, n, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        m = mappings(loft)
+        if m.count("\n  tcp/") >= n or m.count("\n  tcp/") + (1 if m else 0) > n:
+            return m
+        time.sleep(0.2)
+    return mappings(loft)
+
+
+def test_upnp_maps_ports_and_refusals_say_what_to_do(tmp_path, net):
+    igd = net.igd(refuse_ports=(25,))
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"],
+                conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=20), loft.log()[-3000:]
+        assert sorted(igd.mapped) == [465, 587, 993]
+        assert igd.mapped[587][0] == "127.0.0.1" and igd.mapped[587][1] == 587
+        assert igd.mapped[587][2] == "TCP" and igd.mapped[587][3] == "3600"
+        m = mappings(loft)
+        assert "tcp/587   upnp    mapped" in m, m
+        assert "tcp/25    upnp    refused" in m, m
+        assert "forward TCP 25 to 127.0.0.1 by hand" in m
+        assert "did not forward TCP 25" in events(loft)
+    finally:
+        loft.stop()
+
+
+def test_natpmp_maps_ports_when_there_is_no_upnp(tmp_path, net):
+    router = net.natpmp(wan="203.0.113.7", refuse_ports=(25, 465))
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"],
+                conf=net.conf(port25=net.port25("banner"), router=router))
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=20), loft.log()[-3000:]
+        assert sorted(router.mapped) == [587, 993]
+        m = mappings(loft)
+        assert "tcp/993   natpmp  mapped" in m, m
+        assert "tcp/465   natpmp  refused" in m and "forward TCP 465" in m, m
+    finally:
+        loft.stop()
+
+
+def test_no_router_answers_gives_instructions(tmp_path, net):
+    # an IGD address where nothing listens, no NAT-PMP
+    import socket as s
+    with s.socket() as x:
+        x.bind(("127.0.0.1", 0))
+        dead = x.getsockname()[1]
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    conf["netwatch.upnp"] = "http://127.0.0.1:%d/rootDesc.xml" % dead
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=30), loft.log()[-3000:]
+        m = mappings(loft)
+        assert "tcp/25    none    refused" in m, m
+        assert "no router answered" in m and "by hand" in m
     finally:
         loft.stop()

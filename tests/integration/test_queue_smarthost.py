@@ -2,7 +2,9 @@
 with a certificate from a test CA, found through dnsmasq): the
 certificate is verified against the CA, the password goes only over TLS,
 a wrong password is a clear temporary error (retried, never bounced), and
-the route settings pick the smarthost or direct per the contract."""
+the route settings pick the smarthost or direct per the contract, and
+an address of the smarthost that does not answer makes loft-queue try
+its next address."""
 import time
 
 import pytest
@@ -17,7 +19,8 @@ def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("queue-smarthost")
     port = free_port()
     ca, ctx = make_ca(tmp, ["smarthost.test"])
-    dns = Dns(tmp, a={"smarthost.test": "127.0.0.1"})
+    # two addresses, the first with nobody listening: the next one is tried
+    dns = Dns(tmp, a={"smarthost.test": ["127.0.0.9", "127.0.0.1"]})
     sh = Sink("127.0.0.1", port, tls=ctx, require_tls=True, auth={"relayuser": "relaypw"})
     loft = start_loft(tmp, dns, conf={"queue.ca_file": ca},
                       settings={"route.mode": "smarthost", "smarthost.host": "smarthost.test",
@@ -43,6 +46,7 @@ def test_through_smarthost_with_tls_and_auth(env):
     log = loft.log()
     assert "route=smarthost mx=smarthost.test addr=127.0.0.1 tls=TLSv1.2 verified=1" in log
     assert "relaypw" not in log
+    assert "event=connect-failed dest=[smarthost] mx=smarthost.test addr=127.0.0.9" in log
 
 
 def test_wrong_password_retried_not_bounced(env):
