@@ -86,6 +86,16 @@ struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned
 				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
 
+/* --- probe: the router's WAN address by UPnP IGD (probe_upnp.c) -------- */
+
+struct nw_upnp;
+/* upnp: "auto" (SSDP discovery) or the IGD's root description URL.  fn
+ * gets the WAN address (ok 1) or why not, once, from the loop, unless
+ * cancelled (which waits for the worker thread).  Never NULL. */
+struct nw_upnp *nw_upnp_wan_start(struct evloop *ev, const char *upnp, unsigned timeout_ms,
+				  nw_router_fn fn, void *arg);
+void nw_upnp_cancel(struct nw_upnp *u);
+
 /* --- dynamic DNS (ddns.c) --------------------------------------------- */
 
 struct nw_ddns;

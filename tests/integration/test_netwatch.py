@@ -515,3 +515,25 @@ def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mo
     assert ev["ptr"][0] == "unchecked", out
     assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out
     assert verdict == "unknown", out
+
+
+def test_cgnat_seen_through_upnp_when_there_is_no_natpmp(tmp_path, net):
+    igd = net.igd(wan="100.64.5.6")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "100.64.5.6", out
+    assert ev["cgnat"][0] == "yes" and verdict == "relay", out
+
+
+def test_upnp_wan_matching_is_no_cgnat_and_nonsense_is_no_answer(tmp_path, net):
+    igd = net.igd(wan="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["cgnat"][0] == "no" and "is the public address" in ev["cgnat"][1], out
+    assert verdict == "direct", out
+    igd.wan = "not.an.address"
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "no" and "nonsense" in ev["router.upnp"][1], out
+    assert verdict == "direct", out
