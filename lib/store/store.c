@@ -139,6 +139,10 @@ static const char *const migrations[] = {
     /* (in parentheses: clang reads two literals in a row as a missing comma) */
     ("CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
      " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);"),
+    /* 8: smtpmem (loft-smtpd's early-talker passes, postscreen's cache:
+     * a client address and when it last waited for the greeting) */
+    ("CREATE TABLE smtp_greet_passes(addr TEXT PRIMARY KEY, passed INTEGER NOT NULL)"
+     " WITHOUT ROWID;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
