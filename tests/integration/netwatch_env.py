@@ -18,9 +18,19 @@ import time
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for UDP and TCP both (a DNS server binds the
+    two; a port free for one may be taken for the other)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port")
 
 
 def reverse4(ip):
@@ -221,7 +231,8 @@ class LoopNet:
                 return
             time.sleep(0.05)
         with open(self.errpath) as f:
-            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args), f.read()[-2000:]))
+            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args),
+                                                                     f.read()[-2000:]))
 
     def _answers(self):
         q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
