@@ -611,3 +611,20 @@ def test_dyndns2_refusals_are_reported(tmp_path, net, case):
         assert eventually(lambda: "FAILED" in events(loft))
     finally:
         loft.stop()
+
+
+def test_sighup_checks_at_once(tmp_path, net):
+    import signal as sig
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"], conf=net.conf(port25=net.port25("banner")))
+    loft.start()
+    try:
+        assert wait_verdict(loft, "direct"), loft.log()[-3000:]
+        # the same address lands on the PBL: only the next check sees it,
+        # and a reload (SIGHUP, as systemctl reload sends) is one now
+        net.dns(public="203.0.113.7", zen="127.0.0.11")
+        loft.proc.send_signal(sig.SIGHUP)
+        assert wait_verdict(loft, "relay"), loft.log()[-3000:]
+        assert "(reload)" in status(loft)
+    finally:
+        loft.stop()
