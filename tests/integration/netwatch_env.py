@@ -224,9 +224,9 @@ class LoopNet:
         self.errpath = "%s/dnsmasq.err" % self.tmpdir
         with open(self.errpath, "ab") as err:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # ready when it answers
-        end = time.time() + 10
-        while time.time() < end:
+        # ready when it answers (a loaded machine may take a while)
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self._answers():
                 return
             time.sleep(0.05)
@@ -344,12 +344,15 @@ zone:
         self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
         self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
                                      stderr=self.log)
-        end = time.time() + 10
-        while time.time() < end:
+        # a loaded machine may take long to start knotd: up to a minute
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self.query("box") == ["192.0.2.1"]:
                 return
             time.sleep(0.1)
-        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+        self.log.flush()
+        raise AssertionError("knotd did not start (exit %r): %s" % (
+            self.proc.poll(), open(self.log.name).read()[-2000:]))
 
     @property
     def server(self):
