@@ -17,6 +17,7 @@
 
 #include "acme.h"
 #include "daemon.h"
+#include "dnscheck.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -607,9 +608,13 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 
 void page_dns(struct admin *a, struct req *q, struct resp *r)
 {
+	if (req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+		r->suspend = 1;
+		return;
+	}
 	h_begin(r, "DNS", q);
 	h_raw(r, "<h1>DNS records to publish</h1>");
-	admin_dns_records(a, r);
+	admin_dns_records(a, q, r, "/admin/dns?check=1");
 	h_end(r);
 }
 

@@ -29,7 +29,7 @@ int admin_hostname_ok(const char *s);
  * 256; "" when not set). */
 void admin_names(struct admin *a, char *domain, char *host);
 /* The DNS records to publish (a table), for the wizard and the DNS page. */
-void admin_dns_records(struct admin *a, struct resp *r);
+void admin_dns_records(struct admin *a, const struct req *q, struct resp *r, const char *check_url);
 /* The route section: verdict in plain words and the mode form. */
 void admin_route_status(struct admin *a, struct resp *r);
 /* loft-netwatch's last check with its evidence, the router's port

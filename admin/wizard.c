@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnscheck.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -172,7 +173,7 @@ static void step_dns(struct admin *a, struct req *q, struct resp *r)
 	h_raw(r, "<p>Publish these records at the company where you registered your domain "
 		 "(its DNS settings page). They tell other servers where your mail goes and "
 		 "that mail from this box is really yours.</p>");
-	admin_dns_records(a, r);
+	admin_dns_records(a, q, r, "/setup?step=5&check=1");
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 5);
 	h_raw(r, "<button>Continue</button>");
@@ -335,6 +336,10 @@ void wizard_get(struct admin *a, struct req *q, struct resp *r)
 	want = req_query(q, "step");
 	if (want && strnum_uint(want, NSTEPS, &n) == 0 && n >= 2 && (int)n <= reached)
 		step = (int)n;
+	if (step == 5 && req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+		r->suspend = 1;
+		return;
+	}
 	show(a, q, r, step);
 }
 

@@ -148,6 +148,11 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		    "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
 		    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    mb.uidvalidity, mb.uidnext, (unsigned long long)mb.highestmodseq);
+	{
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_printf(s, "* OK [MAILBOXID (%s)] Ok\r\n", id);
+	}
 	if (want_qresync && qr_uidvalidity == mb.uidvalidity)
 		imap_view_qresync(s, qr_modseq);
 	s->cmd_flags = 0;
@@ -187,7 +192,15 @@ int imap_cmd_create(struct session *s, const struct imap_cmd *c)
 		return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Mailbox exists"), 0;
 	if (r < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
-	imap_tagged(s, c->tag, "OK", "CREATE completed");
+	struct store_mailbox mb;
+	if (store_mailbox_get(s->srv->st, s->user_id, name, &mb) == 0) {
+		/* OBJECTID (RFC 8474 4.1) */
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_tagged(s, c->tag, "OK", "[MAILBOXID (%s)] CREATE completed", id);
+	} else {
+		imap_tagged(s, c->tag, "OK", "CREATE completed");
+	}
 	return 0;
 }
 
@@ -326,6 +339,10 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		} else if (imap_arg_is(a, "APPENDLIMIT")) {
 			buf_printf(out, "APPENDLIMIT %llu",
 				   (unsigned long long)s->srv->appendlimit);
+		} else if (imap_arg_is(a, "MAILBOXID")) {
+			char id[64];
+			imap_mailboxid(mb->id, mb->uidvalidity, id, sizeof(id));
+			buf_printf(out, "MAILBOXID (%s)", id);
 		} else if (imap_arg_is(a, "SIZE")) {
 			/* STATUS=SIZE (RFC 8438) */
 			uint64_t size = 0;

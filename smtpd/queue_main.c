@@ -320,14 +320,33 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 	}
 }
 
+void queue_notify_mail(struct queue *q)
+{
+	daemon_notify(q->d, "mail");
+}
+
+static void on_stop_timer(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ev_stop(ev);
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	struct queue *q = arg;
 
 	(void)d;
 	q->stopping = 1;
+	queue_commit_now(q);
+	if (q->nconns == 0) {
+		ev_stop(q->ev);
+		return;
+	}
 	queue_abort_all(q);
-	ev_stop(q->ev);
+	/* closes come from the loop at once; this is only a backstop */
+	q->stop_timer = ev_timer_new(q->ev, on_stop_timer, q);
+	ev_timer_arm(q->stop_timer, 3000);
 }
 
 /* The client TLS contexts are made on first use: each holds the parsed
@@ -440,6 +459,7 @@ int main(int argc, char **argv)
 	q->raw = store_raw_new(q->st);
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
+	q->commit_timer = ev_timer_new(q->ev, queue_commit_timer, q);
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
 	log_info(NULL, "event=queue-start helo=%s mx_port=%d retry_min=%lld max_age=%lld",
@@ -448,6 +468,8 @@ int main(int argc, char **argv)
 
 	int rc = daemon_run(q->d);
 	ev_timer_free(q->scan_timer);
+	ev_timer_free(q->stop_timer);
+	ev_timer_free(q->commit_timer);
 	dns_free(q->dns);
 	store_raw_free(q->raw);
 	store_close(q->st);

@@ -286,8 +286,14 @@ out:
 		if (next[i] == 0)
 			idset_del(&q->via_smarthost, r->id);
 	}
-	if ((nb > 0 || nd > 0) && ok)
-		daemon_notify(q->d, "mail"); /* a report may sit in an INBOX now */
+	if ((nb > 0 || nd > 0) && ok) {
+		/* a report may sit in an INBOX now; inside the group commit
+		 * the news waits for its commit */
+		if (q->in_commit)
+			q->notify_mail = 1;
+		else
+			queue_notify_mail(q);
+	}
 	free(hdr);
 	free(bounced);
 	free(delayed);

@@ -47,6 +47,11 @@ static const struct {
     /* 80 and 443 too while a certificate is being obtained */
     T("map_ports", map_ports, "25,465,587,993"),
     T("ddns_server", ddns_server, ""),
+    T("dyndns2_url", dyndns2_url, ""),
+    T("dyndns2_hostname", dyndns2_hostname, ""),
+    T("dyndns2_user", dyndns2_user, ""),
+    T("dyndns2_password", dyndns2_password, ""),
+    T("dyndns2_ca", dyndns2_ca, ""),
     T("ddns_zone", ddns_zone, ""),
     T("ddns_name", ddns_name, ""),
     T("ddns_key_name", ddns_key_name, ""),

@@ -138,8 +138,9 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_size ON messages(size);",
     /* 7: netwatch rejections: a remote MX refusing direct mail for the
      * address's reputation (loft-queue records it, netwatch weighs it) */
-    "CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-    " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);",
+    /* (in parentheses: clang reads two literals in a row as a missing comma) */
+    ("CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+     " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -579,3 +579,64 @@ class BadDns:
     def close(self):
         self._stop = True
         self.sock.close()
+
+
+class DynDns2:
+    """A dyndns2 provider on loopback HTTPS (certificate from a test CA):
+    /nic/update with Basic auth; records each (hostname, myip) it accepts.
+    answer: None = "good IP" / "nochg IP" as a real provider says; else
+    that body."""
+
+    def __init__(self, ssl_ctx, user="loftuser", password="loftpw", answer=None):
+        import base64
+        import http.server
+        import urllib.parse
+        dd = self
+        self.updates = []
+        self.requests = 0
+        self.answer = answer
+        self.current = {}
+        want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                dd.requests += 1
+                u = urllib.parse.urlparse(self.path)
+                q = urllib.parse.parse_qs(u.query)
+                if self.headers.get("Authorization") != want:
+                    self._send(401, "badauth")
+                    return
+                if u.path != "/nic/update" or "hostname" not in q or "myip" not in q:
+                    self._send(400, "badsys")
+                    return
+                if dd.answer is not None:
+                    self._send(200, dd.answer)
+                    return
+                host, ip = q["hostname"][0], q["myip"][0]
+                if dd.current.get(host) == ip:
+                    self._send(200, "nochg %s" % ip)
+                    return
+                dd.current[host] = ip
+                dd.updates.append((host, ip))
+                self._send(200, "good %s" % ip)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.socket = ssl_ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

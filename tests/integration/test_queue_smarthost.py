@@ -128,3 +128,24 @@ def test_reputation_refusal_goes_through_the_smarthost(env):
         assert "through the smarthost" in loft.ctl("events").stdout
     finally:
         set_setting(loft, "route.mode", "smarthost")
+
+
+def test_loftctl_smarthost_test_and_show(env):
+    """connect, TLS, AUTH, QUIT -- no message; a wrong password is said
+    clearly; show never prints the password."""
+    loft, sh = env
+    n = len(sh.messages)
+    p = loft.ctl("smarthost", "test", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok: 127.0.0.1 answered, TLS TLSv1.2 (certificate verified), AUTH accepted" in p.stdout
+    assert "failed: 127.0.0.9: connect to 127.0.0.9 failed" in p.stdout
+    set_setting(loft, "smarthost.password", "nope")
+    try:
+        p = loft.ctl("smarthost", "test", check=False)
+        assert p.returncode == 1 and "authentication failed: 535" in p.stdout, p.stdout
+    finally:
+        set_setting(loft, "smarthost.password", "relaypw")
+    assert len(sh.messages) == n
+    out = loft.ctl("smarthost", "show").stdout
+    assert "smarthost.password   ********" in out and "relaypw" not in out
+    assert "sendgrid" in loft.ctl("smarthost", "presets").stdout
