@@ -126,10 +126,12 @@ static const char *const migrations[] = {
     " key_pem TEXT NOT NULL, created INTEGER NOT NULL);",
     /* 5: admin (loft-admin's login sessions; the token is kept only as its
      * SHA-256, so a copy of the database opens no session) */
-    "CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
-    " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
-    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
-    "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
+    /* (two statements in one entry: the parentheses tell clang's
+     * -Wstring-concatenation that no comma is missing) */
+    ("CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+     " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
+     " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
+     "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);"),
     /* 6: admin (the dashboard's count and sum of message sizes read this
      * small index instead of every message row: 10,000 messages, 220 ms ->
      * 6 ms; migration 5 had landed without it) */
