@@ -45,8 +45,14 @@ static int from_domain(const char *h, size_t len, char *dom, size_t domlen)
  * ours and has a key (RFC 6376: d= is the author's domain, so DMARC
  * aligns).  The body is hashed in chunks.  Leaves j->prefix NULL when it
  * does not sign. */
-static void sign(struct queue *q, struct job *j, size_t size)
+static void on_signed(struct sign_req *r);
+
+/* Returns 1 when the signature is being made on a thread, else 0 (signed
+ * now, or sent unsigned). */
+static int sign(struct queue *q, struct job *j, size_t size)
 {
+	int pending = 0;
+	unsigned char hash[32];
 	char *h = NULL, *pem = NULL, *field = NULL, dom[256], sel[64], err[256];
 	char buf[PREP_CHUNK];
 	size_t n = size < HEADER_MAX ? size : HEADER_MAX, hlen, off;
@@ -56,7 +62,7 @@ static void sign(struct queue *q, struct job *j, size_t size)
 	if (q->sig && q->sig_mid == j->message_id) {
 		j->prefix = strdup(q->sig);
 		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-		return;
+		return 0;
 	}
 	h = malloc(n + 1);
 	if (!h || store_raw_read(q->raw, h, n, 0) < 0)
@@ -91,6 +97,26 @@ static void sign(struct queue *q, struct job *j, size_t size)
 		dkim_body(k, buf, c);
 		off += c;
 	}
+	if (queue_sign_async(q)) {
+		/* hash here, RSA on a signing thread */
+		struct sign_req *r = calloc(1, sizeof(*r));
+		if (!r)
+			bug("out of memory");
+		if (dkim_sign_prepare(k, h, hlen, (int64_t)time(NULL), &j->unsigned_field, hash,
+				      err, sizeof(err)) < 0) {
+			free(r);
+			log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
+			goto out;
+		}
+		memcpy(r->hash, hash, sizeof(hash));
+		r->pem = pem;
+		pem = NULL;
+		r->done = on_signed;
+		r->arg = j;
+		queue_sign_submit(q, r);
+		pending = 1;
+		goto out;
+	}
 	if (dkim_sign(k, h, hlen, (int64_t)time(NULL), &field, err, sizeof(err)) < 0) {
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
 		goto out;
@@ -108,6 +134,41 @@ out:
 	free(pem);
 	free(h);
 	dkim_free(k);
+	return pending;
+}
+
+/* The prefix is known: the message's size and fields for the client. */
+static void set_prefix(struct job *j)
+{
+	j->size = j->raw_size + j->prefix_len;
+	j->msg.size = j->size;
+	j->msg.prefix = j->prefix;
+	j->msg.prefix_len = j->prefix_len;
+}
+
+static void on_signed(struct sign_req *r)
+{
+	struct job *j = r->arg;
+	struct queue *q = j->d->q;
+
+	if (r->sig) {
+		j->prefix = dkim_field_finish(j->unsigned_field, r->sig);
+		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
+		if (j->prefix) {
+			free(q->sig);
+			q->sig = strdup(j->prefix);
+			q->sig_mid = j->message_id;
+		}
+	} else {
+		log_err(NULL,
+			"event=dkim-failed message=%lld error=\"%s\" effect=\"sent unsigned\"",
+			(long long)j->message_id, r->err);
+	}
+	free(j->unsigned_field);
+	j->unsigned_field = NULL;
+	queue_sign_req_free(r);
+	set_prefix(j);
+	queue_job_ready(j);
 }
 
 /* smtpc_read_fn: a chunk of the job's message at off. */
@@ -168,7 +229,7 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 	free(j->prefix);
 	j->prefix = NULL;
 	j->prefix_len = 0;
-	sign(q, j, size);
+	int pending = sign(q, j, size);
 	j->eightbit = 0;
 	while (off < size && !j->eightbit) {
 		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
@@ -186,16 +247,14 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 		off += n;
 	}
 	store_raw_close(q->raw);
-	j->size = size + j->prefix_len;
+	j->raw_size = size;
 	j->msg.mail_from = j->mail_from;
 	j->msg.rcpts = j->addrs;
 	j->msg.nrcpts = j->n;
-	j->msg.size = j->size;
 	j->msg.eightbit = j->eightbit;
 	j->msg.smtputf8 = j->smtputf8;
-	j->msg.prefix = j->prefix;
-	j->msg.prefix_len = j->prefix_len;
 	j->msg.read = job_read;
 	j->msg.read_arg = j;
-	return 0;
+	set_prefix(j);
+	return pending;
 }

@@ -38,6 +38,7 @@ void queue_job_free(struct job *j)
 	free(j->r);
 	free(j->mail_from);
 	free(j->prefix);
+	free(j->unsigned_field);
 	free(j->addrs);
 	free(j);
 }
