@@ -34,7 +34,7 @@ struct fentry {
 	unsigned flags;
 	char *keywords;
 	uint64_t modseq, size;
-	int64_t message_id, internaldate;
+	int64_t message_id, internaldate, savedate;
 	/* with STORE_IMAP_META: copies of the stored structure */
 	char *envelope, *bodystructure, *body;
 	void *sections;
@@ -284,6 +284,27 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 			buf_printf(dst, "INTERNALDATE \"%s\"", date);
 			break;
 		}
+		case FK_SAVEDATE: {
+			/* NIL for entries saved before the date was kept */
+			char date[40];
+			if (e->savedate > 0) {
+				imapdate_format(e->savedate, date, sizeof(date));
+				buf_printf(dst, "SAVEDATE \"%s\"", date);
+			} else {
+				buf_puts(dst, "SAVEDATE NIL");
+			}
+			break;
+		}
+		case FK_EMAILID: {
+			char id[80];
+			imap_emailid(e->message_id, e->size, e->internaldate, id, sizeof(id));
+			buf_printf(dst, "EMAILID (%s)", id);
+			break;
+		}
+		case FK_THREADID:
+			/* RFC 8474 5.2: NIL where threads are not computed */
+			buf_puts(dst, "THREADID NIL");
+			break;
 		case FK_SIZE:
 			buf_printf(dst, "RFC822.SIZE %llu", (unsigned long long)e->size);
 			break;
@@ -383,6 +404,7 @@ static int batch_cb(void *arg, const struct store_imap_row *r)
 	f->size = r->size;
 	f->message_id = r->message_id;
 	f->internaldate = r->internaldate;
+	f->savedate = r->savedate;
 	if (!f->keywords)
 		bug("out of memory");
 	if (fj->what & STORE_IMAP_META) {
@@ -575,7 +597,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 		if (imap_arg_is(m, "CHANGEDSINCE") && m->next &&
 		    strnum_u64(m->next->str, UINT64_MAX, &fj->changedsince) == 0) {
 			m = m->next;
-			s->condstore = 1;
+			imap_condstore_enable(s);
 		} else if (imap_arg_is(m, "VANISHED") && uid && s->qresync) {
 			vanished = 1;
 		} else {
@@ -589,7 +611,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 	}
 	for (size_t i = 0; i < fj->fi.n; i++) {
 		struct fitem *it = &fj->fi.item[i];
-		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE)
+		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE || it->kind == FK_EMAILID)
 			fj->what |= STORE_IMAP_SIZE;
 		if (it->kind == FK_ENVELOPE || it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY)
 			fj->what |= STORE_IMAP_META;
@@ -603,7 +625,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 		if (it->kind == FK_SECTION && !it->peek)
 			fj->set_seen = 1;
 		if (it->kind == FK_MODSEQ)
-			s->condstore = 1;
+			imap_condstore_enable(s);
 	}
 	if (imap_view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
 		imap_fetch_job_free(fj);
@@ -679,7 +701,7 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 		if (!imap_arg_is(m, "UNCHANGEDSINCE") || !m->next || m->next->next ||
 		    strnum_u64(m->next->str, UINT64_MAX, &unchangedsince) < 0)
 			return imap_tagged(s, c->tag, "BAD", "Invalid STORE modifier"), 0;
-		s->condstore = 1;
+		imap_condstore_enable(s);
 		item = item->next;
 	}
 	if (!item || item->type != IMAP_ARG_ATOM || !(val = item->next) || val->next)
@@ -733,10 +755,20 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 			failed = 1;
 			break;
 		}
-		if (!silent || r == 1)
+		if (!silent) {
 			report[nreport++] = m->uid;
-		if (r == 1 && silent)
-			m->modseq = ms; /* ours: not news for imap_view_sync */
+		} else if (r == 1) {
+			/* ours: not news for imap_view_sync.  The view takes
+			 * this change alone, not the entry read back, which may
+			 * hold another session's later change that must still
+			 * be reported to this one */
+			unsigned f = m->flags & STORE_F_ALL;
+			f = mode == STORE_FLAGS_SET   ? flags
+			    : mode == STORE_FLAGS_ADD ? f | flags
+						      : f & ~flags;
+			m->flags = (m->flags & VIEW_RECENT) | f;
+			m->modseq = ms;
+		}
 	}
 	if (failed || store_tx_commit(st) < 0) {
 		store_tx_rollback(st);
@@ -754,12 +786,7 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 	if (nreport) {
 		struct store_ctx x = {
 		    .s = s, .out = &out, .uids = report, .n = nreport, .uid_cmd = uid};
-		struct buf silent_out;
-		buf_init(&silent_out, 64u * 1024 * 1024);
-		if (silent)
-			x.out = &silent_out; /* update the view, tell nothing */
 		store_entries(st, s->mbox_id, report[0], report[nreport - 1], store_report_cb, &x);
-		buf_free(&silent_out);
 	}
 	imap_write(s, out.data, out.len);
 	buf_free(&out);

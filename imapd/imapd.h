@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "listener.h"
 #include "parser.h"
 
 struct conn;
@@ -37,14 +38,18 @@ struct imapd {
 	struct ev_timer *poll;
 	struct ev_timer *stop_timer;
 	int64_t data_version;
+	/* APPENDs waiting for their group commit (append.c) */
+	struct append_job *aq, **aq_tail;
+	size_t aq_msgs, aq_bytes;
+	struct ev_timer *aq_timer;
 	/* limits */
-	unsigned max_sessions;	    /* whole process */
-	unsigned max_per_ip;	    /* sessions from one address */
-	unsigned max_per_user;	    /* authenticated sessions of one user */
-	uint64_t appendlimit;	    /* largest message APPEND takes */
-	uint64_t idle_timeout_ms;   /* authenticated (RFC 3501: >= 30 min) */
-	uint64_t login_timeout_ms;  /* before authentication */
-	uint64_t login_deadline_ms; /* connect to login, in all (session.c) */
+	unsigned max_sessions; /* whole process */
+	unsigned max_per_ip;   /* sessions from one address */
+	unsigned max_per_user; /* authenticated sessions of one user */
+	uint64_t appendlimit;  /* largest message APPEND takes */
+	/* handshake, login deadline, idle before (RFC 3501: >= 30 min after)
+	 * login; lib/service/listener applies them to every session */
+	struct listener_deadlines dl;
 	int stopping;
 };
 
@@ -92,9 +97,13 @@ struct session {
 	struct buf kw;
 	struct view_msg *msgs;
 	size_t nmsgs, capmsgs;
+	/* SEARCHRES (RFC 5182): the UIDs SEARCH RETURN (SAVE) kept, "$" */
+	uint32_t *saved;
+	size_t nsaved;
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
+	unsigned appends;   /* APPENDs queued for the group commit (append.c) */
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
 	/* logins under the throttle (lib/service/listener), and what the
@@ -104,8 +113,8 @@ struct session {
 	char auth_user[256];
 	/* streaming FETCH */
 	struct fetch_job *fj;
-	/* pre-auth deadline; input paused while the client is not reading */
-	struct ev_timer *deadline;
+	/* handshake and login deadlines, idle time (lib/service/listener) */
+	struct listener_deadline *dl;
 	int out_paused;
 };
 
@@ -159,11 +168,19 @@ void imap_view_kw_lines(struct session *s, struct buf *out);
  * yet, appends the FLAGS and PERMANENTFLAGS lines for the grown set to
  * out (NULL: writes them at once). */
 void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywords);
+/* A CONDSTORE-enabling command (RFC 7162 3.1: FETCH MODSEQ or
+ * CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ, STATUS
+ * HIGHESTMODSEQ, ENABLE): the first one while a mailbox is selected gets
+ * "* OK [HIGHESTMODSEQ n]" at once. */
+void imap_condstore_enable(struct session *s);
 /* Forgets the view (mailbox closed). */
 void imap_view_clear(struct session *s);
 /* Index of uid in the view, or -1. */
 long imap_view_find(const struct session *s, uint32_t uid);
-/* Collects the view indexes a sequence set names (uid: set of UIDs).
+/* SEARCHRES: replaces the saved result ("$") with uids[0..n) (sorted). */
+void imap_view_save_result(struct session *s, const uint32_t *uids, size_t n);
+/* Collects the view indexes a sequence set names (uid: set of UIDs;
+ * "$": the saved search result, either way).
  * Returns 0 with *idx (free()) and *n, or -1 (bad set). */
 int imap_view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n);
 /* Appends the UIDs in set (a UID set) expunged since modseq, as a set.
@@ -198,7 +215,6 @@ int imap_cmd_rename(struct session *s, const struct imap_cmd *c);
 int imap_cmd_subscribe(struct session *s, const struct imap_cmd *c, int on);
 int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub);
 int imap_cmd_status(struct session *s, const struct imap_cmd *c);
-int imap_cmd_append(struct session *s, const struct imap_cmd *c);
 int imap_cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset);
 int imap_cmd_close(struct session *s, const struct imap_cmd *c, int expunge);
 int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
@@ -206,12 +222,32 @@ int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap
 /* Converts a wire mailbox name (mUTF-7) to UTF-8 in out.  Returns 0 or -1. */
 int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen);
 
+/* APPEND and MULTIAPPEND with group commit (append.c). */
+struct append_job;
+/* Queues the APPEND; its tagged reply comes after the commit. */
+int imap_cmd_append(struct session *s, const struct imap_cmd *c);
+/* Stores every queued APPEND in one transaction and replies to each. */
+void imap_append_flush(struct imapd *srv);
+/* The session is going away: its queued APPENDs are stored unanswered. */
+void imap_append_forget(struct session *s);
+/* At shutdown: flushes the queue and frees its timer. */
+void imap_append_stop(struct imapd *srv);
+
 /* FETCH and STORE (fetch.c). */
 int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 /* writable(): continues a streaming FETCH. */
 void imap_fetch_continue(struct session *s);
 void imap_fetch_job_free(struct fetch_job *fj);
+
+/* OBJECTID (RFC 8474, view.c): a message's EMAILID, "M" and hex digits
+ * of its stored row, size and date (a row id SQLite may reuse once the row
+ * is gone never names other content with the same size and date); a
+ * mailbox's MAILBOXID, "F" and hex of its row id and UIDVALIDITY.  out
+ * gets at most outlen-1 characters. */
+void imap_emailid(int64_t message_id, uint64_t size, int64_t internaldate, char *out,
+		  size_t outlen);
+void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t outlen);
 
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);

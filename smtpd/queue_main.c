@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config.h"
 #include "daemon.h"
 #include "dns.h"
@@ -152,12 +153,8 @@ static void job_add_rcpt(struct job *j, const struct store_outbound_item *it)
 {
 	struct queue_rcpt *r;
 
-	if (j->n == j->cap) {
-		j->cap = j->cap ? j->cap * 2 : 4;
-		j->r = realloc(j->r, j->cap * sizeof(*j->r));
-		if (!j->r)
-			bug("out of memory");
-	}
+	if (ARRAY_GROW(j->r, j->cap, j->n + 1, 4) < 0)
+		bug("out of memory");
 	r = &j->r[j->n++];
 	r->id = it->q.id;
 	r->addr = strdup(it->q.rcpt);
