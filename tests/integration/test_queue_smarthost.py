@@ -10,7 +10,7 @@ import time
 import pytest
 
 from loftenv import free_port
-from loft_queue_helpers import (Dns, Sink, assert_clean, make_ca, rows, set_setting,
+from loft_queue_helpers import (Dns, Sink, assert_clean, db, make_ca, rows, set_setting,
                                 start_loft, strip_trace, submit, wait_rows)
 
 
@@ -125,6 +125,12 @@ def test_reputation_refusal_goes_through_the_smarthost(env):
         assert BIG[0].messages == []
         assert "sent again through the smarthost" in loft.log()
         assert "through the smarthost" in loft.ctl("events").stdout
+        # recorded as evidence for loft-netwatch
+        c = db(loft)
+        rej = c.execute("SELECT host, kind, reply FROM netwatch_rejections").fetchall()
+        c.close()
+        assert rej and rej[0][0] == "mx.bigmail.test" and rej[0][1] == "reputation", rej
+        assert "not authorized to send email directly" in rej[0][2]
     finally:
         set_setting(loft, "route.mode", "smarthost")
 
