@@ -104,7 +104,9 @@ struct job {
 	uint64_t raw_size;    /* the stored message's bytes */
 	char *unsigned_field; /* waiting for its b= from a signing thread */
 	struct qconn *qc;     /* the session the job waits on */
-	const char **addrs;   /* r[i].addr for smtpc_message */
+	/* downgraded to quoted-printable for a server without 8BITMIME */
+	struct qp_state *qp;
+	const char **addrs; /* r[i].addr for smtpc_message */
 	struct smtpc_message msg;
 };
 
@@ -211,6 +213,9 @@ void queue_job_free(struct job *j);
  * follows from the loop), or -1 with st set (the message could not be
  * read). */
 int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st);
+struct qp_state;
+void queue_qp_free(struct qp_state *s);
+
 /* queue_deliver.c: j's signature is done (or failed: sent unsigned). */
 void queue_job_ready(struct job *j);
 

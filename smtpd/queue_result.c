@@ -40,6 +40,7 @@ void queue_job_free(struct job *j)
 	free(j->mail_from);
 	free(j->prefix);
 	free(j->unsigned_field);
+	queue_qp_free(j->qp);
 	free(j->addrs);
 	free(j);
 }
