@@ -257,6 +257,9 @@ def test_route_settings_contract(env):
     assert "&lt;script&gt;x" in b.body and "<script>x" not in b.body
     assert "<b>dynamic</b>" not in b.body
     assert "unknown → relay" in b.body and "forwarded" in b.body
+    # the A record to publish is the public address netwatch found
+    b.get("/admin/dns")
+    assert "<code id=\"rec-2\">198.51.100.7</code>" in b.body
     with db(loft) as c:
         for t in ("netwatch_checks", "netwatch_evidence", "netwatch_changes", "netwatch_mappings"):
             c.execute("DELETE FROM " + t)
