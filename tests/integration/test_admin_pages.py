@@ -257,6 +257,13 @@ def test_route_settings_contract(env):
     assert "&lt;script&gt;x" in b.body and "<script>x" not in b.body
     assert "<b>dynamic</b>" not in b.body
     assert "unknown → relay" in b.body and "forwarded" in b.body
+    # "check now" asks loft-netwatch through loftd
+    b.get("/admin/route")
+    r = b.post("/admin/route", {"action": "recheck"})
+    assert r.status == 303
+    b.follow()
+    assert "checking your connection now" in b.body
+    assert loft.wait_log("event=netwatch-check-asked")
     # the A record to publish is the public address netwatch found
     b.get("/admin/dns")
     assert "<code id=\"rec-2\">198.51.100.7</code>" in b.body
