@@ -166,6 +166,26 @@ forgotten() {
 mailbox_listed() { inside 'loftctl user list' | grep -qx a@example.org; }
 gone() { for f in "$@"; do test -e "$root/$f" -o -L "$root/$f" && { echo "$f still there"; return 1; }; done; return 0; }
 # stops loftd as the unit would (KillSignal=SIGTERM) and reaps it here
+# an HTTP GET / inside the namespace answers 200, or a redirect within
+# the box (the wizard or its login page)
+http_ok() {
+	innet /usr/bin/python3 - "$1" <<'PY'
+import http.client, sys, time
+end = time.time() + 60
+while True:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+        c.request("GET", "/")
+        r = c.getresponse()
+        body = r.read(4096)
+        print(r.status, r.getheader("Location"), body[:200])
+        sys.exit(0 if r.status == 200 or (300 <= r.status < 400) else 1)
+    except OSError as e:
+        if time.time() > end:
+            print(e); sys.exit(1)
+        time.sleep(0.5)
+PY
+}
 stop_loftd() {
 	kill -TERM "$loftd_pid" 2>/dev/null || true
 	i=0
@@ -193,7 +213,12 @@ check "systemd-analyze verify accepts the unit" verify_unit
 if unit_start; then ok "the unit's ExecStartPre and ExecStart ran"; else notok "unit start"; fi
 check "loftd answers SMTP on port 25 (220)" greeting 25 220
 check "loftd answers IMAP on port 143 (* OK)" greeting 143 "* OK"
+check "loft-admin answers HTTP on port 80 (the wizard)" http_ok 80
 check "loftd runs as root, loft-smtpd and loft-imapd as loft" users_right
+# loft-queue needs the CA store for outbound TLS (a Depends, not a
+# Recommends: apt here installs no recommends)
+check "no daemon logged an error at start" sh -c "! grep 'level=err' '$out/loftd.log'"
+
 check "loft.conf copied into the data directory, root:loft 0640" test "$(owner var/lib/loft/loft.conf)" = "root:loft 640"
 check "the database is loft's" test "$(inside 'stat -c %U /var/lib/loft/loft.db')" = loft
 check "loftctl adds a domain and a mailbox" inside \

@@ -39,8 +39,20 @@ rm -rf "$stage"
 mkdir -p "$stage/DEBIAN" "$stage/usr/lib/loft" "$stage/usr/sbin" "$stage/usr/bin" \
 	"$stage/etc/loft" "$stage/lib/systemd/system" "$stage/usr/share/doc/loft"
 
+# A program that is a link to the static multi-call binary (make static:
+# BUILD/loft, each program a symlink to it) stays a link to one copy.
 for p in "$@"; do
 	[ -x "$build/$p" ] || { echo "deb: $build/$p missing (make first)" >&2; exit 1; }
+	if [ -L "$build/$p" ]; then
+		t=$(readlink "$build/$p")
+		if [ ! -e "$stage/usr/lib/loft/$t" ]; then
+			install -m 0755 "$build/$t" "$stage/usr/lib/loft/$t"
+			$strip --strip-unneeded "$stage/usr/lib/loft/$t"
+		fi
+		ln -s "$t" "$stage/usr/lib/loft/$p"
+		[ "$p" = loftctl ] && ln -s "../lib/loft/$t" "$stage/usr/bin/loftctl"
+		continue
+	fi
 	case "$p" in
 	loftctl) dest=usr/bin ;;
 	*) dest=usr/lib/loft ;;
@@ -77,10 +89,16 @@ for f in "$stage"/usr/lib/loft/* "$stage"/usr/bin/*; do
 	[ -L "$f" ] && continue
 	head -c 4 "$f" | grep -q ELF && elfs="$elfs $f"
 done
-shlibs=$(cd "$sh" && DEB_HOST_ARCH=$arch DEB_HOST_MULTIARCH=$multiarch \
-	dpkg-shlibdeps -O -l/usr/lib/$multiarch $elfs 2>"$sh/err" | sed -n 's/^shlibs:Depends=//p') ||
-	{ cat "$sh/err" >&2; exit 1; }
-[ -n "$shlibs" ] || { echo "deb: dpkg-shlibdeps found nothing" >&2; cat "$sh/err" >&2; exit 1; }
+# a static build needs no library: no NEEDED entry, no shlibs
+needed=$(for f in $elfs; do readelf -d "$f" | grep -c NEEDED || true; done | awk '{n += $1} END {print n + 0}')
+shlibs=""
+if [ "${needed:-0}" -gt 0 ]; then
+	shlibs=$(cd "$sh" && DEB_HOST_ARCH=$arch DEB_HOST_MULTIARCH=$multiarch \
+		dpkg-shlibdeps -O -l/usr/lib/$multiarch $elfs 2>"$sh/err" | sed -n 's/^shlibs:Depends=//p') ||
+		{ cat "$sh/err" >&2; exit 1; }
+	[ -n "$shlibs" ] || { echo "deb: dpkg-shlibdeps found nothing" >&2; cat "$sh/err" >&2; exit 1; }
+	shlibs="$shlibs, "
+fi
 
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOC
@@ -89,8 +107,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Loft <dev@loft.invalid>
 Installed-Size: $size
-Depends: $shlibs, passwd, init-system-helpers, procps
-Recommends: ca-certificates
+Depends: ${shlibs}passwd, init-system-helpers, procps, ca-certificates
 Section: mail
 Priority: optional
 Description: personal mail server for a small board

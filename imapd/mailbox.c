@@ -148,6 +148,11 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		    "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
 		    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    mb.uidvalidity, mb.uidnext, (unsigned long long)mb.highestmodseq);
+	{
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_printf(s, "* OK [MAILBOXID (%s)] Ok\r\n", id);
+	}
 	if (want_qresync && qr_uidvalidity == mb.uidvalidity)
 		imap_view_qresync(s, qr_modseq);
 	s->cmd_flags = 0;
@@ -187,7 +192,15 @@ int imap_cmd_create(struct session *s, const struct imap_cmd *c)
 		return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Mailbox exists"), 0;
 	if (r < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
-	imap_tagged(s, c->tag, "OK", "CREATE completed");
+	struct store_mailbox mb;
+	if (store_mailbox_get(s->srv->st, s->user_id, name, &mb) == 0) {
+		/* OBJECTID (RFC 8474 4.1) */
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_tagged(s, c->tag, "OK", "[MAILBOXID (%s)] CREATE completed", id);
+	} else {
+		imap_tagged(s, c->tag, "OK", "CREATE completed");
+	}
 	return 0;
 }
 
@@ -323,11 +336,22 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 			imap_condstore_enable(s);
 			buf_printf(out, "HIGHESTMODSEQ %llu",
 				   (unsigned long long)mb->highestmodseq);
-		} else if (imap_arg_is(a, "APPENDLIMIT"))
+		} else if (imap_arg_is(a, "APPENDLIMIT")) {
 			buf_printf(out, "APPENDLIMIT %llu",
 				   (unsigned long long)s->srv->appendlimit);
-		else
+		} else if (imap_arg_is(a, "MAILBOXID")) {
+			char id[64];
+			imap_mailboxid(mb->id, mb->uidvalidity, id, sizeof(id));
+			buf_printf(out, "MAILBOXID (%s)", id);
+		} else if (imap_arg_is(a, "SIZE")) {
+			/* STATUS=SIZE (RFC 8438) */
+			uint64_t size = 0;
+			if (store_mailbox_size(s->srv->st, mb->id, &size) < 0)
+				return -1;
+			buf_printf(out, "SIZE %llu", (unsigned long long)size);
+		} else {
 			return -1;
+		}
 	}
 	buf_putc(out, ')');
 	return 0;
@@ -470,6 +494,18 @@ static int item_find(const struct mbox_items *l, size_t n, const char *name)
 	return 0;
 }
 
+/* Whether a mailbox below name (at any depth) is subscribed. */
+static int subscribed_below(const struct mbox_items *l, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].subscribed && strncmp(l->v[i].name, name, n) == 0 &&
+		    l->v[i].name[n] == STORE_MBOX_SEP)
+			return 1;
+	return 0;
+}
+
 /* Adds the hierarchy levels that do not exist but have mailboxes below
  * them ("a" and "a/b" when only "a/b/c" exists, e.g. after DELETE "a"),
  * so a client can still draw the tree: RFC 3501 6.3.8 lists them as
@@ -505,7 +541,7 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 {
 	const struct imap_arg *a = c->args, *ref, *pats, *status_items_arg = NULL;
 	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 1;
-	int extended = 0;
+	int extended = 0, recursive = 0;
 	char pattern[STORE_MBOX_MAX * 2 + 2];
 	struct mbox_items items = {0};
 	struct buf out;
@@ -518,9 +554,16 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 				sel_subscribed = ret_subscribed = 1;
 			else if (imap_arg_is(o, "SPECIAL-USE"))
 				sel_special = 1;
-			else if (!imap_arg_is(o, "REMOTE") && !imap_arg_is(o, "RECURSIVEMATCH"))
+			else if (imap_arg_is(o, "RECURSIVEMATCH"))
+				recursive = 1;
+			else if (!imap_arg_is(o, "REMOTE")) /* no remote mailboxes */
 				return imap_tagged(s, c->tag, "BAD", "Unknown selection option"), 0;
 		}
+		/* RFC 5258 3: RECURSIVEMATCH needs a selection option that is
+		 * not REMOTE to recurse on (here: SUBSCRIBED) */
+		if (recursive && !sel_subscribed)
+			return imap_tagged(s, c->tag, "BAD", "RECURSIVEMATCH without SUBSCRIBED"),
+			       0;
 		a = a->next;
 	}
 	ref = a;
@@ -556,8 +599,9 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	}
 	if (store_mailbox_list(s->srv->st, s->user_id, list_cb, &items) < 0)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
-	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection */
-	if (!lsub && !sel_subscribed && !sel_special)
+	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection,
+	 * but RECURSIVEMATCH lists it when something below is subscribed */
+	if (!lsub && ((!sel_subscribed && !sel_special) || recursive))
 		items_add_gaps(&items, extended);
 	buf_init(&out, 16u * 1024 * 1024);
 	const struct imap_arg *plist = pats->type == IMAP_ARG_LIST ? pats->child : pats;
@@ -585,7 +629,10 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			match = list_match(pb.data, it->name);
 			buf_free(&pb);
 		}
-		if (!match || (sel_subscribed && !it->subscribed) ||
+		/* RECURSIVEMATCH (RFC 5258 3, 4): a mailbox below this one is
+		 * subscribed: CHILDINFO, and listed even if not subscribed */
+		int childinfo = recursive && match && subscribed_below(&items, it->name);
+		if (!match || (sel_subscribed && !it->subscribed && !childinfo) ||
 		    (sel_special && !it->special[0]))
 			continue;
 		buf_printf(&out, "* %s (", cmdname);
@@ -605,6 +652,8 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 		}
 		buf_puts(&out, ") \"/\" ");
 		name_to_wire(&out, it->name);
+		if (childinfo && !it->subscribed)
+			buf_puts(&out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 		buf_puts(&out, "\r\n");
 		if (status_items_arg && !it->phantom) {
 			struct store_mailbox mb;

@@ -74,6 +74,7 @@ struct queue_rcpt {
 };
 
 struct dest;
+struct qconn;
 struct job {
 	struct dest *d;
 	int64_t message_id;
@@ -113,6 +114,15 @@ struct dest {
 	struct dest *next;
 };
 
+/* An open-addressing set of queue ids (> 0). */
+struct idset {
+	int64_t *v;
+	size_t cap, n;
+};
+int idset_has(const struct idset *s, int64_t id);
+void idset_add(struct idset *s, int64_t id);
+void idset_del(struct idset *s, int64_t id);
+
 struct queue {
 	struct daemon *d;
 	struct evloop *ev;
@@ -127,7 +137,12 @@ struct queue {
 	char last_route_why[160];
 	struct dest *dests;
 	unsigned nconns;
-	struct ev_timer *scan_timer;
+	struct qconn *conns;
+	struct qconn *commit_list; /* outcomes waiting for the group commit */
+	struct ev_timer *commit_timer;
+	int notify_mail; /* a report was stored: tell loft-imapd after the commit */
+	int in_commit;	 /* inside the group commit's transaction */
+	struct ev_timer *scan_timer, *stop_timer;
 	int64_t data_version;
 	int scan_wanted;
 	int stopping;
@@ -135,15 +150,16 @@ struct queue {
 	 * signed once */
 	int64_t sig_mid;
 	char *sig;
-	/* rows being worked on: an open-addressing set of queue ids */
-	int64_t *inflight;
-	size_t inflight_cap, inflight_n;
+	struct idset inflight;	    /* rows being worked on */
+	struct idset via_smarthost; /* rows a direct MX refused for reputation */
 };
 
 /* queue_main.c */
 /* The client TLS context (made on first use), verifying or not; NULL when
  * it cannot be made (logged). */
 struct tls_ctx *queue_tls(struct queue *q, int verify);
+/* Tells the other daemons new mail was stored (a bounce in an INBOX). */
+void queue_notify_mail(struct queue *q);
 int queue_inflight_has(struct queue *q, int64_t id);
 void queue_inflight_add(struct queue *q, int64_t id);
 void queue_inflight_del(struct queue *q, int64_t id);
@@ -152,7 +168,11 @@ void queue_inflight_del(struct queue *q, int64_t id);
 void queue_dest_kick(struct dest *d);
 /* Finds or makes the destination for key. */
 struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost);
-/* Aborts every connection (stop). */
+/* Writes the outcomes waiting for the group commit now. */
+void queue_commit_now(struct queue *q);
+/* The group commit's timer callback (armed at 0 by a finished transaction). */
+void queue_commit_timer(struct evloop *ev, struct ev_timer *t, void *arg);
+/* Aborts every connection (stop); the loop stops once the last closed. */
 void queue_abort_all(struct queue *q);
 
 /* queue_result.c: what happened to a job.  st[i] for recipient i;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config.h"
 #include "daemon.h"
 #include "dns.h"
@@ -39,7 +40,7 @@ static struct queue Q;
 
 static void tls_drop(struct queue *q);
 
-/* --- the in-flight set --------------------------------------------------- */
+/* --- sets of queue ids --------------------------------------------------- */
 
 static size_t slot(size_t cap, int64_t id)
 {
@@ -47,71 +48,86 @@ static size_t slot(size_t cap, int64_t id)
 	return (size_t)(h >> 17) & (cap - 1);
 }
 
-int queue_inflight_has(struct queue *q, int64_t id)
+int idset_has(const struct idset *s, int64_t id)
 {
-	if (!q->inflight_cap)
+	if (!s->cap)
 		return 0;
-	for (size_t i = slot(q->inflight_cap, id);; i = (i + 1) & (q->inflight_cap - 1)) {
-		if (q->inflight[i] == 0)
+	for (size_t i = slot(s->cap, id);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == 0)
 			return 0;
-		if (q->inflight[i] == id)
+		if (s->v[i] == id)
 			return 1;
 	}
 }
 
-static void inflight_grow(struct queue *q)
+static void idset_grow(struct idset *s)
 {
-	size_t ncap = q->inflight_cap ? q->inflight_cap * 2 : 1024;
-	int64_t *old = q->inflight;
-	size_t ocap = q->inflight_cap;
+	size_t ncap = s->cap ? s->cap * 2 : 1024, ocap = s->cap;
+	int64_t *old = s->v;
 
-	q->inflight = calloc(ncap, sizeof(int64_t));
-	if (!q->inflight)
+	s->v = calloc(ncap, sizeof(int64_t));
+	if (!s->v)
 		bug("out of memory");
-	q->inflight_cap = ncap;
-	q->inflight_n = 0;
+	s->cap = ncap;
+	s->n = 0;
 	for (size_t i = 0; i < ocap; i++)
 		if (old[i] > 0)
-			queue_inflight_add(q, old[i]);
+			idset_add(s, old[i]);
 	free(old);
 }
 
-void queue_inflight_add(struct queue *q, int64_t id)
+void idset_add(struct idset *s, int64_t id)
 {
-	if ((q->inflight_n + 1) * 2 > q->inflight_cap)
-		inflight_grow(q);
-	for (size_t i = slot(q->inflight_cap, id);; i = (i + 1) & (q->inflight_cap - 1)) {
-		if (q->inflight[i] == id)
+	if ((s->n + 1) * 2 > s->cap)
+		idset_grow(s);
+	for (size_t i = slot(s->cap, id);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == id)
 			return;
-		if (q->inflight[i] == 0) {
-			q->inflight[i] = id;
-			q->inflight_n++;
+		if (s->v[i] == 0) {
+			s->v[i] = id;
+			s->n++;
 			return;
 		}
 	}
 }
 
-void queue_inflight_del(struct queue *q, int64_t id)
+void idset_del(struct idset *s, int64_t id)
 {
-	size_t i, cap = q->inflight_cap;
+	size_t i, cap = s->cap;
 
 	if (!cap)
 		return;
 	for (i = slot(cap, id);; i = (i + 1) & (cap - 1)) {
-		if (q->inflight[i] == 0)
+		if (s->v[i] == 0)
 			return;
-		if (q->inflight[i] == id)
+		if (s->v[i] == id)
 			break;
 	}
-	/* backward-shift deletion keeps probe chains whole */
-	q->inflight[i] = 0;
-	q->inflight_n--;
-	for (size_t k = (i + 1) & (cap - 1); q->inflight[k] != 0; k = (k + 1) & (cap - 1)) {
-		int64_t v = q->inflight[k];
-		q->inflight[k] = 0;
-		q->inflight_n--;
-		queue_inflight_add(q, v);
+	/* take out the rest of the probe chain and put it back, so every
+	 * chain stays unbroken */
+	s->v[i] = 0;
+	s->n--;
+	for (size_t k = (i + 1) & (cap - 1); s->v[k] != 0; k = (k + 1) & (cap - 1)) {
+		int64_t v = s->v[k];
+		s->v[k] = 0;
+		s->n--;
+		idset_add(s, v);
 	}
+}
+
+int queue_inflight_has(struct queue *q, int64_t id)
+{
+	return idset_has(&q->inflight, id);
+}
+
+void queue_inflight_add(struct queue *q, int64_t id)
+{
+	idset_add(&q->inflight, id);
+}
+
+void queue_inflight_del(struct queue *q, int64_t id)
+{
+	idset_del(&q->inflight, id);
 }
 
 /* --- picking work ------------------------------------------------------- */
@@ -137,12 +153,8 @@ static void job_add_rcpt(struct job *j, const struct store_outbound_item *it)
 {
 	struct queue_rcpt *r;
 
-	if (j->n == j->cap) {
-		j->cap = j->cap ? j->cap * 2 : 4;
-		j->r = realloc(j->r, j->cap * sizeof(*j->r));
-		if (!j->r)
-			bug("out of memory");
-	}
+	if (ARRAY_GROW(j->r, j->cap, j->n + 1, 4) < 0)
+		bug("out of memory");
 	r = &j->r[j->n++];
 	r->id = it->q.id;
 	r->addr = strdup(it->q.rcpt);
@@ -164,6 +176,10 @@ static int scan_row(void *arg, const struct store_outbound_item *it)
 
 	if (queue_inflight_has(q, it->q.id))
 		return 0;
+	/* refused by a direct MX for the sending address's reputation: this
+	 * one goes through the smarthost (DESIGN.md, outbound route choice) */
+	if (!sh && q->route.have_smarthost && idset_has(&q->via_smarthost, it->q.id))
+		sh = 1;
 	if (sh) {
 		snprintf(key, sizeof(key), "[smarthost]");
 	} else {
@@ -262,9 +278,9 @@ static void scan(struct queue *q)
 	if (q->route.kind == ROUTE_HOLD)
 		return;
 	limit = (int)q->conf.max_conns * (int)q->conf.max_rcpts * 4;
-	if (q->inflight_n >= (size_t)limit)
+	if (q->inflight.n >= (size_t)limit)
 		return;
-	if (store_outbound_due(q->st, now, limit - (int)q->inflight_n, scan_row, q) < 0) {
+	if (store_outbound_due(q->st, now, limit - (int)q->inflight.n, scan_row, q) < 0) {
 		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(q->st));
 		return;
 	}
@@ -304,14 +320,33 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 	}
 }
 
+void queue_notify_mail(struct queue *q)
+{
+	daemon_notify(q->d, "mail");
+}
+
+static void on_stop_timer(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ev_stop(ev);
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	struct queue *q = arg;
 
 	(void)d;
 	q->stopping = 1;
+	queue_commit_now(q);
+	if (q->nconns == 0) {
+		ev_stop(q->ev);
+		return;
+	}
 	queue_abort_all(q);
-	ev_stop(q->ev);
+	/* closes come from the loop at once; this is only a backstop */
+	q->stop_timer = ev_timer_new(q->ev, on_stop_timer, q);
+	ev_timer_arm(q->stop_timer, 3000);
 }
 
 /* The client TLS contexts are made on first use: each holds the parsed
@@ -424,6 +459,7 @@ int main(int argc, char **argv)
 	q->raw = store_raw_new(q->st);
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
+	q->commit_timer = ev_timer_new(q->ev, queue_commit_timer, q);
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
 	log_info(NULL, "event=queue-start helo=%s mx_port=%d retry_min=%lld max_age=%lld",
@@ -432,12 +468,15 @@ int main(int argc, char **argv)
 
 	int rc = daemon_run(q->d);
 	ev_timer_free(q->scan_timer);
+	ev_timer_free(q->stop_timer);
+	ev_timer_free(q->commit_timer);
 	dns_free(q->dns);
 	store_raw_free(q->raw);
 	store_close(q->st);
 	tls_ctx_free(q->tls_opp);
 	tls_ctx_free(q->tls_sh);
-	free(q->inflight);
+	free(q->inflight.v);
+	free(q->via_smarthost.v);
 	free(q->sig);
 	daemon_free(q->d);
 	return rc;

@@ -23,6 +23,7 @@ struct session;
 struct commit;
 struct listener;
 struct greetpass;
+struct ev_timer;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
@@ -41,6 +42,7 @@ struct smtpd_limits {
 	uint64_t timeout_data_total_s; /* a whole DATA text or BDAT series */
 	uint64_t timeout_envelope_s;   /* connect or last message -> next one's data */
 	uint64_t max_session_s;	       /* a whole session, however busy (0: no limit) */
+	uint64_t handshake_timeout_s;  /* a TLS handshake (465, or after STARTTLS) */
 	uint64_t max_body_in_flight;   /* bytes of bodies held by all sessions */
 	uint64_t greeting_delay_ms;    /* early-talker window */
 	uint64_t greeting_pass_ttl_s;  /* a passed address is greeted at once */
@@ -62,6 +64,7 @@ struct smtpd {
 	struct commit *commit;	  /* the store thread, commit.c */
 	uint64_t body_in_flight;  /* sum of the sessions' body buffers (len) */
 	int stopping;
+	struct ev_timer *trim; /* malloc_trim once idle, session.c */
 };
 
 /* The listener's accept callback (lib/service/listener.h; arg is the

@@ -33,7 +33,8 @@
 #include "store_netwatch.h"
 #include "store_settings.h"
 
-#define NW_CACHE_KIB 256
+#define NW_CACHE_KIB	    256
+#define NW_REJECTION_WINDOW (7 * 86400)
 
 static struct {
 	struct daemon *d;
@@ -51,8 +52,10 @@ static struct {
 	int want_full; /* a full check asked for while one ran */
 	char want_trigger[32];
 	struct nw_ddns *ddns;
+	struct nw_dyndns2 *dyndns2;
 	char ddns_addr[64]; /* the address the DNS record was last set to */
 	char ddns_pending[64];
+	int64_t addr_since; /* when the current address was first seen */
 	struct nw_map *map;
 	struct ev_timer *renew; /* the next mapping round */
 	int map_due;
@@ -109,11 +112,15 @@ static void on_ddns(void *arg, int okay, const char *text)
 	char ev[1024];
 
 	(void)arg;
+	const char *name = nw.ddns ? nw.t.ddns_name : nw.t.dyndns2_hostname;
+	const char *server = nw.ddns ? nw.t.ddns_server : nw.t.dyndns2_url;
+
 	nw.ddns = NULL;
+	nw.dyndns2 = NULL;
 	log_info(NULL, "event=ddns ok=%s name=%s address=%s server=%s result=\"%s\"",
-		 okay ? "yes" : "no", nw.t.ddns_name, nw.ddns_pending, nw.t.ddns_server, text);
-	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", nw.t.ddns_name, nw.ddns_pending,
-		 nw.t.ddns_server, okay ? "" : "FAILED, ", text);
+		 okay ? "yes" : "no", name, nw.ddns_pending, server, text);
+	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", name, nw.ddns_pending, server,
+		 okay ? "" : "FAILED, ", text);
 	if (store_event_add(nw.st, "netwatch", ev) < 0)
 		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
 	/* a failure is tried again after the next full check */
@@ -125,11 +132,17 @@ static void on_ddns(void *arg, int okay, const char *text)
  * line).  Only a v4 address the reflection agreed on is published. */
 static void ddns_follow(const struct nw_result *r)
 {
-	if (!nw.t.ddns_server[0] || !nw.t.ddns_zone[0] || !nw.t.ddns_name[0] || nw.ddns ||
-	    !r->ev.addr[0] || strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
+	int rfc2136 = nw.t.ddns_server[0] && nw.t.ddns_zone[0] && nw.t.ddns_name[0];
+
+	if ((!rfc2136 && !nw.t.dyndns2_url[0]) || nw.ddns || nw.dyndns2 || !r->ev.addr[0] ||
+	    strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
 		return;
 	snprintf(nw.ddns_pending, sizeof(nw.ddns_pending), "%s", r->ev.addr);
-	nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+	/* RFC 2136 when the admin runs the zone, else the provider's dyndns2 */
+	if (rfc2136)
+		nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+	else
+		nw.dyndns2 = nw_dyndns2_start(nw.ev, &nw.t, r->ev.addr, on_ddns, NULL);
 }
 
 static void on_map(void *arg, const struct nw_map_result *r, size_t n)
@@ -199,12 +212,16 @@ static void on_done(void *arg, struct nw_result *r)
 		if (r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0) {
 			log_info(NULL, "event=address-changed old=%s new=%s",
 				 nw.last_addr[0] ? nw.last_addr : "-", r->ev.addr);
+			if (nw.last_addr[0])
+				nw.addr_since = (int64_t)time(NULL);
 			start_check(NW_FULL_PORT25, "address-change");
 			return;
 		}
 	} else {
 		save(r);
 		ddns_follow(r);
+		if (nw.last_addr[0] && r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0)
+			nw.addr_since = (int64_t)time(NULL);
 		/* a new address may be a new router: map again */
 		if (nw.map_due || strcmp(r->ev.addr, nw.last_addr) != 0)
 			map_start();
@@ -252,8 +269,17 @@ static void start_check(enum nw_mode mode, const char *trigger)
 		 : mode == NW_FULL  ? "full"
 				    : "full+port25",
 		 trigger);
-	nw.check = nw_check_start(nw.ev, &nw.t, mode, nw.last_port25, NULL, on_done, NULL, err,
-				  sizeof(err));
+	struct nw_prior prior = {.port25 = nw.last_port25};
+	if (mode != NW_ADDRESS) {
+		/* rejections count for a week, and only for the current address */
+		int64_t since = (int64_t)time(NULL) - NW_REJECTION_WINDOW;
+		if (nw.addr_since > since)
+			since = nw.addr_since;
+		if (nw_prior_rejections(&prior, nw.st, since) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	}
+	nw.check =
+	    nw_check_start(nw.ev, &nw.t, mode, &prior, NULL, on_done, NULL, err, sizeof(err));
 	if (!nw.check) {
 		log_err(NULL, "event=config-error error=\"%s\"", err);
 		ev_timer_arm(nw.full, (uint64_t)60 * 1000);
@@ -300,6 +326,8 @@ static void on_stop(struct daemon *d, void *arg)
 	nw.check = NULL;
 	nw_ddns_cancel(nw.ddns);
 	nw.ddns = NULL;
+	nw_dyndns2_cancel(nw.dyndns2);
+	nw.dyndns2 = NULL;
 	nw_map_cancel(nw.map);
 	nw.map = NULL;
 	ev_timer_disarm(nw.renew);

@@ -7,6 +7,7 @@
  */
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "netverdict.h"
@@ -22,6 +23,9 @@ struct config;
 struct nw_targets {
 	/* reflection: each "" turns that method off */
 	char opendns_servers[NW_TARGET_MAX], opendns_name[NW_TARGET_MAX];
+	/* the same name's AAAA asked over IPv6: an IPv6 resolver sees the
+	 * box's IPv6 address ("" = no IPv6 reflection) */
+	char opendns6_servers[NW_TARGET_MAX];
 	char google_servers[NW_TARGET_MAX], google_name[NW_TARGET_MAX];
 	char cloudflare_servers[NW_TARGET_MAX], cloudflare_name[NW_TARGET_MAX];
 	/* the local recursive resolver for PTR and the lists ("" = the
@@ -38,6 +42,10 @@ struct nw_targets {
 	char ddns_server[NW_TARGET_MAX], ddns_zone[NW_TARGET_MAX], ddns_name[NW_TARGET_MAX];
 	char ddns_key_name[NW_TARGET_MAX], ddns_key_secret[NW_TARGET_MAX];
 	unsigned ddns_ttl;
+	/* or the dyndns2 protocol: "https://host[:port]/nic/update" ("" off) */
+	char dyndns2_url[NW_TARGET_MAX], dyndns2_hostname[NW_TARGET_MAX];
+	char dyndns2_user[NW_TARGET_MAX], dyndns2_password[NW_TARGET_MAX];
+	char dyndns2_ca[NW_TARGET_MAX]; /* CA file; "" = the system's store */
 	/* port mappings: UPnP IGD ("auto" = discover, a root description
 	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
 	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
@@ -82,6 +90,16 @@ struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned
 				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
 
+/* --- probe: the router's WAN address by UPnP IGD (probe_upnp.c) -------- */
+
+struct nw_upnp;
+/* upnp: "auto" (SSDP discovery) or the IGD's root description URL.  fn
+ * gets the WAN address (ok 1) or why not, once, from the loop, unless
+ * cancelled (which waits for the worker thread).  Never NULL. */
+struct nw_upnp *nw_upnp_wan_start(struct evloop *ev, const char *upnp, unsigned timeout_ms,
+				  nw_router_fn fn, void *arg);
+void nw_upnp_cancel(struct nw_upnp *u);
+
 /* --- dynamic DNS (ddns.c) --------------------------------------------- */
 
 struct nw_ddns;
@@ -94,6 +112,13 @@ typedef void (*nw_ddns_fn)(void *arg, int ok, const char *text);
 struct nw_ddns *nw_ddns_start(struct evloop *ev, const struct nw_targets *t, const char *addr4,
 			      const char *addr6, nw_ddns_fn fn, void *arg);
 void nw_ddns_cancel(struct nw_ddns *u);
+
+/* The dyndns2 protocol over HTTPS (dyndns2.c): t->dyndns2_url with
+ * hostname=t->dyndns2_hostname&myip=addr, Basic auth.  fn as above. */
+struct nw_dyndns2;
+struct nw_dyndns2 *nw_dyndns2_start(struct evloop *ev, const struct nw_targets *t, const char *addr,
+				    nw_ddns_fn fn, void *arg);
+void nw_dyndns2_cancel(struct nw_dyndns2 *d);
 
 /* --- router port mappings (mapping.c) ---------------------------------- */
 
@@ -146,16 +171,27 @@ typedef void (*nw_progress_fn)(void *arg, const struct nw_item *item);
 /* The check's end: r is valid during the call; the check is gone after. */
 typedef void (*nw_done_fn)(void *arg, struct nw_result *r);
 
+/* What a check knows before it starts: the last port 25 result (for a
+ * check that does not probe it) and the recent reputation rejections
+ * loft-queue recorded (store_nw_rejection_count). */
+struct nw_prior {
+	enum netv_port25 port25;
+	int rejections;
+	char rejection[320]; /* the newest: "host: reply" */
+};
+
 /*
- * Starts a check on ev.  prev_port25 carries the last port 25 result into
- * a check that does not probe it.  progress may be NULL.  done is called
- * once from the loop (never from inside this call) unless the check is
- * cancelled.  Returns the check, or NULL with a reason in err (a bad
- * resolver list).
+ * Starts a check on ev with what prior (may be NULL) says.  progress may
+ * be NULL.  done is called once from the loop (never from inside this
+ * call) unless the check is cancelled.  Returns the check, or NULL with a
+ * reason in err (a bad resolver list).
  */
 struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
-				enum netv_port25 prev_port25, nw_progress_fn progress,
+				const struct nw_prior *prior, nw_progress_fn progress,
 				nw_done_fn done, void *arg, char *err, size_t errlen);
+/* Fills prior's rejections from the store: reputation rejections since
+ * since (unix seconds).  Returns 0 or -1. */
+int nw_prior_rejections(struct nw_prior *prior, struct store *st, int64_t since);
 /* Stops a check: done is not called.  NULL allowed.  Not from inside a
  * progress or done callback of the same check. */
 void nw_check_cancel(struct nw_check *c);

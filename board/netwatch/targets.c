@@ -29,6 +29,7 @@ static const struct {
     /* OpenDNS answers myip.opendns.com with the asker's address */
     R("opendns_servers", opendns_servers, "208.67.222.222,208.67.220.220"),
     T("opendns_name", opendns_name, "myip.opendns.com"),
+    R("opendns6_servers", opendns6_servers, "[2620:119:35::35],[2620:119:53::53]"),
     /* Google's authoritative servers (ns1-ns4.google.com) answer
      * o-o.myaddr.l.google.com TXT with the asker's address */
     R("google_servers", google_servers, "216.239.32.10,216.239.34.10,216.239.36.10"),
@@ -46,6 +47,11 @@ static const struct {
     /* 80 and 443 too while a certificate is being obtained */
     T("map_ports", map_ports, "25,465,587,993"),
     T("ddns_server", ddns_server, ""),
+    T("dyndns2_url", dyndns2_url, ""),
+    T("dyndns2_hostname", dyndns2_hostname, ""),
+    T("dyndns2_user", dyndns2_user, ""),
+    T("dyndns2_password", dyndns2_password, ""),
+    T("dyndns2_ca", dyndns2_ca, ""),
     T("ddns_zone", ddns_zone, ""),
     T("ddns_name", ddns_name, ""),
     T("ddns_key_name", ddns_key_name, ""),

@@ -134,6 +134,11 @@ static const char *const migrations[] = {
      * small index instead of every message row: 10,000 messages, 220 ms ->
      * 6 ms; migration 5 had landed without it) */
     "CREATE INDEX messages_size ON messages(size);",
+    /* 7: netwatch rejections: a remote MX refusing direct mail for the
+     * address's reputation (loft-queue records it, netwatch weighs it) */
+    /* (in parentheses: clang reads two literals in a row as a missing comma) */
+    ("CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+     " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -344,6 +344,22 @@ int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mail
 	return mailbox_read(st, s, out);
 }
 
+int store_mailbox_size(struct store *st, int64_t mailbox_id, uint64_t *size)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_q(st,
+		    "SELECT coalesce(sum(m.size), 0) FROM entries e JOIN messages m"
+		    " ON m.id = e.message_id WHERE e.mailbox_id = ?1",
+		    SA_INT(mailbox_id));
+	if (!s || (rc = store_row(st, s, "mailbox size")) < 0)
+		return -1;
+	*size = rc ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	store_stmt_done(s);
+	return 0;
+}
+
 int store_mailbox_claim_recent(struct store *st, int64_t mailbox_id, uint32_t *old_mark)
 {
 	sqlite3_stmt *s;
@@ -369,7 +385,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id,"
-			   " m.size, m.internaldate FROM entries e"
+			   " m.size, m.internaldate, e.savedate FROM entries e"
 			   " JOIN messages m ON m.id = e.message_id"
 			   " WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3"
 			   " AND e.modseq > ?4 ORDER BY e.uid");
@@ -390,6 +406,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 		e.message_id = sqlite3_column_int64(s, 4);
 		e.size = (uint64_t)sqlite3_column_int64(s, 5);
 		e.internaldate = sqlite3_column_int64(s, 6);
+		e.savedate = sqlite3_column_int64(s, 7); /* NULL reads 0 */
 		if (!e.keywords)
 			e.keywords = "";
 		n++;

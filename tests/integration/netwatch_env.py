@@ -27,6 +27,12 @@ def reverse4(ip):
     return ".".join(reversed(ip.split(".")))
 
 
+def reverse6(ip):
+    """Reversed nibbles, as DNSBLs and ip6.arpa want them."""
+    import ipaddress
+    return ".".join(reversed(ipaddress.IPv6Address(ip).exploded.replace(":", "")))
+
+
 class Port25:
     """A TCP server on a free loopback port: mode "banner" (220 greeting,
     waits for QUIT), "garbage" (an HTTP error, then close), "refuse"
@@ -171,7 +177,7 @@ class LoopNet:
         self.servers = []
 
     def dns(self, public="203.0.113.7", google=None, ptr="mail.example.net", fwd=None,
-            zen=None, selftest="127.0.0.2", zone_all=None, extra=()):
+            zen=None, selftest="127.0.0.2", zone_all=None, extra=(), public6=None, zen6=None):
         """public: what OpenDNS says; google: what Google says (default the
         same; "" none); ptr: the PTR name of public (None: no PTR); fwd: what
         the PTR name resolves to (default public); zen: the ZEN answer for
@@ -187,6 +193,10 @@ class LoopNet:
                 "--local=/remote.test/"]
         if public:
             args.append("--address=/myip.opendns.com/%s" % public)
+        if public6:
+            args.append("--address=/myip.opendns.com/%s" % public6)
+            if zen6:
+                args.append("--address=/%s.%s/%s" % (reverse6(public6), self.ZONE, zen6))
         g = public if google is None else google
         if g:
             args.append("--txt-record=o-o.myaddr.l.google.com,%s" % g)
@@ -246,22 +256,29 @@ class LoopNet:
         self.servers.append(g)
         return g
 
-    def conf(self, port25=None, router=None, upnp=None, **more):
+    def chaos(self, **kw):
+        c = ChaosTxt(**kw)
+        self.servers.append(c)
+        return c
+
+    def conf(self, port25=None, router=None, upnp=None, chaos=None, **more):
         """loft.conf lines pointing every probe here."""
         srv = "127.0.0.1:%d" % self.port
         c = {
             "netwatch.opendns_servers": srv,
+            "netwatch.opendns6_servers": srv,
             "netwatch.google_servers": srv,
             # dnsmasq serves no CHAOS zone of its own: that method is off
-            "netwatch.cloudflare_servers": "",
+            # unless a ChaosTxt responder stands in
+            "netwatch.cloudflare_servers": chaos.server if chaos else "",
             "netwatch.resolver": srv,
             "netwatch.zen_zone": self.ZONE,
             "netwatch.port25_target": port25.target if port25 else "",
             "netwatch.router": router.addr if router else "",
             "netwatch.upnp": upnp.url if upnp else "",
-            "netwatch.dns_timeout_ms": "500",
-            "netwatch.port25_timeout_ms": "1500",
-            "netwatch.router_timeout_ms": "1500",
+            "netwatch.dns_timeout_ms": "1500",
+            "netwatch.port25_timeout_ms": "2000",
+            "netwatch.router_timeout_ms": "2000",
         }
         c.update(more)
         return c
@@ -450,6 +467,175 @@ class Igd:
     @property
     def url(self):
         return "http://127.0.0.1:%d/rootDesc.xml" % self.port
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ChaosTxt:
+    """What dnsmasq will not do: answer a CHAOS-class TXT query for a name
+    of our choosing (Cloudflare's whoami.cloudflare).  A tiny UDP responder
+    on a free loopback port: the TXT is answer (None: REFUSED)."""
+
+    def __init__(self, answer="203.0.113.7", name="whoami.cloudflare"):
+        self.answer = answer
+        self.name = name
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 17:
+                continue
+            self.queries += 1
+            # the question: name, type, class
+            i, labels = 12, []
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+                i += 1 + q[i]
+            qend = i + 5
+            qtype, qclass = struct.unpack("!HH", q[i + 1:qend])
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)  # QR, AA, keep RD
+            ok = (".".join(labels).lower() == self.name and qtype == 16 and qclass == 3
+                  and self.answer is not None)
+            if not ok:
+                head[3] = 0x05  # REFUSED
+                self.sock.sendto(bytes(head) + q[12:qend], peer)
+                continue
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            txt = self.answer.encode()
+            rdata = bytes([len(txt)]) + txt
+            rr = b"\xc0\x0c" + struct.pack("!HHIH", 16, 3, 0, len(rdata)) + rdata
+            self.sock.sendto(bytes(head) + q[12:qend] + rr, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class BadDns:
+    """A DNS server that answers every query wrongly, by mode: "truncated"
+    (the header promises an answer that is not there), "short" (five
+    bytes), "overrun" (an answer whose RDLENGTH runs past the packet),
+    "loop" (a name compression pointer pointing at itself)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 12:
+                continue
+            self.queries += 1
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            if self.mode == "short":
+                out = bytes(head[:5])
+            elif self.mode == "truncated":
+                out = bytes(head) + q[12:]
+            elif self.mode == "overrun":
+                out = bytes(head) + q[12:] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 400) \
+                    + b"\x01\x02"
+            else:  # loop
+                out = bytes(head) + q[12:] + b"\xc0" + bytes([len(head) + len(q) - 12]) \
+                    + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x01\x02\x03\x04"
+            self.sock.sendto(out, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class DynDns2:
+    """A dyndns2 provider on loopback HTTPS (certificate from a test CA):
+    /nic/update with Basic auth; records each (hostname, myip) it accepts.
+    answer: None = "good IP" / "nochg IP" as a real provider says; else
+    that body."""
+
+    def __init__(self, ssl_ctx, user="loftuser", password="loftpw", answer=None):
+        import base64
+        import http.server
+        import urllib.parse
+        dd = self
+        self.updates = []
+        self.requests = 0
+        self.answer = answer
+        self.current = {}
+        want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                dd.requests += 1
+                u = urllib.parse.urlparse(self.path)
+                q = urllib.parse.parse_qs(u.query)
+                if self.headers.get("Authorization") != want:
+                    self._send(401, "badauth")
+                    return
+                if u.path != "/nic/update" or "hostname" not in q or "myip" not in q:
+                    self._send(400, "badsys")
+                    return
+                if dd.answer is not None:
+                    self._send(200, dd.answer)
+                    return
+                host, ip = q["hostname"][0], q["myip"][0]
+                if dd.current.get(host) == ip:
+                    self._send(200, "nochg %s" % ip)
+                    return
+                dd.current[host] = ip
+                dd.updates.append((host, ip))
+                self._send(200, "good %s" % ip)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.socket = ssl_ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
 
     def close(self):
         self.httpd.shutdown()

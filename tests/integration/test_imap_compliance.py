@@ -424,6 +424,49 @@ def test_many_sessions_consistent(loft):
     m.logout()
 
 
+# --- 6. LIST-EXTENDED (RFC 5258) --------------------------------------------
+
+def test_list_extended(loft):
+    r = Raw(loft)
+    for name in (b"LX", b"LX/a", b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"c CREATE " + name)[-1].startswith(b"c OK")
+    for name in (b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"s SUBSCRIBE " + name)[-1].startswith(b"s OK")
+    # RECURSIVEMATCH alone is an error (RFC 5258 3)
+    assert r.cmd(b'a LIST (RECURSIVEMATCH) "" "*"')[-1].startswith(b"a BAD")
+    assert r.cmd(b'a LIST (RECURSIVEMATCH REMOTE) "" "*"')[-1].startswith(b"a BAD")
+    out = r.cmd(b'b LIST (SUBSCRIBED) "" "L*"')
+    assert out[-1].startswith(b"b OK")
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a/deep", b"LX/b", b"LZ/q/r"}, out
+    assert b"\\NonExistent" not in got[b"LX/b"] and b"\\Subscribed" in got[b"LX/b"]
+    # parents of subscribed children: CHILDINFO
+    out = r.cmd(b'c LIST (SUBSCRIBED RECURSIVEMATCH) "" "LX/%"')
+    assert out[-1].startswith(b"c OK")
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX/a"], out
+    assert b"\\Subscribed" not in got[b"LX/a"].split(b")")[0], out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"CHILDINFO" not in got[b"LX/b"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"')
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX", b"LZ"}, out
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX"], out
+    # a level that does not exist, with a subscribed mailbox below
+    assert b"\\NonExistent" in got[b"LZ"] and b"CHILDINFO" in got[b"LZ"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "LZ/%"')
+    assert len(out) == 2 and b"\\NonExistent" in out[0] and b'"LZ/q"' in out[0], out
+    # without RECURSIVEMATCH: only what is subscribed itself
+    out = r.cmd(b'd LIST (SUBSCRIBED) "" "L%"')
+    assert out[-1].startswith(b"d OK") and len(out) == 1, out
+    # RETURN (SUBSCRIBED) marks without selecting by subscription
+    out = r.cmd(b'e LIST "" "LX/*" RETURN (SUBSCRIBED CHILDREN)')
+    got = {l.split(b'"/" ', 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a", b"LX/a/deep", b"LX/b"}, out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"\\Subscribed" not in got[b"LX/a"]
+    assert b"\\HasChildren" in got[b"LX/a"]
+    r.close()
+
+
 # --- 7. CONDSTORE (RFC 7162) -------------------------------------------------
 
 def test_condstore_fetch_modseq_and_esearch(loft):
@@ -556,3 +599,167 @@ def test_append_concurrent_sessions(loft):
     typ, data = m.search(None, "SUBJECT", "c3-14")
     assert typ == "OK" and len(data[0].split()) == 1
     m.logout()
+
+
+# --- BINARY (RFC 3516), advertised -------------------------------------------
+
+def test_binary(loft):
+    r = Raw(loft)
+    assert b" BINARY" in b" ".join(r.cmd(b"c CAPABILITY"))
+    assert r.cmd(b"c CREATE BIN")[-1].startswith(b"c OK")
+    blob = bytes(range(256)) * 4
+    msg = (b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(blob).replace(b"\n", b"\r\n") + b"--b--\r\n")
+    # APPEND with a literal8 (~{n}), NULs and all
+    raw = (b"Subject: raw\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\n"
+           b"Content-Type: application/octet-stream\r\n\r\n" + blob)
+    assert r.cmd(b"a APPEND BIN " + lit(msg))[-1].startswith(b"a OK")
+    r.send(b"b APPEND BIN ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    assert r.until_tag(b"b")[-1].startswith(b"b OK")
+    r.cmd(b"s SELECT BIN")
+    r.send(b"f FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n")
+    head = r.line()
+    assert b"BINARY.SIZE[2] 1024" in head and head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"f")[-1].startswith(b"f OK")
+    r.send(b"g FETCH 2 (BINARY.PEEK[1])\r\n")
+    head = r.line()
+    assert head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"g")[-1].startswith(b"g OK")
+    r.close()
+
+
+# --- STATUS=SIZE (RFC 8438) ---------------------------------------------------
+
+def test_status_size(loft):
+    m = imap_ssl(loft)
+    assert b"STATUS=SIZE" in m.capability()[1][0]
+    msgs = [mkmsg(["Subject: size %d" % i], "z" * (100 * i) + "\r\n") for i in range(5)]
+    fresh(m, "SZ", msgs)
+    typ, data = m.status("SZ", "(MESSAGES SIZE)")
+    assert typ == "OK" and b"(MESSAGES 5 SIZE %d)" % sum(map(len, msgs)) in data[0], data
+    m.store("1,3", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    typ, data = m.status("SZ", "(SIZE)")
+    assert b"(SIZE %d)" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in data[0], data
+    assert m.create("SZ0")[0] == "OK"
+    typ, data = m.status("SZ0", "(SIZE UNSEEN)")
+    assert b"(SIZE 0 UNSEEN 0)" in data[0], data
+    m.untagged_responses.pop("STATUS", None)
+    typ, data = m._simple_command("LIST", '""', "SZ", "RETURN", "(STATUS (SIZE))")
+    assert typ == "OK"
+    st = m.untagged_responses.pop("STATUS", [])
+    assert st and b"SIZE %d" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in st[0], st
+    m.logout()
+
+
+# --- OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) ----------------------------
+
+def test_objectid(loft):
+    r = Raw(loft)
+    caps = b" ".join(r.cmd(b"c CAPABILITY"))
+    assert b" OBJECTID" in caps and b" SAVEDATE" in caps
+    out = r.cmd(b"c CREATE OB1")
+    mm = re.match(rb"c OK \[MAILBOXID \(([A-Za-z0-9_-]{1,255})\)\]", out[-1])
+    assert mm, out
+    mbid = mm.group(1)
+    out = r.cmd(b"d STATUS OB1 (MAILBOXID MESSAGES)")
+    assert b"MAILBOXID (%s)" % mbid in out[0], out
+    assert r.cmd(b"e RENAME OB1 OB2")[-1].startswith(b"e OK")
+    out = r.cmd(b"f STATUS OB2 (MAILBOXID)")
+    assert b"MAILBOXID (%s)" % mbid in out[0], out
+    out = r.cmd(b"c CREATE OB3")
+    assert mbid not in out[-1]
+    for i in range(2):
+        assert r.cmd(b"a APPEND OB2 " + lit(mkmsg(["Subject: ob%d" % i], "x\r\n")))[-1] \
+            .startswith(b"a OK")
+    out = r.cmd(b"s SELECT OB2")
+    assert b"* OK [MAILBOXID (%s)] Ok" % mbid in out, out
+    out = r.cmd(b"f FETCH 1:2 (EMAILID THREADID)")
+    ids = re.findall(rb"EMAILID \(([A-Za-z0-9_-]+)\) THREADID NIL", b" ".join(out))
+    assert len(ids) == 2 and ids[0] != ids[1], out
+    # a copy is the same message: same EMAILID, found by SEARCH EMAILID
+    assert r.cmd(b"k COPY 2 OB3")[-1].startswith(b"k OK")
+    out = r.cmd(b"g SEARCH EMAILID " + ids[1])
+    assert b"* SEARCH 2" in out, out
+    assert b"* SEARCH" in r.cmd(b"h SEARCH THREADID T1")[0]
+    assert r.cmd(b"i SEARCH EMAILID bad!id")[-1].startswith(b"i BAD")
+    r.cmd(b"s SELECT OB3")
+    out = r.cmd(b"f FETCH 1 (EMAILID)")
+    assert b"EMAILID (%s)" % ids[1] in out[0], out
+    r.close()
+
+
+def test_savedate(loft):
+    import time
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE SD")[-1].startswith(b"c OK")
+    assert r.cmd(b'a APPEND SD "01-Jan-2001 10:00:00 +0000" ' + lit(mkmsg(["Subject: sd"], "x\r\n")))[-1] \
+        .startswith(b"a OK")
+    r.cmd(b"s SELECT SD")
+    out = r.cmd(b"f FETCH 1 (SAVEDATE INTERNALDATE)")
+    mm = re.search(rb'SAVEDATE "(\d\d-\w\w\w-\d{4}) ', out[0])
+    assert mm and b'INTERNALDATE "01-Jan-2001' in out[0], out
+    today = time.strftime("%d-%b-%Y", time.gmtime()).encode()
+    assert mm.group(1) == today
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDON " + today)
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDSINCE 1-Jan-2020")
+    assert b"* SEARCH" in r.cmd(b"g SEARCH SAVEDBEFORE 1-Jan-2020")
+    assert b"* SEARCH 1" not in r.cmd(b"g SEARCH SAVEDBEFORE 1-Jan-2020")
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDATESUPPORTED")
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH BEFORE 1-Jan-2002")
+    r.close()
+
+
+# --- SEARCHRES (RFC 5182) -------------------------------------------------------
+
+def test_searchres(loft):
+    m = imap_ssl(loft)
+    fresh(m, "SR", [mkmsg(["Subject: sr%d" % i], "x\r\n") for i in range(6)])
+    m.store("2,4,5", "+FLAGS", "(\\Flagged)")
+    m.logout()
+    r = Raw(loft)
+    assert b" SEARCHRES" in b" ".join(r.cmd(b"c CAPABILITY"))
+    r.cmd(b"s SELECT SR")
+    # SAVE alone: no ESEARCH, then "$" in FETCH, STORE, SEARCH, UID SEARCH
+    out = r.cmd(b"a SEARCH RETURN (SAVE) FLAGGED")
+    assert out[-1].startswith(b"a OK") and len(out) == 1, out
+    out = r.cmd(b"b FETCH $ (UID)")
+    assert [l for l in out if b"FETCH" in l and l.startswith(b"*")] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 4)", b"* 5 FETCH (UID 5)"], out
+    assert b"* SEARCH 4 5" in r.cmd(b"c SEARCH $ 4:*")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"d UID SEARCH UID $")
+    assert b"* SEARCH 1 3 6" in r.cmd(b"e SEARCH NOT $")
+    assert r.cmd(b"f UID STORE $ +FLAGS.SILENT (\\Seen)")[-1].startswith(b"f OK")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"g SEARCH SEEN")
+    # after an EXPUNGE the saved result loses what is gone
+    r.cmd(b"h STORE 4 +FLAGS.SILENT (\\Deleted)")
+    r.cmd(b"i EXPUNGE")
+    out = r.cmd(b"j FETCH $ (UID)")
+    assert [l for l in out if l.startswith(b"*") and b"FETCH" in l] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 5)"], out
+    # with MIN/MAX only those are saved, and ESEARCH still answers
+    out = r.cmd(b"k SEARCH RETURN (SAVE MIN) FLAGGED")
+    assert any(l.startswith(b"* ESEARCH") and l.endswith(b"MIN 2") for l in out), out
+    assert b"* SEARCH 2" in r.cmd(b"l UID SEARCH $")
+    # a SEARCH ... SAVE that fails empties it
+    assert r.cmd(b"m SEARCH RETURN (SAVE) BOGUS")[-1].startswith(b"m BAD")
+    out = r.cmd(b"n FETCH $ (UID)")
+    assert out[-1].startswith(b"n OK") and len(out) == 1, out
+    # a new SELECT forgets it
+    r.cmd(b"o SEARCH RETURN (SAVE) ALL")
+    r.cmd(b"p SELECT SR")
+    assert r.cmd(b"q FETCH $ UID")[-1].startswith(b"q OK")
+    assert len(r.cmd(b"q FETCH $ UID")) == 1
+    # "$" inside a set is not a set
+    assert r.cmd(b"t FETCH 1,$ UID")[-1].startswith(b"t BAD")
+    r.close()

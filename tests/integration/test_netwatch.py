@@ -284,6 +284,7 @@ def test_address_change_updates_dns_record(tmp_path, net):
                 time.sleep(0.2)
             assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
             assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+            assert "Dynamic DNS: box.home.example A 198.51.100.23" in status(loft)
         finally:
             loft.stop()
     finally:
@@ -378,5 +379,224 @@ def test_no_router_answers_gives_instructions(tmp_path, net):
         m = mappings(loft)
         assert "tcp/25    none    refused" in m, m
         assert "no router answered" in m and "by hand" in m
+    finally:
+        loft.stop()
+
+
+# --- rejections loft-queue records count as evidence -----------------------
+
+def test_reputation_rejection_is_evidence_for_relay(tmp_path, net):
+    import sqlite3
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    assert check(loft)[0] == "direct"
+    # what loft-queue's store_nw_rejection_add writes after Gmail's refusal
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'gmail-smtp-in.l.google.com', 'reputation',"
+                   " '550-5.7.1 not authorized to send email directly to our servers')")
+        # an authentication failure is the admin's to fix, not evidence
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'mx.example.com', 'authentication',"
+                   " '550 5.7.26 unauthenticated')")
+    db.close()
+    verdict, ev, out = check(loft)
+    assert verdict == "relay", out
+    assert ev["rejections"][0] == "reputation"
+    assert "gmail-smtp-in.l.google.com" in ev["rejections"][1]
+    assert "reputation" in ev["verdict"][1]
+    assert "Rejections: 1 for reputation" in status(loft)
+    # a week later it no longer counts
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("UPDATE netwatch_rejections SET time = time - 8 * 86400")
+    db.close()
+    assert check(loft)[0] == "direct"
+
+
+# --- three reflection methods ----------------------------------------------
+
+def test_three_methods_agree_through_chaos_txt(tmp_path, net):
+    cf = net.chaos(answer="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert verdict == "direct", out
+    assert ev["reflect.cloudflare"][0] == "203.0.113.7"
+    assert "CH TXT" in ev["reflect.cloudflare"][1]
+    assert "3 of 3 methods agree" in ev["address"][1]
+    assert cf.queries >= 1
+
+
+def test_two_of_three_outvote_a_lying_method(tmp_path, net):
+    cf = net.chaos(answer="198.51.100.66")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert "2 of 3 methods agree" in ev["address"][1]
+    assert verdict == "direct", out
+
+
+def test_chaos_garbage_is_no_address(tmp_path, net):
+    cf = net.chaos(answer="\x00\x01 not an address")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["reflect.cloudflare"][0] == "garbage", out
+    assert ev["address"][0] == "203.0.113.7"
+
+
+# --- IPv6 -------------------------------------------------------------------
+
+def test_ipv6_address_in_pbl_is_relay(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7", zen6="127.0.0.11")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["address6"][0] == "2001:db8::7", out
+    assert ev["zen6"][0] == "pbl" and "2001:db8::7" in ev["zen6"][1], out
+    assert verdict == "relay" and "IPv6 address on the Spamhaus PBL" in ev["verdict"][1]
+
+
+def test_ipv6_address_clean_stays_direct(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen6"][0] == "clean", out
+    assert verdict == "direct", out
+
+
+def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
+    # 2.0.0.127 gives NXDOMAIN: the resolver does not reach Spamhaus
+    # (or filters it); its "clean" means nothing, so does its "listed"
+    net.dns(public="203.0.113.7", selftest=None)
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen.selftest"][0] == "failed", out
+    assert ev["zen"][0] == "unchecked" and "not believed" in ev["zen"][1], out
+    assert verdict == "unknown", out
+    net.dns(public="203.0.113.7", selftest=None, zen="127.0.0.11")
+    verdict, ev, out = check(loft)
+    assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
+def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    # both reflection methods, and the list resolver, get the broken server
+    conf["netwatch.opendns_servers"] = bad.server
+    conf["netwatch.google_servers"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert bad.queries >= 2, out
+    assert ev["reflect.opendns"][0] == "no" and ev["reflect.google"][0] == "no", out
+    assert ev["address"][0] == "unknown"
+    assert verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "overrun", "loop"])
+def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    conf["netwatch.resolver"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert ev["ptr"][0] == "unchecked", out
+    assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out
+    assert verdict == "unknown", out
+
+
+def test_cgnat_seen_through_upnp_when_there_is_no_natpmp(tmp_path, net):
+    igd = net.igd(wan="100.64.5.6")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "100.64.5.6", out
+    assert ev["cgnat"][0] == "yes" and verdict == "relay", out
+
+
+def test_upnp_wan_matching_is_no_cgnat_and_nonsense_is_no_answer(tmp_path, net):
+    igd = net.igd(wan="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["cgnat"][0] == "no" and "is the public address" in ev["cgnat"][1], out
+    assert verdict == "direct", out
+    igd.wan = "not.an.address"
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "no" and "nonsense" in ev["router.upnp"][1], out
+    assert verdict == "direct", out
+
+
+# --- dyndns2 over HTTPS ----------------------------------------------------
+
+def dyndns2_setup(tmp_path, net, **kw):
+    from loft_queue_helpers import make_ca
+    from netwatch_env import DynDns2
+    ca, ctx = make_ca(tmp_path, ["dyndns.example.net"])
+    dd = DynDns2(ctx, **kw)
+    net.servers.append(dd)
+    conf = {"netwatch.dyndns2_url": "https://dyndns.example.net:%d/nic/update" % dd.port,
+            "netwatch.dyndns2_hostname": "me.dyn.example",
+            "netwatch.dyndns2_user": "loftuser", "netwatch.dyndns2_password": "loftpw",
+            "netwatch.dyndns2_ca": ca}
+    return dd, conf
+
+
+def test_dyndns2_follows_the_address_over_https(tmp_path, net):
+    dd, dconf = dyndns2_setup(tmp_path, net)
+    extra = ["--address=/dyndns.example.net/127.0.0.1"]
+    net.dns(public="203.0.113.7", extra=extra)
+    conf = net.conf(port25=net.port25("banner"), **{"netwatch.address_interval": "1"})
+    conf.update(dconf)
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=ddns ok=yes name=me.dyn.example address=203.0.113.7",
+                             timeout=20), loft.log()[-3000:]
+        assert dd.updates == [("me.dyn.example", "203.0.113.7")]
+        net.dns(public="198.51.100.23", extra=extra)
+        assert loft.wait_log("event=ddns ok=yes name=me.dyn.example address=198.51.100.23",
+                             timeout=20), loft.log()[-3000:]
+        assert dd.updates[-1] == ("me.dyn.example", "198.51.100.23")
+        assert "loftpw" not in loft.log(), "the password is never logged"
+        assert "Dynamic DNS: me.dyn.example A 198.51.100.23" in status(loft)
+    finally:
+        loft.stop()
+
+
+@pytest.mark.parametrize("case", ["badauth", "nohost", "garbage", "badcert"])
+def test_dyndns2_refusals_are_reported(tmp_path, net, case):
+    dd, dconf = dyndns2_setup(tmp_path, net,
+                              answer={"nohost": "nohost", "garbage": "<html>\x01oops"}.get(case))
+    if case == "badauth":
+        dconf["netwatch.dyndns2_password"] = "wrong"
+    if case == "badcert":
+        dconf["netwatch.dyndns2_ca"] = "/etc/ssl/certs/ca-certificates.crt"
+    net.dns(public="203.0.113.7", extra=["--address=/dyndns.example.net/127.0.0.1"])
+    conf = net.conf(port25=net.port25("banner"))
+    conf.update(dconf)
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
+        log = loft.log()
+        want = {"badauth": "badauth", "nohost": "no such host name", "garbage": "unexpected answer",
+                "badcert": "connection closed"}[case]
+        line = [l for l in log.splitlines() if "event=ddns ok=no" in l][0]
+        assert want in line, line
+        assert dd.updates == []
+        assert "FAILED" in events(loft)
     finally:
         loft.stop()

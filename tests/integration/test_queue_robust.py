@@ -121,3 +121,24 @@ def test_7bit_to_the_same_peer_goes_through(env):
     mail, rcpts, data = fakes["seven.test"].log[-1]
     assert mail.startswith(b"MAIL FROM:<a@example.org> SIZE=") and b"BODY=8BITMIME" not in mail
     assert b"\r\n..leading dot line\r\n" in data  # dot-stuffed on the wire
+
+
+def test_utf8_address_to_a_peer_without_smtputf8_bounces_clearly(env):
+    import smtplib
+    import ssl
+    from loft_queue_helpers import USERS
+    loft, fakes = env
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    rcpt = "j\u00fcrgen@seven.test"
+    with smtplib.SMTP("127.0.0.1", loft.port("submission"), timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login("a@example.org", USERS["a@example.org"])
+        s.sendmail("a@example.org", [rcpt],
+                   ("From: a@example.org\r\nTo: %s\r\nSubject: utf8\r\n"
+                    "Date: Mon, 07 Dec 2026 00:00:00 +0000\r\nMessage-ID: <u8@example.org>\r\n"
+                    "\r\nhi\r\n" % rcpt).encode(), mail_options=["SMTPUTF8"])
+    row = row_of(loft, rcpt)
+    assert row[2] == "bounced" and "SMTPUTF8" in row[4], row
+    assert all(rcpt.encode() not in b"".join(r) for _, r, _ in fakes["seven.test"].log)

@@ -14,15 +14,26 @@ from loft_queue_helpers import (Dns, Sink, assert_clean, make_ca, rows, set_sett
                                 start_loft, strip_trace, submit, wait_rows)
 
 
+BIG = []
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("queue-smarthost")
     port = free_port()
     ca, ctx = make_ca(tmp, ["smarthost.test"])
     # two addresses, the first with nobody listening: the next one is tried
-    dns = Dns(tmp, a={"smarthost.test": ["127.0.0.9", "127.0.0.1"]})
+    dns = Dns(tmp, a={"smarthost.test": ["127.0.0.9", "127.0.0.1"],
+                      "mx.bigmail.test": "127.0.0.2"},
+              mx={"bigmail.test": [(10, "mx.bigmail.test")]})
+    big = Sink("127.0.0.2", port)
+    big.handler.rcpt_codes["home@bigmail.test"] = (
+        "550 5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to "
+        "send email directly to our servers. Please use the SMTP relay at your service "
+        "provider instead.")
+    BIG.append(big)
     sh = Sink("127.0.0.1", port, tls=ctx, require_tls=True, auth={"relayuser": "relaypw"})
-    loft = start_loft(tmp, dns, conf={"queue.ca_file": ca},
+    loft = start_loft(tmp, dns, conf={"queue.ca_file": ca, "queue.mx_port": str(port)},
                       settings={"route.mode": "smarthost", "smarthost.host": "smarthost.test",
                                 "smarthost.port": str(port), "smarthost.tls": "starttls",
                                 "smarthost.user": "relayuser",
@@ -30,6 +41,7 @@ def env(tmp_path_factory):
     yield loft, sh
     loft.stop()
     sh.stop()
+    big.stop()
     dns.stop()
     assert_clean(loft)
 
@@ -97,3 +109,43 @@ def test_auto_relay_without_smarthost_holds(env):
     # relay verdict with a smarthost: it goes there
     assert sh.wait(n + 1, timeout=40), loft.log()[-3000:]
     set_setting(loft, "route.mode", "smarthost")
+
+
+def test_reputation_refusal_goes_through_the_smarthost(env):
+    """Direct route; the MX refuses the sending address (Gmail's words):
+    the message goes again through the smarthost instead of bouncing."""
+    loft, sh = env
+    set_setting(loft, "route.mode", "direct")
+    try:
+        n = len(sh.messages)
+        submit(loft, ["home@bigmail.test"])
+        assert sh.wait(n + 1, timeout=40), loft.log()[-3000:]
+        assert sh.messages[n][1] == ["home@bigmail.test"]
+        r = wait_rows(loft, lambda r: any(x[1] == "home@bigmail.test" and x[2] == "done"
+                                          for x in r))
+        assert BIG[0].messages == []
+        assert "sent again through the smarthost" in loft.log()
+        assert "through the smarthost" in loft.ctl("events").stdout
+    finally:
+        set_setting(loft, "route.mode", "smarthost")
+
+
+def test_loftctl_smarthost_test_and_show(env):
+    """connect, TLS, AUTH, QUIT -- no message; a wrong password is said
+    clearly; show never prints the password."""
+    loft, sh = env
+    n = len(sh.messages)
+    p = loft.ctl("smarthost", "test", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok: 127.0.0.1 answered, TLS TLSv1.2 (certificate verified), AUTH accepted" in p.stdout
+    assert "failed: 127.0.0.9: connect to 127.0.0.9 failed" in p.stdout
+    set_setting(loft, "smarthost.password", "nope")
+    try:
+        p = loft.ctl("smarthost", "test", check=False)
+        assert p.returncode == 1 and "authentication failed: 535" in p.stdout, p.stdout
+    finally:
+        set_setting(loft, "smarthost.password", "relaypw")
+    assert len(sh.messages) == n
+    out = loft.ctl("smarthost", "show").stdout
+    assert "smarthost.password   ********" in out and "relaypw" not in out
+    assert "sendgrid" in loft.ctl("smarthost", "presets").stdout
