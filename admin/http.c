@@ -344,6 +344,7 @@ static void on_notify_start(void *cls, struct MHD_Connection *mc, void **socket_
 	on_notify(cls, mc, socket_context, toe);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512], q[600];
