@@ -851,8 +851,13 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	int fd;
 	ssize_t w = 0;
 
-	if (form_multipart_part(ct, q->body.data ? q->body.data : "", q->body.len, "backup", &data,
-				&n, &why) < 0 ||
+	if (q->upload_err) {
+		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		return;
+	}
+	if (!q->upload_map ||
+	    form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
+				&why) < 0 ||
 	    n == 0) {
 		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
 		return;

@@ -470,6 +470,14 @@ def test_upload_of_100mb_refused(env):
     s.close()
     assert head.startswith("HTTP/1.1 413"), head
     assert b.get("/admin").status == 200
+    # without a login, an upload is refused before a byte of it is read
+    s = socket.create_connection(("127.0.0.1", loft.port("http")), timeout=30)
+    s.sendall(("POST /admin/restore?csrf=%s HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: multipart/form-data; boundary=x\r\n"
+               "Content-Length: %d\r\n\r\n" % (token, 10 << 20)).encode())
+    head = s.recv(4096).decode()
+    s.close()
+    assert head.startswith("HTTP/1.1 403"), head
 
 
 def test_admin_password_change(env):
