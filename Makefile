@@ -9,6 +9,8 @@
 #   make deb        Debian packages, amd64 and arm64 (build/deb/)
 #   make deb-test   the amd64 .deb installed, upgraded, removed, purged in
 #                   a throwaway Debian 12 root; loftd started from its unit
+#   make image      the SD-card image build/loft-rpi-arm64.img.xz (as root)
+#   make image-test the image booted in qemu-system-aarch64 and used
 #   make fuzz       libFuzzer targets built with clang, each run briefly
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make static     the build that ships: one static multi-call program
@@ -54,7 +56,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all static progs run test check sanitize cross fresh-test deb deb-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all static progs run test check sanitize cross fresh-test deb deb-test image image-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -216,6 +218,13 @@ deb:
 deb-test: deb
 	@sh board/deps.sh image
 	@sh images/deb-test.sh
+
+image: deb
+	@sh board/deps.sh image
+	@sh images/image.sh
+
+image-test: image
+	@sh images/image-test.sh
 
 bench: deps-test
 	@sh board/deps.sh bench
