@@ -4,14 +4,16 @@
 # As root it runs apt-get itself; otherwise through sudo.
 set -e
 
-build="build-essential pkg-config libmbedtls-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libcrypt-dev zlib1g-dev libqrencode-dev openssl libnatpmp-dev"
+build="build-essential pkg-config libmbedtls-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libcrypt-dev zlib1g-dev libqrcodegen-dev openssl libnatpmp-dev libminiupnpc-dev"
+# loft-admin runs uacme (ACME certificates) on the box
+run_extra="uacme"
 # clients nobody here wrote, and the real servers the tests talk to
 fuzz="$build clang libclang-rt-14-dev"
 # swaks speaks TLS only through Net::SSLeay/IO::Socket::SSL; the TLS tests
 # verify against the system CA store (ca-certificates)
-test="$fuzz python3 python3-pytest python3-aiosmtpd python3-dkim swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates curl dnsmasq-base isync sqlite3 procps iproute2 python3-selenium chromium chromium-driver"
+test="$fuzz python3 python3-pytest python3-aiosmtpd python3-dkim swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates curl dnsmasq-base isync sqlite3 procps iproute2 python3-selenium chromium chromium-driver knot knot-dnsutils uacme pebble"
 cross="gcc-aarch64-linux-gnu libc6-dev-arm64-cross file qemu-user"
-cross_arm64="libc6:arm64 libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64 libnatpmp-dev:arm64 libqrencode-dev:arm64"
+cross_arm64="libc6:arm64 libmbedtls-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libc-ares-dev:arm64 libcrypt-dev:arm64 zlib1g-dev:arm64 libnatpmp-dev:arm64 libqrcodegen-dev:arm64 libminiupnpc-dev:arm64"
 bench="$test postfix dovecot-imapd dovecot-pop3d"
 fresh="mmdebstrap"
 deb="$build dpkg-dev"
@@ -20,7 +22,7 @@ deb="$build dpkg-dev"
 image="mmdebstrap arch-test qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs xz-utils qemu-system-arm python3 systemd"
 
 case "$1" in
-run) want="$build" ;;
+run) want="$build $run_extra" ;;
 test) want="$test" ;;
 cross) want="$build $cross $cross_arm64" ;;
 fuzz) want="$fuzz" ;;

@@ -575,7 +575,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 		if (imap_arg_is(m, "CHANGEDSINCE") && m->next &&
 		    strnum_u64(m->next->str, UINT64_MAX, &fj->changedsince) == 0) {
 			m = m->next;
-			s->condstore = 1;
+			imap_condstore_enable(s);
 		} else if (imap_arg_is(m, "VANISHED") && uid && s->qresync) {
 			vanished = 1;
 		} else {
@@ -603,7 +603,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 		if (it->kind == FK_SECTION && !it->peek)
 			fj->set_seen = 1;
 		if (it->kind == FK_MODSEQ)
-			s->condstore = 1;
+			imap_condstore_enable(s);
 	}
 	if (imap_view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
 		imap_fetch_job_free(fj);
@@ -679,7 +679,7 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 		if (!imap_arg_is(m, "UNCHANGEDSINCE") || !m->next || m->next->next ||
 		    strnum_u64(m->next->str, UINT64_MAX, &unchangedsince) < 0)
 			return imap_tagged(s, c->tag, "BAD", "Invalid STORE modifier"), 0;
-		s->condstore = 1;
+		imap_condstore_enable(s);
 		item = item->next;
 	}
 	if (!item || item->type != IMAP_ARG_ATOM || !(val = item->next) || val->next)
@@ -733,10 +733,20 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 			failed = 1;
 			break;
 		}
-		if (!silent || r == 1)
+		if (!silent) {
 			report[nreport++] = m->uid;
-		if (r == 1 && silent)
-			m->modseq = ms; /* ours: not news for imap_view_sync */
+		} else if (r == 1) {
+			/* ours: not news for imap_view_sync.  The view takes
+			 * this change alone, not the entry read back, which may
+			 * hold another session's later change that must still
+			 * be reported to this one */
+			unsigned f = m->flags & STORE_F_ALL;
+			f = mode == STORE_FLAGS_SET   ? flags
+			    : mode == STORE_FLAGS_ADD ? f | flags
+						      : f & ~flags;
+			m->flags = (m->flags & VIEW_RECENT) | f;
+			m->modseq = ms;
+		}
 	}
 	if (failed || store_tx_commit(st) < 0) {
 		store_tx_rollback(st);
@@ -754,12 +764,7 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 	if (nreport) {
 		struct store_ctx x = {
 		    .s = s, .out = &out, .uids = report, .n = nreport, .uid_cmd = uid};
-		struct buf silent_out;
-		buf_init(&silent_out, 64u * 1024 * 1024);
-		if (silent)
-			x.out = &silent_out; /* update the view, tell nothing */
 		store_entries(st, s->mbox_id, report[0], report[nreport - 1], store_report_cb, &x);
-		buf_free(&silent_out);
 	}
 	imap_write(s, out.data, out.len);
 	buf_free(&out);

@@ -37,6 +37,10 @@ struct imapd {
 	struct ev_timer *poll;
 	struct ev_timer *stop_timer;
 	int64_t data_version;
+	/* APPENDs waiting for their group commit (append.c) */
+	struct append_job *aq, **aq_tail;
+	size_t aq_msgs, aq_bytes;
+	struct ev_timer *aq_timer;
 	/* limits */
 	unsigned max_sessions;	    /* whole process */
 	unsigned max_per_ip;	    /* sessions from one address */
@@ -95,6 +99,7 @@ struct session {
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
+	unsigned appends;   /* APPENDs queued for the group commit (append.c) */
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
 	/* logins under the throttle (lib/service/listener), and what the
@@ -159,6 +164,11 @@ void imap_view_kw_lines(struct session *s, struct buf *out);
  * yet, appends the FLAGS and PERMANENTFLAGS lines for the grown set to
  * out (NULL: writes them at once). */
 void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywords);
+/* A CONDSTORE-enabling command (RFC 7162 3.1: FETCH MODSEQ or
+ * CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ, STATUS
+ * HIGHESTMODSEQ, ENABLE): the first one while a mailbox is selected gets
+ * "* OK [HIGHESTMODSEQ n]" at once. */
+void imap_condstore_enable(struct session *s);
 /* Forgets the view (mailbox closed). */
 void imap_view_clear(struct session *s);
 /* Index of uid in the view, or -1. */
@@ -198,13 +208,23 @@ int imap_cmd_rename(struct session *s, const struct imap_cmd *c);
 int imap_cmd_subscribe(struct session *s, const struct imap_cmd *c, int on);
 int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub);
 int imap_cmd_status(struct session *s, const struct imap_cmd *c);
-int imap_cmd_append(struct session *s, const struct imap_cmd *c);
 int imap_cmd_expunge(struct session *s, const struct imap_cmd *c, const struct imap_arg *uidset);
 int imap_cmd_close(struct session *s, const struct imap_cmd *c, int expunge);
 int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
 		  int move);
 /* Converts a wire mailbox name (mUTF-7) to UTF-8 in out.  Returns 0 or -1. */
 int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen);
+
+/* APPEND and MULTIAPPEND with group commit (append.c). */
+struct append_job;
+/* Queues the APPEND; its tagged reply comes after the commit. */
+int imap_cmd_append(struct session *s, const struct imap_cmd *c);
+/* Stores every queued APPEND in one transaction and replies to each. */
+void imap_append_flush(struct imapd *srv);
+/* The session is going away: its queued APPENDs are stored unanswered. */
+void imap_append_forget(struct session *s);
+/* At shutdown: flushes the queue and frees its timer. */
+void imap_append_stop(struct imapd *srv);
 
 /* FETCH and STORE (fetch.c). */
 int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);

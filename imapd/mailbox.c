@@ -320,14 +320,21 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		else if (imap_arg_is(a, "UNSEEN"))
 			buf_printf(out, "UNSEEN %u", mb->unseen);
 		else if (imap_arg_is(a, "HIGHESTMODSEQ")) {
-			s->condstore = 1;
+			imap_condstore_enable(s);
 			buf_printf(out, "HIGHESTMODSEQ %llu",
 				   (unsigned long long)mb->highestmodseq);
-		} else if (imap_arg_is(a, "APPENDLIMIT"))
+		} else if (imap_arg_is(a, "APPENDLIMIT")) {
 			buf_printf(out, "APPENDLIMIT %llu",
 				   (unsigned long long)s->srv->appendlimit);
-		else
+		} else if (imap_arg_is(a, "SIZE")) {
+			/* STATUS=SIZE (RFC 8438) */
+			uint64_t size = 0;
+			if (store_mailbox_size(s->srv->st, mb->id, &size) < 0)
+				return -1;
+			buf_printf(out, "SIZE %llu", (unsigned long long)size);
+		} else {
 			return -1;
+		}
 	}
 	buf_putc(out, ')');
 	return 0;
@@ -470,6 +477,18 @@ static int item_find(const struct mbox_items *l, size_t n, const char *name)
 	return 0;
 }
 
+/* Whether a mailbox below name (at any depth) is subscribed. */
+static int subscribed_below(const struct mbox_items *l, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].subscribed && strncmp(l->v[i].name, name, n) == 0 &&
+		    l->v[i].name[n] == STORE_MBOX_SEP)
+			return 1;
+	return 0;
+}
+
 /* Adds the hierarchy levels that do not exist but have mailboxes below
  * them ("a" and "a/b" when only "a/b/c" exists, e.g. after DELETE "a"),
  * so a client can still draw the tree: RFC 3501 6.3.8 lists them as
@@ -505,7 +524,7 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 {
 	const struct imap_arg *a = c->args, *ref, *pats, *status_items_arg = NULL;
 	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 1;
-	int extended = 0;
+	int extended = 0, recursive = 0;
 	char pattern[STORE_MBOX_MAX * 2 + 2];
 	struct mbox_items items = {0};
 	struct buf out;
@@ -518,9 +537,16 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 				sel_subscribed = ret_subscribed = 1;
 			else if (imap_arg_is(o, "SPECIAL-USE"))
 				sel_special = 1;
-			else if (!imap_arg_is(o, "REMOTE") && !imap_arg_is(o, "RECURSIVEMATCH"))
+			else if (imap_arg_is(o, "RECURSIVEMATCH"))
+				recursive = 1;
+			else if (!imap_arg_is(o, "REMOTE")) /* no remote mailboxes */
 				return imap_tagged(s, c->tag, "BAD", "Unknown selection option"), 0;
 		}
+		/* RFC 5258 3: RECURSIVEMATCH needs a selection option that is
+		 * not REMOTE to recurse on (here: SUBSCRIBED) */
+		if (recursive && !sel_subscribed)
+			return imap_tagged(s, c->tag, "BAD", "RECURSIVEMATCH without SUBSCRIBED"),
+			       0;
 		a = a->next;
 	}
 	ref = a;
@@ -556,8 +582,9 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	}
 	if (store_mailbox_list(s->srv->st, s->user_id, list_cb, &items) < 0)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
-	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection */
-	if (!lsub && !sel_subscribed && !sel_special)
+	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection,
+	 * but RECURSIVEMATCH lists it when something below is subscribed */
+	if (!lsub && ((!sel_subscribed && !sel_special) || recursive))
 		items_add_gaps(&items, extended);
 	buf_init(&out, 16u * 1024 * 1024);
 	const struct imap_arg *plist = pats->type == IMAP_ARG_LIST ? pats->child : pats;
@@ -585,7 +612,10 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			match = list_match(pb.data, it->name);
 			buf_free(&pb);
 		}
-		if (!match || (sel_subscribed && !it->subscribed) ||
+		/* RECURSIVEMATCH (RFC 5258 3, 4): a mailbox below this one is
+		 * subscribed: CHILDINFO, and listed even if not subscribed */
+		int childinfo = recursive && match && subscribed_below(&items, it->name);
+		if (!match || (sel_subscribed && !it->subscribed && !childinfo) ||
 		    (sel_special && !it->special[0]))
 			continue;
 		buf_printf(&out, "* %s (", cmdname);
@@ -605,6 +635,8 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 		}
 		buf_puts(&out, ") \"/\" ");
 		name_to_wire(&out, it->name);
+		if (childinfo && !it->subscribed)
+			buf_puts(&out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 		buf_puts(&out, "\r\n");
 		if (status_items_arg && !it->phantom) {
 			struct store_mailbox mb;
@@ -630,64 +662,6 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	imap_tagged(s, c->tag, "OK", "%s completed", cmdname);
-	return 0;
-}
-
-int imap_cmd_append(struct session *s, const struct imap_cmd *c)
-{
-	struct store *st = s->srv->st;
-	const struct imap_arg *a = c->args;
-	char name[STORE_MBOX_MAX + 1];
-	unsigned flags = 0;
-	int64_t date = 0;
-	struct buf kw;
-	uint32_t uidvalidity = 0, uid = 0;
-	int r;
-
-	if (c->nargs < 2 || c->nargs > 4)
-		return imap_tagged(s, c->tag, "BAD", "APPEND mailbox [(flags)] [date] message"), 0;
-	if (imap_mbox_from_wire(a, name, sizeof(name)) < 0)
-		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
-	buf_init(&kw, STORE_KEYWORDS_MAX);
-	a = a->next;
-	if (a->type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(a, &flags, &kw) < 0) {
-			buf_free(&kw);
-			return imap_tagged(s, c->tag, "BAD", "Invalid flags"), 0;
-		}
-		a = a->next;
-	}
-	if (a && a->next && a->type == IMAP_ARG_QUOTED) {
-		if (imapdate_parse_datetime(a->str, &date) < 0) {
-			buf_free(&kw);
-			return imap_tagged(s, c->tag, "BAD", "Invalid date-time"), 0;
-		}
-		a = a->next;
-	}
-	if (!a || a->next || a->type != IMAP_ARG_LITERAL) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "BAD", "APPEND needs the message as a literal"), 0;
-	}
-	if (a->len == 0) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "NO", "Empty message"), 0;
-	}
-	if (a->len > s->srv->appendlimit) {
-		buf_free(&kw);
-		return imap_tagged(s, c->tag, "NO", "[TOOBIG] Message too large"), 0;
-	}
-	r = store_append(st, s->user_id, name, a->str, a->len, flags, kw.len ? kw.data : NULL, date,
-			 &uidvalidity, &uid);
-	buf_free(&kw);
-	if (r == STORE_NOTFOUND)
-		return imap_tagged(s, c->tag, "NO", "[TRYCREATE] No such mailbox"), 0;
-	if (r < 0) {
-		log_err(s->sid, "event=append-failed error=\"%s\"", store_errmsg(st));
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] Could not store the message"), 0;
-	}
-	log_info(s->sid, "event=append user=%s size=%zu uid=%u", s->user, a->len, uid);
-	imapd_changed(s->srv, 0);
-	imap_tagged(s, c->tag, "OK", "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
 	return 0;
 }
 

@@ -209,6 +209,7 @@ int main(int argc, char **argv)
 	log_info(NULL, "event=ready imap_listeners=%d appendlimit=%llu", nl,
 		 (unsigned long long)srv.appendlimit);
 	rc = daemon_run(d);
+	imap_append_stop(&srv);
 	ev_timer_free(srv.poll);
 	ev_timer_free(srv.stop_timer);
 	listener_free(srv.lsn);

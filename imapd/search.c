@@ -303,7 +303,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 		return imap_tagged(s, c->tag, "BAD", "%s", kp.err ? kp.err : "Invalid search"), 0;
 	if (kp.used_modseq) {
 		x.used_modseq = 1;
-		s->condstore = 1;
+		imap_condstore_enable(s);
 	}
 	if (resolve(&x, prog) < 0) {
 		imap_skey_free(prog);
@@ -315,7 +315,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	}
 	uint32_t *hits = malloc((x.n ? x.n : 1) * sizeof(*hits));
 	size_t nh = 0;
-	uint64_t maxmod = 0;
+	uint64_t maxmod = 0, firstmod = 0, lastmod = 0;
 	if (!hits)
 		bug("out of memory");
 	for (size_t i = 0; i < x.n; i++) {
@@ -326,6 +326,9 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 			hits[nh++] = uid ? x.e[i].uid : (uint32_t)vi + 1;
 			if (x.e[i].modseq > maxmod)
 				maxmod = x.e[i].modseq;
+			if (nh == 1)
+				firstmod = x.e[i].modseq;
+			lastmod = x.e[i].modseq;
 		}
 	}
 	struct buf out;
@@ -346,8 +349,16 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 			buf_puts(&out, " ALL ");
 			imap_uidset_format(&out, hits, nh);
 		}
-		if (nh && x.used_modseq)
-			buf_printf(&out, " MODSEQ %llu", (unsigned long long)maxmod);
+		if (nh && x.used_modseq) {
+			/* RFC 7162 3.1.5: the mod-sequence of what is returned:
+			 * MIN and/or MAX alone, their message(s); else all */
+			uint64_t ms = maxmod;
+			if (!r_all && !r_count && (r_min || r_max))
+				ms = r_min && r_max ? (firstmod > lastmod ? firstmod : lastmod)
+				     : r_min	    ? firstmod
+						    : lastmod;
+			buf_printf(&out, " MODSEQ %llu", (unsigned long long)ms);
+		}
 	} else {
 		buf_puts(&out, "* SEARCH");
 		for (size_t i = 0; i < nh; i++)

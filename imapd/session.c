@@ -34,7 +34,7 @@
 #define CAPS_COMMON	       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
-	" COMPRESS=DEFLATE"
+	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -176,7 +176,7 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 			return imap_tagged(s, c->tag, "BAD", "ENABLE takes atoms"), 0;
 		}
 		if (imap_arg_is(a, "CONDSTORE") && !s->condstore) {
-			s->condstore = 1;
+			imap_condstore_enable(s);
 			buf_puts(&b, " CONDSTORE");
 		} else if (imap_arg_is(a, "QRESYNC") && !s->qresync) {
 			s->qresync = 1;
@@ -577,6 +577,10 @@ static void run_command(struct session *s, const struct imap_cmd *c)
 	 * before its subcommand is read */
 	if (strcmp(c->name, "UID") == 0 && !state_ok(s, c, SELECTED))
 		return;
+	/* queued APPENDs are stored (and answered) before anything else
+	 * this session asks runs (append.c) */
+	if (s->appends && strcmp(c->name, "APPEND") != 0)
+		imap_append_flush(s->srv);
 	cmd = command_row(s, c);
 	if (!cmd || !state_ok(s, c, cmd->states))
 		return;
@@ -757,6 +761,7 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 		s->next->prev = s->prev;
 	listener_session_end(srv->lsn, s->peer);
 	listener_auth_free(s->auth);
+	imap_append_forget(s);
 	imap_fetch_job_free(s->fj);
 	imap_view_clear(s);
 	ev_timer_free(s->deadline);
@@ -817,6 +822,7 @@ void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const ch
 
 void imapd_stop_sessions(struct imapd *srv)
 {
+	imap_append_flush(srv);
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		if (s->c && (s->mode == MODE_IDLE || !imap_parser_busy(s->p))) {
 			imap_printf(s, "* BYE Server shutting down\r\n");

@@ -147,6 +147,16 @@ void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywo
 	}
 }
 
+void imap_condstore_enable(struct session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = 1;
+	if (s->state == ST_SELECTED)
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			    (unsigned long long)s->modseq);
+}
+
 /* --- the view ------------------------------------------------------------- */
 
 void imap_view_clear(struct session *s)

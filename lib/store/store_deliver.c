@@ -443,14 +443,103 @@ fail_ids:
 	return -1;
 }
 
+int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
+{
+	struct parsed *p;
+	int64_t *mids;
+	size_t total = 0, k, i, j;
+	char kw[STORE_KEYWORDS_MAX + 1];
+	int64_t now = store_now();
+
+	for (i = 0; i < n; i++) {
+		jobs[i].rc = 0;
+		jobs[i].uidvalidity = 0;
+		total += jobs[i].n;
+		if (jobs[i].n == 0 || !jobs[i].mailbox)
+			jobs[i].rc = -1;
+		for (j = 0; j < jobs[i].n; j++) {
+			const struct store_append_msg *m = &jobs[i].msgs[j];
+			if ((m->flags & ~STORE_F_ALL) ||
+			    store_keywords_norm(m->keywords, kw, sizeof(kw)) < 0 ||
+			    (!m->data && m->len > 0))
+				jobs[i].rc = -1;
+		}
+	}
+	if (total == 0)
+		return 0;
+	/* parse everything before taking the write lock */
+	p = calloc(total, sizeof(*p));
+	mids = calloc(total, sizeof(*mids));
+	if (!p || !mids) {
+		free(p);
+		free(mids);
+		return store_err(st, "out of memory");
+	}
+	for (i = 0, k = 0; i < n; k += jobs[i].n, i++) {
+		if (jobs[i].rc)
+			continue;
+		for (j = 0; j < jobs[i].n; j++) {
+			const struct store_append_msg *m = &jobs[i].msgs[j];
+			if (parse_message(st, m->data ? m->data : "", m->len, &p[k + j]) < 0)
+				goto fail_parse;
+		}
+	}
+	if (store_begin(st) < 0)
+		goto fail_parse;
+	for (i = 0, k = 0; i < n; k += jobs[i].n, i++) {
+		struct store_append_job *jb = &jobs[i];
+		int64_t mbox;
+		int rc;
+
+		if (jb->rc)
+			continue;
+		rc = store_mailbox_id(st, jb->user_id, jb->mailbox, &mbox);
+		if (rc == STORE_NOTFOUND) {
+			jb->rc = rc;
+			continue;
+		}
+		if (rc < 0)
+			goto fail;
+		for (j = 0; j < jb->n; j++) {
+			struct store_append_msg *m = &jb->msgs[j];
+			store_keywords_norm(m->keywords, kw, sizeof(kw));
+			if (message_row_insert(st, m->data ? m->data : "", m->len,
+					       m->internaldate ? m->internaldate : now, &p[k + j],
+					       &mids[k + j]) < 0 ||
+			    store_entry_add(st, mbox, mids[k + j], m->flags, kw, &m->uid,
+					    &jb->uidvalidity) < 0)
+				goto fail;
+		}
+	}
+	/* the index rows last: FTS5 writes one segment at the commit (see
+	 * store_deliver_many) */
+	for (i = 0, k = 0; i < n; k += jobs[i].n, i++)
+		for (j = 0; jobs[i].rc == 0 && j < jobs[i].n; j++)
+			if (index_insert(st, mids[k + j], &p[k + j]) < 0)
+				goto fail;
+	for (i = 0; i < total; i++)
+		parsed_free(&p[i]);
+	free(p);
+	free(mids);
+	return store_commit(st) < 0 ? -1 : 0;
+fail:
+	store_rollback(st);
+fail_parse:
+	/* p[] is zeroed where nothing was parsed; parsed_free copes */
+	for (i = 0; i < total; i++)
+		parsed_free(&p[i]);
+	free(p);
+	free(mids);
+	return -1;
+}
+
 int store_append(struct store *st, int64_t user_id, const char *mailbox_name, const char *data,
 		 size_t len, unsigned flags, const char *keywords, int64_t internaldate,
 		 uint32_t *uidvalidity, uint32_t *uid)
 {
+	struct store_append_msg m = {data, len, flags, keywords, internaldate, 0};
+	struct store_append_job jb = {user_id, mailbox_name, &m, 1, 0, 0};
 	char kw[STORE_KEYWORDS_MAX + 1];
-	struct parsed p;
-	int64_t mbox, mid;
-	int rc;
 
 	if (flags & ~STORE_F_ALL)
 		return store_err(st, "invalid flags");
@@ -458,30 +547,17 @@ int store_append(struct store *st, int64_t user_id, const char *mailbox_name, co
 		return store_err(st, "invalid keywords");
 	if (!data && len > 0)
 		return store_err(st, "no data");
-	if (internaldate == 0)
-		internaldate = store_now();
-	if (parse_message(st, data ? data : "", len, &p) < 0) {
-		parsed_free(&p);
+	if (store_append_many(st, &jb, 1) < 0)
 		return -1;
-	}
-	if (store_begin(st) < 0) {
-		parsed_free(&p);
-		return -1;
-	}
-	rc = store_mailbox_id(st, user_id, mailbox_name, &mbox);
-	if (rc < 0) {
-		parsed_free(&p);
-		store_rollback(st);
-		return rc;
-	}
-	if (message_insert(st, data ? data : "", len, internaldate, &p, &mid) < 0 ||
-	    store_entry_add(st, mbox, mid, flags, kw, uid, uidvalidity) < 0) {
-		parsed_free(&p);
-		store_rollback(st);
-		return -1;
-	}
-	parsed_free(&p);
-	return store_commit(st);
+	if (jb.rc == STORE_NOTFOUND)
+		return store_errc(st, STORE_NOTFOUND, "no such mailbox");
+	if (jb.rc < 0)
+		return store_err(st, "invalid message");
+	if (uidvalidity)
+		*uidvalidity = jb.uidvalidity;
+	if (uid)
+		*uid = m.uid;
+	return 0;
 }
 
 static char *dup_text(sqlite3_stmt *s, int col)

@@ -52,6 +52,33 @@ struct store_delivery {
  * of them kept (the caller may retry them one by one). */
 int store_deliver_many(struct store *st, struct store_delivery *d, size_t n);
 
+/* One message of an APPEND (MULTIAPPEND: several). */
+struct store_append_msg {
+	const char *data;
+	size_t len;
+	unsigned flags;	      /* STORE_F_* */
+	const char *keywords; /* space separated, may be NULL */
+	int64_t internaldate; /* unix time, 0 = now */
+	uint32_t uid;	      /* out */
+};
+/* One APPEND command: its messages go to one mailbox, all or none. */
+struct store_append_job {
+	int64_t user_id;
+	const char *mailbox;
+	struct store_append_msg *msgs;
+	size_t n;
+	int rc;		      /* out: 0 stored, STORE_NOTFOUND, -1 invalid */
+	uint32_t uidvalidity; /* out */
+};
+/* Stores the messages of jobs[0..n) in one transaction: one fsync and one
+ * search-index segment for all (IMAP APPEND group commit).  A job whose
+ * mailbox does not exist (rc STORE_NOTFOUND) or whose flags, keywords or
+ * data are invalid (rc -1) stores nothing and does not stop the others.
+ * Returns 0 once durably committed, every job's rc and uids set; -1 when
+ * the transaction failed, with nothing of any job kept (the caller may
+ * retry them one by one). */
+int store_append_many(struct store *st, struct store_append_job *jobs, size_t n);
+
 /* IMAP APPEND to the user's mailbox: flags (STORE_F_*), keywords (space
  * separated, may be NULL), internaldate (unix time, 0 = now).  Sets
  * *uidvalidity and *uid (either may be NULL).  Returns 0 once durable,

@@ -344,6 +344,22 @@ int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mail
 	return mailbox_read(st, s, out);
 }
 
+int store_mailbox_size(struct store *st, int64_t mailbox_id, uint64_t *size)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_q(st,
+		    "SELECT coalesce(sum(m.size), 0) FROM entries e JOIN messages m"
+		    " ON m.id = e.message_id WHERE e.mailbox_id = ?1",
+		    SA_INT(mailbox_id));
+	if (!s || (rc = store_row(st, s, "mailbox size")) < 0)
+		return -1;
+	*size = rc ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	store_stmt_done(s);
+	return 0;
+}
+
 int store_mailbox_claim_recent(struct store *st, int64_t mailbox_id, uint32_t *old_mark)
 {
 	sqlite3_stmt *s;

@@ -422,3 +422,241 @@ def test_many_sessions_consistent(loft):
         t.r.close()
     truth.r.close()
     m.logout()
+
+
+# --- 6. LIST-EXTENDED (RFC 5258) --------------------------------------------
+
+def test_list_extended(loft):
+    r = Raw(loft)
+    for name in (b"LX", b"LX/a", b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"c CREATE " + name)[-1].startswith(b"c OK")
+    for name in (b"LX/a/deep", b"LX/b", b"LZ/q/r"):
+        assert r.cmd(b"s SUBSCRIBE " + name)[-1].startswith(b"s OK")
+    # RECURSIVEMATCH alone is an error (RFC 5258 3)
+    assert r.cmd(b'a LIST (RECURSIVEMATCH) "" "*"')[-1].startswith(b"a BAD")
+    assert r.cmd(b'a LIST (RECURSIVEMATCH REMOTE) "" "*"')[-1].startswith(b"a BAD")
+    out = r.cmd(b'b LIST (SUBSCRIBED) "" "L*"')
+    assert out[-1].startswith(b"b OK")
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a/deep", b"LX/b", b"LZ/q/r"}, out
+    assert b"\\NonExistent" not in got[b"LX/b"] and b"\\Subscribed" in got[b"LX/b"]
+    # parents of subscribed children: CHILDINFO
+    out = r.cmd(b'c LIST (SUBSCRIBED RECURSIVEMATCH) "" "LX/%"')
+    assert out[-1].startswith(b"c OK")
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX/a"], out
+    assert b"\\Subscribed" not in got[b"LX/a"].split(b")")[0], out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"CHILDINFO" not in got[b"LX/b"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"')
+    got = {l.split(b'"/" ', 1)[1].split(b" ")[0].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX", b"LZ"}, out
+    assert b'("CHILDINFO" ("SUBSCRIBED"))' in got[b"LX"], out
+    # a level that does not exist, with a subscribed mailbox below
+    assert b"\\NonExistent" in got[b"LZ"] and b"CHILDINFO" in got[b"LZ"], out
+    out = r.cmd(b'd LIST (SUBSCRIBED RECURSIVEMATCH) "" "LZ/%"')
+    assert len(out) == 2 and b"\\NonExistent" in out[0] and b'"LZ/q"' in out[0], out
+    # without RECURSIVEMATCH: only what is subscribed itself
+    out = r.cmd(b'd LIST (SUBSCRIBED) "" "L%"')
+    assert out[-1].startswith(b"d OK") and len(out) == 1, out
+    # RETURN (SUBSCRIBED) marks without selecting by subscription
+    out = r.cmd(b'e LIST "" "LX/*" RETURN (SUBSCRIBED CHILDREN)')
+    got = {l.split(b'"/" ', 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"LX/a", b"LX/a/deep", b"LX/b"}, out
+    assert b"\\Subscribed" in got[b"LX/b"] and b"\\Subscribed" not in got[b"LX/a"]
+    assert b"\\HasChildren" in got[b"LX/a"]
+    r.close()
+
+
+# --- 7. CONDSTORE (RFC 7162) -------------------------------------------------
+
+def test_condstore_fetch_modseq_and_esearch(loft):
+    m = imap_ssl(loft)
+    fresh(m, "C1", [mkmsg(["Subject: c%d" % i], "x\r\n") for i in range(4)])
+    m.logout()
+    r = Raw(loft)
+    out = r.cmd(b"s SELECT C1")
+    assert not any(b"HIGHESTMODSEQ" in l and l.startswith(b"s ") for l in out)
+    # FETCH MODSEQ enables CONDSTORE: HIGHESTMODSEQ reported at once
+    out = r.cmd(b"f FETCH 1 (MODSEQ)")
+    assert out[-1].startswith(b"f OK")
+    assert any(re.match(rb"\* OK \[HIGHESTMODSEQ \d+\]", l) for l in out), out
+    # now STORE answers carry MODSEQ
+    out = r.cmd(b"t STORE 2 +FLAGS (\\Flagged)")
+    mm = re.search(rb"\* 2 FETCH \(.*MODSEQ \((\d+)\)", b" ".join(out))
+    assert mm, out
+    ms2 = int(mm.group(1))
+    out = r.cmd(b"t STORE 3 +FLAGS (\\Flagged)")
+    ms3 = int(re.search(rb"MODSEQ \((\d+)\)", b" ".join(out)).group(1))
+    r.cmd(b"t STORE 4 +FLAGS (\\Seen)")
+    assert ms3 > ms2
+    # the MODSEQ of the messages returned, not of the mailbox
+    def es(line):
+        out = r.cmd(line)
+        assert out[-1].split(b" ")[1] == b"OK", out
+        return [l for l in out if l.startswith(b"* ESEARCH")][0]
+    assert es(b"a SEARCH RETURN (MIN) FLAGGED MODSEQ 1").endswith(b"MIN 2 MODSEQ %d" % ms2)
+    assert es(b"b SEARCH RETURN (MAX) FLAGGED MODSEQ 1").endswith(b"MAX 3 MODSEQ %d" % ms3)
+    assert es(b"c SEARCH RETURN (MIN MAX) FLAGGED MODSEQ 1").endswith(
+        b"MIN 2 MAX 3 MODSEQ %d" % ms3)
+    assert es(b"d SEARCH RETURN (COUNT) FLAGGED MODSEQ 1").endswith(b"COUNT 2 MODSEQ %d" % ms3)
+    out = r.cmd(b"e SEARCH FLAGGED MODSEQ 1")
+    assert b"* SEARCH 2 3 (MODSEQ %d)" % ms3 in out, out
+    r.close()
+
+
+# --- APPEND group commit and MULTIAPPEND (RFC 3502) ------------------------
+
+def lit(b):
+    return b"{%d+}\r\n" % len(b) + b
+
+
+def test_multiappend(loft):
+    r = Raw(loft)
+    assert b"MULTIAPPEND" in b" ".join(r.cmd(b"c CAPABILITY"))
+    assert r.cmd(b"c CREATE MA")[-1].startswith(b"c OK")
+    m1, m2, m3 = (mkmsg(["Subject: multi %d" % i], "body %d\r\n" % i) for i in range(3))
+    out = r.cmd(b"a APPEND MA (\\Seen) " + lit(m1) + b' ($Multi) "01-Jul-2003 10:52:37 +0200" '
+                + lit(m2) + b" " + lit(m3))
+    mm = re.match(rb"a OK \[APPENDUID (\d+) 1:3\]", out[-1])
+    assert mm, out
+    out = r.cmd(b"s SELECT MA")
+    assert b"* 3 EXISTS" in out
+    out = r.cmd(b"f FETCH 1:3 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (Subject)])")
+    flat = b"\n".join(out)
+    assert len(re.findall(rb"^\* \d+ FETCH", flat, re.M)) == 3
+    assert b"multi 0" in flat and b"multi 2" in flat
+    assert b"FLAGS (\\Seen \\Recent)" in out[0] and b"$Multi" in flat and b"01-Jul-2003" in flat
+    # all or nothing: a missing mailbox, an empty message, a bad flag
+    assert r.cmd(b"b APPEND Nowhere " + lit(m1) + b" " + lit(m2))[-1].startswith(
+        b"b NO [TRYCREATE]")
+    assert r.cmd(b"c APPEND MA " + lit(m1) + b" {0+}\r\n")[-1].startswith(b"c NO")
+    assert r.cmd(b"d APPEND MA " + lit(m1) + b" (\\Bogus) " + lit(m2))[-1].startswith(b"d BAD")
+    assert r.cmd(b"e APPEND MA " + lit(m1) + b" junk")[-1].startswith(b"e BAD")
+    out = r.cmd(b"n NOOP")
+    assert not any(l.endswith(b"EXISTS") for l in out), out
+    out = r.cmd(b"t STATUS MA (MESSAGES)")
+    assert b"(MESSAGES 3)" in out[0], out
+    r.close()
+
+
+def test_append_group_commit_pipelined(loft):
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE GC")[-1].startswith(b"c OK")
+    before = loft.log().count("event=append-commit")
+    n = 40
+    msgs = [mkmsg(["Subject: gc %d" % i, "Message-ID: <gc%d@x>" % i], "x" * (i * 50) + "\r\n")
+            for i in range(n)]
+    # every APPEND and then a SELECT in one write: the SELECT must see them
+    # all, and the tagged replies come in order
+    r.send(b"".join(b"a%d APPEND GC (\\Flagged) " % i + lit(b) + b"\r\n"
+                    for i, b in enumerate(msgs)) + b"s SELECT GC\r\n")
+    lines = r.until_tag(b"s")
+    tagged = [l for l in lines if not l.startswith(b"*")]
+    assert [t.split(b" ")[0] for t in tagged] == [b"a%d" % i for i in range(n)] + [b"s"]
+    uids = []
+    for t in tagged[:-1]:
+        mm = re.match(rb"a\d+ OK \[APPENDUID \d+ (\d+)\]", t)
+        assert mm, t
+        uids.append(int(mm.group(1)))
+    assert uids == list(range(1, n + 1))
+    assert b"* %d EXISTS" % n in lines
+    # fewer commits than APPENDs: they were stored together
+    log = loft.log()
+    commits = re.findall(r"event=append-commit appends=(\d+) messages=(\d+)", log)[before:]
+    assert sum(int(m) for _, m in commits) == n, commits
+    assert len(commits) < n and max(int(a) for a, _ in commits) > 1, commits
+    out = r.cmd(b"f FETCH 1:* (FLAGS RFC822.SIZE)")
+    sizes = [int(x) for x in re.findall(rb"RFC822.SIZE (\d+)", b" ".join(out))]
+    assert sizes == [len(b) for b in msgs]
+    r.close()
+
+
+def test_append_concurrent_sessions(loft):
+    import threading
+    m = imap_ssl(loft)
+    assert m.create("CC")[0] == "OK"
+    results = []
+
+    def client(k):
+        r = Raw(loft)
+        body = b"".join(b"a%d APPEND CC " % i + lit(mkmsg(["Subject: c%d-%d" % (k, i)], "y\r\n"))
+                        + b"\r\n" for i in range(15))
+        r.send(body)
+        lines = r.until_tag(b"a14")
+        results.append([l for l in lines if not l.startswith(b"*")])
+        r.close()
+
+    ths = [threading.Thread(target=client, args=(k,)) for k in range(5)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(60)
+    assert len(results) == 5
+    for tagged in results:
+        assert len(tagged) == 15 and all(b" OK [APPENDUID" in t for t in tagged), tagged
+    typ, data = m.select("CC")
+    assert data == [b"75"]
+    typ, data = m.search(None, "SUBJECT", "c3-14")
+    assert typ == "OK" and len(data[0].split()) == 1
+    m.logout()
+
+
+# --- BINARY (RFC 3516), advertised -------------------------------------------
+
+def test_binary(loft):
+    r = Raw(loft)
+    assert b" BINARY" in b" ".join(r.cmd(b"c CAPABILITY"))
+    assert r.cmd(b"c CREATE BIN")[-1].startswith(b"c OK")
+    blob = bytes(range(256)) * 4
+    msg = (b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(blob).replace(b"\n", b"\r\n") + b"--b--\r\n")
+    # APPEND with a literal8 (~{n}), NULs and all
+    raw = (b"Subject: raw\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\n"
+           b"Content-Type: application/octet-stream\r\n\r\n" + blob)
+    assert r.cmd(b"a APPEND BIN " + lit(msg))[-1].startswith(b"a OK")
+    r.send(b"b APPEND BIN ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    assert r.until_tag(b"b")[-1].startswith(b"b OK")
+    r.cmd(b"s SELECT BIN")
+    r.send(b"f FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n")
+    head = r.line()
+    assert b"BINARY.SIZE[2] 1024" in head and head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"f")[-1].startswith(b"f OK")
+    r.send(b"g FETCH 2 (BINARY.PEEK[1])\r\n")
+    head = r.line()
+    assert head.endswith(b"~{1024}"), head
+    while len(r.buf) < 1024:
+        r.buf += r.s.recv(65536)
+    assert r.buf[:1024] == blob
+    r.buf = r.buf[1024:]
+    assert r.until_tag(b"g")[-1].startswith(b"g OK")
+    r.close()
+
+
+# --- STATUS=SIZE (RFC 8438) ---------------------------------------------------
+
+def test_status_size(loft):
+    m = imap_ssl(loft)
+    assert b"STATUS=SIZE" in m.capability()[1][0]
+    msgs = [mkmsg(["Subject: size %d" % i], "z" * (100 * i) + "\r\n") for i in range(5)]
+    fresh(m, "SZ", msgs)
+    typ, data = m.status("SZ", "(MESSAGES SIZE)")
+    assert typ == "OK" and b"(MESSAGES 5 SIZE %d)" % sum(map(len, msgs)) in data[0], data
+    m.store("1,3", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    typ, data = m.status("SZ", "(SIZE)")
+    assert b"(SIZE %d)" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in data[0], data
+    assert m.create("SZ0")[0] == "OK"
+    typ, data = m.status("SZ0", "(SIZE UNSEEN)")
+    assert b"(SIZE 0 UNSEEN 0)" in data[0], data
+    m.untagged_responses.pop("STATUS", None)
+    typ, data = m._simple_command("LIST", '""', "SZ", "RETURN", "(STATUS (SIZE))")
+    assert typ == "OK"
+    st = m.untagged_responses.pop("STATUS", [])
+    assert st and b"SIZE %d" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in st[0], st
+    m.logout()

@@ -473,6 +473,45 @@ static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t 
 	}
 }
 
+/* store_append_many: APPEND group commit and MULTIAPPEND (issue 9) */
+static void test_append_many(struct store *a, struct store *b, int64_t bob)
+{
+	struct store_append_msg m1[3] = {{msg1, strlen(msg1), STORE_F_SEEN, "$A", 1700000000, 0},
+					 {msg2, strlen(msg2), 0, NULL, 0, 0},
+					 {msg1, strlen(msg1), STORE_F_FLAGGED, "$B $C", 0, 0}};
+	struct store_append_msg m2[1] = {{msg2, strlen(msg2), 0, NULL, 0, 0}};
+	struct store_append_msg m3[2] = {{msg2, strlen(msg2), 0, NULL, 0, 0},
+					 {msg1, strlen(msg1), 0, "bad\\kw", 0, 0}};
+	struct store_append_msg m4[1] = {{msg1, strlen(msg1), 0, NULL, 0, 0}};
+	struct store_append_job jobs[4] = {{bob, "Batch", m1, 3, 0, 0},
+					   {bob, "Nowhere", m2, 1, 0, 0},
+					   {bob, "Batch", m3, 2, 0, 0},
+					   {bob, "batch2", m4, 1, 0, 0}};
+	struct store_mailbox mb;
+	struct entries e;
+
+	ok(store_mailbox_create(a, bob, "Batch", NULL) == 0 &&
+	       store_mailbox_create(a, bob, "batch2", NULL) == 0,
+	   "append_many: mailboxes");
+	is_int(store_append_many(a, jobs, 4), 0, "append_many: one transaction committed");
+	is_int(jobs[0].rc, 0, "append_many: MULTIAPPEND stored");
+	ok(m1[0].uid == 1 && m1[1].uid == 2 && m1[2].uid == 3, "append_many: consecutive UIDs");
+	is_int(jobs[1].rc, STORE_NOTFOUND, "append_many: missing mailbox fails alone");
+	is_int(jobs[2].rc, -1, "append_many: a bad keyword fails its whole job");
+	ok(m3[0].uid == 0, "append_many: nothing of the bad job stored");
+	ok(jobs[3].rc == 0 && m4[0].uid == 1, "append_many: second mailbox");
+	is_int(store_mailbox_get(b, bob, "Batch", &mb), 0, "append_many: Batch");
+	is_int(mb.messages, 3, "append_many: three messages, seen from another handle");
+	is_int(jobs[0].uidvalidity, mb.uidvalidity, "append_many: uidvalidity");
+	memset(&e, 0, sizeof(e));
+	store_entries(b, mb.id, 1, 0, collect_entry, &e);
+	ok(e.n == 3 && e.e[0].flags == STORE_F_SEEN && e.e[2].flags == STORE_F_FLAGGED,
+	   "append_many: flags");
+	is_s(e.kw[2], "$B $C", "append_many: keywords");
+	is_int(e.e[0].internaldate, 1700000000, "append_many: internaldate");
+	is_int(store_append_many(a, jobs, 0), 0, "append_many: nothing to do");
+}
+
 static void test_append_flags(struct store *a, struct store *b, int64_t bob)
 {
 	struct store_mailbox mb;
@@ -980,6 +1019,7 @@ int main(void)
 	test_aliases(a, b, bob, carol);
 	test_deliver(a, b, bob, carol);
 	test_append_flags(a, b, bob);
+	test_append_many(a, b, bob);
 	test_copy_move_expunge(a, b, bob);
 	test_search(a, b, carol);
 	test_queue(a, b);
