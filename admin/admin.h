@@ -37,6 +37,9 @@ struct admin {
 	uint64_t max_upload;
 	int64_t session_idle_s;
 	char hostname[256]; /* from loft.conf, else the machine's */
+	int stopping;	    /* suspended requests are answered 503 */
+	/* loads the certificate again (after ACME installed one) */
+	void (*reload_tls)(struct admin *a);
 };
 
 struct req {
@@ -49,15 +52,20 @@ struct req {
 	int post;
 	struct buf body;
 	int too_big;
-	uint64_t discarded; /* bytes dropped past the limit; -1: answered */
-	struct form form;   /* parsed on POST with a form content type */
-	int form_bad;	    /* the body was not a valid form */
-	int multipart;	    /* multipart/form-data (an upload): CSRF in the query */
+	uint64_t discarded;    /* bytes dropped past the limit; -1: answered */
+	struct form form;      /* parsed on POST with a form content type */
+	int form_bad;	       /* the body was not a valid form */
+	int parsed;	       /* the form was parsed (once) */
+	struct req *susp_next; /* http.c's list of suspended requests */
+	int multipart;	       /* multipart/form-data (an upload): CSRF in the query */
 	const char *form_why;
 	/* session state (session.c) */
 	int has_session;
 	char sess_hash[STORE_ADMIN_HASH_MAX + 1];
 	struct store_admin_session sess;
+	/* the relay test (relaytest.c): 0 none, 1 running, 2 done */
+	int relay_state, relay_ok;
+	char relay_msg[1024];
 	/* login throttling (session.c) */
 	int delayed;
 	struct ev_timer *delay_timer;

@@ -12,7 +12,7 @@
  * password (the phone asks for it).
  */
 #include <mbedtls/md.h>
-#include <qrencode.h>
+#include <qrcodegen/qrcodegen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,14 +372,16 @@ static int profile_link(struct admin *a, const struct req *q, const char *addres
 /* An inline SVG of the QR code for text (one path, dark modules). */
 static void qr_svg(struct resp *r, const char *text)
 {
-	QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	/* two version-40 buffers (3.9 KB each): fine on the loop's stack */
+	uint8_t qr[qrcodegen_BUFFER_LEN_MAX], tmp[qrcodegen_BUFFER_LEN_MAX];
 	int w, quiet = 4;
 
-	if (!qr) {
+	if (!qrcodegen_encodeText(text, tmp, qr, qrcodegen_Ecc_MEDIUM, qrcodegen_VERSION_MIN,
+				  qrcodegen_VERSION_MAX, qrcodegen_Mask_AUTO, true)) {
 		h_raw(r, "<p class=\"mut\">(The QR code could not be drawn.)</p>");
 		return;
 	}
-	w = qr->width;
+	w = qrcodegen_getSize(qr);
 	h_fmt(r,
 	      "<svg class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code\" "
 	      "viewBox=\"0 0 %d %d\" width=\"192\" height=\"192\" shape-rendering=\"crispEdges\">"
@@ -387,10 +389,9 @@ static void qr_svg(struct resp *r, const char *text)
 	      w + 2 * quiet, w + 2 * quiet);
 	for (int y = 0; y < w; y++)
 		for (int x = 0; x < w; x++)
-			if (qr->data[y * w + x] & 1)
+			if (qrcodegen_getModule(qr, x, y))
 				h_fmt(r, "M%d %dh1v1h-1z", x + quiet, y + quiet);
 	h_raw(r, "\"/></svg>");
-	QRcode_free(qr);
 }
 
 void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, const char *address)

@@ -5,11 +5,14 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "dkim.h"
 #include "html.h"
 #include "pages.h"
+#include "store_outbound.h"
 #include "store_settings.h"
 
 int admin_hostname_ok(const char *s)
@@ -50,6 +53,33 @@ void admin_names(struct admin *a, char *domain, char *host)
 static int nrec;
 
 static void rec(struct resp *r, const char *type, const char *name, const char *value,
+		const char *why);
+
+/* The DKIM key's TXT record (loft-queue signs with the key in dkim_keys;
+ * it is made when the domain is set, or here when missing). */
+static void dkim_record(struct admin *a, struct resp *r, const char *dom)
+{
+	char sel[64], n[400], err[256], *pem = NULL, *pub = NULL, *v;
+
+	if (store_dkim_ensure(a->st, dom, NULL) != 0 ||
+	    store_dkim_get(a->st, dom, sel, sizeof(sel), &pem) != 0 ||
+	    dkim_pubkey(pem, &pub, err, sizeof(err)) < 0) {
+		free(pem);
+		rec(r, "TXT", "(DKIM)", "not available", "The signing key could not be read.");
+		return;
+	}
+	snprintf(n, sizeof(n), "%s._domainkey.%s", sel, dom);
+	v = malloc(strlen(pub) + 32);
+	if (v) {
+		snprintf(v, strlen(pub) + 32, "v=DKIM1; k=rsa; p=%s", pub);
+		rec(r, "TXT", n, v, "The key receivers check Loft's signatures with.");
+	}
+	free(v);
+	free(pem);
+	free(pub);
+}
+
+static void rec(struct resp *r, const char *type, const char *name, const char *value,
 		const char *why)
 {
 	nrec++;
@@ -85,10 +115,11 @@ void admin_dns_records(struct admin *a, struct resp *r)
 	rec(r, "A", host, "your public IPv4 address",
 	    "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.");
 	if (inc[0])
-		snprintf(v, sizeof(v), "v=spf1 mx include:%s ~all", inc);
+		snprintf(v, sizeof(v), "v=spf1 mx %s ~all", inc);
 	else
 		snprintf(v, sizeof(v), "v=spf1 mx ~all");
 	rec(r, "TXT", dom, v, "Which servers may send mail as your domain.");
+	dkim_record(a, r, dom);
 	snprintf(n, sizeof(n), "_dmarc.%s", dom);
 	snprintf(v, sizeof(v), "v=DMARC1; p=quarantine; rua=mailto:postmaster@%s", dom);
 	rec(r, "TXT", n, v, "What receivers do with mail that fails the checks.");
@@ -106,8 +137,7 @@ void admin_dns_records(struct admin *a, struct resp *r)
 	rec(r, "CNAME", n, v, "Thunderbird and Android mail apps set themselves up from here.");
 	snprintf(n, sizeof(n), "autodiscover.%s", dom);
 	rec(r, "CNAME", n, v, "Outlook sets itself up from here.");
-	h_raw(r, "</tbody></table><p class=\"mut\">The DKIM record (a signature key) appears "
-		 "here once Loft has made its signing key.</p></div>\n");
+	h_raw(r, "</tbody></table></div>\n");
 }
 
 void admin_cert_fingerprint(struct admin *a, char *out, size_t n)

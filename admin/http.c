@@ -53,6 +53,7 @@ struct http {
 	unsigned timeout_s;
 	unsigned conns;
 	struct relay *relays;
+	struct req *suspended; /* requests waiting (login delay, relay test) */
 	int epfd;
 };
 
@@ -241,11 +242,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	if (q->too_big)
 		return MHD_YES; /* answered already */
-	if (q->post && !q->delayed && is_form(mc) && strcmp(q->path, "/admin/restore") != 0) {
+	if (q->post && !q->parsed && is_form(mc) && strcmp(q->path, "/admin/restore") != 0) {
+		q->parsed = 1; /* once: a suspended request comes back here */
 		if (form_parse(&q->form, q->body.data ? q->body.data : "", q->body.len,
 			       &q->form_why) < 0)
 			q->form_bad = 1;
 	}
+	if (h->a->stopping) /* a suspended request woken by http_free */
+		return send_simple(mc, 503, "Stopping", "Loft is stopping; try again in a moment.",
+				   q->https);
 	memset(&r, 0, sizeof(r));
 	r.status = 200;
 	r.fd = -1;
@@ -254,6 +259,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	if (r.suspend) {
 		resp_free(&r);
 		MHD_suspend_connection(mc);
+		q->susp_next = h->suspended;
+		h->suspended = q;
 		return MHD_YES;
 	}
 	log_debug(NULL, "event=request ip=%s method=%s path=%s status=%d tls=%d", q->ip, method,
@@ -290,6 +297,15 @@ static struct http *the_http;
 
 void http_resume(struct req *q)
 {
+	struct req **pp;
+
+	if (!the_http)
+		return;
+	for (pp = &the_http->suspended; *pp && *pp != q; pp = &(*pp)->susp_next)
+		;
+	if (!*pp)
+		bug("event=resume-not-suspended");
+	*pp = q->susp_next;
 	MHD_resume_connection(q->mc);
 	/* MHD handles the resumed connection at its next run */
 	if (the_http)
@@ -639,6 +655,15 @@ void http_free(struct http *h)
 		close(rl->fd);
 		free(rl);
 	}
+	/* MHD must not be stopped with suspended connections: wake them, and
+	 * the handler answers 503 */
+	h->a->stopping = 1;
+	while (h->suspended) {
+		struct req *q = h->suspended;
+		h->suspended = q->susp_next;
+		MHD_resume_connection(q->mc);
+	}
+	MHD_run(h->mhd);
 	ev_io_del(h->a->ev, h->epfd);
 	MHD_stop_daemon(h->mhd);
 	ev_timer_free(h->timer);

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "admin.h"
 #include "authlimit.h"
 #include "config.h"
@@ -55,6 +56,15 @@ static void on_stop(struct daemon *d, void *arg)
 	/* open requests are short; MHD's timeout bounds the rest */
 	http_stop(H);
 	ev_stop(A.ev);
+}
+
+static void reload_tls(struct admin *a)
+{
+	struct tls_ctx *t = load_tls();
+
+	(void)a;
+	if (t)
+		http_set_tls(H, t);
 }
 
 static void on_reload(struct daemon *d, void *arg)
@@ -100,8 +110,13 @@ int main(int argc, char **argv)
 	const char *hn;
 	int fd, any = 0, bval;
 	struct tls_ctx *tls;
+	/* uacme calls this program back as its challenge hook */
+	int hook = acme_hook_main(argc, argv);
 
+	if (hook >= 0)
+		return hook;
 	A.d = daemon_init(argc, argv, "loft-admin");
+	A.reload_tls = reload_tls;
 	A.ev = daemon_loop(A.d);
 	A.cfg = daemon_config(A.d);
 	A.datadir = daemon_datadir(A.d);

@@ -15,12 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "daemon.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
 #include "passwd.h"
 #include "procstatus.h"
+#include "relaytest.h"
 #include "session.h"
 #include "store_admin.h"
 #include "store_backup.h"
@@ -55,6 +57,7 @@ static const struct {
     {"saved", "ok", "Saved."},
     {"admin-pw", "ok", "Admin password changed; other sessions were logged out."},
     {"restored", "ok", "The backup was restored."},
+    {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
 };
 
 static void flash(struct req *q, struct resp *r)
@@ -555,17 +558,45 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
 	h_begin(r, "Route", q);
 	h_raw(r, "<h1>Sending mail out</h1>");
 	flash(q, r);
+	if (q->relay_state == 2)
+		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
 	admin_route_status(a, r);
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, "/admin/route", "save");
 	admin_outbound_fields(a, r);
-	h_raw(r, "<button>Save</button></form></div>");
+	h_raw(r, "<button>Save</button></form>");
+	form_open(r, q, "/admin/route", "test");
+	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
+		 "</form></div>");
 	h_end(r);
+}
+
+/* POST action=test: suspends the request while the relay is tried
+ * (returns 1), then renders the page with the outcome; shared with the
+ * wizard's step 4 through admin_relay_test. */
+int admin_relay_test(struct admin *a, struct req *q, struct resp *r)
+{
+	if (q->relay_state == 0 && relaytest_start(a, q) == 0) {
+		r->suspend = 1;
+		return 1;
+	}
+	if (q->relay_state != 2) /* it could not start: the message says why */
+		q->relay_state = 2;
+	return 0;
 }
 
 void page_route_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *err = admin_outbound_apply(a, q);
+	const char *action = form_get(&q->form, "action");
+	const char *err;
+
+	if (action && strcmp(action, "test") == 0) {
+		if (admin_relay_test(a, q, r))
+			return;
+		page_route(a, q, r);
+		return;
+	}
+	err = admin_outbound_apply(a, q);
 
 	if (err) {
 		bad(r, 400, err, page_route, a, q);
@@ -589,6 +620,70 @@ void page_log(struct admin *a, struct req *q, struct resp *r)
 	admin_events_table(a, r, 200);
 	h_raw(r, "</div>");
 	h_end(r);
+}
+
+/* --- certificate -------------------------------------------------------- */
+
+void admin_cert_card(struct admin *a, const struct req *q, struct resp *r, int wizard)
+{
+	char fp[160], st[600], dom[256], host[256];
+
+	admin_cert_fingerprint(a, fp, sizeof(fp));
+	admin_names(a, dom, host);
+	h_raw(r, "<div class=\"card\" id=\"cert\"><h2>Certificate</h2>");
+	if (fp[0]) {
+		h_raw(r, "<p>SHA-256 fingerprint of the certificate in use (a phone may ask you to "
+			 "compare it):</p><p><code id=\"fp\">");
+		h_esc(r, fp);
+		h_raw(r, "</code></p>");
+	} else {
+		h_raw(r, "<p>No certificate yet: it is made when Loft starts.</p>");
+	}
+	if (store_setting_get(a->st, "acme.status", st, sizeof(st)) == 0) {
+		h_raw(r, "<p>Let's Encrypt: <b id=\"acme-status\">");
+		h_esc(r, strcmp(st, "running") == 0 && !acme_running() ? "interrupted" : st);
+		h_raw(r, "</b></p>");
+	}
+	h_raw(r, "<p>A free certificate from Let's Encrypt needs this box reachable from the "
+		 "internet on port 80 as <code>");
+	h_esc(r, host);
+	h_raw(r, "</code> (the A record and a port forward on your router).</p>");
+	h_raw(r, "<form method=\"post\" action=\"");
+	h_raw(r, wizard ? "/setup" : "/admin/certificate");
+	h_raw(r, "\">");
+	h_csrf(r, q);
+	if (wizard)
+		h_raw(r, "<input type=\"hidden\" name=\"step\" value=\"7\">");
+	h_raw(r,
+	      "<input type=\"hidden\" name=\"action\" value=\"acme\">"
+	      "<button class=\"sec\">Get a certificate from Let's Encrypt</button></form></div>");
+}
+
+/* POST action=acme (wizard step 7 or /admin/certificate).  Returns NULL
+ * when started, else a message. */
+const char *admin_cert_request(struct admin *a)
+{
+	char dom[256], host[256];
+	const char *why = NULL;
+
+	admin_names(a, dom, host);
+	if (!host[0] || !admin_hostname_ok(host))
+		return "Set the mail domain and host name first.";
+	if (acme_start(a, host, &why) < 0)
+		return why;
+	store_event_add(a->st, "admin", "certificate requested");
+	return NULL;
+}
+
+void page_certificate_post(struct admin *a, struct req *q, struct resp *r)
+{
+	const char *err = admin_cert_request(a);
+
+	if (err) {
+		bad(r, 409, err, page_system, a, q);
+		return;
+	}
+	done(r, "/admin/system", "acme");
 }
 
 /* --- system ------------------------------------------------------------- */
@@ -629,7 +724,9 @@ void page_system(struct admin *a, struct req *q, struct resp *r)
 	flash(q, r);
 	h_raw(r, "<div class=\"card\">");
 	admin_procs_table(a, r);
-	h_raw(r, "</div><div class=\"card\"><h2>Admin password</h2>");
+	h_raw(r, "</div>");
+	admin_cert_card(a, q, r, 0);
+	h_raw(r, "<div class=\"card\"><h2>Admin password</h2>");
 	form_open(r, q, "/admin/password", "change");
 	h_input(r, "Current password", "current", "password", NULL,
 		"autocomplete=\"current-password\"");

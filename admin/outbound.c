@@ -12,45 +12,28 @@
 #include "html.h"
 #include "log.h"
 #include "pages.h"
+#include "relay_presets.h"
 #include "store_netwatch.h"
 #include "store_settings.h"
 #include "strnum.h"
 
-struct preset {
-	const char *id, *name, *host, *port, *tls, *user, *spf;
-};
-
-/* Host names of the providers' documented SMTP relays (submission with
- * STARTTLS); SES's depends on the region, so it is a starting point. */
-static const struct preset presets[] = {
-    {"custom", "Other / my internet provider's relay", "", "587", "starttls", "", ""},
-    {"ses", "Amazon SES", "email-smtp.us-east-1.amazonaws.com", "587", "starttls", "",
-     "amazonses.com"},
-    {"mailgun", "Mailgun", "smtp.mailgun.org", "587", "starttls", "", "mailgun.org"},
-    {"sendgrid", "SendGrid", "smtp.sendgrid.net", "587", "starttls", "apikey", "sendgrid.net"},
-    {"postmark", "Postmark", "smtp.postmarkapp.com", "587", "starttls", "", "spf.mtasv.net"},
-    {"brevo", "Brevo", "smtp-relay.brevo.com", "587", "starttls", "", "spf.brevo.com"},
-    {"mailjet", "Mailjet", "in-v3.mailjet.com", "587", "starttls", "", "spf.mailjet.com"},
-    {"smtp2go", "SMTP2GO", "mail.smtp2go.com", "587", "starttls", "", "spf.smtp2go.com"},
-};
-#define NPRESETS (sizeof(presets) / sizeof(presets[0]))
-
-static const struct preset *preset_find(const char *id)
+/* The presets are lib/mail/relay_presets (shared with loftctl and
+ * loftctl dns); "custom" is a relay typed in by hand. */
+static const struct relay_preset *preset_find(const char *id)
 {
-	for (size_t i = 0; id && i < NPRESETS; i++)
-		if (strcmp(presets[i].id, id) == 0)
-			return &presets[i];
-	return NULL;
+	return id ? relay_preset_find(id) : NULL;
 }
 
 const char *admin_spf_include(struct admin *a)
 {
-	char v[32];
-	const struct preset *p;
+	char host[256];
+	const struct relay_preset *p;
 
-	if (store_setting_get(a->st, "smarthost.preset", v, sizeof(v)) != 0)
+	/* by the host in use, so a relay typed in by hand still gets its
+	 * provider's include when it is a known one */
+	if (store_setting_get(a->st, "smarthost.host", host, sizeof(host)) != 0)
 		return "";
-	p = preset_find(v);
+	p = relay_preset_by_host(host);
 	return p ? p->spf : "";
 }
 
@@ -214,12 +197,13 @@ void admin_outbound_fields(struct admin *a, struct resp *r)
 		h_raw(r, "</label></div>");
 	}
 	h_raw(r, "</fieldset><h2>Relay</h2><label for=\"f-preset\">Provider</label>"
-		 "<select id=\"f-preset\" name=\"preset\">");
-	for (size_t i = 0; i < NPRESETS; i++) {
+		 "<select id=\"f-preset\" name=\"preset\"><option value=\"custom\">Other / my "
+		 "internet provider's relay</option>");
+	for (const struct relay_preset *p = relay_presets; p->name; p++) {
 		h_raw(r, "<option value=\"");
-		h_raw(r, presets[i].id);
-		h_raw(r, strcmp(preset, presets[i].id) == 0 ? "\" selected>" : "\">");
-		h_raw(r, presets[i].name);
+		h_esc(r, p->name);
+		h_raw(r, strcmp(preset, p->name) == 0 ? "\" selected>" : "\">");
+		h_esc(r, p->label);
 		h_raw(r, "</option>");
 	}
 	h_raw(r, "</select><p class=\"mut\">With a provider chosen, an empty server field is "
@@ -245,21 +229,24 @@ const char *admin_outbound_apply(struct admin *a, const struct req *q)
 	const char *host = form_get(&q->form, "host"), *port = form_get(&q->form, "port");
 	const char *tls = form_get(&q->form, "tls"), *user = form_get(&q->form, "user");
 	const char *pw = form_get(&q->form, "password");
-	const struct preset *p = preset_find(pid ? pid : "custom");
+	int custom = !pid || strcmp(pid, "custom") == 0;
+	const struct relay_preset *p = custom ? NULL : preset_find(pid);
+	char pport[16];
 	unsigned portn;
 
 	if (!mode || (strcmp(mode, "auto") && strcmp(mode, "direct") && strcmp(mode, "smarthost")))
 		return "Choose how mail is sent.";
-	if (!p)
+	if (!custom && !p)
 		return "Unknown provider.";
+	snprintf(pport, sizeof(pport), "%d", p ? p->port : 587);
 	if (!host || !*host)
-		host = p->host;
+		host = p ? p->host : "";
 	if (!port || !*port)
-		port = p->port;
+		port = pport;
 	if (!tls || (strcmp(tls, "starttls") && strcmp(tls, "tls")))
-		tls = p->tls;
+		tls = p ? p->tls : "starttls";
 	if (!user || !*user)
-		user = p->user;
+		user = p && p->user ? p->user : "";
 	if (*host && !admin_hostname_ok(host))
 		return "The relay server must be a host name like smtp.example.net.";
 	if (strnum_uint(port, 65535, &portn) < 0 || portn == 0)
@@ -271,7 +258,7 @@ const char *admin_outbound_apply(struct admin *a, const struct req *q)
 	if (store_tx_begin(a->st) < 0)
 		return "The settings could not be saved.";
 	int bad = store_setting_set(a->st, "route.mode", mode) < 0 ||
-		  store_setting_set(a->st, "smarthost.preset", p->id) < 0;
+		  store_setting_set(a->st, "smarthost.preset", p ? p->name : "custom") < 0;
 	if (*host) {
 		bad = bad || store_setting_set(a->st, "smarthost.host", host) < 0 ||
 		      store_setting_set(a->st, "smarthost.port", port) < 0 ||
@@ -293,7 +280,7 @@ const char *admin_outbound_apply(struct admin *a, const struct req *q)
 		return "The settings could not be saved.";
 	}
 	store_event_add(a->st, "admin", "outbound route settings changed");
-	log_info(NULL, "event=route-settings mode=%s preset=%s password=%s", mode, p->id,
-		 pw && *pw ? LOG_SECRET : "unchanged");
+	log_info(NULL, "event=route-settings mode=%s preset=%s password=%s", mode,
+		 p ? p->name : "custom", pw && *pw ? LOG_SECRET : "unchanged");
 	return NULL;
 }

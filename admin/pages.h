@@ -16,7 +16,7 @@ page_fn wizard_get, wizard_post;
 page_fn page_users, page_users_post, page_user, page_aliases, page_aliases_post;
 page_fn page_domains, page_domains_post, page_queue, page_queue_post;
 page_fn page_route, page_route_post, page_dns, page_log, page_system, page_password_post;
-page_fn page_backup, page_restore_post;
+page_fn page_backup, page_restore_post, page_certificate_post;
 page_fn page_autoconfig, page_autodiscover, page_mobileconfig;
 page_fn page_acme_challenge, page_profile_link;
 
@@ -46,6 +46,15 @@ void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, con
 /* The port a service listens on (listen.NAME, else standard or --dev). */
 int admin_service_port(struct admin *a, const char *name);
 
+/* The certificate card: fingerprint, ACME status, the request button
+ * (posting to the wizard's step 7 when wizard is set). */
+void admin_cert_card(struct admin *a, const struct req *q, struct resp *r, int wizard);
+/* Starts an ACME request for the mail host name.  Returns NULL or a
+ * message for the page. */
+const char *admin_cert_request(struct admin *a);
+/* The relay test of a POST: returns 1 when r is suspended (come back
+ * later), 0 when q->relay_msg holds the outcome to show. */
+int admin_relay_test(struct admin *a, struct req *q, struct resp *r);
 /* loftd's processes (DATADIR/run/status) as a table. */
 void admin_procs_table(struct admin *a, struct resp *r);
 /* The newest limit events as a table. */

@@ -63,6 +63,7 @@ static const struct route routes[] = {
     {"POST", "/admin/password", 0, R_AUTH, page_password_post},
     {"GET", "/admin/backup", 0, R_AUTH, page_backup},
     {"POST", "/admin/restore", 0, R_AUTH, page_restore_post},
+    {"POST", "/admin/certificate", 0, R_AUTH, page_certificate_post},
 };
 
 int admin_setup_done(struct admin *a)

@@ -15,6 +15,7 @@
 #include "pages.h"
 #include "passwd.h"
 #include "session.h"
+#include "store_outbound.h"
 #include "store_settings.h"
 #include "store_users.h"
 #include "strnum.h"
@@ -149,12 +150,19 @@ static void step_outbound(struct admin *a, struct req *q, struct resp *r, const 
 		 "services listed.</p>");
 	if (err)
 		h_note(r, "err", err);
+	if (q->relay_state == 2)
+		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 4);
 	admin_outbound_fields(a, r);
-	h_raw(r, "<button>Save and continue</button>");
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"save\">"
+		 "<button>Save and continue</button>");
 	back_link(r, 4);
-	h_raw(r, "</form></div>");
+	h_raw(r, "</form>");
+	form_open(r, q, 4);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"test\">"
+		 "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button></form>"
+		 "</div>");
 	h_end(r);
 }
 
@@ -218,25 +226,20 @@ static void step_mailbox(struct admin *a, struct req *q, struct resp *r, const c
 	h_end(r);
 }
 
-static void step_tls(struct admin *a, struct req *q, struct resp *r)
+static void step_tls(struct admin *a, struct req *q, struct resp *r, const char *err,
+		     const char *ok)
 {
-	char fp[160];
-
-	admin_cert_fingerprint(a, fp, sizeof(fp));
 	frame(r, 7);
 	h_raw(r, "<p>Phones and other mail servers talk to Loft over encrypted connections. "
-		 "Loft made its own certificate; a certificate from Let's Encrypt (free) "
-		 "replaces it once port 80 of this box is reachable from the internet.</p>"
-		 "<div class=\"card\"><h2>Current certificate</h2>");
-	if (fp[0]) {
-		h_raw(r, "<p>Self-signed. Its SHA-256 fingerprint (a phone may ask you to compare "
-			 "it):</p><p><code id=\"fp\">");
-		h_esc(r, fp);
-		h_raw(r, "</code></p>");
-	} else {
-		h_raw(r, "<p>No certificate yet: it is made when Loft starts.</p>");
-	}
-	h_raw(r, "</div><div class=\"card\">");
+		 "Loft made its own certificate; one from Let's Encrypt (free) replaces it once "
+		 "this box is reachable from the internet. You can also ask for it later on the "
+		 "System page.</p>");
+	if (err)
+		h_note(r, "err", err);
+	if (ok)
+		h_note(r, "ok", ok);
+	admin_cert_card(a, q, r, 1);
+	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 7);
 	h_raw(r, "<button>Continue</button>");
 	back_link(r, 7);
@@ -296,7 +299,7 @@ static void show(struct admin *a, struct req *q, struct resp *r, int step)
 		step_mailbox(a, q, r, NULL, NULL, NULL);
 		break;
 	case 7:
-		step_tls(a, q, r);
+		step_tls(a, q, r, NULL, NULL);
 		break;
 	default:
 		step_phone(a, q, r);
@@ -398,7 +401,10 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 			step_domain(a, q, r, "That domain is too long.", dom, host);
 			return;
 		}
-		snprintf(lo_host, sizeof(lo_host), "mail.%s", lo_dom);
+		/* the length was checked above; the test keeps GCC's truncation
+		 * analysis (which cannot see that) quiet at -O1 */
+		if (snprintf(lo_host, sizeof(lo_host), "mail.%s", lo_dom) >= (int)sizeof(lo_host))
+			lo_host[0] = '\0';
 	} else {
 		snprintf(lo_host, sizeof(lo_host), "%s", host);
 	}
@@ -423,6 +429,9 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 		h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
 		return;
 	}
+	/* the DKIM key now, so the DNS step shows its record at once */
+	if (store_dkim_ensure(a->st, lo_dom, NULL) != 0)
+		log_warn(NULL, "event=dkim-key-failed error=\"%s\"", store_errmsg(a->st));
 	store_event_add(a->st, "admin", "mail domain set");
 	set_step(a, 3);
 	see_step(r, 3);
@@ -501,6 +510,13 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		post_domain(a, q, r);
 		return;
 	case 4: {
+		const char *action = form_get(&q->form, "action");
+		if (action && strcmp(action, "test") == 0) {
+			if (admin_relay_test(a, q, r))
+				return;
+			step_outbound(a, q, r, NULL);
+			return;
+		}
 		const char *err = admin_outbound_apply(a, q);
 		if (err) {
 			r->status = 400;
@@ -512,6 +528,21 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 	case 6:
 		post_mailbox(a, q, r);
 		return;
+	case 7: {
+		const char *action = form_get(&q->form, "action");
+
+		if (action && strcmp(action, "acme") == 0) {
+			const char *err = admin_cert_request(a);
+
+			r->status = err ? 409 : 200;
+			step_tls(a, q, r, err,
+				 err ? NULL
+				     : "Certificate requested: the outcome shows here in a minute "
+				       "(reload the page).");
+			return;
+		}
+		break;
+	}
 	case 8:
 		if (store_setting_set(a->st, "setup.done", "1") < 0) {
 			h_error(r, 503, "Not saved", "The settings could not be saved; try again.");

@@ -70,6 +70,25 @@ static int print_mapping(void *arg, const struct store_nw_mapping *m)
 	return 0;
 }
 
+struct last_ddns {
+	int found;
+	int64_t when;
+	char text[600];
+};
+
+static int find_ddns(void *arg, int64_t id, int64_t when, const char *kind, const char *text)
+{
+	struct last_ddns *d = arg;
+
+	(void)id;
+	if (strcmp(kind, "netwatch") != 0 || strncmp(text, "ddns: ", 6) != 0)
+		return 0;
+	d->found = 1;
+	d->when = when;
+	snprintf(d->text, sizeof(d->text), "%s", text + 6);
+	return 1;
+}
+
 /* What loft-queue does with this policy and verdict (COMMON.md). */
 static const char *effective(const char *mode, const char *verdict, int smarthost, int *held)
 {
@@ -112,6 +131,22 @@ static int route_status(struct store *st)
 		    "What to do: set a smarthost (your ISP's relay or a sending service) in the "
 		    "admin's Outbound page or with loftctl smarthost; held mail goes out as soon "
 		    "as one is set.  Or, if you know better, loftctl route set direct.\n");
+	if (r >= 0) {
+		char t[64], rhost[128], rreply[256];
+		struct last_ddns d = {0};
+		int nrej =
+		    store_nw_rejection_count(st, "reputation", (int64_t)time(NULL) - 7 * 86400,
+					     rhost, sizeof(rhost), rreply, sizeof(rreply));
+		if (nrej > 0)
+			printf("Rejections: %d for reputation in the last week; the newest from "
+			       "%s: %s\n",
+			       nrej, rhost, rreply);
+		r = store_event_list(st, 1000, find_ddns, &d);
+		if (r >= 0 && d.found) {
+			when(d.when, t, sizeof(t));
+			printf("Dynamic DNS: %s (%s)\n", d.text, t);
+		}
+	}
 	if (r >= 0)
 		r = store_nw_change_list(st, 10, print_change, &n);
 	n = 0;
@@ -171,8 +206,11 @@ static int route_check(struct store *st)
 		return 1;
 	}
 	int64_t started = (int64_t)time(NULL);
-	c = nw_check_start(run.ev, &t, NW_FULL_PORT25, NETV_P25_UNCHECKED, on_progress, on_done,
-			   &run, err, sizeof(err));
+	struct nw_prior prior = {.port25 = NETV_P25_UNCHECKED};
+	if (nw_prior_rejections(&prior, st, started - 7 * 86400) < 0)
+		return ctl_result(st, -1, "route check", "");
+	c = nw_check_start(run.ev, &t, NW_FULL_PORT25, &prior, on_progress, on_done, &run, err,
+			   sizeof(err));
 	if (!c) {
 		fprintf(stderr, "loftctl: %s\n", err);
 		ev_free(run.ev);

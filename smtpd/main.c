@@ -243,6 +243,7 @@ int main(int argc, char **argv)
 	tls_ctx_free(srv.tls);
 	authlimit_free(srv.al);
 	greetpass_free(srv.passed);
+	ev_timer_free(srv.trim);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

@@ -4,6 +4,7 @@
  * by its array.  See parser.h for the policy on addresses.
  */
 #include "parser.h"
+#include "addr.h"
 #include "utf8.h"
 
 #include <string.h>
@@ -376,148 +377,40 @@ int smtp_path_parse(const char *arg, size_t len, int is_mail, int utf8_ok, struc
 #define HDR_ADDR_MAX 320
 
 struct hdr_state {
-	char addr[HDR_ADDR_MAX];
-	size_t alen;
-	int angle;	/* saw <...> for this mailbox */
-	int in_angle;	/* inside <...> now */
-	int have_plain; /* tokens outside angle brackets since the last ',' */
+	smtp_addr_cb cb;
+	void *arg;
+	int stop; /* the callback has had enough; count on */
 	int bad;
 };
 
-static int hdr_add(struct hdr_state *st, const char *s, size_t n)
+/* A mailbox from lib/mail/addr.  The sender check wants no doubt: a
+ * mailbox with any flaw, the obsolete route, or a domain literal makes
+ * the whole value unreadable (smtp_header_addrs returns -1). */
+static int hdr_item(void *arg, const struct addr_item *it)
 {
-	if (st->alen + n >= sizeof(st->addr)) {
+	struct hdr_state *st = arg;
+	char a[HDR_ADDR_MAX];
+
+	if (it->kind != ADDR_MAILBOX)
+		return it->bad ? (st->bad = 1) : 0;
+	if (it->bad || it->route || !it->domain || it->domain[0] == '[' ||
+	    it->local_len + 1 + it->domain_len > sizeof(a) ||
+	    memchr(it->domain, '@', it->domain_len)) {
 		st->bad = 1;
-		return -1;
+		return 1;
 	}
-	memcpy(st->addr + st->alen, s, n);
-	st->alen += n;
+	memcpy(a, it->local, it->local_len);
+	a[it->local_len] = '@';
+	memcpy(a + it->local_len + 1, it->domain, it->domain_len);
+	if (st->cb && !st->stop && st->cb(st->arg, a, it->local_len + 1 + it->domain_len) != 0)
+		st->stop = 1;
 	return 0;
-}
-
-/* Ends one mailbox: hands it to cb if there is one.  Returns 1 if an
- * address was emitted, 0 if the slot was empty, -1 on a malformed one. */
-static int hdr_flush(struct hdr_state *st, smtp_addr_cb cb, void *arg, int *stop)
-{
-	int r = 0;
-
-	if (st->in_angle || st->bad)
-		return -1;
-	if (st->alen > 0) {
-		const char *at = memchr(st->addr, '@', st->alen);
-		/* exactly one '@' with something on both sides */
-		if (!at || at == st->addr || at == st->addr + st->alen - 1 ||
-		    memchr(at + 1, '@', st->alen - (size_t)(at - st->addr) - 1))
-			return -1;
-		if (cb && !*stop && cb(arg, st->addr, st->alen) != 0)
-			*stop = 1;
-		r = 1;
-	} else if (st->have_plain || st->angle) {
-		return -1; /* a display name with no address, or "<>" */
-	}
-	st->alen = 0;
-	st->angle = st->have_plain = 0;
-	return r;
 }
 
 int smtp_header_addrs(const char *v, size_t len, smtp_addr_cb cb, void *arg)
 {
-	struct hdr_state st;
-	int count = 0, in_group = 0, stop = 0, r;
-	size_t i = 0;
+	struct hdr_state st = {cb, arg, 0, 0};
+	int n = addr_list_parse(v, len, hdr_item, &st);
 
-	memset(&st, 0, sizeof(st));
-	while (i < len) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			i++;
-		} else if (c == '(') {
-			int depth = 0;
-			do {
-				if (v[i] == '\\')
-					i++;
-				else if (v[i] == '(')
-					depth++;
-				else if (v[i] == ')')
-					depth--;
-				if (depth > 16)
-					return -1;
-				i++;
-			} while (i < len && depth > 0);
-			if (depth != 0)
-				return -1;
-		} else if (c == '"') {
-			/* quoted string: a display-name word, or a quoted local part
-			 * (kept unquoted, as smtp_path_parse does) */
-			size_t start = st.alen;
-			i++;
-			while (i < len && v[i] != '"') {
-				if (v[i] == '\\' && i + 1 < len)
-					i++;
-				if (hdr_add(&st, v + i, 1) < 0)
-					return -1;
-				i++;
-			}
-			if (i >= len)
-				return -1;
-			i++;
-			if (!st.in_angle) {
-				/* if an '@' follows, it was a local part; else a name */
-				size_t j = i;
-				while (j < len && (v[j] == ' ' || v[j] == '\t'))
-					j++;
-				if (j >= len || v[j] != '@') {
-					st.alen = start;
-					st.have_plain = 1;
-				}
-			}
-		} else if (c == '<') {
-			if (st.in_angle || st.angle)
-				return -1;
-			st.alen = 0; /* what came before was the display name */
-			st.in_angle = st.angle = 1;
-			i++;
-		} else if (c == '>') {
-			if (!st.in_angle)
-				return -1;
-			st.in_angle = 0;
-			i++;
-		} else if (c == ',' || c == ';') {
-			if (c == ';' && !in_group)
-				return -1;
-			if ((r = hdr_flush(&st, cb, arg, &stop)) < 0)
-				return -1;
-			count += r;
-			if (c == ';')
-				in_group = 0;
-			i++;
-		} else if (c == ':') {
-			if (st.in_angle) {
-				return -1; /* a route inside <...> */
-			}
-			if (in_group)
-				return -1;
-			/* a group name: forget it */
-			in_group = 1;
-			st.alen = 0;
-			st.have_plain = 0;
-			i++;
-		} else if (c < 0x20 || c == 0x7f || c == '[' || c == ']' || c == '\\') {
-			return -1;
-		} else {
-			if (st.angle && !st.in_angle)
-				return -1; /* junk after <addr> */
-			if (!st.in_angle)
-				st.have_plain = 1;
-			if (hdr_add(&st, v + i, 1) < 0)
-				return -1;
-			i++;
-		}
-	}
-	if (in_group)
-		return -1;
-	if ((r = hdr_flush(&st, cb, arg, &stop)) < 0)
-		return -1;
-	return count + r;
+	return st.bad || n < 0 ? -1 : n;
 }

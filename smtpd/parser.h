@@ -101,11 +101,12 @@ int smtp_domain_check(const char *d, size_t len, int utf8_ok);
 
 /*
  * Extracts the addresses of an RFC 5322 address-list header value (From:,
- * unfolded or not), handling display names, quoted strings, comments,
- * angle brackets and groups.  Calls cb for each "local@domain" found.
- * Returns the number of addresses, or -1 when the value does not parse
- * (the caller should then refuse the message: a From: it cannot read
- * cannot be checked).
+ * unfolded or not) with lib/mail/addr.c, strictly: any flaw in any
+ * mailbox, an obsolete route or a domain literal makes the whole value
+ * unreadable.  Calls cb for each "local@domain" found (local part
+ * unquoted) until cb returns non-zero.  Returns the number of addresses,
+ * or -1 when the value does not parse (the caller should then refuse the
+ * message: a From: it cannot read cannot be checked).
  */
 typedef int (*smtp_addr_cb)(void *arg, const char *addr, size_t len);
 int smtp_header_addrs(const char *value, size_t len, smtp_addr_cb cb, void *arg);

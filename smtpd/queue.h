@@ -113,15 +113,24 @@ struct dest {
 	struct dest *next;
 };
 
+/* An open-addressing set of queue ids (> 0). */
+struct idset {
+	int64_t *v;
+	size_t cap, n;
+};
+int idset_has(const struct idset *s, int64_t id);
+void idset_add(struct idset *s, int64_t id);
+void idset_del(struct idset *s, int64_t id);
+
 struct queue {
 	struct daemon *d;
 	struct evloop *ev;
 	struct store *st;
 	struct store_raw *raw;
 	struct dns *dns;
-	struct tls_ctx *tls_opp; /* opportunistic, for MXes */
+	struct tls_ctx *tls_opp; /* any certificate (MXes; smarthost.verify=0) */
 	struct tls_ctx *tls_sh;	 /* verifying, for the smarthost */
-	struct tls_ctx *tls_sh_noverify;
+	int tls_reload;		 /* drop both once no session is open */
 	struct queue_conf conf;
 	struct queue_route route;
 	char last_route_why[160];
@@ -135,12 +144,14 @@ struct queue {
 	 * signed once */
 	int64_t sig_mid;
 	char *sig;
-	/* rows being worked on: an open-addressing set of queue ids */
-	int64_t *inflight;
-	size_t inflight_cap, inflight_n;
+	struct idset inflight;	    /* rows being worked on */
+	struct idset via_smarthost; /* rows a direct MX refused for reputation */
 };
 
 /* queue_main.c */
+/* The client TLS context (made on first use), verifying or not; NULL when
+ * it cannot be made (logged). */
+struct tls_ctx *queue_tls(struct queue *q, int verify);
 int queue_inflight_has(struct queue *q, int64_t id);
 void queue_inflight_add(struct queue *q, int64_t id);
 void queue_inflight_del(struct queue *q, int64_t id);

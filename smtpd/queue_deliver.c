@@ -24,6 +24,7 @@ struct qconn {
 	int ready;     /* the session got as far as a transaction */
 	int delivered; /* jobs carried */
 	int notls;     /* opportunistic TLS failed here: plaintext this time */
+	int answered;  /* some address answered: its error says most */
 	struct smtpc_status last;
 };
 
@@ -106,14 +107,14 @@ static void qconn_connect(struct qconn *qc)
 
 	if (d->smarthost) {
 		cfg.tls_mode = q->route.sh.tls;
-		cfg.tls = q->route.sh.verify ? q->tls_sh : q->tls_sh_noverify;
+		cfg.tls = queue_tls(q, q->route.sh.verify);
 		cfg.user = q->route.sh.user[0] ? q->route.sh.user : NULL;
 		cfg.password = q->route.sh.password;
 	} else {
 		cfg.tls_mode = qc->notls ? SMTPC_TLS_NONE : SMTPC_TLS_OPPORTUNISTIC;
-		cfg.tls = q->tls_opp;
+		cfg.tls = qc->notls ? NULL : queue_tls(q, 0);
 	}
-	if (!cfg.tls && cfg.tls_mode != SMTPC_TLS_OPPORTUNISTIC)
+	if (!cfg.tls && cfg.tls_mode == SMTPC_TLS_IMPLICIT)
 		cfg.tls_mode = SMTPC_TLS_STARTTLS; /* fails clearly: no TLS context */
 	qc->cl =
 	    smtp_client_connect(q->ev, (struct sockaddr *)&t->sa, t->salen, &cfg, &qconn_cbs, qc);
@@ -220,7 +221,10 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 	if (!qc->ready) {
 		log_info(NULL, "event=connect-failed dest=%s mx=%s addr=%s error=\"%s\"", d->key,
 			 d->t[qc->target].host, smtp_client_peer(cl), why->text);
-		qc->last = *why;
+		/* what a server said beats "connection refused" elsewhere */
+		if (smtp_client_connected(cl) || !qc->answered)
+			qc->last = *why;
+		qc->answered |= smtp_client_connected(cl);
 		/* opportunistic TLS that breaks is no reason to keep mail back:
 		 * the same address again in plaintext, as Postfix does */
 		if (!q->stopping && !d->smarthost && !qc->notls &&

@@ -37,7 +37,9 @@
 
 static struct queue Q;
 
-/* --- the in-flight set --------------------------------------------------- */
+static void tls_drop(struct queue *q);
+
+/* --- sets of queue ids --------------------------------------------------- */
 
 static size_t slot(size_t cap, int64_t id)
 {
@@ -45,71 +47,86 @@ static size_t slot(size_t cap, int64_t id)
 	return (size_t)(h >> 17) & (cap - 1);
 }
 
-int queue_inflight_has(struct queue *q, int64_t id)
+int idset_has(const struct idset *s, int64_t id)
 {
-	if (!q->inflight_cap)
+	if (!s->cap)
 		return 0;
-	for (size_t i = slot(q->inflight_cap, id);; i = (i + 1) & (q->inflight_cap - 1)) {
-		if (q->inflight[i] == 0)
+	for (size_t i = slot(s->cap, id);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == 0)
 			return 0;
-		if (q->inflight[i] == id)
+		if (s->v[i] == id)
 			return 1;
 	}
 }
 
-static void inflight_grow(struct queue *q)
+static void idset_grow(struct idset *s)
 {
-	size_t ncap = q->inflight_cap ? q->inflight_cap * 2 : 1024;
-	int64_t *old = q->inflight;
-	size_t ocap = q->inflight_cap;
+	size_t ncap = s->cap ? s->cap * 2 : 1024, ocap = s->cap;
+	int64_t *old = s->v;
 
-	q->inflight = calloc(ncap, sizeof(int64_t));
-	if (!q->inflight)
+	s->v = calloc(ncap, sizeof(int64_t));
+	if (!s->v)
 		bug("out of memory");
-	q->inflight_cap = ncap;
-	q->inflight_n = 0;
+	s->cap = ncap;
+	s->n = 0;
 	for (size_t i = 0; i < ocap; i++)
 		if (old[i] > 0)
-			queue_inflight_add(q, old[i]);
+			idset_add(s, old[i]);
 	free(old);
 }
 
-void queue_inflight_add(struct queue *q, int64_t id)
+void idset_add(struct idset *s, int64_t id)
 {
-	if ((q->inflight_n + 1) * 2 > q->inflight_cap)
-		inflight_grow(q);
-	for (size_t i = slot(q->inflight_cap, id);; i = (i + 1) & (q->inflight_cap - 1)) {
-		if (q->inflight[i] == id)
+	if ((s->n + 1) * 2 > s->cap)
+		idset_grow(s);
+	for (size_t i = slot(s->cap, id);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == id)
 			return;
-		if (q->inflight[i] == 0) {
-			q->inflight[i] = id;
-			q->inflight_n++;
+		if (s->v[i] == 0) {
+			s->v[i] = id;
+			s->n++;
 			return;
 		}
 	}
 }
 
-void queue_inflight_del(struct queue *q, int64_t id)
+void idset_del(struct idset *s, int64_t id)
 {
-	size_t i, cap = q->inflight_cap;
+	size_t i, cap = s->cap;
 
 	if (!cap)
 		return;
 	for (i = slot(cap, id);; i = (i + 1) & (cap - 1)) {
-		if (q->inflight[i] == 0)
+		if (s->v[i] == 0)
 			return;
-		if (q->inflight[i] == id)
+		if (s->v[i] == id)
 			break;
 	}
-	/* backward-shift deletion keeps probe chains whole */
-	q->inflight[i] = 0;
-	q->inflight_n--;
-	for (size_t k = (i + 1) & (cap - 1); q->inflight[k] != 0; k = (k + 1) & (cap - 1)) {
-		int64_t v = q->inflight[k];
-		q->inflight[k] = 0;
-		q->inflight_n--;
-		queue_inflight_add(q, v);
+	/* take out the rest of the probe chain and put it back, so every
+	 * chain stays unbroken */
+	s->v[i] = 0;
+	s->n--;
+	for (size_t k = (i + 1) & (cap - 1); s->v[k] != 0; k = (k + 1) & (cap - 1)) {
+		int64_t v = s->v[k];
+		s->v[k] = 0;
+		s->n--;
+		idset_add(s, v);
 	}
+}
+
+int queue_inflight_has(struct queue *q, int64_t id)
+{
+	return idset_has(&q->inflight, id);
+}
+
+void queue_inflight_add(struct queue *q, int64_t id)
+{
+	idset_add(&q->inflight, id);
+}
+
+void queue_inflight_del(struct queue *q, int64_t id)
+{
+	idset_del(&q->inflight, id);
 }
 
 /* --- picking work ------------------------------------------------------- */
@@ -162,6 +179,10 @@ static int scan_row(void *arg, const struct store_outbound_item *it)
 
 	if (queue_inflight_has(q, it->q.id))
 		return 0;
+	/* refused by a direct MX for the sending address's reputation: this
+	 * one goes through the smarthost (DESIGN.md, outbound route choice) */
+	if (!sh && q->route.have_smarthost && idset_has(&q->via_smarthost, it->q.id))
+		sh = 1;
 	if (sh) {
 		snprintf(key, sizeof(key), "[smarthost]");
 	} else {
@@ -237,6 +258,8 @@ static void scan(struct queue *q)
 
 	if (q->stopping)
 		return;
+	if (q->tls_reload)
+		tls_drop(q);
 	/* the signature cache lives for one scan: a message id can come back
 	 * (SQLite reuses the highest rowid) only after every row of the old
 	 * message finished, and the new rows are picked by a later scan */
@@ -258,9 +281,9 @@ static void scan(struct queue *q)
 	if (q->route.kind == ROUTE_HOLD)
 		return;
 	limit = (int)q->conf.max_conns * (int)q->conf.max_rcpts * 4;
-	if (q->inflight_n >= (size_t)limit)
+	if (q->inflight.n >= (size_t)limit)
 		return;
-	if (store_outbound_due(q->st, now, limit - (int)q->inflight_n, scan_row, q) < 0) {
+	if (store_outbound_due(q->st, now, limit - (int)q->inflight.n, scan_row, q) < 0) {
 		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(q->st));
 		return;
 	}
@@ -310,28 +333,51 @@ static void on_stop(struct daemon *d, void *arg)
 	ev_stop(q->ev);
 }
 
-static void load_tls(struct queue *q)
+/* The client TLS contexts are made on first use: each holds the parsed
+ * system CA store (about 1 MB), and a queue that only ever talks to a
+ * smarthost needs one, an idle queue none. */
+static struct tls_ctx *tls_make(struct queue *q, enum tls_verify v)
 {
 	char err[512];
 	const char *ca = config_get(daemon_config(q->d), "queue.ca_file", NULL);
+	struct tls_ctx *t = tls_client_new(ca, v, err, sizeof(err));
 
+	if (!t)
+		log_err(NULL, "event=tls-client-failed mode=%s error=\"%s\"",
+			v == TLS_VERIFY_REQUIRED ? "verify" : "opportunistic", err);
+	return t;
+}
+
+struct tls_ctx *queue_tls(struct queue *q, int verify)
+{
+	if (verify) {
+		if (!q->tls_sh)
+			q->tls_sh = tls_make(q, TLS_VERIFY_REQUIRED);
+		return q->tls_sh;
+	}
+	if (!q->tls_opp)
+		q->tls_opp = tls_make(q, TLS_VERIFY_NONE);
+	return q->tls_opp;
+}
+
+/* Drops the contexts (reload: a new CA file or store); sessions in flight
+ * keep theirs, so this waits until none is open. */
+static void tls_drop(struct queue *q)
+{
+	if (q->nconns > 0) {
+		q->tls_reload = 1;
+		return;
+	}
 	tls_ctx_free(q->tls_opp);
 	tls_ctx_free(q->tls_sh);
-	tls_ctx_free(q->tls_sh_noverify);
-	q->tls_opp = tls_client_new(ca, TLS_VERIFY_NONE, err, sizeof(err));
-	if (!q->tls_opp)
-		log_err(NULL, "event=tls-client-failed mode=opportunistic error=\"%s\"", err);
-	q->tls_sh = tls_client_new(ca, TLS_VERIFY_REQUIRED, err, sizeof(err));
-	if (!q->tls_sh)
-		log_err(NULL, "event=tls-client-failed mode=verify error=\"%s\"", err);
-	q->tls_sh_noverify = q->tls_opp;
-	q->tls_opp = tls_client_new(ca, TLS_VERIFY_NONE, err, sizeof(err));
+	q->tls_opp = q->tls_sh = NULL;
+	q->tls_reload = 0;
 }
 
 static void on_reload(struct daemon *d, void *arg)
 {
 	(void)d;
-	load_tls(arg);
+	tls_drop(arg);
 	log_info(NULL, "event=reloaded");
 }
 
@@ -392,11 +438,10 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (store_open(daemon_db_path(q->d), &q->st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
-	if (store_set_cache_kib(q->st, 512) < 0)
+	if (store_set_cache_kib(q->st, 128) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
 	q->raw = store_raw_new(q->st);
 	q->dns = daemon_dns(q->d);
-	load_tls(q);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
@@ -411,8 +456,8 @@ int main(int argc, char **argv)
 	store_close(q->st);
 	tls_ctx_free(q->tls_opp);
 	tls_ctx_free(q->tls_sh);
-	tls_ctx_free(q->tls_sh_noverify);
-	free(q->inflight);
+	free(q->inflight.v);
+	free(q->via_smarthost.v);
 	free(q->sig);
 	daemon_free(q->d);
 	return rc;

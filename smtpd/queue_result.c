@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "dsn.h"
 #include "log.h"
+#include "netverdict.h"
 #include "queue.h"
 #include "store.h"
 #include "store_deliver.h"
@@ -143,7 +144,7 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 {
 	int64_t now = (int64_t)time(NULL);
 	size_t *bounced = calloc(j->n, sizeof(size_t)), *delayed = calloc(j->n, sizeof(size_t));
-	size_t nb = 0, nd = 0;
+	size_t nb = 0, nd = 0, nrep = 0, nrep_nosh = 0;
 	int64_t *next = calloc(j->n, sizeof(int64_t));
 	struct smtpc_status *fst = malloc(j->n * sizeof(*fst));
 	int ok = 1;
@@ -158,6 +159,22 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 		struct queue_rcpt *r = &j->r[i];
 		if (st[i].code / 100 == 2)
 			continue;
+		/* a big receiver refusing our address, not the message: with
+		 * a smarthost this message goes again through it at once */
+		if (st[i].code && strcmp(ai->route, "direct") == 0 &&
+		    netv_reply_kind(st[i].text) == NETV_REPLY_REPUTATION) {
+			if (q->route.have_smarthost) {
+				idset_add(&q->via_smarthost, r->id);
+				next[i] = now;
+				snprintf(fst[i].text, sizeof(fst[i].text),
+					 "refused for the sending address, sent again through the "
+					 "smarthost: %.300s",
+					 st[i].text);
+				nrep++;
+				continue;
+			}
+			nrep_nosh++;
+		}
 		if (!st[i].temp) {
 			bounced[nb++] = i;
 			continue;
@@ -214,6 +231,17 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 		if (rc < 0 || store_attempt_add(q->st, r->id, &a) < 0)
 			ok = 0;
 	}
+	if (ok && (nrep || nrep_nosh)) {
+		char ev[300];
+		snprintf(ev, sizeof(ev),
+			 nrep ? "%s refused %zu recipient(s) for the sending address's reputation: "
+				"relayed through the smarthost"
+			      : "%s refused %zu recipient(s) for the sending address's reputation: "
+				"set a smarthost (loftctl smarthost) to get such mail through",
+			 ai->mx, nrep ? nrep : nrep_nosh);
+		if (store_event_add(q->st, "route", ev) < 0)
+			ok = 0;
+	}
 	/* never a report to the null sender (RFC 5321 4.5.5) */
 	if (ok && nb > 0 && j->mail_from[0] &&
 	    send_dsn(q, j, bounced, nb, fst, ai->mx, 0, hdr, hlen) < 0)
@@ -255,6 +283,8 @@ out:
 			 ai->tls && ai->tls[0] ? ai->tls : "none", ai->verified,
 			 log_quote(qr, sizeof(qr), fst[i].text, strlen(fst[i].text)), when, ok);
 		queue_inflight_del(q, r->id);
+		if (next[i] == 0)
+			idset_del(&q->via_smarthost, r->id);
 	}
 	if ((nb > 0 || nd > 0) && ok)
 		daemon_notify(q->d, "mail"); /* a report may sit in an INBOX now */

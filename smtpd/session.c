@@ -11,6 +11,7 @@
  * parser.c refuses them.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,28 @@ static void session_writable(struct conn *c, void *arg)
 		conn_pause(c, 0);
 }
 
+static void idle_trim_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct smtpd *srv = arg;
+
+	(void)ev;
+	(void)t;
+	if (listener_sessions(srv->lsn) == 0)
+		malloc_trim(0);
+}
+
+/* A second after the last session closed, the heap's free memory goes back
+ * to the system (malloc_trim: freed chunks in the middle of the heap too),
+ * so what a burst of sessions used does not stay in RSS while the server
+ * is idle (issue 14: the idle figure went from about 450 to 320-390 KiB of
+ * heap in make bench).  Each close pushes it back: never under load. */
+static void idle_trim_arm(struct smtpd *srv)
+{
+	if (!srv->trim)
+		srv->trim = ev_timer_new(srv->ev, idle_trim_fire, srv);
+	ev_timer_arm(srv->trim, 1000);
+}
+
 static void session_closed(struct conn *c, void *arg, const char *reason)
 {
 	struct session *s = arg;
@@ -393,6 +416,8 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 		smtp_session_free(s);
 	if (srv->stopping && listener_sessions(srv->lsn) == 0)
 		ev_stop(srv->ev); /* the last session of a graceful stop */
+	else
+		idle_trim_arm(srv);
 }
 
 static void greet(struct session *s)

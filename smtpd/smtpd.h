@@ -23,6 +23,7 @@ struct session;
 struct commit;
 struct listener;
 struct greetpass;
+struct ev_timer;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
@@ -62,6 +63,7 @@ struct smtpd {
 	struct commit *commit;	  /* the store thread, commit.c */
 	uint64_t body_in_flight;  /* sum of the sessions' body buffers (len) */
 	int stopping;
+	struct ev_timer *trim; /* malloc_trim once idle, session.c */
 };
 
 /* The listener's accept callback (lib/service/listener.h; arg is the

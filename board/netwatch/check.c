@@ -27,6 +27,8 @@
 #include "log.h"
 #include "net.h"
 #include "netwatch.h"
+#include "store.h"
+#include "store_netwatch.h"
 #include "strnum.h"
 
 #define NW_PTR_NAMES 3 /* PTR names forward-checked */
@@ -38,7 +40,7 @@ struct nw_check {
 	struct evloop *ev;
 	struct nw_targets t;
 	enum nw_mode mode;
-	struct dns *dres, *drefl[R_COUNT];
+	struct dns *dres, *drefl[R_COUNT], *d6;
 	struct nw_router *router;
 	struct nw_p25 *p25;
 	struct ev_timer *finish;
@@ -55,9 +57,11 @@ struct nw_check {
 	int ptr_status; /* dns_status of the PTR lookup */
 
 	/* ZEN */
-	struct in_addr self_a[16], zen_a[16];
-	size_t nself, nzen;
-	int self_st, zen_st;
+	struct in_addr self_a[16], zen_a[16], zen6_a[16];
+	size_t nself, nzen, nzen6;
+	int self_st, zen_st, zen6_st;
+
+	char rejection[320];
 
 	struct nw_result res;
 	nw_progress_fn progress;
@@ -142,7 +146,7 @@ static void on_opendns_aaaa(void *arg, enum dns_status st, const struct dns_addr
 	if (st == DNS_OK && n > 0) {
 		snprintf(c->res.addr6, sizeof(c->res.addr6), "%s", a[0].text);
 		item(c, "address6", a[0].text, "%s AAAA at %s", c->t.opendns_name,
-		     c->t.opendns_servers);
+		     c->t.opendns6_servers);
 	}
 	step_done(c);
 }
@@ -360,11 +364,16 @@ static void phase1(struct nw_check *c, char *err, size_t errlen)
 		if (c->drefl[R_OPENDNS]) {
 			want(c,
 			     dns_query_a(c->drefl[R_OPENDNS], c->t.opendns_name, on_opendns_a, c));
-			want(c, dns_query_aaaa(c->drefl[R_OPENDNS], c->t.opendns_name,
-					       on_opendns_aaaa, c));
 		} else {
 			item(c, "reflect.opendns", "error", "%s", err);
 		}
+	}
+	/* IPv6: asked over IPv6, the resolver sees the box's v6 address; on
+	 * a line without IPv6 this fails at once (unreachable) */
+	if (c->t.opendns6_servers[0] && c->t.opendns_name[0] && c->mode != NW_ADDRESS) {
+		c->d6 = mkdns(c, c->t.opendns6_servers, err, errlen);
+		if (c->d6)
+			want(c, dns_query_aaaa(c->d6, c->t.opendns_name, on_opendns_aaaa, c));
 	}
 	if (c->t.google_servers[0] && c->t.google_name[0]) {
 		c->drefl[R_GOOGLE] = mkdns(c, c->t.google_servers, err, errlen);
@@ -507,6 +516,39 @@ static void on_zen(void *arg, enum dns_status st, const struct dns_addr *a, size
 	step_done(c);
 }
 
+static void on_zen6(void *arg, enum dns_status st, const struct dns_addr *a, size_t n)
+{
+	struct nw_check *c = arg;
+
+	if (st == DNS_CANCELLED || c->dying)
+		return;
+	c->zen6_st = st;
+	keep_addrs(c->zen6_a, &c->nzen6, a, n);
+	step_done(c);
+}
+
+/* The v6 address in ZEN (reversed nibbles), when the box has one. */
+static void judge_zen6(struct nw_check *c)
+{
+	struct netv_evidence *e = &c->res.ev;
+	char codes[128];
+
+	if (!c->res.addr6[0] || !c->t.zen_zone[0])
+		return;
+	if (c->zen6_st == DNS_NXDOMAIN)
+		e->zen6 = NETV_ZEN_CLEAN;
+	else if (c->zen6_st == DNS_OK)
+		e->zen6 = netv_zen_decode(0, c->zen6_a, c->nzen6, codes, sizeof(codes));
+	else
+		e->zen6 = NETV_ZEN_UNCHECKED;
+	if (c->zen6_st != DNS_OK)
+		snprintf(codes, sizeof(codes), "%s", dns_status_str((enum dns_status)c->zen6_st));
+	if (!e->zen_selftest &&
+	    (e->zen6 == NETV_ZEN_CLEAN || e->zen6 == NETV_ZEN_PBL || e->zen6 == NETV_ZEN_LISTED))
+		e->zen6 = NETV_ZEN_UNCHECKED;
+	item(c, "zen6", netv_zen_str(e->zen6), "%s in %s: %s", c->res.addr6, c->t.zen_zone, codes);
+}
+
 static void judge_zen(struct nw_check *c)
 {
 	struct netv_evidence *e = &c->res.ev;
@@ -533,6 +575,17 @@ static void judge_zen(struct nw_check *c)
 		e->zen = NETV_ZEN_UNCHECKED;
 	if (c->zen_st != DNS_OK)
 		snprintf(codes, sizeof(codes), "%s", dns_status_str((enum dns_status)c->zen_st));
+	/* the self-test comes first: a resolver that fails it is not
+	 * believed, neither its "clean" nor its "listed" (its error codes
+	 * are kept: they say why) */
+	if (!e->zen_selftest &&
+	    (e->zen == NETV_ZEN_CLEAN || e->zen == NETV_ZEN_PBL || e->zen == NETV_ZEN_LISTED)) {
+		item(c, "zen", "unchecked",
+		     "%s in %s: %s, not believed: the resolver failed the self-test", e->addr,
+		     c->t.zen_zone, codes);
+		e->zen = NETV_ZEN_UNCHECKED;
+		return;
+	}
 	if (e->zen == NETV_ZEN_BOGUS)
 		log_warn(NULL, "event=bogus-list-answer zone=%s codes=%s", c->t.zen_zone, codes);
 	item(c, "zen", netv_zen_str(e->zen), "%s in %s: %s", e->addr, c->t.zen_zone, codes);
@@ -621,13 +674,16 @@ static void phase2(struct nw_check *c)
 		    netv_dnsbl_name(e->addr, c->t.zen_zone, name, sizeof(name)) == 0)
 			want(c, dns_query_a(c->dres, name, on_zen, c));
 	}
+	if (c->res.addr6[0] && c->t.zen_zone[0] &&
+	    netv_dnsbl_name(c->res.addr6, c->t.zen_zone, name, sizeof(name)) == 0)
+		want(c, dns_query_a(c->dres, name, on_zen6, c));
 	if (c->t.zen_zone[0]) {
 		snprintf(name, sizeof(name), "2.0.0.127.%s", c->t.zen_zone);
 		want(c, dns_query_a(c->dres, name, on_selftest, c));
 	}
 	if (c->mode == NW_FULL_PORT25 && c->t.port25_target[0])
 		start_port25(c);
-	c->self_st = c->zen_st = DNS_TEMPFAIL;
+	c->self_st = c->zen_st = c->zen6_st = DNS_TEMPFAIL;
 	step_done(c);
 }
 
@@ -639,6 +695,7 @@ static void judge(struct nw_check *c)
 		return;
 	judge_ptr(c);
 	judge_zen(c);
+	judge_zen6(c);
 	if (!c->res.port25_probed) {
 		if (c->mode == NW_FULL_PORT25 && !c->t.port25_target[0])
 			item(c, "port25", "unchecked",
@@ -646,6 +703,9 @@ static void judge(struct nw_check *c)
 		else if (e->port25 != NETV_P25_UNCHECKED)
 			item(c, "port25", netv_port25_str(e->port25), "from an earlier check");
 	}
+	if (e->rejections > 0)
+		item(c, "rejections", "reputation", "%d lately; the newest: %s", e->rejections,
+		     c->rejection);
 	c->res.verdict = netv_judge(e, c->res.reason, sizeof(c->res.reason));
 	item(c, "verdict", netv_verdict_str(c->res.verdict), "%s", c->res.reason);
 }
@@ -658,6 +718,7 @@ static void check_free(struct nw_check *c)
 	nw_router_cancel(c->router);
 	nw_p25_cancel(c->p25);
 	dns_free(c->dres);
+	dns_free(c->d6);
 	for (int i = 0; i < R_COUNT; i++)
 		dns_free(c->drefl[i]);
 	ev_timer_free(c->finish);
@@ -677,7 +738,7 @@ static void on_finish(struct evloop *ev, struct ev_timer *t, void *arg)
 }
 
 struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
-				enum netv_port25 prev_port25, nw_progress_fn progress,
+				const struct nw_prior *prior, nw_progress_fn progress,
 				nw_done_fn done, void *arg, char *err, size_t errlen)
 {
 	struct nw_check *c = calloc(1, sizeof(*c));
@@ -691,7 +752,11 @@ struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, e
 	c->progress = progress;
 	c->done = done;
 	c->arg = arg;
-	c->res.ev.port25 = prev_port25;
+	if (prior) {
+		c->res.ev.port25 = prior->port25;
+		c->res.ev.rejections = prior->rejections;
+		snprintf(c->rejection, sizeof(c->rejection), "%s", prior->rejection);
+	}
 	c->finish = ev_timer_new(ev, on_finish, c);
 	c->dres = mkdns(c, t->resolver, why, sizeof(why));
 	if (!c->dres) {
@@ -708,4 +773,18 @@ void nw_check_cancel(struct nw_check *c)
 {
 	if (c)
 		check_free(c);
+}
+
+int nw_prior_rejections(struct nw_prior *prior, struct store *st, int64_t since)
+{
+	char host[128], reply[256];
+	int n = store_nw_rejection_count(st, "reputation", since, host, sizeof(host), reply,
+					 sizeof(reply));
+
+	if (n < 0)
+		return -1;
+	prior->rejections = n;
+	if (n > 0)
+		snprintf(prior->rejection, sizeof(prior->rejection), "%.60s: %.240s", host, reply);
+	return 0;
 }

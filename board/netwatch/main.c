@@ -33,7 +33,8 @@
 #include "store_netwatch.h"
 #include "store_settings.h"
 
-#define NW_CACHE_KIB 256
+#define NW_CACHE_KIB	    256
+#define NW_REJECTION_WINDOW (7 * 86400)
 
 static struct {
 	struct daemon *d;
@@ -50,6 +51,13 @@ static struct {
 	int64_t last_port25_at;
 	int want_full; /* a full check asked for while one ran */
 	char want_trigger[32];
+	struct nw_ddns *ddns;
+	char ddns_addr[64]; /* the address the DNS record was last set to */
+	char ddns_pending[64];
+	int64_t addr_since; /* when the current address was first seen */
+	struct nw_map *map;
+	struct ev_timer *renew; /* the next mapping round */
+	int map_due;
 } nw;
 
 static void start_check(enum nw_mode mode, const char *trigger);
@@ -98,6 +106,92 @@ static void save(struct nw_result *r)
 		daemon_notify(nw.d, "route");
 }
 
+static void on_ddns(void *arg, int okay, const char *text)
+{
+	char ev[1024];
+
+	(void)arg;
+	nw.ddns = NULL;
+	log_info(NULL, "event=ddns ok=%s name=%s address=%s server=%s result=\"%s\"",
+		 okay ? "yes" : "no", nw.t.ddns_name, nw.ddns_pending, nw.t.ddns_server, text);
+	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", nw.t.ddns_name, nw.ddns_pending,
+		 nw.t.ddns_server, okay ? "" : "FAILED, ", text);
+	if (store_event_add(nw.st, "netwatch", ev) < 0)
+		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	/* a failure is tried again after the next full check */
+	if (okay)
+		snprintf(nw.ddns_addr, sizeof(nw.ddns_addr), "%s", nw.ddns_pending);
+}
+
+/* The host's A record follows the public address (inbound on a dynamic
+ * line).  Only a v4 address the reflection agreed on is published. */
+static void ddns_follow(const struct nw_result *r)
+{
+	if (!nw.t.ddns_server[0] || !nw.t.ddns_zone[0] || !nw.t.ddns_name[0] || nw.ddns ||
+	    !r->ev.addr[0] || strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
+		return;
+	snprintf(nw.ddns_pending, sizeof(nw.ddns_pending), "%s", r->ev.addr);
+	nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+}
+
+static void on_map(void *arg, const struct nw_map_result *r, size_t n)
+{
+	char refused[160] = "", ev[600];
+	size_t used = 0;
+	unsigned lease = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)arg;
+	nw.map = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct store_nw_mapping m = {"tcp",
+					     r[i].port,
+					     r[i].method,
+					     r[i].ok,
+					     r[i].detail,
+					     now,
+					     r[i].ok && r[i].lease ? now + r[i].lease : 0};
+		if (store_nw_mapping_set(nw.st, &m) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+		log_info(NULL, "event=port-mapping port=%d method=%s ok=%s detail=\"%s\"",
+			 r[i].port, r[i].method, r[i].ok ? "yes" : "no", r[i].detail);
+		if (!r[i].ok && used < sizeof(refused)) {
+			int w = snprintf(refused + used, sizeof(refused) - used, "%s%d",
+					 used ? ", " : "", r[i].port);
+			used = w < 0 ? sizeof(refused) : used + (size_t)w;
+		}
+		if (r[i].ok && r[i].lease && (!lease || r[i].lease < lease))
+			lease = r[i].lease;
+	}
+	if (refused[0]) {
+		snprintf(ev, sizeof(ev),
+			 "port mappings: the router did not forward TCP %s; add those forwards to "
+			 "this box by hand (see loftctl route status)",
+			 refused);
+		store_event_add(nw.st, "netwatch", ev);
+	}
+	/* renew at half the lease; refused ones are asked again hourly */
+	ev_timer_arm(nw.renew, (uint64_t)(lease ? lease / 2 : 3600) * 1000);
+}
+
+static void map_start(void)
+{
+	if (nw.map || (!nw.t.upnp[0] && !nw.t.router[0]))
+		return;
+	nw.map_due = 0;
+	nw.map = nw_map_start(nw.ev, &nw.t, on_map, NULL);
+}
+
+static void on_renew(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	(void)arg;
+	nw.map_due = 1;
+	if (!nw.check)
+		map_start();
+}
+
 static void on_done(void *arg, struct nw_result *r)
 {
 	(void)arg;
@@ -107,11 +201,19 @@ static void on_done(void *arg, struct nw_result *r)
 		if (r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0) {
 			log_info(NULL, "event=address-changed old=%s new=%s",
 				 nw.last_addr[0] ? nw.last_addr : "-", r->ev.addr);
+			if (nw.last_addr[0])
+				nw.addr_since = (int64_t)time(NULL);
 			start_check(NW_FULL_PORT25, "address-change");
 			return;
 		}
 	} else {
 		save(r);
+		ddns_follow(r);
+		if (nw.last_addr[0] && r->ev.addr[0] && strcmp(r->ev.addr, nw.last_addr) != 0)
+			nw.addr_since = (int64_t)time(NULL);
+		/* a new address may be a new router: map again */
+		if (nw.map_due || strcmp(r->ev.addr, nw.last_addr) != 0)
+			map_start();
 		snprintf(nw.last_addr, sizeof(nw.last_addr), "%s", r->ev.addr);
 		if (r->port25_probed) {
 			nw.last_port25 = r->ev.port25;
@@ -156,8 +258,17 @@ static void start_check(enum nw_mode mode, const char *trigger)
 		 : mode == NW_FULL  ? "full"
 				    : "full+port25",
 		 trigger);
-	nw.check = nw_check_start(nw.ev, &nw.t, mode, nw.last_port25, NULL, on_done, NULL, err,
-				  sizeof(err));
+	struct nw_prior prior = {.port25 = nw.last_port25};
+	if (mode != NW_ADDRESS) {
+		/* rejections count for a week, and only for the current address */
+		int64_t since = (int64_t)time(NULL) - NW_REJECTION_WINDOW;
+		if (nw.addr_since > since)
+			since = nw.addr_since;
+		if (nw_prior_rejections(&prior, nw.st, since) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	}
+	nw.check =
+	    nw_check_start(nw.ev, &nw.t, mode, &prior, NULL, on_done, NULL, err, sizeof(err));
 	if (!nw.check) {
 		log_err(NULL, "event=config-error error=\"%s\"", err);
 		ev_timer_arm(nw.full, (uint64_t)60 * 1000);
@@ -202,6 +313,11 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)arg;
 	nw_check_cancel(nw.check);
 	nw.check = NULL;
+	nw_ddns_cancel(nw.ddns);
+	nw.ddns = NULL;
+	nw_map_cancel(nw.map);
+	nw.map = NULL;
+	ev_timer_disarm(nw.renew);
 	ev_timer_disarm(nw.full);
 	ev_timer_disarm(nw.addr);
 	ev_stop(nw.ev);
@@ -225,12 +341,15 @@ int main(int argc, char **argv)
 		fatal("event=config-error hint=\"fix the netwatch.* setting\"");
 	nw.full = ev_timer_new(nw.ev, on_full, NULL);
 	nw.addr = ev_timer_new(nw.ev, on_addr, NULL);
+	nw.renew = ev_timer_new(nw.ev, on_renew, NULL);
+	nw.map_due = 1;
 	start_check(NW_FULL_PORT25, "start");
 
 	rc = daemon_run(nw.d);
 	nw_check_cancel(nw.check);
 	ev_timer_free(nw.full);
 	ev_timer_free(nw.addr);
+	ev_timer_free(nw.renew);
 	store_close(nw.st);
 	daemon_free(nw.d);
 	return rc;

@@ -7,6 +7,7 @@
  */
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "netverdict.h"
@@ -22,6 +23,9 @@ struct config;
 struct nw_targets {
 	/* reflection: each "" turns that method off */
 	char opendns_servers[NW_TARGET_MAX], opendns_name[NW_TARGET_MAX];
+	/* the same name's AAAA asked over IPv6: an IPv6 resolver sees the
+	 * box's IPv6 address ("" = no IPv6 reflection) */
+	char opendns6_servers[NW_TARGET_MAX];
 	char google_servers[NW_TARGET_MAX], google_name[NW_TARGET_MAX];
 	char cloudflare_servers[NW_TARGET_MAX], cloudflare_name[NW_TARGET_MAX];
 	/* the local recursive resolver for PTR and the lists ("" = the
@@ -34,6 +38,14 @@ struct nw_targets {
 	unsigned port25_timeout_ms;
 	unsigned router_timeout_ms;
 	unsigned interval_s, address_interval_s, port25_interval_s;
+	/* dynamic DNS (RFC 2136 + TSIG); off while ddns_server is "" */
+	char ddns_server[NW_TARGET_MAX], ddns_zone[NW_TARGET_MAX], ddns_name[NW_TARGET_MAX];
+	char ddns_key_name[NW_TARGET_MAX], ddns_key_secret[NW_TARGET_MAX];
+	unsigned ddns_ttl;
+	/* port mappings: UPnP IGD ("auto" = discover, a root description
+	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
+	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
+	unsigned map_lease_s;
 };
 
 /* Fills t: for each key the store setting netwatch.KEY, else loft.conf's
@@ -74,6 +86,38 @@ struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned
 				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
 
+/* --- dynamic DNS (ddns.c) --------------------------------------------- */
+
+struct nw_ddns;
+/* ok 1 when the server applied the update and its signed answer
+ * verified; text says what happened. */
+typedef void (*nw_ddns_fn)(void *arg, int ok, const char *text);
+/* Sends the update of t->ddns_name to addr4 and/or addr6 (NULL or "" to
+ * leave a type alone).  fn is called once from the loop unless
+ * cancelled.  Never NULL. */
+struct nw_ddns *nw_ddns_start(struct evloop *ev, const struct nw_targets *t, const char *addr4,
+			      const char *addr6, nw_ddns_fn fn, void *arg);
+void nw_ddns_cancel(struct nw_ddns *u);
+
+/* --- router port mappings (mapping.c) ---------------------------------- */
+
+#define NW_MAP_MAX 8
+
+struct nw_map_result {
+	int port;
+	char method[12]; /* "upnp", "natpmp", "none" */
+	int ok;
+	unsigned lease; /* seconds granted; 0 permanent or refused */
+	char detail[200];
+};
+struct nw_map;
+typedef void (*nw_map_fn)(void *arg, const struct nw_map_result *r, size_t n);
+/* Forwards t->map_ports by UPnP IGD (t->upnp), else NAT-PMP (t->router),
+ * on a worker thread; fn gets one result per port, from the loop.  Cancel
+ * waits for the worker.  Never NULL. */
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg);
+void nw_map_cancel(struct nw_map *m);
+
 /* --- one check (check.c) ---------------------------------------------- */
 
 #define NW_ITEMS_MAX 24
@@ -106,16 +150,27 @@ typedef void (*nw_progress_fn)(void *arg, const struct nw_item *item);
 /* The check's end: r is valid during the call; the check is gone after. */
 typedef void (*nw_done_fn)(void *arg, struct nw_result *r);
 
+/* What a check knows before it starts: the last port 25 result (for a
+ * check that does not probe it) and the recent reputation rejections
+ * loft-queue recorded (store_nw_rejection_count). */
+struct nw_prior {
+	enum netv_port25 port25;
+	int rejections;
+	char rejection[320]; /* the newest: "host: reply" */
+};
+
 /*
- * Starts a check on ev.  prev_port25 carries the last port 25 result into
- * a check that does not probe it.  progress may be NULL.  done is called
- * once from the loop (never from inside this call) unless the check is
- * cancelled.  Returns the check, or NULL with a reason in err (a bad
- * resolver list).
+ * Starts a check on ev with what prior (may be NULL) says.  progress may
+ * be NULL.  done is called once from the loop (never from inside this
+ * call) unless the check is cancelled.  Returns the check, or NULL with a
+ * reason in err (a bad resolver list).
  */
 struct nw_check *nw_check_start(struct evloop *ev, const struct nw_targets *t, enum nw_mode mode,
-				enum netv_port25 prev_port25, nw_progress_fn progress,
+				const struct nw_prior *prior, nw_progress_fn progress,
 				nw_done_fn done, void *arg, char *err, size_t errlen);
+/* Fills prior's rejections from the store: reputation rejections since
+ * since (unix seconds).  Returns 0 or -1. */
+int nw_prior_rejections(struct nw_prior *prior, struct store *st, int64_t since);
 /* Stops a check: done is not called.  NULL allowed.  Not from inside a
  * progress or done callback of the same check. */
 void nw_check_cancel(struct nw_check *c);

@@ -7,6 +7,7 @@
  * end because the SMTP client sends it as CRLF.
  */
 #include "dkim.h"
+#include "addr.h"
 
 #include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
@@ -481,55 +482,35 @@ out:
 
 /* --- From: --------------------------------------------------------------- */
 
+struct from_dom {
+	char *out;
+	size_t outlen;
+	int found;
+};
+
+/* The first mailbox decides: its domain, or nothing (-1) when it has
+ * none, so a broken From: is never signed for some later address. */
+static int from_first(void *arg, const struct addr_item *it)
+{
+	struct from_dom *fd = arg;
+
+	if (it->kind != ADDR_MAILBOX)
+		return 0;
+	if (it->domain && it->domain_len < fd->outlen) {
+		for (size_t i = 0; i < it->domain_len; i++) {
+			char c = it->domain[i];
+			fd->out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+		}
+		fd->out[it->domain_len] = '\0';
+		fd->found = 1;
+	}
+	return 1;
+}
+
 int dkim_from_domain(const char *value, size_t len, char *out, size_t outlen)
 {
-	const char *p = value, *end = value + len, *lt, *at = NULL, *de;
-	int quoted = 0, depth = 0;
+	struct from_dom fd = {out, outlen, 0};
 
-	/* the first address: inside <> when there are any, else the bare
-	 * addr-spec; quoted strings and comments are skipped */
-	lt = NULL;
-	for (const char *q = p; q < end; q++) {
-		if (*q == '"' && depth == 0)
-			quoted = !quoted;
-		else if (*q == '\\' && q + 1 < end)
-			q++;
-		else if (!quoted && *q == '(')
-			depth++;
-		else if (!quoted && *q == ')' && depth > 0)
-			depth--;
-		else if (!quoted && depth == 0 && *q == '<') {
-			lt = q;
-			break;
-		} else if (!quoted && depth == 0 && *q == ',')
-			break;
-	}
-	if (lt) {
-		const char *gt = memchr(lt, '>', (size_t)(end - lt));
-		if (!gt)
-			return -1;
-		for (const char *q = lt; q < gt; q++)
-			if (*q == '@')
-				at = q;
-		de = gt;
-	} else {
-		const char *stop = memchr(p, ',', len);
-		de = stop ? stop : end;
-		for (const char *q = p; q < de; q++)
-			if (*q == '@')
-				at = q;
-	}
-	if (!at)
-		return -1;
-	at++;
-	size_t o = 0;
-	for (const char *q = at;
-	     q < de && !is_wsp(*q) && *q != '\r' && *q != '\n' && *q != '(' && *q != '>'; q++) {
-		char c = *q;
-		if (o + 1 >= outlen)
-			return -1;
-		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	out[o] = '\0';
-	return o ? 0 : -1;
+	addr_list_parse(value, len, from_first, &fd);
+	return fd.found ? 0 : -1;
 }

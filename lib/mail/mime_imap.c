@@ -6,6 +6,7 @@
  * out.
  */
 #include "mime.h"
+#include "addr.h"
 #include "mime_int.h"
 
 #include <stdlib.h>
@@ -403,344 +404,92 @@ static int put_lit(struct buf *out, const char *s)
 	return buf_puts(out, s);
 }
 
-/* ---- addresses (RFC 5322 section 3.4, lenient) ---- */
+/* ---- addresses: lib/mail/addr parses, these print ---- */
 
-struct addr_parser {
-	const char *p, *end;
-	struct buf words;   /* display form: tokens, one space where CFWS was */
-	struct buf spec;    /* tokens without CFWS: the addr-spec */
-	struct buf comment; /* the last comment, a fallback display name */
-	size_t at;	    /* position of the last '@' in spec, or SIZE_MAX */
+struct addr_out {
 	struct buf *out;
 	unsigned count;
-	int err;
-	int plain; /* search text "name mailbox@host", not IMAP syntax */
+	int plain; /* search text "name mailbox@host, ", not IMAP syntax */
 };
 
-/* Skips CFWS; returns 1 if anything was skipped.  Keeps the last comment. */
-static int ap_cfws(struct addr_parser *ap)
+/* One address of an ENVELOPE list, or of the search text.  A name-less
+ * mailbox shows its comment as the name ("user@host (Real Name)"); the
+ * missing parts of a broken one are named as RFC 3501's examples do. */
+static int addr_put(void *arg, const struct addr_item *it)
 {
-	const char *p = ap->p;
-
-	while (p < ap->end) {
-		if (is_wsp(*p)) {
-			p++;
-		} else if (*p == '(') {
-			unsigned lvl = 0;
-
-			buf_reset(&ap->comment);
-			while (p < ap->end) {
-				if (*p == '\\' && p + 1 < ap->end) {
-					p++;
-				} else if (*p == '(') {
-					if (lvl++ == 0) {
-						p++;
-						continue;
-					}
-				} else if (*p == ')' && --lvl == 0) {
-					p++;
-					break;
-				}
-				if (buf_putc(&ap->comment, *p) < 0)
-					ap->err = 1;
-				p++;
-			}
-		} else {
-			break;
-		}
-	}
-	if (p == ap->p)
-		return 0;
-	ap->p = p;
-	return 1;
-}
-
-static int is_addr_special(char c)
-{
-	return strchr("()<>[]:;@\\,.\"", c) != NULL;
-}
-
-/* Reads words until one of "<>:;," or the end; returns the stop char or 0.
- * in_group makes ':' ordinary. */
-static char ap_phrase(struct addr_parser *ap, int in_group, int angle)
-{
-	int first = 1;
-
-	buf_reset(&ap->words);
-	buf_reset(&ap->spec);
-	buf_reset(&ap->comment);
-	ap->at = SIZE_MAX;
-	for (;;) {
-		int ws = ap_cfws(ap);
-		char c;
-
-		if (ap->p >= ap->end)
-			return 0;
-		c = *ap->p;
-		if (c == '<' || c == '>' || c == ';' || c == ',' ||
-		    (c == ':' && !in_group && !angle))
-			return c;
-		if (ws && !first && buf_putc(&ap->words, ' ') < 0)
-			ap->err = 1;
-		first = 0;
-		if (c == '"') {
-			const char *p = ap->p + 1;
-
-			while (p < ap->end && *p != '"') {
-				if (*p == '\\' && p + 1 < ap->end)
-					p++;
-				if (buf_putc(&ap->words, *p) < 0 || buf_putc(&ap->spec, *p) < 0)
-					ap->err = 1;
-				p++;
-			}
-			ap->p = p < ap->end ? p + 1 : p;
-		} else if (c == '[') {
-			/* domain literal: kept whole */
-			const char *p = ap->p;
-
-			while (p < ap->end && *p != ']')
-				p++;
-			if (p < ap->end)
-				p++;
-			if (buf_append(&ap->words, ap->p, (size_t)(p - ap->p)) < 0 ||
-			    buf_append(&ap->spec, ap->p, (size_t)(p - ap->p)) < 0)
-				ap->err = 1;
-			ap->p = p;
-		} else if (is_addr_special(c)) {
-			if (c == '@')
-				ap->at = ap->spec.len;
-			if (buf_putc(&ap->words, c) < 0 || buf_putc(&ap->spec, c) < 0)
-				ap->err = 1;
-			ap->p++;
-		} else {
-			const char *p = ap->p;
-
-			while (p < ap->end && !is_wsp(*p) && !is_addr_special(*p))
-				p++;
-			if (buf_append(&ap->words, ap->p, (size_t)(p - ap->p)) < 0 ||
-			    buf_append(&ap->spec, ap->p, (size_t)(p - ap->p)) < 0)
-				ap->err = 1;
-			ap->p = p;
-		}
-	}
-}
-
-static struct mstr bstr(const struct buf *b)
-{
-	struct mstr s = {buf_cstr(b), b->len};
-
-	return s;
-}
-
-static int ap_emit(struct addr_parser *ap, struct mstr name, struct mstr route)
-{
-	struct mstr mbox, host;
 	static const char miss_mbox[] = "MISSING_MAILBOX", miss_dom[] = "MISSING_DOMAIN";
+	struct addr_out *ao = arg;
+	struct buf *out = ao->out;
+	struct mstr name = {NULL, 0}, route = {NULL, 0}, mbox, host;
 
-	if (ap->at == SIZE_MAX) {
-		/* no '@': the whole thing as mailbox (keeps its spaces) */
-		mbox = ap->words.len ? bstr(&ap->words) : bstr(&ap->spec);
-		host = (struct mstr){miss_dom, sizeof(miss_dom) - 1};
-	} else {
-		mbox.p = buf_cstr(&ap->spec);
-		mbox.n = ap->at;
-		host.p = buf_cstr(&ap->spec) + ap->at + 1;
-		host.n = ap->spec.len - ap->at - 1;
-		if (host.n == 0)
-			host = (struct mstr){miss_dom, sizeof(miss_dom) - 1};
+	if (it->kind == ADDR_GROUP) {
+		struct mstr g = {it->name, it->name_len};
+
+		ao->count++;
+		if (ao->plain)
+			return mime_decode_header(g.p, g.n, out) < 0 || buf_puts(out, ": ") < 0;
+		return buf_puts(out, "(NIL NIL ") < 0 || mime_put_nstring(out, g) < 0 ||
+		       buf_puts(out, " NIL)") < 0;
 	}
-	if (mbox.n == 0)
-		mbox = (struct mstr){miss_mbox, sizeof(miss_mbox) - 1};
-	ap->count++;
-	if (ap->plain) {
+	if (it->kind == ADDR_GROUP_END)
+		return ao->plain ? 0 : buf_puts(out, "(NIL NIL NIL NIL)") < 0;
+	if (it->name)
+		name = (struct mstr){it->name, it->name_len};
+	else if (it->comment && it->comment_len)
+		name = (struct mstr){it->comment, it->comment_len};
+	if (it->route)
+		route = (struct mstr){it->route, it->route_len};
+	mbox = it->local_len ? (struct mstr){it->local, it->local_len}
+			     : (struct mstr){miss_mbox, sizeof(miss_mbox) - 1};
+	host = it->domain ? (struct mstr){it->domain, it->domain_len}
+			  : (struct mstr){miss_dom, sizeof(miss_dom) - 1};
+	ao->count++;
+	if (ao->plain) {
 		/* the display name decoded (RFC 2047), then mailbox@host with
 		 * the comments and spaces of the header gone */
 		if (name.n &&
-		    (mime_decode_header(name.p, name.n, ap->out) < 0 || buf_putc(ap->out, ' ') < 0))
-			return -1;
-		if (buf_append(ap->out, mbox.p, mbox.n) < 0 || buf_putc(ap->out, '@') < 0 ||
-		    buf_append(ap->out, host.p, host.n) < 0 || buf_puts(ap->out, ", ") < 0)
-			return -1;
-		return 0;
+		    (mime_decode_header(name.p, name.n, out) < 0 || buf_putc(out, ' ') < 0))
+			return 1;
+		return buf_append(out, mbox.p, mbox.n) < 0 || buf_putc(out, '@') < 0 ||
+		       buf_append(out, host.p, host.n) < 0 || buf_puts(out, ", ") < 0;
 	}
-	if (buf_putc(ap->out, '(') < 0 || mime_put_nstring(ap->out, name) < 0 ||
-	    buf_putc(ap->out, ' ') < 0 || mime_put_nstring(ap->out, route) < 0 ||
-	    buf_putc(ap->out, ' ') < 0 || mime_put_nstring(ap->out, mbox) < 0 ||
-	    buf_putc(ap->out, ' ') < 0 || mime_put_nstring(ap->out, host) < 0 ||
-	    buf_putc(ap->out, ')') < 0)
-		return -1;
-	return 0;
+	return buf_putc(out, '(') < 0 || mime_put_nstring(out, name) < 0 ||
+	       buf_putc(out, ' ') < 0 || mime_put_nstring(out, route) < 0 ||
+	       buf_putc(out, ' ') < 0 || mime_put_nstring(out, mbox) < 0 ||
+	       buf_putc(out, ' ') < 0 || mime_put_nstring(out, host) < 0 || buf_putc(out, ')') < 0;
 }
 
-/* Copies s into a fresh heap string (the parser's buffers are reused). */
-static char *dupstr(struct mstr s)
+/* Runs the parser over a value into ao.  A malformed list still prints
+ * what could be made of it (ENVELOPE shows any message), and so does one
+ * past the parser's limits (what came before the limit); only a full
+ * output buffer or no memory fail. */
+static int addr_print(const char *v, size_t len, struct addr_out *ao)
 {
-	char *d = malloc(s.n + 1);
+	int rc = addr_list_parse(v, len, addr_put, ao);
 
-	if (d) {
-		memcpy(d, s.p, s.n);
-		d[s.n] = '\0';
-	}
-	return d;
-}
-
-static int ap_list(struct addr_parser *ap)
-{
-	int in_group = 0;
-
-	while (ap->p < ap->end) {
-		char stop = ap_phrase(ap, in_group, 0);
-
-		if (ap->err)
-			return -1;
-		if (stop == '<') {
-			struct mstr name = {NULL, 0}, route = {NULL, 0};
-			char *namecopy = NULL, *routecopy = NULL;
-			int rc;
-
-			if (ap->words.len)
-				name = bstr(&ap->words);
-			if (name.p && !(namecopy = dupstr(name)))
-				return -1;
-			name.p = namecopy;
-			ap->p++;
-			ap_cfws(ap);
-			if (ap->p < ap->end && *ap->p == '@') {
-				/* obsolete route: "@a,@b:" */
-				const char *r = ap->p,
-					   *colon = memchr(r, ':', (size_t)(ap->end - r));
-				const char *gt = memchr(r, '>', (size_t)(ap->end - r));
-
-				if (colon && (!gt || colon < gt)) {
-					struct buf rb;
-					const char *q;
-
-					buf_init(&rb, (size_t)(colon - r) + 1);
-					for (q = r; q < colon; q++)
-						if (!is_wsp(*q) && buf_putc(&rb, *q) < 0)
-							ap->err = 1;
-					routecopy = buf_steal(&rb, &route.n);
-					route.p = routecopy ? routecopy : "";
-					ap->p = colon + 1;
-				}
-			}
-			stop = ap_phrase(ap, 1, 1);
-			if (!name.p && ap->comment.len &&
-			    !(name.p = namecopy = dupstr(bstr(&ap->comment)))) {
-				free(routecopy);
-				return -1;
-			}
-			if (namecopy)
-				name.n = strlen(namecopy);
-			rc = ap->err ? -1 : ap_emit(ap, name, route);
-			free(namecopy);
-			free(routecopy);
-			if (rc < 0)
-				return -1;
-			if (stop == '>')
-				ap->p++;
-			/* anything after the '>' up to the next separator is junk */
-			while (ap->p < ap->end && *ap->p != ',' && !(in_group && *ap->p == ';')) {
-				if (*ap->p == '"') {
-					ap->p++;
-					while (ap->p < ap->end && *ap->p != '"')
-						ap->p++;
-				}
-				if (ap->p < ap->end)
-					ap->p++;
-			}
-			continue;
-		}
-		if (stop == ':') {
-			/* group start: display-name ":" */
-			struct mstr gname = bstr(&ap->words);
-
-			if (ap->plain) {
-				if (mime_decode_header(gname.p, gname.n, ap->out) < 0 ||
-				    buf_puts(ap->out, ": ") < 0)
-					return -1;
-			} else if (buf_puts(ap->out, "(NIL NIL ") < 0 ||
-				   mime_put_nstring(ap->out, gname) < 0 ||
-				   buf_puts(ap->out, " NIL)") < 0) {
-				return -1;
-			}
-			ap->count++;
-			in_group = 1;
-			ap->p++;
-			continue;
-		}
-		/* an addr-spec, or nothing at all (",,") */
-		if (ap->spec.len) {
-			struct mstr name = {NULL, 0};
-			char *namecopy = NULL;
-			int rc;
-
-			if (ap->comment.len && !(name.p = namecopy = dupstr(bstr(&ap->comment))))
-				return -1;
-			name.n = namecopy ? strlen(namecopy) : 0;
-			rc = ap_emit(ap, name, (struct mstr){NULL, 0});
-			free(namecopy);
-			if (rc < 0)
-				return -1;
-		}
-		if (stop == ';' && in_group) {
-			if (!ap->plain && buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
-				return -1;
-			in_group = 0;
-		}
-		if (stop)
-			ap->p++;
-	}
-	if (in_group && !ap->plain && buf_puts(ap->out, "(NIL NIL NIL NIL)") < 0)
-		return -1;
-	return 0;
+	return rc == ADDR_STOPPED || rc == ADDR_NOMEM ? -1 : 0;
 }
 
 int mime_address_text(const char *value, size_t len, struct buf *out)
 {
-	struct addr_parser ap;
-	int rc;
+	struct addr_out ao = {out, 0, 1};
 
-	memset(&ap, 0, sizeof(ap));
-	ap.p = value;
-	ap.end = value + len;
-	ap.out = out;
-	ap.plain = 1;
-	buf_init(&ap.words, len + 1);
-	buf_init(&ap.spec, len + 1);
-	buf_init(&ap.comment, len + 1);
-	rc = ap_list(&ap);
-	buf_free(&ap.words);
-	buf_free(&ap.spec);
-	buf_free(&ap.comment);
-	return rc;
+	return addr_print(value, len, &ao);
 }
 
 /* Appends "(" address... ")" or NIL; *count gets the number of addresses. */
 static int put_addr_list(struct buf *out, struct mstr v, unsigned *count)
 {
-	struct addr_parser ap;
+	struct addr_out ao = {out, 0, 0};
 	size_t start = out->len;
-	int rc;
 
 	*count = 0;
 	if (!v.p)
 		return put_lit(out, "NIL");
-	memset(&ap, 0, sizeof(ap));
-	ap.p = v.p;
-	ap.end = v.p + v.n;
-	ap.out = out;
-	buf_init(&ap.words, v.n + 1);
-	buf_init(&ap.spec, v.n + 1);
-	buf_init(&ap.comment, v.n + 1);
-	rc = buf_putc(out, '(') < 0 ? -1 : ap_list(&ap);
-	buf_free(&ap.words);
-	buf_free(&ap.spec);
-	buf_free(&ap.comment);
-	if (rc < 0)
+	if (buf_putc(out, '(') < 0 || addr_print(v.p, v.n, &ao) < 0)
 		return -1;
-	*count = ap.count;
-	if (ap.count == 0) {
+	*count = ao.count;
+	if (ao.count == 0) {
 		out->len = start;
 		return put_lit(out, "NIL");
 	}

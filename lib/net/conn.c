@@ -58,7 +58,8 @@ struct conn {
 	int finished; /* closed() delivered */
 	int depth;    /* callbacks of this conn on the stack */
 	int want_input;
-	int wrote_high; /* output passed the low mark since writable() ran */
+	int hup_blocked; /* paused, hang-up seen, nothing more to read yet */
+	int wrote_high;	 /* output passed the low mark since writable() ran */
 	char reason[64];
 	struct ev_timer *idle, *soon, *close_timer;
 	uint64_t timeout_ms;
@@ -291,6 +292,7 @@ void conn_set_maxline(struct conn *c, size_t maxline)
 void conn_pause(struct conn *c, int paused)
 {
 	c->paused = paused;
+	c->hup_blocked = 0;
 	if (!paused && !c->closing)
 		ev_timer_arm(c->soon, 0);
 }
@@ -750,6 +752,12 @@ static void conn_after(struct conn *c)
 			events |= EV_WRITE;
 		if (!c->paused && !c->closing && !c->starttls && !c->eof)
 			events |= EV_READ;
+		/* paused (a password check, a store commit, output at the
+		 * high-water mark): no reading, but a client that hangs up
+		 * must not keep its session, and its slot in the listener's
+		 * limits, until the pause ends (conn_paused_hangup) */
+		else if (c->paused && !c->closing && !c->eof && !c->hup_blocked)
+			events |= EV_HANGUP;
 	}
 	if (events != c->io_events) {
 		ev_io_set(c->ev, c->fd, events);
@@ -765,12 +773,56 @@ static void conn_after(struct conn *c)
 		ev_timer_arm(c->soon, 0);
 }
 
+/* The peer hung up (FIN, reset or error) while input is paused (the owner
+ * waits for a password check, a commit, or for its output to drain).
+ * Unpaused, the read would find the end of input, input() would run once
+ * on what is buffered, and the conn would close ("peer closed").  Paused,
+ * the same rule: what the peer sent up to its FIN is read into the line
+ * reader (bounded as always); with nothing buffered there is nothing left
+ * to do for it, so the conn closes now, and conn_after() finishes it at
+ * once when no output waits, so the owner's closed() runs from here (it
+ * must cancel what it waits for) and the listener's slot is free before
+ * the next accept.  With commands buffered (a client that pipelines and
+ * half-closes), they run at the resume as they would have, then the conn
+ * closes. */
+static void conn_paused_hangup(struct conn *c)
+{
+	const char *p;
+	int r;
+
+	if (c->eof || c->hup_blocked || c->starttls || c->tls_state == CT_HANDSHAKE) {
+		/* once the FIN is known (hup_blocked, or the end of input was
+		 * read) it is no longer watched: what is reported now is a
+		 * reset or a full hang-up, the peer reads nothing more either;
+		 * before TLS is up there is no command to run */
+		log_debug(c->sid, "event=hangup-while-paused peer=%s", c->peer);
+		conn_fail(c, "peer closed");
+		return;
+	}
+	r = conn_read(c);
+	if (r < 0)
+		return; /* a reset or a TLS error: conn_read() is closing it */
+	if (c->eof) {
+		if (lr_pending(&c->lr, &p) == 0 && !c->lr.discarding) {
+			log_debug(c->sid, "event=hangup-while-paused peer=%s", c->peer);
+			conn_begin_close(c, 1, "peer closed");
+		}
+		return;
+	}
+	/* no end of input yet: more to read next time, or the line reader is
+	 * full; with no progress stop watching until the resume (epoll would
+	 * report the same hang-up again at once) */
+	if (r == 0)
+		c->hup_blocked = 1;
+}
+
 static void conn_io(struct evloop *ev, int fd, int events, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)ev;
 	(void)fd;
-	(void)events;
+	if ((events & EV_HANGUP) && c->paused && !c->closing && !c->finished)
+		conn_paused_hangup(c);
 	conn_after(c);
 }

@@ -94,7 +94,12 @@ size_t conn_pending(struct conn *c, const char **p);
 void conn_consume(struct conn *c, size_t n);
 void conn_set_maxline(struct conn *c, size_t maxline);
 /* Stops (1) or resumes (0) reading and input() calls; on resume, input()
- * runs again soon if input is buffered. */
+ * runs again soon if input is buffered.  A paused conn still watches for
+ * the peer's hang-up: a reset, or a FIN with no command left unread,
+ * closes it ("peer closed") without waiting for the resume, so the owner's
+ * closed() may come while it waits for something (a password check, a
+ * commit) and must cancel or orphan that work there.  Commands sent before
+ * a FIN run at the resume, then the conn closes, as unpaused. */
 void conn_pause(struct conn *c, int paused);
 
 /* Output, buffered; sent as the socket allows.  Return 0, or -1 when the

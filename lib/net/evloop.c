@@ -93,6 +93,8 @@ static uint32_t ev_mask(int events)
 
 	if (events & EV_READ)
 		m |= EPOLLIN | EPOLLRDHUP;
+	if (events & EV_HANGUP)
+		m |= EPOLLRDHUP;
 	if (events & EV_WRITE)
 		m |= EPOLLOUT;
 	return m;
@@ -335,13 +337,18 @@ int ev_run(struct evloop *ev)
 			/* a callback earlier in this batch may have removed it */
 			if ((size_t)fd >= ev->nios || !ev->ios[fd].fn || ev->ios[fd].gen != gen)
 				continue;
-			int e = 0;
-			if (evs[i].events & (EPOLLIN | EPOLLRDHUP))
+			int e = 0, want = ev->ios[fd].events;
+			/* EPOLLRDHUP is on for EV_HANGUP alone: it is input only
+			 * for a caller that reads */
+			if ((evs[i].events & EPOLLIN) ||
+			    ((evs[i].events & EPOLLRDHUP) && (want & EV_READ)))
 				e |= EV_READ;
+			if (evs[i].events & EPOLLRDHUP)
+				e |= EV_HANGUP;
 			if (evs[i].events & EPOLLOUT)
 				e |= EV_WRITE;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP))
-				e |= EV_READ | EV_WRITE;
+				e |= EV_READ | EV_WRITE | EV_HANGUP;
 			ev->ios[fd].fn(ev, fd, e, ev->ios[fd].arg);
 		}
 	}

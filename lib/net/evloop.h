@@ -10,7 +10,9 @@
 struct evloop;
 struct ev_timer;
 
-enum { EV_READ = 1, EV_WRITE = 2 };
+/* EV_HANGUP alone watches for the peer's end without reading: a conn
+ * that has paused its input still learns that its client went away. */
+enum { EV_READ = 1, EV_WRITE = 2, EV_HANGUP = 4 };
 
 typedef void (*ev_io_fn)(struct evloop *ev, int fd, int events, void *arg);
 typedef void (*ev_timer_fn)(struct evloop *ev, struct ev_timer *t, void *arg);
@@ -21,8 +23,11 @@ struct evloop *ev_new(void);
 /* Frees the loop; descriptors are not closed, timers are freed. */
 void ev_free(struct evloop *ev);
 
-/* Watches fd for events (EV_READ|EV_WRITE, may be 0).  Errors and hang-ups
- * are reported as EV_READ|EV_WRITE.  Returns 0 or -1 with errno set. */
+/* Watches fd for events (EV_READ|EV_WRITE|EV_HANGUP, may be 0).  Errors
+ * and hang-ups are always reported, as EV_READ|EV_WRITE|EV_HANGUP; the
+ * peer's shutdown of its sending side (FIN) is reported as EV_HANGUP when
+ * EV_HANGUP or EV_READ is watched (with EV_READ too when EV_READ is).
+ * Returns 0 or -1 with errno set. */
 int ev_io_add(struct evloop *ev, int fd, int events, ev_io_fn fn, void *arg);
 /* Changes what fd is watched for.  Returns 0 or -1. */
 int ev_io_set(struct evloop *ev, int fd, int events);

@@ -433,6 +433,17 @@ enum netv_verdict netv_judge(const struct netv_evidence *e, char *why, size_t wh
 		why_add(&w, "behind carrier-grade NAT");
 		relay = 1;
 	}
+	if (e->zen6 == NETV_ZEN_PBL) {
+		why_add(&w, "IPv6 address on the Spamhaus PBL (dynamic space)");
+		relay = 1;
+	} else if (e->zen6 == NETV_ZEN_LISTED) {
+		why_add(&w, "IPv6 address listed in Spamhaus ZEN");
+		relay = 1;
+	}
+	if (e->rejections > 0) {
+		why_add(&w, "a receiver refused direct mail for the address's reputation");
+		relay = 1;
+	}
 	if (relay)
 		return NETV_RELAY;
 

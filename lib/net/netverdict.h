@@ -12,7 +12,8 @@
  *   relay   when any evidence says a receiver will refuse or junk direct
  *           mail: a PBL or other ZEN listing, a missing, generic or
  *           unconfirmed reverse name, outbound port 25 blocked or
- *           filtered, the box behind CGNAT;
+ *           filtered, the box behind CGNAT, a receiver that lately refused
+ *           direct mail for the address's reputation;
  *   direct  when every piece is known and clean: a public address found,
  *           no CGNAT, a forward-confirmed non-generic PTR, ZEN clean with
  *           the resolver's self-test passed, port 25 open;
@@ -135,6 +136,11 @@ struct netv_evidence {
 	enum netv_zen zen;
 	int zen_selftest; /* 1 passed, 0 failed or not run */
 	enum netv_port25 port25;
+	/* receivers that refused direct mail for the address's reputation
+	 * lately (netv_reply_kind() of loft-queue's rejections) */
+	int rejections;
+	/* the IPv6 address (when the box has one) in ZEN: UNCHECKED without */
+	enum netv_zen zen6;
 };
 
 /*

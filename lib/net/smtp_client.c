@@ -21,7 +21,7 @@
 
 #define SMTPC_MAXOUT	 (256 * 1024)
 #define SMTPC_BODY_CHUNK 16384
-#define SMTPC_LOWMARK	 (64 * 1024)
+#define SMTPC_LOWMARK	 (16 * 1024) /* refill the output below this */
 
 enum smtpc_state {
 	S_CONNECTING,
@@ -64,7 +64,8 @@ struct smtp_client {
 	struct smtp_reply reply;
 	unsigned ext;
 	uint64_t size_max;
-	int tls_done; /* EHLO after STARTTLS sent */
+	int tls_done;  /* EHLO after STARTTLS sent */
+	int connected; /* the TCP connection was made */
 	char peer[64];
 	char banner[128];
 	char tls_version[16];
@@ -109,13 +110,19 @@ static void set_state(struct smtp_client *cl, enum smtpc_state s)
 	cl->state = s;
 }
 
-/* The reply as a status: "550 5.1.1 text" (the text's first line). */
+/* The reply as a status: "550 5.1.1 text", its lines joined by spaces
+ * (big receivers explain a block over several lines), bounded. */
 static void status_from_reply(struct smtpc_status *st, const struct smtp_reply *r)
 {
-	size_t n = strcspn(r->text, "\n");
+	char t[SMTPC_TEXT_MAX];
+	size_t n = r->textlen < sizeof(t) - 1 ? r->textlen : sizeof(t) - 1;
 
-	smtpc_status_set(st, r->code, r->enh, "%d %.*s", r->code, (int)(n > 300 ? 300 : n),
-			 r->text);
+	memcpy(t, r->text, n);
+	t[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (t[i] == '\n')
+			t[i] = ' ';
+	smtpc_status_set(st, r->code, r->enh, "%d %.380s", r->code, t);
 }
 
 static void b64(const void *in, size_t len, char *out, size_t outlen)
@@ -750,6 +757,7 @@ static void start_conn(struct smtp_client *cl)
 	int fd = cl->fd;
 
 	cl->fd = -1;
+	cl->connected = 1;
 	cl->c = conn_new(cl->ev, fd, (struct sockaddr *)&cl->sa, &client_cbs, cl,
 			 SMTP_REPLY_MAXLINE, SMTPC_MAXOUT);
 	conn_set_lowmark(cl->c, SMTPC_LOWMARK);
@@ -918,6 +926,11 @@ const char *smtp_client_peer(const struct smtp_client *cl)
 const char *smtp_client_sid(const struct smtp_client *cl)
 {
 	return cl->c ? conn_sid(cl->c) : "-";
+}
+
+int smtp_client_connected(const struct smtp_client *cl)
+{
+	return cl->connected;
 }
 
 const char *smtp_client_banner(const struct smtp_client *cl)

@@ -96,6 +96,8 @@ const char *smtp_client_tls_version(const struct smtp_client *cl); /* "" without
 int smtp_client_tls_verified(const struct smtp_client *cl);
 const char *smtp_client_peer(const struct smtp_client *cl); /* address text */
 const char *smtp_client_sid(const struct smtp_client *cl);
+/* 1 once the TCP connection was made (a server answered). */
+int smtp_client_connected(const struct smtp_client *cl);
 /* The server's greeting line (first line of it), "" before. */
 const char *smtp_client_banner(const struct smtp_client *cl);
 

@@ -127,6 +127,9 @@ static void on_control(struct evloop *ev, int fd, int events, void *arg)
 	else if (strcmp(msg, "reload") == 0)
 		do_reload(d);
 	else if (strncmp(msg, "notify ", 7) == 0) {
+		/* a new certificate (loft-admin's ACME): every daemon reloads */
+		if (strcmp(msg + 7, "tls") == 0)
+			do_reload(d);
 		if (d->hooks.notify)
 			d->hooks.notify(d, msg + 7, d->hooks.arg);
 	} else
@@ -253,6 +256,15 @@ int daemon_tls_paths(const struct config *cfg, const char *datadir, char *cert, 
 	const char *c = config_get(cfg, "tls_cert", NULL), *k = config_get(cfg, "tls_key", NULL);
 	int n1, n2;
 
+	/* a certificate loft-admin got from an ACME CA (admin/acme.c) wins
+	 * over loftd's self-signed one; loft.conf's paths win over both */
+	if (!c && !k) {
+		n1 = snprintf(cert, certlen, "%s/acme/live/cert.pem", datadir);
+		n2 = snprintf(key, keylen, "%s/acme/live/key.pem", datadir);
+		if (n1 > 0 && (size_t)n1 < certlen && n2 > 0 && (size_t)n2 < keylen &&
+		    access(cert, R_OK) == 0 && access(key, R_OK) == 0)
+			return 0;
+	}
 	n1 = c ? snprintf(cert, certlen, "%s", c)
 	       : snprintf(cert, certlen, "%s/tls/cert.pem", datadir);
 	n2 = k ? snprintf(key, keylen, "%s", k) : snprintf(key, keylen, "%s/tls/key.pem", datadir);

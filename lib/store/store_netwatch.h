@@ -57,6 +57,27 @@ typedef int (*store_nw_change_cb)(void *arg, const struct store_nw_change *ch);
 /* The newest limit verdict changes, newest first.  Returns the count or -1. */
 int store_nw_change_list(struct store *st, int limit, store_nw_change_cb cb, void *arg);
 
+/* --- reputation rejections ------------------------------------------- */
+
+#define STORE_NW_KEEP_REJECTIONS 1000
+#define STORE_NW_REPLY_MAX	 1000 /* bytes of a reply kept */
+
+/*
+ * Records that host (the remote MX) refused a direct delivery with reply,
+ * read as kind ("reputation" or "authentication": netv_reply_str() of
+ * netv_reply_kind()).  loft-queue calls it when it sends the message again
+ * through the smarthost (reputation) or tells the admin (authentication);
+ * loft-netwatch counts recent reputation rejections as evidence, and a
+ * "route" event names it.  The reply is cut to STORE_NW_REPLY_MAX bytes.
+ * Returns 0 or -1.
+ */
+int store_nw_rejection_add(struct store *st, const char *host, const char *kind, const char *reply);
+/* How many rejections of kind came at or after since, and the newest
+ * one's host and reply (copied into the buffers, which may be NULL).
+ * Returns the count or -1. */
+int store_nw_rejection_count(struct store *st, const char *kind, int64_t since, char *host,
+			     size_t hostlen, char *reply, size_t replylen);
+
 /* --- router port mappings --------------------------------------------- */
 
 struct store_nw_mapping {

@@ -264,11 +264,12 @@ def measured(port, users, args, get_pids, conn_count=None, all_pids=None, smaps_
     pids = get_pids()
     idle_sum = sum(bl.proc_status_kb(p, "VmRSS") for p in pids)
     idle_all_pss = sum(bl.pss_kb(p) for p in all_pids()) if all_pids else None
+    idle_footprint = bl.group_footprint(all_pids()) if all_pids else None
     idle_smaps = bl.smaps_breakdown(smaps_of(pids)) if smaps_of and smaps_of(pids) else None
     reset = all([bl.reset_peak(p) for p in pids])
     cpu0 = bl.cpu_seconds(pids)
     with bl.RssSampler(get_pids, 0.05, smaps_of=smaps_of) as smp, \
-            bl.RssSampler(all_pids or get_pids, 0.5) as smp_all:
+            bl.RssSampler(all_pids or get_pids, 0.5, footprint=bool(all_pids)) as smp_all:
         if conn_count:
             res = run_load_conn(port, users[0], args.seconds, args.clients, args.size,
                                 conn_count)
@@ -286,7 +287,8 @@ def measured(port, users, args, get_pids, conn_count=None, all_pids=None, smaps_
                peak_one=hwm.get(one), peak_one_name=smp.names.get(one, pids_end.get(one)),
                server_cpu=cpu1 - cpu0, idle_all_pss=idle_all_pss,
                peak_all_pss=smp_all.peak_pss_sum if all_pids else None,
-               smaps_peak=smp.smaps, smaps_idle=idle_smaps)
+               smaps_peak=smp.smaps, smaps_idle=idle_smaps, idle_footprint=idle_footprint,
+               peak_footprint=smp_all.peak_footprint if all_pids else None)
     return res
 
 
@@ -336,6 +338,16 @@ def bench_loft(build, args, shape):
                        conn_count=(lambda: stored_entries(loft.dir)) if shape == "conn" else None,
                        all_pids=all_pids, smaps_of=lambda ps: next(iter(ps), None))
         res["loftd_rss"] = bl.proc_status_kb(loft.proc.pid, "VmRSS")
+        # after the load: each process's RSS/PSS, and the pages of the
+        # processes the static program runs (a program built dynamically
+        # beside it, like loft-admin, maps its own libc and libraries)
+        procs = all_pids()
+        res["per_proc"] = ", ".join("%s %d/%d" % (n, bl.proc_status_kb(p, "VmRSS"), bl.pss_kb(p))
+                                    for p, n in sorted(procs.items(), key=lambda kv: kv[1]))
+        multi = static_progs()
+        fp = bl.group_footprint([p for p, n in procs.items() if n in multi])
+        res["multi_footprint"] = fp[0] if fp else None
+        res["multi_names"] = sorted(n for n in procs.values() if n in multi)
         res["daemons"] = ", ".join(sorted(all_pids().values()))
         if res["ok"] == 0:
             return "no message accepted (%s); log tail:\n%s" % (
@@ -351,6 +363,13 @@ def bench_loft(build, args, shape):
         if loft:
             loft.stop()
         shutil.rmtree(td, ignore_errors=True)
+
+
+def static_progs():
+    """The programs in the static multi-call program (make static-progs)."""
+    p = subprocess.run(["make", "-s", "--no-print-directory", "static-progs"], cwd=bl.TOP,
+                       capture_output=True, text=True)
+    return set(p.stdout.split())
 
 
 def stored_entries(datadir):
@@ -639,6 +658,13 @@ def report(shape, builds, args):
     def per_k(r):
         return r["server_cpu"] / r["ok"] * 1000 if r and r["ok"] else None
 
+    def fp(r, k):
+        f = r.get(k)
+        if not f:
+            return "-"
+        libc = sum(v for n, v in f[1].items() if n.startswith(("libc.so", "ld-linux")))
+        return "%s (libc %s)" % (bl.fmt_kb(f[0]), bl.fmt_kb(libc)) if libc else bl.fmt_kb(f[0])
+
     def row(label, fn, rat=None):
         return [label] + [fn(r) if r else "-" for _, r, _ in R] + [rat or ""]
     rows = [
@@ -664,6 +690,9 @@ def report(shape, builds, args):
             ratio(L and L["peak_one"], P and P["peak_one"], False)),
         row("PSS all Loft processes idle", lambda r: g(r, "idle_all_pss", bl.fmt_kb)),
         row("PSS all Loft processes, peak", lambda r: g(r, "peak_all_pss", bl.fmt_kb)),
+        row("Loft's own pages, idle (see below)", lambda r: fp(r, "idle_footprint")),
+        row("Loft's own pages, peak", lambda r: fp(r, "peak_footprint")),
+        row("  the same, multi-call processes only", lambda r: g(r, "multi_footprint", bl.fmt_kb)),
         row("load average (1 min) after", lambda r: ""),
     ]
     rows[-1] = ["load average (1 min) after"] + ["%.2f" % la for _, _, la in R] + [""]
@@ -671,14 +700,20 @@ def report(shape, builds, args):
     bl.say("  server processes: loft = loft-smtpd alone (it also delivers into the store); "
            "postfix = master and every child (smtpd, cleanup, qmgr, trivial-rewrite, virtual, "
            "anvil, ...).  RSS sums count shared pages once per process; PSS splits them.  "
-           "\"All Loft processes\": loftd and every daemon built (%s)." %
-           next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"))
+           "\"All Loft processes\": loftd and every daemon built (%s).  \"Loft's own pages\": "
+           "the distinct physical pages those processes map, each once, none shared out with "
+           "other programs as PSS does (libc: the part that is glibc's shared libc and ld.so, "
+           "which on the board other programs map too); \"multi-call processes only\": those of "
+           "the programs in the static multi-call program (%s), in both builds." %
+           (next((r["daemons"] for _, r, _ in R if r and r.get("daemons")), "-"),
+            ", ".join(next((r["multi_names"] for _, r, _ in R if r and r.get("multi_names")), []))))
     for n, r, _ in R[:-1]:
         if not r:
             continue
         bl.say("  %s loft-smtpd smaps at its peak: %s" % (n, bl.fmt_breakdown(r["smaps_peak"])))
         bl.say("  %s loft-smtpd smaps idle:        %s" % (n, bl.fmt_breakdown(r["smaps_idle"])))
         bl.say("  %s loftd RSS %s" % (n, bl.fmt_kb(r["loftd_rss"])))
+        bl.say("  %s after the load, KiB RSS/PSS per process: %s" % (n, r["per_proc"]))
     if L:
         bl.say("  issue 14 target: rate >= postfix, loft-smtpd < 4 MiB RSS under load and idle "
                "(%s: VmHWM %s, idle %s); static PSS of all Loft processes <= dynamic's" % (

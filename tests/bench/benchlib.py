@@ -144,8 +144,12 @@ class RssSampler:
     (sampled every pss_interval).  VmHWM read at the end catches short
     spikes between samples; use both."""
 
-    def __init__(self, get_pids, interval=0.02, pss_interval=0.5, smaps_of=None):
+    def __init__(self, get_pids, interval=0.02, pss_interval=0.5, smaps_of=None,
+                 footprint=False):
         self.get_pids = get_pids
+        # group_footprint of all pids at each PSS sample; the largest kept
+        self.footprint = footprint
+        self.peak_footprint = None
         # smaps_of(pids) -> a pid: its smaps breakdown is kept from the
         # PSS sample where its VmRSS was highest
         self.smaps_of = smaps_of
@@ -174,6 +178,10 @@ class RssSampler:
             # smaps_rollup costs more than status: read it less often
             self._next_pss = now + self.pss_interval
             self.peak_pss_sum = max(self.peak_pss_sum, sum(pss_kb(p) for p in pids))
+            if self.footprint:
+                fp = group_footprint(pids)
+                if fp and (not self.peak_footprint or fp[0] > self.peak_footprint[0]):
+                    self.peak_footprint = fp
             sp = self.smaps_of(pids) if self.smaps_of else None
             if sp:
                 b = smaps_breakdown(sp)
@@ -275,6 +283,47 @@ def fmt_breakdown(b):
     tf = sorted(b["text_files"].items(), key=lambda kv: -kv[1])
     return ("KiB rss/pss: " + ", ".join(parts) + "; text by file: " +
             ", ".join("%s %d" % kv for kv in tf[:6]))
+
+
+def group_footprint(pids):
+    """Real memory of a group of processes: the distinct physical pages
+    they map (from /proc/PID/pagemap, root only), each counted once however
+    many of them map it, and not shared out with processes outside the
+    group as PSS does (on this shared machine other programs map libc and
+    libsqlite3 too, which makes a dynamic build's PSS look smaller than it
+    would be on the board).  Returns (total_kb, {file basename: kb} of the
+    shared-library part), or None without pagemap access."""
+    seen = {}
+    for pid in pids:
+        try:
+            maps = open("/proc/%d/maps" % pid).read().splitlines()
+            pm = open("/proc/%d/pagemap" % pid, "rb")
+        except OSError:
+            continue
+        with pm:
+            for line in maps:
+                f = line.split(None, 5)
+                lo, hi = (int(x, 16) for x in f[0].split("-"))
+                if f[1].startswith("---"):
+                    continue
+                name = os.path.basename(f[5].strip()) if len(f) > 5 else ""
+                try:
+                    pm.seek(lo // 4096 * 8)
+                    data = pm.read((hi - lo) // 4096 * 8)
+                except OSError:
+                    continue
+                for i in range(0, len(data), 8):
+                    e = int.from_bytes(data[i:i + 8], "little")
+                    if e >> 63:
+                        pfn = e & ((1 << 55) - 1)
+                        if pfn == 0:
+                            return None  # not root: PFNs hidden
+                        seen[pfn] = name
+    libs = {}
+    for name in seen.values():
+        if ".so" in name:
+            libs[name] = libs.get(name, 0) + 4
+    return len(seen) * 4, libs
 
 
 def fmt_kb(kb):

@@ -132,7 +132,8 @@ class Dns:
             for pref, host in hosts:
                 args.append("--mx-host=%s,%s,%d" % (dom, host, pref))
         for host, ip in (a or {}).items():
-            args.append("--host-record=%s,%s" % (host, ip))
+            for one in ([ip] if isinstance(ip, str) else ip):
+                args.append("--host-record=%s,%s" % (host, one))
         for host, ip in (aaaa or {}).items():
             args.append("--host-record=%s,%s" % (host, ip))
         for name, text in (txt or {}).items():

@@ -27,6 +27,12 @@ def reverse4(ip):
     return ".".join(reversed(ip.split(".")))
 
 
+def reverse6(ip):
+    """Reversed nibbles, as DNSBLs and ip6.arpa want them."""
+    import ipaddress
+    return ".".join(reversed(ipaddress.IPv6Address(ip).exploded.replace(":", "")))
+
+
 class Port25:
     """A TCP server on a free loopback port: mode "banner" (220 greeting,
     waits for QUIT), "garbage" (an HTTP error, then close), "refuse"
@@ -171,7 +177,7 @@ class LoopNet:
         self.servers = []
 
     def dns(self, public="203.0.113.7", google=None, ptr="mail.example.net", fwd=None,
-            zen=None, selftest="127.0.0.2", zone_all=None, extra=()):
+            zen=None, selftest="127.0.0.2", zone_all=None, extra=(), public6=None, zen6=None):
         """public: what OpenDNS says; google: what Google says (default the
         same; "" none); ptr: the PTR name of public (None: no PTR); fwd: what
         the PTR name resolves to (default public); zen: the ZEN answer for
@@ -187,6 +193,10 @@ class LoopNet:
                 "--local=/remote.test/"]
         if public:
             args.append("--address=/myip.opendns.com/%s" % public)
+        if public6:
+            args.append("--address=/myip.opendns.com/%s" % public6)
+            if zen6:
+                args.append("--address=/%s.%s/%s" % (reverse6(public6), self.ZONE, zen6))
         g = public if google is None else google
         if g:
             args.append("--txt-record=o-o.myaddr.l.google.com,%s" % g)
@@ -241,21 +251,34 @@ class LoopNet:
         self.servers.append(r)
         return r
 
-    def conf(self, port25=None, router=None, **more):
+    def igd(self, **kw):
+        g = Igd(**kw)
+        self.servers.append(g)
+        return g
+
+    def chaos(self, **kw):
+        c = ChaosTxt(**kw)
+        self.servers.append(c)
+        return c
+
+    def conf(self, port25=None, router=None, upnp=None, chaos=None, **more):
         """loft.conf lines pointing every probe here."""
         srv = "127.0.0.1:%d" % self.port
         c = {
             "netwatch.opendns_servers": srv,
+            "netwatch.opendns6_servers": srv,
             "netwatch.google_servers": srv,
             # dnsmasq serves no CHAOS zone of its own: that method is off
-            "netwatch.cloudflare_servers": "",
+            # unless a ChaosTxt responder stands in
+            "netwatch.cloudflare_servers": chaos.server if chaos else "",
             "netwatch.resolver": srv,
             "netwatch.zen_zone": self.ZONE,
             "netwatch.port25_target": port25.target if port25 else "",
             "netwatch.router": router.addr if router else "",
-            "netwatch.dns_timeout_ms": "500",
-            "netwatch.port25_timeout_ms": "1500",
-            "netwatch.router_timeout_ms": "1500",
+            "netwatch.upnp": upnp.url if upnp else "",
+            "netwatch.dns_timeout_ms": "1500",
+            "netwatch.port25_timeout_ms": "2000",
+            "netwatch.router_timeout_ms": "2000",
         }
         c.update(more)
         return c
@@ -264,3 +287,295 @@ class LoopNet:
         self.stop_dns()
         for s in self.servers:
             s.close()
+
+
+class Knot:
+    """knotd on a free loopback port, authoritative for ZONE, accepting
+    RFC 2136 updates signed with a TSIG key (hmac-sha256)."""
+
+    ZONE = "home.example"
+    KEY = "loft-key"
+
+    def __init__(self, tmpdir, secret=None):
+        import base64
+        self.dir = os.path.join(str(tmpdir), "knot")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_udp_port()
+        self.secret = secret or base64.b64encode(os.urandom(32)).decode()
+        with open(os.path.join(self.dir, "%s.zone" % self.ZONE), "w") as f:
+            f.write("$ORIGIN %s.\n$TTL 300\n"
+                    "@ SOA ns admin 1 3600 600 86400 300\n"
+                    "@ NS ns\nns A 127.0.0.1\nbox A 192.0.2.1\n" % self.ZONE)
+        conf = os.path.join(self.dir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write("""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{p}
+log:
+  - target: stderr
+    any: info
+database:
+    storage: "{d}"
+key:
+  - id: {k}
+    algorithm: hmac-sha256
+    secret: {s}
+acl:
+  - id: update_acl
+    key: {k}
+    action: update
+zone:
+  - domain: {z}
+    storage: "{d}"
+    file: "{z}.zone"
+    acl: update_acl
+""".format(d=self.dir, p=self.port, k=self.KEY, s=self.secret, z=self.ZONE))
+        self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
+        self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
+                                     stderr=self.log)
+        end = time.time() + 10
+        while time.time() < end:
+            if self.query("box") == ["192.0.2.1"]:
+                return
+            time.sleep(0.1)
+        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def query(self, name, rtype="A"):
+        """The records kdig gets for name.ZONE from this server."""
+        p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(self.port), "+short", "+time=1",
+                            "+retry=0", "%s.%s" % (name, self.ZONE), rtype],
+                           capture_output=True, text=True)
+        return sorted(l for l in p.stdout.split() if l and not l.startswith(";"))
+
+    def conf(self, name="box", secret=None):
+        return {
+            "netwatch.ddns_server": self.server,
+            "netwatch.ddns_zone": self.ZONE,
+            "netwatch.ddns_name": "%s.%s" % (name, self.ZONE),
+            "netwatch.ddns_key_name": self.KEY,
+            "netwatch.ddns_key_secret": secret or self.secret,
+            "netwatch.ddns_ttl": "60",
+        }
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+IGD_DESC = """<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0">
+<specVersion><major>1</major><minor>0</minor></specVersion>
+<device>
+<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType>
+<friendlyName>Loft test IGD</friendlyName>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType>
+<serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANCommonIFC1</serviceId>
+<controlURL>/ctl/CmnIfCfg</controlURL><eventSubURL>/evt/CmnIfCfg</eventSubURL>
+<SCPDURL>/WANCfg.xml</SCPDURL>
+</service></serviceList>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType>
+<serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
+<controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL>
+<SCPDURL>/WANIPCn.xml</SCPDURL>
+</service></serviceList>
+</device></deviceList>
+</device></deviceList>
+</device>
+</root>
+"""
+
+SOAP_OK = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+           's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+           '<u:%sResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:1">%s'
+           '</u:%sResponse></s:Body></s:Envelope>')
+SOAP_ERR = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+            's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault>'
+            '<faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>'
+            '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode>'
+            '<errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body>'
+            '</s:Envelope>')
+
+
+class Igd:
+    """A UPnP Internet Gateway Device on loopback HTTP: the root description
+    and WANIPConnection's AddPortMapping / GetExternalIPAddress over SOAP.
+    refuse_ports get error 718 (ConflictInMappingEntry)."""
+
+    def __init__(self, wan="203.0.113.7", refuse_ports=()):
+        import http.server
+        import re
+        igd = self
+        self.wan = wan
+        self.refuse_ports = set(refuse_ports)
+        self.mapped = {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body, ctype="text/xml"):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/rootDesc.xml":
+                    self._send(200, IGD_DESC)
+                else:
+                    self._send(404, "")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                action = (self.headers.get("SOAPAction", "").strip('"').split("#") + [""])[1]
+
+                def arg(name):
+                    m = re.search(r"<%s>([^<]*)</%s>" % (name, name), body)
+                    return m.group(1) if m else ""
+                if action == "AddPortMapping":
+                    port = int(arg("NewExternalPort") or 0)
+                    if port in igd.refuse_ports:
+                        self._send(500, SOAP_ERR % (718, "ConflictInMappingEntry"))
+                        return
+                    igd.mapped[port] = (arg("NewInternalClient"), int(arg("NewInternalPort")),
+                                        arg("NewProtocol"), arg("NewLeaseDuration"))
+                    self._send(200, SOAP_OK % (action, "", action))
+                elif action == "GetExternalIPAddress":
+                    self._send(200, SOAP_OK % (action, "<NewExternalIPAddress>%s"
+                                               "</NewExternalIPAddress>" % igd.wan, action))
+                else:
+                    self._send(500, SOAP_ERR % (401, "Invalid Action"))
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/rootDesc.xml" % self.port
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ChaosTxt:
+    """What dnsmasq will not do: answer a CHAOS-class TXT query for a name
+    of our choosing (Cloudflare's whoami.cloudflare).  A tiny UDP responder
+    on a free loopback port: the TXT is answer (None: REFUSED)."""
+
+    def __init__(self, answer="203.0.113.7", name="whoami.cloudflare"):
+        self.answer = answer
+        self.name = name
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 17:
+                continue
+            self.queries += 1
+            # the question: name, type, class
+            i, labels = 12, []
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+                i += 1 + q[i]
+            qend = i + 5
+            qtype, qclass = struct.unpack("!HH", q[i + 1:qend])
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)  # QR, AA, keep RD
+            ok = (".".join(labels).lower() == self.name and qtype == 16 and qclass == 3
+                  and self.answer is not None)
+            if not ok:
+                head[3] = 0x05  # REFUSED
+                self.sock.sendto(bytes(head) + q[12:qend], peer)
+                continue
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            txt = self.answer.encode()
+            rdata = bytes([len(txt)]) + txt
+            rr = b"\xc0\x0c" + struct.pack("!HHIH", 16, 3, 0, len(rdata)) + rdata
+            self.sock.sendto(bytes(head) + q[12:qend] + rr, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class BadDns:
+    """A DNS server that answers every query wrongly, by mode: "truncated"
+    (the header promises an answer that is not there), "short" (five
+    bytes), "overrun" (an answer whose RDLENGTH runs past the packet),
+    "loop" (a name compression pointer pointing at itself)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 12:
+                continue
+            self.queries += 1
+            head = bytearray(q[:12])
+            head[2] = 0x84 | (q[2] & 0x01)
+            head[3] = 0x00
+            head[6:8] = b"\x00\x01"
+            if self.mode == "short":
+                out = bytes(head[:5])
+            elif self.mode == "truncated":
+                out = bytes(head) + q[12:]
+            elif self.mode == "overrun":
+                out = bytes(head) + q[12:] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 400) \
+                    + b"\x01\x02"
+            else:  # loop
+                out = bytes(head) + q[12:] + b"\xc0" + bytes([len(head) + len(q) - 12]) \
+                    + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x01\x02\x03\x04"
+            self.sock.sendto(out, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()

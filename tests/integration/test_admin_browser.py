@@ -110,7 +110,7 @@ def test_wizard_in_chromium(tmp_path, name, width, height):
             submit("Add mailbox", "Mailbox added.")
             assert "alice@example.org" in d.find_element(By.ID, "users").text
             shot("mailbox")
-            submit("Continue", "Current certificate")
+            submit("Continue", "Get a certificate from Let")
             assert ":" in d.find_element(By.ID, "fp").text  # the fingerprint
             shot("tls")
             submit("Continue", "Phone setup")

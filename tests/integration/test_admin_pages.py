@@ -2,7 +2,9 @@
 queue, route, system), backup and restore, HTTPS redirect, and the phone
 set-up documents, checked against their formats and used by a client
 that logs in over IMAP and SMTP with what it found."""
+import base64
 import email
+import subprocess
 import imaplib
 import os
 import plistlib
@@ -17,6 +19,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from loft_admin_helpers import ADMIN_PW, Browser, admin_loft, wizard_to
+from loftenv import free_port
 
 ALICE = ("alice", "alice-secret-1")
 
@@ -205,6 +208,15 @@ def test_route_settings_contract(env):
     b.get("/admin/dns")
     assert "include:sendgrid.net" in b.body and "_dmarc.example.org" in b.body
     assert "_submissions._tcp.example.org" in b.body
+    # the DKIM record is the public half of the key loft-queue signs with
+    assert "loft._domainkey.example.org" in b.body
+    m = re.search(r"v=DKIM1; k=rsa; p=([A-Za-z0-9+/=]+)", b.body)
+    assert m, "no DKIM record"
+    with db(loft) as c:
+        pem = c.execute("SELECT key_pem FROM dkim_keys WHERE domain='example.org'").fetchone()[0]
+    der = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=pem.encode(),
+                         capture_output=True, check=True).stdout
+    assert base64.b64encode(der).decode() == m.group(1)
     # an empty password keeps the stored one
     b.get("/admin/route")
     b.post("/admin/route", {"action": "save", "mode": "auto", "preset": "sendgrid",
@@ -503,3 +515,43 @@ def test_https_redirect_after_setup(tmp_path):
         assert b.get("/mail/config-v1.1.xml").status == 200
         assert bs.get("/admin").status == 200
         assert "Strict-Transport-Security" in dict(bs.last.getheaders())
+
+
+def test_relay_test_connection(env):
+    """The "test the saved relay" button: loft's own submission port plays
+    the relay (implicit TLS, AUTH); the page shows what happened."""
+    loft, b = env
+    b.get("/admin/route")
+    r = b.post("/admin/route", {"action": "save", "mode": "auto", "preset": "custom",
+                                "host": "127.0.0.1", "port": str(loft.port("submissions")),
+                                "tls": "tls", "user": "alice@example.org",
+                                "password": ALICE[1]})
+    assert r.status == 303
+    with db(loft) as c:  # loft's certificate is self-signed
+        c.execute("INSERT OR REPLACE INTO settings VALUES('smarthost.verify', '0')")
+    b.get("/admin/route")
+    r = b.post("/admin/route", {"action": "test"})
+    assert r.status == 200
+    assert 'class="note ok"' in b.body and "Connected to 127.0.0.1" in b.body, b.body[-3000:]
+    assert "login accepted" in b.body and "TLSv1" in b.body
+    assert ALICE[1] not in b.body
+    # a wrong password: the relay's refusal, in the page
+    with db(loft) as c:
+        c.execute("UPDATE settings SET value='wrong-password' WHERE key='smarthost.password'")
+    b.get("/admin/route")
+    b.post("/admin/route", {"action": "test"})
+    assert 'class="note err"' in b.body and "535" in b.body, b.body[-3000:]
+    # nothing listening
+    with db(loft) as c:
+        c.execute("UPDATE settings SET value=? WHERE key='smarthost.port'", (str(free_port()),))
+    b.get("/admin/route")
+    b.post("/admin/route", {"action": "test"})
+    assert 'class="note err"' in b.body
+    # the wizard's step 4 has the same button (set-up is done: it redirects)
+    with db(loft) as c:
+        for k in ("smarthost.host", "smarthost.port", "smarthost.tls", "smarthost.user",
+                  "smarthost.password", "smarthost.verify"):
+            c.execute("DELETE FROM settings WHERE key=?", (k,))
+    b.get("/admin/route")
+    b.post("/admin/route", {"action": "test"})
+    assert "No relay server is set" in b.body

@@ -37,8 +37,9 @@ def sdir(request):
     loftenv.BUILD = old
 
 
-def progs():
-    out = subprocess.run(["make", "-s", "--no-print-directory", "progs"], cwd=TOP,
+def progs(target="progs"):
+    """PROGS (or, with "static-progs", those in the multi-call program)."""
+    out = subprocess.run(["make", "-s", "--no-print-directory", target], cwd=TOP,
                          capture_output=True, text=True, check=True).stdout
     return out.split()
 
@@ -63,14 +64,18 @@ def test_static_and_one_file(sdir):
     syms = subprocess.run(["nm", loft], capture_output=True, text=True, check=True).stdout
     linked = {l.split()[-1] for l in syms.splitlines()}
     assert not linked & {"getpwnam", "getpwnam_r", "getpwuid", "getgrnam", "initgroups"}
-    names = progs()
+    names = progs("static-progs")
     assert {"loftd", "loftctl", "loft-smtpd", "loft-imapd"} <= set(names)
     listed = subprocess.run([loft, "--list"], capture_output=True, text=True,
                             check=True).stdout.split()
-    assert listed == names  # the role table is PROGS, generated
+    assert listed == names  # the role table is STATIC_PROGS, generated
     for p in names:
         path = os.path.join(sdir, p)
         assert os.path.islink(path) and os.readlink(path) == "loft", p
+    # a program that said name_STATIC := no is a program of its own beside it
+    for p in set(progs()) - set(names):
+        path = os.path.join(sdir, p)
+        assert os.path.isfile(path) and not os.path.islink(path) and os.access(path, os.X_OK), p
 
 
 def test_dispatch(sdir):

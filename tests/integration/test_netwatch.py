@@ -9,7 +9,7 @@ import time
 import pytest
 
 from loftenv import Loft
-from netwatch_env import LoopNet
+from netwatch_env import Knot, LoopNet
 
 
 @pytest.fixture
@@ -254,3 +254,264 @@ def test_daemon_writes_verdict_and_follows_an_address_change(tmp_path, net):
         assert mx.connections == 2, "port 25 probed again on the address change"
     finally:
         loft.stop()
+
+
+# --- inbound on a dynamic address: RFC 2136 + TSIG to a real knot ----------
+
+def events(loft):
+    return loft.ctl("events").stdout
+
+
+def test_address_change_updates_dns_record(tmp_path, net):
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"), **{"netwatch.address_interval": "1"})
+        conf.update(knot.conf())
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            # at start the record is set to the public address
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["203.0.113.7"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["203.0.113.7"], loft.log()[-3000:]
+            assert loft.wait_log("event=ddns ok=yes name=box.home.example address=203.0.113.7")
+            # the address changes: the new A record is served
+            net.dns(public="198.51.100.23")
+            end = time.time() + 20
+            while time.time() < end and knot.query("box") != ["198.51.100.23"]:
+                time.sleep(0.2)
+            assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
+            assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+            assert "Dynamic DNS: box.home.example A 198.51.100.23" in status(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
+
+
+def test_ddns_wrong_key_is_refused_and_reported(tmp_path, net):
+    import base64
+    knot = Knot(tmp_path)
+    try:
+        net.dns(public="203.0.113.7")
+        conf = net.conf(port25=net.port25("banner"))
+        conf.update(knot.conf(secret=base64.b64encode(b"x" * 32).decode()))
+        loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+        loft.start()
+        try:
+            assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
+            assert knot.query("box") == ["192.0.2.1"], "the record is untouched"
+            assert "FAILED" in events(loft)
+        finally:
+            loft.stop()
+    finally:
+        knot.close()
+
+
+# --- inbound reachability: port mappings ----------------------------------
+
+def mappings(loft):
+    st = status(loft)
+    return st[st.index("Port mappings:"):] if "Port mappings:" in st else ""
+
+
+def wait_mappings(loft, n, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        m = mappings(loft)
+        if m.count("\n  tcp/") >= n or m.count("\n  tcp/") + (1 if m else 0) > n:
+            return m
+        time.sleep(0.2)
+    return mappings(loft)
+
+
+def test_upnp_maps_ports_and_refusals_say_what_to_do(tmp_path, net):
+    igd = net.igd(refuse_ports=(25,))
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"],
+                conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=20), loft.log()[-3000:]
+        assert sorted(igd.mapped) == [465, 587, 993]
+        assert igd.mapped[587][0] == "127.0.0.1" and igd.mapped[587][1] == 587
+        assert igd.mapped[587][2] == "TCP" and igd.mapped[587][3] == "3600"
+        m = mappings(loft)
+        assert "tcp/587   upnp    mapped" in m, m
+        assert "tcp/25    upnp    refused" in m, m
+        assert "forward TCP 25 to 127.0.0.1 by hand" in m
+        assert "did not forward TCP 25" in events(loft)
+    finally:
+        loft.stop()
+
+
+def test_natpmp_maps_ports_when_there_is_no_upnp(tmp_path, net):
+    router = net.natpmp(wan="203.0.113.7", refuse_ports=(25, 465))
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"],
+                conf=net.conf(port25=net.port25("banner"), router=router))
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=20), loft.log()[-3000:]
+        assert sorted(router.mapped) == [587, 993]
+        m = mappings(loft)
+        assert "tcp/993   natpmp  mapped" in m, m
+        assert "tcp/465   natpmp  refused" in m and "forward TCP 465" in m, m
+    finally:
+        loft.stop()
+
+
+def test_no_router_answers_gives_instructions(tmp_path, net):
+    # an IGD address where nothing listens, no NAT-PMP
+    import socket as s
+    with s.socket() as x:
+        x.bind(("127.0.0.1", 0))
+        dead = x.getsockname()[1]
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    conf["netwatch.upnp"] = "http://127.0.0.1:%d/rootDesc.xml" % dead
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=port-mapping port=993", timeout=30), loft.log()[-3000:]
+        m = mappings(loft)
+        assert "tcp/25    none    refused" in m, m
+        assert "no router answered" in m and "by hand" in m
+    finally:
+        loft.stop()
+
+
+# --- rejections loft-queue records count as evidence -----------------------
+
+def test_reputation_rejection_is_evidence_for_relay(tmp_path, net):
+    import sqlite3
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    assert check(loft)[0] == "direct"
+    # what loft-queue's store_nw_rejection_add writes after Gmail's refusal
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'gmail-smtp-in.l.google.com', 'reputation',"
+                   " '550-5.7.1 not authorized to send email directly to our servers')")
+        # an authentication failure is the admin's to fix, not evidence
+        db.execute("INSERT INTO netwatch_rejections(time, host, kind, reply)"
+                   " VALUES(strftime('%s','now'), 'mx.example.com', 'authentication',"
+                   " '550 5.7.26 unauthenticated')")
+    db.close()
+    verdict, ev, out = check(loft)
+    assert verdict == "relay", out
+    assert ev["rejections"][0] == "reputation"
+    assert "gmail-smtp-in.l.google.com" in ev["rejections"][1]
+    assert "reputation" in ev["verdict"][1]
+    assert "Rejections: 1 for reputation" in status(loft)
+    # a week later it no longer counts
+    db = sqlite3.connect("%s/loft.db" % loft.dir)
+    with db:
+        db.execute("UPDATE netwatch_rejections SET time = time - 8 * 86400")
+    db.close()
+    assert check(loft)[0] == "direct"
+
+
+# --- three reflection methods ----------------------------------------------
+
+def test_three_methods_agree_through_chaos_txt(tmp_path, net):
+    cf = net.chaos(answer="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert verdict == "direct", out
+    assert ev["reflect.cloudflare"][0] == "203.0.113.7"
+    assert "CH TXT" in ev["reflect.cloudflare"][1]
+    assert "3 of 3 methods agree" in ev["address"][1]
+    assert cf.queries >= 1
+
+
+def test_two_of_three_outvote_a_lying_method(tmp_path, net):
+    cf = net.chaos(answer="198.51.100.66")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert "2 of 3 methods agree" in ev["address"][1]
+    assert verdict == "direct", out
+
+
+def test_chaos_garbage_is_no_address(tmp_path, net):
+    cf = net.chaos(answer="\x00\x01 not an address")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), chaos=cf))
+    verdict, ev, out = check(loft)
+    assert ev["reflect.cloudflare"][0] == "garbage", out
+    assert ev["address"][0] == "203.0.113.7"
+
+
+# --- IPv6 -------------------------------------------------------------------
+
+def test_ipv6_address_in_pbl_is_relay(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7", zen6="127.0.0.11")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["address6"][0] == "2001:db8::7", out
+    assert ev["zen6"][0] == "pbl" and "2001:db8::7" in ev["zen6"][1], out
+    assert verdict == "relay" and "IPv6 address on the Spamhaus PBL" in ev["verdict"][1]
+
+
+def test_ipv6_address_clean_stays_direct(tmp_path, net):
+    net.dns(public="203.0.113.7", public6="2001:db8::7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen6"][0] == "clean", out
+    assert verdict == "direct", out
+
+
+def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
+    # 2.0.0.127 gives NXDOMAIN: the resolver does not reach Spamhaus
+    # (or filters it); its "clean" means nothing, so does its "listed"
+    net.dns(public="203.0.113.7", selftest=None)
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner")))
+    verdict, ev, out = check(loft)
+    assert ev["zen.selftest"][0] == "failed", out
+    assert ev["zen"][0] == "unchecked" and "not believed" in ev["zen"][1], out
+    assert verdict == "unknown", out
+    net.dns(public="203.0.113.7", selftest=None, zen="127.0.0.11")
+    verdict, ev, out = check(loft)
+    assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
+def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    # both reflection methods, and the list resolver, get the broken server
+    conf["netwatch.opendns_servers"] = bad.server
+    conf["netwatch.google_servers"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert bad.queries >= 2, out
+    assert ev["reflect.opendns"][0] == "no" and ev["reflect.google"][0] == "no", out
+    assert ev["address"][0] == "unknown"
+    assert verdict == "unknown", out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "overrun", "loop"])
+def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mode):
+    from netwatch_env import BadDns
+    bad = BadDns(mode)
+    net.servers.append(bad)
+    net.dns(public="203.0.113.7")
+    conf = net.conf(port25=net.port25("banner"))
+    conf["netwatch.resolver"] = bad.server
+    conf["netwatch.dns_timeout_ms"] = "300"
+    loft = Loft(tmp_path, conf=conf)
+    verdict, ev, out = check(loft)
+    assert ev["address"][0] == "203.0.113.7", out
+    assert ev["ptr"][0] == "unchecked", out
+    assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out
+    assert verdict == "unknown", out

@@ -13,6 +13,7 @@ from loft_queue_helpers import (Dns, Sink, assert_clean, inbox, rows, start_loft
                                 strip_trace, submit, wait_rows, set_setting)
 
 PORT = free_port()
+SINKS = {}
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +22,23 @@ def env(tmp_path_factory):
     dns = Dns(tmp,
               mx={"example.net": [(10, "mx1.example.net")],
                   "multi.test": [(10, "dead.multi.test"), (20, "mx1.example.net")],
-                  "nullmx.test": [(0, ".")]},
+                  "nullmx.test": [(0, ".")],
+                  "v6.test": [(10, "mx6.v6.test")]},
               a={"mx1.example.net": "127.0.0.2", "dead.multi.test": "127.0.0.9",
                  "fallback.test": "127.0.0.3"},
+              aaaa={"mx6.v6.test": "::1"},
               local=["nothere.test"])
     mx1 = Sink("127.0.0.2", PORT)
     mx3 = Sink("127.0.0.3", PORT)
+    mx6 = Sink("::1", PORT)
+    SINKS["mx6"] = mx6
     loft = start_loft(tmp, dns, conf={"queue.mx_port": str(PORT)},
                       settings={"route.mode": "direct"})
     yield loft, mx1, mx3
     loft.stop()
     mx1.stop()
     mx3.stop()
+    mx6.stop()
     dns.stop()
     assert_clean(loft)
 
@@ -133,3 +139,12 @@ def test_nonexistent_domain_bounces(env):
     r = wait_rows(loft, done({"n@nothere.test"}))
     row = [x for x in r if x[1] == "n@nothere.test"][0]
     assert row[2] == "bounced" and "does not exist" in row[4], row
+
+
+def test_ipv6_mx(env):
+    loft, _, _ = env
+    mx6 = SINKS["mx6"]
+    n = len(mx6.messages)
+    submit(loft, ["six@v6.test"])
+    assert mx6.wait(n + 1), loft.log()[-3000:]
+    assert "mx=mx6.v6.test addr=::1" in loft.log()

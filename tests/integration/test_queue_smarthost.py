@@ -2,7 +2,9 @@
 with a certificate from a test CA, found through dnsmasq): the
 certificate is verified against the CA, the password goes only over TLS,
 a wrong password is a clear temporary error (retried, never bounced), and
-the route settings pick the smarthost or direct per the contract."""
+the route settings pick the smarthost or direct per the contract, and
+an address of the smarthost that does not answer makes loft-queue try
+its next address."""
 import time
 
 import pytest
@@ -12,14 +14,26 @@ from loft_queue_helpers import (Dns, Sink, assert_clean, make_ca, rows, set_sett
                                 start_loft, strip_trace, submit, wait_rows)
 
 
+BIG = []
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("queue-smarthost")
     port = free_port()
     ca, ctx = make_ca(tmp, ["smarthost.test"])
-    dns = Dns(tmp, a={"smarthost.test": "127.0.0.1"})
+    # two addresses, the first with nobody listening: the next one is tried
+    dns = Dns(tmp, a={"smarthost.test": ["127.0.0.9", "127.0.0.1"],
+                      "mx.bigmail.test": "127.0.0.2"},
+              mx={"bigmail.test": [(10, "mx.bigmail.test")]})
+    big = Sink("127.0.0.2", port)
+    big.handler.rcpt_codes["home@bigmail.test"] = (
+        "550 5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to "
+        "send email directly to our servers. Please use the SMTP relay at your service "
+        "provider instead.")
+    BIG.append(big)
     sh = Sink("127.0.0.1", port, tls=ctx, require_tls=True, auth={"relayuser": "relaypw"})
-    loft = start_loft(tmp, dns, conf={"queue.ca_file": ca},
+    loft = start_loft(tmp, dns, conf={"queue.ca_file": ca, "queue.mx_port": str(port)},
                       settings={"route.mode": "smarthost", "smarthost.host": "smarthost.test",
                                 "smarthost.port": str(port), "smarthost.tls": "starttls",
                                 "smarthost.user": "relayuser",
@@ -27,6 +41,7 @@ def env(tmp_path_factory):
     yield loft, sh
     loft.stop()
     sh.stop()
+    big.stop()
     dns.stop()
     assert_clean(loft)
 
@@ -43,6 +58,7 @@ def test_through_smarthost_with_tls_and_auth(env):
     log = loft.log()
     assert "route=smarthost mx=smarthost.test addr=127.0.0.1 tls=TLSv1.2 verified=1" in log
     assert "relaypw" not in log
+    assert "event=connect-failed dest=[smarthost] mx=smarthost.test addr=127.0.0.9" in log
 
 
 def test_wrong_password_retried_not_bounced(env):
@@ -93,3 +109,22 @@ def test_auto_relay_without_smarthost_holds(env):
     # relay verdict with a smarthost: it goes there
     assert sh.wait(n + 1, timeout=40), loft.log()[-3000:]
     set_setting(loft, "route.mode", "smarthost")
+
+
+def test_reputation_refusal_goes_through_the_smarthost(env):
+    """Direct route; the MX refuses the sending address (Gmail's words):
+    the message goes again through the smarthost instead of bouncing."""
+    loft, sh = env
+    set_setting(loft, "route.mode", "direct")
+    try:
+        n = len(sh.messages)
+        submit(loft, ["home@bigmail.test"])
+        assert sh.wait(n + 1, timeout=40), loft.log()[-3000:]
+        assert sh.messages[n][1] == ["home@bigmail.test"]
+        r = wait_rows(loft, lambda r: any(x[1] == "home@bigmail.test" and x[2] == "done"
+                                          for x in r))
+        assert BIG[0].messages == []
+        assert "sent again through the smarthost" in loft.log()
+        assert "through the smarthost" in loft.ctl("events").stdout
+    finally:
+        set_setting(loft, "route.mode", "smarthost")

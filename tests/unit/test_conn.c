@@ -1,6 +1,6 @@
 /*
  * lib/conn over a socketpair: lines fed one byte at a time, over-long
- * lines, pausing, peer close, idle timeout, large output with back-pressure,
+ * lines, pausing, peer close (also while paused), idle timeout, large output with back-pressure,
  * implicit TLS and STARTTLS (with plaintext pipelined after STARTTLS thrown
  * away), COMPRESS=DEFLATE (compressed input byte by byte and pipelined
  * behind the command, large incompressible output, a decompression bomb,
@@ -26,6 +26,8 @@
 #include "tap.h"
 
 #define RBIG_SIZE (4u * 1024 * 1024)
+
+static uint64_t hold_ms = 60000; /* how long HOLD pauses */
 
 struct owner {
 	struct evloop *ev;
@@ -105,6 +107,13 @@ static void on_input(struct conn *c, void *arg)
 		} else if (l.len == 5 && memcmp(l.data, "PAUSE", 5) == 0) {
 			conn_pause(c, 1);
 			ev_timer_arm(o->unpause, 50);
+			return;
+		} else if (l.len == 4 && memcmp(l.data, "HOLD", 4) == 0) {
+			/* paused for a long wait (a password check): only the
+			 * peer's hang-up can end it sooner */
+			conn_puts(c, "held\r\n");
+			conn_pause(c, 1);
+			ev_timer_arm(o->unpause, hold_ms);
 			return;
 		} else if (l.len == 3 && memcmp(l.data, "BIG", 3) == 0) {
 			o->big_left = 8 * 1024 * 1024;
@@ -228,6 +237,34 @@ static void client_then_close(int fd, void *arg)
 		_exit(2);
 	shutdown(fd, SHUT_WR);
 	char tmp[256];
+	while (read(fd, tmp, sizeof(tmp)) > 0)
+		;
+	_exit(0);
+}
+
+/* HOLD, then once the server has paused (its "held" arrived): a full
+ * close (arg NULL) or a half close (shutdown of the sending side, reading
+ * on) with more commands sent first (arg: the commands). */
+static void client_hold_hangup(int fd, void *arg)
+{
+	const char *more = arg;
+	char tmp[256];
+	size_t got = 0;
+	ssize_t n;
+
+	if (write(fd, "HOLD\r\n", 6) != 6)
+		_exit(2);
+	while (got < 6 && (n = read(fd, tmp + got, 6 - got)) > 0)
+		got += (size_t)n;
+	if (got != 6 || memcmp(tmp, "held\r\n", 6) != 0)
+		_exit(3);
+	if (!more) {
+		close(fd);
+		_exit(0);
+	}
+	if (write(fd, more, strlen(more)) < 0)
+		_exit(4);
+	shutdown(fd, SHUT_WR);
 	while (read(fd, tmp, sizeof(tmp)) > 0)
 		;
 	_exit(0);
@@ -640,6 +677,23 @@ int main(void)
 	rc = run_pair(&o, client_then_close, "last\r\nincomplete", 0, 0);
 	is_str(buf_cstr(&o.seen), "[last]", "peer close: buffered line delivered first");
 	is_str(o.reason, "peer closed", "peer close: reason");
+	buf_free(&o.seen);
+
+	/* a client that hangs up while its session waits with input paused
+	 * (a password check on a worker) frees the session at once, not when
+	 * the wait ends (60 s here): closed() runs, the owner never resumes */
+	rc = run_pair(&o, client_hold_hangup, NULL, 0, 0);
+	is_int(rc, 0, "hang-up while paused: client ran");
+	is_str(buf_cstr(&o.seen), "[HOLD]", "hang-up while paused: closed without a resume");
+	is_str(o.reason, "peer closed", "hang-up while paused: reason");
+	buf_free(&o.seen);
+
+	hold_ms = 1000;
+	rc = run_pair(&o, client_hold_hangup, "after\r\nQUIT\r\n", 0, 0);
+	is_int(rc, 0, "half close while paused: client ran");
+	is_str(buf_cstr(&o.seen), "[HOLD]<resume>[after][QUIT]<after-close>",
+	       "half close while paused: the commands sent before the FIN run at the resume");
+	is_str(o.reason, "quit", "half close while paused: reason");
 	buf_free(&o.seen);
 
 	rc = run_pair(&o, client_idle, NULL, 0, 150);

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "authlimit.h"
@@ -51,6 +52,16 @@ static void on_count(struct evloop *ev, struct ev_timer *t, void *arg)
 }
 
 static int io_reads;
+static int hup_calls, hup_events;
+
+static void on_hup(struct evloop *ev, int fd, int events, void *arg)
+{
+	(void)arg;
+	hup_calls++;
+	hup_events = events;
+	ev_io_del(ev, fd);
+	ev_stop(ev);
+}
 
 static void on_io(struct evloop *ev, int fd, int events, void *arg)
 {
@@ -160,6 +171,25 @@ static void test_timers(void)
 		ev_timer_free(st2);
 		close(p[0]);
 		close(p[1]);
+	}
+	/* EV_HANGUP alone: input does not wake the watcher, the peer's
+	 * shutdown does, as a hang-up and not as input */
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0) {
+		ev_io_add(ev, sp[0], EV_HANGUP, on_hup, NULL);
+		if (write(sp[1], "data", 4) != 4)
+			ok(0, "socketpair write");
+		struct ev_timer *st3 = ev_timer_new(ev, on_stop, NULL);
+		ev_timer_arm(st3, 50);
+		ev_run(ev);
+		is_int(hup_calls, 0, "io: EV_HANGUP alone is not woken by input");
+		shutdown(sp[1], SHUT_WR);
+		ev_run(ev); /* on_hup stops the loop */
+		is_int(hup_calls, 1, "io: EV_HANGUP reports the peer's shutdown once");
+		is_int(hup_events, EV_HANGUP, "io: ... as a hang-up only, not as input");
+		ev_timer_free(st3);
+		close(sp[0]);
+		close(sp[1]);
 	}
 	ev_signal_add(ev, SIGUSR1, on_sig, NULL);
 	kill(getpid(), SIGUSR1);

@@ -287,6 +287,13 @@ static void test_judge(void)
 	RELAY_IF(port25, NETV_P25_BLOCKED, "blocked");
 	RELAY_IF(port25, NETV_P25_FILTERED, "filtered");
 	RELAY_IF(cgnat, NETV_CGNAT_YES, "carrier-grade NAT");
+	RELAY_IF(rejections, 1, "reputation");
+	RELAY_IF(zen6, NETV_ZEN_PBL, "IPv6 address on the Spamhaus PBL");
+	RELAY_IF(zen6, NETV_ZEN_LISTED, "IPv6 address listed");
+	/* a v6 lookup the resolver refused says nothing */
+	e = clean();
+	e.zen6 = NETV_ZEN_REFUSED;
+	is_int(netv_judge(&e, why, sizeof(why)), NETV_DIRECT, "zen6 refused: v4 evidence stands");
 
 	/* each unknown piece alone makes unknown, never direct */
 #define UNKNOWN_IF(field, value, text)                                                             \

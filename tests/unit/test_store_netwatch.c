@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -189,6 +190,34 @@ int main(void)
 	is_int(store_nw_mapping_set(st, &m), -1, "bad port refused");
 	n = 0;
 	is_int(store_nw_mapping_list(st2, on_mapping, &n), 2, "two mappings");
+
+	/* reputation rejections, as loft-queue records them */
+	{
+		char host[64], reply[64], big[3000];
+		is_int(store_nw_rejection_count(st2, "reputation", 0, host, sizeof(host), reply,
+						sizeof(reply)),
+		       0, "no rejections yet");
+		is_int(store_nw_rejection_add(st, "gmail-smtp-in.l.google.com", "reputation",
+					      "550-5.7.1 not authorized to send email directly"),
+		       0, "rejection recorded");
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		is_int(store_nw_rejection_add(st, "mx.example.com", "reputation", big), 0,
+		       "a huge reply is cut, not refused");
+		is_int(store_nw_rejection_add(st, "mx.example.com", "authentication", "5.7.26"), 0,
+		       "authentication rejection recorded");
+		is_int(store_nw_rejection_add(st, NULL, "reputation", "x"), -1, "no host refused");
+		is_int(store_nw_rejection_count(st2, "reputation", 0, host, sizeof(host), reply,
+						sizeof(reply)),
+		       2, "two reputation rejections");
+		is_s(host, "mx.example.com", "newest host");
+		is_int(strlen(reply), sizeof(reply) - 1, "reply copied, bounded");
+		is_int(store_nw_rejection_count(st2, "authentication", 0, NULL, 0, NULL, 0), 1,
+		       "one authentication rejection");
+		is_int(store_nw_rejection_count(st2, "reputation", (int64_t)time(NULL) + 10, NULL,
+						0, NULL, 0),
+		       0, "none since the future");
+	}
 
 	/* bounded history */
 	c.verdict = "relay";

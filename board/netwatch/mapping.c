@@ -1,0 +1,293 @@
+/*
+ * Inbound reachability: ask the home router to forward the mail ports to
+ * the box, through Debian's libminiupnpc (UPnP IGD AddPortMapping) and
+ * libnatpmp (NAT-PMP), not hand-written SSDP/SOAP.  Both libraries block
+ * (discovery waits, SOAP over HTTP), so one worker thread runs a whole
+ * round and hands the results back to the loop through a pipe; the loop
+ * never waits on the router.  What the router refuses is reported port by
+ * port with the LAN address, so the person can add those forwards by
+ * hand.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <miniupnpc/miniupnpc.h>
+#include <miniupnpc/upnpcommands.h>
+#include <miniupnpc/upnperrors.h>
+#include <natpmp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "evloop.h"
+#include "log.h"
+#include "netwatch.h"
+#include "strnum.h"
+
+struct nw_map {
+	struct evloop *ev;
+	struct nw_targets t;
+	pthread_t thread;
+	int running;
+	int pipe[2];
+	struct nw_map_result res[NW_MAP_MAX];
+	size_t nres;
+	char lan[64];
+	nw_map_fn fn;
+	void *arg;
+};
+
+/* The ports to forward: netwatch.map_ports ("25,465,587,993"). */
+static size_t map_ports(const char *list, int *ports, size_t max)
+{
+	size_t n = 0;
+	const char *p = list;
+
+	while (*p && n < max) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char num[8];
+		unsigned v;
+		while (len && *p == ' ')
+			p++, len--;
+		if (len && len < sizeof(num)) {
+			memcpy(num, p, len);
+			num[len] = '\0';
+			while (len && num[len - 1] == ' ')
+				num[--len] = '\0';
+			if (strnum_uint(num, 65535, &v) == 0 && v > 0)
+				ports[n++] = (int)v;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return n;
+}
+
+static void set(struct nw_map_result *r, int port, const char *method, int ok, unsigned lease,
+		const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void set(struct nw_map_result *r, int port, const char *method, int ok, unsigned lease,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	r->port = port;
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->ok = ok;
+	r->lease = lease;
+	va_start(ap, fmt);
+	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* UPnP IGD: returns 1 when an IGD was found (results filled), else 0. */
+static int map_upnp(struct nw_map *m, const int *ports, size_t n)
+{
+	struct UPNPUrls urls;
+	struct IGDdatas data;
+	struct UPNPDev *devs = NULL;
+	int found, err = 0;
+
+	memset(&urls, 0, sizeof(urls));
+	memset(&data, 0, sizeof(data));
+	if (strcmp(m->t.upnp, "auto") == 0) {
+		devs = upnpDiscover((int)m->t.router_timeout_ms, NULL, NULL, 0, 0, 2, &err);
+		found = devs ? UPNP_GetValidIGD(devs, &urls, &data, m->lan, sizeof(m->lan)) : 0;
+		freeUPNPDevlist(devs);
+	} else {
+		found = UPNP_GetIGDFromUrl(m->t.upnp, &urls, &data, m->lan, sizeof(m->lan));
+	}
+	if (found <= 0 || !urls.controlURL || !urls.controlURL[0]) {
+		if (found > 0)
+			FreeUPNPUrls(&urls);
+		return 0;
+	}
+	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
+		char port[8], lease[16];
+		snprintf(port, sizeof(port), "%d", ports[i]);
+		snprintf(lease, sizeof(lease), "%u", m->t.map_lease_s);
+		int r = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, port, port,
+					    m->lan, "Loft mail", "TCP", NULL, lease);
+		if (r == 725) {
+			/* OnlyPermanentLeasesSupported: ask again without a lease */
+			r = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, port, port,
+						m->lan, "Loft mail", "TCP", NULL, "0");
+			if (r == UPNPCOMMAND_SUCCESS) {
+				set(&m->res[m->nres++], ports[i], "upnp", 1, 0,
+				    "TCP %d -> %s:%d (permanent)", ports[i], m->lan, ports[i]);
+				continue;
+			}
+		}
+		if (r == UPNPCOMMAND_SUCCESS) {
+			set(&m->res[m->nres++], ports[i], "upnp", 1, m->t.map_lease_s,
+			    "TCP %d -> %s:%d", ports[i], m->lan, ports[i]);
+		} else {
+			const char *why = strupnperror(r);
+			set(&m->res[m->nres++], ports[i], "upnp", 0, 0,
+			    "the router refused (%d %s): forward TCP %d to %s by hand", r,
+			    why ? why : "error", ports[i], m->lan);
+		}
+	}
+	FreeUPNPUrls(&urls);
+	return 1;
+}
+
+/* NAT-PMP, blocking with a deadline (we are on the worker thread). */
+static int natpmp_one(natpmp_t *np, int port, unsigned lease, unsigned timeout_ms,
+		      natpmpresp_t *resp)
+{
+	struct timeval start, now;
+	int r;
+
+	if (sendnewportmappingrequest(np, NATPMP_PROTOCOL_TCP, (uint16_t)port, (uint16_t)port,
+				      lease) < 0)
+		return NATPMP_ERR_SENDERR;
+	gettimeofday(&start, NULL);
+	for (;;) {
+		struct timeval tv;
+		struct pollfd pfd = {.fd = np->s, .events = POLLIN};
+		int wait_ms = 100;
+		if (getnatpmprequesttimeout(np, &tv) == 0)
+			wait_ms = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+		if (wait_ms < 1)
+			wait_ms = 1;
+		gettimeofday(&now, NULL);
+		long spent =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000;
+		if (spent >= (long)timeout_ms)
+			return NATPMP_TRYAGAIN;
+		if (wait_ms > (long)timeout_ms - spent)
+			wait_ms = (int)((long)timeout_ms - spent);
+		poll(&pfd, 1, wait_ms);
+		r = readnatpmpresponseorretry(np, resp);
+		if (r != NATPMP_TRYAGAIN)
+			return r;
+	}
+}
+
+static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
+{
+	natpmp_t np;
+	struct in_addr gw = {0};
+	int force = strcmp(m->t.router, "auto") != 0;
+
+	if (force && inet_pton(AF_INET, m->t.router, &gw) != 1)
+		return;
+	if (initnatpmp(&np, force, gw.s_addr) < 0)
+		return;
+	/* the LAN address the router sees us as */
+	if (!m->lan[0]) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		if (getsockname(np.s, (struct sockaddr *)&sa, &sl) == 0)
+			inet_ntop(AF_INET, &sa.sin_addr, m->lan, sizeof(m->lan));
+	}
+	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
+		natpmpresp_t resp;
+		memset(&resp, 0, sizeof(resp));
+		int r = natpmp_one(&np, ports[i], m->t.map_lease_s, m->t.router_timeout_ms, &resp);
+		if (r == NATPMP_TRYAGAIN && i == 0) {
+			/* no NAT-PMP router: nothing to report per port */
+			break;
+		}
+		if (r >= 0 && resp.type == NATPMP_RESPTYPE_TCPPORTMAPPING &&
+		    resp.pnu.newportmapping.privateport == ports[i] &&
+		    resp.pnu.newportmapping.mappedpublicport == ports[i] &&
+		    resp.pnu.newportmapping.lifetime > 0) {
+			set(&m->res[m->nres++], ports[i], "natpmp", 1,
+			    resp.pnu.newportmapping.lifetime, "TCP %d -> %s:%d", ports[i], m->lan,
+			    ports[i]);
+		} else if (r >= 0 && resp.type == NATPMP_RESPTYPE_TCPPORTMAPPING) {
+			set(&m->res[m->nres++], ports[i], "natpmp", 0, 0,
+			    "the router offered public port %u instead: forward TCP %d to %s by "
+			    "hand",
+			    resp.pnu.newportmapping.mappedpublicport, ports[i], m->lan);
+		} else {
+			set(&m->res[m->nres++], ports[i], "natpmp", 0, 0,
+			    "the router refused (NAT-PMP %d): forward TCP %d to %s by hand", r,
+			    ports[i], m->lan[0] ? m->lan : "this box");
+		}
+	}
+	closenatpmp(&np);
+}
+
+static void *map_thread(void *arg)
+{
+	struct nw_map *m = arg;
+	int ports[NW_MAP_MAX];
+	size_t n = map_ports(m->t.map_ports, ports, NW_MAP_MAX);
+	char done = 1;
+
+	if (m->t.upnp[0] && map_upnp(m, ports, n)) {
+		/* UPnP answered: its word stands */
+	} else if (m->t.router[0]) {
+		map_natpmp(m, ports, n);
+	}
+	if (m->nres == 0)
+		for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++)
+			set(&m->res[m->nres++], ports[i], "none", 0, 0,
+			    "no router answered UPnP or NAT-PMP: forward TCP %d to %s by hand",
+			    ports[i], m->lan[0] ? m->lan : "this box");
+	if (write(m->pipe[1], &done, 1) < 0)
+		log_err(NULL, "event=map-pipe error=\"%s\"", strerror(errno));
+	return NULL;
+}
+
+static void map_on_done(struct evloop *ev, int fd, int events, void *arg)
+{
+	struct nw_map *m = arg;
+	nw_map_fn fn = m->fn;
+	void *farg = m->arg;
+	struct nw_map_result res[NW_MAP_MAX];
+	size_t n = m->nres;
+	char c;
+
+	(void)ev;
+	(void)events;
+	if (read(fd, &c, 1) != 1)
+		return;
+	memcpy(res, m->res, n * sizeof(res[0]));
+	nw_map_cancel(m);
+	fn(farg, res, n);
+}
+
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg)
+{
+	struct nw_map *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		bug("out of memory");
+	m->ev = ev;
+	m->t = *t;
+	m->fn = fn;
+	m->arg = arg;
+	if (pipe2(m->pipe, O_CLOEXEC) < 0)
+		bug("pipe: %s", strerror(errno));
+	if (ev_io_add(ev, m->pipe[0], EV_READ, map_on_done, m) < 0)
+		bug("ev_io_add: %s", strerror(errno));
+	if (pthread_create(&m->thread, NULL, map_thread, m) != 0)
+		bug("pthread_create failed");
+	m->running = 1;
+	return m;
+}
+
+void nw_map_cancel(struct nw_map *m)
+{
+	if (!m)
+		return;
+	/* the worker only talks to the router: wait for it (bounded by the
+	 * libraries' own timeouts) rather than leave it writing into freed
+	 * memory */
+	if (m->running)
+		pthread_join(m->thread, NULL);
+	ev_io_del(m->ev, m->pipe[0]);
+	close(m->pipe[0]);
+	close(m->pipe[1]);
+	free(m);
+}
