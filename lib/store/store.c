@@ -138,6 +138,12 @@ static const char *const migrations[] = {
      * address's reputation (loft-queue records it, netwatch weighs it) */
     "CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
     " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);",
+    /* 8: imap subscriptions (RFC 3501 6.3.6, RFC 5258): a name stays
+     * subscribed when its mailbox is deleted or was never there; the
+     * mailbox row's flag holds the others, this table these */
+    "CREATE TABLE subscriptions_gone(user_id INTEGER NOT NULL"
+    " REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+    " PRIMARY KEY(user_id, name)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
