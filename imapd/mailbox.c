@@ -626,7 +626,8 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	if (lsub || sel_subscribed) {
 		struct gone_ctx g = {&items, extended};
 		store_subscriptions_gone(s->srv->st, s->user_id, gone_cb, &g);
-		qsort(items.v, items.n, sizeof(items.v[0]), item_cmp);
+		if (items.n > 1)
+			qsort(items.v, items.n, sizeof(items.v[0]), item_cmp);
 	}
 	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection,
 	 * but RECURSIVEMATCH lists it when something below is subscribed */
