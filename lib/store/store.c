@@ -145,6 +145,12 @@ static const char *const migrations[] = {
      * a client address and when it last waited for the greeting) */
     ("CREATE TABLE smtp_greet_passes(addr TEXT PRIMARY KEY, passed INTEGER NOT NULL)"
      " WITHOUT ROWID;"),
+    /* 9: imap subscriptions (RFC 3501 6.3.6, RFC 5258): a name stays
+     * subscribed when its mailbox is deleted or was never there; the
+     * mailbox row's flag holds the others, this table these */
+    ("CREATE TABLE subscriptions_gone(user_id INTEGER NOT NULL"
+     " REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+     " PRIMARY KEY(user_id, name)) WITHOUT ROWID;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
