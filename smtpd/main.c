@@ -67,6 +67,9 @@ static const struct {
      * session slot for ever: after this the session ends at the next
      * message boundary */
     L("max_session_time", max_session_s, 1800, 1, 86400),
+    /* a TLS handshake that has not ended after this is dropped (the
+     * same policy as IMAP and POP3, lib/service/listener) */
+    L("handshake_timeout", handshake_timeout_s, 60, 1, 3600),
     /* 64 MB: one message of the largest default size (50 MB) always fits,
      * several ordinary ones at once too, and loft-smtpd stays far below
      * what a 512 MB board can give it next to imapd and SQLite */

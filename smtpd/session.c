@@ -148,6 +148,8 @@ static void cmd_starttls(struct session *s, const struct smtp_cmd *cmd)
 	smtp_set_state(s, S_INIT);
 	if (conn_starttls(s->c, s->srv->tls) < 0)
 		smtp_drop(s, "starttls failed");
+	else
+		listener_deadline_handshake(s->dl);
 }
 
 /* --- the table ------------------------------------------------------------ */
@@ -273,13 +275,12 @@ static void envelope_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	smtp_envelope_expired(s);
 }
 
-static void lifetime_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+/* max_session_time passed (lib/service/listener's session deadline). */
+static void lifetime_fire(void *arg, enum listener_deadline_kind kind)
 {
 	struct session *s = arg;
 
-	(void)ev;
-	(void)t;
-	if (s->state == S_CLOSED)
+	if (s->state == S_CLOSED || kind != LISTENER_DL_SESSION)
 		return;
 	if (s->state == S_DATA || s->state == S_CHUNK || s->state == S_BDAT ||
 	    s->state == S_STORE || s->state == S_WAIT) {
@@ -402,8 +403,9 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->delay);
 	ev_timer_free(s->envelope);
 	ev_timer_free(s->data_total);
-	ev_timer_free(s->lifetime);
-	s->greet = s->deadline = s->delay = s->envelope = s->data_total = s->lifetime = NULL;
+	listener_deadline_free(s->dl);
+	s->dl = NULL;
+	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
 	listener_auth_free(s->auth);
 	s->auth = NULL;
 	*s->pprev = s->next;
@@ -522,6 +524,7 @@ static void session_tls_ready(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
+	listener_deadline_tls_up(s->dl);
 	log_debug(s->sid, "event=tls version=%s cipher=%s", conn_tls_version(c),
 		  conn_tls_cipher(c));
 	/* implicit TLS: the greeting once TLS is up */
@@ -568,12 +571,15 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	s->delay = ev_timer_new(srv->ev, smtp_auth_refused_fire, s);
 	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
-	s->lifetime = ev_timer_new(srv->ev, lifetime_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
-	if (srv->lim.max_session_s) /* 0: no limit (the config's minimum is 1) */
-		ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
+	/* RFC 5321's command timeout is the idle time; no login deadline
+	 * (MX clients never log in); max_session_s 0: no limit */
+	struct listener_deadlines dl = {.handshake_ms = srv->lim.handshake_timeout_s * 1000,
+					.idle_ms = srv->lim.timeout_command_s * 1000,
+					.idle_authed_ms = srv->lim.timeout_command_s * 1000,
+					.session_ms = srv->lim.max_session_s * 1000};
+	s->dl = listener_deadline_new(srv->ev, s->c, &dl, lifetime_fire, s);
 	conn_set_lowmark(s->c, LISTENER_OUT_LOW);
-	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;
 	s->pprev = &srv->sessions;
 	if (s->next)
@@ -586,7 +592,9 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 		if (!srv->tls || conn_tls_server(s->c, srv->tls) < 0) {
 			conn_close(s->c, 0, "no tls");
 			s->state = S_CLOSED;
+			return;
 		}
+		listener_deadline_handshake(s->dl);
 		return; /* the greeting waits for tls_ready */
 	}
 	greet_start(s);

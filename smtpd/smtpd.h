@@ -46,6 +46,7 @@ struct smtpd_limits {
 	uint64_t timeout_data_total_s; /* a whole DATA text or BDAT series */
 	uint64_t timeout_envelope_s;   /* connect or last message -> next one's data */
 	uint64_t max_session_s;	       /* a whole session, however busy (0: no limit) */
+	uint64_t handshake_timeout_s;  /* a TLS handshake (465, or after STARTTLS) */
 	uint64_t max_body_in_flight;   /* bytes of bodies held by all sessions */
 	uint64_t greeting_delay_ms;    /* early-talker window */
 	uint64_t greeting_pass_ttl_s;  /* a passed address is greeted at once */

@@ -222,6 +222,7 @@ int main(void)
 	    .timeout_data_total_s = 60,
 	    .timeout_envelope_s = 60,
 	    .max_session_s = 60,
+	    .handshake_timeout_s = 60,
 	    .max_body_in_flight = 1 << 20,
 	    .greeting_delay_ms = 0,
 	};
