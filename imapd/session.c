@@ -707,7 +707,19 @@ static void deadline_fire(void *arg, enum listener_deadline_kind kind)
 {
 	struct session *s = arg;
 
-	if (!s->c || s->state != ST_NOTAUTH || kind != LISTENER_DL_LOGIN)
+	if (!s->c)
+		return;
+	if (kind == LISTENER_DL_SESSION) {
+		/* imapd.session_deadline (none by default) */
+		log_info(s->sid, "event=session-deadline user=%s peer=%s",
+			 s->user[0] ? s->user : "-", s->peer);
+		/* not in the middle of a streamed FETCH literal */
+		if (!s->fj)
+			imap_printf(s, "* BYE Session time limit reached\r\n");
+		conn_close(s->c, !s->fj, "session deadline");
+		return;
+	}
+	if (s->state != ST_NOTAUTH)
 		return;
 	log_info(s->sid, "event=login-deadline peer=%s", s->peer);
 	imap_printf(s, "* BYE Took too long to log in\r\n");

@@ -676,7 +676,19 @@ static void login_deadline(void *arg, enum listener_deadline_kind kind)
 {
 	struct pop3_session *s = arg;
 
-	if (s->closing || s->state != P3_AUTHORIZATION || kind != LISTENER_DL_LOGIN)
+	if (s->closing)
+		return;
+	if (kind == LISTENER_DL_SESSION) {
+		/* pop3.session_deadline (none by default); no UPDATE state
+		 * without QUIT (RFC 1939 6), and no words in the middle of a
+		 * multi-line response */
+		log_info(s->sid, "event=session-deadline ip=%s", s->ip);
+		end_session(s,
+			    s->pr == PR_NONE ? "-ERR [SYS/TEMP] session time limit reached" : NULL,
+			    "session deadline");
+		return;
+	}
+	if (s->state != P3_AUTHORIZATION)
 		return;
 	log_info(s->sid, "event=login-deadline ip=%s", s->ip);
 	end_session(s, "-ERR [SYS/TEMP] took too long to log in", "login deadline");
