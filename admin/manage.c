@@ -141,17 +141,22 @@ static void bad(struct resp *r, int status, const char *msg,
 
 /* --- users -------------------------------------------------------------- */
 
-static int user_row(void *arg, int64_t id, const char *address)
+static int user_row(void *arg, const char *address, int64_t messages, int64_t bytes)
 {
-	void **ctx = arg;
-	struct resp *r = ctx[0];
+	struct resp *r = arg;
+	char size[32];
 
-	(void)id;
+	if (bytes >= 1 << 20)
+		snprintf(size, sizeof(size), "%.1f MB", (double)bytes / (1 << 20));
+	else
+		snprintf(size, sizeof(size), "%.0f KB", (double)bytes / 1024);
 	h_raw(r, "<tr><td><a href=\"/admin/user?address=");
 	h_esc(r, address);
 	h_raw(r, "\">");
 	h_esc(r, address);
-	h_raw(r, "</a></td></tr>\n");
+	h_fmt(r, "</a></td><td>%lld messages</td><td>", (long long)messages);
+	h_esc(r, size);
+	h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
@@ -167,13 +172,11 @@ static int domain_option(void *arg, const char *name)
 
 void page_users(struct admin *a, struct req *q, struct resp *r)
 {
-	void *ctx[1] = {r};
-
 	h_begin(r, "Mailboxes", q);
 	h_raw(r, "<h1>Mailboxes</h1>");
 	flash(q, r);
 	h_raw(r, "<div class=\"card\"><table id=\"users\"><tbody>");
-	if (store_user_list(a->st, user_row, ctx) == 0)
+	if (store_admin_usage(a->st, user_row, r) == 0)
 		h_raw(r, "<tr><td class=\"mut\">No mailboxes yet.</td></tr>");
 	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add a mailbox</h2>");
 	form_open(r, q, "/admin/users", "add");
