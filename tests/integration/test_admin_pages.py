@@ -103,6 +103,9 @@ def test_users_crud_and_mail_flow(env):
             time.sleep(0.1)
             m.noop()
         assert data[0], "the message must arrive"
+    b.get("/admin/users")
+    assert re.search(r"bob@example.org</a></td><td>1 messages</td><td>\d+ KB</td>", b.body), \
+        b.body[-2000:]
     # reset the password: the old one stops working
     b.get("/admin/user?address=bob@example.org")
     assert 'id="qr"' in b.body and "Reset the password" in b.body
