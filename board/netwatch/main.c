@@ -103,8 +103,22 @@ static void save(struct nw_result *r)
 	log_info(NULL, "event=verdict verdict=%s changed=%s trigger=%s address=%s reason=\"%s\"",
 		 c.verdict, changed ? "yes" : "no", nw.trigger, r->ev.addr[0] ? r->ev.addr : "-",
 		 r->reason);
-	if (changed)
-		daemon_notify(nw.d, "route");
+	if (!changed)
+		return;
+	daemon_notify(nw.d, "route");
+	/* relay with nowhere to relay to: the admin must act, say how */
+	if (r->verdict == NETV_RELAY) {
+		char mode[32] = "auto", host[8];
+		store_setting_get(nw.st, "route.mode", mode, sizeof(mode));
+		if (strcmp(mode, "auto") == 0 &&
+		    store_setting_get(nw.st, "smarthost.host", host, sizeof(host)) ==
+			STORE_NOTFOUND &&
+		    store_event_add(nw.st, "route",
+				    "this connection must relay and no smarthost is set: outbound "
+				    "mail is held until you set one (the admin's Outbound page, or "
+				    "loftctl smarthost)") < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	}
 }
 
 static void on_ddns(void *arg, int okay, const char *text)

@@ -203,6 +203,7 @@ def test_10_relay_without_smarthost_holds_mail_and_says_what_to_do(tmp_path, wor
         st = status(loft)
         assert "held in the queue" in st and "What to do: set a smarthost" in st
         assert "no smarthost is set: mail held" in loft.log()
+        assert "outbound mail is held until you set one" in loft.ctl("events").stdout
         # the person sets a smarthost: the held message goes out through it
         for k, v in SMARTHOST.items():
             set_setting(loft, k, v)
