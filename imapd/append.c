@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "evloop.h"
 #include "imapd.h"
 #include "imapdate.h"
@@ -276,13 +277,8 @@ int imap_cmd_append(struct session *s, const struct imap_cmd *c)
 					   "[LIMIT] Too many messages in one APPEND"),
 			       0;
 		}
-		if (j->sj.n == cap) {
-			cap = cap ? cap * 2 : 1;
-			struct store_append_msg *nm = realloc(j->msgs, cap * sizeof(*nm));
-			if (!nm)
-				bug("out of memory");
-			j->msgs = nm;
-		}
+		if (ARRAY_GROW(j->msgs, cap, j->sj.n + 1, 1) < 0)
+			bug("out of memory");
 		m.data = dupmem(a->str, a->len);
 		m.len = a->len;
 		m.keywords = kw.len ? dupmem(kw.data, kw.len) : NULL;

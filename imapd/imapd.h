@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "listener.h"
 #include "parser.h"
 
 struct conn;
@@ -43,13 +44,13 @@ struct imapd {
 	struct ev_timer *aq_timer;
 	unsigned cache_kib; /* imapd.cache_kib: the page cache between commits */
 	/* limits */
-	unsigned max_sessions;	    /* whole process */
-	unsigned max_per_ip;	    /* sessions from one address */
-	unsigned max_per_user;	    /* authenticated sessions of one user */
-	uint64_t appendlimit;	    /* largest message APPEND takes */
-	uint64_t idle_timeout_ms;   /* authenticated (RFC 3501: >= 30 min) */
-	uint64_t login_timeout_ms;  /* before authentication */
-	uint64_t login_deadline_ms; /* connect to login, in all (session.c) */
+	unsigned max_sessions; /* whole process */
+	unsigned max_per_ip;   /* sessions from one address */
+	unsigned max_per_user; /* authenticated sessions of one user */
+	uint64_t appendlimit;  /* largest message APPEND takes */
+	/* handshake, login deadline, idle before (RFC 3501: >= 30 min after)
+	 * login; lib/service/listener applies them to every session */
+	struct listener_deadlines dl;
 	int stopping;
 };
 
@@ -115,8 +116,8 @@ struct session {
 	char auth_user[256];
 	/* streaming FETCH */
 	struct fetch_job *fj;
-	/* pre-auth deadline; input paused while the client is not reading */
-	struct ev_timer *deadline;
+	/* handshake and login deadlines, idle time (lib/service/listener) */
+	struct listener_deadline *dl;
 	int out_paused;
 };
 

@@ -18,9 +18,19 @@ import time
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for UDP and TCP both (a DNS server binds the
+    two; a port free for one may be taken for the other)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port")
 
 
 def reverse4(ip):
@@ -214,14 +224,15 @@ class LoopNet:
         self.errpath = "%s/dnsmasq.err" % self.tmpdir
         with open(self.errpath, "ab") as err:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # ready when it answers
-        end = time.time() + 10
-        while time.time() < end:
+        # ready when it answers (a loaded machine may take a while)
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self._answers():
                 return
             time.sleep(0.05)
         with open(self.errpath) as f:
-            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args), f.read()[-2000:]))
+            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args),
+                                                                     f.read()[-2000:]))
 
     def _answers(self):
         q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
@@ -333,12 +344,15 @@ zone:
         self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
         self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
                                      stderr=self.log)
-        end = time.time() + 10
-        while time.time() < end:
+        # a loaded machine may take long to start knotd: up to a minute
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self.query("box") == ["192.0.2.1"]:
                 return
             time.sleep(0.1)
-        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+        self.log.flush()
+        raise AssertionError("knotd did not start (exit %r): %s" % (
+            self.proc.poll(), open(self.log.name).read()[-2000:]))
 
     @property
     def server(self):
@@ -579,3 +593,64 @@ class BadDns:
     def close(self):
         self._stop = True
         self.sock.close()
+
+
+class DynDns2:
+    """A dyndns2 provider on loopback HTTPS (certificate from a test CA):
+    /nic/update with Basic auth; records each (hostname, myip) it accepts.
+    answer: None = "good IP" / "nochg IP" as a real provider says; else
+    that body."""
+
+    def __init__(self, ssl_ctx, user="loftuser", password="loftpw", answer=None):
+        import base64
+        import http.server
+        import urllib.parse
+        dd = self
+        self.updates = []
+        self.requests = 0
+        self.answer = answer
+        self.current = {}
+        want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                dd.requests += 1
+                u = urllib.parse.urlparse(self.path)
+                q = urllib.parse.parse_qs(u.query)
+                if self.headers.get("Authorization") != want:
+                    self._send(401, "badauth")
+                    return
+                if u.path != "/nic/update" or "hostname" not in q or "myip" not in q:
+                    self._send(400, "badsys")
+                    return
+                if dd.answer is not None:
+                    self._send(200, dd.answer)
+                    return
+                host, ip = q["hostname"][0], q["myip"][0]
+                if dd.current.get(host) == ip:
+                    self._send(200, "nochg %s" % ip)
+                    return
+                dd.current[host] = ip
+                dd.updates.append((host, ip))
+                self._send(200, "good %s" % ip)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.socket = ssl_ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
