@@ -52,6 +52,12 @@ struct req {
 	int https;
 	int post;
 	struct buf body;
+	/* an upload (restore) goes to an unlinked file, not to memory, and
+	 * is mapped read-only once complete */
+	int upload_fd;
+	uint64_t upload_len;
+	int upload_err;
+	void *upload_map;
 	int too_big;
 	uint64_t discarded;    /* bytes dropped past the limit; -1: answered */
 	struct form form;      /* parsed on POST with a form content type */

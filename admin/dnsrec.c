@@ -14,6 +14,7 @@
 #include "html.h"
 #include "log.h"
 #include "pages.h"
+#include "store_netwatch.h"
 #include "store_outbound.h"
 #include "store_settings.h"
 
@@ -72,6 +73,14 @@ static void add(struct dnsrecs *d, const char *type, const char *name, const cha
 		bug("event=out-of-memory");
 }
 
+static int last_address(void *arg, const struct store_nw_check *c)
+{
+	/* an IPv4 address only: the A record */
+	if (c->address[0] && strchr(c->address, '.') && !strchr(c->address, ':'))
+		snprintf(arg, 600, "%s", c->address);
+	return 1;
+}
+
 int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 {
 	char dom[256], host[256], v[600], n[400], sel[64], err[256], *pem = NULL, *pub = NULL;
@@ -83,7 +92,12 @@ int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 		return -1;
 	snprintf(v, sizeof(v), "10 %s.", host);
 	add(d, "MX", dom, v, "Mail for your domain goes to this box.", DNSREC_MX, host);
-	add(d, "A", host, "your public IPv4 address",
+	/* the public address loft-netwatch's last check found, if any */
+	v[0] = '\0';
+	store_nw_check_list(a->st, 1, last_address, v);
+	if (!v[0])
+		snprintf(v, sizeof(v), "your public IPv4 address");
+	add(d, "A", host, v,
 	    "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.",
 	    DNSREC_ADDR, NULL);
 	if (inc[0])

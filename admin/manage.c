@@ -58,6 +58,7 @@ static const struct {
     {"saved", "ok", "Saved."},
     {"admin-pw", "ok", "Admin password changed; other sessions were logged out."},
     {"restored", "ok", "The backup was restored."},
+    {"recheck", "ok", ADMIN_RECHECK_MSG},
     {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
 };
 
@@ -568,7 +569,10 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
 	h_raw(r, "<button>Save</button></form>");
 	form_open(r, q, "/admin/route", "test");
 	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
-		 "</form></div>");
+		 "</form>");
+	form_open(r, q, "/admin/route", "recheck");
+	h_raw(r,
+	      "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
 	h_end(r);
 }
 
@@ -595,6 +599,11 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 		if (admin_relay_test(a, q, r))
 			return;
 		page_route(a, q, r);
+		return;
+	}
+	if (action && strcmp(action, "recheck") == 0) {
+		admin_netwatch_recheck(a);
+		done(r, "/admin/route", "recheck");
 		return;
 	}
 	err = admin_outbound_apply(a, q);
@@ -842,8 +851,13 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	int fd;
 	ssize_t w = 0;
 
-	if (form_multipart_part(ct, q->body.data ? q->body.data : "", q->body.len, "backup", &data,
-				&n, &why) < 0 ||
+	if (q->upload_err) {
+		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		return;
+	}
+	if (!q->upload_map ||
+	    form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
+				&why) < 0 ||
 	    n == 0) {
 		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
 		return;

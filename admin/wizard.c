@@ -130,11 +130,16 @@ static void step_domain(struct admin *a, struct req *q, struct resp *r, const ch
 	h_end(r);
 }
 
-static void step_network(struct admin *a, struct req *q, struct resp *r)
+static void step_network(struct admin *a, struct req *q, struct resp *r, const char *ok)
 {
 	frame(r, 3);
+	if (ok)
+		h_note(r, "ok", ok);
 	admin_route_status(a, r);
 	h_raw(r, "<div class=\"card\">");
+	form_open(r, q, 3);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"recheck\">"
+		 "<button class=\"sec\" id=\"recheck\">Check the network now</button></form>");
 	form_open(r, q, 3);
 	h_raw(r, "<button>Continue</button>");
 	back_link(r, 3);
@@ -288,7 +293,7 @@ static void show(struct admin *a, struct req *q, struct resp *r, int step)
 		step_domain(a, q, r, NULL, NULL, NULL);
 		break;
 	case 3:
-		step_network(a, q, r);
+		step_network(a, q, r, NULL);
 		break;
 	case 4:
 		step_outbound(a, q, r, NULL);
@@ -526,6 +531,15 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		if (err) {
 			r->status = 400;
 			step_outbound(a, q, r, err);
+			return;
+		}
+		break;
+	}
+	case 3: {
+		const char *action = form_get(&q->form, "action");
+		if (action && strcmp(action, "recheck") == 0) {
+			admin_netwatch_recheck(a);
+			step_network(a, q, r, ADMIN_RECHECK_MSG);
 			return;
 		}
 		break;
