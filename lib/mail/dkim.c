@@ -450,10 +450,10 @@ out:
 	return rc;
 }
 
-int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_b64, char *err,
-		  size_t errlen)
+/* RSA-SHA256 of hash with pk, base64 in *sig_b64 (malloc'd).  0 or -1. */
+static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], char **sig_b64,
+		     char *err, size_t errlen)
 {
-	mbedtls_pk_context pk;
 	unsigned char sig[MBEDTLS_MPI_MAX_SIZE];
 	size_t siglen = 0;
 	int r;
@@ -463,12 +463,8 @@ int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_
 		snprintf(err, errlen, "no random numbers");
 		return -1;
 	}
-	mbedtls_pk_init(&pk);
-	r = mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
-	if (r == 0)
-		r = mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, &siglen,
-				    mbedtls_ctr_drbg_random, &drbg);
-	mbedtls_pk_free(&pk);
+	r = mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, &siglen, mbedtls_ctr_drbg_random,
+			    &drbg);
 	if (r != 0) {
 		mberr(r, "signing", err, errlen);
 		return -1;
@@ -479,6 +475,25 @@ int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_
 		return -1;
 	}
 	return 0;
+}
+
+int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_b64, char *err,
+		  size_t errlen)
+{
+	mbedtls_pk_context pk;
+	int r;
+
+	*sig_b64 = NULL;
+	mbedtls_pk_init(&pk);
+	r = mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
+	if (r != 0) {
+		mberr(r, "DKIM key", err, errlen);
+		mbedtls_pk_free(&pk);
+		return -1;
+	}
+	r = sign_hash(&pk, hash, sig_b64, err, errlen);
+	mbedtls_pk_free(&pk);
+	return r;
 }
 
 char *dkim_field_finish(const char *unsigned_field, const char *sig_b64)
@@ -513,26 +528,13 @@ int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now
 	*field = NULL;
 	if (dkim_sign_prepare(k, header, header_len, now, &uf, hash, err, errlen) < 0)
 		return -1;
-	if (rng() < 0) {
-		snprintf(err, errlen, "no random numbers");
-		goto out;
+	if (sign_hash(&k->pk, hash, &sig, err, errlen) == 0) {
+		*field = dkim_field_finish(uf, sig);
+		if (*field)
+			rc = 0;
+		else
+			snprintf(err, errlen, "out of memory");
 	}
-	unsigned char s[MBEDTLS_MPI_MAX_SIZE];
-	size_t sl = 0;
-	int r = mbedtls_pk_sign(&k->pk, MBEDTLS_MD_SHA256, hash, 32, s, &sl,
-				mbedtls_ctr_drbg_random, &drbg);
-	if (r != 0) {
-		mberr(r, "signing", err, errlen);
-		goto out;
-	}
-	sig = b64(s, sl);
-	*field = sig ? dkim_field_finish(uf, sig) : NULL;
-	if (!*field) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	rc = 0;
-out:
 	free(uf);
 	free(sig);
 	return rc;

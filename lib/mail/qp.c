@@ -37,6 +37,17 @@ static size_t put_enc(struct qp_enc *q, char *out, unsigned char c)
 	return put(q, out, t, 3);
 }
 
+/* A held-back space or tab that turned out not to end a line: as is. */
+static size_t put_ws(struct qp_enc *q, char *out)
+{
+	char w = (char)q->ws;
+
+	if (!q->ws)
+		return 0;
+	q->ws = 0;
+	return put(q, out, &w, 1);
+}
+
 static size_t line_end(struct qp_enc *q, char *out)
 {
 	size_t o = 0;
@@ -65,11 +76,7 @@ size_t qp_encode(struct qp_enc *q, const char *in, size_t n, char *out)
 				continue;
 			}
 			/* a lone CR is data */
-			if (q->ws) {
-				char w = (char)q->ws;
-				o += put(q, out + o, &w, 1);
-				q->ws = 0;
-			}
+			o += put_ws(q, out + o);
 			o += put_enc(q, out + o, '\r');
 		}
 		if (c == '\r') {
@@ -80,11 +87,7 @@ size_t qp_encode(struct qp_enc *q, const char *in, size_t n, char *out)
 			o += line_end(q, out + o);
 			continue;
 		}
-		if (q->ws) {
-			char w = (char)q->ws;
-			o += put(q, out + o, &w, 1);
-			q->ws = 0;
-		}
+		o += put_ws(q, out + o);
 		if (c == ' ' || c == '\t') {
 			q->ws = c;
 			continue;
@@ -105,11 +108,7 @@ size_t qp_finish(struct qp_enc *q, char *out)
 
 	if (q->cr) {
 		q->cr = 0;
-		if (q->ws) {
-			char w = (char)q->ws;
-			o += put(q, out + o, &w, 1);
-			q->ws = 0;
-		}
+		o += put_ws(q, out + o);
 		o += put_enc(q, out + o, '\r');
 	}
 	if (q->ws) {
