@@ -17,6 +17,7 @@
 
 #include "acme.h"
 #include "daemon.h"
+#include "dnscheck.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -57,6 +58,7 @@ static const struct {
     {"saved", "ok", "Saved."},
     {"admin-pw", "ok", "Admin password changed; other sessions were logged out."},
     {"restored", "ok", "The backup was restored."},
+    {"recheck", "ok", ADMIN_RECHECK_MSG},
     {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
 };
 
@@ -567,7 +569,10 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
 	h_raw(r, "<button>Save</button></form>");
 	form_open(r, q, "/admin/route", "test");
 	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
-		 "</form></div>");
+		 "</form>");
+	form_open(r, q, "/admin/route", "recheck");
+	h_raw(r,
+	      "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
 	h_end(r);
 }
 
@@ -596,6 +601,11 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 		page_route(a, q, r);
 		return;
 	}
+	if (action && strcmp(action, "recheck") == 0) {
+		admin_netwatch_recheck(a);
+		done(r, "/admin/route", "recheck");
+		return;
+	}
 	err = admin_outbound_apply(a, q);
 
 	if (err) {
@@ -607,9 +617,13 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 
 void page_dns(struct admin *a, struct req *q, struct resp *r)
 {
+	if (req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+		r->suspend = 1;
+		return;
+	}
 	h_begin(r, "DNS", q);
 	h_raw(r, "<h1>DNS records to publish</h1>");
-	admin_dns_records(a, r);
+	admin_dns_records(a, q, r, "/admin/dns?check=1");
 	h_end(r);
 }
 
@@ -837,8 +851,13 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	int fd;
 	ssize_t w = 0;
 
-	if (form_multipart_part(ct, q->body.data ? q->body.data : "", q->body.len, "backup", &data,
-				&n, &why) < 0 ||
+	if (q->upload_err) {
+		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		return;
+	}
+	if (!q->upload_map ||
+	    form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
+				&why) < 0 ||
 	    n == 0) {
 		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
 		return;

@@ -80,8 +80,8 @@ def test_wizard_in_chromium(tmp_path, name, width, height):
                        if b.text.strip() == text]
             assert buttons, "no button %r on %s" % (text, d.current_url)
             buttons[0].click()
-            WebDriverWait(d, 30).until(EC.staleness_of(buttons[0]))
-            WebDriverWait(d, 30).until(lambda drv: then in drv.page_source)
+            WebDriverWait(d, 90).until(EC.staleness_of(buttons[0]))
+            WebDriverWait(d, 90).until(lambda drv: then in drv.page_source)
 
         try:
             base = "http://127.0.0.1:%d" % loft.port("http")
