@@ -95,10 +95,6 @@ typedef void (*nw_router_fn)(void *arg, int ok, const char *text);
  * fn is called once from the loop unless cancelled.  Never NULL. */
 struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
 				  nw_router_fn fn, void *arg);
-/* Asks the router to forward TCP port (public = private) to this host for
- * lifetime seconds: ok 1 with the granted lifetime in text, 0 with why. */
-struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
 
 /* --- probe: the router's WAN address by UPnP IGD (probe_upnp.c) -------- */
