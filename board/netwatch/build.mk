@@ -2,7 +2,7 @@
 # links the same probes for "loftctl route check".
 NETWATCH_SRCS := board/netwatch/check.c board/netwatch/targets.c \
 	board/netwatch/probe_port25.c board/netwatch/probe_router.c board/netwatch/probe_upnp.c \
-	board/netwatch/ddns.c board/netwatch/dyndns2.c
+	board/netwatch/ddns.c board/netwatch/dyndns2.c board/netwatch/worker.c
 PROGS += loft-netwatch
 loft-netwatch_SRCS := board/netwatch/main.c board/netwatch/mapping.c $(NETWATCH_SRCS)
 loft-netwatch_LIBS := -lnatpmp -lminiupnpc -lpthread

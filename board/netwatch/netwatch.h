@@ -60,6 +60,17 @@ struct nw_targets {
 int nw_targets_load(struct nw_targets *t, struct store *st, const struct config *cfg, int offline,
 		    char *err, size_t errlen);
 
+/* --- a blocking job on a thread (worker.c) ----------------------------- */
+
+struct nw_worker;
+typedef void (*nw_work_fn)(void *arg);
+/* Runs work(arg) on a thread, then done(arg) on the loop (the worker is
+ * gone by then).  Never NULL. */
+struct nw_worker *nw_worker_start(struct evloop *ev, nw_work_fn work, nw_work_fn done, void *arg);
+/* Waits for work() to end and frees the worker; done() is not called.
+ * NULL allowed. */
+void nw_worker_join(struct nw_worker *w);
+
 /* --- probe: outbound port 25 (probe_port25.c) -------------------------- */
 
 struct nw_p25;
@@ -84,10 +95,6 @@ typedef void (*nw_router_fn)(void *arg, int ok, const char *text);
  * fn is called once from the loop unless cancelled.  Never NULL. */
 struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
 				  nw_router_fn fn, void *arg);
-/* Asks the router to forward TCP port (public = private) to this host for
- * lifetime seconds: ok 1 with the granted lifetime in text, 0 with why. */
-struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
 
 /* --- probe: the router's WAN address by UPnP IGD (probe_upnp.c) -------- */

@@ -7,16 +7,12 @@
  * us: it is checked to be an IPv4 address before anyone uses it.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <miniupnpc/miniupnpc.h>
 #include <miniupnpc/upnpcommands.h>
 #include <miniupnpc/upnperrors.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "evloop.h"
 #include "log.h"
@@ -26,16 +22,14 @@ struct nw_upnp {
 	struct evloop *ev;
 	char upnp[NW_TARGET_MAX];
 	unsigned timeout_ms;
-	pthread_t thread;
-	int running;
-	int pipe[2];
+	struct nw_worker *w;
 	int ok;
 	char text[160];
 	nw_router_fn fn;
 	void *arg;
 };
 
-static void *upnp_thread(void *arg)
+static void upnp_work(void *arg)
 {
 	struct nw_upnp *u = arg;
 	struct UPNPUrls urls;
@@ -43,7 +37,6 @@ static void *upnp_thread(void *arg)
 	char lan[64] = "", wan[64] = "";
 	struct in_addr a;
 	int found, err = 0;
-	char done = 1;
 
 	memset(&urls, 0, sizeof(urls));
 	memset(&data, 0, sizeof(data));
@@ -78,25 +71,18 @@ static void *upnp_thread(void *arg)
 	}
 	if (found > 0)
 		FreeUPNPUrls(&urls);
-	if (write(u->pipe[1], &done, 1) < 0)
-		log_err(NULL, "event=upnp-pipe error=\"%s\"", strerror(errno));
-	return NULL;
 }
 
-static void upnp_on_done(struct evloop *ev, int fd, int events, void *arg)
+static void upnp_done(void *arg)
 {
 	struct nw_upnp *u = arg;
 	nw_router_fn fn = u->fn;
 	void *farg = u->arg;
 	int ok = u->ok;
-	char text[sizeof(u->text)], c;
+	char text[sizeof(u->text)];
 
-	(void)ev;
-	(void)events;
-	if (read(fd, &c, 1) != 1)
-		return;
 	memcpy(text, u->text, sizeof(text));
-	nw_upnp_cancel(u);
+	free(u);
 	fn(farg, ok, text);
 }
 
@@ -112,13 +98,7 @@ struct nw_upnp *nw_upnp_wan_start(struct evloop *ev, const char *upnp, unsigned 
 	u->timeout_ms = timeout_ms ? timeout_ms : 2000;
 	u->fn = fn;
 	u->arg = arg;
-	if (pipe2(u->pipe, O_CLOEXEC) < 0)
-		bug("pipe: %s", strerror(errno));
-	if (ev_io_add(ev, u->pipe[0], EV_READ, upnp_on_done, u) < 0)
-		bug("ev_io_add: %s", strerror(errno));
-	if (pthread_create(&u->thread, NULL, upnp_thread, u) != 0)
-		bug("pthread_create failed");
-	u->running = 1;
+	u->w = nw_worker_start(ev, upnp_work, upnp_done, u);
 	return u;
 }
 
@@ -127,10 +107,6 @@ void nw_upnp_cancel(struct nw_upnp *u)
 	if (!u)
 		return;
 	/* bounded by libminiupnpc's own timeouts */
-	if (u->running)
-		pthread_join(u->thread, NULL);
-	ev_io_del(u->ev, u->pipe[0]);
-	close(u->pipe[0]);
-	close(u->pipe[1]);
+	nw_worker_join(u->w);
 	free(u);
 }

@@ -492,20 +492,26 @@ def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
     assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
 
 
-@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
-def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+def check_with_broken_dns(tmp_path, net, mode, keys):
+    """A check whose servers named by keys are a BadDns of mode."""
     from netwatch_env import BadDns
     bad = BadDns(mode)
     net.servers.append(bad)
     net.dns(public="203.0.113.7")
     conf = net.conf(port25=net.port25("banner"))
-    # both reflection methods, and the list resolver, get the broken server
-    conf["netwatch.opendns_servers"] = bad.server
-    conf["netwatch.google_servers"] = bad.server
+    for k in keys:
+        conf["netwatch.%s" % k] = bad.server
     conf["netwatch.dns_timeout_ms"] = "300"
-    loft = Loft(tmp_path, conf=conf)
-    verdict, ev, out = check(loft)
+    verdict, ev, out = check(Loft(tmp_path, conf=conf))
     assert bad.queries >= 2, out
+    return verdict, ev, out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
+def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+    # both reflection methods get the broken server
+    verdict, ev, out = check_with_broken_dns(tmp_path, net, mode,
+                                             ["opendns_servers", "google_servers"])
     assert ev["reflect.opendns"][0] == "no" and ev["reflect.google"][0] == "no", out
     assert ev["address"][0] == "unknown"
     assert verdict == "unknown", out
@@ -513,15 +519,7 @@ def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
 
 @pytest.mark.parametrize("mode", ["truncated", "overrun", "loop"])
 def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mode):
-    from netwatch_env import BadDns
-    bad = BadDns(mode)
-    net.servers.append(bad)
-    net.dns(public="203.0.113.7")
-    conf = net.conf(port25=net.port25("banner"))
-    conf["netwatch.resolver"] = bad.server
-    conf["netwatch.dns_timeout_ms"] = "300"
-    loft = Loft(tmp_path, conf=conf)
-    verdict, ev, out = check(loft)
+    verdict, ev, out = check_with_broken_dns(tmp_path, net, mode, ["resolver"])
     assert ev["address"][0] == "203.0.113.7", out
     assert ev["ptr"][0] == "unchecked", out
     assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out

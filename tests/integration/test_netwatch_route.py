@@ -237,5 +237,16 @@ def test_9_gmail_refusal_of_a_direct_delivery_goes_through_the_smarthost(tmp_pat
         assert not any(to in m[1] for m in world["mx"].messages)
         assert inbox(loft, "a@example.org") == [], "no bounce to the sender"
         assert "sent again through the smarthost" in loft.log()
+        # the refusal is evidence: status shows it, and the next check
+        # (a reload checks at once) turns the verdict to relay
+        end = time.time() + 10
+        while time.time() < end and "Rejections: 1 for reputation" not in status(loft):
+            time.sleep(0.2)
+        assert "Rejections: 1 for reputation" in status(loft), status(loft)
+        loft.proc.send_signal(__import__("signal").SIGHUP)
+        wait_verdict(loft, "relay")
+        st = status(loft)
+        assert "rejections" in st and "a receiver refused direct mail" in st, st
+        send_and_see(loft, world, "sh")
     finally:
         loft.stop()
