@@ -796,3 +796,28 @@ def test_list_subscribed_nonexistent(loft):
     out = r.cmd(b'p LIST (SUBSCRIBED) "" "SbN*"')
     assert len(out) == 1, out
     r.close()
+
+
+def test_append_client_gone_before_commit(loft):
+    """APPENDs queued for the group commit whose client closes at once:
+    the server stores them unanswered (or the client's last bytes never
+    arrive), never half a message, and goes on serving."""
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE GONE")[-1].startswith(b"c OK")
+    msgs = [mkmsg(["Subject: gone %d" % i], "w" * (i * 300) + "\r\n") for i in range(8)]
+    r.send(b"".join(b"a%d APPEND GONE " % i + lit(b) + b"\r\n" for i, b in enumerate(msgs)))
+    r.close()
+    m = imap_ssl(loft)
+    typ, data = m.select("GONE")
+    n = int(data[0])
+    assert typ == "OK" and 0 <= n <= 8
+    if n:
+        typ, data = m.fetch("1:*", "(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)])")
+        got = {}
+        for d in data:
+            if isinstance(d, tuple):
+                size = int(re.search(rb"RFC822.SIZE (\d+)", d[0]).group(1))
+                k = int(re.search(rb"gone (\d+)", d[1]).group(1))
+                got[k] = size
+        assert all(got[k] == len(msgs[k]) for k in got), got
+    m.logout()
