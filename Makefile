@@ -9,6 +9,8 @@
 #   make deb        Debian packages, amd64 and arm64 (build/deb/)
 #   make deb-test   the amd64 .deb installed, upgraded, removed, purged in
 #                   a throwaway Debian 12 root; loftd started from its unit
+#   make image      the SD-card image build/loft-rpi-arm64.img.xz (as root)
+#   make image-test the image booted in qemu-system-aarch64 and used
 #   make fuzz       libFuzzer targets built with clang, each run briefly
 #   make bench      benchmark programs, side by side with Postfix/Dovecot
 #   make static     the build that ships: one static multi-call program
@@ -58,7 +60,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all static static-cross progs static-progs run test check sanitize cross fresh-test deb deb-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all static static-cross progs static-progs run test check sanitize cross fresh-test deb deb-test image image-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -232,16 +234,32 @@ fresh-test:
 
 # Debian packages and the SD-card image (images/README.md).  Not part of
 # make test: the image takes most of an hour on 2 cores (emulated arm64).
+# The packages carry the build that ships: the static multi-call program
+# (make static), for arm64 built with the cross toolchain of make cross
+# into build-static-aarch64/.
 deb:
 	@sh board/deps.sh deb
-	@$(MAKE) --no-print-directory -j$(JOBS) $(PROG_BINS)
-	@$(MAKE) --no-print-directory cross
-	@sh images/deb.sh amd64 $(BUILD) $(PROGS)
-	@sh images/deb.sh arm64 build-aarch64 $(PROGS)
+	@sh board/deps.sh cross
+	@$(MAKE) --no-print-directory -j$(JOBS) static
+	@$(MAKE) --no-print-directory -j$(JOBS) STATIC_BUILD=build-static-aarch64 \
+		CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar LD=aarch64-linux-gnu-ld \
+		OBJCOPY=aarch64-linux-gnu-objcopy PKG_CONFIG_PATH= \
+		PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig static
+	@file -L build-static-aarch64/loft
+	@sh board/cross-smoke.sh build-static-aarch64
+	@sh images/deb.sh amd64 $(STATIC_BUILD) $(PROGS)
+	@sh images/deb.sh arm64 build-static-aarch64 $(PROGS)
 
 deb-test: deb
 	@sh board/deps.sh image
 	@sh images/deb-test.sh
+
+image: deb
+	@sh board/deps.sh image
+	@sh images/image.sh
+
+image-test: image
+	@sh images/image-test.sh
 
 bench: deps-test
 	@sh board/deps.sh bench

@@ -42,6 +42,7 @@ struct imapd {
 	struct append_job *aq, **aq_tail;
 	size_t aq_msgs, aq_bytes;
 	struct ev_timer *aq_timer;
+	unsigned cache_kib; /* imapd.cache_kib: the page cache between commits */
 	/* limits */
 	unsigned max_sessions; /* whole process */
 	unsigned max_per_ip;   /* sessions from one address */
@@ -71,6 +72,8 @@ struct view_msg {
 #define VIEW_RECENT 0x100u
 /* SQLite page cache of the main store handle, KiB (imapd.cache_kib) */
 #define IMAPD_CACHE_KIB 128
+/* The page cache while an APPEND batch is stored (append.c) */
+#define IMAPD_COMMIT_CACHE_KIB 4096
 
 struct fetch_job;
 

@@ -142,8 +142,8 @@ int main(int argc, char **argv)
 	/* FETCH and SEARCH read through message rows larger than any cache;
 	 * what is worth caching (the entries and the tables' inner pages) is
 	 * small */
-	if (store_set_cache_kib(
-		srv.st, (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20)) < 0)
+	srv.cache_kib = (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20);
+	if (store_set_cache_kib(srv.st, srv.cache_kib) < 0)
 		fatal("cannot set the page cache: %s", store_errmsg(srv.st));
 	srv.tls = daemon_tls_server(d);
 	/* yescrypt checks run on worker threads so a login never stalls the

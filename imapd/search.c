@@ -61,8 +61,10 @@ static int text_key(struct sctx *x, struct skey *k, const char *field, const cha
 		x->err = "search failed";
 		return -1;
 	}
-	/* has_uid() searches by halves: make sure of the order */
-	qsort(k->uids, k->nuids, sizeof(k->uids[0]), cmp_u32);
+	/* has_uid() searches by halves: make sure of the order (no hits:
+	 * uids is NULL, which qsort must not get) */
+	if (k->nuids > 1)
+		qsort(k->uids, k->nuids, sizeof(k->uids[0]), cmp_u32);
 	return 0;
 }
 

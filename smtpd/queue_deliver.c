@@ -29,6 +29,7 @@ struct qconn {
 	int answered;  /* some address answered: its error says most */
 	/* a finished transaction waiting for the group commit */
 	int waiting, gone;
+	int signing; /* its job waits for a signing thread */
 	struct job *done_job;
 	struct smtpc_status *done_st;
 	struct queue_attempt_info done_ai;
@@ -147,6 +148,24 @@ static void qconn_start(struct dest *d)
 	qconn_connect(qc);
 }
 
+static void qconn_gone(struct qconn *qc);
+
+static void send_job(struct qconn *qc, struct smtp_client *cl)
+{
+	struct job *j = qc->job;
+	struct smtpc_status st;
+
+	if (smtp_client_send(cl, &j->msg) < 0) {
+		/* cannot happen in ready/done; treat as a lost session */
+		struct queue_attempt_info ai = {.route = "", .mx = "", .addr = "", .tls = ""};
+		qc->job = NULL;
+		smtpc_status_set(&st, 0, NULL, "session not ready");
+		queue_job_fail(qc->q, j, &st, &ai);
+		queue_job_free(j);
+		smtp_client_abort(cl, "session not ready");
+	}
+}
+
 /* Takes the next job and sends it, or says QUIT. */
 static void qconn_next(struct qconn *qc, struct smtp_client *cl)
 {
@@ -159,7 +178,8 @@ static void qconn_next(struct qconn *qc, struct smtp_client *cl)
 			smtp_client_quit(cl);
 			return;
 		}
-		if (queue_job_prepare(q, j, &st) < 0) {
+		int r = queue_job_prepare(q, j, &st);
+		if (r < 0) {
 			struct queue_attempt_info ai = {.route = qc->d->smarthost ? "smarthost"
 										  : "direct",
 							.mx = qc->d->t[qc->target].host,
@@ -170,18 +190,34 @@ static void qconn_next(struct qconn *qc, struct smtp_client *cl)
 			continue;
 		}
 		qc->job = j;
-		if (smtp_client_send(cl, &j->msg) < 0) {
-			/* cannot happen in ready/done; treat as a lost session */
-			qc->job = NULL;
-			smtpc_status_set(&st, 0, NULL, "session not ready");
-			struct queue_attempt_info ai = {
-			    .route = "", .mx = "", .addr = "", .tls = ""};
-			queue_job_fail(q, j, &st, &ai);
-			queue_job_free(j);
-			smtp_client_abort(cl, "session not ready");
+		j->qc = qc;
+		if (r == 1) {
+			qc->signing = 1; /* queue_job_ready() goes on */
+			return;
 		}
+		send_job(qc, cl);
 		return;
 	}
+}
+
+void queue_job_ready(struct job *j)
+{
+	struct qconn *qc = j->qc;
+
+	qc->signing = 0;
+	if (qc->gone) {
+		/* the session ended meanwhile: the job waits for another */
+		struct dest *d = qc->d;
+		qc->job = NULL;
+		j->next = d->pending;
+		d->pending = j;
+		if (!d->pending_tail)
+			d->pending_tail = j;
+		d->npending++;
+		qconn_gone(qc);
+		return;
+	}
+	send_job(qc, qc->cl);
 }
 
 static void on_ready(struct smtp_client *cl, void *arg)
@@ -323,8 +359,9 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 		}
 		d->nconnecting--;
 	}
-	if (qc->waiting) {
-		/* its last outcome waits for the group commit, which ends it */
+	if (qc->waiting || qc->signing) {
+		/* its last outcome waits for the group commit, or its job for
+		 * a signature: that ends it */
 		qc->gone = 1;
 		return;
 	}

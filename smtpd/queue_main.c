@@ -338,6 +338,7 @@ static void on_stop(struct daemon *d, void *arg)
 
 	(void)d;
 	q->stopping = 1;
+	queue_sign_drain(q);
 	queue_commit_now(q);
 	if (q->nconns == 0) {
 		ev_stop(q->ev);
@@ -433,6 +434,8 @@ static void load_conf(struct queue *q)
 	c->max_conns = (unsigned)conf_u64(cfg, "queue.max_connections", 20, 1, 1000);
 	c->max_rcpts = (unsigned)conf_u64(cfg, "queue.max_recipients", 50, 1, 1000);
 	c->scan_ms = (unsigned)conf_u64(cfg, "queue.scan_ms", 1000, 10, 60000);
+	/* DKIM's RSA takes milliseconds: threads for it, 0 signs on the loop */
+	c->sign_threads = (unsigned)conf_u64(cfg, "queue.sign_threads", 2, 0, 8);
 	if (c->retry_max < c->retry_min)
 		c->retry_max = c->retry_min;
 }
@@ -460,6 +463,8 @@ int main(int argc, char **argv)
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
 	q->commit_timer = ev_timer_new(q->ev, queue_commit_timer, q);
+	if (queue_sign_start(q, q->conf.sign_threads) < 0)
+		log_warn(NULL, "event=sign-threads-failed effect=\"signing on the loop\"");
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
 	log_info(NULL, "event=queue-start helo=%s mx_port=%d retry_min=%lld max_age=%lld",
@@ -467,6 +472,7 @@ int main(int argc, char **argv)
 		 (long long)q->conf.max_age);
 
 	int rc = daemon_run(q->d);
+	queue_sign_stop(q);
 	ev_timer_free(q->scan_timer);
 	ev_timer_free(q->stop_timer);
 	ev_timer_free(q->commit_timer);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -33,6 +34,7 @@
 #include "session.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_greet.h"
 #include "store_users.h"
 #include "strnum.h"
 
@@ -422,6 +424,56 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 		idle_trim_arm(srv);
 }
 
+uint64_t smtp_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void smtp_greet_pass_flush(struct smtpd *srv)
+{
+	const char *addrs[SMTPD_PASS_PENDING];
+	int64_t at[SMTPD_PASS_PENDING];
+	int64_t expire = (int64_t)(smtp_wall_ms() / 1000) - (int64_t)srv->lim.greeting_pass_ttl_s;
+
+	if (!srv->n_pending)
+		return;
+	for (size_t i = 0; i < srv->n_pending; i++) {
+		addrs[i] = srv->pending[i].ip;
+		at[i] = srv->pending[i].at;
+	}
+	/* one short transaction on the loop's handle, at most one per new
+	 * client address a day: a pass lost to a failure costs that client
+	 * one more greeting delay after a restart, nothing else */
+	if (store_greet_pass_save(srv->st, addrs, at, srv->n_pending, expire) < 0)
+		log_warn(NULL, "event=greet-pass-save-failed passes=%zu error=\"%s\"",
+			 srv->n_pending, store_errmsg(srv->st));
+	srv->n_pending = 0;
+}
+
+static void greet_save_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	smtp_greet_pass_flush(arg);
+}
+
+void smtp_greet_pass_note(struct smtpd *srv, const char *ip)
+{
+	if (srv->n_pending < SMTPD_PASS_PENDING) {
+		snprintf(srv->pending[srv->n_pending].ip, sizeof(srv->pending[0].ip), "%s", ip);
+		srv->pending[srv->n_pending].at = (int64_t)(smtp_wall_ms() / 1000);
+		srv->n_pending++;
+	}
+	if (!srv->greet_save)
+		srv->greet_save = ev_timer_new(srv->ev, greet_save_fire, srv);
+	/* a moment later, so passes arriving together share one write */
+	if (!ev_timer_armed(srv->greet_save))
+		ev_timer_arm(srv->greet_save, 100);
+}
+
 static void greet(struct session *s)
 {
 	smtp_set_state(s, S_INIT);
@@ -442,8 +494,9 @@ static void greet_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		session_input(s->c, s);
 		return;
 	}
-	if (s->port == PORT_MX && s->srv->lim.greeting_delay_ms)
-		greetpass_add(s->srv->passed, s->ip, ev_now(s->srv->ev));
+	if (s->port == PORT_MX && s->srv->lim.greeting_delay_ms &&
+	    greetpass_add(s->srv->passed, s->ip, smtp_wall_ms()))
+		smtp_greet_pass_note(s->srv, s->ip);
 	greet(s);
 }
 
@@ -459,7 +512,7 @@ static void greet_start(struct session *s)
 		greet(s);
 		return;
 	}
-	if (srv->lim.greeting_delay_ms && greetpass_known(srv->passed, s->ip, ev_now(srv->ev))) {
+	if (srv->lim.greeting_delay_ms && greetpass_known(srv->passed, s->ip, smtp_wall_ms())) {
 		log_debug(s->sid, "event=greeting-pass peer=%s", s->ip);
 		greet(s);
 		return;

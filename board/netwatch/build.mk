@@ -10,3 +10,4 @@ loftctl_SRCS += board/ctl_route.c $(NETWATCH_SRCS)
 loftctl_LIBS += -lnatpmp -lminiupnpc -lpthread
 test_netwatch_probe_EXTRA := board/netwatch/probe_port25.c
 fuzz_netverdict_EXTRA := board/netwatch/probe_port25.c
+test_netwatch_targets_EXTRA := board/netwatch/targets.c

@@ -359,10 +359,15 @@ int smtp_client_send(struct smtp_client *cl, const struct smtpc_message *m)
 		refuse_txn(cl, &st);
 		return 0;
 	}
+	if (m->eightbit && !(cl->ext & SMTP_EXT_8BITMIME) && m->downgrade &&
+	    m->downgrade(m->read_arg) == 0)
+		log_info(conn_sid(cl->c), "event=downgraded peer=%s reason=\"no 8BITMIME\"",
+			 cl->peer);
 	if (m->eightbit && !(cl->ext & SMTP_EXT_8BITMIME)) {
 		smtpc_status_set(&st, 554, "5.6.3",
 				 "the receiving server does not accept 8-bit message bodies "
-				 "(no 8BITMIME) and this message has one");
+				 "(no 8BITMIME) and this message could not be converted to "
+				 "7-bit");
 		refuse_txn(cl, &st);
 		return 0;
 	}

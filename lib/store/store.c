@@ -126,10 +126,12 @@ static const char *const migrations[] = {
     " key_pem TEXT NOT NULL, created INTEGER NOT NULL);",
     /* 5: admin (loft-admin's login sessions; the token is kept only as its
      * SHA-256, so a copy of the database opens no session) */
-    "CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
-    " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
-    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
-    "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);",
+    /* (two statements in one entry: the parentheses tell clang's
+     * -Wstring-concatenation that no comma is missing) */
+    ("CREATE TABLE admin_sessions(token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+     " authed INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',"
+     " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL);"
+     "CREATE INDEX admin_sessions_expires ON admin_sessions(expires);"),
     /* 6: admin (the dashboard's count and sum of message sizes read this
      * small index instead of every message row: 10,000 messages, 220 ms ->
      * 6 ms; migration 5 had landed without it) */
@@ -139,6 +141,16 @@ static const char *const migrations[] = {
     /* (in parentheses: clang reads two literals in a row as a missing comma) */
     ("CREATE TABLE netwatch_rejections(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
      " host TEXT NOT NULL, kind TEXT NOT NULL, reply TEXT NOT NULL);"),
+    /* 8: smtpmem (loft-smtpd's early-talker passes, postscreen's cache:
+     * a client address and when it last waited for the greeting) */
+    ("CREATE TABLE smtp_greet_passes(addr TEXT PRIMARY KEY, passed INTEGER NOT NULL)"
+     " WITHOUT ROWID;"),
+    /* 9: imap subscriptions (RFC 3501 6.3.6, RFC 5258): a name stays
+     * subscribed when its mailbox is deleted or was never there; the
+     * mailbox row's flag holds the others, this table these */
+    ("CREATE TABLE subscriptions_gone(user_id INTEGER NOT NULL"
+     " REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+     " PRIMARY KEY(user_id, name)) WITHOUT ROWID;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

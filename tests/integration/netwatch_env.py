@@ -18,9 +18,19 @@ import time
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for UDP and TCP both (a DNS server binds the
+    two; a port free for one may be taken for the other)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port")
 
 
 def reverse4(ip):
@@ -214,14 +224,15 @@ class LoopNet:
         self.errpath = "%s/dnsmasq.err" % self.tmpdir
         with open(self.errpath, "ab") as err:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # ready when it answers
-        end = time.time() + 10
-        while time.time() < end:
+        # ready when it answers (a loaded machine may take a while)
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self._answers():
                 return
             time.sleep(0.05)
         with open(self.errpath) as f:
-            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args), f.read()[-2000:]))
+            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args),
+                                                                     f.read()[-2000:]))
 
     def _answers(self):
         q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
@@ -333,12 +344,15 @@ zone:
         self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
         self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
                                      stderr=self.log)
-        end = time.time() + 10
-        while time.time() < end:
+        # a loaded machine may take long to start knotd: up to a minute
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self.query("box") == ["192.0.2.1"]:
                 return
             time.sleep(0.1)
-        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+        self.log.flush()
+        raise AssertionError("knotd did not start (exit %r): %s" % (
+            self.proc.poll(), open(self.log.name).read()[-2000:]))
 
     @property
     def server(self):

@@ -763,3 +763,36 @@ def test_searchres(loft):
     # "$" inside a set is not a set
     assert r.cmd(b"t FETCH 1,$ UID")[-1].startswith(b"t BAD")
     r.close()
+
+
+def test_list_subscribed_nonexistent(loft):
+    """Item 6: SUBSCRIBED lists subscribed mailboxes that no longer exist
+    (or never did) with \\NonExistent; LSUB with \\Noselect."""
+    r = Raw(loft)
+    for name in (b"SbX", b"SbY"):
+        assert r.cmd(b"c CREATE " + name)[-1].startswith(b"c OK")
+    for name in (b"SbX", b"SbY", b"SbNever"):
+        assert r.cmd(b"s SUBSCRIBE " + name)[-1].startswith(b"s OK")
+    assert r.cmd(b"d DELETE SbY")[-1].startswith(b"d OK")
+    out = r.cmd(b'l LIST (SUBSCRIBED) "" "Sb*"')
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"SbX", b"SbY", b"SbNever"}, out
+    for gone in (b"SbY", b"SbNever"):
+        assert b"\\NonExistent" in got[gone] and b"\\Subscribed" in got[gone], got[gone]
+    assert b"\\NonExistent" not in got[b"SbX"] and b"\\Subscribed" in got[b"SbX"]
+    # a plain LIST does not show them; LSUB does, \Noselect
+    out = r.cmd(b'm LIST "" "Sb*"')
+    assert len(out) == 2 and out[0].endswith((b' SbX', b' "SbX"')), out
+    out = r.cmd(b'n LSUB "" "Sb*"')
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"SbX", b"SbY", b"SbNever"} and b"\\Noselect" in got[b"SbY"], out
+    # re-created, the mailbox is subscribed again; UNSUBSCRIBE of a name
+    # not subscribed is NO
+    assert r.cmd(b"c CREATE SbY")[-1].startswith(b"c OK")
+    out = r.cmd(b'o LIST "" "SbY" RETURN (SUBSCRIBED)')
+    assert b"\\Subscribed" in out[0] and b"\\NonExistent" not in out[0], out
+    assert r.cmd(b"u UNSUBSCRIBE SbNever")[-1].startswith(b"u OK")
+    assert r.cmd(b"u UNSUBSCRIBE SbNever")[-1].startswith(b"u NO")
+    out = r.cmd(b'p LIST (SUBSCRIBED) "" "SbN*"')
+    assert len(out) == 1, out
+    r.close()

@@ -61,7 +61,7 @@ def test_connection_reuse(env):
 
 def test_delay_notice_then_expiry(env):
     start, mx1 = env
-    loft = start(conf={"queue.delay_warning": "2", "queue.max_age": "8"})
+    loft = start(conf={"queue.delay_warning": "2", "queue.max_age": "15"})
     mx1.handler.rcpt_codes["slow@example.net"] = "451 4.3.0 try later"
     submit(loft, ["slow@example.net"], subject="slowpoke")
     end = time.time() + 30
@@ -71,7 +71,7 @@ def test_delay_notice_then_expiry(env):
     assert box, loft.log()[-3000:]
     raw = box[0].decode()
     assert "Action: delayed" in raw and "Will-Retry-Until:" in raw and "Subject: slowpoke" in raw
-    r = wait_rows(loft, lambda r: r[0][2] == "bounced", timeout=40)
+    r = wait_rows(loft, lambda r: r[0][2] == "bounced", timeout=60)
     assert "gave up" in r[0][4]
     end = time.time() + 10
     while time.time() < end and len(inbox(loft, "a@example.org")) < 2:

@@ -261,6 +261,7 @@ int main(void)
 	store_close(srv.st);
 	authlimit_free(srv.al);
 	ev_timer_free(srv.trim);
+	ev_timer_free(srv.greet_save);
 	ev_timer_free(stop_timer);
 	ev_free(srv.ev);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
