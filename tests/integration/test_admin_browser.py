@@ -40,7 +40,16 @@ def browser(width, height):
         # a desktop window cannot be this narrow: emulate the phone's screen
         opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {
             "width": width, "height": height, "pixelRatio": 2}})
-    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+    # starting Chromium on a loaded machine can fail once: one more try
+    for attempt in (1, 2):
+        try:
+            d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+            break
+        except Exception:  # selenium's WebDriverException and friends
+            if attempt == 2:
+                raise
+    d.set_page_load_timeout(180)
+    return d
 
 
 def tls():
