@@ -254,5 +254,20 @@ void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t 
 
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+/* One message a search matched, for SORT and THREAD. */
+struct imap_hit {
+	uint32_t uid, seq;
+	int64_t message_id;
+	uint64_t size;
+	int64_t internaldate;
+};
+/* Evaluates the search keys a (no RETURN, no CHARSET) against the view:
+ * *out (malloc'ed, the caller frees) gets the matches in sequence order.
+ * Returns 0, -1 for bad keys (BAD) or -2 when the store failed (NO), with
+ * *err set. */
+int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_hit **out,
+		      size_t *nout, const char **err);
+/* SORT and UID SORT (sort.c). */
+int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 
 #endif

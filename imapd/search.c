@@ -288,6 +288,58 @@ static int entry_cb(void *arg, const struct store_entry *e)
 	return 0;
 }
 
+int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_hit **out,
+		      size_t *nout, const char **err)
+{
+	struct sctx x = {.s = s};
+	struct skey_parse kp;
+	struct skey *prog;
+	int r = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!a) {
+		*err = "Search keys needed";
+		return -1;
+	}
+	prog = imap_skey_parse(a, &kp);
+	if (!prog) {
+		*err = kp.err ? kp.err : "Invalid search";
+		return -1;
+	}
+	if (kp.used_modseq)
+		imap_condstore_enable(s);
+	if (resolve(&x, prog) < 0) {
+		*err = x.err ? x.err : "Invalid search";
+		r = -1;
+	} else if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
+		*err = store_errmsg(s->srv->st);
+		r = -2;
+	} else {
+		struct imap_hit *h = malloc((x.n ? x.n : 1) * sizeof(*h));
+		size_t nh = 0;
+		if (!h)
+			bug("out of memory");
+		for (size_t i = 0; i < x.n; i++) {
+			long vi = imap_view_find(s, x.e[i].uid);
+			if (vi < 0 || !eval(&x, prog, i))
+				continue;
+			h[nh].uid = x.e[i].uid;
+			h[nh].seq = (uint32_t)vi + 1;
+			h[nh].message_id = x.e[i].message_id;
+			h[nh].size = x.e[i].size;
+			h[nh++].internaldate = x.e[i].internaldate;
+		}
+		*out = h;
+		*nout = nh;
+	}
+	for (size_t i = 0; i < x.n; i++)
+		free(x.e[i].keywords);
+	free(x.e);
+	imap_skey_free(prog);
+	return r;
+}
+
 /* A SEARCH ... RETURN (SAVE) that fails leaves "$" empty (RFC 5182 2.1). */
 static void search_fail(struct session *s, int save)
 {

@@ -33,7 +33,8 @@
 #define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
-	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES"
+	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT "       \
+	"SORT=DISPLAY"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -422,6 +423,14 @@ static int h_search(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_search(s, c, c->args, 0);
 }
+static int h_sort(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_sort(s, c, c->args, 0);
+}
+static int h_uid_sort(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_sort(s, c, c->args->next, 1);
+}
 static int h_copy(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_copy(s, c, c->args, 0, 0);
@@ -501,6 +510,7 @@ static const struct command {
     {"UNSELECT", SELECTED, F_NOSYNC, h_unselect},
     {"EXPUNGE", SELECTED, 0, h_expunge},
     {"SEARCH", SELECTED, F_NOEXPUNGE, h_search},
+    {"SORT", SELECTED, F_NOEXPUNGE, h_sort},
     {"FETCH", SELECTED, F_NOEXPUNGE, h_fetch},
     {"STORE", SELECTED, F_NOEXPUNGE, h_store},
     {"COPY", SELECTED, 0, h_copy},
@@ -508,6 +518,7 @@ static const struct command {
     {"UID FETCH", SELECTED, 0, h_uid_fetch},
     {"UID STORE", SELECTED, 0, h_uid_store},
     {"UID SEARCH", SELECTED, 0, h_uid_search},
+    {"UID SORT", SELECTED, 0, h_uid_sort},
     {"UID COPY", SELECTED, 0, h_uid_copy},
     {"UID MOVE", SELECTED, 0, h_uid_move},
     {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},
