@@ -269,5 +269,17 @@ int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_h
 		      size_t *nout, const char **err);
 /* SORT and UID SORT (sort.c). */
 int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+struct store_raw;
+/* The header block of a hit (at most 256 KiB; malloc'ed, *hl bytes), or
+ * NULL with *hl 0 when it cannot be read. */
+char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,
+		      size_t *hl);
+/* The base subject of a header block, ASCII-lowercased (malloc'ed; "" when
+ * none); *reply (may be NULL) says whether a Re:/Fwd: came off. */
+char *imap_subject_key(const char *hdr, size_t hl, int *reply);
+/* The sent date (Date:, UTC) of a header block, else the INTERNALDATE. */
+int64_t imap_hit_date(const char *hdr, size_t hl, const struct imap_hit *h);
+/* THREAD and UID THREAD (thread.c). */
+int imap_cmd_thread(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 
 #endif

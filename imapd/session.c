@@ -33,8 +33,8 @@
 #define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
-	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT "       \
-	"SORT=DISPLAY"
+	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT"        \
+	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -431,6 +431,14 @@ static int h_uid_sort(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_sort(s, c, c->args->next, 1);
 }
+static int h_thread(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_thread(s, c, c->args, 0);
+}
+static int h_uid_thread(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_thread(s, c, c->args->next, 1);
+}
 static int h_copy(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_copy(s, c, c->args, 0, 0);
@@ -511,6 +519,7 @@ static const struct command {
     {"EXPUNGE", SELECTED, 0, h_expunge},
     {"SEARCH", SELECTED, F_NOEXPUNGE, h_search},
     {"SORT", SELECTED, F_NOEXPUNGE, h_sort},
+    {"THREAD", SELECTED, F_NOEXPUNGE, h_thread},
     {"FETCH", SELECTED, F_NOEXPUNGE, h_fetch},
     {"STORE", SELECTED, F_NOEXPUNGE, h_store},
     {"COPY", SELECTED, 0, h_copy},
@@ -519,6 +528,7 @@ static const struct command {
     {"UID STORE", SELECTED, 0, h_uid_store},
     {"UID SEARCH", SELECTED, 0, h_uid_search},
     {"UID SORT", SELECTED, 0, h_uid_sort},
+    {"UID THREAD", SELECTED, 0, h_uid_thread},
     {"UID COPY", SELECTED, 0, h_uid_copy},
     {"UID MOVE", SELECTED, 0, h_uid_move},
     {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},

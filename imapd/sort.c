@@ -85,20 +85,60 @@ static char *address_key(const char *hdr, size_t hl, const char *field, int disp
 	return r;
 }
 
-static char *subject_key(const char *hdr, size_t hl)
+char *imap_subject_key(const char *hdr, size_t hl, int *reply)
 {
 	struct buf v, d, out;
+	int r = 0;
 
 	buf_init(&v, SORT_MAX_VALUE);
 	buf_init(&d, SORT_MAX_VALUE);
 	buf_init(&out, SORT_MAX_VALUE);
 	if (imap_header_value(hdr, hl, "Subject", &v) != 0 && v.len &&
 	    mime_decode_header(v.data, v.len, &d) == 0 && d.len)
-		imap_base_subject(d.data, d.len, &out);
-	char *r = lowered(&out);
+		r = imap_base_subject(d.data, d.len, &out);
+	if (reply)
+		*reply = r > 0;
+	char *k = lowered(&out);
 	buf_free(&v);
 	buf_free(&d);
 	buf_free(&out);
+	return k;
+}
+
+char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,
+		      size_t *hl)
+{
+	struct store_message m;
+	char *hdr;
+	size_t size;
+
+	*hl = 0;
+	if (store_message_meta(s->srv->st, h->message_id, &m) != 0)
+		return NULL;
+	*hl = m.header_size <= m.size ? m.header_size : m.size;
+	if (*hl > SORT_MAX_HEADER)
+		*hl = SORT_MAX_HEADER;
+	store_message_free(&m);
+	hdr = malloc(*hl + 1);
+	if (!hdr)
+		bug("out of memory");
+	if (store_raw_open(raw, h->message_id, &size) != 0 ||
+	    store_raw_read(raw, hdr, *hl <= size ? *hl : size, 0) != 0)
+		*hl = 0;
+	store_raw_close(raw);
+	return hdr;
+}
+
+int64_t imap_hit_date(const char *hdr, size_t hl, const struct imap_hit *h)
+{
+	struct buf v;
+	int64_t t, r = h->internaldate;
+
+	buf_init(&v, SORT_MAX_VALUE);
+	if (imap_header_value(hdr, hl, "Date", &v) == 1 && v.len &&
+	    imap_sent_time(v.data, v.len, &t) == 0)
+		r = t;
+	buf_free(&v);
 	return r;
 }
 
@@ -114,35 +154,12 @@ static int needs(const struct sort_crit *c, int n, enum sort_key k)
 static void fill(struct session *s, struct store_raw *raw, struct sitem *it,
 		 const struct sort_crit *c, int n)
 {
-	struct store_message m;
-	char *hdr = NULL;
-	size_t hl = 0, size;
-
-	it->date = it->h.internaldate;
-	if (store_message_meta(s->srv->st, it->h.message_id, &m) == 0) {
-		hl = m.header_size <= m.size ? m.header_size : m.size;
-		if (hl > SORT_MAX_HEADER)
-			hl = SORT_MAX_HEADER;
-		store_message_free(&m);
-		hdr = malloc(hl + 1);
-		if (!hdr)
-			bug("out of memory");
-		if (store_raw_open(raw, it->h.message_id, &size) != 0 ||
-		    store_raw_read(raw, hdr, hl <= size ? hl : size, 0) != 0)
-			hl = 0;
-		store_raw_close(raw);
-	}
+	size_t hl;
+	char *hdr = imap_hit_header(s, raw, &it->h, &hl);
 	const char *h = hdr ? hdr : "";
-	if (needs(c, n, SK_DATE)) {
-		struct buf v;
-		int64_t t;
-		buf_init(&v, SORT_MAX_VALUE);
-		if (imap_header_value(h, hl, "Date", &v) == 1 && v.len &&
-		    imap_sent_time(v.data, v.len, &t) == 0)
-			it->date = t;
-		buf_free(&v);
-	}
-	it->subject = needs(c, n, SK_SUBJECT) ? subject_key(h, hl) : NULL;
+
+	it->date = needs(c, n, SK_DATE) ? imap_hit_date(h, hl, &it->h) : it->h.internaldate;
+	it->subject = needs(c, n, SK_SUBJECT) ? imap_subject_key(h, hl, NULL) : NULL;
 	it->from = needs(c, n, SK_FROM) ? address_key(h, hl, "From", 0) : NULL;
 	it->to = needs(c, n, SK_TO) ? address_key(h, hl, "To", 0) : NULL;
 	it->cc = needs(c, n, SK_CC) ? address_key(h, hl, "Cc", 0) : NULL;

@@ -110,7 +110,7 @@ int imap_base_subject(const char *in, size_t len, struct buf *out)
 {
 	struct buf w;
 	size_t p, e, n = 0;
-	int r;
+	int r, reply = 0;
 
 	/* step 1: whitespace runs (tabs, line breaks) become one space */
 	buf_init(&w, len + 1);
@@ -135,7 +135,7 @@ int imap_base_subject(const char *in, size_t len, struct buf *out)
 			if (e > p && s[e - 1] == ' ')
 				e--;
 			else if (e - p >= 5 && strncasecmp(s + e - 5, "(fwd)", 5) == 0)
-				e -= 5;
+				e -= 5, reply = 1;
 			else
 				break;
 		}
@@ -154,6 +154,7 @@ int imap_base_subject(const char *in, size_t len, struct buf *out)
 				if (b == q)
 					break;
 				p = b;
+				reply = 1;
 			}
 			/* step 4: a leading subj-blob, unless nothing would be left */
 			size_t b = blob(s, p, e);
@@ -166,13 +167,14 @@ int imap_base_subject(const char *in, size_t len, struct buf *out)
 		if (e - p >= 6 && strncasecmp(s + p, "[fwd:", 5) == 0 && s[e - 1] == ']') {
 			p += 5;
 			e--;
+			reply = 1;
 			continue;
 		}
 		break;
 	}
 	r = buf_append(out, s + p, e - p);
 	buf_free(&w);
-	return r;
+	return r < 0 ? -1 : reply;
 }
 
 /* --- header fields -------------------------------------------------------- */
@@ -250,4 +252,33 @@ int imap_sent_time(const char *s, size_t len, int64_t *t)
 	}
 	*t = day * 86400 + h * 3600 + m * 60 + sec - zone;
 	return 0;
+}
+
+/* --- msg-ids ---------------------------------------------------------------- */
+
+int imap_msgids(const char *s, size_t len, imap_msgid_fn fn, void *arg)
+{
+	int depth = 0, n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '(' && depth < 32) {
+			depth++; /* a comment */
+		} else if (s[i] == ')' && depth) {
+			depth--;
+		} else if (s[i] == '\\' && depth) {
+			i++;
+		} else if (s[i] == '<' && !depth) {
+			size_t j = i + 1;
+			while (j < len && s[j] != '>' && s[j] != '<' && s[j] != ' ' && s[j] != '\t')
+				j++;
+			if (j < len && s[j] == '>' && j > i + 1 && j - i - 1 <= THREAD_MAX_ID) {
+				fn(arg, s + i + 1, j - i - 1);
+				n++;
+				i = j;
+			} else {
+				i = j - 1; /* not a msg-id: go on from where it broke */
+			}
+		}
+	}
+	return n;
 }

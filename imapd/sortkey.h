@@ -37,7 +37,9 @@ struct sort_crit {
 int imap_sort_criteria(const struct imap_arg *list, struct sort_crit *out, const char **err);
 
 /* Appends the base subject (RFC 5256 2.1) of a decoded (UTF-8) Subject
- * value s[0..len) to out.  Returns 0, or -1 when out is full. */
+ * value s[0..len) to out.  Returns 1 when a reply or forward mark came
+ * off (subj-refwd or "[fwd:"; THREAD wants to know), 0 when not, or -1
+ * when out is full. */
 int imap_base_subject(const char *s, size_t len, struct buf *out);
 
 /* Appends the value of the first header field called name in the header
@@ -49,5 +51,14 @@ int imap_header_value(const char *h, size_t len, const char *name, struct buf *o
  * in seconds since the epoch, UTC.  A missing time is midnight, an
  * unknown zone +0000.  Returns 0, or -1 when no date can be made out. */
 int imap_sent_time(const char *s, size_t len, int64_t *t);
+
+#define THREAD_MAX_ID 998 /* bytes of one msg-id (an RFC 5322 line) */
+
+typedef void (*imap_msgid_fn)(void *arg, const char *id, size_t len);
+/* Calls fn for each msg-id "<...>" in a Message-ID, References or
+ * In-Reply-To value s[0..len), brackets off, in order; comments are
+ * skipped, and so are "<...>" with white space inside, empty or longer
+ * than THREAD_MAX_ID.  Returns the number of ids. */
+int imap_msgids(const char *s, size_t len, imap_msgid_fn fn, void *arg);
 
 #endif

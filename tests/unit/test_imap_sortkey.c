@@ -21,31 +21,32 @@ static void base_subjects(void)
 {
 	static const struct {
 		const char *in, *base;
+		int reply;
 	} t[] = {
-	    {"Hello", "Hello"},
-	    {"Re: Hello", "Hello"},
-	    {"RE: re: Re:Hello", "Hello"},
-	    {"Fwd: Hello", "Hello"},
-	    {"FW: Hello", "Hello"},
-	    {"fw : Hello", "Hello"},
-	    {"Re[2]: Hello", "Hello"},
-	    {"Re [2]: Hello", "Hello"},
-	    {"[list] Re: Hello", "Hello"},
-	    {"[list] [other] Re: Hello", "Hello"},
-	    {"[list] Hello", "Hello"},
-	    {"[list]", "[list]"}, /* the blob stays when nothing would be left */
-	    {"Hello (fwd)", "Hello"},
-	    {"Hello (FWD) (fwd)  ", "Hello"},
-	    {"[Fwd: Re: Hello]", "Hello"},
-	    {"Re: [Fwd: Hello (fwd)]", "Hello"},
-	    {"  Hello   world\t again ", "Hello world again"},
-	    {"Remarks", "Remarks"},
-	    {"Re Hello", "Re Hello"},
-	    {"Re:", ""},
-	    {"", ""},
-	    {"[unclosed Re: Hello", "[unclosed Re: Hello"},
-	    {"Re: [a[b]: Hello", "[a[b]: Hello"},
-	    {"\xc3\xa9t\xc3\xa9 (fwd)", "\xc3\xa9t\xc3\xa9"},
+	    {"Hello", "Hello", 0},
+	    {"Re: Hello", "Hello", 1},
+	    {"RE: re: Re:Hello", "Hello", 1},
+	    {"Fwd: Hello", "Hello", 1},
+	    {"FW: Hello", "Hello", 1},
+	    {"fw : Hello", "Hello", 1},
+	    {"Re[2]: Hello", "Hello", 1},
+	    {"Re [2]: Hello", "Hello", 1},
+	    {"[list] Re: Hello", "Hello", 1},
+	    {"[list] [other] Re: Hello", "Hello", 1},
+	    {"[list] Hello", "Hello", 0},
+	    {"[list]", "[list]", 0}, /* the blob stays when nothing would be left */
+	    {"Hello (fwd)", "Hello", 1},
+	    {"Hello (FWD) (fwd)  ", "Hello", 1},
+	    {"[Fwd: Re: Hello]", "Hello", 1},
+	    {"Re: [Fwd: Hello (fwd)]", "Hello", 1},
+	    {"  Hello   world\t again ", "Hello world again", 0},
+	    {"Remarks", "Remarks", 0},
+	    {"Re Hello", "Re Hello", 0},
+	    {"Re:", "", 1},
+	    {"", "", 0},
+	    {"[unclosed Re: Hello", "[unclosed Re: Hello", 0},
+	    {"Re: [a[b]: Hello", "[a[b]: Hello", 1},
+	    {"\xc3\xa9t\xc3\xa9 (fwd)", "\xc3\xa9t\xc3\xa9", 1},
 	};
 	struct buf b;
 
@@ -53,12 +54,13 @@ static void base_subjects(void)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		buf_reset(&b);
 		int r = imap_base_subject(t[i].in, strlen(t[i].in), &b);
-		okf(r == 0 && b.len == strlen(t[i].base) &&
+		okf(r == t[i].reply && b.len == strlen(t[i].base) &&
 			memcmp(b.data ? b.data : "", t[i].base, b.len) == 0,
 		    "base subject of \"%s\" is \"%s\" (got \"%.*s\")", t[i].in, t[i].base,
 		    (int)b.len, b.data ? b.data : "");
 	}
 	buf_free(&b);
+	okf(imap_base_subject("Re: x", 5, &b) == 1, "a reply");
 	/* a full output buffer is an error, not a cut subject */
 	buf_init(&b, 3);
 	ok(imap_base_subject("Hello", 5, &b) < 0, "base subject into a full buffer fails");
@@ -160,10 +162,68 @@ static void headers(void)
 	buf_free(&b);
 }
 
+static void add_id(void *arg, const char *id, size_t len)
+{
+	struct buf *b = arg;
+
+	buf_append(b, id, len);
+	buf_putc(b, '|');
+}
+
+static void msgids(void)
+{
+	static const struct {
+		const char *in, *ids;
+		int n;
+	} t[] = {
+	    {"<a@x>", "a@x|", 1},
+	    {" <a@x> <b@y>\t<c@z>", "a@x|b@y|c@z|", 3},
+	    {"<a@x>(comment <no@x>) <b@y>", "a@x|b@y|", 2},
+	    {"(nested (deep) <no@x>)<a@x>", "a@x|", 1},
+	    {"(esc \\) <no@x>)<a@x>", "a@x|", 1},
+	    {"<a x> <b@y>", "b@y|", 1},
+	    {"<> <<a@x>", "a@x|", 1},
+	    {"<a@x", "", 0},
+	    {"a@x", "", 0},
+	    {"", "", 0},
+	};
+	struct buf b;
+
+	buf_init(&b, 8192);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		buf_reset(&b);
+		int n = imap_msgids(t[i].in, strlen(t[i].in), add_id, &b);
+		okf(n == t[i].n && strcmp(buf_cstr(&b), t[i].ids) == 0,
+		    "msg-ids of %s: %s (got %s)", t[i].in, t[i].ids, buf_cstr(&b));
+	}
+	/* over-long: THREAD_MAX_ID bytes pass, one more does not */
+	char big[THREAD_MAX_ID + 8];
+	big[0] = '<';
+	memset(big + 1, 'a', THREAD_MAX_ID);
+	big[THREAD_MAX_ID + 1] = '>';
+	buf_reset(&b);
+	okf(imap_msgids(big, THREAD_MAX_ID + 2, add_id, &b) == 1, "an id of THREAD_MAX_ID bytes");
+	big[THREAD_MAX_ID + 1] = 'a';
+	big[THREAD_MAX_ID + 2] = '>';
+	okf(imap_msgids(big, THREAD_MAX_ID + 3, add_id, &b) == 0, "an id over THREAD_MAX_ID bytes");
+	/* byte by byte: every prefix */
+	const char *r = "<a@x> (c <d>) <b@y>";
+	for (size_t n = 0; n <= strlen(r); n++) {
+		buf_reset(&b);
+		int k = imap_msgids(r, n, add_id, &b);
+		okf(k == (n >= 19  ? 2
+			  : n >= 5 ? 1
+				   : 0),
+		    "prefix %zu of a References value: %d ids", n, k);
+	}
+	buf_free(&b);
+}
+
 int main(void)
 {
 	base_subjects();
 	criteria();
 	headers();
+	msgids();
 	return tap_done();
 }
