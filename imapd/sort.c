@@ -258,7 +258,7 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 	const char *err = NULL;
 	struct imap_hit *hits;
 	size_t nh;
-	int n, r, esort = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
+	int n, esort = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
 
 	/* ESORT (RFC 5267): SORT RETURN (options) answers with ESEARCH */
 	if (a && imap_arg_is(a, "RETURN")) {
@@ -287,17 +287,8 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 	if (n < 0)
 		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
 	a = a->next;
-	if (!imap_arg_astring(a))
-		return imap_tagged(s, c->tag, "BAD", "SORT needs a charset"), 0;
-	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
-		return imap_tagged(s, c->tag, "NO",
-				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
-		       0;
-	r = imap_search_match(s, a->next, &hits, &nh, &err);
-	if (r == -1)
-		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
-	if (r < 0)
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err), 0;
+	if (imap_search_hits(s, c, a, &hits, &nh) < 0)
+		return 0;
 
 	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
 	struct store_raw *raw = store_raw_new(s->srv->st);
