@@ -267,6 +267,11 @@ struct imap_hit {
  * *err set. */
 int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_hit **out,
 		      size_t *nout, const char **err);
+/* The same for SORT and THREAD from their charset argument a on: the
+ * charset checked (UTF-8, US-ASCII), then the keys.  Returns 0, or -1
+ * when it has answered the command (BAD, NO). */
+int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct imap_arg *a,
+		     struct imap_hit **out, size_t *nout);
 /* SORT and UID SORT (sort.c). */
 int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 struct store_raw;

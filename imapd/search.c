@@ -340,6 +340,26 @@ int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_h
 	return r;
 }
 
+int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct imap_arg *a,
+		     struct imap_hit **out, size_t *nout)
+{
+	const char *err = NULL;
+	int r;
+
+	if (!imap_arg_astring(a))
+		return imap_tagged(s, c->tag, "BAD", "A charset is needed"), -1;
+	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
+		return imap_tagged(s, c->tag, "NO",
+				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
+		       -1;
+	r = imap_search_match(s, a->next, out, nout, &err);
+	if (r == -1)
+		imap_tagged(s, c->tag, "BAD", "%s", err);
+	else if (r < 0)
+		imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err);
+	return r < 0 ? -1 : 0;
+}
+
 /* A SEARCH ... RETURN (SAVE) that fails leaves "$" empty (RFC 5182 2.1). */
 static void search_fail(struct session *s, int save)
 {

@@ -219,31 +219,76 @@ static int cmp_items(const void *pa, const void *pb)
 	return a->h.seq < b->h.seq ? -1 : a->h.seq > b->h.seq;
 }
 
+/* The ESEARCH response of an ESORT: MIN and MAX are the first and last
+ * in sort order; ALL keeps the sort order, so only runs ascending by one
+ * become "a:b" (RFC 5267 3.2). */
+static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
+			int r_min, int r_max, int r_count, int r_all)
+{
+#define NUM(i) (uid ? it[i].h.uid : it[i].h.seq)
+	buf_puts(out, "* ESEARCH (TAG ");
+	imap_buf_string(out, tag, strlen(tag));
+	buf_putc(out, ')');
+	if (uid)
+		buf_puts(out, " UID");
+	if (n && r_min)
+		buf_printf(out, " MIN %u", NUM(0));
+	if (n && r_max)
+		buf_printf(out, " MAX %u", NUM(n - 1));
+	if (r_count)
+		buf_printf(out, " COUNT %zu", n);
+	if (n && r_all) {
+		buf_puts(out, " ALL ");
+		for (size_t i = 0; i < n;) {
+			size_t j = i;
+			while (j + 1 < n && NUM(j + 1) == NUM(j) + 1)
+				j++;
+			buf_printf(out, i ? ",%u" : "%u", NUM(i));
+			if (j > i)
+				buf_printf(out, ":%u", NUM(j));
+			i = j + 1;
+		}
+	}
+#undef NUM
+}
+
 int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct sort_crit crit[SORT_MAX_CRITERIA];
 	const char *err = NULL;
 	struct imap_hit *hits;
 	size_t nh;
-	int n, r;
+	int n, esort = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
 
+	/* ESORT (RFC 5267): SORT RETURN (options) answers with ESEARCH */
+	if (a && imap_arg_is(a, "RETURN")) {
+		if (!a->next || a->next->type != IMAP_ARG_LIST)
+			return imap_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
+		esort = 1;
+		for (const struct imap_arg *o = a->next->child; o; o = o->next) {
+			if (imap_arg_is(o, "MIN"))
+				r_min = 1;
+			else if (imap_arg_is(o, "MAX"))
+				r_max = 1;
+			else if (imap_arg_is(o, "COUNT"))
+				r_count = 1;
+			else if (imap_arg_is(o, "ALL"))
+				r_all = 1;
+			else
+				return imap_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
+		}
+		if (!r_min && !r_max && !r_count)
+			r_all = 1; /* RETURN () is ALL */
+		a = a->next->next;
+	}
 	if (!a || a->type != IMAP_ARG_LIST)
 		return imap_tagged(s, c->tag, "BAD", "SORT (criteria) charset keys"), 0;
 	n = imap_sort_criteria(a->child, crit, &err);
 	if (n < 0)
 		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
 	a = a->next;
-	if (!imap_arg_astring(a))
-		return imap_tagged(s, c->tag, "BAD", "SORT needs a charset"), 0;
-	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
-		return imap_tagged(s, c->tag, "NO",
-				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
-		       0;
-	r = imap_search_match(s, a->next, &hits, &nh, &err);
-	if (r == -1)
-		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
-	if (r < 0)
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err), 0;
+	if (imap_search_hits(s, c, a, &hits, &nh) < 0)
+		return 0;
 
 	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
 	struct store_raw *raw = store_raw_new(s->srv->st);
@@ -263,9 +308,13 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
-	buf_puts(&out, "* SORT");
-	for (size_t i = 0; i < nh; i++)
-		buf_printf(&out, " %u", uid ? items[i].h.uid : items[i].h.seq);
+	if (esort)
+		esort_reply(&out, c->tag, items, nh, uid, r_min, r_max, r_count, r_all);
+	else {
+		buf_puts(&out, "* SORT");
+		for (size_t i = 0; i < nh; i++)
+			buf_printf(&out, " %u", uid ? items[i].h.uid : items[i].h.seq);
+	}
 	buf_puts(&out, "\r\n");
 	imap_write(s, out.data, out.len);
 	buf_free(&out);

@@ -341,10 +341,9 @@ static void by_subject(struct tctx *x, struct tnode **roots, size_t nr)
 
 int imap_cmd_thread(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
-	const char *err = NULL;
 	struct imap_hit *hits;
 	size_t nh;
-	int refs, r;
+	int refs;
 
 	if (imap_arg_is(a, "REFERENCES"))
 		refs = 1;
@@ -353,17 +352,8 @@ int imap_cmd_thread(struct session *s, const struct imap_cmd *c, const struct im
 	else
 		return imap_tagged(s, c->tag, "BAD", "THREAD REFERENCES or ORDEREDSUBJECT"), 0;
 	a = a->next;
-	if (!imap_arg_astring(a))
-		return imap_tagged(s, c->tag, "BAD", "THREAD needs a charset"), 0;
-	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
-		return imap_tagged(s, c->tag, "NO",
-				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
-		       0;
-	r = imap_search_match(s, a->next, &hits, &nh, &err);
-	if (r == -1)
-		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
-	if (r < 0)
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err), 0;
+	if (imap_search_hits(s, c, a, &hits, &nh) < 0)
+		return 0;
 
 	struct tctx x = {.tabsize = 2 * nh + 17};
 	x.tab = calloc(x.tabsize, sizeof(*x.tab));

@@ -117,3 +117,27 @@ def test_missing_charset_is_bad(m):
     with pytest.raises(imaplib.IMAP4.error):
         m._simple_command("SORT", "(DATE)")
     assert m.noop()[0] == "OK"
+
+
+def esort(m, *args, uid=False):
+    cmd = ("UID", "SORT") if uid else ("SORT",)
+    typ, dat = m._simple_command(*cmd, *args)
+    assert typ == "OK", dat
+    typ, dat = m._untagged_response(typ, dat, "ESEARCH")
+    return dat[0].decode()
+
+
+def test_esort(m):
+    assert "ESORT" in m.capability()[1][0].decode().upper().split()
+    got = esort(m, "RETURN", "(MIN MAX COUNT ALL)", "(SUBJECT)", "UTF-8", "ALL")
+    assert got.endswith(") MIN 2 MAX 3 COUNT 4 ALL 2,4,1,3"), got
+    # ALL keeps the sort order: only runs ascending by one are ranges
+    got = esort(m, "RETURN", "()", "(ARRIVAL)", "UTF-8", "ALL")
+    assert got.endswith(") ALL 2:3,1,4"), got
+    got = esort(m, "RETURN", "(COUNT)", "(DATE)", "UTF-8", "SUBJECT", "nothing-like-this")
+    assert got.endswith(") COUNT 0"), got
+    got = esort(m, "RETURN", "(MIN ALL)", "(SUBJECT)", "UTF-8", "ALL", uid=True)
+    assert got.endswith(") UID MIN 3 ALL 3,5,2,4"), got
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("SORT", "RETURN", "(SAVE BOGUS)", "(DATE)", "UTF-8", "ALL")
+    assert m.noop()[0] == "OK"
