@@ -140,6 +140,9 @@ for u in systemd-networkd.service systemd-timesyncd.service loft-firstboot.servi
 	loft-led.timer loft.service unbound.service avahi-daemon.service ssh.service; do
 	systemctl --root="$root" enable "$u" >/dev/null 2>&1 || { echo "image: cannot enable $u" >&2; exit 1; }
 done
+# kernel updates on the board rebuild the initramfs (a base built while
+# this was off, to spare a second emulated mkinitramfs, gets it back)
+sed -i 's/^update_initramfs=no/update_initramfs=yes/' "$root/etc/initramfs-tools/update-initramfs.conf"
 # systemd's own first-boot wizard would ask for a locale, a time zone and
 # a root password on the console (an empty machine-id makes a first
 # boot): nobody is at the console of this box
