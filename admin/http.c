@@ -40,6 +40,8 @@ struct cinfo {
 struct relay {
 	struct http *h;
 	struct conn *c;
+	/* the TLS handshake deadline */
+	struct listener_deadline *dl;
 	int fd; /* our end of the socketpair */
 	int fd_watch;
 	char toss[RELAY_CHUNK];
@@ -54,6 +56,7 @@ struct http {
 	struct ev_timer *timer;
 	struct tls_ctx *tls;
 	unsigned timeout_s;
+	unsigned handshake_s;
 	unsigned conns;
 	struct relay *relays;
 	struct req *suspended; /* requests waiting (login delay, relay test) */
@@ -580,6 +583,7 @@ static void relay_closed(struct conn *c, void *arg, const char *reason)
 
 	(void)c;
 	log_debug(conn_sid(c), "event=https-closed ip=%s reason=\"%s\"", rl->ip, reason);
+	listener_deadline_free(rl->dl);
 	ev_io_del(conn_loop(c), rl->fd);
 	close(rl->fd);
 	listener_session_end(rl->h->lsn, rl->ip);
@@ -589,10 +593,29 @@ static void relay_closed(struct conn *c, void *arg, const char *reason)
 	free(rl);
 }
 
+static void relay_tls_ready(struct conn *c, void *arg)
+{
+	struct relay *rl = arg;
+
+	(void)c;
+	listener_deadline_tls_up(rl->dl);
+}
+
+/* Never runs: the relay has no login or session deadline (MHD's own
+ * timeout bounds the requests). */
+static void relay_deadline(void *arg, enum listener_deadline_kind kind)
+{
+	struct relay *rl = arg;
+
+	(void)kind;
+	conn_close(rl->c, 0, "deadline");
+}
+
 static const struct conn_cbs relay_cbs = {
     .input = relay_input,
     .closed = relay_closed,
     .writable = relay_writable,
+    .tls_ready = relay_tls_ready,
 };
 
 static void start_relay(struct http *h, int fd, const struct sockaddr *peer, const char *ip)
@@ -614,7 +637,12 @@ static void start_relay(struct http *h, int fd, const struct sockaddr *peer, con
 	rl->fd = sp[0];
 	snprintf(rl->ip, sizeof(rl->ip), "%s", ip);
 	rl->c = conn_new(h->a->ev, fd, peer, &relay_cbs, rl, RELAY_CHUNK, 2 * LISTENER_OUT_HIGH);
-	conn_set_timeout(rl->c, (uint64_t)h->timeout_s * 1000);
+	/* the same handshake deadline as every TLS daemon: a client that
+	 * never finishes it is closed long before the idle timeout */
+	struct listener_deadlines dl = {.handshake_ms = (uint64_t)h->handshake_s * 1000,
+					.idle_ms = (uint64_t)h->timeout_s * 1000,
+					.idle_authed_ms = (uint64_t)h->timeout_s * 1000};
+	rl->dl = listener_deadline_new(h->a->ev, rl->c, &dl, relay_deadline, rl);
 	conn_set_lowmark(rl->c, LISTENER_OUT_LOW);
 	rl->next = h->relays;
 	rl->prevp = &h->relays;
@@ -627,6 +655,7 @@ static void start_relay(struct http *h, int fd, const struct sockaddr *peer, con
 		conn_close(rl->c, 0, "setup failed");
 		return;
 	}
+	listener_deadline_handshake(rl->dl);
 	rl->fd_watch = EV_READ;
 	if (add_to_mhd(h, sp[1], peer, ip, 1) < 0)
 		conn_close(rl->c, 0, "http library refused");
@@ -648,7 +677,8 @@ static void on_accept(void *arg, int fd, const struct sockaddr *peer, const char
 
 /* --- set-up ------------------------------------------------------------- */
 
-struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s)
+struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s,
+		      unsigned handshake_s)
 {
 	struct http *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *di;
@@ -666,6 +696,7 @@ struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, 
 		bug("event=out-of-memory");
 	h->a = a;
 	h->timeout_s = timeout_s;
+	h->handshake_s = handshake_s;
 	/* MHD's own limits: 32 KiB of headers per connection (request line,
 	 * headers, cookies), idle connections closed after timeout_s; more
 	 * connections than the listener admits are never handed over */

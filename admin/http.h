@@ -14,7 +14,8 @@ struct http;
 struct tls_ctx;
 
 /* Never returns NULL: exits when MHD cannot start (a bad environment). */
-struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s);
+struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s,
+		      unsigned handshake_s);
 /* Serves on fd (a listening socket from loftd); tls: HTTPS.  Returns 0 or
  * -1. */
 int http_listen(struct http *h, int fd, int tls);

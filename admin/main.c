@@ -150,7 +150,8 @@ int main(int argc, char **argv)
 
 	H = http_new(&A, (unsigned)conf_u64("admin.max_connections", 64, 1, 10000),
 		     (unsigned)conf_u64("admin.max_connections_per_ip", 16, 1, 10000),
-		     (unsigned)conf_u64("admin.timeout", 30, 1, 3600));
+		     (unsigned)conf_u64("admin.timeout", 30, 1, 3600),
+		     (unsigned)conf_u64("admin.handshake_timeout", 60, 1, 3600));
 	tls = load_tls();
 	if (tls)
 		http_set_tls(H, tls);

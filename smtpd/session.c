@@ -413,7 +413,7 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 		s->next->pprev = s->pprev;
 	listener_session_end(srv->lsn, s->ip);
 	s->c = NULL;
-	s->state = S_CLOSED;
+	smtp_set_state(s, S_CLOSED);
 	if (s->in_store)
 		s->orphaned = 1; /* the store thread still reads its message */
 	else
@@ -585,13 +585,13 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	if (s->next)
 		s->next->pprev = &s->next;
 	srv->sessions = s;
-	s->state = S_GREETING;
+	smtp_set_state(s, S_GREETING);
 	log_info(s->sid, "event=connect peer=%s port=%s sessions=%u", ip, pname[port],
 		 listener_sessions(srv->lsn));
 	if (s->port == PORT_SUBMISSIONS) {
 		if (!srv->tls || conn_tls_server(s->c, srv->tls) < 0) {
 			conn_close(s->c, 0, "no tls");
-			s->state = S_CLOSED;
+			smtp_set_state(s, S_CLOSED);
 			return;
 		}
 		listener_deadline_handshake(s->dl);

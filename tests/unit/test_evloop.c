@@ -110,7 +110,10 @@ static void test_timers(void)
 	/* b and d share a deadline: either order is right */
 	ok(strcmp(buf_cstr(&order), "ebdca") == 0 || strcmp(buf_cstr(&order), "edbca") == 0,
 	   "timers: fire in deadline order, disarmed one never");
-	ok(el >= 795 && el < 5000, "timers: ran about as long as the stop timer");
+	/* the lower bound is the behaviour (the loop waited for the stop
+	 * timer); the upper one only catches a loop that hangs, generous
+	 * because a loaded machine can delay the wake-up by seconds */
+	ok(el >= 795 && el < 60000, "timers: ran at least as long as the stop timer");
 
 	/* a callback that disarms a timer due in the same iteration */
 	buf_reset(&order);
