@@ -593,10 +593,22 @@ int store_user_quota_get(struct store *st, int64_t user_id, int64_t *quota, int6
 int store_user_over_quota(struct store *st, int64_t user_id, int64_t adding)
 {
 	int64_t quota, usage;
+	/* the sum reads every entry of the user: only when there is a limit,
+	 * so APPEND and RCPT cost nothing more for the usual unlimited user */
+	sqlite3_stmt *s =
+	    store_q(st, "SELECT quota_bytes FROM users WHERE id = ?1", SA_INT(user_id));
+	int rc;
 
-	if (store_user_quota_get(st, user_id, &quota, &usage) < 0)
+	if (!s)
 		return -1;
+	rc = store_row(st, s, "user quota");
+	if (rc <= 0)
+		return rc < 0 ? -1 : store_err(st, "no such user id");
+	quota = sqlite3_column_int64(s, 0);
+	store_stmt_done(s);
 	if (quota <= 0)
 		return 0;
+	if (store_user_quota_get(st, user_id, &quota, &usage) < 0)
+		return -1;
 	return adding > 0 ? usage + adding > quota : usage >= quota;
 }

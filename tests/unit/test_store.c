@@ -1043,6 +1043,7 @@ static void test_quota(struct store *a, struct store *b)
 	is_int(store_user_quota_set(a, "not an address", 100), -1, "quota: bad address");
 	is_int(store_user_quota_set(a, "dan@loft.test", -1), -1, "quota: negative refused");
 	is_int(store_user_quota_get(b, 999999, &q, &u), STORE_NOTFOUND, "quota: unknown id");
+	is_int(store_user_over_quota(b, 999999, 0), -1, "quota: over_quota of unknown id");
 	is_int(store_user_quota_get(b, dan, &q, NULL), 0, "quota: get, usage NULL");
 	is_int((int)q, 100, "quota: other handle sees 100");
 	is_int(store_user_over_quota(b, dan, 0), 0, "quota: empty mailbox not over");
