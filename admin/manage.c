@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ static const struct {
     {"user-added", "ok", "Mailbox added."},
     {"user-deleted", "ok", "Mailbox deleted."},
     {"passwd", "ok", "Password changed."},
+    {"quota", "ok", "Quota saved."},
     {"alias-added", "ok", "Alias added."},
     {"alias-deleted", "ok", "Alias removed."},
     {"domain-added", "ok", "Domain added."},
@@ -279,6 +281,24 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 		answer(a, q, r, store_user_passwd(a->st, addr, pw), &o);
 		return;
 	}
+	if (action && strcmp(action, "quota") == 0 && addr) {
+		const char *qv = form_get(&q->form, "quota");
+		uint64_t bytes;
+
+		if (!qv || strnum_u64(qv, INT64_MAX, &bytes) < 0) {
+			bad(r, 400, "The quota is a number of bytes; 0 means no limit.", page_users,
+			    a, q);
+			return;
+		}
+		static const struct outcome o = {page_users,
+						 "/admin/users",
+						 "quota",
+						 NULL,
+						 "mailbox quota changed",
+						 {{STORE_NOTFOUND, 404, "No such mailbox."}}};
+		answer(a, q, r, store_user_quota_set(a->st, addr, (int64_t)bytes), &o);
+		return;
+	}
 	bad(r, 400, "Unknown action.", page_users, a, q);
 }
 
@@ -298,6 +318,27 @@ void page_user(struct admin *a, struct req *q, struct resp *r)
 	h_esc(r, canon);
 	h_raw(r, "</h1>");
 	admin_phone_setup(a, q, r, canon);
+	{
+		int64_t quota = 0, usage = 0;
+
+		store_user_quota_get(a->st, id, &quota, &usage);
+		h_raw(r, "<div class=\"card\"><h2>Quota</h2><p id=\"quota\">");
+		if (quota > 0)
+			h_fmt(r, "%lld of %lld bytes used.", (long long)usage, (long long)quota);
+		else
+			h_fmt(r, "%lld bytes used, no limit.", (long long)usage);
+		h_raw(r, "</p>");
+		form_open(r, q, "/admin/users", "quota");
+		h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
+		h_esc(r, canon);
+		h_raw(r, "\">");
+		h_fmt(r,
+		      "<label for=\"f-quota\">Limit in bytes (0 = no limit)</label>"
+		      "<input id=\"f-quota\" name=\"quota\" type=\"number\" min=\"0\" "
+		      "value=\"%lld\">",
+		      (long long)quota);
+		h_raw(r, "<button>Save quota</button></form></div>");
+	}
 	h_raw(r, "<div class=\"card\"><h2>Reset the password</h2>");
 	form_open(r, q, "/admin/users", "passwd");
 	h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");

@@ -3,6 +3,7 @@
  * input only (prompted twice without echo on a terminal) and are wiped
  * after use.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <termios.h>
@@ -13,6 +14,7 @@
 #include "store.h"
 #include "store_outbound.h"
 #include "store_users.h"
+#include "strnum.h"
 
 static int read_password(char *out, size_t outlen)
 {
@@ -128,6 +130,19 @@ static int cmd_user(int argc, char **argv)
 	} else if (argc == 2 && strcmp(argv[0], "del") == 0) {
 		st = ctl_open_store();
 		rc = ctl_result(st, store_user_del(st, argv[1]), "user", argv[1]);
+	} else if (argc == 3 && strcmp(argv[0], "quota") == 0) {
+		uint64_t bytes;
+
+		/* a plain byte count (0 = unlimited), like postconf's
+		 * mailbox_size_limit; INT64_MAX keeps it a SQLite integer */
+		if (strnum_u64(argv[2], INT64_MAX, &bytes) < 0) {
+			fprintf(stderr,
+				"loftctl: quota must be a number of bytes (0 = unlimited)\n");
+			return 2;
+		}
+		st = ctl_open_store();
+		rc = ctl_result(st, store_user_quota_set(st, argv[1], (int64_t)bytes), "user",
+				argv[1]);
 	} else {
 		ctl_usage();
 	}
@@ -165,6 +180,7 @@ const struct ctl_cmd ctl_cmd_user = {
     "user",
     "  user add|passwd ADDRESS       password read from standard input\n"
     "  user del ADDRESS\n"
+    "  user quota ADDRESS BYTES      mailbox limit in bytes, 0 = unlimited\n"
     "  user list\n",
     1, -1, cmd_user};
 const struct ctl_cmd ctl_cmd_alias = {

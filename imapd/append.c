@@ -35,6 +35,7 @@
 #include "store.h"
 #include "store_deliver.h"
 #include "store_mailbox.h"
+#include "store_users.h"
 
 /* What one commit takes at most: enough for a pipelining client to fill
  * a transaction, little enough that one commit stays short. */
@@ -286,6 +287,20 @@ int imap_cmd_append(struct session *s, const struct imap_cmd *c)
 		j->msgs[j->sj.n++] = m;
 		j->bytes += a->len;
 		a = a->next;
+	}
+	/* RFC 9208 7.1: refuse what would take the mailbox over its quota.
+	 * Appends still waiting for the group commit are not counted, so a
+	 * burst may end a batch over the limit; the next APPEND sees it. */
+	switch (store_user_over_quota(s->srv->st, s->user_id, (int64_t)j->bytes)) {
+	case 0:
+		break;
+	case 1:
+		job_free(j);
+		return imap_tagged(s, c->tag, "NO", "[OVERQUOTA] Mailbox quota exceeded"), 0;
+	default:
+		log_err(s->sid, "event=quota-failed error=\"%s\"", store_errmsg(s->srv->st));
+		job_free(j);
+		return imap_tagged(s, c->tag, "NO", "[UNAVAILABLE] Try again later"), 0;
 	}
 	j->s = s;
 	snprintf(j->tag, sizeof(j->tag), "%s", c->tag);

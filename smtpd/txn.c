@@ -459,6 +459,26 @@ resolved:
 		smtp_bad(s);
 		return;
 	}
+	/* a full mailbox is a temporary refusal (RFC 3463 4.2.2): the sender
+	 * keeps the message and retries once the user has made room; for an
+	 * alias, one full member refuses the address rather than dropping that
+	 * member's copy */
+	for (size_t i = 0; i < rc.n_users; i++) {
+		int full = store_user_over_quota(s->srv->st, rc.user_ids[i], 0);
+
+		if (full < 0) {
+			log_err(s->sid, "event=store-failed error=\"%s\"",
+				store_errmsg(s->srv->st));
+			smtp_reply(s, "451 4.3.0 Temporary lookup failure");
+			return;
+		}
+		if (full) {
+			log_info(s->sid, "event=rcpt-over-quota rcpt=%s user_id=%lld", addr,
+				 (long long)rc.user_ids[i]);
+			smtp_reply(s, "452 4.2.2 Mailbox full");
+			return;
+		}
+	}
 	for (size_t i = 0; i < rc.n_users; i++)
 		if (add_user(s, rc.user_ids[i]) < 0)
 			goto oom;

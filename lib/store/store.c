@@ -158,6 +158,8 @@ static const char *const migrations[] = {
      * a search reads a few more segments and stays far inside its target */
     ("INSERT INTO fts(fts, rank) VALUES('automerge', 16);"
      "INSERT INTO fts_hdr(fts_hdr, rank) VALUES('automerge', 16);"),
+    /* 11: quota (issue 12): a user's mailbox limit in bytes, 0 = none */
+    ("ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

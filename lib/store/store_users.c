@@ -551,3 +551,64 @@ int store_address_owned_by(struct store *st, int64_t user_id, const char *addres
 	free(r);
 	return rc;
 }
+
+int store_user_quota_set(struct store *st, const char *address, int64_t bytes)
+{
+	char a[STORE_ADDR_MAX + 1];
+	int rc;
+
+	if (store_addr_norm(address, 0, a, sizeof(a)) < 0)
+		return store_err(st, "invalid address");
+	if (bytes < 0)
+		return store_err(st, "quota must be 0 (unlimited) or a positive number of bytes");
+	rc = store_w(st, "user quota", "UPDATE users SET quota_bytes = ?2 WHERE address = ?1",
+		     SA_TEXT(a), SA_INT(bytes));
+	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no such user: %s", a) : rc;
+}
+
+int store_user_quota_get(struct store *st, int64_t user_id, int64_t *quota, int64_t *usage)
+{
+	/* the same sum as store_admin_usage, for one user */
+	sqlite3_stmt *s = store_q(st,
+				  "SELECT u.quota_bytes, (SELECT coalesce(sum(m.size), 0)"
+				  " FROM mailboxes b JOIN entries e ON e.mailbox_id = b.id"
+				  " JOIN messages m ON m.id = e.message_id WHERE b.user_id = u.id)"
+				  " FROM users u WHERE u.id = ?1",
+				  SA_INT(user_id));
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = store_row(st, s, "user quota");
+	if (rc <= 0)
+		return rc < 0 ? -1 : store_errc(st, STORE_NOTFOUND, "no such user id");
+	if (quota)
+		*quota = sqlite3_column_int64(s, 0);
+	if (usage)
+		*usage = sqlite3_column_int64(s, 1);
+	store_stmt_done(s);
+	return 0;
+}
+
+int store_user_over_quota(struct store *st, int64_t user_id, int64_t adding)
+{
+	int64_t quota, usage;
+	/* the sum reads every entry of the user: only when there is a limit,
+	 * so APPEND and RCPT cost nothing more for the usual unlimited user */
+	sqlite3_stmt *s =
+	    store_q(st, "SELECT quota_bytes FROM users WHERE id = ?1", SA_INT(user_id));
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = store_row(st, s, "user quota");
+	if (rc <= 0)
+		return rc < 0 ? -1 : store_err(st, "no such user id");
+	quota = sqlite3_column_int64(s, 0);
+	store_stmt_done(s);
+	if (quota <= 0)
+		return 0;
+	if (store_user_quota_get(st, user_id, &quota, &usage) < 0)
+		return -1;
+	return adding > 0 ? usage + adding > quota : usage >= quota;
+}

@@ -46,6 +46,20 @@ int store_user_find(struct store *st, const char *address, int64_t *user_id);
 /* Copies the user's address into buf.  Returns 0, STORE_NOTFOUND or -1. */
 int store_user_address(struct store *st, int64_t user_id, char *buf, size_t buflen);
 
+/* --- quota (issue 12) ---------------------------------------------------- */
+
+/* Sets the user's limit on the sum of its messages' sizes; 0 = unlimited.
+ * Returns 0, STORE_NOTFOUND, or -1 (bad address or negative bytes). */
+int store_user_quota_set(struct store *st, const char *address, int64_t bytes);
+/* Sets *quota (0 = unlimited) and *usage (sum of the sizes of the user's
+ * entries, a message in two mailboxes counted twice, as the admin's usage
+ * page counts it); either may be NULL.  Returns 0, STORE_NOTFOUND or -1. */
+int store_user_quota_get(struct store *st, int64_t user_id, int64_t *quota, int64_t *usage);
+/* Returns 1 when adding `adding` bytes would take the user over its quota
+ * (for adding == 0: when it is already at or over it), 0 if not (or no
+ * quota), -1 on error. */
+int store_user_over_quota(struct store *st, int64_t user_id, int64_t adding);
+
 /* --- aliases ------------------------------------------------------------ */
 
 /* source is "local@domain" or a catch-all "@domain" (the domain must be

@@ -1024,6 +1024,46 @@ static void test_backup_restore(struct store *a, int64_t bob)
 	       "failed restores changed nothing");
 }
 
+/* --- quota (issue 12) --------------------------------------------------- */
+
+static void test_quota(struct store *a, struct store *b)
+{
+	int64_t dan = 0, q = -1, u = -1;
+	int64_t ids[1] = {0};
+
+	is_int(store_user_add(a, "dan@loft.test", "dan-password-1", &dan), 0, "quota: add dan");
+	ids[0] = dan;
+	is_int(store_user_quota_get(b, dan, &q, &u), 0, "quota: get");
+	is_int((int)q, 0, "quota: 0 (unlimited) by default");
+	is_int((int)u, 0, "quota: no usage yet");
+	is_int(store_user_over_quota(b, dan, 1000000), 0, "quota: unlimited is never over");
+	is_int(store_user_quota_set(a, "Dan@Loft.Test", 100), 0, "quota: set 100 (case folded)");
+	is_int(store_user_quota_set(a, "nobody@loft.test", 100), STORE_NOTFOUND,
+	       "quota: unknown user");
+	is_int(store_user_quota_set(a, "not an address", 100), -1, "quota: bad address");
+	is_int(store_user_quota_set(a, "dan@loft.test", -1), -1, "quota: negative refused");
+	is_int(store_user_quota_get(b, 999999, &q, &u), STORE_NOTFOUND, "quota: unknown id");
+	is_int(store_user_over_quota(b, 999999, 0), -1, "quota: over_quota of unknown id");
+	is_int(store_user_quota_get(b, dan, &q, NULL), 0, "quota: get, usage NULL");
+	is_int((int)q, 100, "quota: other handle sees 100");
+	is_int(store_user_over_quota(b, dan, 0), 0, "quota: empty mailbox not over");
+	is_int(store_user_over_quota(b, dan, 100), 0, "quota: exactly the quota fits");
+	is_int(store_user_over_quota(b, dan, 101), 1, "quota: one byte more does not");
+	is_int(store_deliver(a, msg2, sizeof(msg2) - 1, "carol@example.net", ids, 1, NULL, 0, NULL),
+	       0, "quota: deliver one");
+	is_int(store_user_quota_get(b, dan, &q, &u), 0, "quota: get after delivery");
+	is_int((int)u, (int)(sizeof(msg2) - 1), "quota: usage is the message size");
+	is_int(store_user_over_quota(b, dan, 0), 1, "quota: a message bigger than 100 fills it");
+	is_int(store_user_quota_set(a, "dan@loft.test", 1000), 0, "quota: set 1000");
+	is_int(store_user_over_quota(b, dan, 0), 0, "quota: under, not over");
+	is_int(store_user_quota_set(a, "dan@loft.test", (int64_t)(sizeof(msg2) - 1)), 0,
+	       "quota: set to the usage");
+	is_int(store_user_over_quota(b, dan, 0), 1, "quota: at the quota is full");
+	is_int(store_user_quota_set(a, "dan@loft.test", 0), 0, "quota: back to unlimited");
+	is_int(store_user_over_quota(b, dan, 1000000), 0, "quota: unlimited again");
+	is_int(store_user_del(a, "dan@loft.test"), 0, "quota: delete dan");
+}
+
 int main(void)
 {
 	struct store *a, *b;
@@ -1054,6 +1094,7 @@ int main(void)
 	test_misc(a, b);
 	test_tx(a, b, bob);
 	test_backup_restore(a, bob);
+	test_quota(a, b);
 
 	/* deleting a user takes its mail and the alias rows pointing at it */
 	store_alias_add(a, "pm@loft.test", "carol@loft.test");
