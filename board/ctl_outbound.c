@@ -385,7 +385,12 @@ static int cmd_dns(int argc, char **argv)
 	store_setting_get(st, "netwatch.public_v4", addr, sizeof(addr));
 	printf("; DNS records to publish for %s (zone file syntax)%s\n", dom,
 	       made ? "; a new DKIM key was made" : "");
-	printf("%s.\t\tMX\t10 %s.\n", dom, host);
+	/* an inbound gateway (ISP blocks port 25 in) holds the public MX and
+	 * forwards to this box's smtpd.gateway_port */
+	char gwmx[256] = "";
+	store_setting_get(st, "inbound.gateway_mx", gwmx, sizeof(gwmx));
+	printf("%s.\t\tMX\t10 %s.%s\n", dom, gwmx[0] ? gwmx : host,
+	       gwmx[0] ? "\t; the inbound gateway (inbound.gateway_mx)" : "");
 	if (addr[0])
 		printf("%s.\t\tA\t%s\n", host, addr);
 	else

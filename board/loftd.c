@@ -61,11 +61,18 @@ struct listener {
 };
 
 static struct listener listeners[] = {
-    {"mx", 25, 2525, -1, ""},		{"submission", 587, 2587, -1, ""},
-    {"submissions", 465, 2465, -1, ""}, {"imap", 143, 2143, -1, ""},
-    {"imaps", 993, 2993, -1, ""},	{"pop3", 110, 2110, -1, ""},
-    {"pop3s", 995, 2995, -1, ""},	{"http", 80, 8080, -1, ""},
+    {"mx", 25, 2525, -1, ""},
+    {"submission", 587, 2587, -1, ""},
+    {"submissions", 465, 2465, -1, ""},
+    {"imap", 143, 2143, -1, ""},
+    {"imaps", 993, 2993, -1, ""},
+    {"pop3", 110, 2110, -1, ""},
+    {"pop3s", 995, 2995, -1, ""},
+    {"http", 80, 8080, -1, ""},
     {"https", 443, 8443, -1, ""},
+    /* the optional gateway MX port: its port number is a setting
+     * (smtpd.gateway_port), 0 keeps it closed */
+    {"gateway", 0, 0, -1, ""},
 };
 #define NLISTENERS (sizeof(listeners) / sizeof(listeners[0]))
 
@@ -90,7 +97,7 @@ struct child {
 };
 
 static struct child children[] = {
-    {.name = "loft-smtpd", .listen = {"mx", "submission", "submissions"}},
+    {.name = "loft-smtpd", .listen = {"mx", "submission", "submissions", "gateway"}},
     {.name = "loft-queue"},
     {.name = "loft-imapd", .listen = {"imap", "imaps", "pop3", "pop3s"}},
     {.name = "loft-admin", .listen = {"http", "https"}},
@@ -514,8 +521,29 @@ static void on_signal(struct evloop *ev, int signo, void *arg)
 	}
 }
 
+/* Reads smtpd.gateway_port into l's ports (0: off) and checks
+ * smtpd.gateway_from when it is on; a bad value stops loftd before any
+ * port opens.  Returns the port. */
+static int gateway_port(struct listener *l)
+{
+	uint64_t port;
+	const char *from = config_get(g.cfg, "smtpd.gateway_from", "");
+
+	if (config_get_u64(g.cfg, "smtpd.gateway_port", 0, 65535, &port) < 0)
+		fatal("event=config-error key=smtpd.gateway_port error=\"must be a port number "
+		      "(1 to 65535) or 0 for off\"");
+	if (port && (!from[0] || net_ip_in_nets("127.0.0.1", from) < 0))
+		fatal("event=config-error key=smtpd.gateway_from error=\"the gateway port needs "
+		      "a list of gateway addresses or CIDR blocks, like 192.0.2.10, "
+		      "2001:db8::/48\"");
+	l->port = l->devport = (int)port;
+	return (int)port;
+}
+
 static void bind_listeners(void)
 {
+	/* checked first: a bad value stops loftd before any port opens */
+	gateway_port(listener_find("gateway"));
 	for (size_t i = 0; i < NCHILDREN; i++) {
 		struct child *c = &children[i];
 		if (!c->present)
@@ -525,6 +553,8 @@ static void bind_listeners(void)
 			char key[64], err[256], def[32];
 			const char *spec;
 
+			if (strcmp(l->name, "gateway") == 0 && l->port == 0)
+				continue;
 			snprintf(key, sizeof(key), "listen.%s", l->name);
 			if (g.dev)
 				snprintf(def, sizeof(def), "127.0.0.1:%d", l->devport);

@@ -33,6 +33,7 @@
 #include "greetpass.h"
 #include "listener.h"
 #include "log.h"
+#include "net.h"
 #include "smtpd.h"
 #include "store.h"
 #include "store_greet.h"
@@ -261,6 +262,21 @@ int main(int argc, char **argv)
 			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
 		any = 1;
 		log_info(NULL, "event=listening name=%s", port_names[i]);
+	}
+	int gfd = daemon_listener(srv.d, "gateway");
+	if (gfd >= 0) {
+		/* loftd checked the list before it opened the port; checked again
+		 * here so a bad list never opens the port to everyone */
+		const char *from = config_get(daemon_config(srv.d), "smtpd.gateway_from", "");
+		if (!from[0] || strlen(from) >= sizeof(srv.gateway_from) ||
+		    net_ip_in_nets("127.0.0.1", from) < 0)
+			fatal("event=config-error key=smtpd.gateway_from error=\"a list of "
+			      "addresses or CIDR blocks\"");
+		snprintf(srv.gateway_from, sizeof(srv.gateway_from), "%s", from);
+		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
+			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+		any = 1;
+		log_info(NULL, "event=listening name=gateway from=\"%s\"", srv.gateway_from);
 	}
 	if (!any)
 		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");

@@ -554,14 +554,30 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 			 int implicit_tls)
 {
 	struct smtpd *srv = arg;
-	struct session *s = calloc(1, sizeof(*s));
-	static const char *const pname[] = {"mx", "submission", "submissions"};
+	struct session *s;
+	static const char *const pname[] = {"mx", "submission", "submissions", "gateway"};
+	int gateway = port == PORT_GATEWAY;
 
+	if (gateway && net_ip_in_nets(ip, srv->gateway_from) != 1) {
+		/* RFC 5321 3.1: a server may answer 554 instead of the greeting;
+		 * the fresh socket's send buffer takes the line without waiting */
+		static const char refuse[] = "554 5.7.1 This port takes mail only from the "
+					     "inbound gateway\r\n";
+		ssize_t w = send(fd, refuse, sizeof(refuse) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+		close(fd);
+		listener_session_end(srv->lsn, ip);
+		log_warn(NULL, "event=gateway-refused peer=%s reason=\"not in smtpd.gateway_from\"",
+			 ip);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		bug("out of memory");
 	(void)implicit_tls; /* the port says it: submissions */
 	s->srv = srv;
-	s->port = (enum smtpd_port)port;
+	/* a gateway session is an MX session: same receiving code, no relay */
+	s->port = gateway ? PORT_MX : (enum smtpd_port)port;
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->c = conn_new(srv->ev, fd, peer, &session_cbs, s, srv->lim.max_line, 256 * 1024);
 	snprintf(s->sid, sizeof(s->sid), "%s", conn_sid(s->c));

@@ -26,6 +26,11 @@ struct greetpass;
 struct ev_timer;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
+/* The listener id of the optional gateway port (smtpd.gateway_port): an
+ * inbound relay that holds the public MX forwards to it.  Only the
+ * addresses of smtpd.gateway_from may connect; their sessions are MX
+ * sessions (PORT_MX) in every other way. */
+#define PORT_GATEWAY PORT_COUNT
 
 /* Early-talker passes waiting to be written to the store: more new
  * addresses than this within 100 ms are remembered in memory only. */
@@ -62,7 +67,8 @@ struct smtpd {
 	struct authcheck *ac; /* password checks on worker threads */
 	struct smtpd_limits lim;
 	char hostname[256];
-	struct listener *lsn; /* accept loop and connection limits */
+	struct listener *lsn;	 /* accept loop and connection limits */
+	char gateway_from[1024]; /* smtpd.gateway_from (net_ip_in_nets list) */
 	struct session *sessions;
 	struct greetpass *passed; /* early-talker check passed (greetpass.h) */
 	struct commit *commit;	  /* the store thread, commit.c */

@@ -128,3 +128,79 @@ int net_set_cloexec(int fd, int on)
 		return -1;
 	return fcntl(fd, F_SETFD, on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC);
 }
+
+/* Parses ip into 16 bytes (IPv4 as ::ffff:a.b.c.d); returns 0 or -1. */
+static int ip16(const char *ip, unsigned char out[16], int *is4)
+{
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &a4, 4);
+		*is4 = 1;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, out) == 1) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		*is4 = memcmp(out, mapped, 12) == 0;
+		return 0;
+	}
+	return -1;
+}
+
+static int prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	if (rest) {
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if ((a[full] & mask) != (b[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+int net_ip_in_nets(const char *ip, const char *nets)
+{
+	unsigned char addr[16], net[16];
+	int is4, net4, found = 0;
+	const char *p;
+
+	if (ip16(ip, addr, &is4) < 0)
+		return 0;
+	for (p = nets; *p;) {
+		char item[64], *slash;
+		size_t n = 0;
+		unsigned bits;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		while (p[n] && p[n] != ' ' && p[n] != ',' && p[n] != '\t')
+			n++;
+		if (n >= sizeof(item))
+			return -1;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n;
+		/* a bare address is a network of one host */
+		slash = strchr(item, '/');
+		if (slash)
+			*slash = '\0';
+		if (ip16(item, net, &net4) < 0)
+			return -1;
+		if (!slash)
+			bits = net4 ? 32 : 128;
+		else if (strnum_uint(slash + 1, net4 ? 32 : 128, &bits) < 0)
+			return -1;
+		if (net4)
+			bits += 96;
+		if (net4 == is4 && prefix_match(addr, net, bits))
+			found = 1;
+	}
+	return found;
+}

@@ -15,6 +15,12 @@ int net_listen(const char *spec, int backlog, char *err, size_t errlen);
 char *net_addr_str(const struct sockaddr *sa, char *out, size_t outlen);
 /* Returns the port of sa, or 0. */
 int net_addr_port(const struct sockaddr *sa);
+/* Returns 1 when ip (text, v4 or v6) is in one of the networks of nets (a
+ * space- or comma-separated list of CIDR blocks or bare addresses,
+ * "10.0.0.0/8 192.0.2.10 fe80::/10"), 0 when not, -1 when nets is
+ * malformed.  An IPv4-mapped IPv6 address counts as its IPv4 address.
+ * Used by loft-admin's local-network check and loft-smtpd's gateway port. */
+int net_ip_in_nets(const char *ip, const char *nets);
 int net_set_nonblock(int fd);
 int net_set_cloexec(int fd, int on);
 

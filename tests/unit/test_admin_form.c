@@ -168,7 +168,8 @@ static void test_nets(void)
 	is_int(form_ip_in_nets("127.0.0.1", "10.0.0.0/8"), 0, "a narrower list");
 	is_int(form_ip_in_nets("10.9.9.9", "10.0.0.0/8,192.168.0.0/16"), 1, "comma list");
 	is_int(form_ip_in_nets("10.9.9.9", "10.0.0.0/33"), -1, "bad v4 prefix length");
-	is_int(form_ip_in_nets("10.9.9.9", "10.0.0.0"), -1, "no prefix length");
+	is_int(form_ip_in_nets("10.9.9.9", "10.0.0.0"), 0, "a bare address is one host");
+	is_int(form_ip_in_nets("10.0.0.0", "10.0.0.0"), 1, "which matches itself");
 	is_int(form_ip_in_nets("10.9.9.9", "10.0.0.0/8x"), -1, "junk after the length");
 	is_int(form_ip_in_nets("10.9.9.9", "banana/8"), -1, "not an address");
 	is_int(form_ip_in_nets("1.2.3.4", "0.0.0.0/0"), 1, "/0 matches every v4");
