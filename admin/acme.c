@@ -35,7 +35,7 @@ static struct {
 	size_t outlen;
 } run = {.fd = -1};
 
-int acme_running(void)
+int admin_acme_running(void)
 {
 	return run.pid > 0;
 }
@@ -241,7 +241,7 @@ static int spawn(struct admin *a, int phase)
 	return 0;
 }
 
-int acme_start(struct admin *a, const char *hostname, const char **why)
+int admin_acme_start(struct admin *a, const char *hostname, const char **why)
 {
 	if (run.pid > 0) {
 		*why = "A certificate request is already under way.";

@@ -5,7 +5,7 @@
  * Debian's uacme, with the HTTP-01 challenge answered by loft-admin
  * itself: uacme runs as a child of loft-admin with loft-admin as its hook
  * program (acme_hook_main), which leaves the challenge answer in
- * DATADIR/acme/ where page_acme_challenge serves it.  The certificate and
+ * DATADIR/acme/ where admin_page_acme_challenge serves it.  The certificate and
  * key are checked and installed as DATADIR/acme/live/{cert,key}.pem,
  * which every daemon prefers to the self-signed pair (daemon_tls_paths),
  * and "notify tls" makes every daemon reload.
@@ -18,9 +18,9 @@
 /* Starts getting a certificate for hostname.  Returns 0 (under way: the
  * outcome lands in acme.status), or -1 when one is already running or
  * the child could not start (*why says which). */
-int acme_start(struct admin *a, const char *hostname, const char **why);
+int admin_acme_start(struct admin *a, const char *hostname, const char **why);
 /* 1 while uacme runs. */
-int acme_running(void);
+int admin_acme_running(void);
 /* When argv is a uacme hook call (LOFT_ACME_DIR set, 5 arguments), does
  * it and returns the exit status; else returns -1. */
 int acme_hook_main(int argc, char **argv);

@@ -94,12 +94,12 @@ struct resp {
 };
 
 /* Adds a header (both copied).  Aborts on out of memory. */
-void resp_header(struct resp *r, const char *name, const char *value);
+void admin_resp_header(struct resp *r, const char *name, const char *value);
 /* A redirect (303 See Other after a POST, or 302) to location. */
-void resp_redirect(struct resp *r, int status, const char *location);
+void admin_resp_redirect(struct resp *r, int status, const char *location);
 
 /* A query-string argument of the request (decoded by MHD), or NULL. */
-const char *req_query(const struct req *q, const char *name);
+const char *admin_req_query(const struct req *q, const char *name);
 
 /* route.c: fills res for req (never fails: errors are pages). */
 void admin_route(struct admin *a, struct req *req, struct resp *res);

@@ -58,7 +58,7 @@ int admin_service_port(struct admin *a, const char *name)
 /* Text escaped for XML content (the same five entities as HTML). */
 static void x_esc(struct resp *r, const char *s)
 {
-	h_esc(r, s);
+	admin_h_esc(r, s);
 }
 
 /* The address a client asked about, if it is a plausible address in one
@@ -80,29 +80,30 @@ static void asked_address(struct admin *a, const char *in, char *out, size_t n)
 	snprintf(out, n, "%s", in);
 }
 
-void page_autoconfig(struct admin *a, struct req *q, struct resp *r)
+void admin_page_autoconfig(struct admin *a, struct req *q, struct resp *r)
 {
 	char dom[256], host[256], addr[STORE_ADDR_MAX + 1];
 	const char *user;
 
 	admin_names(a, dom, host);
-	asked_address(a, req_query(q, "emailaddress"), addr, sizeof(addr));
+	asked_address(a, admin_req_query(q, "emailaddress"), addr, sizeof(addr));
 	if (addr[0])
 		snprintf(dom, sizeof(dom), "%s", strchr(addr, '@') + 1);
 	if (!dom[0]) {
-		h_error(r, 404, "Not set up", "No mail domain is set up yet.");
+		admin_h_error(r, 404, "Not set up", "No mail domain is set up yet.");
 		return;
 	}
 	user = addr[0] ? addr : "%EMAILADDRESS%";
 	r->ctype = "application/xml; charset=utf-8";
-	h_raw(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n"
-		 "  <emailProvider id=\"");
+	admin_h_raw(r,
+		    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n"
+		    "  <emailProvider id=\"");
 	x_esc(r, dom);
-	h_raw(r, "\">\n    <domain>");
+	admin_h_raw(r, "\">\n    <domain>");
 	x_esc(r, dom);
-	h_raw(r, "</domain>\n    <displayName>");
+	admin_h_raw(r, "</domain>\n    <displayName>");
 	x_esc(r, dom);
-	h_raw(r, " (Loft)</displayName>\n    <displayShortName>Loft</displayShortName>\n");
+	admin_h_raw(r, " (Loft)</displayName>\n    <displayShortName>Loft</displayShortName>\n");
 	static const struct {
 		const char *tag, *type, *svc, *sock;
 	} servers[] = {
@@ -112,62 +113,67 @@ void page_autoconfig(struct admin *a, struct req *q, struct resp *r)
 	    {"outgoingServer", "smtp", "submission", "STARTTLS"},
 	};
 	for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
-		h_fmt(r, "    <%s type=\"%s\">\n      <hostname>", servers[i].tag, servers[i].type);
+		admin_h_fmt(r, "    <%s type=\"%s\">\n      <hostname>", servers[i].tag,
+			    servers[i].type);
 		x_esc(r, host);
-		h_fmt(r,
-		      "</hostname>\n      <port>%d</port>\n      <socketType>%s</socketType>\n"
-		      "      <authentication>password-cleartext</authentication>\n"
-		      "      <username>",
-		      admin_service_port(a, servers[i].svc), servers[i].sock);
+		admin_h_fmt(
+		    r,
+		    "</hostname>\n      <port>%d</port>\n      <socketType>%s</socketType>\n"
+		    "      <authentication>password-cleartext</authentication>\n"
+		    "      <username>",
+		    admin_service_port(a, servers[i].svc), servers[i].sock);
 		x_esc(r, user);
-		h_fmt(r, "</username>\n    </%s>\n", servers[i].tag);
+		admin_h_fmt(r, "</username>\n    </%s>\n", servers[i].tag);
 	}
-	h_raw(r, "  </emailProvider>\n</clientConfig>\n");
+	admin_h_raw(r, "  </emailProvider>\n</clientConfig>\n");
 }
 
 static void ad_protocol(struct admin *a, struct resp *r, const char *type, const char *svc,
 			const char *host, const char *login, int starttls)
 {
-	h_raw(r, "      <Protocol>\n        <Type>");
-	h_raw(r, type);
-	h_raw(r, "</Type>\n        <Server>");
+	admin_h_raw(r, "      <Protocol>\n        <Type>");
+	admin_h_raw(r, type);
+	admin_h_raw(r, "</Type>\n        <Server>");
 	x_esc(r, host);
-	h_fmt(r, "</Server>\n        <Port>%d</Port>\n", admin_service_port(a, svc));
-	h_raw(r, "        <DomainRequired>off</DomainRequired>\n        <LoginName>");
+	admin_h_fmt(r, "</Server>\n        <Port>%d</Port>\n", admin_service_port(a, svc));
+	admin_h_raw(r, "        <DomainRequired>off</DomainRequired>\n        <LoginName>");
 	x_esc(r, login);
-	h_raw(r, "</LoginName>\n        <SPA>off</SPA>\n");
-	h_raw(r, starttls ? "        <Encryption>TLS</Encryption>\n" : "        <SSL>on</SSL>\n");
-	h_raw(r, "        <AuthRequired>on</AuthRequired>\n      </Protocol>\n");
+	admin_h_raw(r, "</LoginName>\n        <SPA>off</SPA>\n");
+	admin_h_raw(r, starttls ? "        <Encryption>TLS</Encryption>\n"
+				: "        <SSL>on</SSL>\n");
+	admin_h_raw(r, "        <AuthRequired>on</AuthRequired>\n      </Protocol>\n");
 }
 
-void page_autodiscover(struct admin *a, struct req *q, struct resp *r)
+void admin_page_autodiscover(struct admin *a, struct req *q, struct resp *r)
 {
 	char dom[256], host[256], raw[STORE_ADDR_MAX + 1], addr[STORE_ADDR_MAX + 1];
 
 	admin_names(a, dom, host);
 	r->ctype = "application/xml; charset=utf-8";
-	if (form_xml_text(q->body.data ? q->body.data : "", q->body.len, "EMailAddress", raw,
-			  sizeof(raw)) < 0)
+	if (admin_form_xml_text(q->body.data ? q->body.data : "", q->body.len, "EMailAddress", raw,
+				sizeof(raw)) < 0)
 		raw[0] = '\0';
 	asked_address(a, raw, addr, sizeof(addr));
 	if (!addr[0]) {
 		r->status = 200;
-		h_raw(r,
-		      "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\""
-		      "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n"
-		      "  <Response>\n    <Error Time=\"00:00:00\" Id=\"1\">\n"
-		      "      <ErrorCode>600</ErrorCode>\n      <Message>Invalid Request</Message>\n"
-		      "      <DebugData />\n    </Error>\n  </Response>\n</Autodiscover>\n");
+		admin_h_raw(
+		    r,
+		    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\""
+		    "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n"
+		    "  <Response>\n    <Error Time=\"00:00:00\" Id=\"1\">\n"
+		    "      <ErrorCode>600</ErrorCode>\n      <Message>Invalid Request</Message>\n"
+		    "      <DebugData />\n    </Error>\n  </Response>\n</Autodiscover>\n");
 		return;
 	}
-	h_raw(r, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\""
-		 "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n"
-		 "  <Response xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/"
-		 "responseschema/2006a\">\n    <Account>\n      <AccountType>email</AccountType>\n"
-		 "      <Action>settings</Action>\n");
+	admin_h_raw(
+	    r, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\""
+	       "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n"
+	       "  <Response xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/"
+	       "responseschema/2006a\">\n    <Account>\n      <AccountType>email</AccountType>\n"
+	       "      <Action>settings</Action>\n");
 	ad_protocol(a, r, "IMAP", "imaps", host, addr, 0);
 	ad_protocol(a, r, "SMTP", "submissions", host, addr, 0);
-	h_raw(r, "    </Account>\n  </Response>\n</Autodiscover>\n");
+	admin_h_raw(r, "    </Account>\n  </Response>\n</Autodiscover>\n");
 }
 
 /* --- the signed link and the profile ------------------------------------ */
@@ -226,11 +232,11 @@ static void uuid_for(const char *what, char out[37])
 
 static void plist_str(struct resp *r, const char *key, const char *value)
 {
-	h_raw(r, "\t\t\t<key>");
-	h_raw(r, key);
-	h_raw(r, "</key>\n\t\t\t<string>");
+	admin_h_raw(r, "\t\t\t<key>");
+	admin_h_raw(r, key);
+	admin_h_raw(r, "</key>\n\t\t\t<string>");
 	x_esc(r, value);
-	h_raw(r, "</string>\n");
+	admin_h_raw(r, "</string>\n");
 }
 
 static void mobileconfig(struct admin *a, struct resp *r, const char *address)
@@ -241,65 +247,67 @@ static void mobileconfig(struct admin *a, struct resp *r, const char *address)
 	r->ctype = "application/x-apple-aspen-config";
 	/* the domain passed admin_hostname_ok: no quote can be in it */
 	snprintf(id, sizeof(id), "attachment; filename=\"%.200s.mobileconfig\"", dom);
-	resp_header(r, "Content-Disposition", id);
+	admin_resp_header(r, "Content-Disposition", id);
 	snprintf(id, sizeof(id), "loft-account:%s", address);
 	uuid_for(id, u1);
 	snprintf(id, sizeof(id), "loft-profile:%s", address);
 	uuid_for(id, u2);
-	h_raw(r,
-	      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD "
-	      "PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
-	      "<plist version=\"1.0\">\n<dict>\n\t<key>PayloadContent</key>\n\t<array>\n"
-	      "\t\t<dict>\n");
+	admin_h_raw(
+	    r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD "
+	       "PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+	       "<plist version=\"1.0\">\n<dict>\n\t<key>PayloadContent</key>\n\t<array>\n"
+	       "\t\t<dict>\n");
 	plist_str(r, "EmailAccountDescription", dom);
 	plist_str(r, "EmailAccountType", "EmailTypeIMAP");
 	plist_str(r, "EmailAddress", address);
 	plist_str(r, "IncomingMailServerAuthentication", "EmailAuthPassword");
 	plist_str(r, "IncomingMailServerHostName", host);
-	h_fmt(r, "\t\t\t<key>IncomingMailServerPortNumber</key>\n\t\t\t<integer>%d</integer>\n",
-	      admin_service_port(a, "imaps"));
-	h_raw(r, "\t\t\t<key>IncomingMailServerUseSSL</key>\n\t\t\t<true/>\n");
+	admin_h_fmt(r,
+		    "\t\t\t<key>IncomingMailServerPortNumber</key>\n\t\t\t<integer>%d</integer>\n",
+		    admin_service_port(a, "imaps"));
+	admin_h_raw(r, "\t\t\t<key>IncomingMailServerUseSSL</key>\n\t\t\t<true/>\n");
 	plist_str(r, "IncomingMailServerUsername", address);
 	plist_str(r, "OutgoingMailServerAuthentication", "EmailAuthPassword");
 	plist_str(r, "OutgoingMailServerHostName", host);
-	h_fmt(r, "\t\t\t<key>OutgoingMailServerPortNumber</key>\n\t\t\t<integer>%d</integer>\n",
-	      admin_service_port(a, "submissions"));
-	h_raw(r, "\t\t\t<key>OutgoingMailServerUseSSL</key>\n\t\t\t<true/>\n");
+	admin_h_fmt(r,
+		    "\t\t\t<key>OutgoingMailServerPortNumber</key>\n\t\t\t<integer>%d</integer>\n",
+		    admin_service_port(a, "submissions"));
+	admin_h_raw(r, "\t\t\t<key>OutgoingMailServerUseSSL</key>\n\t\t\t<true/>\n");
 	plist_str(r, "OutgoingMailServerUsername", address);
-	h_raw(r, "\t\t\t<key>OutgoingPasswordSameAsIncomingPassword</key>\n\t\t\t<true/>\n");
+	admin_h_raw(r, "\t\t\t<key>OutgoingPasswordSameAsIncomingPassword</key>\n\t\t\t<true/>\n");
 	snprintf(id, sizeof(id), "org.loft.mail.%s", address);
 	plist_str(r, "PayloadDisplayName", address);
 	plist_str(r, "PayloadIdentifier", id);
 	plist_str(r, "PayloadType", "com.apple.mail.managed");
 	plist_str(r, "PayloadUUID", u1);
-	h_raw(r, "\t\t\t<key>PayloadVersion</key>\n\t\t\t<integer>1</integer>\n\t\t</dict>\n"
-		 "\t</array>\n\t<key>PayloadDisplayName</key>\n\t<string>Mail: ");
+	admin_h_raw(r, "\t\t\t<key>PayloadVersion</key>\n\t\t\t<integer>1</integer>\n\t\t</dict>\n"
+		       "\t</array>\n\t<key>PayloadDisplayName</key>\n\t<string>Mail: ");
 	x_esc(r, address);
-	h_raw(r, "</string>\n\t<key>PayloadIdentifier</key>\n\t<string>org.loft.profile.");
+	admin_h_raw(r, "</string>\n\t<key>PayloadIdentifier</key>\n\t<string>org.loft.profile.");
 	x_esc(r, address);
-	h_raw(r, "</string>\n\t<key>PayloadRemovalDisallowed</key>\n\t<false/>\n"
-		 "\t<key>PayloadType</key>\n\t<string>Configuration</string>\n"
-		 "\t<key>PayloadUUID</key>\n\t<string>");
-	h_raw(r, u2);
-	h_raw(r, "</string>\n\t<key>PayloadVersion</key>\n\t<integer>1</integer>\n</dict>\n"
-		 "</plist>\n");
+	admin_h_raw(r, "</string>\n\t<key>PayloadRemovalDisallowed</key>\n\t<false/>\n"
+		       "\t<key>PayloadType</key>\n\t<string>Configuration</string>\n"
+		       "\t<key>PayloadUUID</key>\n\t<string>");
+	admin_h_raw(r, u2);
+	admin_h_raw(r, "</string>\n\t<key>PayloadVersion</key>\n\t<integer>1</integer>\n</dict>\n"
+		       "</plist>\n");
 }
 
 /* GET /admin/user/profile.mobileconfig?address=A (logged in). */
-void page_mobileconfig(struct admin *a, struct req *q, struct resp *r)
+void admin_page_mobileconfig(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *addr = req_query(q, "address");
+	const char *addr = admin_req_query(q, "address");
 	int64_t id;
 
 	if (!addr || store_user_find(a->st, addr, &id) != 0) {
-		h_error(r, 404, "No such mailbox", "There is no mailbox with that address.");
+		admin_h_error(r, 404, "No such mailbox", "There is no mailbox with that address.");
 		return;
 	}
 	mobileconfig(a, r, addr);
 }
 
 /* GET /p/ADDRESS-HEX/EXPIRES/MAC: the signed link the QR code opens. */
-void page_profile_link(struct admin *a, struct req *q, struct resp *r)
+void admin_page_profile_link(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *p = q->path + 3, *s1, *s2;
 	char addr[STORE_ADDR_MAX + 1], mac[65], want[65], num[24];
@@ -338,9 +346,10 @@ void page_profile_link(struct admin *a, struct req *q, struct resp *r)
 	mobileconfig(a, r, addr);
 	return;
 bad:
-	h_error(r, 404, "Link expired",
-		"This set-up link is not valid (any more). Open the mailbox's page in the admin "
-		"for a fresh one.");
+	admin_h_error(
+	    r, 404, "Link expired",
+	    "This set-up link is not valid (any more). Open the mailbox's page in the admin "
+	    "for a fresh one.");
 }
 
 /* The link for address, valid LINK_TTL_S, on the host the admin uses. */
@@ -378,20 +387,21 @@ static void qr_svg(struct resp *r, const char *text)
 
 	if (!qrcodegen_encodeText(text, tmp, qr, qrcodegen_Ecc_MEDIUM, qrcodegen_VERSION_MIN,
 				  qrcodegen_VERSION_MAX, qrcodegen_Mask_AUTO, true)) {
-		h_raw(r, "<p class=\"mut\">(The QR code could not be drawn.)</p>");
+		admin_h_raw(r, "<p class=\"mut\">(The QR code could not be drawn.)</p>");
 		return;
 	}
 	w = qrcodegen_getSize(qr);
-	h_fmt(r,
-	      "<svg class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code\" "
-	      "viewBox=\"0 0 %d %d\" width=\"192\" height=\"192\" shape-rendering=\"crispEdges\">"
-	      "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/><path fill=\"#000\" d=\"",
-	      w + 2 * quiet, w + 2 * quiet);
+	admin_h_fmt(
+	    r,
+	    "<svg class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code\" "
+	    "viewBox=\"0 0 %d %d\" width=\"192\" height=\"192\" shape-rendering=\"crispEdges\">"
+	    "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/><path fill=\"#000\" d=\"",
+	    w + 2 * quiet, w + 2 * quiet);
 	for (int y = 0; y < w; y++)
 		for (int x = 0; x < w; x++)
 			if (qrcodegen_getModule(qr, x, y))
-				h_fmt(r, "M%d %dh1v1h-1z", x + quiet, y + quiet);
-	h_raw(r, "\"/></svg>");
+				admin_h_fmt(r, "M%d %dh1v1h-1z", x + quiet, y + quiet);
+	admin_h_raw(r, "\"/></svg>");
 }
 
 void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, const char *address)
@@ -399,40 +409,42 @@ void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, con
 	char dom[256], host[256], link[1024];
 
 	admin_names(a, dom, host);
-	h_raw(r, "<div class=\"card\" id=\"phone\"><h2>Set up a phone or computer</h2>"
-		 "<p>Most mail apps set themselves up: type your address and password into "
-		 "<b>Thunderbird</b>, <b>K-9 Mail</b>, <b>FairEmail</b> or <b>Outlook</b> and they "
-		 "find the servers below on their own.</p>");
+	admin_h_raw(
+	    r, "<div class=\"card\" id=\"phone\"><h2>Set up a phone or computer</h2>"
+	       "<p>Most mail apps set themselves up: type your address and password into "
+	       "<b>Thunderbird</b>, <b>K-9 Mail</b>, <b>FairEmail</b> or <b>Outlook</b> and they "
+	       "find the servers below on their own.</p>");
 	if (address && profile_link(a, q, address, link, sizeof(link)) == 0) {
-		h_raw(r,
-		      "<p><b>iPhone, iPad, Mac:</b> scan this code with the camera (or open the "
-		      "link on the device), then install the profile in Settings. The link works "
-		      "for a day.</p>");
+		admin_h_raw(
+		    r, "<p><b>iPhone, iPad, Mac:</b> scan this code with the camera (or open the "
+		       "link on the device), then install the profile in Settings. The link works "
+		       "for a day.</p>");
 		qr_svg(r, link);
-		h_raw(r, "<p><a id=\"profile-link\" href=\"");
-		h_esc(r, link);
-		h_raw(r, "\">Open the set-up profile</a></p>");
+		admin_h_raw(r, "<p><a id=\"profile-link\" href=\"");
+		admin_h_esc(r, link);
+		admin_h_raw(r, "\">Open the set-up profile</a></p>");
 	} else {
-		h_raw(r, "<p><b>iPhone, iPad, Mac:</b> each mailbox's page in the admin has a QR "
-			 "code to scan.</p>");
+		admin_h_raw(
+		    r, "<p><b>iPhone, iPad, Mac:</b> each mailbox's page in the admin has a QR "
+		       "code to scan.</p>");
 	}
-	h_raw(r, "<table><tbody><tr><th>Incoming (IMAP)</th><td><code>");
-	h_esc(r, host);
-	h_fmt(r, "</code> port %d, SSL/TLS</td></tr><tr><th>Outgoing (SMTP)</th><td><code>",
-	      admin_service_port(a, "imaps"));
-	h_esc(r, host);
-	h_fmt(r,
-	      "</code> port %d, SSL/TLS (or %d, STARTTLS)</td></tr><tr><th>User name</th>"
-	      "<td>the whole address</td></tr></tbody></table>",
-	      admin_service_port(a, "submissions"), admin_service_port(a, "submission"));
-	h_raw(r, "<p class=\"mut\">Settings for apps: <a href=\"/mail/config-v1.1.xml\">"
-		 "autoconfig</a></p></div>\n");
+	admin_h_raw(r, "<table><tbody><tr><th>Incoming (IMAP)</th><td><code>");
+	admin_h_esc(r, host);
+	admin_h_fmt(r, "</code> port %d, SSL/TLS</td></tr><tr><th>Outgoing (SMTP)</th><td><code>",
+		    admin_service_port(a, "imaps"));
+	admin_h_esc(r, host);
+	admin_h_fmt(r,
+		    "</code> port %d, SSL/TLS (or %d, STARTTLS)</td></tr><tr><th>User name</th>"
+		    "<td>the whole address</td></tr></tbody></table>",
+		    admin_service_port(a, "submissions"), admin_service_port(a, "submission"));
+	admin_h_raw(r, "<p class=\"mut\">Settings for apps: <a href=\"/mail/config-v1.1.xml\">"
+		       "autoconfig</a></p></div>\n");
 }
 
 /* GET /.well-known/acme-challenge/TOKEN: the HTTP-01 answer uacme left in
  * DATADIR/acme/ (token characters are base64url only, so no path escapes
  * the directory). */
-void page_acme_challenge(struct admin *a, struct req *q, struct resp *r)
+void admin_page_acme_challenge(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *tok = q->path + strlen("/.well-known/acme-challenge/");
 	char path[4200], data[1024];
@@ -442,18 +454,18 @@ void page_acme_challenge(struct admin *a, struct req *q, struct resp *r)
 	if (n == 0 || n > 128 ||
 	    strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			"0123456789-_") != n) {
-		h_error(r, 404, "Not found", "There is no such page.");
+		admin_h_error(r, 404, "Not found", "There is no such page.");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/acme/%s", a->datadir, tok);
 	f = fopen(path, "r");
 	if (!f) {
-		h_error(r, 404, "Not found", "There is no such page.");
+		admin_h_error(r, 404, "Not found", "There is no such page.");
 		return;
 	}
 	got = fread(data, 1, sizeof(data) - 1, f);
 	fclose(f);
 	data[got] = '\0';
 	r->ctype = "text/plain";
-	h_raw(r, data);
+	admin_h_raw(r, data);
 }

@@ -39,7 +39,7 @@ static void one_done(struct dncheck *c)
 	admin_dns_free(&c->recs);
 	free(c);
 	if (resume)
-		http_resume(q);
+		admin_http_resume(q);
 }
 
 static int status_verdict(enum dns_status s)
@@ -89,7 +89,7 @@ static void on_txt(void *arg, enum dns_status s, const struct dns_txt *t, size_t
 	one_done(d->c);
 }
 
-int dnscheck_start(struct admin *a, struct req *q)
+int admin_dnscheck_start(struct admin *a, struct req *q)
 {
 	struct dncheck *c = calloc(1, sizeof(*c));
 

@@ -35,6 +35,6 @@ int admin_dns_compute(struct admin *a, struct dnsrecs *d);
 void admin_dns_free(struct dnsrecs *d);
 /* Starts the check for q.  Returns 0 (q resumes when done, dns_state 2)
  * or -1 (nothing to check). */
-int dnscheck_start(struct admin *a, struct req *q);
+int admin_dnscheck_start(struct admin *a, struct req *q);
 
 #endif

@@ -163,40 +163,41 @@ void admin_dns_records(struct admin *a, const struct req *q, struct resp *r, con
 	int checked = q && q->dns_state == 2;
 
 	if (admin_dns_compute(a, &d) < 0) {
-		h_note(r, "err", "Choose the mail domain first.");
+		admin_h_note(r, "err", "Choose the mail domain first.");
 		return;
 	}
-	h_raw(r, "<div class=\"card\"><table id=\"dns\"><thead><tr><th>Type</th><th>Name</th>"
-		 "<th>Value</th>");
+	admin_h_raw(r, "<div class=\"card\"><table id=\"dns\"><thead><tr><th>Type</th><th>Name</th>"
+		       "<th>Value</th>");
 	if (checked)
-		h_raw(r, "<th>Published?</th>");
-	h_raw(r, "</tr></thead><tbody>\n");
+		admin_h_raw(r, "<th>Published?</th>");
+	admin_h_raw(r, "</tr></thead><tbody>\n");
 	for (size_t i = 0; i < d.n; i++) {
 		const struct dnsrec *x = &d.r[i];
 
-		h_raw(r, "<tr><td>");
-		h_esc(r, x->type);
-		h_raw(r, "</td><td><code>");
-		h_esc(r, x->name);
-		h_fmt(r, "</code></td><td><code id=\"rec-%zu\">", i + 1);
-		h_esc(r, x->value);
-		h_fmt(r,
-		      "</code> <button type=\"button\" class=\"sec inline\" data-copy=\"rec-%zu\" "
-		      "hidden>Copy</button><div class=\"mut\">",
-		      i + 1);
-		h_esc(r, x->why);
-		h_raw(r, "</div></td>");
+		admin_h_raw(r, "<tr><td>");
+		admin_h_esc(r, x->type);
+		admin_h_raw(r, "</td><td><code>");
+		admin_h_esc(r, x->name);
+		admin_h_fmt(r, "</code></td><td><code id=\"rec-%zu\">", i + 1);
+		admin_h_esc(r, x->value);
+		admin_h_fmt(
+		    r,
+		    "</code> <button type=\"button\" class=\"sec inline\" data-copy=\"rec-%zu\" "
+		    "hidden>Copy</button><div class=\"mut\">",
+		    i + 1);
+		admin_h_esc(r, x->why);
+		admin_h_raw(r, "</div></td>");
 		if (checked) {
 			int v = i < DNSREC_MAX ? q->dns_res[i] : 0;
-			h_fmt(r, "<td class=\"dns-%d\" id=\"chk-%zu\">", v, i + 1);
-			h_raw(r, x->check == DNSREC_NONE ? "not checked" : verdicts[v]);
-			h_raw(r, "</td>");
+			admin_h_fmt(r, "<td class=\"dns-%d\" id=\"chk-%zu\">", v, i + 1);
+			admin_h_raw(r, x->check == DNSREC_NONE ? "not checked" : verdicts[v]);
+			admin_h_raw(r, "</td>");
 		}
-		h_raw(r, "</tr>\n");
+		admin_h_raw(r, "</tr>\n");
 	}
-	h_raw(r, "</tbody></table><p><a class=\"btn sec\" id=\"dns-check\" href=\"");
-	h_raw(r, check_url);
-	h_raw(r, "\">Check which are published</a></p></div>\n");
+	admin_h_raw(r, "</tbody></table><p><a class=\"btn sec\" id=\"dns-check\" href=\"");
+	admin_h_raw(r, check_url);
+	admin_h_raw(r, "\">Check which are published</a></p></div>\n");
 	admin_dns_free(&d);
 }
 

@@ -81,7 +81,7 @@ static int value_ok(const char *s, size_t n)
 	return utf8_valid(s, n);
 }
 
-int form_parse(struct form *f, const char *body, size_t len, const char **why)
+int admin_form_parse(struct form *f, const char *body, size_t len, const char **why)
 {
 	size_t i = 0, o = 0;
 
@@ -142,17 +142,17 @@ int form_parse(struct form *f, const char *body, size_t len, const char **why)
 	}
 	return 0;
 bad:
-	form_free(f);
+	admin_form_free(f);
 	return -1;
 }
 
-void form_free(struct form *f)
+void admin_form_free(struct form *f)
 {
 	free(f->mem);
 	memset(f, 0, sizeof(*f));
 }
 
-const char *form_get(const struct form *f, const char *name)
+const char *admin_form_get(const struct form *f, const char *name)
 {
 	for (size_t i = 0; i < f->n; i++)
 		if (strcmp(f->f[i].name, name) == 0)
@@ -160,7 +160,7 @@ const char *form_get(const struct form *f, const char *name)
 	return NULL;
 }
 
-int form_ip_in_nets(const char *ip, const char *nets)
+int admin_form_ip_in_nets(const char *ip, const char *nets)
 {
 	return net_ip_in_nets(ip, nets ? nets : FORM_LOCAL_NETS);
 }
@@ -213,8 +213,8 @@ static int part_named(const char *head, size_t n, const char *name)
 	return 0;
 }
 
-int form_multipart_part(const char *ctype, const char *body, size_t len, const char *name,
-			const char **data, size_t *dlen, const char **why)
+int admin_form_multipart_part(const char *ctype, const char *body, size_t len, const char *name,
+			      const char **data, size_t *dlen, const char **why)
 {
 	char b[71], delim[76];
 	int bl = boundary_of(ctype, b);
@@ -274,7 +274,7 @@ int form_multipart_part(const char *ctype, const char *body, size_t len, const c
 	return -1;
 }
 
-int form_xml_text(const char *body, size_t len, const char *tag, char *out, size_t n)
+int admin_form_xml_text(const char *body, size_t len, const char *tag, char *out, size_t n)
 {
 	char open[80], close[82];
 	size_t ol, cl;

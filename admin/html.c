@@ -63,12 +63,12 @@ static void put(struct resp *r, const char *s, size_t n)
 		r->status = 500; /* the page outgrew ADMIN_PAGE_MAX: a bug */
 }
 
-void h_raw(struct resp *r, const char *s)
+void admin_h_raw(struct resp *r, const char *s)
 {
 	put(r, s, strlen(s));
 }
 
-void h_esc(struct resp *r, const char *s)
+void admin_h_esc(struct resp *r, const char *s)
 {
 	const char *start = s;
 
@@ -103,7 +103,7 @@ void h_esc(struct resp *r, const char *s)
 	put(r, start, (size_t)(s - start));
 }
 
-void h_fmt(struct resp *r, const char *fmt, ...)
+void admin_h_fmt(struct resp *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -113,85 +113,86 @@ void h_fmt(struct resp *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-void h_begin(struct resp *r, const char *title, const struct req *nav)
+void admin_h_begin(struct resp *r, const char *title, const struct req *nav)
 {
-	h_raw(r, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		 "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-		 "<title>");
-	h_esc(r, title);
-	h_raw(r, " · Loft</title><link rel=\"stylesheet\" href=\"/static/loft.css\"></head>\n"
-		 "<body><header><a class=\"brand\" href=\"/\">Loft</a>");
+	admin_h_raw(r, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+		       "<title>");
+	admin_h_esc(r, title);
+	admin_h_raw(r, " · Loft</title><link rel=\"stylesheet\" href=\"/static/loft.css\"></head>\n"
+		       "<body><header><a class=\"brand\" href=\"/\">Loft</a>");
 	if (nav)
-		h_raw(r,
-		      "<nav><a href=\"/admin\">Dashboard</a><a href=\"/admin/users\">Users</a>"
-		      "<a href=\"/admin/aliases\">Aliases</a><a href=\"/admin/domains\">Domains</a>"
-		      "<a href=\"/admin/queue\">Queue</a><a href=\"/admin/route\">Route</a>"
-		      "<a href=\"/admin/dns\">DNS</a><a href=\"/admin/log\">Log</a>"
-		      "<a href=\"/admin/system\">System</a>"
-		      "<form class=\"inline\" method=\"post\" action=\"/logout\">");
+		admin_h_raw(
+		    r,
+		    "<nav><a href=\"/admin\">Dashboard</a><a href=\"/admin/users\">Users</a>"
+		    "<a href=\"/admin/aliases\">Aliases</a><a href=\"/admin/domains\">Domains</a>"
+		    "<a href=\"/admin/queue\">Queue</a><a href=\"/admin/route\">Route</a>"
+		    "<a href=\"/admin/dns\">DNS</a><a href=\"/admin/log\">Log</a>"
+		    "<a href=\"/admin/system\">System</a>"
+		    "<form class=\"inline\" method=\"post\" action=\"/logout\">");
 	if (nav) {
-		h_csrf(r, nav);
-		h_raw(r, "<button class=\"sec\">Log out</button></form></nav>");
+		admin_h_csrf(r, nav);
+		admin_h_raw(r, "<button class=\"sec\">Log out</button></form></nav>");
 	}
-	h_raw(r, "</header>\n<main>\n");
+	admin_h_raw(r, "</header>\n<main>\n");
 }
 
-void h_end(struct resp *r)
+void admin_h_end(struct resp *r)
 {
-	h_raw(r, "</main><script src=\"/static/loft.js\"></script></body></html>\n");
+	admin_h_raw(r, "</main><script src=\"/static/loft.js\"></script></body></html>\n");
 }
 
-void h_error(struct resp *r, int status, const char *title, const char *msg)
+void admin_h_error(struct resp *r, int status, const char *title, const char *msg)
 {
 	buf_reset(&r->body);
 	r->status = status;
-	h_begin(r, title, NULL);
-	h_raw(r, "<h1>");
-	h_esc(r, title);
-	h_raw(r, "</h1><div class=\"note err\">");
-	h_esc(r, msg);
-	h_raw(r, "</div><p><a href=\"/\">Back to the start</a></p>");
-	h_end(r);
+	admin_h_begin(r, title, NULL);
+	admin_h_raw(r, "<h1>");
+	admin_h_esc(r, title);
+	admin_h_raw(r, "</h1><div class=\"note err\">");
+	admin_h_esc(r, msg);
+	admin_h_raw(r, "</div><p><a href=\"/\">Back to the start</a></p>");
+	admin_h_end(r);
 }
 
-void h_csrf(struct resp *r, const struct req *q)
+void admin_h_csrf(struct resp *r, const struct req *q)
 {
-	h_raw(r, "<input type=\"hidden\" name=\"csrf\" value=\"");
-	h_esc(r, q->sess.csrf);
-	h_raw(r, "\">");
+	admin_h_raw(r, "<input type=\"hidden\" name=\"csrf\" value=\"");
+	admin_h_esc(r, q->sess.csrf);
+	admin_h_raw(r, "\">");
 }
 
-void h_input(struct resp *r, const char *label, const char *name, const char *type,
-	     const char *value, const char *extra)
+void admin_h_input(struct resp *r, const char *label, const char *name, const char *type,
+		   const char *value, const char *extra)
 {
-	h_raw(r, "<label for=\"f-");
-	h_esc(r, name);
-	h_raw(r, "\">");
-	h_esc(r, label);
-	h_raw(r, "</label><input id=\"f-");
-	h_esc(r, name);
-	h_raw(r, "\" name=\"");
-	h_esc(r, name);
-	h_raw(r, "\" type=\"");
-	h_esc(r, type);
-	h_raw(r, "\"");
+	admin_h_raw(r, "<label for=\"f-");
+	admin_h_esc(r, name);
+	admin_h_raw(r, "\">");
+	admin_h_esc(r, label);
+	admin_h_raw(r, "</label><input id=\"f-");
+	admin_h_esc(r, name);
+	admin_h_raw(r, "\" name=\"");
+	admin_h_esc(r, name);
+	admin_h_raw(r, "\" type=\"");
+	admin_h_esc(r, type);
+	admin_h_raw(r, "\"");
 	if (value && strcmp(type, "password") != 0) {
-		h_raw(r, " value=\"");
-		h_esc(r, value);
-		h_raw(r, "\"");
+		admin_h_raw(r, " value=\"");
+		admin_h_esc(r, value);
+		admin_h_raw(r, "\"");
 	}
 	if (extra) {
-		h_raw(r, " ");
-		h_raw(r, extra);
+		admin_h_raw(r, " ");
+		admin_h_raw(r, extra);
 	}
-	h_raw(r, ">\n");
+	admin_h_raw(r, ">\n");
 }
 
-void h_note(struct resp *r, const char *kind, const char *msg)
+void admin_h_note(struct resp *r, const char *kind, const char *msg)
 {
-	h_raw(r, "<div class=\"note ");
-	h_raw(r, kind);
-	h_raw(r, "\" role=\"status\">");
-	h_esc(r, msg);
-	h_raw(r, "</div>\n");
+	admin_h_raw(r, "<div class=\"note ");
+	admin_h_raw(r, kind);
+	admin_h_raw(r, "\" role=\"status\">");
+	admin_h_esc(r, msg);
+	admin_h_raw(r, "</div>\n");
 }

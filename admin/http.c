@@ -67,7 +67,7 @@ static void http_kick(struct http *h);
 
 /* --- responses ---------------------------------------------------------- */
 
-void resp_header(struct resp *r, const char *name, const char *value)
+void admin_resp_header(struct resp *r, const char *name, const char *value)
 {
 	if (r->nh == ADMIN_MAX_HEADERS)
 		bug("event=too-many-headers");
@@ -78,10 +78,10 @@ void resp_header(struct resp *r, const char *name, const char *value)
 	r->nh++;
 }
 
-void resp_redirect(struct resp *r, int status, const char *location)
+void admin_resp_redirect(struct resp *r, int status, const char *location)
 {
 	r->status = status;
-	resp_header(r, "Location", location);
+	admin_resp_header(r, "Location", location);
 	buf_reset(&r->body);
 }
 
@@ -143,9 +143,9 @@ static enum MHD_Result send_simple(struct MHD_Connection *mc, int status, const 
 	enum MHD_Result ok;
 
 	buf_init(&r.body, ADMIN_PAGE_MAX);
-	h_error(&r, status, title, msg);
+	admin_h_error(&r, status, title, msg);
 	/* the rest of an over-long body is not read: close afterwards */
-	resp_header(&r, "Connection", "close");
+	admin_resp_header(&r, "Connection", "close");
 	ok = send_resp(mc, &r, https);
 	resp_free(&r);
 	return ok;
@@ -165,7 +165,7 @@ static uint64_t body_limit(struct http *h, const char *path)
  * 64 MB backup costs disk, not memory.  Returns what on_request returns. */
 static enum MHD_Result upload_begin(struct http *h, struct req *q)
 {
-	session_load(h->a, q);
+	admin_session_load(h->a, q);
 	if (!q->has_session || !q->sess.authed) {
 		q->too_big = 1;
 		q->discarded = (uint64_t)-1;
@@ -310,11 +310,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	if (q->post && !q->parsed && is_form(mc) && strcmp(q->path, "/admin/restore") != 0) {
 		q->parsed = 1; /* once: a suspended request comes back here */
-		if (form_parse(&q->form, q->body.data ? q->body.data : "", q->body.len,
-			       &q->form_why) < 0)
+		if (admin_form_parse(&q->form, q->body.data ? q->body.data : "", q->body.len,
+				     &q->form_why) < 0)
 			q->form_bad = 1;
 	}
-	if (h->a->stopping) /* a suspended request woken by http_free */
+	if (h->a->stopping) /* a suspended request woken by admin_http_free */
 		return send_simple(mc, 503, "Stopping", "Loft is stopping; try again in a moment.",
 				   q->https);
 	memset(&r, 0, sizeof(r));
@@ -351,21 +351,21 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		munmap(q->upload_map, (size_t)q->upload_len);
 	if (q->upload_fd >= 0)
 		close(q->upload_fd);
-	form_free(&q->form);
+	admin_form_free(&q->form);
 	buf_free(&q->body);
 	free(q);
 	*con_cls = NULL;
 }
 
-const char *req_query(const struct req *q, const char *name)
+const char *admin_req_query(const struct req *q, const char *name)
 {
 	return MHD_lookup_connection_value(q->mc, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* The one transport of the process (for http_resume). */
+/* The one transport of the process (for admin_http_resume). */
 static struct http *the_http;
 
-void http_resume(struct req *q)
+void admin_http_resume(struct req *q)
 {
 	struct req **pp;
 
@@ -677,8 +677,8 @@ static void on_accept(void *arg, int fd, const struct sockaddr *peer, const char
 
 /* --- set-up ------------------------------------------------------------- */
 
-struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s,
-		      unsigned handshake_s)
+struct http *admin_http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip,
+			    unsigned timeout_s, unsigned handshake_s)
 {
 	struct http *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *di;
@@ -721,29 +721,29 @@ struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, 
 	return h;
 }
 
-int http_listen(struct http *h, int fd, int tls)
+int admin_http_listen(struct http *h, int fd, int tls)
 {
 	return listener_add(h->lsn, fd, tls ? 443 : 80, tls);
 }
 
-void http_set_tls(struct http *h, struct tls_ctx *tls)
+void admin_http_set_tls(struct http *h, struct tls_ctx *tls)
 {
 	tls_ctx_free(h->tls);
 	h->tls = tls;
 }
 
-unsigned http_stop(struct http *h)
+unsigned admin_http_stop(struct http *h)
 {
 	listener_stop(h->lsn);
 	return h->conns;
 }
 
-unsigned http_conns(const struct http *h)
+unsigned admin_http_conns(const struct http *h)
 {
 	return h->conns;
 }
 
-void http_free(struct http *h)
+void admin_http_free(struct http *h)
 {
 	if (!h)
 		return;

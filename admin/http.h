@@ -14,20 +14,20 @@ struct http;
 struct tls_ctx;
 
 /* Never returns NULL: exits when MHD cannot start (a bad environment). */
-struct http *http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip, unsigned timeout_s,
-		      unsigned handshake_s);
+struct http *admin_http_new(struct admin *a, unsigned max_conns, unsigned max_per_ip,
+			    unsigned timeout_s, unsigned handshake_s);
 /* Serves on fd (a listening socket from loftd); tls: HTTPS.  Returns 0 or
  * -1. */
-int http_listen(struct http *h, int fd, int tls);
+int admin_http_listen(struct http *h, int fd, int tls);
 /* The certificate used for new HTTPS connections (a reference is taken;
  * NULL: HTTPS connections are closed at once). */
-void http_set_tls(struct http *h, struct tls_ctx *tls);
+void admin_http_set_tls(struct http *h, struct tls_ctx *tls);
 /* Stops accepting; open requests go on.  Returns the connections open. */
-unsigned http_stop(struct http *h);
+unsigned admin_http_stop(struct http *h);
 /* Connections open. */
-unsigned http_conns(const struct http *h);
-void http_free(struct http *h);
+unsigned admin_http_conns(const struct http *h);
+void admin_http_free(struct http *h);
 /* Ends the login delay of a suspended request (session.c). */
-void http_resume(struct req *q);
+void admin_http_resume(struct req *q);
 
 #endif

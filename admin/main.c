@@ -54,7 +54,7 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)d;
 	(void)arg;
 	/* open requests are short; MHD's timeout bounds the rest */
-	http_stop(H);
+	admin_http_stop(H);
 	ev_stop(A.ev);
 }
 
@@ -64,7 +64,7 @@ static void reload_tls(struct admin *a)
 
 	(void)a;
 	if (t)
-		http_set_tls(H, t);
+		admin_http_set_tls(H, t);
 }
 
 static void on_reload(struct daemon *d, void *arg)
@@ -74,7 +74,7 @@ static void on_reload(struct daemon *d, void *arg)
 	(void)d;
 	(void)arg;
 	if (t)
-		http_set_tls(H, t);
+		admin_http_set_tls(H, t);
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
 }
 
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		snprintf(A.hostname, sizeof(A.hostname), "%s", hn);
 	}
 	A.local_nets = config_get(A.cfg, "admin.local_nets", NULL);
-	if (A.local_nets && form_ip_in_nets("127.0.0.1", A.local_nets) < 0)
+	if (A.local_nets && admin_form_ip_in_nets("127.0.0.1", A.local_nets) < 0)
 		fatal("event=config-error key=admin.local_nets error=\"a list of CIDR blocks\"");
 	/* 64 MB: a backup of a small household's mail restores; a 100 MB
 	 * upload is refused before it is read */
@@ -148,15 +148,15 @@ int main(int argc, char **argv)
 		fatal("event=db-open-failed error=\"%s\"", err);
 	store_set_cache_kib(A.st, 1024);
 
-	H = http_new(&A, (unsigned)conf_u64("admin.max_connections", 64, 1, 10000),
-		     (unsigned)conf_u64("admin.max_connections_per_ip", 16, 1, 10000),
-		     (unsigned)conf_u64("admin.timeout", 30, 1, 3600),
-		     (unsigned)conf_u64("admin.handshake_timeout", 60, 1, 3600));
+	H = admin_http_new(&A, (unsigned)conf_u64("admin.max_connections", 64, 1, 10000),
+			   (unsigned)conf_u64("admin.max_connections_per_ip", 16, 1, 10000),
+			   (unsigned)conf_u64("admin.timeout", 30, 1, 3600),
+			   (unsigned)conf_u64("admin.handshake_timeout", 60, 1, 3600));
 	tls = load_tls();
 	if (tls)
-		http_set_tls(H, tls);
+		admin_http_set_tls(H, tls);
 	if ((fd = daemon_listener(A.d, "http")) >= 0) {
-		if (http_listen(H, fd, 0) < 0)
+		if (admin_http_listen(H, fd, 0) < 0)
 			fatal("event=listen-failed name=http error=\"%s\"", strerror(errno));
 		log_info(NULL, "event=listening name=http port=%d", socket_port(fd));
 		any = 1;
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 			close(fd);
 		} else {
 			A.https_port = socket_port(fd);
-			if (http_listen(H, fd, 1) < 0)
+			if (admin_http_listen(H, fd, 1) < 0)
 				fatal("event=listen-failed name=https error=\"%s\"",
 				      strerror(errno));
 			log_info(NULL, "event=listening name=https port=%d", A.https_port);
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 		fatal("event=no-listeners hint=\"loft-admin is started by loftd\"");
 
 	int rc = daemon_run(A.d);
-	http_free(H);
+	admin_http_free(H);
 	store_close(A.st);
 	authlimit_free(A.al);
 	daemon_free(A.d);

@@ -66,11 +66,11 @@ static const struct {
 
 static void flash(struct req *q, struct resp *r)
 {
-	const char *m = req_query(q, "m");
+	const char *m = admin_req_query(q, "m");
 
 	for (size_t i = 0; m && i < sizeof(msgs) / sizeof(msgs[0]); i++)
 		if (strcmp(m, msgs[i].code) == 0)
-			h_note(r, msgs[i].kind, msgs[i].text);
+			admin_h_note(r, msgs[i].kind, msgs[i].text);
 }
 
 static void done(struct resp *r, const char *page, const char *code)
@@ -78,43 +78,43 @@ static void done(struct resp *r, const char *page, const char *code)
 	char loc[128];
 
 	snprintf(loc, sizeof(loc), "%s?m=%s", page, code);
-	resp_redirect(r, 303, loc);
+	admin_resp_redirect(r, 303, loc);
 }
 
 /* A form that posts action (and one hidden field) to page, as a button. */
 static void button(struct resp *r, const struct req *q, const char *page, const char *action,
 		   const char *name, const char *value, const char *label, const char *cls)
 {
-	h_raw(r, "<form class=\"inline\" method=\"post\" action=\"");
-	h_raw(r, page);
-	h_raw(r, "\">");
-	h_csrf(r, q);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
-	h_raw(r, action);
-	h_raw(r, "\">");
+	admin_h_raw(r, "<form class=\"inline\" method=\"post\" action=\"");
+	admin_h_raw(r, page);
+	admin_h_raw(r, "\">");
+	admin_h_csrf(r, q);
+	admin_h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
+	admin_h_raw(r, action);
+	admin_h_raw(r, "\">");
 	if (name) {
-		h_raw(r, "<input type=\"hidden\" name=\"");
-		h_raw(r, name);
-		h_raw(r, "\" value=\"");
-		h_esc(r, value);
-		h_raw(r, "\">");
+		admin_h_raw(r, "<input type=\"hidden\" name=\"");
+		admin_h_raw(r, name);
+		admin_h_raw(r, "\" value=\"");
+		admin_h_esc(r, value);
+		admin_h_raw(r, "\">");
 	}
-	h_raw(r, "<button class=\"");
-	h_raw(r, cls);
-	h_raw(r, "\">");
-	h_raw(r, label);
-	h_raw(r, "</button></form>");
+	admin_h_raw(r, "<button class=\"");
+	admin_h_raw(r, cls);
+	admin_h_raw(r, "\">");
+	admin_h_raw(r, label);
+	admin_h_raw(r, "</button></form>");
 }
 
 static void form_open(struct resp *r, const struct req *q, const char *page, const char *action)
 {
-	h_raw(r, "<form method=\"post\" action=\"");
-	h_raw(r, page);
-	h_raw(r, "\">");
-	h_csrf(r, q);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
-	h_raw(r, action);
-	h_raw(r, "\">");
+	admin_h_raw(r, "<form method=\"post\" action=\"");
+	admin_h_raw(r, page);
+	admin_h_raw(r, "\">");
+	admin_h_csrf(r, q);
+	admin_h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"");
+	admin_h_raw(r, action);
+	admin_h_raw(r, "\">");
 }
 
 /* A bad form value: the page again with the message, status 400. */
@@ -134,7 +134,7 @@ static void bad(struct resp *r, int status, const char *msg,
 		buf_append(&rest, r->body.data + at, r->body.len - at);
 		r->body.len = at;
 		r->body.data[at] = '\0';
-		h_note(r, "err", msg);
+		admin_h_note(r, "err", msg);
 		buf_append(&r->body, rest.data, rest.len);
 		buf_free(&rest);
 	}
@@ -181,13 +181,13 @@ static int user_row(void *arg, const char *address, int64_t messages, int64_t by
 		snprintf(size, sizeof(size), "%.1f MB", (double)bytes / (1 << 20));
 	else
 		snprintf(size, sizeof(size), "%.0f KB", (double)bytes / 1024);
-	h_raw(r, "<tr><td><a href=\"/admin/user?address=");
-	h_esc(r, address);
-	h_raw(r, "\">");
-	h_esc(r, address);
-	h_fmt(r, "</a></td><td>%lld messages</td><td>", (long long)messages);
-	h_esc(r, size);
-	h_raw(r, "</td></tr>\n");
+	admin_h_raw(r, "<tr><td><a href=\"/admin/user?address=");
+	admin_h_esc(r, address);
+	admin_h_raw(r, "\">");
+	admin_h_esc(r, address);
+	admin_h_fmt(r, "</a></td><td>%lld messages</td><td>", (long long)messages);
+	admin_h_esc(r, size);
+	admin_h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
@@ -195,29 +195,30 @@ static int domain_option(void *arg, const char *name)
 {
 	struct resp *r = arg;
 
-	h_raw(r, "<option>");
-	h_esc(r, name);
-	h_raw(r, "</option>");
+	admin_h_raw(r, "<option>");
+	admin_h_esc(r, name);
+	admin_h_raw(r, "</option>");
 	return 0;
 }
 
-void page_users(struct admin *a, struct req *q, struct resp *r)
+void admin_page_users(struct admin *a, struct req *q, struct resp *r)
 {
-	h_begin(r, "Mailboxes", q);
-	h_raw(r, "<h1>Mailboxes</h1>");
+	admin_h_begin(r, "Mailboxes", q);
+	admin_h_raw(r, "<h1>Mailboxes</h1>");
 	flash(q, r);
-	h_raw(r, "<div class=\"card\"><table id=\"users\"><tbody>");
+	admin_h_raw(r, "<div class=\"card\"><table id=\"users\"><tbody>");
 	if (store_admin_usage(a->st, user_row, r) == 0)
-		h_raw(r, "<tr><td class=\"mut\">No mailboxes yet.</td></tr>");
-	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add a mailbox</h2>");
+		admin_h_raw(r, "<tr><td class=\"mut\">No mailboxes yet.</td></tr>");
+	admin_h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add a mailbox</h2>");
 	form_open(r, q, "/admin/users", "add");
-	h_input(r, "Name before the @", "local", "text", NULL, "autocapitalize=\"none\"");
-	h_raw(r, "<label for=\"f-domain\">Domain</label><select id=\"f-domain\" name=\"domain\">");
+	admin_h_input(r, "Name before the @", "local", "text", NULL, "autocapitalize=\"none\"");
+	admin_h_raw(
+	    r, "<label for=\"f-domain\">Domain</label><select id=\"f-domain\" name=\"domain\">");
 	store_domain_list(a->st, domain_option, r);
-	h_raw(r, "</select>");
-	h_input(r, "Password", "password", "password", NULL, "autocomplete=\"new-password\"");
-	h_raw(r, "<button>Add mailbox</button></form></div>");
-	h_end(r);
+	admin_h_raw(r, "</select>");
+	admin_h_input(r, "Password", "password", "password", NULL, "autocomplete=\"new-password\"");
+	admin_h_raw(r, "<button>Add mailbox</button></form></div>");
+	admin_h_end(r);
 }
 
 static int check_password(const char *pw)
@@ -225,28 +226,30 @@ static int check_password(const char *pw)
 	return pw && strlen(pw) >= 8 && strlen(pw) <= PASSWD_MAX;
 }
 
-void page_users_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_users_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action");
-	const char *local = form_get(&q->form, "local"), *dom = form_get(&q->form, "domain");
-	const char *addr = form_get(&q->form, "address"), *pw = form_get(&q->form, "password");
+	const char *action = admin_form_get(&q->form, "action");
+	const char *local = admin_form_get(&q->form, "local"),
+		   *dom = admin_form_get(&q->form, "domain");
+	const char *addr = admin_form_get(&q->form, "address"),
+		   *pw = admin_form_get(&q->form, "password");
 	char full[STORE_ADDR_MAX + 2];
 	int rc;
 
 	if (action && strcmp(action, "add") == 0) {
 		if (!local || !*local || !dom || strchr(local, '@') ||
 		    (size_t)snprintf(full, sizeof(full), "%s@%s", local, dom) >= sizeof(full)) {
-			bad(r, 400, "Type the name before the @ and choose a domain.", page_users,
-			    a, q);
+			bad(r, 400, "Type the name before the @ and choose a domain.",
+			    admin_page_users, a, q);
 			return;
 		}
 		if (!check_password(pw)) {
-			bad(r, 400, "The password must have at least 8 characters.", page_users, a,
-			    q);
+			bad(r, 400, "The password must have at least 8 characters.",
+			    admin_page_users, a, q);
 			return;
 		}
 		static const struct outcome o = {
-		    page_users,
+		    admin_page_users,
 		    "/admin/users",
 		    "user-added",
 		    NULL,
@@ -261,18 +264,19 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 	}
 	if (action && strcmp(action, "del") == 0 && addr) {
 		static const struct outcome o = {
-		    page_users, "/admin/users",	   "user-deleted",
-		    NULL,	"mailbox deleted", {{STORE_NOTFOUND, 404, "No such mailbox."}}};
+		    admin_page_users,  "/admin/users",
+		    "user-deleted",    NULL,
+		    "mailbox deleted", {{STORE_NOTFOUND, 404, "No such mailbox."}}};
 		answer(a, q, r, store_user_del(a->st, addr), &o);
 		return;
 	}
 	if (action && strcmp(action, "passwd") == 0 && addr) {
 		if (!check_password(pw)) {
-			bad(r, 400, "The password must have at least 8 characters.", page_users, a,
-			    q);
+			bad(r, 400, "The password must have at least 8 characters.",
+			    admin_page_users, a, q);
 			return;
 		}
-		static const struct outcome o = {page_users,
+		static const struct outcome o = {admin_page_users,
 						 "/admin/users",
 						 "passwd",
 						 NULL,
@@ -282,15 +286,15 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 		return;
 	}
 	if (action && strcmp(action, "quota") == 0 && addr) {
-		const char *qv = form_get(&q->form, "quota");
+		const char *qv = admin_form_get(&q->form, "quota");
 		uint64_t bytes;
 
 		if (!qv || strnum_u64(qv, INT64_MAX, &bytes) < 0) {
-			bad(r, 400, "The quota is a number of bytes; 0 means no limit.", page_users,
-			    a, q);
+			bad(r, 400, "The quota is a number of bytes; 0 means no limit.",
+			    admin_page_users, a, q);
 			return;
 		}
-		static const struct outcome o = {page_users,
+		static const struct outcome o = {admin_page_users,
 						 "/admin/users",
 						 "quota",
 						 NULL,
@@ -299,59 +303,61 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 		answer(a, q, r, store_user_quota_set(a->st, addr, (int64_t)bytes), &o);
 		return;
 	}
-	bad(r, 400, "Unknown action.", page_users, a, q);
+	bad(r, 400, "Unknown action.", admin_page_users, a, q);
 }
 
-void page_user(struct admin *a, struct req *q, struct resp *r)
+void admin_page_user(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *addr = req_query(q, "address");
+	const char *addr = admin_req_query(q, "address");
 	int64_t id;
 	char canon[STORE_ADDR_MAX + 1];
 
 	if (!addr || store_user_find(a->st, addr, &id) != 0 ||
 	    store_user_address(a->st, id, canon, sizeof(canon)) != 0) {
-		h_error(r, 404, "No such mailbox", "There is no mailbox with that address.");
+		admin_h_error(r, 404, "No such mailbox", "There is no mailbox with that address.");
 		return;
 	}
-	h_begin(r, canon, q);
-	h_raw(r, "<h1>");
-	h_esc(r, canon);
-	h_raw(r, "</h1>");
+	admin_h_begin(r, canon, q);
+	admin_h_raw(r, "<h1>");
+	admin_h_esc(r, canon);
+	admin_h_raw(r, "</h1>");
 	admin_phone_setup(a, q, r, canon);
 	{
 		int64_t quota = 0, usage = 0;
 
 		store_user_quota_get(a->st, id, &quota, &usage);
-		h_raw(r, "<div class=\"card\"><h2>Quota</h2><p id=\"quota\">");
+		admin_h_raw(r, "<div class=\"card\"><h2>Quota</h2><p id=\"quota\">");
 		if (quota > 0)
-			h_fmt(r, "%lld of %lld bytes used.", (long long)usage, (long long)quota);
+			admin_h_fmt(r, "%lld of %lld bytes used.", (long long)usage,
+				    (long long)quota);
 		else
-			h_fmt(r, "%lld bytes used, no limit.", (long long)usage);
-		h_raw(r, "</p>");
+			admin_h_fmt(r, "%lld bytes used, no limit.", (long long)usage);
+		admin_h_raw(r, "</p>");
 		form_open(r, q, "/admin/users", "quota");
-		h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
-		h_esc(r, canon);
-		h_raw(r, "\">");
-		h_fmt(r,
-		      "<label for=\"f-quota\">Limit in bytes (0 = no limit)</label>"
-		      "<input id=\"f-quota\" name=\"quota\" type=\"number\" min=\"0\" "
-		      "value=\"%lld\">",
-		      (long long)quota);
-		h_raw(r, "<button>Save quota</button></form></div>");
+		admin_h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
+		admin_h_esc(r, canon);
+		admin_h_raw(r, "\">");
+		admin_h_fmt(r,
+			    "<label for=\"f-quota\">Limit in bytes (0 = no limit)</label>"
+			    "<input id=\"f-quota\" name=\"quota\" type=\"number\" min=\"0\" "
+			    "value=\"%lld\">",
+			    (long long)quota);
+		admin_h_raw(r, "<button>Save quota</button></form></div>");
 	}
-	h_raw(r, "<div class=\"card\"><h2>Reset the password</h2>");
+	admin_h_raw(r, "<div class=\"card\"><h2>Reset the password</h2>");
 	form_open(r, q, "/admin/users", "passwd");
-	h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
-	h_esc(r, canon);
-	h_raw(r, "\">");
-	h_input(r, "New password", "password", "password", NULL, "autocomplete=\"new-password\"");
-	h_raw(r, "<button>Change password</button></form></div><div class=\"card\">"
-		 "<h2>Delete</h2><p>Deletes the mailbox and all its mail.</p>");
+	admin_h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
+	admin_h_esc(r, canon);
+	admin_h_raw(r, "\">");
+	admin_h_input(r, "New password", "password", "password", NULL,
+		      "autocomplete=\"new-password\"");
+	admin_h_raw(r, "<button>Change password</button></form></div><div class=\"card\">"
+		       "<h2>Delete</h2><p>Deletes the mailbox and all its mail.</p>");
 	button(r, q, "/admin/users", "del", "address", canon, "Delete mailbox", "del");
-	h_raw(r, "</div><p><a href=\"/admin/user/profile.mobileconfig?address=");
-	h_esc(r, canon);
-	h_raw(r, "\">Download the Apple profile</a></p>");
-	h_end(r);
+	admin_h_raw(r, "</div><p><a href=\"/admin/user/profile.mobileconfig?address=");
+	admin_h_esc(r, canon);
+	admin_h_raw(r, "\">Download the Apple profile</a></p>");
+	admin_h_end(r);
 }
 
 /* --- aliases ------------------------------------------------------------ */
@@ -362,56 +368,60 @@ static int alias_row(void *arg, const char *source, const char *target)
 	struct resp *r = ctx[0];
 	const struct req *q = ctx[1];
 
-	h_raw(r, "<tr><td>");
-	h_esc(r, source[0] == '@' ? "anything" : "");
-	h_esc(r, source);
-	h_raw(r, "</td><td>");
-	h_esc(r, target);
-	h_raw(r, "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/aliases\">");
-	h_csrf(r, q);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"del\">"
-		 "<input type=\"hidden\" name=\"source\" value=\"");
-	h_esc(r, source);
-	h_raw(r, "\"><input type=\"hidden\" name=\"target\" value=\"");
-	h_esc(r, target);
-	h_raw(r, "\"><button class=\"del\">Remove</button></form></td></tr>\n");
+	admin_h_raw(r, "<tr><td>");
+	admin_h_esc(r, source[0] == '@' ? "anything" : "");
+	admin_h_esc(r, source);
+	admin_h_raw(r, "</td><td>");
+	admin_h_esc(r, target);
+	admin_h_raw(r,
+		    "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/aliases\">");
+	admin_h_csrf(r, q);
+	admin_h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"del\">"
+		       "<input type=\"hidden\" name=\"source\" value=\"");
+	admin_h_esc(r, source);
+	admin_h_raw(r, "\"><input type=\"hidden\" name=\"target\" value=\"");
+	admin_h_esc(r, target);
+	admin_h_raw(r, "\"><button class=\"del\">Remove</button></form></td></tr>\n");
 	return 0;
 }
 
-void page_aliases(struct admin *a, struct req *q, struct resp *r)
+void admin_page_aliases(struct admin *a, struct req *q, struct resp *r)
 {
 	const void *ctx[2] = {r, q};
 
-	h_begin(r, "Aliases", q);
-	h_raw(r, "<h1>Aliases</h1><p>Mail to an alias goes to its targets: a mailbox here or any "
-		 "address elsewhere. An alias of the form <code>@example.org</code> catches mail "
-		 "to every address of the domain that has no mailbox or alias of its own.</p>");
+	admin_h_begin(r, "Aliases", q);
+	admin_h_raw(
+	    r, "<h1>Aliases</h1><p>Mail to an alias goes to its targets: a mailbox here or any "
+	       "address elsewhere. An alias of the form <code>@example.org</code> catches mail "
+	       "to every address of the domain that has no mailbox or alias of its own.</p>");
 	flash(q, r);
-	h_raw(r, "<div class=\"card\"><table id=\"aliases\"><thead><tr><th>Alias</th><th>Goes to"
-		 "</th><th></th></tr></thead><tbody>");
+	admin_h_raw(r,
+		    "<div class=\"card\"><table id=\"aliases\"><thead><tr><th>Alias</th><th>Goes to"
+		    "</th><th></th></tr></thead><tbody>");
 	if (store_alias_list(a->st, alias_row, ctx) == 0)
-		h_raw(r, "<tr><td colspan=\"3\" class=\"mut\">No aliases.</td></tr>");
-	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add an alias</h2>");
+		admin_h_raw(r, "<tr><td colspan=\"3\" class=\"mut\">No aliases.</td></tr>");
+	admin_h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add an alias</h2>");
 	form_open(r, q, "/admin/aliases", "add");
-	h_input(r, "Alias (name@domain, or @domain for a catch-all)", "source", "text", NULL,
-		"autocapitalize=\"none\"");
-	h_input(r, "Goes to (an address)", "target", "text", NULL, "autocapitalize=\"none\"");
-	h_raw(r, "<button>Add alias</button></form></div>");
-	h_end(r);
+	admin_h_input(r, "Alias (name@domain, or @domain for a catch-all)", "source", "text", NULL,
+		      "autocapitalize=\"none\"");
+	admin_h_input(r, "Goes to (an address)", "target", "text", NULL, "autocapitalize=\"none\"");
+	admin_h_raw(r, "<button>Add alias</button></form></div>");
+	admin_h_end(r);
 }
 
-void page_aliases_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_aliases_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action");
-	const char *src = form_get(&q->form, "source"), *dst = form_get(&q->form, "target");
+	const char *action = admin_form_get(&q->form, "action");
+	const char *src = admin_form_get(&q->form, "source"),
+		   *dst = admin_form_get(&q->form, "target");
 
 	if (!action || !src || !dst) {
-		bad(r, 400, "Fill in both fields.", page_aliases, a, q);
+		bad(r, 400, "Fill in both fields.", admin_page_aliases, a, q);
 		return;
 	}
 	if (strcmp(action, "add") == 0) {
 		static const struct outcome o = {
-		    page_aliases,
+		    admin_page_aliases,
 		    "/admin/aliases",
 		    "alias-added",
 		    NULL,
@@ -423,13 +433,13 @@ void page_aliases_post(struct admin *a, struct req *q, struct resp *r)
 		return;
 	}
 	if (strcmp(action, "del") == 0) {
-		static const struct outcome o = {page_aliases,	  "/admin/aliases",
-						 "alias-deleted", NULL,
-						 "alias removed", {{0, 404, "No such alias."}}};
+		static const struct outcome o = {admin_page_aliases, "/admin/aliases",
+						 "alias-deleted",    NULL,
+						 "alias removed",    {{0, 404, "No such alias."}}};
 		answer(a, q, r, store_alias_del(a->st, src, dst), &o);
 		return;
 	}
-	bad(r, 400, "Unknown action.", page_aliases, a, q);
+	bad(r, 400, "Unknown action.", admin_page_aliases, a, q);
 }
 
 /* --- domains ------------------------------------------------------------ */
@@ -440,44 +450,45 @@ static int domain_row(void *arg, const char *name)
 	struct resp *r = ctx[0];
 	const struct req *q = ctx[1];
 
-	h_raw(r, "<tr><td>");
-	h_esc(r, name);
-	h_raw(r, "</td><td>");
+	admin_h_raw(r, "<tr><td>");
+	admin_h_esc(r, name);
+	admin_h_raw(r, "</td><td>");
 	button(r, q, "/admin/domains", "del", "domain", name, "Remove", "del");
-	h_raw(r, "</td></tr>\n");
+	admin_h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
-void page_domains(struct admin *a, struct req *q, struct resp *r)
+void admin_page_domains(struct admin *a, struct req *q, struct resp *r)
 {
 	const void *ctx[2] = {r, q};
 
-	h_begin(r, "Domains", q);
-	h_raw(r, "<h1>Domains</h1>");
+	admin_h_begin(r, "Domains", q);
+	admin_h_raw(r, "<h1>Domains</h1>");
 	flash(q, r);
-	h_raw(r, "<div class=\"card\"><table id=\"domains\"><tbody>");
+	admin_h_raw(r, "<div class=\"card\"><table id=\"domains\"><tbody>");
 	if (store_domain_list(a->st, domain_row, ctx) == 0)
-		h_raw(r, "<tr><td class=\"mut\">No domains.</td></tr>");
-	h_raw(r, "</tbody></table><p class=\"mut\">A domain with mailboxes cannot be removed."
-		 "</p></div><div class=\"card\"><h2>Add a domain</h2>");
+		admin_h_raw(r, "<tr><td class=\"mut\">No domains.</td></tr>");
+	admin_h_raw(r, "</tbody></table><p class=\"mut\">A domain with mailboxes cannot be removed."
+		       "</p></div><div class=\"card\"><h2>Add a domain</h2>");
 	form_open(r, q, "/admin/domains", "add");
-	h_input(r, "Domain", "domain", "text", NULL, "autocapitalize=\"none\"");
-	h_raw(r, "<button>Add domain</button></form></div>");
-	h_end(r);
+	admin_h_input(r, "Domain", "domain", "text", NULL, "autocapitalize=\"none\"");
+	admin_h_raw(r, "<button>Add domain</button></form></div>");
+	admin_h_end(r);
 }
 
-void page_domains_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_domains_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action"), *dom = form_get(&q->form, "domain");
+	const char *action = admin_form_get(&q->form, "action"),
+		   *dom = admin_form_get(&q->form, "domain");
 
 	if (!action || !dom || !admin_hostname_ok(dom)) {
 		bad(r, 400, "That is not a domain name Loft can use (like example.org).",
-		    page_domains, a, q);
+		    admin_page_domains, a, q);
 		return;
 	}
 	if (strcmp(action, "add") == 0) {
 		static const struct outcome o = {
-		    page_domains,
+		    admin_page_domains,
 		    "/admin/domains",
 		    "domain-added",
 		    NULL,
@@ -489,7 +500,7 @@ void page_domains_post(struct admin *a, struct req *q, struct resp *r)
 	}
 	if (strcmp(action, "del") == 0) {
 		static const struct outcome o = {
-		    page_domains,
+		    admin_page_domains,
 		    "/admin/domains",
 		    "domain-deleted",
 		    NULL,
@@ -499,7 +510,7 @@ void page_domains_post(struct admin *a, struct req *q, struct resp *r)
 		answer(a, q, r, store_domain_del(a->st, dom), &o);
 		return;
 	}
-	bad(r, 400, "Unknown action.", page_domains, a, q);
+	bad(r, 400, "Unknown action.", admin_page_domains, a, q);
 }
 
 /* --- queue -------------------------------------------------------------- */
@@ -528,54 +539,56 @@ static int queue_row(void *arg, const struct store_queue_item *it)
 	gmtime_r(&tt, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
 	snprintf(id, sizeof(id), "%lld", (long long)it->id);
-	h_raw(r, "<tr><td>");
-	h_esc(r, it->rcpt);
-	h_raw(r, "<div class=\"mut\">from ");
-	h_esc(r, it->mail_from[0] ? it->mail_from : "<>");
-	h_raw(r, "</div></td><td>");
-	h_fmt(r, "%d", it->attempts);
-	h_raw(r, "</td><td>");
-	h_esc(r, t);
-	h_raw(r, "<div class=\"mut\">");
-	h_esc(r, it->last_error);
-	h_raw(r, "</div></td><td>");
+	admin_h_raw(r, "<tr><td>");
+	admin_h_esc(r, it->rcpt);
+	admin_h_raw(r, "<div class=\"mut\">from ");
+	admin_h_esc(r, it->mail_from[0] ? it->mail_from : "<>");
+	admin_h_raw(r, "</div></td><td>");
+	admin_h_fmt(r, "%d", it->attempts);
+	admin_h_raw(r, "</td><td>");
+	admin_h_esc(r, t);
+	admin_h_raw(r, "<div class=\"mut\">");
+	admin_h_esc(r, it->last_error);
+	admin_h_raw(r, "</div></td><td>");
 	button(r, c->q, "/admin/queue", "retry", "id", id, "Retry", "sec");
 	button(r, c->q, "/admin/queue", "delete", "id", id, "Delete", "del");
-	h_raw(r, "</td></tr>\n");
+	admin_h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
-void page_queue(struct admin *a, struct req *q, struct resp *r)
+void admin_page_queue(struct admin *a, struct req *q, struct resp *r)
 {
 	struct qctx c = {r, q, 0, 0};
 
-	h_begin(r, "Queue", q);
-	h_raw(r, "<h1>Outgoing queue</h1>");
+	admin_h_begin(r, "Queue", q);
+	admin_h_raw(r, "<h1>Outgoing queue</h1>");
 	flash(q, r);
-	h_raw(r, "<div class=\"card\"><table id=\"queue\"><thead><tr><th>To</th><th>Tries</th>"
-		 "<th>Next try (UTC)</th><th></th></tr></thead><tbody>");
+	admin_h_raw(r,
+		    "<div class=\"card\"><table id=\"queue\"><thead><tr><th>To</th><th>Tries</th>"
+		    "<th>Next try (UTC)</th><th></th></tr></thead><tbody>");
 	store_queue_list(a->st, queue_row, &c);
 	if (c.waiting == 0)
-		h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Nothing waiting.</td></tr>");
-	h_raw(r, "</tbody></table>");
+		admin_h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Nothing waiting.</td></tr>");
+	admin_h_raw(r, "</tbody></table>");
 	if (c.waiting > c.shown)
-		h_fmt(r, "<p class=\"mut\">%d more not shown.</p>", c.waiting - c.shown);
-	h_raw(r, "</div>");
+		admin_h_fmt(r, "<p class=\"mut\">%d more not shown.</p>", c.waiting - c.shown);
+	admin_h_raw(r, "</div>");
 	if (c.waiting) {
 		button(r, q, "/admin/queue", "flush", NULL, NULL, "Retry all now", "");
 	}
-	h_end(r);
+	admin_h_end(r);
 }
 
-void page_queue_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_queue_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action"), *ids = form_get(&q->form, "id");
+	const char *action = admin_form_get(&q->form, "action"),
+		   *ids = admin_form_get(&q->form, "id");
 	uint64_t id = 0;
 	int rc;
 
 	if (action && strcmp(action, "flush") == 0) {
 		if (store_admin_queue_retry_all(a->st) < 0) {
-			bad(r, 500, "The queue could not be changed.", page_queue, a, q);
+			bad(r, 500, "The queue could not be changed.", admin_page_queue, a, q);
 			return;
 		}
 		store_event_add(a->st, "queue", "admin: retry all now");
@@ -584,7 +597,7 @@ void page_queue_post(struct admin *a, struct req *q, struct resp *r)
 		return;
 	}
 	if (!action || !ids || strnum_u64(ids, INT64_MAX, &id) < 0) {
-		bad(r, 400, "Unknown queue entry.", page_queue, a, q);
+		bad(r, 400, "Unknown queue entry.", admin_page_queue, a, q);
 		return;
 	}
 	if (strcmp(action, "retry") == 0)
@@ -594,8 +607,8 @@ void page_queue_post(struct admin *a, struct req *q, struct resp *r)
 	else
 		rc = -1;
 	if (rc < 0) {
-		bad(r, rc == STORE_NOTFOUND ? 404 : 400, "No such waiting message.", page_queue, a,
-		    q);
+		bad(r, rc == STORE_NOTFOUND ? 404 : 400, "No such waiting message.",
+		    admin_page_queue, a, q);
 		return;
 	}
 	store_event_add(a->st, "queue",
@@ -607,25 +620,25 @@ void page_queue_post(struct admin *a, struct req *q, struct resp *r)
 
 /* --- route, DNS, log ---------------------------------------------------- */
 
-void page_route(struct admin *a, struct req *q, struct resp *r)
+void admin_page_route(struct admin *a, struct req *q, struct resp *r)
 {
-	h_begin(r, "Route", q);
-	h_raw(r, "<h1>Sending mail out</h1>");
+	admin_h_begin(r, "Route", q);
+	admin_h_raw(r, "<h1>Sending mail out</h1>");
 	flash(q, r);
 	if (q->relay_state == 2)
-		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
+		admin_h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
 	admin_route_status(a, r);
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, "/admin/route", "save");
 	admin_outbound_fields(a, r);
-	h_raw(r, "<button>Save</button></form>");
+	admin_h_raw(r, "<button>Save</button></form>");
 	form_open(r, q, "/admin/route", "test");
-	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
-		 "</form>");
+	admin_h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
+		       "</form>");
 	form_open(r, q, "/admin/route", "recheck");
-	h_raw(r,
-	      "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
-	h_end(r);
+	admin_h_raw(
+	    r, "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
+	admin_h_end(r);
 }
 
 /* POST action=test: suspends the request while the relay is tried
@@ -633,7 +646,7 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
  * wizard's step 4 through admin_relay_test. */
 int admin_relay_test(struct admin *a, struct req *q, struct resp *r)
 {
-	if (q->relay_state == 0 && relaytest_start(a, q) == 0) {
+	if (q->relay_state == 0 && admin_relaytest_start(a, q) == 0) {
 		r->suspend = 1;
 		return 1;
 	}
@@ -642,15 +655,15 @@ int admin_relay_test(struct admin *a, struct req *q, struct resp *r)
 	return 0;
 }
 
-void page_route_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_route_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action");
+	const char *action = admin_form_get(&q->form, "action");
 	const char *err;
 
 	if (action && strcmp(action, "test") == 0) {
 		if (admin_relay_test(a, q, r))
 			return;
-		page_route(a, q, r);
+		admin_page_route(a, q, r);
 		return;
 	}
 	if (action && strcmp(action, "recheck") == 0) {
@@ -661,31 +674,31 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 	err = admin_outbound_apply(a, q);
 
 	if (err) {
-		bad(r, 400, err, page_route, a, q);
+		bad(r, 400, err, admin_page_route, a, q);
 		return;
 	}
 	done(r, "/admin/route", "saved");
 }
 
-void page_dns(struct admin *a, struct req *q, struct resp *r)
+void admin_page_dns(struct admin *a, struct req *q, struct resp *r)
 {
-	if (req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+	if (admin_req_query(q, "check") && q->dns_state == 0 && admin_dnscheck_start(a, q) == 0) {
 		r->suspend = 1;
 		return;
 	}
-	h_begin(r, "DNS", q);
-	h_raw(r, "<h1>DNS records to publish</h1>");
+	admin_h_begin(r, "DNS", q);
+	admin_h_raw(r, "<h1>DNS records to publish</h1>");
 	admin_dns_records(a, q, r, "/admin/dns?check=1");
-	h_end(r);
+	admin_h_end(r);
 }
 
-void page_log(struct admin *a, struct req *q, struct resp *r)
+void admin_page_log(struct admin *a, struct req *q, struct resp *r)
 {
-	h_begin(r, "Log", q);
-	h_raw(r, "<h1>Recent events</h1><div class=\"card\">");
+	admin_h_begin(r, "Log", q);
+	admin_h_raw(r, "<h1>Recent events</h1><div class=\"card\">");
 	admin_events_table(a, r, 200);
-	h_raw(r, "</div>");
-	h_end(r);
+	admin_h_raw(r, "</div>");
+	admin_h_end(r);
 }
 
 /* --- certificate -------------------------------------------------------- */
@@ -696,33 +709,35 @@ void admin_cert_card(struct admin *a, const struct req *q, struct resp *r, int w
 
 	admin_cert_fingerprint(a, fp, sizeof(fp));
 	admin_names(a, dom, host);
-	h_raw(r, "<div class=\"card\" id=\"cert\"><h2>Certificate</h2>");
+	admin_h_raw(r, "<div class=\"card\" id=\"cert\"><h2>Certificate</h2>");
 	if (fp[0]) {
-		h_raw(r, "<p>SHA-256 fingerprint of the certificate in use (a phone may ask you to "
-			 "compare it):</p><p><code id=\"fp\">");
-		h_esc(r, fp);
-		h_raw(r, "</code></p>");
+		admin_h_raw(
+		    r, "<p>SHA-256 fingerprint of the certificate in use (a phone may ask you to "
+		       "compare it):</p><p><code id=\"fp\">");
+		admin_h_esc(r, fp);
+		admin_h_raw(r, "</code></p>");
 	} else {
-		h_raw(r, "<p>No certificate yet: it is made when Loft starts.</p>");
+		admin_h_raw(r, "<p>No certificate yet: it is made when Loft starts.</p>");
 	}
 	if (store_setting_get(a->st, "acme.status", st, sizeof(st)) == 0) {
-		h_raw(r, "<p>Let's Encrypt: <b id=\"acme-status\">");
-		h_esc(r, strcmp(st, "running") == 0 && !acme_running() ? "interrupted" : st);
-		h_raw(r, "</b></p>");
+		admin_h_raw(r, "<p>Let's Encrypt: <b id=\"acme-status\">");
+		admin_h_esc(r, strcmp(st, "running") == 0 && !admin_acme_running() ? "interrupted"
+										   : st);
+		admin_h_raw(r, "</b></p>");
 	}
-	h_raw(r, "<p>A free certificate from Let's Encrypt needs this box reachable from the "
-		 "internet on port 80 as <code>");
-	h_esc(r, host);
-	h_raw(r, "</code> (the A record and a port forward on your router).</p>");
-	h_raw(r, "<form method=\"post\" action=\"");
-	h_raw(r, wizard ? "/setup" : "/admin/certificate");
-	h_raw(r, "\">");
-	h_csrf(r, q);
+	admin_h_raw(r, "<p>A free certificate from Let's Encrypt needs this box reachable from the "
+		       "internet on port 80 as <code>");
+	admin_h_esc(r, host);
+	admin_h_raw(r, "</code> (the A record and a port forward on your router).</p>");
+	admin_h_raw(r, "<form method=\"post\" action=\"");
+	admin_h_raw(r, wizard ? "/setup" : "/admin/certificate");
+	admin_h_raw(r, "\">");
+	admin_h_csrf(r, q);
 	if (wizard)
-		h_raw(r, "<input type=\"hidden\" name=\"step\" value=\"7\">");
-	h_raw(r,
-	      "<input type=\"hidden\" name=\"action\" value=\"acme\">"
-	      "<button class=\"sec\">Get a certificate from Let's Encrypt</button></form></div>");
+		admin_h_raw(r, "<input type=\"hidden\" name=\"step\" value=\"7\">");
+	admin_h_raw(
+	    r, "<input type=\"hidden\" name=\"action\" value=\"acme\">"
+	       "<button class=\"sec\">Get a certificate from Let's Encrypt</button></form></div>");
 }
 
 /* POST action=acme (wizard step 7 or /admin/certificate).  Returns NULL
@@ -735,18 +750,18 @@ const char *admin_cert_request(struct admin *a)
 	admin_names(a, dom, host);
 	if (!host[0] || !admin_hostname_ok(host))
 		return "Set the mail domain and host name first.";
-	if (acme_start(a, host, &why) < 0)
+	if (admin_acme_start(a, host, &why) < 0)
 		return why;
 	store_event_add(a->st, "admin", "certificate requested");
 	return NULL;
 }
 
-void page_certificate_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_certificate_post(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *err = admin_cert_request(a);
 
 	if (err) {
-		bad(r, 409, err, page_system, a, q);
+		bad(r, 409, err, admin_page_system, a, q);
 		return;
 	}
 	done(r, "/admin/system", "acme");
@@ -760,8 +775,9 @@ void admin_procs_table(struct admin *a, struct resp *r)
 	char path[4200], t[32];
 	int n;
 
-	h_raw(r, "<h2>Processes</h2><table id=\"procs\"><thead><tr><th>Name"
-		 "</th><th>State</th><th>Since (UTC)</th><th>Restarts</th></tr></thead><tbody>");
+	admin_h_raw(r,
+		    "<h2>Processes</h2><table id=\"procs\"><thead><tr><th>Name"
+		    "</th><th>State</th><th>Since (UTC)</th><th>Restarts</th></tr></thead><tbody>");
 	snprintf(path, sizeof(path), "%s/run/status", a->datadir);
 	n = procstatus_read(path, ps, sizeof(ps) / sizeof(ps[0]));
 	for (int i = 0; i < n; i++) {
@@ -770,79 +786,81 @@ void admin_procs_table(struct admin *a, struct resp *r)
 
 		gmtime_r(&tt, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
-		h_raw(r, "<tr><td>");
-		h_esc(r, ps[i].name);
-		h_raw(r, "</td><td>");
-		h_esc(r, ps[i].state);
-		h_raw(r, "</td><td>");
-		h_esc(r, ps[i].started ? t : "");
-		h_fmt(r, "</td><td>%u</td></tr>", ps[i].restarts);
+		admin_h_raw(r, "<tr><td>");
+		admin_h_esc(r, ps[i].name);
+		admin_h_raw(r, "</td><td>");
+		admin_h_esc(r, ps[i].state);
+		admin_h_raw(r, "</td><td>");
+		admin_h_esc(r, ps[i].started ? t : "");
+		admin_h_fmt(r, "</td><td>%u</td></tr>", ps[i].restarts);
 	}
 	if (n <= 0)
-		h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Not known.</td></tr>");
-	h_raw(r, "</tbody></table>");
+		admin_h_raw(r, "<tr><td colspan=\"4\" class=\"mut\">Not known.</td></tr>");
+	admin_h_raw(r, "</tbody></table>");
 }
 
-void page_system(struct admin *a, struct req *q, struct resp *r)
+void admin_page_system(struct admin *a, struct req *q, struct resp *r)
 {
-	h_begin(r, "System", q);
-	h_raw(r, "<h1>System</h1>");
+	admin_h_begin(r, "System", q);
+	admin_h_raw(r, "<h1>System</h1>");
 	flash(q, r);
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	admin_procs_table(a, r);
-	h_raw(r, "</div>");
+	admin_h_raw(r, "</div>");
 	admin_cert_card(a, q, r, 0);
-	h_raw(r, "<div class=\"card\"><h2>Admin password</h2>");
+	admin_h_raw(r, "<div class=\"card\"><h2>Admin password</h2>");
 	form_open(r, q, "/admin/password", "change");
-	h_input(r, "Current password", "current", "password", NULL,
-		"autocomplete=\"current-password\"");
-	h_input(r, "New password", "password", "password", NULL, "autocomplete=\"new-password\"");
-	h_input(r, "New password again", "password2", "password", NULL,
-		"autocomplete=\"new-password\"");
-	h_raw(
+	admin_h_input(r, "Current password", "current", "password", NULL,
+		      "autocomplete=\"current-password\"");
+	admin_h_input(r, "New password", "password", "password", NULL,
+		      "autocomplete=\"new-password\"");
+	admin_h_input(r, "New password again", "password2", "password", NULL,
+		      "autocomplete=\"new-password\"");
+	admin_h_raw(
 	    r,
 	    "<button>Change</button></form></div><div class=\"card\"><h2>Backup</h2>"
 	    "<p>One file with all mail, mailboxes and settings.</p>"
 	    "<p><a class=\"btn\" href=\"/admin/backup\">Download a backup</a></p>"
 	    "<h2>Restore</h2><p>Replaces everything with the backup's content.</p>"
 	    "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/admin/restore?csrf=");
-	h_esc(r, q->sess.csrf);
-	h_raw(r, "\"><input type=\"file\" name=\"backup\" required> "
-		 "<button class=\"del\">Restore</button></form></div>");
-	h_end(r);
+	admin_h_esc(r, q->sess.csrf);
+	admin_h_raw(r, "\"><input type=\"file\" name=\"backup\" required> "
+		       "<button class=\"del\">Restore</button></form></div>");
+	admin_h_end(r);
 }
 
-void page_password_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_password_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *cur = form_get(&q->form, "current"), *pw = form_get(&q->form, "password");
-	const char *pw2 = form_get(&q->form, "password2"), *msg;
-	int rc = session_check_login(a, q, cur ? cur : "", &msg);
+	const char *cur = admin_form_get(&q->form, "current"),
+		   *pw = admin_form_get(&q->form, "password");
+	const char *pw2 = admin_form_get(&q->form, "password2"), *msg;
+	int rc = admin_session_check_login(a, q, cur ? cur : "", &msg);
 
 	if (rc == 2) {
 		r->suspend = 1;
 		return;
 	}
 	if (rc != 1) {
-		bad(r, 403, "The current password is wrong.", page_system, a, q);
+		bad(r, 403, "The current password is wrong.", admin_page_system, a, q);
 		return;
 	}
 	if (!pw || strlen(pw) < 10 || strlen(pw) > PASSWD_MAX) {
-		bad(r, 400, "The new password must have at least 10 characters.", page_system, a,
-		    q);
+		bad(r, 400, "The new password must have at least 10 characters.", admin_page_system,
+		    a, q);
 		return;
 	}
 	if (!pw2 || strcmp(pw, pw2) != 0) {
-		bad(r, 400, "The two new passwords differ.", page_system, a, q);
+		bad(r, 400, "The two new passwords differ.", admin_page_system, a, q);
 		return;
 	}
-	if (session_set_password(a, pw) < 0 || session_login(a, q, r) < 0) {
-		bad(r, 500, "The password could not be saved.", page_system, a, q);
+	if (admin_session_set_password(a, pw) < 0 || admin_session_login(a, q, r) < 0) {
+		bad(r, 500, "The password could not be saved.", admin_page_system, a, q);
 		return;
 	}
 	done(r, "/admin/system", "admin-pw");
 }
 
-void page_backup(struct admin *a, struct req *q, struct resp *r)
+void admin_page_backup(struct admin *a, struct req *q, struct resp *r)
 {
 	char path[4200], name[64], disp[128];
 	time_t now = time(NULL);
@@ -857,7 +875,7 @@ void page_backup(struct admin *a, struct req *q, struct resp *r)
 	unlink(path);
 	if (store_backup(a->st, path) < 0) {
 		log_err(NULL, "event=backup-failed error=\"%s\"", store_errmsg(a->st));
-		h_error(r, 500, "Backup failed", "The backup could not be made.");
+		admin_h_error(r, 500, "Backup failed", "The backup could not be made.");
 		unlink(path);
 		return;
 	}
@@ -866,14 +884,14 @@ void page_backup(struct admin *a, struct req *q, struct resp *r)
 	if (fd < 0 || fstat(fd, &stt) < 0) {
 		if (fd >= 0)
 			close(fd);
-		h_error(r, 500, "Backup failed", "The backup could not be read.");
+		admin_h_error(r, 500, "Backup failed", "The backup could not be read.");
 		return;
 	}
 	gmtime_r(&now, &tm);
 	strftime(name, sizeof(name), "loft-backup-%Y%m%d-%H%M.db", &tm);
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
 	r->ctype = "application/vnd.sqlite3";
-	resp_header(r, "Content-Disposition", disp);
+	admin_resp_header(r, "Content-Disposition", disp);
 	r->fd = fd;
 	r->fd_size = (uint64_t)stt.st_size;
 	store_event_add(a->st, "admin", "backup downloaded");
@@ -894,7 +912,7 @@ static void unlink_upload(const char *path)
 	unlink(side);
 }
 
-void page_restore_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_restore_post(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *ct = MHD_lookup_connection_value(q->mc, MHD_HEADER_KIND, "Content-Type");
 	const char *data, *why;
@@ -904,14 +922,14 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	ssize_t w = 0;
 
 	if (q->upload_err) {
-		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		bad(r, 500, "The upload could not be stored.", admin_page_system, a, q);
 		return;
 	}
 	if (!q->upload_map ||
-	    form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
-				&why) < 0 ||
+	    admin_form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
+				      &why) < 0 ||
 	    n == 0) {
-		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
+		bad(r, 400, "Choose a backup file to restore.", admin_page_system, a, q);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/restore-upload-%ld.db", a->datadir, (long)getpid());
@@ -927,7 +945,7 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	}
 	if (fd < 0 || w < 0) {
 		unlink(path);
-		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		bad(r, 500, "The upload could not be stored.", admin_page_system, a, q);
 		return;
 	}
 	/* store_restore checks integrity and schema before replacing
@@ -936,13 +954,13 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	unlink_upload(path);
 	if (rrc < 0) {
 		log_warn(NULL, "event=restore-refused error=\"%s\"", err);
-		bad(r, 400, "That file is not a Loft backup this version can restore.", page_system,
-		    a, q);
+		bad(r, 400, "That file is not a Loft backup this version can restore.",
+		    admin_page_system, a, q);
 		return;
 	}
 	log_info(NULL, "event=restored bytes=%zu", n);
 	store_event_add(a->st, "admin", "backup restored");
 	daemon_notify(a->d, "mail");
 	/* the sessions are the backup's now: log in again */
-	resp_redirect(r, 303, "/login");
+	admin_resp_redirect(r, 303, "/login");
 }

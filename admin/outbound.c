@@ -61,27 +61,29 @@ void admin_route_status(struct admin *a, struct resp *r)
 	else
 		words = "Not checked yet. Loft checks your connection by itself and shows the "
 			"result here.";
-	h_raw(r, "<div class=\"card\" id=\"route\"><h2>Network and route</h2><p id=\"verdict\">");
-	h_esc(r, words);
-	h_raw(r, "</p><p>Sending: <b id=\"route-mode\">");
+	admin_h_raw(
+	    r, "<div class=\"card\" id=\"route\"><h2>Network and route</h2><p id=\"verdict\">");
+	admin_h_esc(r, words);
+	admin_h_raw(r, "</p><p>Sending: <b id=\"route-mode\">");
 	if (strcmp(mode, "direct") == 0)
-		h_raw(r, "always directly");
+		admin_h_raw(r, "always directly");
 	else if (strcmp(mode, "smarthost") == 0)
-		h_raw(r, "always through the relay");
+		admin_h_raw(r, "always through the relay");
 	else
-		h_raw(r, "automatic");
-	h_raw(r, "</b>");
+		admin_h_raw(r, "automatic");
+	admin_h_raw(r, "</b>");
 	if (host[0]) {
-		h_raw(r, " · relay <code>");
-		h_esc(r, host);
-		h_raw(r, "</code>");
+		admin_h_raw(r, " · relay <code>");
+		admin_h_esc(r, host);
+		admin_h_raw(r, "</code>");
 	} else if (strcmp(verdict, "relay") == 0 && strcmp(mode, "direct") != 0) {
-		h_raw(r, "</p><div class=\"note err\">No relay is set up: mail to other servers "
-			 "waits in the queue until you add one.</div><p>");
+		admin_h_raw(r,
+			    "</p><div class=\"note err\">No relay is set up: mail to other servers "
+			    "waits in the queue until you add one.</div><p>");
 	}
-	h_raw(r, "</p>");
+	admin_h_raw(r, "</p>");
 	admin_netwatch_evidence(a, r);
-	h_raw(r, "</div>\n");
+	admin_h_raw(r, "</div>\n");
 }
 
 static void when(struct resp *r, int64_t t)
@@ -92,33 +94,33 @@ static void when(struct resp *r, int64_t t)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
-	h_esc(r, buf);
+	admin_h_esc(r, buf);
 }
 
 static int check_cb(void *arg, const struct store_nw_check *c)
 {
 	struct resp *r = arg;
 
-	h_raw(r, "<h3>Last check</h3><p class=\"mut\">");
+	admin_h_raw(r, "<h3>Last check</h3><p class=\"mut\">");
 	when(r, c->finished);
 	if (c->address[0]) {
-		h_raw(r, " · public address <code>");
-		h_esc(r, c->address);
-		h_raw(r, "</code>");
+		admin_h_raw(r, " · public address <code>");
+		admin_h_esc(r, c->address);
+		admin_h_raw(r, "</code>");
 	}
-	h_raw(r, "</p><p>");
-	h_esc(r, c->reason);
-	h_raw(r, "</p><table id=\"evidence\"><tbody>");
+	admin_h_raw(r, "</p><p>");
+	admin_h_esc(r, c->reason);
+	admin_h_raw(r, "</p><table id=\"evidence\"><tbody>");
 	for (size_t i = 0; i < c->nitems; i++) {
-		h_raw(r, "<tr><th>");
-		h_esc(r, c->items[i].probe);
-		h_raw(r, "</th><td>");
-		h_esc(r, c->items[i].result);
-		h_raw(r, "</td><td>");
-		h_esc(r, c->items[i].detail);
-		h_raw(r, "</td></tr>");
+		admin_h_raw(r, "<tr><th>");
+		admin_h_esc(r, c->items[i].probe);
+		admin_h_raw(r, "</th><td>");
+		admin_h_esc(r, c->items[i].result);
+		admin_h_raw(r, "</td><td>");
+		admin_h_esc(r, c->items[i].detail);
+		admin_h_raw(r, "</td></tr>");
 	}
-	h_raw(r, "</tbody></table>");
+	admin_h_raw(r, "</tbody></table>");
 	return 1;
 }
 
@@ -126,15 +128,15 @@ static int change_cb(void *arg, const struct store_nw_change *ch)
 {
 	struct resp *r = arg;
 
-	h_raw(r, "<li>");
+	admin_h_raw(r, "<li>");
 	when(r, ch->time);
-	h_raw(r, ": ");
-	h_esc(r, ch->from);
-	h_raw(r, " → ");
-	h_esc(r, ch->to);
-	h_raw(r, " <span class=\"mut\">");
-	h_esc(r, ch->reason);
-	h_raw(r, "</span></li>");
+	admin_h_raw(r, ": ");
+	admin_h_esc(r, ch->from);
+	admin_h_raw(r, " → ");
+	admin_h_esc(r, ch->to);
+	admin_h_raw(r, " <span class=\"mut\">");
+	admin_h_esc(r, ch->reason);
+	admin_h_raw(r, "</span></li>");
 	return 0;
 }
 
@@ -142,15 +144,15 @@ static int mapping_cb(void *arg, const struct store_nw_mapping *m)
 {
 	struct resp *r = arg;
 
-	h_raw(r, "<li>");
-	h_esc(r, m->proto);
-	h_fmt(r, " %d: ", m->port);
-	h_raw(r, m->ok ? "forwarded" : "not forwarded");
-	h_raw(r, " <span class=\"mut\">(");
-	h_esc(r, m->method);
-	h_raw(r, ") ");
-	h_esc(r, m->detail);
-	h_raw(r, "</span></li>");
+	admin_h_raw(r, "<li>");
+	admin_h_esc(r, m->proto);
+	admin_h_fmt(r, " %d: ", m->port);
+	admin_h_raw(r, m->ok ? "forwarded" : "not forwarded");
+	admin_h_raw(r, " <span class=\"mut\">(");
+	admin_h_esc(r, m->method);
+	admin_h_raw(r, ") ");
+	admin_h_esc(r, m->detail);
+	admin_h_raw(r, "</span></li>");
 	return 0;
 }
 
@@ -159,13 +161,13 @@ void admin_netwatch_evidence(struct admin *a, struct resp *r)
 {
 	if (store_nw_check_list(a->st, 1, check_cb, r) <= 0)
 		return;
-	h_raw(r, "<h3>Router port forwards</h3><ul id=\"mappings\">");
+	admin_h_raw(r, "<h3>Router port forwards</h3><ul id=\"mappings\">");
 	if (store_nw_mapping_list(a->st, mapping_cb, r) == 0)
-		h_raw(r, "<li class=\"mut\">none reported</li>");
-	h_raw(r, "</ul><h3>Verdict history</h3><ul id=\"history\">");
+		admin_h_raw(r, "<li class=\"mut\">none reported</li>");
+	admin_h_raw(r, "</ul><h3>Verdict history</h3><ul id=\"history\">");
 	if (store_nw_change_list(a->st, 10, change_cb, r) == 0)
-		h_raw(r, "<li class=\"mut\">no changes</li>");
-	h_raw(r, "</ul>");
+		admin_h_raw(r, "<li class=\"mut\">no changes</li>");
+	admin_h_raw(r, "</ul>");
 }
 
 void admin_netwatch_recheck(struct admin *a)
@@ -191,52 +193,55 @@ void admin_outbound_fields(struct admin *a, struct resp *r)
 	get(a, "smarthost.tls", tls, sizeof(tls), "starttls");
 	get(a, "smarthost.user", user, sizeof(user), "");
 	get(a, "smarthost.password", pw, sizeof(pw), "");
-	h_raw(r, "<fieldset><legend>Route</legend>");
+	admin_h_raw(r, "<fieldset><legend>Route</legend>");
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		h_raw(r, "<div><input type=\"radio\" name=\"mode\" id=\"mode-");
-		h_raw(r, modes[i].v);
-		h_raw(r, "\" value=\"");
-		h_raw(r, modes[i].v);
-		h_raw(r, strcmp(mode, modes[i].v) == 0 ? "\" checked>" : "\">");
-		h_raw(r, "<label class=\"inline\" for=\"mode-");
-		h_raw(r, modes[i].v);
-		h_raw(r, "\">");
-		h_raw(r, modes[i].label);
-		h_raw(r, "</label></div>");
+		admin_h_raw(r, "<div><input type=\"radio\" name=\"mode\" id=\"mode-");
+		admin_h_raw(r, modes[i].v);
+		admin_h_raw(r, "\" value=\"");
+		admin_h_raw(r, modes[i].v);
+		admin_h_raw(r, strcmp(mode, modes[i].v) == 0 ? "\" checked>" : "\">");
+		admin_h_raw(r, "<label class=\"inline\" for=\"mode-");
+		admin_h_raw(r, modes[i].v);
+		admin_h_raw(r, "\">");
+		admin_h_raw(r, modes[i].label);
+		admin_h_raw(r, "</label></div>");
 	}
-	h_raw(r, "</fieldset><h2>Relay</h2><label for=\"f-preset\">Provider</label>"
-		 "<select id=\"f-preset\" name=\"preset\"><option value=\"custom\">Other / my "
-		 "internet provider's relay</option>");
+	admin_h_raw(r,
+		    "</fieldset><h2>Relay</h2><label for=\"f-preset\">Provider</label>"
+		    "<select id=\"f-preset\" name=\"preset\"><option value=\"custom\">Other / my "
+		    "internet provider's relay</option>");
 	for (const struct relay_preset *p = relay_presets; p->name; p++) {
-		h_raw(r, "<option value=\"");
-		h_esc(r, p->name);
-		h_raw(r, strcmp(preset, p->name) == 0 ? "\" selected>" : "\">");
-		h_esc(r, p->label);
-		h_raw(r, "</option>");
+		admin_h_raw(r, "<option value=\"");
+		admin_h_esc(r, p->name);
+		admin_h_raw(r, strcmp(preset, p->name) == 0 ? "\" selected>" : "\">");
+		admin_h_esc(r, p->label);
+		admin_h_raw(r, "</option>");
 	}
-	h_raw(r, "</select><p class=\"mut\">With a provider chosen, an empty server field is "
-		 "filled in with its usual one.</p>");
-	h_input(r, "Relay server", "host", "text", host, "autocapitalize=\"none\"");
-	h_input(r, "Port", "port", "number", port, "min=\"1\" max=\"65535\"");
-	h_raw(r, "<label for=\"f-tls\">Encryption</label><select id=\"f-tls\" name=\"tls\">");
-	h_raw(r, strcmp(tls, "tls") == 0
-		     ? "<option value=\"starttls\">STARTTLS (port 587)</option>"
-		       "<option value=\"tls\" selected>TLS (port 465)</option>"
-		     : "<option value=\"starttls\" selected>STARTTLS (port 587)</option>"
-		       "<option value=\"tls\">TLS (port 465)</option>");
-	h_raw(r, "</select>");
-	h_input(r, "User name", "user", "text", user,
-		"autocapitalize=\"none\" autocomplete=\"off\"");
-	h_input(r, pw[0] ? "Password (saved; leave empty to keep it)" : "Password", "password",
-		"password", NULL, "autocomplete=\"new-password\"");
+	admin_h_raw(r, "</select><p class=\"mut\">With a provider chosen, an empty server field is "
+		       "filled in with its usual one.</p>");
+	admin_h_input(r, "Relay server", "host", "text", host, "autocapitalize=\"none\"");
+	admin_h_input(r, "Port", "port", "number", port, "min=\"1\" max=\"65535\"");
+	admin_h_raw(r, "<label for=\"f-tls\">Encryption</label><select id=\"f-tls\" name=\"tls\">");
+	admin_h_raw(r, strcmp(tls, "tls") == 0
+			   ? "<option value=\"starttls\">STARTTLS (port 587)</option>"
+			     "<option value=\"tls\" selected>TLS (port 465)</option>"
+			   : "<option value=\"starttls\" selected>STARTTLS (port 587)</option>"
+			     "<option value=\"tls\">TLS (port 465)</option>");
+	admin_h_raw(r, "</select>");
+	admin_h_input(r, "User name", "user", "text", user,
+		      "autocapitalize=\"none\" autocomplete=\"off\"");
+	admin_h_input(r, pw[0] ? "Password (saved; leave empty to keep it)" : "Password",
+		      "password", "password", NULL, "autocomplete=\"new-password\"");
 }
 
 const char *admin_outbound_apply(struct admin *a, const struct req *q)
 {
-	const char *mode = form_get(&q->form, "mode"), *pid = form_get(&q->form, "preset");
-	const char *host = form_get(&q->form, "host"), *port = form_get(&q->form, "port");
-	const char *tls = form_get(&q->form, "tls"), *user = form_get(&q->form, "user");
-	const char *pw = form_get(&q->form, "password");
+	const char *mode = admin_form_get(&q->form, "mode"),
+		   *pid = admin_form_get(&q->form, "preset");
+	const char *host = admin_form_get(&q->form, "host"),
+		   *port = admin_form_get(&q->form, "port");
+	const char *tls = admin_form_get(&q->form, "tls"), *user = admin_form_get(&q->form, "user");
+	const char *pw = admin_form_get(&q->form, "password");
 	int custom = !pid || strcmp(pid, "custom") == 0;
 	const struct relay_preset *p = custom ? NULL : preset_find(pid);
 	char pport[16];

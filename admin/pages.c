@@ -14,76 +14,76 @@
 #include "store_admin.h"
 #include "store_settings.h"
 
-void page_css(struct admin *a, struct req *q, struct resp *r)
+void admin_page_css(struct admin *a, struct req *q, struct resp *r)
 {
 	(void)a;
 	(void)q;
 	r->ctype = "text/css; charset=utf-8";
-	h_raw(r, admin_css);
+	admin_h_raw(r, admin_css);
 }
 
-void page_js(struct admin *a, struct req *q, struct resp *r)
+void admin_page_js(struct admin *a, struct req *q, struct resp *r)
 {
 	(void)a;
 	(void)q;
 	r->ctype = "text/javascript; charset=utf-8";
-	h_raw(r, admin_js);
+	admin_h_raw(r, admin_js);
 }
 
-void page_root(struct admin *a, struct req *q, struct resp *r)
+void admin_page_root(struct admin *a, struct req *q, struct resp *r)
 {
 	(void)q;
-	resp_redirect(r, 302, admin_setup_done(a) ? "/admin" : "/setup");
+	admin_resp_redirect(r, 302, admin_setup_done(a) ? "/admin" : "/setup");
 }
 
 static void login_form(struct req *q, struct resp *r, const char *err)
 {
-	h_begin(r, "Log in", NULL);
-	h_raw(r, "<h1>Log in</h1>");
+	admin_h_begin(r, "Log in", NULL);
+	admin_h_raw(r, "<h1>Log in</h1>");
 	if (err)
-		h_note(r, "err", err);
-	h_raw(r, "<div class=\"card\"><form method=\"post\" action=\"/login\">");
-	h_csrf(r, q);
-	h_input(r, "Admin password", "password", "password", NULL,
-		"required autofocus autocomplete=\"current-password\"");
-	h_raw(r, "<button>Log in</button></form></div>");
-	h_end(r);
+		admin_h_note(r, "err", err);
+	admin_h_raw(r, "<div class=\"card\"><form method=\"post\" action=\"/login\">");
+	admin_h_csrf(r, q);
+	admin_h_input(r, "Admin password", "password", "password", NULL,
+		      "required autofocus autocomplete=\"current-password\"");
+	admin_h_raw(r, "<button>Log in</button></form></div>");
+	admin_h_end(r);
 }
 
-void page_login(struct admin *a, struct req *q, struct resp *r)
+void admin_page_login(struct admin *a, struct req *q, struct resp *r)
 {
-	if (!session_have_password(a)) {
-		resp_redirect(r, 302, "/setup");
+	if (!admin_session_have_password(a)) {
+		admin_resp_redirect(r, 302, "/setup");
 		return;
 	}
-	if (session_ensure(a, q, r) < 0)
+	if (admin_session_ensure(a, q, r) < 0)
 		return;
 	login_form(q, r, NULL);
 }
 
-void page_login_post(struct admin *a, struct req *q, struct resp *r)
+void admin_page_login_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *pw = form_get(&q->form, "password"), *msg = NULL;
+	const char *pw = admin_form_get(&q->form, "password"), *msg = NULL;
 	int rc;
 
-	rc = session_check_login(a, q, pw ? pw : "", &msg);
+	rc = admin_session_check_login(a, q, pw ? pw : "", &msg);
 	if (rc == 2) {
 		r->suspend = 1;
 		return;
 	}
 	if (rc == 1) {
-		if (session_login(a, q, r) == 0)
-			resp_redirect(r, 303, admin_setup_done(a) ? "/admin" : "/setup");
+		if (admin_session_login(a, q, r) == 0)
+			admin_resp_redirect(r, 303, admin_setup_done(a) ? "/admin" : "/setup");
 		return;
 	}
 	r->status = strstr(msg, "Too many") ? 429 : 403;
 	login_form(q, r, msg);
 }
 
-void page_logout(struct admin *a, struct req *q, struct resp *r)
+void admin_page_logout(struct admin *a, struct req *q, struct resp *r)
 {
-	session_logout(a, q, r);
-	resp_redirect(r, 303, "/login");
+	admin_session_logout(a, q, r);
+	admin_resp_redirect(r, 303, "/login");
 }
 
 /* --- dashboard ---------------------------------------------------------- */
@@ -102,17 +102,17 @@ static void human_bytes(char *out, size_t n, double v)
 
 static void stat_box(struct resp *r, const char *label, const char *value, const char *id)
 {
-	h_raw(r, "<span class=\"stat\"");
+	admin_h_raw(r, "<span class=\"stat\"");
 	if (id) {
-		h_raw(r, " id=\"");
-		h_raw(r, id);
-		h_raw(r, "\"");
+		admin_h_raw(r, " id=\"");
+		admin_h_raw(r, id);
+		admin_h_raw(r, "\"");
 	}
-	h_raw(r, "><b>");
-	h_esc(r, value);
-	h_raw(r, "</b>");
-	h_esc(r, label);
-	h_raw(r, "</span>");
+	admin_h_raw(r, "><b>");
+	admin_h_esc(r, value);
+	admin_h_raw(r, "</b>");
+	admin_h_esc(r, label);
+	admin_h_raw(r, "</span>");
 }
 
 /* Deliveries and bounces of the last 14 days as an inline SVG bar chart
@@ -131,28 +131,29 @@ static void chart(struct admin *a, struct resp *r)
 		total += done[i] + bounced[i];
 	}
 	if (total == 0)
-		h_raw(r, "<p class=\"mut\">Nothing sent out in the last 14 days.</p>");
-	h_fmt(r,
-	      "<svg role=\"img\" aria-label=\"Messages sent per day, last 14 days\" "
-	      "viewBox=\"0 0 %d %d\" class=\"chart\" id=\"chart\">"
-	      "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d9dee4\"/>",
-	      DAYS * W, H + 14, H, DAYS * W, H);
+		admin_h_raw(r, "<p class=\"mut\">Nothing sent out in the last 14 days.</p>");
+	admin_h_fmt(r,
+		    "<svg role=\"img\" aria-label=\"Messages sent per day, last 14 days\" "
+		    "viewBox=\"0 0 %d %d\" class=\"chart\" id=\"chart\">"
+		    "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d9dee4\"/>",
+		    DAYS * W, H + 14, H, DAYS * W, H);
 	for (int i = 0; i < DAYS; i++) {
 		int hd = (int)(done[i] * H / max), hb = (int)(bounced[i] * H / max);
 
-		h_fmt(r,
-		      "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#1f6feb\">"
-		      "<title>%lld sent</title></rect>",
-		      i * W + 2, H - hd, W - 4, hd, (long long)done[i]);
-		h_fmt(r,
-		      "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#b3261e\">"
-		      "<title>%lld bounced</title></rect>",
-		      i * W + 2, H - hd - hb, W - 4, hb, (long long)bounced[i]);
+		admin_h_fmt(r,
+			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#1f6feb\">"
+			    "<title>%lld sent</title></rect>",
+			    i * W + 2, H - hd, W - 4, hd, (long long)done[i]);
+		admin_h_fmt(r,
+			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#b3261e\">"
+			    "<title>%lld bounced</title></rect>",
+			    i * W + 2, H - hd - hb, W - 4, hb, (long long)bounced[i]);
 	}
-	h_fmt(r,
-	      "<text x=\"0\" y=\"%d\" font-size=\"10\">14 days ago</text>"
-	      "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">today</text></svg>",
-	      H + 12, DAYS * W, H + 12);
+	admin_h_fmt(
+	    r,
+	    "<text x=\"0\" y=\"%d\" font-size=\"10\">14 days ago</text>"
+	    "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">today</text></svg>",
+	    H + 12, DAYS * W, H + 12);
 }
 
 static int event_row(void *arg, int64_t id, int64_t when, const char *kind, const char *text)
@@ -165,43 +166,43 @@ static int event_row(void *arg, int64_t id, int64_t when, const char *kind, cons
 	(void)id;
 	gmtime_r(&tt, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
-	h_raw(r, "<tr><td>");
-	h_esc(r, t);
-	h_raw(r, "</td><td>");
-	h_esc(r, kind);
-	h_raw(r, "</td><td>");
-	h_esc(r, text);
-	h_raw(r, "</td></tr>\n");
+	admin_h_raw(r, "<tr><td>");
+	admin_h_esc(r, t);
+	admin_h_raw(r, "</td><td>");
+	admin_h_esc(r, kind);
+	admin_h_raw(r, "</td><td>");
+	admin_h_esc(r, text);
+	admin_h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
 void admin_events_table(struct admin *a, struct resp *r, int limit)
 {
-	h_raw(r, "<table><thead><tr><th>When (UTC)</th><th>What</th><th></th></tr></thead>"
-		 "<tbody>");
+	admin_h_raw(r, "<table><thead><tr><th>When (UTC)</th><th>What</th><th></th></tr></thead>"
+		       "<tbody>");
 	if (store_event_list(a->st, limit, event_row, r) == 0)
-		h_raw(r, "<tr><td colspan=\"3\" class=\"mut\">Nothing yet.</td></tr>");
-	h_raw(r, "</tbody></table>");
+		admin_h_raw(r, "<tr><td colspan=\"3\" class=\"mut\">Nothing yet.</td></tr>");
+	admin_h_raw(r, "</tbody></table>");
 }
 
-void page_dashboard(struct admin *a, struct req *q, struct resp *r)
+void admin_page_dashboard(struct admin *a, struct req *q, struct resp *r)
 {
 	struct store_admin_stats s;
 	struct statvfs vfs;
 	char v[64];
 
 	if (!admin_setup_done(a)) {
-		resp_redirect(r, 302, "/setup");
+		admin_resp_redirect(r, 302, "/setup");
 		return;
 	}
-	h_begin(r, "Dashboard", q);
-	h_raw(r, "<h1>Dashboard</h1>");
+	admin_h_begin(r, "Dashboard", q);
+	admin_h_raw(r, "<h1>Dashboard</h1>");
 	if (store_admin_stats(a->st, &s) < 0) {
-		h_note(r, "err", "The database could not be read.");
-		h_end(r);
+		admin_h_note(r, "err", "The database could not be read.");
+		admin_h_end(r);
 		return;
 	}
-	h_raw(r, "<div class=\"card\"><h2>Mail</h2>");
+	admin_h_raw(r, "<div class=\"card\"><h2>Mail</h2>");
 	snprintf(v, sizeof(v), "%lld", (long long)s.users);
 	stat_box(r, "mailboxes", v, "st-users");
 	snprintf(v, sizeof(v), "%lld", (long long)s.messages);
@@ -210,22 +211,22 @@ void page_dashboard(struct admin *a, struct req *q, struct resp *r)
 	stat_box(r, "waiting to go out", v, "st-queue");
 	snprintf(v, sizeof(v), "%lld", (long long)s.queue_bounced);
 	stat_box(r, "bounced", v, "st-bounced");
-	h_raw(r, "<h2>Sent per day</h2>");
+	admin_h_raw(r, "<h2>Sent per day</h2>");
 	chart(a, r);
-	h_raw(r, "</div>");
+	admin_h_raw(r, "</div>");
 	admin_route_status(a, r);
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	admin_procs_table(a, r);
-	h_raw(r, "</div>");
-	h_raw(r, "<div class=\"card\"><h2>Storage</h2>");
+	admin_h_raw(r, "</div>");
+	admin_h_raw(r, "<div class=\"card\"><h2>Storage</h2>");
 	human_bytes(v, sizeof(v), (double)s.db_bytes);
 	stat_box(r, "database", v, "st-db");
 	if (statvfs(a->datadir, &vfs) == 0) {
 		human_bytes(v, sizeof(v), (double)vfs.f_bavail * (double)vfs.f_frsize);
 		stat_box(r, "disk free", v, "st-disk");
 	}
-	h_raw(r, "</div><div class=\"card\"><h2>Recent events</h2>");
+	admin_h_raw(r, "</div><div class=\"card\"><h2>Recent events</h2>");
 	admin_events_table(a, r, 10);
-	h_raw(r, "<p><a href=\"/admin/log\">All events</a></p></div>");
-	h_end(r);
+	admin_h_raw(r, "<p><a href=\"/admin/log\">All events</a></p></div>");
+	admin_h_end(r);
 }

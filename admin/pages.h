@@ -10,15 +10,18 @@
 
 typedef void page_fn(struct admin *a, struct req *q, struct resp *r);
 
-page_fn page_css, page_js, page_root, page_login, page_login_post, page_logout;
-page_fn page_dashboard;
-page_fn wizard_get, wizard_post;
-page_fn page_users, page_users_post, page_user, page_aliases, page_aliases_post;
-page_fn page_domains, page_domains_post, page_queue, page_queue_post;
-page_fn page_route, page_route_post, page_dns, page_log, page_system, page_password_post;
-page_fn page_backup, page_restore_post, page_certificate_post;
-page_fn page_autoconfig, page_autodiscover, page_mobileconfig;
-page_fn page_acme_challenge, page_profile_link;
+page_fn admin_page_css, admin_page_js, admin_page_root, admin_page_login, admin_page_login_post,
+    admin_page_logout;
+page_fn admin_page_dashboard;
+page_fn admin_wizard_get, admin_wizard_post;
+page_fn admin_page_users, admin_page_users_post, admin_page_user, admin_page_aliases,
+    admin_page_aliases_post;
+page_fn admin_page_domains, admin_page_domains_post, admin_page_queue, admin_page_queue_post;
+page_fn admin_page_route, admin_page_route_post, admin_page_dns, admin_page_log, admin_page_system,
+    admin_page_password_post;
+page_fn admin_page_backup, admin_page_restore_post, admin_page_certificate_post;
+page_fn admin_page_autoconfig, admin_page_autodiscover, admin_page_mobileconfig;
+page_fn admin_page_acme_challenge, admin_page_profile_link;
 
 /* Shared by the wizard and the admin pages. */
 

@@ -31,7 +31,7 @@ struct rtest {
 	socklen_t lens[MAX_ADDRS];
 	size_t n, next;
 	int port, queries, ok;
-	int in_start; /* finished before relaytest_start returned: no resume */
+	int in_start; /* finished before admin_relaytest_start returned: no resume */
 	char last[1024];
 };
 
@@ -50,7 +50,7 @@ static void finish(struct rtest *t, const char *msg)
 	tls_ctx_free(t->cfg.tls);
 	free(t);
 	if (resume)
-		http_resume(q);
+		admin_http_resume(q);
 }
 
 static void try_next(struct rtest *t);
@@ -132,7 +132,7 @@ static void on_addrs(void *arg, enum dns_status s, const struct dns_addr *a, siz
 	try_next(t);
 }
 
-int relaytest_start(struct admin *a, struct req *q)
+int admin_relaytest_start(struct admin *a, struct req *q)
 {
 	char port[16] = "", tls[16] = "starttls", verify[8] = "1", err[256];
 	struct rtest *t;

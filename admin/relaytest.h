@@ -11,6 +11,6 @@
 
 /* Starts the test for q.  Returns 0 (q is resumed when it is done, with
  * q->relay_state 2), or -1 with q->relay_msg set (nothing to wait for). */
-int relaytest_start(struct admin *a, struct req *q);
+int admin_relaytest_start(struct admin *a, struct req *q);
 
 #endif

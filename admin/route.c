@@ -30,40 +30,40 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"GET", "/static/loft.css", 0, R_PUBLIC, page_css},
-    {"GET", "/static/loft.js", 0, R_PUBLIC, page_js},
-    {"GET", "/mail/config-v1.1.xml", 0, R_PUBLIC, page_autoconfig},
-    {"GET", "/.well-known/autoconfig/mail/config-v1.1.xml", 0, R_PUBLIC, page_autoconfig},
-    {"POST", "/autodiscover/autodiscover.xml", 0, R_PUBLIC, page_autodiscover},
-    {"POST", "/Autodiscover/Autodiscover.xml", 0, R_PUBLIC, page_autodiscover},
-    {"GET", "/.well-known/acme-challenge/", 1, R_PUBLIC, page_acme_challenge},
-    {"GET", "/p/", 1, R_PUBLIC, page_profile_link},
-    {"GET", "/", 0, 0, page_root},
-    {"GET", "/login", 0, 0, page_login},
-    {"POST", "/login", 0, 0, page_login_post},
-    {"POST", "/logout", 0, 0, page_logout},
-    {"GET", "/setup", 0, R_WIZARD, wizard_get},
-    {"POST", "/setup", 0, R_WIZARD, wizard_post},
-    {"GET", "/admin", 0, R_AUTH, page_dashboard},
-    {"GET", "/admin/users", 0, R_AUTH, page_users},
-    {"POST", "/admin/users", 0, R_AUTH, page_users_post},
-    {"GET", "/admin/user", 0, R_AUTH, page_user},
-    {"GET", "/admin/user/profile.mobileconfig", 0, R_AUTH, page_mobileconfig},
-    {"GET", "/admin/aliases", 0, R_AUTH, page_aliases},
-    {"POST", "/admin/aliases", 0, R_AUTH, page_aliases_post},
-    {"GET", "/admin/domains", 0, R_AUTH, page_domains},
-    {"POST", "/admin/domains", 0, R_AUTH, page_domains_post},
-    {"GET", "/admin/queue", 0, R_AUTH, page_queue},
-    {"POST", "/admin/queue", 0, R_AUTH, page_queue_post},
-    {"GET", "/admin/route", 0, R_AUTH, page_route},
-    {"POST", "/admin/route", 0, R_AUTH, page_route_post},
-    {"GET", "/admin/dns", 0, R_AUTH, page_dns},
-    {"GET", "/admin/log", 0, R_AUTH, page_log},
-    {"GET", "/admin/system", 0, R_AUTH, page_system},
-    {"POST", "/admin/password", 0, R_AUTH, page_password_post},
-    {"GET", "/admin/backup", 0, R_AUTH, page_backup},
-    {"POST", "/admin/restore", 0, R_AUTH, page_restore_post},
-    {"POST", "/admin/certificate", 0, R_AUTH, page_certificate_post},
+    {"GET", "/static/loft.css", 0, R_PUBLIC, admin_page_css},
+    {"GET", "/static/loft.js", 0, R_PUBLIC, admin_page_js},
+    {"GET", "/mail/config-v1.1.xml", 0, R_PUBLIC, admin_page_autoconfig},
+    {"GET", "/.well-known/autoconfig/mail/config-v1.1.xml", 0, R_PUBLIC, admin_page_autoconfig},
+    {"POST", "/autodiscover/autodiscover.xml", 0, R_PUBLIC, admin_page_autodiscover},
+    {"POST", "/Autodiscover/Autodiscover.xml", 0, R_PUBLIC, admin_page_autodiscover},
+    {"GET", "/.well-known/acme-challenge/", 1, R_PUBLIC, admin_page_acme_challenge},
+    {"GET", "/p/", 1, R_PUBLIC, admin_page_profile_link},
+    {"GET", "/", 0, 0, admin_page_root},
+    {"GET", "/login", 0, 0, admin_page_login},
+    {"POST", "/login", 0, 0, admin_page_login_post},
+    {"POST", "/logout", 0, 0, admin_page_logout},
+    {"GET", "/setup", 0, R_WIZARD, admin_wizard_get},
+    {"POST", "/setup", 0, R_WIZARD, admin_wizard_post},
+    {"GET", "/admin", 0, R_AUTH, admin_page_dashboard},
+    {"GET", "/admin/users", 0, R_AUTH, admin_page_users},
+    {"POST", "/admin/users", 0, R_AUTH, admin_page_users_post},
+    {"GET", "/admin/user", 0, R_AUTH, admin_page_user},
+    {"GET", "/admin/user/profile.mobileconfig", 0, R_AUTH, admin_page_mobileconfig},
+    {"GET", "/admin/aliases", 0, R_AUTH, admin_page_aliases},
+    {"POST", "/admin/aliases", 0, R_AUTH, admin_page_aliases_post},
+    {"GET", "/admin/domains", 0, R_AUTH, admin_page_domains},
+    {"POST", "/admin/domains", 0, R_AUTH, admin_page_domains_post},
+    {"GET", "/admin/queue", 0, R_AUTH, admin_page_queue},
+    {"POST", "/admin/queue", 0, R_AUTH, admin_page_queue_post},
+    {"GET", "/admin/route", 0, R_AUTH, admin_page_route},
+    {"POST", "/admin/route", 0, R_AUTH, admin_page_route_post},
+    {"GET", "/admin/dns", 0, R_AUTH, admin_page_dns},
+    {"GET", "/admin/log", 0, R_AUTH, admin_page_log},
+    {"GET", "/admin/system", 0, R_AUTH, admin_page_system},
+    {"POST", "/admin/password", 0, R_AUTH, admin_page_password_post},
+    {"GET", "/admin/backup", 0, R_AUTH, admin_page_backup},
+    {"POST", "/admin/restore", 0, R_AUTH, admin_page_restore_post},
+    {"POST", "/admin/certificate", 0, R_AUTH, admin_page_certificate_post},
 };
 
 int admin_setup_done(struct admin *a)
@@ -75,7 +75,7 @@ int admin_setup_done(struct admin *a)
 
 int admin_is_local(struct admin *a, const struct req *q)
 {
-	return form_ip_in_nets(q->ip, a->local_nets) == 1;
+	return admin_form_ip_in_nets(q->ip, a->local_nets) == 1;
 }
 
 /* The HTTPS address of this request's page: the Host header's name with
@@ -123,10 +123,10 @@ void admin_route(struct admin *a, struct req *q, struct resp *r)
 	}
 	if (!rt) {
 		if (path_known)
-			h_error(r, 405, "Not allowed",
-				"That page does not take this kind of request.");
+			admin_h_error(r, 405, "Not allowed",
+				      "That page does not take this kind of request.");
 		else
-			h_error(r, 404, "Not found", "There is no such page.");
+			admin_h_error(r, 404, "Not found", "There is no such page.");
 		return;
 	}
 	if (rt->flags & R_PUBLIC) {
@@ -138,25 +138,26 @@ void admin_route(struct admin *a, struct req *q, struct resp *r)
 		char url[600];
 
 		https_url(a, q, url, sizeof(url));
-		resp_redirect(r, q->post ? 308 : 301, url);
+		admin_resp_redirect(r, q->post ? 308 : 301, url);
 		return;
 	}
 	if (!done && !admin_is_local(a, q)) {
 		log_info(NULL, "event=wizard-refused ip=%s", q->ip);
-		h_error(r, 403, "Not from here",
-			"Until set-up is complete, Loft's settings are open only to devices on "
-			"your home network. Connect to the same network as the box and try again.");
+		admin_h_error(
+		    r, 403, "Not from here",
+		    "Until set-up is complete, Loft's settings are open only to devices on "
+		    "your home network. Connect to the same network as the box and try again.");
 		return;
 	}
-	session_load(a, q);
+	admin_session_load(a, q);
 	if (q->post) {
 		if (q->form_bad) {
-			h_error(r, 400, "Bad form", q->form_why ? q->form_why : "bad form");
+			admin_h_error(r, 400, "Bad form", q->form_why ? q->form_why : "bad form");
 			return;
 		}
-		if (!session_csrf_ok(q)) {
+		if (!admin_session_csrf_ok(q)) {
 			log_info(NULL, "event=csrf-refused ip=%s path=%s", q->ip, q->path);
-			h_error(
+			admin_h_error(
 			    r, 403, "Form expired",
 			    "This form is no longer valid (or came from another site). Go back, "
 			    "reload the page and try again.");
@@ -164,7 +165,7 @@ void admin_route(struct admin *a, struct req *q, struct resp *r)
 		}
 	}
 	if ((rt->flags & R_AUTH) && !(q->has_session && q->sess.authed)) {
-		resp_redirect(r, q->post ? 303 : 302, "/login");
+		admin_resp_redirect(r, q->post ? 303 : 302, "/login");
 		return;
 	}
 	rt->fn(a, q, r);

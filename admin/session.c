@@ -76,7 +76,7 @@ static int token_ok(const char *t)
 	return 1;
 }
 
-void session_load(struct admin *a, struct req *q)
+void admin_session_load(struct admin *a, struct req *q)
 {
 	const char *tok = MHD_lookup_connection_value(q->mc, MHD_COOKIE_KIND, SESSION_COOKIE);
 	int64_t now = now_s();
@@ -100,7 +100,7 @@ static void set_cookie(struct req *q, struct resp *r, const char *token, int64_t
 	snprintf(c, sizeof(c),
 		 SESSION_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", token,
 		 (long long)max_age, q->https ? "; Secure" : "");
-	resp_header(r, "Set-Cookie", c);
+	admin_resp_header(r, "Set-Cookie", c);
 }
 
 static int session_new(struct admin *a, struct req *q, struct resp *r, int authed)
@@ -114,7 +114,7 @@ static int session_new(struct admin *a, struct req *q, struct resp *r, int authe
 	token_hash(token, q->sess_hash);
 	if (store_admin_session_add(a->st, q->sess_hash, csrf, authed, q->ip, now, now + ttl) < 0) {
 		log_err(NULL, "event=session-add-failed error=\"%s\"", store_errmsg(a->st));
-		h_error(r, 503, "Try again", "The session could not be stored.");
+		admin_h_error(r, 503, "Try again", "The session could not be stored.");
 		return -1;
 	}
 	memset(&q->sess, 0, sizeof(q->sess));
@@ -129,12 +129,12 @@ static int session_new(struct admin *a, struct req *q, struct resp *r, int authe
 	return 0;
 }
 
-int session_ensure(struct admin *a, struct req *q, struct resp *r)
+int admin_session_ensure(struct admin *a, struct req *q, struct resp *r)
 {
 	return q->has_session ? 0 : session_new(a, q, r, 0);
 }
 
-int session_login(struct admin *a, struct req *q, struct resp *r)
+int admin_session_login(struct admin *a, struct req *q, struct resp *r)
 {
 	if (q->has_session)
 		store_admin_session_del(a->st, q->sess_hash);
@@ -142,7 +142,7 @@ int session_login(struct admin *a, struct req *q, struct resp *r)
 	return session_new(a, q, r, 1);
 }
 
-void session_logout(struct admin *a, struct req *q, struct resp *r)
+void admin_session_logout(struct admin *a, struct req *q, struct resp *r)
 {
 	if (q->has_session)
 		store_admin_session_del(a->st, q->sess_hash);
@@ -151,11 +151,12 @@ void session_logout(struct admin *a, struct req *q, struct resp *r)
 	set_cookie(q, r, "", 0);
 }
 
-int session_csrf_ok(const struct req *q)
+int admin_session_csrf_ok(const struct req *q)
 {
 	/* an upload's body is not a form: its token comes in the query (the
 	 * page that holds the upload form puts it in the action URL) */
-	const char *t = q->multipart ? req_query(q, "csrf") : form_get(&q->form, "csrf");
+	const char *t =
+	    q->multipart ? admin_req_query(q, "csrf") : admin_form_get(&q->form, "csrf");
 	size_t n;
 	unsigned char diff = 0;
 
@@ -169,14 +170,14 @@ int session_csrf_ok(const struct req *q)
 	return diff == 0;
 }
 
-int session_have_password(struct admin *a)
+int admin_session_have_password(struct admin *a)
 {
 	char h[PASSWD_HASH_MAX];
 
 	return store_setting_get(a->st, PW_KEY, h, sizeof(h)) == 0 && h[0];
 }
 
-int session_set_password(struct admin *a, const char *pw)
+int admin_session_set_password(struct admin *a, const char *pw)
 {
 	char h[PASSWD_HASH_MAX];
 
@@ -195,10 +196,10 @@ static void on_delay(struct evloop *ev, struct ev_timer *t, void *arg)
 
 	(void)ev;
 	(void)t;
-	http_resume(q);
+	admin_http_resume(q);
 }
 
-int session_check_login(struct admin *a, struct req *q, const char *pw, const char **msg)
+int admin_session_check_login(struct admin *a, struct req *q, const char *pw, const char **msg)
 {
 	char h[PASSWD_HASH_MAX];
 	uint64_t now = ev_clock_ms();

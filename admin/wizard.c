@@ -41,7 +41,7 @@ static int step_reached(struct admin *a)
 	char v[16];
 	unsigned n;
 
-	if (!session_have_password(a))
+	if (!admin_session_have_password(a))
 		return 1;
 	if (store_setting_get(a->st, "setup.step", v, sizeof(v)) == 0 &&
 	    strnum_uint(v, NSTEPS, &n) == 0 && n >= 2)
@@ -61,23 +61,23 @@ static void set_step(struct admin *a, int n)
 
 static void frame(struct resp *r, int step)
 {
-	h_begin(r, titles[step], NULL);
-	h_fmt(r, "<p class=\"steps\">Set-up: step %d of %d</p>\n<h1>", step, NSTEPS);
-	h_esc(r, titles[step]);
-	h_raw(r, "</h1>\n");
+	admin_h_begin(r, titles[step], NULL);
+	admin_h_fmt(r, "<p class=\"steps\">Set-up: step %d of %d</p>\n<h1>", step, NSTEPS);
+	admin_h_esc(r, titles[step]);
+	admin_h_raw(r, "</h1>\n");
 }
 
 static void form_open(struct resp *r, const struct req *q, int step)
 {
-	h_raw(r, "<form method=\"post\" action=\"/setup\">");
-	h_csrf(r, q);
-	h_fmt(r, "<input type=\"hidden\" name=\"step\" value=\"%d\">\n", step);
+	admin_h_raw(r, "<form method=\"post\" action=\"/setup\">");
+	admin_h_csrf(r, q);
+	admin_h_fmt(r, "<input type=\"hidden\" name=\"step\" value=\"%d\">\n", step);
 }
 
 static void back_link(struct resp *r, int step)
 {
 	if (step > 2)
-		h_fmt(r, " <a class=\"btn sec\" href=\"/setup?step=%d\">Back</a>", step - 1);
+		admin_h_fmt(r, " <a class=\"btn sec\" href=\"/setup?step=%d\">Back</a>", step - 1);
 }
 
 /* --- the steps ---------------------------------------------------------- */
@@ -85,18 +85,19 @@ static void back_link(struct resp *r, int step)
 static void step_password(struct req *q, struct resp *r, const char *err)
 {
 	frame(r, 1);
-	h_raw(r, "<p>Welcome to Loft. First choose the password that protects these settings. "
-		 "Use at least 10 characters; a few unrelated words work well.</p>");
+	admin_h_raw(r,
+		    "<p>Welcome to Loft. First choose the password that protects these settings. "
+		    "Use at least 10 characters; a few unrelated words work well.</p>");
 	if (err)
-		h_note(r, "err", err);
-	h_raw(r, "<div class=\"card\">");
+		admin_h_note(r, "err", err);
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 1);
-	h_input(r, "Admin password", "password", "password", NULL,
-		"required minlength=\"10\" autocomplete=\"new-password\"");
-	h_input(r, "The same password again", "password2", "password", NULL,
-		"required autocomplete=\"new-password\"");
-	h_raw(r, "<button>Save and continue</button></form></div>");
-	h_end(r);
+	admin_h_input(r, "Admin password", "password", "password", NULL,
+		      "required minlength=\"10\" autocomplete=\"new-password\"");
+	admin_h_input(r, "The same password again", "password2", "password", NULL,
+		      "required autocomplete=\"new-password\"");
+	admin_h_raw(r, "<button>Save and continue</button></form></div>");
+	admin_h_end(r);
 }
 
 static void step_domain(struct admin *a, struct req *q, struct resp *r, const char *err,
@@ -111,80 +112,84 @@ static void step_domain(struct admin *a, struct req *q, struct resp *r, const ch
 	if (store_setting_get(a->st, "mail.hostname", host, sizeof(host)) != 0)
 		host[0] = '\0';
 	frame(r, 2);
-	h_raw(r, "<p>The domain is the part after the @ in your addresses (for "
-		 "<code>you@example.org</code> it is <code>example.org</code>). The host name is "
-		 "this box's name on the internet, usually <code>mail.</code> and your "
-		 "domain.</p>");
+	admin_h_raw(
+	    r, "<p>The domain is the part after the @ in your addresses (for "
+	       "<code>you@example.org</code> it is <code>example.org</code>). The host name is "
+	       "this box's name on the internet, usually <code>mail.</code> and your "
+	       "domain.</p>");
 	if (err)
-		h_note(r, "err", err);
-	h_raw(r, "<div class=\"card\">");
+		admin_h_note(r, "err", err);
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 2);
-	h_input(r, "Mail domain", "domain", "text", dom_in ? dom_in : dom,
-		"required placeholder=\"example.org\" autocapitalize=\"none\"");
-	h_input(r, "Host name of this box", "hostname", "text", host_in ? host_in : host,
-		"placeholder=\"mail.example.org\" autocapitalize=\"none\"");
-	h_raw(r, "<p class=\"mut\">Leave the host name empty for mail.&lt;domain&gt;.</p>");
-	h_raw(r, "<button>Save and continue</button>");
+	admin_h_input(r, "Mail domain", "domain", "text", dom_in ? dom_in : dom,
+		      "required placeholder=\"example.org\" autocapitalize=\"none\"");
+	admin_h_input(r, "Host name of this box", "hostname", "text", host_in ? host_in : host,
+		      "placeholder=\"mail.example.org\" autocapitalize=\"none\"");
+	admin_h_raw(r, "<p class=\"mut\">Leave the host name empty for mail.&lt;domain&gt;.</p>");
+	admin_h_raw(r, "<button>Save and continue</button>");
 	back_link(r, 2);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static void step_network(struct admin *a, struct req *q, struct resp *r, const char *ok)
 {
 	frame(r, 3);
 	if (ok)
-		h_note(r, "ok", ok);
+		admin_h_note(r, "ok", ok);
 	admin_route_status(a, r);
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 3);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"recheck\">"
-		 "<button class=\"sec\" id=\"recheck\">Check the network now</button></form>");
+	admin_h_raw(r,
+		    "<input type=\"hidden\" name=\"action\" value=\"recheck\">"
+		    "<button class=\"sec\" id=\"recheck\">Check the network now</button></form>");
 	form_open(r, q, 3);
-	h_raw(r, "<button>Continue</button>");
+	admin_h_raw(r, "<button>Continue</button>");
 	back_link(r, 3);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static void step_outbound(struct admin *a, struct req *q, struct resp *r, const char *err)
 {
 	frame(r, 4);
-	h_raw(r, "<p>How Loft sends mail to other servers. <b>Automatic</b> sends directly when "
-		 "your connection allows it and through the relay below when it does not. Most "
-		 "home connections need a relay: your internet provider's, or one of the "
-		 "services listed.</p>");
+	admin_h_raw(r,
+		    "<p>How Loft sends mail to other servers. <b>Automatic</b> sends directly when "
+		    "your connection allows it and through the relay below when it does not. Most "
+		    "home connections need a relay: your internet provider's, or one of the "
+		    "services listed.</p>");
 	if (err)
-		h_note(r, "err", err);
+		admin_h_note(r, "err", err);
 	if (q->relay_state == 2)
-		h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
-	h_raw(r, "<div class=\"card\">");
+		admin_h_note(r, q->relay_ok ? "ok" : "err", q->relay_msg);
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 4);
 	admin_outbound_fields(a, r);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"save\">"
-		 "<button>Save and continue</button>");
+	admin_h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"save\">"
+		       "<button>Save and continue</button>");
 	back_link(r, 4);
-	h_raw(r, "</form>");
+	admin_h_raw(r, "</form>");
 	form_open(r, q, 4);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"test\">"
-		 "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button></form>"
-		 "</div>");
-	h_end(r);
+	admin_h_raw(r,
+		    "<input type=\"hidden\" name=\"action\" value=\"test\">"
+		    "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button></form>"
+		    "</div>");
+	admin_h_end(r);
 }
 
 static void step_dns(struct admin *a, struct req *q, struct resp *r)
 {
 	frame(r, 5);
-	h_raw(r, "<p>Publish these records at the company where you registered your domain "
-		 "(its DNS settings page). They tell other servers where your mail goes and "
-		 "that mail from this box is really yours.</p>");
+	admin_h_raw(r, "<p>Publish these records at the company where you registered your domain "
+		       "(its DNS settings page). They tell other servers where your mail goes and "
+		       "that mail from this box is really yours.</p>");
 	admin_dns_records(a, q, r, "/setup?step=5&check=1");
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 5);
-	h_raw(r, "<button>Continue</button>");
+	admin_h_raw(r, "<button>Continue</button>");
 	back_link(r, 5);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static int list_user(void *arg, int64_t id, const char *address)
@@ -192,9 +197,9 @@ static int list_user(void *arg, int64_t id, const char *address)
 	struct resp *r = arg;
 
 	(void)id;
-	h_raw(r, "<li>");
-	h_esc(r, address);
-	h_raw(r, "</li>");
+	admin_h_raw(r, "<li>");
+	admin_h_esc(r, address);
+	admin_h_raw(r, "</li>");
 	return 0;
 }
 
@@ -205,52 +210,54 @@ static void step_mailbox(struct admin *a, struct req *q, struct resp *r, const c
 
 	admin_names(a, dom, host);
 	frame(r, 6);
-	h_raw(r, "<p>Make a mailbox for yourself (and anyone else in your household). Each "
-		 "gets its own password for the phone's mail app.</p>");
+	admin_h_raw(r, "<p>Make a mailbox for yourself (and anyone else in your household). Each "
+		       "gets its own password for the phone's mail app.</p>");
 	if (err)
-		h_note(r, "err", err);
+		admin_h_note(r, "err", err);
 	if (ok)
-		h_note(r, "ok", ok);
-	h_raw(r, "<div class=\"card\"><h2>Mailboxes</h2><ul id=\"users\">");
+		admin_h_note(r, "ok", ok);
+	admin_h_raw(r, "<div class=\"card\"><h2>Mailboxes</h2><ul id=\"users\">");
 	if (store_user_list(a->st, list_user, r) == 0)
-		h_raw(r, "<li class=\"mut\">none yet</li>");
-	h_raw(r, "</ul>");
+		admin_h_raw(r, "<li class=\"mut\">none yet</li>");
+	admin_h_raw(r, "</ul>");
 	form_open(r, q, 6);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"add\">");
-	h_input(r, "Name before the @", "local", "text", local_in,
-		"autocapitalize=\"none\" placeholder=\"you\"");
-	h_raw(r, "<p class=\"mut\">The address will be name@");
-	h_esc(r, dom);
-	h_raw(r, "</p>");
-	h_input(r, "Password for this mailbox", "password", "password", NULL,
-		"autocomplete=\"new-password\"");
-	h_raw(r, "<button>Add mailbox</button></form>");
+	admin_h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"add\">");
+	admin_h_input(r, "Name before the @", "local", "text", local_in,
+		      "autocapitalize=\"none\" placeholder=\"you\"");
+	admin_h_raw(r, "<p class=\"mut\">The address will be name@");
+	admin_h_esc(r, dom);
+	admin_h_raw(r, "</p>");
+	admin_h_input(r, "Password for this mailbox", "password", "password", NULL,
+		      "autocomplete=\"new-password\"");
+	admin_h_raw(r, "<button>Add mailbox</button></form>");
 	form_open(r, q, 6);
-	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"next\"><button>Continue</button>");
+	admin_h_raw(
+	    r, "<input type=\"hidden\" name=\"action\" value=\"next\"><button>Continue</button>");
 	back_link(r, 6);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static void step_tls(struct admin *a, struct req *q, struct resp *r, const char *err,
 		     const char *ok)
 {
 	frame(r, 7);
-	h_raw(r, "<p>Phones and other mail servers talk to Loft over encrypted connections. "
-		 "Loft made its own certificate; one from Let's Encrypt (free) replaces it once "
-		 "this box is reachable from the internet. You can also ask for it later on the "
-		 "System page.</p>");
+	admin_h_raw(r,
+		    "<p>Phones and other mail servers talk to Loft over encrypted connections. "
+		    "Loft made its own certificate; one from Let's Encrypt (free) replaces it once "
+		    "this box is reachable from the internet. You can also ask for it later on the "
+		    "System page.</p>");
 	if (err)
-		h_note(r, "err", err);
+		admin_h_note(r, "err", err);
 	if (ok)
-		h_note(r, "ok", ok);
+		admin_h_note(r, "ok", ok);
 	admin_cert_card(a, q, r, 1);
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 7);
-	h_raw(r, "<button>Continue</button>");
+	admin_h_raw(r, "<button>Continue</button>");
 	back_link(r, 7);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static char first_addr[STORE_ADDR_MAX + 1];
@@ -275,12 +282,12 @@ static void step_phone(struct admin *a, struct req *q, struct resp *r)
 {
 	frame(r, 8);
 	admin_phone_setup(a, q, r, first_user(a));
-	h_raw(r, "<div class=\"card\">");
+	admin_h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 8);
-	h_raw(r, "<button>Finish set-up</button>");
+	admin_h_raw(r, "<button>Finish set-up</button>");
 	back_link(r, 8);
-	h_raw(r, "</form></div>");
-	h_end(r);
+	admin_h_raw(r, "</form></div>");
+	admin_h_end(r);
 }
 
 static void show(struct admin *a, struct req *q, struct resp *r, int step)
@@ -318,30 +325,31 @@ static int logged_in(const struct req *q)
 	return q->has_session && q->sess.authed;
 }
 
-void wizard_get(struct admin *a, struct req *q, struct resp *r)
+void admin_wizard_get(struct admin *a, struct req *q, struct resp *r)
 {
 	int reached = step_reached(a), step = reached;
 	const char *want;
 	unsigned n;
 
 	if (admin_setup_done(a)) {
-		resp_redirect(r, 302, "/admin");
+		admin_resp_redirect(r, 302, "/admin");
 		return;
 	}
 	if (reached == 1) {
-		if (session_ensure(a, q, r) < 0)
+		if (admin_session_ensure(a, q, r) < 0)
 			return;
 		step_password(q, r, NULL);
 		return;
 	}
 	if (!logged_in(q)) {
-		resp_redirect(r, 302, "/login");
+		admin_resp_redirect(r, 302, "/login");
 		return;
 	}
-	want = req_query(q, "step");
+	want = admin_req_query(q, "step");
 	if (want && strnum_uint(want, NSTEPS, &n) == 0 && n >= 2 && (int)n <= reached)
 		step = (int)n;
-	if (step == 5 && req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+	if (step == 5 && admin_req_query(q, "check") && q->dns_state == 0 &&
+	    admin_dnscheck_start(a, q) == 0) {
 		r->suspend = 1;
 		return;
 	}
@@ -353,17 +361,18 @@ static void see_step(struct resp *r, int step)
 	char loc[32];
 
 	snprintf(loc, sizeof(loc), "/setup?step=%d", step);
-	resp_redirect(r, 303, loc);
+	admin_resp_redirect(r, 303, loc);
 }
 
 static void post_password(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *pw = form_get(&q->form, "password"), *pw2 = form_get(&q->form, "password2");
+	const char *pw = admin_form_get(&q->form, "password"),
+		   *pw2 = admin_form_get(&q->form, "password2");
 
-	if (session_have_password(a)) {
+	if (admin_session_have_password(a)) {
 		/* step 1 is over: a second visitor must not reset the password */
-		h_error(r, 409, "Already set",
-			"The admin password is set already; log in instead.");
+		admin_h_error(r, 409, "Already set",
+			      "The admin password is set already; log in instead.");
 		return;
 	}
 	if (!pw || !pw2 || strlen(pw) < PW_MIN) {
@@ -381,8 +390,8 @@ static void post_password(struct admin *a, struct req *q, struct resp *r)
 		step_password(q, r, "The two passwords differ.");
 		return;
 	}
-	if (session_set_password(a, pw) < 0 || session_login(a, q, r) < 0) {
-		h_error(r, 503, "Not saved", "The password could not be saved; try again.");
+	if (admin_session_set_password(a, pw) < 0 || admin_session_login(a, q, r) < 0) {
+		admin_h_error(r, 503, "Not saved", "The password could not be saved; try again.");
 		return;
 	}
 	log_info(NULL, "event=wizard-step step=1 ip=%s", q->ip);
@@ -391,7 +400,8 @@ static void post_password(struct admin *a, struct req *q, struct resp *r)
 
 static void post_domain(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *dom = form_get(&q->form, "domain"), *host = form_get(&q->form, "hostname");
+	const char *dom = admin_form_get(&q->form, "domain"),
+		   *host = admin_form_get(&q->form, "hostname");
 	char lo_dom[256], lo_host[256];
 	int rc;
 
@@ -436,7 +446,7 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 	}
 	if (store_setting_set(a->st, "mail.domain", lo_dom) < 0 ||
 	    store_setting_set(a->st, "mail.hostname", lo_host) < 0) {
-		h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
+		admin_h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
 		return;
 	}
 	/* the DKIM key now, so the DNS step shows its record at once */
@@ -449,8 +459,9 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 
 static void post_mailbox(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *action = form_get(&q->form, "action");
-	const char *local = form_get(&q->form, "local"), *pw = form_get(&q->form, "password");
+	const char *action = admin_form_get(&q->form, "action");
+	const char *local = admin_form_get(&q->form, "local"),
+		   *pw = admin_form_get(&q->form, "password");
 	char dom[256], host[256], addr[STORE_ADDR_MAX + 2];
 	int rc;
 
@@ -488,18 +499,18 @@ static void post_mailbox(struct admin *a, struct req *q, struct resp *r)
 	step_mailbox(a, q, r, NULL, "Mailbox added.", NULL);
 }
 
-void wizard_post(struct admin *a, struct req *q, struct resp *r)
+void admin_wizard_post(struct admin *a, struct req *q, struct resp *r)
 {
-	const char *s = form_get(&q->form, "step");
+	const char *s = admin_form_get(&q->form, "step");
 	unsigned step;
 	int reached;
 
 	if (admin_setup_done(a)) {
-		resp_redirect(r, 303, "/admin");
+		admin_resp_redirect(r, 303, "/admin");
 		return;
 	}
 	if (!s || strnum_uint(s, NSTEPS, &step) < 0 || step < 1) {
-		h_error(r, 400, "Bad form", "The form names no set-up step.");
+		admin_h_error(r, 400, "Bad form", "The form names no set-up step.");
 		return;
 	}
 	if (step == 1) {
@@ -507,7 +518,7 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		return;
 	}
 	if (!logged_in(q)) {
-		resp_redirect(r, 303, "/login");
+		admin_resp_redirect(r, 303, "/login");
 		return;
 	}
 	reached = step_reached(a);
@@ -520,7 +531,7 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		post_domain(a, q, r);
 		return;
 	case 4: {
-		const char *action = form_get(&q->form, "action");
+		const char *action = admin_form_get(&q->form, "action");
 		if (action && strcmp(action, "test") == 0) {
 			if (admin_relay_test(a, q, r))
 				return;
@@ -536,7 +547,7 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		break;
 	}
 	case 3: {
-		const char *action = form_get(&q->form, "action");
+		const char *action = admin_form_get(&q->form, "action");
 		if (action && strcmp(action, "recheck") == 0) {
 			admin_netwatch_recheck(a);
 			step_network(a, q, r, ADMIN_RECHECK_MSG);
@@ -548,7 +559,7 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		post_mailbox(a, q, r);
 		return;
 	case 7: {
-		const char *action = form_get(&q->form, "action");
+		const char *action = admin_form_get(&q->form, "action");
 
 		if (action && strcmp(action, "acme") == 0) {
 			const char *err = admin_cert_request(a);
@@ -564,12 +575,13 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 	}
 	case 8:
 		if (store_setting_set(a->st, "setup.done", "1") < 0) {
-			h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
+			admin_h_error(r, 503, "Not saved",
+				      "The settings could not be saved; try again.");
 			return;
 		}
 		store_event_add(a->st, "admin", "set-up complete");
 		log_info(NULL, "event=wizard-done ip=%s", q->ip);
-		resp_redirect(r, 303, "/admin");
+		admin_resp_redirect(r, 303, "/admin");
 		return;
 	default:
 		break;

@@ -12,25 +12,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 	char *s;
 
-	if (form_parse(&f, (const char *)data, size, &why) == 0) {
+	if (admin_form_parse(&f, (const char *)data, size, &why) == 0) {
 		if (f.n > FORM_MAX_FIELDS)
 			abort();
 		for (size_t i = 0; i < f.n; i++) {
 			if (strlen(f.f[i].name) > FORM_MAX_NAME ||
-			    strlen(f.f[i].value) != f.f[i].value_len || !form_get(&f, f.f[i].name))
+			    strlen(f.f[i].value) != f.f[i].value_len ||
+			    !admin_form_get(&f, f.f[i].name))
 				abort();
 		}
-		form_free(&f);
+		admin_form_free(&f);
 	}
 	{
 		const char *d;
 		size_t n;
 		char out[256];
-		if (form_multipart_part("multipart/form-data; boundary=xyz", (const char *)data,
-					size, "backup", &d, &n, &why) == 0 &&
+		if (admin_form_multipart_part("multipart/form-data; boundary=xyz",
+					      (const char *)data, size, "backup", &d, &n,
+					      &why) == 0 &&
 		    (d < (const char *)data || d + n > (const char *)data + size))
 			abort();
-		form_xml_text((const char *)data, size, "EMailAddress", out, sizeof(out));
+		admin_form_xml_text((const char *)data, size, "EMailAddress", out, sizeof(out));
 	}
 	/* the same bytes as a client address and as a list of networks */
 	s = malloc(size + 1);
@@ -38,9 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	form_ip_in_nets(s, NULL);
-	form_ip_in_nets("192.168.1.20", s);
-	form_ip_in_nets("fe80::1", s);
+	admin_form_ip_in_nets(s, NULL);
+	admin_form_ip_in_nets("192.168.1.20", s);
+	admin_form_ip_in_nets("fe80::1", s);
 	free(s);
 	return 0;
 }
