@@ -22,6 +22,7 @@ struct MHD_Connection;
 
 #define ADMIN_PAGE_MAX	  (4u << 20) /* one rendered page */
 #define ADMIN_MAX_HEADERS 8
+#define DNSREC_MAX	  12 /* DNS records shown and checked */
 
 struct admin {
 	struct daemon *d;
@@ -51,6 +52,12 @@ struct req {
 	int https;
 	int post;
 	struct buf body;
+	/* an upload (restore) goes to an unlinked file, not to memory, and
+	 * is mapped read-only once complete */
+	int upload_fd;
+	uint64_t upload_len;
+	int upload_err;
+	void *upload_map;
 	int too_big;
 	uint64_t discarded;    /* bytes dropped past the limit; -1: answered */
 	struct form form;      /* parsed on POST with a form content type */
@@ -63,6 +70,10 @@ struct req {
 	int has_session;
 	char sess_hash[STORE_ADMIN_HASH_MAX + 1];
 	struct store_admin_session sess;
+	/* the DNS check (dnscheck.c): 0 none, 1 running, 2 done; per record
+	 * 0 not checked, 1 in place, 2 missing, 3 lookup failed, 4 differs */
+	int dns_state;
+	int dns_res[DNSREC_MAX];
 	/* the relay test (relaytest.c): 0 none, 1 running, 2 done */
 	int relay_state, relay_ok;
 	char relay_msg[1024];

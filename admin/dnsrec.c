@@ -10,8 +10,11 @@
 
 #include "daemon.h"
 #include "dkim.h"
+#include "dnscheck.h"
 #include "html.h"
+#include "log.h"
 #include "pages.h"
+#include "store_netwatch.h"
 #include "store_outbound.h"
 #include "store_settings.h"
 
@@ -50,94 +53,151 @@ void admin_names(struct admin *a, char *domain, char *host)
 		snprintf(host, 256, "mail.%.240s", domain);
 }
 
-static int nrec;
-
-static void rec(struct resp *r, const char *type, const char *name, const char *value,
-		const char *why);
-
-/* The DKIM key's TXT record (loft-queue signs with the key in dkim_keys;
- * it is made when the domain is set, or here when missing). */
-static void dkim_record(struct admin *a, struct resp *r, const char *dom)
+/* The records, computed once per page: what to publish and how the live
+ * check (dnscheck.c) recognises it. */
+static void add(struct dnsrecs *d, const char *type, const char *name, const char *value,
+		const char *why, enum dnsrec_check check, const char *want)
 {
-	char sel[64], n[400], err[256], *pem = NULL, *pub = NULL, *v;
+	struct dnsrec *x;
 
-	if (store_dkim_ensure(a->st, dom, NULL) != 0 ||
-	    store_dkim_get(a->st, dom, sel, sizeof(sel), &pem) != 0 ||
-	    dkim_pubkey(pem, &pub, err, sizeof(err)) < 0) {
-		free(pem);
-		rec(r, "TXT", "(DKIM)", "not available", "The signing key could not be read.");
-		return;
-	}
-	snprintf(n, sizeof(n), "%s._domainkey.%s", sel, dom);
-	v = malloc(strlen(pub) + 32);
-	if (v) {
-		snprintf(v, strlen(pub) + 32, "v=DKIM1; k=rsa; p=%s", pub);
-		rec(r, "TXT", n, v, "The key receivers check Loft's signatures with.");
-	}
-	free(v);
-	free(pem);
-	free(pub);
+	if (d->n == DNSREC_MAX)
+		bug("event=too-many-dns-records");
+	x = &d->r[d->n++];
+	snprintf(x->type, sizeof(x->type), "%s", type);
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	x->value = strdup(value);
+	x->why = why;
+	x->check = check;
+	snprintf(x->want, sizeof(x->want), "%s", want ? want : "");
+	if (!x->value)
+		bug("event=out-of-memory");
 }
 
-static void rec(struct resp *r, const char *type, const char *name, const char *value,
-		const char *why)
+static int last_address(void *arg, const struct store_nw_check *c)
 {
-	nrec++;
-	h_raw(r, "<tr><td>");
-	h_esc(r, type);
-	h_raw(r, "</td><td><code>");
-	h_esc(r, name);
-	h_fmt(r, "</code></td><td><code id=\"rec-%d\">", nrec);
-	h_esc(r, value);
-	h_fmt(r,
-	      "</code> <button type=\"button\" class=\"sec inline\" data-copy=\"rec-%d\" "
-	      "hidden>Copy</button><div class=\"mut\">",
-	      nrec);
-	h_esc(r, why);
-	h_raw(r, "</div></td></tr>\n");
+	/* an IPv4 address only: the A record */
+	if (c->address[0] && strchr(c->address, '.') && !strchr(c->address, ':'))
+		snprintf(arg, 600, "%s", c->address);
+	return 1;
 }
 
-void admin_dns_records(struct admin *a, struct resp *r)
+int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 {
-	char dom[256], host[256], v[600], n[300];
+	char dom[256], host[256], v[600], n[400], sel[64], err[256], *pem = NULL, *pub = NULL;
 	const char *inc = admin_spf_include(a);
 
+	memset(d, 0, sizeof(*d));
 	admin_names(a, dom, host);
-	if (!dom[0]) {
-		h_note(r, "err", "Choose the mail domain first.");
-		return;
-	}
-	nrec = 0;
-	h_raw(r, "<div class=\"card\"><table id=\"dns\"><thead><tr><th>Type</th><th>Name</th>"
-		 "<th>Value</th></tr></thead><tbody>\n");
+	if (!dom[0])
+		return -1;
 	snprintf(v, sizeof(v), "10 %s.", host);
-	rec(r, "MX", dom, v, "Mail for your domain goes to this box.");
-	rec(r, "A", host, "your public IPv4 address",
-	    "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.");
+	add(d, "MX", dom, v, "Mail for your domain goes to this box.", DNSREC_MX, host);
+	/* the public address loft-netwatch's last check found, if any */
+	v[0] = '\0';
+	store_nw_check_list(a->st, 1, last_address, v);
+	if (!v[0])
+		snprintf(v, sizeof(v), "your public IPv4 address");
+	add(d, "A", host, v,
+	    "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.",
+	    DNSREC_ADDR, NULL);
 	if (inc[0])
 		snprintf(v, sizeof(v), "v=spf1 mx %s ~all", inc);
 	else
 		snprintf(v, sizeof(v), "v=spf1 mx ~all");
-	rec(r, "TXT", dom, v, "Which servers may send mail as your domain.");
-	dkim_record(a, r, dom);
+	add(d, "TXT", dom, v, "Which servers may send mail as your domain.", DNSREC_TXT_PREFIX,
+	    "v=spf1");
+	/* the DKIM key loft-queue signs with (dkim_keys); made when the
+	 * domain is set, or here when missing */
+	if (store_dkim_ensure(a->st, dom, NULL) == 0 &&
+	    store_dkim_get(a->st, dom, sel, sizeof(sel), &pem) == 0 &&
+	    dkim_pubkey(pem, &pub, err, sizeof(err)) == 0) {
+		char *val = malloc(strlen(pub) + 32);
+		if (!val)
+			bug("event=out-of-memory");
+		snprintf(val, strlen(pub) + 32, "v=DKIM1; k=rsa; p=%s", pub);
+		snprintf(n, sizeof(n), "%s._domainkey.%s", sel, dom);
+		add(d, "TXT", n, val, "The key receivers check Loft's signatures with.",
+		    DNSREC_TXT_KEY, "");
+		d->dkim_pub = pub;
+		pub = NULL;
+		free(val);
+	}
+	free(pem);
+	free(pub);
 	snprintf(n, sizeof(n), "_dmarc.%s", dom);
 	snprintf(v, sizeof(v), "v=DMARC1; p=quarantine; rua=mailto:postmaster@%s", dom);
-	rec(r, "TXT", n, v, "What receivers do with mail that fails the checks.");
+	add(d, "TXT", n, v, "What receivers do with mail that fails the checks.", DNSREC_TXT_PREFIX,
+	    "v=DMARC1");
 	snprintf(n, sizeof(n), "_imaps._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 993 %s.", host);
-	rec(r, "SRV", n, v, "Lets mail apps find the server for reading mail.");
+	add(d, "SRV", n, v, "Lets mail apps find the server for reading mail.", DNSREC_NONE, NULL);
 	snprintf(n, sizeof(n), "_submissions._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 465 %s.", host);
-	rec(r, "SRV", n, v, "Lets mail apps find the server for sending mail.");
+	add(d, "SRV", n, v, "Lets mail apps find the server for sending mail.", DNSREC_NONE, NULL);
 	snprintf(n, sizeof(n), "_submission._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 587 %s.", host);
-	rec(r, "SRV", n, v, "The same, for apps that use STARTTLS.");
+	add(d, "SRV", n, v, "The same, for apps that use STARTTLS.", DNSREC_NONE, NULL);
 	snprintf(n, sizeof(n), "autoconfig.%s", dom);
 	snprintf(v, sizeof(v), "%s.", host);
-	rec(r, "CNAME", n, v, "Thunderbird and Android mail apps set themselves up from here.");
+	add(d, "CNAME", n, v, "Thunderbird and Android mail apps set themselves up from here.",
+	    DNSREC_ADDR, NULL);
 	snprintf(n, sizeof(n), "autodiscover.%s", dom);
-	rec(r, "CNAME", n, v, "Outlook sets itself up from here.");
-	h_raw(r, "</tbody></table></div>\n");
+	add(d, "CNAME", n, v, "Outlook sets itself up from here.", DNSREC_ADDR, NULL);
+	return 0;
+}
+
+void admin_dns_free(struct dnsrecs *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->r[i].value);
+	free(d->dkim_pub);
+	memset(d, 0, sizeof(*d));
+}
+
+static const char *const verdicts[] = {"", "in place", "not found", "could not be checked",
+				       "different"};
+
+void admin_dns_records(struct admin *a, const struct req *q, struct resp *r, const char *check_url)
+{
+	struct dnsrecs d;
+	int checked = q && q->dns_state == 2;
+
+	if (admin_dns_compute(a, &d) < 0) {
+		h_note(r, "err", "Choose the mail domain first.");
+		return;
+	}
+	h_raw(r, "<div class=\"card\"><table id=\"dns\"><thead><tr><th>Type</th><th>Name</th>"
+		 "<th>Value</th>");
+	if (checked)
+		h_raw(r, "<th>Published?</th>");
+	h_raw(r, "</tr></thead><tbody>\n");
+	for (size_t i = 0; i < d.n; i++) {
+		const struct dnsrec *x = &d.r[i];
+
+		h_raw(r, "<tr><td>");
+		h_esc(r, x->type);
+		h_raw(r, "</td><td><code>");
+		h_esc(r, x->name);
+		h_fmt(r, "</code></td><td><code id=\"rec-%zu\">", i + 1);
+		h_esc(r, x->value);
+		h_fmt(r,
+		      "</code> <button type=\"button\" class=\"sec inline\" data-copy=\"rec-%zu\" "
+		      "hidden>Copy</button><div class=\"mut\">",
+		      i + 1);
+		h_esc(r, x->why);
+		h_raw(r, "</div></td>");
+		if (checked) {
+			int v = i < DNSREC_MAX ? q->dns_res[i] : 0;
+			h_fmt(r, "<td class=\"dns-%d\" id=\"chk-%zu\">", v, i + 1);
+			h_raw(r, x->check == DNSREC_NONE ? "not checked" : verdicts[v]);
+			h_raw(r, "</td>");
+		}
+		h_raw(r, "</tr>\n");
+	}
+	h_raw(r, "</tbody></table><p><a class=\"btn sec\" id=\"dns-check\" href=\"");
+	h_raw(r, check_url);
+	h_raw(r, "\">Check which are published</a></p></div>\n");
+	admin_dns_free(&d);
 }
 
 void admin_cert_fingerprint(struct admin *a, char *out, size_t n)

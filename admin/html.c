@@ -45,7 +45,10 @@ const char admin_css[] =
     "svg.qr{width:12rem;height:12rem}\n"
     "svg.chart{display:block;width:100%;max-width:30rem;height:auto}\n"
     "th{overflow-wrap:normal}.card>h2:first-child{margin-top:0}\n"
-    "@media (max-width:40rem){main{padding:.6rem}th,td{padding:.3rem}}\n";
+    "button.inline{margin-top:0;padding:.25rem .7rem}\n"
+    "@media (max-width:40rem){main{padding:.6rem}th,td{padding:.3rem}"
+    "#dns thead{display:none}#dns tr{display:block;padding:.5rem 0;"
+    "border-bottom:1px solid var(--line)}#dns td{display:block;border:0;padding:.1rem 0}}\n";
 
 /* Copy buttons for the DNS records: progressive enhancement only. */
 const char admin_js[] =

@@ -5,12 +5,14 @@
  * security headers every response carries, and the TLS relay.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "html.h"
 #include "http.h"
 #include "listener.h"
+#include "session.h"
 #include "log.h"
 #include "strnum.h"
 #include "tls.h"
@@ -154,6 +157,50 @@ static uint64_t body_limit(struct http *h, const char *path)
 	return FORM_MAX_BODY;
 }
 
+/* An upload: only a logged-in admin's is accepted at all (before a byte
+ * of it is read), and it goes to an unlinked file under DATADIR, so a
+ * 64 MB backup costs disk, not memory.  Returns what on_request returns. */
+static enum MHD_Result upload_begin(struct http *h, struct req *q)
+{
+	session_load(h->a, q);
+	if (!q->has_session || !q->sess.authed) {
+		q->too_big = 1;
+		q->discarded = (uint64_t)-1;
+		return send_simple(q->mc, 403, "Log in first", "Log in to upload a backup.",
+				   q->https);
+	}
+	q->upload_fd = open(h->a->datadir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (q->upload_fd < 0) {
+		log_err(NULL, "event=upload-file-failed error=\"%s\"", strerror(errno));
+		q->upload_err = 1;
+	}
+	return MHD_YES;
+}
+
+static void upload_write(struct http *h, struct req *q, const char *p, size_t n)
+{
+	if (q->upload_err)
+		return;
+	if (q->upload_len + n > h->a->max_upload) {
+		q->too_big = 1;
+		log_info(NULL, "event=request-too-large ip=%s path=%s", q->ip, q->path);
+		return;
+	}
+	q->upload_len += n;
+	while (n) {
+		ssize_t w = write(q->upload_fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_err(NULL, "event=upload-write-failed error=\"%s\"", strerror(errno));
+			q->upload_err = 1;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
 static const struct cinfo *conn_info(struct MHD_Connection *mc)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -200,7 +247,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			q->https = ci->tls;
 			snprintf(q->ip, sizeof(q->ip), "%s", ci->ip);
 		}
-		buf_init(&q->body, (size_t)body_limit(h, url));
+		q->upload_fd = -1;
+		buf_init(&q->body, FORM_MAX_BODY);
 		{
 			const char *ct =
 			    MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
@@ -216,6 +264,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 					   "That request is larger than this page accepts.",
 					   q->https);
 		}
+		if (q->post && strcmp(url, "/admin/restore") == 0)
+			return upload_begin(h, q);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -227,6 +277,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			q->discarded += *upload_size;
 			*upload_size = 0;
 			return q->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		if (q->upload_fd >= 0) {
+			upload_write(h, q, upload, *upload_size);
+			*upload_size = 0;
+			return MHD_YES;
 		}
 		if (buf_append(&q->body, upload, *upload_size) < 0) {
 			q->too_big = 1;
@@ -242,6 +297,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	if (q->too_big)
 		return MHD_YES; /* answered already */
+	if (q->upload_fd >= 0 && !q->upload_map && q->upload_len > 0 && !q->upload_err) {
+		q->upload_map =
+		    mmap(NULL, (size_t)q->upload_len, PROT_READ, MAP_PRIVATE, q->upload_fd, 0);
+		if (q->upload_map == MAP_FAILED) {
+			q->upload_map = NULL;
+			q->upload_err = 1;
+		}
+	}
 	if (q->post && !q->parsed && is_form(mc) && strcmp(q->path, "/admin/restore") != 0) {
 		q->parsed = 1; /* once: a suspended request comes back here */
 		if (form_parse(&q->form, q->body.data ? q->body.data : "", q->body.len,
@@ -281,6 +344,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!q)
 		return;
 	ev_timer_free(q->delay_timer);
+	if (q->upload_map)
+		munmap(q->upload_map, (size_t)q->upload_len);
+	if (q->upload_fd >= 0)
+		close(q->upload_fd);
 	form_free(&q->form);
 	buf_free(&q->body);
 	free(q);
@@ -344,6 +411,7 @@ static void on_notify_start(void *cls, struct MHD_Connection *mc, void **socket_
 	on_notify(cls, mc, socket_context, toe);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512], q[600];

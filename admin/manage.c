@@ -17,6 +17,7 @@
 
 #include "acme.h"
 #include "daemon.h"
+#include "dnscheck.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -57,6 +58,7 @@ static const struct {
     {"saved", "ok", "Saved."},
     {"admin-pw", "ok", "Admin password changed; other sessions were logged out."},
     {"restored", "ok", "The backup was restored."},
+    {"recheck", "ok", ADMIN_RECHECK_MSG},
     {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
 };
 
@@ -137,19 +139,53 @@ static void bad(struct resp *r, int status, const char *msg,
 	r->status = status;
 }
 
+/* How a page answers one store write: rc >= 0 is success (an event of
+ * kind, then a redirect to path?m=code, so a reload repeats nothing);
+ * otherwise the first failure row whose rc matches (0 matches any) gives
+ * the status and the message shown on page. */
+struct failure {
+	int rc, status;
+	const char *msg;
+};
+struct outcome {
+	void (*page)(struct admin *, struct req *, struct resp *);
+	const char *path, *code, *kind, *event;
+	struct failure fail[3];
+};
+
+static void answer(struct admin *a, struct req *q, struct resp *r, int rc, const struct outcome *o)
+{
+	if (rc >= 0) {
+		store_event_add(a->st, o->kind ? o->kind : "admin", o->event);
+		done(r, o->path, o->code);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(o->fail) / sizeof(o->fail[0]) && o->fail[i].msg; i++)
+		if (o->fail[i].rc == rc || o->fail[i].rc == 0) {
+			bad(r, o->fail[i].status, o->fail[i].msg, o->page, a, q);
+			return;
+		}
+	bad(r, 500, "The change could not be saved.", o->page, a, q);
+}
+
 /* --- users -------------------------------------------------------------- */
 
-static int user_row(void *arg, int64_t id, const char *address)
+static int user_row(void *arg, const char *address, int64_t messages, int64_t bytes)
 {
-	void **ctx = arg;
-	struct resp *r = ctx[0];
+	struct resp *r = arg;
+	char size[32];
 
-	(void)id;
+	if (bytes >= 1 << 20)
+		snprintf(size, sizeof(size), "%.1f MB", (double)bytes / (1 << 20));
+	else
+		snprintf(size, sizeof(size), "%.0f KB", (double)bytes / 1024);
 	h_raw(r, "<tr><td><a href=\"/admin/user?address=");
 	h_esc(r, address);
 	h_raw(r, "\">");
 	h_esc(r, address);
-	h_raw(r, "</a></td></tr>\n");
+	h_fmt(r, "</a></td><td>%lld messages</td><td>", (long long)messages);
+	h_esc(r, size);
+	h_raw(r, "</td></tr>\n");
 	return 0;
 }
 
@@ -165,13 +201,11 @@ static int domain_option(void *arg, const char *name)
 
 void page_users(struct admin *a, struct req *q, struct resp *r)
 {
-	void *ctx[1] = {r};
-
 	h_begin(r, "Mailboxes", q);
 	h_raw(r, "<h1>Mailboxes</h1>");
 	flash(q, r);
 	h_raw(r, "<div class=\"card\"><table id=\"users\"><tbody>");
-	if (store_user_list(a->st, user_row, ctx) == 0)
+	if (store_admin_usage(a->st, user_row, r) == 0)
 		h_raw(r, "<tr><td class=\"mut\">No mailboxes yet.</td></tr>");
 	h_raw(r, "</tbody></table></div><div class=\"card\"><h2>Add a mailbox</h2>");
 	form_open(r, q, "/admin/users", "add");
@@ -209,29 +243,25 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 			    q);
 			return;
 		}
+		static const struct outcome o = {
+		    page_users,
+		    "/admin/users",
+		    "user-added",
+		    NULL,
+		    "mailbox added",
+		    {{STORE_EXISTS, 409, "That mailbox exists already."},
+		     {0, 400, "That address cannot be used for a mailbox."}}};
 		rc = store_user_add(a->st, full, pw, NULL);
-		if (rc == STORE_EXISTS) {
-			bad(r, 409, "That mailbox exists already.", page_users, a, q);
-			return;
-		}
-		if (rc < 0) {
-			bad(r, 400, "That address cannot be used for a mailbox.", page_users, a, q);
-			return;
-		}
-		store_event_add(a->st, "admin", "mailbox added");
-		log_info(NULL, "event=user-added by=admin");
-		done(r, "/admin/users", "user-added");
+		if (rc >= 0)
+			log_info(NULL, "event=user-added by=admin");
+		answer(a, q, r, rc, &o);
 		return;
 	}
 	if (action && strcmp(action, "del") == 0 && addr) {
-		rc = store_user_del(a->st, addr);
-		if (rc < 0) {
-			bad(r, rc == STORE_NOTFOUND ? 404 : 500, "No such mailbox.", page_users, a,
-			    q);
-			return;
-		}
-		store_event_add(a->st, "admin", "mailbox deleted");
-		done(r, "/admin/users", "user-deleted");
+		static const struct outcome o = {
+		    page_users, "/admin/users",	   "user-deleted",
+		    NULL,	"mailbox deleted", {{STORE_NOTFOUND, 404, "No such mailbox."}}};
+		answer(a, q, r, store_user_del(a->st, addr), &o);
 		return;
 	}
 	if (action && strcmp(action, "passwd") == 0 && addr) {
@@ -240,14 +270,13 @@ void page_users_post(struct admin *a, struct req *q, struct resp *r)
 			    q);
 			return;
 		}
-		rc = store_user_passwd(a->st, addr, pw);
-		if (rc < 0) {
-			bad(r, rc == STORE_NOTFOUND ? 404 : 500, "No such mailbox.", page_users, a,
-			    q);
-			return;
-		}
-		store_event_add(a->st, "admin", "mailbox password reset");
-		done(r, "/admin/users", "passwd");
+		static const struct outcome o = {page_users,
+						 "/admin/users",
+						 "passwd",
+						 NULL,
+						 "mailbox password reset",
+						 {{STORE_NOTFOUND, 404, "No such mailbox."}}};
+		answer(a, q, r, store_user_passwd(a->st, addr, pw), &o);
 		return;
 	}
 	bad(r, 400, "Unknown action.", page_users, a, q);
@@ -334,39 +363,29 @@ void page_aliases_post(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *action = form_get(&q->form, "action");
 	const char *src = form_get(&q->form, "source"), *dst = form_get(&q->form, "target");
-	int rc;
 
 	if (!action || !src || !dst) {
 		bad(r, 400, "Fill in both fields.", page_aliases, a, q);
 		return;
 	}
 	if (strcmp(action, "add") == 0) {
-		rc = store_alias_add(a->st, src, dst);
-		if (rc == STORE_EXISTS) {
-			bad(r, 409, "That alias exists already.", page_aliases, a, q);
-			return;
-		}
-		if (rc == STORE_NOTFOUND) {
-			bad(r, 400, "The alias must be in one of your domains.", page_aliases, a,
-			    q);
-			return;
-		}
-		if (rc < 0) {
-			bad(r, 400, "Those are not addresses Loft can use.", page_aliases, a, q);
-			return;
-		}
-		store_event_add(a->st, "admin", "alias added");
-		done(r, "/admin/aliases", "alias-added");
+		static const struct outcome o = {
+		    page_aliases,
+		    "/admin/aliases",
+		    "alias-added",
+		    NULL,
+		    "alias added",
+		    {{STORE_EXISTS, 409, "That alias exists already."},
+		     {STORE_NOTFOUND, 400, "The alias must be in one of your domains."},
+		     {0, 400, "Those are not addresses Loft can use."}}};
+		answer(a, q, r, store_alias_add(a->st, src, dst), &o);
 		return;
 	}
 	if (strcmp(action, "del") == 0) {
-		rc = store_alias_del(a->st, src, dst);
-		if (rc < 0) {
-			bad(r, 404, "No such alias.", page_aliases, a, q);
-			return;
-		}
-		store_event_add(a->st, "admin", "alias removed");
-		done(r, "/admin/aliases", "alias-deleted");
+		static const struct outcome o = {page_aliases,	  "/admin/aliases",
+						 "alias-deleted", NULL,
+						 "alias removed", {{0, 404, "No such alias."}}};
+		answer(a, q, r, store_alias_del(a->st, src, dst), &o);
 		return;
 	}
 	bad(r, 400, "Unknown action.", page_aliases, a, q);
@@ -409,7 +428,6 @@ void page_domains(struct admin *a, struct req *q, struct resp *r)
 void page_domains_post(struct admin *a, struct req *q, struct resp *r)
 {
 	const char *action = form_get(&q->form, "action"), *dom = form_get(&q->form, "domain");
-	int rc;
 
 	if (!action || !dom || !admin_hostname_ok(dom)) {
 		bad(r, 400, "That is not a domain name Loft can use (like example.org).",
@@ -417,32 +435,27 @@ void page_domains_post(struct admin *a, struct req *q, struct resp *r)
 		return;
 	}
 	if (strcmp(action, "add") == 0) {
-		rc = store_domain_add(a->st, dom);
-		if (rc == STORE_EXISTS) {
-			bad(r, 409, "That domain exists already.", page_domains, a, q);
-			return;
-		}
-		if (rc < 0) {
-			bad(r, 400, "That domain cannot be added.", page_domains, a, q);
-			return;
-		}
-		store_event_add(a->st, "admin", "domain added");
-		done(r, "/admin/domains", "domain-added");
+		static const struct outcome o = {
+		    page_domains,
+		    "/admin/domains",
+		    "domain-added",
+		    NULL,
+		    "domain added",
+		    {{STORE_EXISTS, 409, "That domain exists already."},
+		     {0, 400, "That domain cannot be added."}}};
+		answer(a, q, r, store_domain_add(a->st, dom), &o);
 		return;
 	}
 	if (strcmp(action, "del") == 0) {
-		rc = store_domain_del(a->st, dom);
-		if (rc == STORE_NOTFOUND) {
-			bad(r, 404, "No such domain.", page_domains, a, q);
-			return;
-		}
-		if (rc < 0) {
-			bad(r, 409, "That domain still has mailboxes: delete them first.",
-			    page_domains, a, q);
-			return;
-		}
-		store_event_add(a->st, "admin", "domain removed");
-		done(r, "/admin/domains", "domain-deleted");
+		static const struct outcome o = {
+		    page_domains,
+		    "/admin/domains",
+		    "domain-deleted",
+		    NULL,
+		    "domain removed",
+		    {{STORE_NOTFOUND, 404, "No such domain."},
+		     {0, 409, "That domain still has mailboxes: delete them first."}}};
+		answer(a, q, r, store_domain_del(a->st, dom), &o);
 		return;
 	}
 	bad(r, 400, "Unknown action.", page_domains, a, q);
@@ -567,7 +580,10 @@ void page_route(struct admin *a, struct req *q, struct resp *r)
 	h_raw(r, "<button>Save</button></form>");
 	form_open(r, q, "/admin/route", "test");
 	h_raw(r, "<button class=\"sec\" id=\"relay-test\">Test the saved relay</button>"
-		 "</form></div>");
+		 "</form>");
+	form_open(r, q, "/admin/route", "recheck");
+	h_raw(r,
+	      "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
 	h_end(r);
 }
 
@@ -596,6 +612,11 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 		page_route(a, q, r);
 		return;
 	}
+	if (action && strcmp(action, "recheck") == 0) {
+		admin_netwatch_recheck(a);
+		done(r, "/admin/route", "recheck");
+		return;
+	}
 	err = admin_outbound_apply(a, q);
 
 	if (err) {
@@ -607,9 +628,13 @@ void page_route_post(struct admin *a, struct req *q, struct resp *r)
 
 void page_dns(struct admin *a, struct req *q, struct resp *r)
 {
+	if (req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+		r->suspend = 1;
+		return;
+	}
 	h_begin(r, "DNS", q);
 	h_raw(r, "<h1>DNS records to publish</h1>");
-	admin_dns_records(a, r);
+	admin_dns_records(a, q, r, "/admin/dns?check=1");
 	h_end(r);
 }
 
@@ -837,8 +862,13 @@ void page_restore_post(struct admin *a, struct req *q, struct resp *r)
 	int fd;
 	ssize_t w = 0;
 
-	if (form_multipart_part(ct, q->body.data ? q->body.data : "", q->body.len, "backup", &data,
-				&n, &why) < 0 ||
+	if (q->upload_err) {
+		bad(r, 500, "The upload could not be stored.", page_system, a, q);
+		return;
+	}
+	if (!q->upload_map ||
+	    form_multipart_part(ct, q->upload_map, (size_t)q->upload_len, "backup", &data, &n,
+				&why) < 0 ||
 	    n == 0) {
 		bad(r, 400, "Choose a backup file to restore.", page_system, a, q);
 		return;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -165,6 +166,13 @@ void admin_netwatch_evidence(struct admin *a, struct resp *r)
 	if (store_nw_change_list(a->st, 10, change_cb, r) == 0)
 		h_raw(r, "<li class=\"mut\">no changes</li>");
 	h_raw(r, "</ul>");
+}
+
+void admin_netwatch_recheck(struct admin *a)
+{
+	/* loftd hands the word to loft-netwatch, which starts a full check */
+	daemon_notify(a->d, "netwatch");
+	log_info(NULL, "event=netwatch-check-asked");
 }
 
 void admin_outbound_fields(struct admin *a, struct resp *r)

@@ -29,12 +29,16 @@ int admin_hostname_ok(const char *s);
  * 256; "" when not set). */
 void admin_names(struct admin *a, char *domain, char *host);
 /* The DNS records to publish (a table), for the wizard and the DNS page. */
-void admin_dns_records(struct admin *a, struct resp *r);
+void admin_dns_records(struct admin *a, const struct req *q, struct resp *r, const char *check_url);
 /* The route section: verdict in plain words and the mode form. */
 void admin_route_status(struct admin *a, struct resp *r);
 /* loft-netwatch's last check with its evidence, the router's port
  * forwards and the verdict history (nothing when it has not run). */
 void admin_netwatch_evidence(struct admin *a, struct resp *r);
+/* Asks loft-netwatch for a check now (notify netwatch). */
+void admin_netwatch_recheck(struct admin *a);
+#define ADMIN_RECHECK_MSG                                                                          \
+	"Loft is checking your connection now; reload this page in a minute for the result."
 /* The outbound form fields (mode, preset, host, port, TLS, user,
  * password), current values filled in (never the password). */
 void admin_outbound_fields(struct admin *a, struct resp *r);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnscheck.h"
 #include "html.h"
 #include "log.h"
 #include "pages.h"
@@ -129,11 +130,16 @@ static void step_domain(struct admin *a, struct req *q, struct resp *r, const ch
 	h_end(r);
 }
 
-static void step_network(struct admin *a, struct req *q, struct resp *r)
+static void step_network(struct admin *a, struct req *q, struct resp *r, const char *ok)
 {
 	frame(r, 3);
+	if (ok)
+		h_note(r, "ok", ok);
 	admin_route_status(a, r);
 	h_raw(r, "<div class=\"card\">");
+	form_open(r, q, 3);
+	h_raw(r, "<input type=\"hidden\" name=\"action\" value=\"recheck\">"
+		 "<button class=\"sec\" id=\"recheck\">Check the network now</button></form>");
 	form_open(r, q, 3);
 	h_raw(r, "<button>Continue</button>");
 	back_link(r, 3);
@@ -172,7 +178,7 @@ static void step_dns(struct admin *a, struct req *q, struct resp *r)
 	h_raw(r, "<p>Publish these records at the company where you registered your domain "
 		 "(its DNS settings page). They tell other servers where your mail goes and "
 		 "that mail from this box is really yours.</p>");
-	admin_dns_records(a, r);
+	admin_dns_records(a, q, r, "/setup?step=5&check=1");
 	h_raw(r, "<div class=\"card\">");
 	form_open(r, q, 5);
 	h_raw(r, "<button>Continue</button>");
@@ -287,7 +293,7 @@ static void show(struct admin *a, struct req *q, struct resp *r, int step)
 		step_domain(a, q, r, NULL, NULL, NULL);
 		break;
 	case 3:
-		step_network(a, q, r);
+		step_network(a, q, r, NULL);
 		break;
 	case 4:
 		step_outbound(a, q, r, NULL);
@@ -335,6 +341,10 @@ void wizard_get(struct admin *a, struct req *q, struct resp *r)
 	want = req_query(q, "step");
 	if (want && strnum_uint(want, NSTEPS, &n) == 0 && n >= 2 && (int)n <= reached)
 		step = (int)n;
+	if (step == 5 && req_query(q, "check") && q->dns_state == 0 && dnscheck_start(a, q) == 0) {
+		r->suspend = 1;
+		return;
+	}
 	show(a, q, r, step);
 }
 
@@ -521,6 +531,15 @@ void wizard_post(struct admin *a, struct req *q, struct resp *r)
 		if (err) {
 			r->status = 400;
 			step_outbound(a, q, r, err);
+			return;
+		}
+		break;
+	}
+	case 3: {
+		const char *action = form_get(&q->form, "action");
+		if (action && strcmp(action, "recheck") == 0) {
+			admin_netwatch_recheck(a);
+			step_network(a, q, r, ADMIN_RECHECK_MSG);
 			return;
 		}
 		break;

@@ -7,6 +7,7 @@
  *   dns DOMAIN
  */
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,8 @@ static int sh_test(void)
 	uint64_t p = 0;
 
 	memset(&t, 0, sizeof(t));
+	/* a server that hangs up while we write is an answer, not a crash */
+	signal(SIGPIPE, SIG_IGN);
 	store_setting_get(st, "smarthost.host", host, sizeof(host));
 	store_setting_get(st, "smarthost.port", port, sizeof(port));
 	store_setting_get(st, "smarthost.tls", tls, sizeof(tls));

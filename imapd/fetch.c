@@ -34,7 +34,7 @@ struct fentry {
 	unsigned flags;
 	char *keywords;
 	uint64_t modseq, size;
-	int64_t message_id, internaldate;
+	int64_t message_id, internaldate, savedate;
 	/* with STORE_IMAP_META: copies of the stored structure */
 	char *envelope, *bodystructure, *body;
 	void *sections;
@@ -284,6 +284,27 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 			buf_printf(dst, "INTERNALDATE \"%s\"", date);
 			break;
 		}
+		case FK_SAVEDATE: {
+			/* NIL for entries saved before the date was kept */
+			char date[40];
+			if (e->savedate > 0) {
+				imapdate_format(e->savedate, date, sizeof(date));
+				buf_printf(dst, "SAVEDATE \"%s\"", date);
+			} else {
+				buf_puts(dst, "SAVEDATE NIL");
+			}
+			break;
+		}
+		case FK_EMAILID: {
+			char id[80];
+			imap_emailid(e->message_id, e->size, e->internaldate, id, sizeof(id));
+			buf_printf(dst, "EMAILID (%s)", id);
+			break;
+		}
+		case FK_THREADID:
+			/* RFC 8474 5.2: NIL where threads are not computed */
+			buf_puts(dst, "THREADID NIL");
+			break;
 		case FK_SIZE:
 			buf_printf(dst, "RFC822.SIZE %llu", (unsigned long long)e->size);
 			break;
@@ -383,6 +404,7 @@ static int batch_cb(void *arg, const struct store_imap_row *r)
 	f->size = r->size;
 	f->message_id = r->message_id;
 	f->internaldate = r->internaldate;
+	f->savedate = r->savedate;
 	if (!f->keywords)
 		bug("out of memory");
 	if (fj->what & STORE_IMAP_META) {
@@ -589,7 +611,7 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 	}
 	for (size_t i = 0; i < fj->fi.n; i++) {
 		struct fitem *it = &fj->fi.item[i];
-		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE)
+		if (it->kind == FK_INTERNALDATE || it->kind == FK_SIZE || it->kind == FK_EMAILID)
 			fj->what |= STORE_IMAP_SIZE;
 		if (it->kind == FK_ENVELOPE || it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY)
 			fj->what |= STORE_IMAP_META;

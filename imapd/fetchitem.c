@@ -140,7 +140,10 @@ static int parse_item(const char *a, struct fitem *it)
 		      {"ENVELOPE", FK_ENVELOPE},
 		      {"BODYSTRUCTURE", FK_BODYSTRUCTURE},
 		      {"BODY", FK_BODY},
-		      {"MODSEQ", FK_MODSEQ}};
+		      {"MODSEQ", FK_MODSEQ},
+		      {"SAVEDATE", FK_SAVEDATE},
+		      {"EMAILID", FK_EMAILID},
+		      {"THREADID", FK_THREADID}};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcasecmp(a, simple[i].name) == 0) {
 			it->kind = simple[i].kind;

@@ -23,6 +23,9 @@ enum fkind {
 	FK_SECTION, /* BODY[...], BODY.PEEK[...], BINARY[...], RFC822* */
 	FK_BINSIZE,
 	FK_MODSEQ,
+	FK_SAVEDATE, /* RFC 8514 */
+	FK_EMAILID,  /* RFC 8474 */
+	FK_THREADID, /* RFC 8474 */
 };
 
 enum fspec { SP_ALL, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "listener.h"
 #include "parser.h"
 
 struct conn;
@@ -41,14 +42,15 @@ struct imapd {
 	struct append_job *aq, **aq_tail;
 	size_t aq_msgs, aq_bytes;
 	struct ev_timer *aq_timer;
+	unsigned cache_kib; /* imapd.cache_kib: the page cache between commits */
 	/* limits */
-	unsigned max_sessions;	    /* whole process */
-	unsigned max_per_ip;	    /* sessions from one address */
-	unsigned max_per_user;	    /* authenticated sessions of one user */
-	uint64_t appendlimit;	    /* largest message APPEND takes */
-	uint64_t idle_timeout_ms;   /* authenticated (RFC 3501: >= 30 min) */
-	uint64_t login_timeout_ms;  /* before authentication */
-	uint64_t login_deadline_ms; /* connect to login, in all (session.c) */
+	unsigned max_sessions; /* whole process */
+	unsigned max_per_ip;   /* sessions from one address */
+	unsigned max_per_user; /* authenticated sessions of one user */
+	uint64_t appendlimit;  /* largest message APPEND takes */
+	/* handshake, login deadline, idle before (RFC 3501: >= 30 min after)
+	 * login; lib/service/listener applies them to every session */
+	struct listener_deadlines dl;
 	int stopping;
 };
 
@@ -70,6 +72,8 @@ struct view_msg {
 #define VIEW_RECENT 0x100u
 /* SQLite page cache of the main store handle, KiB (imapd.cache_kib) */
 #define IMAPD_CACHE_KIB 128
+/* The page cache while an APPEND batch is stored (append.c) */
+#define IMAPD_COMMIT_CACHE_KIB 4096
 
 struct fetch_job;
 
@@ -96,6 +100,9 @@ struct session {
 	struct buf kw;
 	struct view_msg *msgs;
 	size_t nmsgs, capmsgs;
+	/* SEARCHRES (RFC 5182): the UIDs SEARCH RETURN (SAVE) kept, "$" */
+	uint32_t *saved;
+	size_t nsaved;
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
@@ -109,8 +116,8 @@ struct session {
 	char auth_user[256];
 	/* streaming FETCH */
 	struct fetch_job *fj;
-	/* pre-auth deadline; input paused while the client is not reading */
-	struct ev_timer *deadline;
+	/* handshake and login deadlines, idle time (lib/service/listener) */
+	struct listener_deadline *dl;
 	int out_paused;
 };
 
@@ -173,7 +180,10 @@ void imap_condstore_enable(struct session *s);
 void imap_view_clear(struct session *s);
 /* Index of uid in the view, or -1. */
 long imap_view_find(const struct session *s, uint32_t uid);
-/* Collects the view indexes a sequence set names (uid: set of UIDs).
+/* SEARCHRES: replaces the saved result ("$") with uids[0..n) (sorted). */
+void imap_view_save_result(struct session *s, const uint32_t *uids, size_t n);
+/* Collects the view indexes a sequence set names (uid: set of UIDs;
+ * "$": the saved search result, either way).
  * Returns 0 with *idx (free()) and *n, or -1 (bad set). */
 int imap_view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n);
 /* Appends the UIDs in set (a UID set) expunged since modseq, as a set.
@@ -233,7 +243,43 @@ int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct ima
 void imap_fetch_continue(struct session *s);
 void imap_fetch_job_free(struct fetch_job *fj);
 
+/* OBJECTID (RFC 8474, view.c): a message's EMAILID, "M" and hex digits
+ * of its stored row, size and date (a row id SQLite may reuse once the row
+ * is gone never names other content with the same size and date); a
+ * mailbox's MAILBOXID, "F" and hex of its row id and UIDVALIDITY.  out
+ * gets at most outlen-1 characters. */
+void imap_emailid(int64_t message_id, uint64_t size, int64_t internaldate, char *out,
+		  size_t outlen);
+void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t outlen);
+
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+/* One message a search matched, for SORT and THREAD. */
+struct imap_hit {
+	uint32_t uid, seq;
+	int64_t message_id;
+	uint64_t size;
+	int64_t internaldate;
+};
+/* Evaluates the search keys a (no RETURN, no CHARSET) against the view:
+ * *out (malloc'ed, the caller frees) gets the matches in sequence order.
+ * Returns 0, -1 for bad keys (BAD) or -2 when the store failed (NO), with
+ * *err set. */
+int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_hit **out,
+		      size_t *nout, const char **err);
+/* SORT and UID SORT (sort.c). */
+int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+struct store_raw;
+/* The header block of a hit (at most 256 KiB; malloc'ed, *hl bytes), or
+ * NULL with *hl 0 when it cannot be read. */
+char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,
+		      size_t *hl);
+/* The base subject of a header block, ASCII-lowercased (malloc'ed; "" when
+ * none); *reply (may be NULL) says whether a Re:/Fwd: came off. */
+char *imap_subject_key(const char *hdr, size_t hl, int *reply);
+/* The sent date (Date:, UTC) of a header block, else the INTERNALDATE. */
+int64_t imap_hit_date(const char *hdr, size_t hl, const struct imap_hit *h);
+/* THREAD and UID THREAD (thread.c). */
+int imap_cmd_thread(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 
 #endif

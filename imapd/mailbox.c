@@ -148,6 +148,11 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		    "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
 		    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    mb.uidvalidity, mb.uidnext, (unsigned long long)mb.highestmodseq);
+	{
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_printf(s, "* OK [MAILBOXID (%s)] Ok\r\n", id);
+	}
 	if (want_qresync && qr_uidvalidity == mb.uidvalidity)
 		imap_view_qresync(s, qr_modseq);
 	s->cmd_flags = 0;
@@ -187,7 +192,15 @@ int imap_cmd_create(struct session *s, const struct imap_cmd *c)
 		return imap_tagged(s, c->tag, "NO", "[ALREADYEXISTS] Mailbox exists"), 0;
 	if (r < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
-	imap_tagged(s, c->tag, "OK", "CREATE completed");
+	struct store_mailbox mb;
+	if (store_mailbox_get(s->srv->st, s->user_id, name, &mb) == 0) {
+		/* OBJECTID (RFC 8474 4.1) */
+		char id[64];
+		imap_mailboxid(mb.id, mb.uidvalidity, id, sizeof(id));
+		imap_tagged(s, c->tag, "OK", "[MAILBOXID (%s)] CREATE completed", id);
+	} else {
+		imap_tagged(s, c->tag, "OK", "CREATE completed");
+	}
 	return 0;
 }
 
@@ -287,8 +300,10 @@ int imap_cmd_subscribe(struct session *s, const struct imap_cmd *c, int on)
 	if (one_name(s, c, name, sizeof(name)) < 0)
 		return 0;
 	r = store_mailbox_subscribe(s->srv->st, s->user_id, name, on);
+	/* a name without a mailbox may be subscribed; only UNSUBSCRIBE of a
+	 * name not subscribed finds nothing */
 	if (r == STORE_NOTFOUND)
-		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] No such mailbox"), 0;
+		return imap_tagged(s, c->tag, "NO", "[NONEXISTENT] Not subscribed"), 0;
 	if (r < 0)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	imap_tagged(s, c->tag, "OK", "%s completed", c->name);
@@ -326,6 +341,10 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		} else if (imap_arg_is(a, "APPENDLIMIT")) {
 			buf_printf(out, "APPENDLIMIT %llu",
 				   (unsigned long long)s->srv->appendlimit);
+		} else if (imap_arg_is(a, "MAILBOXID")) {
+			char id[64];
+			imap_mailboxid(mb->id, mb->uidvalidity, id, sizeof(id));
+			buf_printf(out, "MAILBOXID (%s)", id);
 		} else if (imap_arg_is(a, "SIZE")) {
 			/* STATUS=SIZE (RFC 8438) */
 			uint64_t size = 0;
@@ -424,6 +443,7 @@ struct mbox_item {
 	char attrs[32];
 	int subscribed;
 	int phantom; /* a missing parent of existing mailboxes */
+	int gone;    /* a subscribed name without a mailbox */
 };
 
 struct mbox_items {
@@ -432,6 +452,27 @@ struct mbox_items {
 };
 
 static struct mbox_item *items_add(struct mbox_items *l);
+static int item_cmp(const void *a, const void *b);
+
+struct gone_ctx {
+	struct mbox_items *l;
+	int extended;
+};
+
+/* A subscribed name whose mailbox does not exist (RFC 5258 \NonExistent,
+ * RFC 3501 LSUB \Noselect). */
+static int gone_cb(void *arg, const char *name)
+{
+	struct gone_ctx *g = arg;
+	struct mbox_item *it = items_add(g->l);
+
+	it->name = strdup(name);
+	if (!it->name)
+		bug("out of memory");
+	it->subscribed = it->gone = it->phantom = 1;
+	snprintf(it->attrs, sizeof(it->attrs), "%s", g->extended ? "\\NonExistent" : "\\Noselect");
+	return 0;
+}
 
 static int list_cb(void *arg, const struct store_mailbox_info *mi)
 {
@@ -582,6 +623,12 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 	}
 	if (store_mailbox_list(s->srv->st, s->user_id, list_cb, &items) < 0)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+	if (lsub || sel_subscribed) {
+		struct gone_ctx g = {&items, extended};
+		store_subscriptions_gone(s->srv->st, s->user_id, gone_cb, &g);
+		if (items.n > 1)
+			qsort(items.v, items.n, sizeof(items.v[0]), item_cmp);
+	}
 	/* a missing level satisfies no SUBSCRIBED or SPECIAL-USE selection,
 	 * but RECURSIVEMATCH lists it when something below is subscribed */
 	if (!lsub && ((!sel_subscribed && !sel_special) || recursive))
@@ -620,7 +667,7 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			continue;
 		buf_printf(&out, "* %s (", cmdname);
 		int sp = 0;
-		if (!lsub && it->attrs[0]) {
+		if ((!lsub || it->gone) && it->attrs[0]) {
 			buf_puts(&out, it->attrs);
 			sp = 1;
 		}

@@ -142,8 +142,8 @@ int main(int argc, char **argv)
 	/* FETCH and SEARCH read through message rows larger than any cache;
 	 * what is worth caching (the entries and the tables' inner pages) is
 	 * small */
-	if (store_set_cache_kib(
-		srv.st, (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20)) < 0)
+	srv.cache_kib = (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20);
+	if (store_set_cache_kib(srv.st, srv.cache_kib) < 0)
 		fatal("cannot set the page cache: %s", store_errmsg(srv.st));
 	srv.tls = daemon_tls_server(d);
 	/* yescrypt checks run on worker threads so a login never stalls the
@@ -162,8 +162,14 @@ int main(int argc, char **argv)
 	srv.max_per_ip = (unsigned)conf_u64(cfg, "imapd.max_sessions_per_ip", 50, 100000);
 	srv.max_per_user = (unsigned)conf_u64(cfg, "imapd.max_sessions_per_user", 30, 100000);
 	srv.appendlimit = conf_u64(cfg, "imapd.appendlimit", 50u * 1024 * 1024, 1u << 30);
-	srv.idle_timeout_ms = 1000 * conf_u64(cfg, "imapd.idle_timeout", 30 * 60, 86400);
-	srv.login_timeout_ms = 1000 * conf_u64(cfg, "imapd.login_timeout", 120, 86400);
+	/* idle 30 min once logged in (RFC 3501 5.4: at least 30), 2 min
+	 * before and 2 min to log in at all; a TLS handshake gets 1 min */
+	srv.dl = (struct listener_deadlines){.handshake_ms = 60000,
+					     .login_ms = 120000,
+					     .idle_ms = 120000,
+					     .idle_authed_ms = 30 * 60000};
+	if (listener_deadlines_load(cfg, "imapd", &srv.dl, err, sizeof(err)) < 0)
+		fatal("bad value in loft.conf: %s", err);
 	store_data_version(srv.st, &srv.data_version);
 
 	struct daemon_hooks hooks = {

@@ -26,7 +26,7 @@ struct sentry {
 	unsigned flags;
 	char *keywords;
 	uint64_t size, modseq;
-	int64_t internaldate, message_id;
+	int64_t internaldate, message_id, savedate;
 };
 
 struct sctx {
@@ -61,8 +61,10 @@ static int text_key(struct sctx *x, struct skey *k, const char *field, const cha
 		x->err = "search failed";
 		return -1;
 	}
-	/* has_uid() searches by halves: make sure of the order */
-	qsort(k->uids, k->nuids, sizeof(k->uids[0]), cmp_u32);
+	/* has_uid() searches by halves: make sure of the order (no hits:
+	 * uids is NULL, which qsort must not get) */
+	if (k->nuids > 1)
+		qsort(k->uids, k->nuids, sizeof(k->uids[0]), cmp_u32);
 	return 0;
 }
 
@@ -76,6 +78,12 @@ static int resolve(struct sctx *x, struct skey *k)
 	for (; k; k = k->next) {
 		if (k->op == K_TEXT && text_key(x, k, k->field, k->str) < 0)
 			return -1;
+		if (k->op == K_SAVED) {
+			/* "$" (RFC 5182): the UIDs the last SEARCH ... SAVE kept,
+			 * sorted as saved */
+			for (size_t i = 0; i < s->nsaved; i++)
+				uid_add(k, s->saved[i]);
+		}
 		if (k->op == K_UID)
 			seqset_resolve(&k->set, s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0);
 		if (k->op == K_SEQ)
@@ -236,6 +244,26 @@ static int eval(struct sctx *x, const struct skey *k, size_t i)
 		return header_match(x, e, k->hdr, k->str);
 	case K_MODSEQ:
 		return e->modseq >= k->num;
+	/* RFC 8514: an entry without a save date matches none of these but
+	 * SAVEDATESUPPORTED, which says whether the mailbox keeps them (it
+	 * does, for entries saved since migration 3) */
+	case K_SAVEDBEFORE:
+		return e->savedate > 0 && e->savedate / 86400 < k->day;
+	case K_SAVEDON:
+		return e->savedate > 0 && e->savedate / 86400 == k->day;
+	case K_SAVEDSINCE:
+		return e->savedate > 0 && e->savedate / 86400 >= k->day;
+	case K_SAVEDATESUPPORTED:
+		return 1;
+	case K_EMAILID: {
+		char id[80];
+		imap_emailid(e->message_id, e->size, e->internaldate, id, sizeof(id));
+		return strcmp(id, k->str) == 0;
+	}
+	case K_THREADID:
+		return 0; /* no THREADIDs (NIL) */
+	case K_SAVED:
+		return has_uid(k, e->uid);
 	}
 	return 0;
 }
@@ -256,14 +284,74 @@ static int entry_cb(void *arg, const struct store_entry *e)
 	d->modseq = e->modseq;
 	d->internaldate = e->internaldate;
 	d->message_id = e->message_id;
+	d->savedate = e->savedate;
 	return 0;
+}
+
+int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_hit **out,
+		      size_t *nout, const char **err)
+{
+	struct sctx x = {.s = s};
+	struct skey_parse kp;
+	struct skey *prog;
+	int r = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!a) {
+		*err = "Search keys needed";
+		return -1;
+	}
+	prog = imap_skey_parse(a, &kp);
+	if (!prog) {
+		*err = kp.err ? kp.err : "Invalid search";
+		return -1;
+	}
+	if (kp.used_modseq)
+		imap_condstore_enable(s);
+	if (resolve(&x, prog) < 0) {
+		*err = x.err ? x.err : "Invalid search";
+		r = -1;
+	} else if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
+		*err = store_errmsg(s->srv->st);
+		r = -2;
+	} else {
+		struct imap_hit *h = malloc((x.n ? x.n : 1) * sizeof(*h));
+		size_t nh = 0;
+		if (!h)
+			bug("out of memory");
+		for (size_t i = 0; i < x.n; i++) {
+			long vi = imap_view_find(s, x.e[i].uid);
+			if (vi < 0 || !eval(&x, prog, i))
+				continue;
+			h[nh].uid = x.e[i].uid;
+			h[nh].seq = (uint32_t)vi + 1;
+			h[nh].message_id = x.e[i].message_id;
+			h[nh].size = x.e[i].size;
+			h[nh++].internaldate = x.e[i].internaldate;
+		}
+		*out = h;
+		*nout = nh;
+	}
+	for (size_t i = 0; i < x.n; i++)
+		free(x.e[i].keywords);
+	free(x.e);
+	imap_skey_free(prog);
+	return r;
+}
+
+/* A SEARCH ... RETURN (SAVE) that fails leaves "$" empty (RFC 5182 2.1). */
+static void search_fail(struct session *s, int save)
+{
+	if (save)
+		imap_view_save_result(s, NULL, 0);
 }
 
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct sctx x = {.s = s};
 	struct skey_parse kp;
-	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
+	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0, r_save = 0;
 	struct skey *prog;
 
 	if (a && imap_arg_is(a, "RETURN")) {
@@ -279,50 +367,61 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 				r_count = 1;
 			else if (imap_arg_is(o, "ALL"))
 				r_all = 1;
+			else if (imap_arg_is(o, "SAVE"))
+				r_save = 1;
 			else
 				return imap_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
 		}
-		if (!r_min && !r_max && !r_count)
+		/* RFC 5182 2.1: SAVE alone returns nothing; RETURN () is ALL */
+		if (!r_min && !r_max && !r_count && !r_save)
 			r_all = 1;
 		a = a->next->next;
 	}
 	if (a && imap_arg_is(a, "CHARSET")) {
 		if (!imap_arg_astring(a->next))
-			return imap_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
+			return search_fail(s, r_save),
+			       imap_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
 		if (strcasecmp(a->next->str, "UTF-8") != 0 &&
 		    strcasecmp(a->next->str, "US-ASCII") != 0)
-			return imap_tagged(s, c->tag, "NO",
+			return search_fail(s, r_save),
+			       imap_tagged(s, c->tag, "NO",
 					   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
 			       0;
 		a = a->next->next;
 	}
 	if (!a)
-		return imap_tagged(s, c->tag, "BAD", "SEARCH needs keys"), 0;
+		return search_fail(s, r_save), imap_tagged(s, c->tag, "BAD", "SEARCH needs keys"),
+		       0;
 	prog = imap_skey_parse(a, &kp);
 	if (!prog)
-		return imap_tagged(s, c->tag, "BAD", "%s", kp.err ? kp.err : "Invalid search"), 0;
+		return search_fail(s, r_save),
+		       imap_tagged(s, c->tag, "BAD", "%s", kp.err ? kp.err : "Invalid search"), 0;
 	if (kp.used_modseq) {
 		x.used_modseq = 1;
 		imap_condstore_enable(s);
 	}
 	if (resolve(&x, prog) < 0) {
 		imap_skey_free(prog);
-		return imap_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
+		return search_fail(s, r_save),
+		       imap_tagged(s, c->tag, "BAD", "%s", x.err ? x.err : "Invalid search"), 0;
 	}
 	if (store_entries(s->srv->st, s->mbox_id, 1, 0, entry_cb, &x) < 0) {
 		imap_skey_free(prog);
-		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
+		return search_fail(s, r_save),
+		       imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	}
 	uint32_t *hits = malloc((x.n ? x.n : 1) * sizeof(*hits));
+	uint32_t *huids = malloc((x.n ? x.n : 1) * sizeof(*huids));
 	size_t nh = 0;
 	uint64_t maxmod = 0, firstmod = 0, lastmod = 0;
-	if (!hits)
+	if (!hits || !huids)
 		bug("out of memory");
 	for (size_t i = 0; i < x.n; i++) {
 		long vi = imap_view_find(s, x.e[i].uid);
 		if (vi < 0)
 			continue; /* not in this session's view yet */
 		if (eval(&x, prog, i)) {
+			huids[nh] = x.e[i].uid;
 			hits[nh++] = uid ? x.e[i].uid : (uint32_t)vi + 1;
 			if (x.e[i].modseq > maxmod)
 				maxmod = x.e[i].modseq;
@@ -331,9 +430,26 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 			lastmod = x.e[i].modseq;
 		}
 	}
+	if (r_save) {
+		/* with MIN and/or MAX alone only those are kept (RFC 5182 2.1) */
+		if (nh && (r_min || r_max) && !r_all && !r_count) {
+			uint32_t mm[2];
+			size_t k = 0;
+			if (r_min)
+				mm[k++] = huids[0];
+			if (r_max && (!r_min || nh > 1))
+				mm[k++] = huids[nh - 1];
+			imap_view_save_result(s, mm, k);
+		} else {
+			imap_view_save_result(s, huids, nh);
+		}
+	}
+	free(huids);
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
-	if (esearch) {
+	if (esearch && r_save && !r_min && !r_max && !r_count && !r_all) {
+		/* SAVE alone: no ESEARCH response */
+	} else if (esearch) {
 		buf_puts(&out, "* ESEARCH (TAG ");
 		imap_buf_string(&out, c->tag, strlen(c->tag));
 		buf_putc(&out, ')');
@@ -366,7 +482,8 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 		if (nh && x.used_modseq)
 			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
 	}
-	buf_puts(&out, "\r\n");
+	if (out.len)
+		buf_puts(&out, "\r\n");
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	free(hits);

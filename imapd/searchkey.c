@@ -100,9 +100,10 @@ static struct skey *parse_key(struct skey_parse *x, const struct imap_arg **pa, 
 	static const struct {
 		const char *name;
 		enum sop op;
-	} dates[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON},
-		     {"SINCE", K_SINCE},   {"SENTBEFORE", K_SENTBEFORE},
-		     {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
+	} dates[] = {
+	    {"BEFORE", K_BEFORE},	    {"ON", K_ON},	    {"SINCE", K_SINCE},
+	    {"SENTBEFORE", K_SENTBEFORE},   {"SENTON", K_SENTON},   {"SENTSINCE", K_SENTSINCE},
+	    {"SAVEDBEFORE", K_SAVEDBEFORE}, {"SAVEDON", K_SAVEDON}, {"SAVEDSINCE", K_SAVEDSINCE}};
 
 	if (depth > SEARCH_MAX_DEPTH) {
 		x->err = "search keys nested too deeply";
@@ -149,6 +150,23 @@ static struct skey *parse_key(struct skey_parse *x, const struct imap_arg **pa, 
 			k->day = day;
 			return k;
 		}
+	}
+	if (strcmp(a->str, "$") == 0)
+		return skey_new(K_SAVED);
+	if (imap_arg_is(a, "SAVEDATESUPPORTED"))
+		return skey_new(K_SAVEDATESUPPORTED);
+	if (imap_arg_is(a, "EMAILID") || imap_arg_is(a, "THREADID")) {
+		/* RFC 8474 6: objectid = 1*255(ALPHA / DIGIT / "_" / "-") */
+		if (!arg || arg->type != IMAP_ARG_ATOM || arg->len == 0 || arg->len > 255 ||
+		    strspn(arg->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				     "0123456789_-") != arg->len) {
+			x->err = "object id expected";
+			return NULL;
+		}
+		*pa = arg->next;
+		k = skey_new(imap_arg_is(a, "EMAILID") ? K_EMAILID : K_THREADID);
+		k->str = arg->str;
+		return k;
 	}
 	if (imap_arg_is(a, "KEYWORD") || imap_arg_is(a, "UNKEYWORD")) {
 		if (!arg || arg->type != IMAP_ARG_ATOM) {
@@ -235,6 +253,9 @@ static struct skey *parse_key(struct skey_parse *x, const struct imap_arg **pa, 
 			x->err = "UID set expected";
 			return NULL;
 		}
+		*pa = arg->next;
+		if (strcmp(arg->str, "$") == 0)
+			return skey_new(K_SAVED); /* UID $: the saved result too */
 		k = skey_new(K_UID);
 		if (seqset_parse(arg->str, &k->set) < 0) {
 			imap_skey_free(k);

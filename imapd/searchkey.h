@@ -38,6 +38,13 @@ enum sop {
 	K_TEXT,	  /* FTS result in uids */
 	K_HEADER, /* any other header: per message */
 	K_MODSEQ,
+	K_SAVEDBEFORE, /* RFC 8514 */
+	K_SAVEDON,
+	K_SAVEDSINCE,
+	K_SAVEDATESUPPORTED,
+	K_EMAILID, /* RFC 8474 */
+	K_THREADID,
+	K_SAVED, /* "$", RFC 5182: search.c fills uids */
 };
 
 struct skey {

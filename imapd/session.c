@@ -27,14 +27,14 @@
 
 /* Commands other than APPEND, logged in: SEARCH and STORE with literals
  * and long sets fit many times over. */
-#define OTHER_TOTAL	       (2u * 1024 * 1024)
-#define LOGIN_DEADLINE_DEFAULT 120
-#define CHUNK_MAXLINE	       (64 * 1024)
-#define SASL_LINE_MAX	       8192
-#define CAPS_COMMON	       "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
+#define OTHER_TOTAL   (2u * 1024 * 1024)
+#define CHUNK_MAXLINE (64 * 1024)
+#define SASL_LINE_MAX 8192
+#define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
-	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE"
+	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT"        \
+	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -116,6 +116,7 @@ static int cmd_starttls(struct session *s, const struct imap_cmd *c)
 		conn_close(s->c, 0, "starttls failed");
 		return 0;
 	}
+	listener_deadline_handshake(s->dl);
 	/* what the client pipelined is gone with conn's buffer; forget
 	 * anything half-parsed too */
 	imap_parser_free(s->p);
@@ -251,8 +252,7 @@ static void login_done(void *arg, int r, int64_t uid)
 		if (store_user_address(srv->st, uid, s->user, sizeof(s->user)) < 0)
 			s->user[0] = '\0';
 		imap_set_state(s, ST_AUTH);
-		conn_set_timeout(s->c, srv->idle_timeout_ms);
-		ev_timer_disarm(s->deadline);
+		listener_deadline_login(s->dl);
 		/* input has been paused since the LOGIN/AUTHENTICATE line
 		 * ended, so the parser is between commands */
 		parser_limits(srv, ST_AUTH, &lim);
@@ -423,6 +423,22 @@ static int h_search(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_search(s, c, c->args, 0);
 }
+static int h_sort(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_sort(s, c, c->args, 0);
+}
+static int h_uid_sort(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_sort(s, c, c->args->next, 1);
+}
+static int h_thread(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_thread(s, c, c->args, 0);
+}
+static int h_uid_thread(struct session *s, const struct imap_cmd *c)
+{
+	return imap_cmd_thread(s, c, c->args->next, 1);
+}
 static int h_copy(struct session *s, const struct imap_cmd *c)
 {
 	return imap_cmd_copy(s, c, c->args, 0, 0);
@@ -502,6 +518,8 @@ static const struct command {
     {"UNSELECT", SELECTED, F_NOSYNC, h_unselect},
     {"EXPUNGE", SELECTED, 0, h_expunge},
     {"SEARCH", SELECTED, F_NOEXPUNGE, h_search},
+    {"SORT", SELECTED, F_NOEXPUNGE, h_sort},
+    {"THREAD", SELECTED, F_NOEXPUNGE, h_thread},
     {"FETCH", SELECTED, F_NOEXPUNGE, h_fetch},
     {"STORE", SELECTED, F_NOEXPUNGE, h_store},
     {"COPY", SELECTED, 0, h_copy},
@@ -509,6 +527,8 @@ static const struct command {
     {"UID FETCH", SELECTED, 0, h_uid_fetch},
     {"UID STORE", SELECTED, 0, h_uid_store},
     {"UID SEARCH", SELECTED, 0, h_uid_search},
+    {"UID SORT", SELECTED, 0, h_uid_sort},
+    {"UID THREAD", SELECTED, 0, h_uid_thread},
     {"UID COPY", SELECTED, 0, h_uid_copy},
     {"UID MOVE", SELECTED, 0, h_uid_move},
     {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},
@@ -702,37 +722,29 @@ static void sess_writable(struct conn *c, void *arg)
 }
 
 /* The whole time a client may take to log in, however busy it keeps the
- * connection (the login timeout only limits silence). */
-static void deadline_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+ * connection (the login timeout only limits silence): lib/service/listener
+ * says when; IMAP says goodbye. */
+static void deadline_fire(void *arg, enum listener_deadline_kind kind)
 {
 	struct session *s = arg;
 
-	(void)ev;
-	(void)t;
-	if (!s->c || s->state != ST_NOTAUTH)
+	if (!s->c)
+		return;
+	if (kind == LISTENER_DL_SESSION) {
+		/* imapd.session_deadline (none by default) */
+		log_info(s->sid, "event=session-deadline user=%s peer=%s",
+			 s->user[0] ? s->user : "-", s->peer);
+		/* not in the middle of a streamed FETCH literal */
+		if (!s->fj)
+			imap_printf(s, "* BYE Session time limit reached\r\n");
+		conn_close(s->c, !s->fj, "session deadline");
+		return;
+	}
+	if (s->state != ST_NOTAUTH)
 		return;
 	log_info(s->sid, "event=login-deadline peer=%s", s->peer);
 	imap_printf(s, "* BYE Took too long to log in\r\n");
 	conn_close(s->c, 1, "login deadline");
-}
-
-/* imapd.login_deadline, seconds (read once; a bad value is logged and the
- * default used, since a session cannot stop the daemon). */
-static uint64_t login_deadline_ms(struct imapd *srv)
-{
-	uint64_t v = LOGIN_DEADLINE_DEFAULT;
-
-	if (srv->login_deadline_ms)
-		return srv->login_deadline_ms;
-	if (srv->d && (config_get_u64(daemon_config(srv->d), "imapd.login_deadline",
-				      LOGIN_DEADLINE_DEFAULT, 86400, &v) < 0 ||
-		       v == 0)) {
-		log_warn(NULL, "event=config-error key=imapd.login_deadline using=%d",
-			 LOGIN_DEADLINE_DEFAULT);
-		v = LOGIN_DEADLINE_DEFAULT;
-	}
-	srv->login_deadline_ms = v * 1000;
-	return srv->login_deadline_ms;
 }
 
 static void sess_tls_ready(struct conn *c, void *arg)
@@ -740,6 +752,7 @@ static void sess_tls_ready(struct conn *c, void *arg)
 	struct session *s = arg;
 
 	(void)c;
+	listener_deadline_tls_up(s->dl);
 	log_debug(s->sid, "event=tls version=%s cipher=%s", conn_tls_version(s->c),
 		  conn_tls_cipher(s->c));
 }
@@ -764,7 +777,7 @@ static void sess_closed(struct conn *c, void *arg, const char *reason)
 	imap_append_forget(s);
 	imap_fetch_job_free(s->fj);
 	imap_view_clear(s);
-	ev_timer_free(s->deadline);
+	listener_deadline_free(s->dl);
 	imap_parser_free(s->p);
 	free(s);
 }
@@ -804,18 +817,18 @@ void imap_session_start(void *arg, int fd, const struct sockaddr *peer, const ch
 	s->state = ST_NOTAUTH;
 	s->p = new_parser(srv, s->state);
 	s->auth = listener_auth_new(srv->ev, srv->al, srv->ac, s->peer);
-	s->deadline = ev_timer_new(srv->ev, deadline_fire, s);
-	ev_timer_arm(s->deadline, login_deadline_ms(srv));
+	s->dl = listener_deadline_new(srv->ev, s->c, &srv->dl, deadline_fire, s);
 	s->next = srv->sessions;
 	if (s->next)
 		s->next->prev = s;
 	srv->sessions = s;
 	log_info(s->sid, "event=connect peer=%s tls=%d", s->peer, implicit_tls);
-	conn_set_timeout(s->c, srv->login_timeout_ms);
 	if (implicit_tls && (!srv->tls || conn_tls_server(s->c, srv->tls) < 0)) {
 		conn_close(s->c, 0, "tls unavailable");
 		return;
 	}
+	if (implicit_tls)
+		listener_deadline_handshake(s->dl);
 	imap_printf(s, "* OK [CAPABILITY %s%s] Loft IMAP ready\r\n", CAPS_COMMON,
 		    implicit_tls ? " AUTH=PLAIN" : " STARTTLS LOGINDISABLED");
 }

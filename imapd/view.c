@@ -147,6 +147,17 @@ void imap_view_kw_announce(struct session *s, struct buf *out, const char *keywo
 	}
 }
 
+void imap_emailid(int64_t message_id, uint64_t size, int64_t internaldate, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "M%llx_%llx_%llx", (unsigned long long)message_id,
+		 (unsigned long long)size, (unsigned long long)internaldate);
+}
+
+void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "F%llx_%x", (unsigned long long)mailbox_id, uidvalidity);
+}
+
 void imap_condstore_enable(struct session *s)
 {
 	if (s->condstore)
@@ -161,6 +172,7 @@ void imap_condstore_enable(struct session *s)
 
 void imap_view_clear(struct session *s)
 {
+	imap_view_save_result(s, NULL, 0);
 	buf_free(&s->kw);
 	free(s->msgs);
 	s->msgs = NULL;
@@ -316,6 +328,20 @@ void imap_view_sync(struct session *s, int expunges)
 	free(x.uids);
 }
 
+void imap_view_save_result(struct session *s, const uint32_t *uids, size_t n)
+{
+	free(s->saved);
+	s->saved = NULL;
+	s->nsaved = 0;
+	if (!n)
+		return;
+	s->saved = malloc(n * sizeof(*s->saved));
+	if (!s->saved)
+		bug("out of memory");
+	memcpy(s->saved, uids, n * sizeof(*uids));
+	s->nsaved = n;
+}
+
 int imap_view_select_set(struct session *s, const char *set, int uid, size_t **idx, size_t *n)
 {
 	struct seqset ss;
@@ -323,6 +349,20 @@ int imap_view_select_set(struct session *s, const char *set, int uid, size_t **i
 
 	*idx = NULL;
 	*n = 0;
+	if (strcmp(set, "$") == 0) {
+		/* RFC 5182: the messages of the saved result still here */
+		out = malloc((s->nsaved ? s->nsaved : 1) * sizeof(*out));
+		if (!out)
+			bug("out of memory");
+		for (size_t i = 0; i < s->nsaved; i++) {
+			long vi = imap_view_find(s, s->saved[i]);
+			if (vi >= 0)
+				out[k++] = (size_t)vi;
+		}
+		*idx = out;
+		*n = k;
+		return 0;
+	}
 	if (seqset_parse(set, &ss) < 0)
 		return -1;
 	if (uid)

@@ -125,13 +125,14 @@ static void rebuild(struct greetpass *g, size_t cap, size_t keep, uint64_t now)
 	free(old);
 }
 
-void greetpass_add(struct greetpass *g, const char *ip, uint64_t now_ms)
+int greetpass_add(struct greetpass *g, const char *ip, uint64_t now_ms)
 {
 	uint8_t a[16];
 	struct gp_entry *e;
+	int fresh;
 
 	if (g->ttl == 0 || key(ip, a) < 0)
-		return;
+		return 0;
 	if (g->cap == 0)
 		rebuild(g, 16, 0, now_ms);
 	e = find(g, a);
@@ -146,7 +147,11 @@ void greetpass_add(struct greetpass *g, const char *ip, uint64_t now_ms)
 		}
 		e = find(g, a);
 		g->n++;
+		fresh = 1;
+	} else {
+		fresh = now_ms - (e->at - 1) >= g->ttl / 2;
 	}
 	memcpy(e->addr, a, 16);
 	e->at = now_ms + 1;
+	return fresh;
 }

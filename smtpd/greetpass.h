@@ -6,9 +6,9 @@
  * greeted at once afterwards, for ttl, so a real MTA sending one message
  * per connection pays the greeting delay once a day, not on every message.
  *
- * Kept in memory only (see README.md, "Early talker"): a restart forgets
- * every address, which costs each sender one more delay and nothing else.
- * At most max addresses; when full, the older half is forgotten.
+ * Held in memory and written to the store by session.c (see README.md,
+ * "Early talker"), so a restart forgets nothing.  At most max addresses;
+ * when full, the older half is forgotten.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -25,8 +25,11 @@ void greetpass_free(struct greetpass *g);
  * passed within ttl before now_ms (a monotonic clock), else 0.  Text that
  * is not an address is never known. */
 int greetpass_known(struct greetpass *g, const char *ip, uint64_t now_ms);
-/* Remembers that ip passed at now_ms (again: its time is renewed). */
-void greetpass_add(struct greetpass *g, const char *ip, uint64_t now_ms);
+/* Remembers that ip passed at now_ms (again: its time is renewed).
+ * Returns 1 when the pass is worth writing down (greetpass_add for an
+ * address not held, or held from more than half the ttl before: the
+ * stored copy would expire while the client keeps coming), else 0. */
+int greetpass_add(struct greetpass *g, const char *ip, uint64_t now_ms);
 /* Addresses held now (expired ones included until they are swept). */
 size_t greetpass_count(const struct greetpass *g);
 

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_greet.h"
 #include "tls.h"
 
 static const char *const port_names[PORT_COUNT] = {"mx", "submission", "submissions"};
@@ -66,6 +67,9 @@ static const struct {
      * session slot for ever: after this the session ends at the next
      * message boundary */
     L("max_session_time", max_session_s, 1800, 1, 86400),
+    /* a TLS handshake that has not ended after this is dropped (the
+     * same policy as IMAP and POP3, lib/service/listener) */
+    L("handshake_timeout", handshake_timeout_s, 60, 1, 3600),
     /* 64 MB: one message of the largest default size (50 MB) always fits,
      * several ordinary ones at once too, and loft-smtpd stays far below
      * what a 512 MB board can give it next to imapd and SQLite */
@@ -132,6 +136,30 @@ static struct tls_ctx *load_tls(void)
 	return t;
 }
 
+static int greet_pass_loaded(void *arg, const char *addr, int64_t passed)
+{
+	(void)arg;
+	if (passed > 0)
+		greetpass_add(srv.passed, addr, (uint64_t)passed * 1000);
+	return 0;
+}
+
+/* The early-talker passes of earlier runs (session.c writes them), so a
+ * restart does not make every known client wait for the greeting again. */
+static void load_greet_passes(void)
+{
+	int64_t since = (int64_t)(smtp_wall_ms() / 1000) - (int64_t)srv.lim.greeting_pass_ttl_s;
+	int n;
+
+	if (!srv.lim.greeting_pass_ttl_s || !srv.lim.greeting_delay_ms)
+		return;
+	n = store_greet_pass_list(srv.st, since, greet_pass_loaded, NULL);
+	if (n < 0)
+		log_warn(NULL, "event=greet-pass-load-failed error=\"%s\"", store_errmsg(srv.st));
+	else
+		log_info(NULL, "event=greet-passes-loaded count=%d", n);
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	(void)d;
@@ -196,6 +224,7 @@ int main(int argc, char **argv)
 	/* the loop's handle only looks up domains, users and aliases */
 	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
+	load_greet_passes();
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
 	uint64_t athreads;
@@ -238,12 +267,14 @@ int main(int argc, char **argv)
 
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);
+	smtp_greet_pass_flush(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
 	authlimit_free(srv.al);
 	greetpass_free(srv.passed);
 	ev_timer_free(srv.trim);
+	ev_timer_free(srv.greet_save);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

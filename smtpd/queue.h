@@ -63,6 +63,7 @@ struct queue_conf {
 	int64_t retry_min, retry_max, max_age, delay_warning; /* seconds */
 	unsigned max_per_dest, max_conns, max_rcpts;
 	unsigned scan_ms;
+	unsigned sign_threads;
 };
 
 struct queue_rcpt {
@@ -74,6 +75,20 @@ struct queue_rcpt {
 };
 
 struct dest;
+struct qconn;
+struct signer;
+
+/* A DKIM signature to make off the loop (queue_sign.c). */
+struct sign_req {
+	char *pem; /* the key, owned (wiped when freed) */
+	unsigned char hash[32];
+	char *sig; /* the result, base64, or NULL (err says why) */
+	char err[160];
+	void (*done)(struct sign_req *r); /* on the loop */
+	void *arg;
+	struct sign_req *next;
+};
+
 struct job {
 	struct dest *d;
 	int64_t message_id;
@@ -86,6 +101,11 @@ struct job {
 	int eightbit, smtputf8;
 	char *prefix; /* DKIM-Signature field */
 	size_t prefix_len;
+	uint64_t raw_size;    /* the stored message's bytes */
+	char *unsigned_field; /* waiting for its b= from a signing thread */
+	struct qconn *qc;     /* the session the job waits on */
+	/* downgraded to quoted-printable for a server without 8BITMIME */
+	struct qp_state *qp;
 	const char **addrs; /* r[i].addr for smtpc_message */
 	struct smtpc_message msg;
 };
@@ -136,7 +156,13 @@ struct queue {
 	char last_route_why[160];
 	struct dest *dests;
 	unsigned nconns;
-	struct ev_timer *scan_timer;
+	struct qconn *conns;
+	struct qconn *commit_list; /* outcomes waiting for the group commit */
+	struct ev_timer *commit_timer;
+	int notify_mail; /* a report was stored: tell loft-imapd after the commit */
+	int in_commit;	 /* inside the group commit's transaction */
+	struct signer *signer;
+	struct ev_timer *scan_timer, *stop_timer;
 	int64_t data_version;
 	int scan_wanted;
 	int stopping;
@@ -152,6 +178,8 @@ struct queue {
 /* The client TLS context (made on first use), verifying or not; NULL when
  * it cannot be made (logged). */
 struct tls_ctx *queue_tls(struct queue *q, int verify);
+/* Tells the other daemons new mail was stored (a bounce in an INBOX). */
+void queue_notify_mail(struct queue *q);
 int queue_inflight_has(struct queue *q, int64_t id);
 void queue_inflight_add(struct queue *q, int64_t id);
 void queue_inflight_del(struct queue *q, int64_t id);
@@ -160,7 +188,11 @@ void queue_inflight_del(struct queue *q, int64_t id);
 void queue_dest_kick(struct dest *d);
 /* Finds or makes the destination for key. */
 struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost);
-/* Aborts every connection (stop). */
+/* Writes the outcomes waiting for the group commit now. */
+void queue_commit_now(struct queue *q);
+/* The group commit's timer callback (armed at 0 by a finished transaction). */
+void queue_commit_timer(struct evloop *ev, struct ev_timer *t, void *arg);
+/* Aborts every connection (stop); the loop stops once the last closed. */
 void queue_abort_all(struct queue *q);
 
 /* queue_result.c: what happened to a job.  st[i] for recipient i;
@@ -177,7 +209,24 @@ void queue_job_fail(struct queue *q, struct job *j, const struct smtpc_status *s
 void queue_job_free(struct job *j);
 
 /* queue_prepare.c: size, 8-bit, SMTPUTF8, DKIM for a job before sending.
- * Returns 0, or -1 with st set (the message could not be read). */
+ * Returns 0 (ready), 1 (its signature is being made: queue_job_ready()
+ * follows from the loop), or -1 with st set (the message could not be
+ * read). */
 int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st);
+struct qp_state;
+void queue_qp_free(struct qp_state *s);
+
+/* queue_deliver.c: j's signature is done (or failed: sent unsigned). */
+void queue_job_ready(struct job *j);
+
+/* queue_sign.c: n signing threads (0: sign on the loop).  Returns 0 or -1. */
+int queue_sign_start(struct queue *q, unsigned n);
+int queue_sign_async(struct queue *q);
+/* Hands r to a thread; r->done(r) runs later on the loop, which frees r. */
+void queue_sign_submit(struct queue *q, struct sign_req *r);
+/* Waits for every request handed out and hands each back (stop). */
+void queue_sign_drain(struct queue *q);
+void queue_sign_stop(struct queue *q);
+void queue_sign_req_free(struct sign_req *r);
 
 #endif

@@ -14,8 +14,10 @@
 #include "evloop.h"
 #include "log.h"
 #include "queue.h"
+#include "store.h"
 
 struct qconn {
+	struct qconn *next, *prev; /* q->conns */
 	struct queue *q;
 	struct dest *d;
 	struct smtp_client *cl;
@@ -25,6 +27,14 @@ struct qconn {
 	int delivered; /* jobs carried */
 	int notls;     /* opportunistic TLS failed here: plaintext this time */
 	int answered;  /* some address answered: its error says most */
+	/* a finished transaction waiting for the group commit */
+	int waiting, gone;
+	int signing; /* its job waits for a signing thread */
+	struct job *done_job;
+	struct smtpc_status *done_st;
+	struct queue_attempt_info done_ai;
+	char done_addr[64], done_tls[16];
+	struct qconn *commit_next;
 	struct smtpc_status last;
 };
 
@@ -128,10 +138,32 @@ static void qconn_start(struct dest *d)
 		bug("out of memory");
 	qc->q = d->q;
 	qc->d = d;
+	qc->next = d->q->conns;
+	if (qc->next)
+		qc->next->prev = qc;
+	d->q->conns = qc;
 	d->nconn++;
 	d->nconnecting++;
 	d->q->nconns++;
 	qconn_connect(qc);
+}
+
+static void qconn_gone(struct qconn *qc);
+
+static void send_job(struct qconn *qc, struct smtp_client *cl)
+{
+	struct job *j = qc->job;
+	struct smtpc_status st;
+
+	if (smtp_client_send(cl, &j->msg) < 0) {
+		/* cannot happen in ready/done; treat as a lost session */
+		struct queue_attempt_info ai = {.route = "", .mx = "", .addr = "", .tls = ""};
+		qc->job = NULL;
+		smtpc_status_set(&st, 0, NULL, "session not ready");
+		queue_job_fail(qc->q, j, &st, &ai);
+		queue_job_free(j);
+		smtp_client_abort(cl, "session not ready");
+	}
 }
 
 /* Takes the next job and sends it, or says QUIT. */
@@ -146,7 +178,8 @@ static void qconn_next(struct qconn *qc, struct smtp_client *cl)
 			smtp_client_quit(cl);
 			return;
 		}
-		if (queue_job_prepare(q, j, &st) < 0) {
+		int r = queue_job_prepare(q, j, &st);
+		if (r < 0) {
 			struct queue_attempt_info ai = {.route = qc->d->smarthost ? "smarthost"
 										  : "direct",
 							.mx = qc->d->t[qc->target].host,
@@ -157,18 +190,34 @@ static void qconn_next(struct qconn *qc, struct smtp_client *cl)
 			continue;
 		}
 		qc->job = j;
-		if (smtp_client_send(cl, &j->msg) < 0) {
-			/* cannot happen in ready/done; treat as a lost session */
-			qc->job = NULL;
-			smtpc_status_set(&st, 0, NULL, "session not ready");
-			struct queue_attempt_info ai = {
-			    .route = "", .mx = "", .addr = "", .tls = ""};
-			queue_job_fail(q, j, &st, &ai);
-			queue_job_free(j);
-			smtp_client_abort(cl, "session not ready");
+		j->qc = qc;
+		if (r == 1) {
+			qc->signing = 1; /* queue_job_ready() goes on */
+			return;
 		}
+		send_job(qc, cl);
 		return;
 	}
+}
+
+void queue_job_ready(struct job *j)
+{
+	struct qconn *qc = j->qc;
+
+	qc->signing = 0;
+	if (qc->gone) {
+		/* the session ended meanwhile: the job waits for another */
+		struct dest *d = qc->d;
+		qc->job = NULL;
+		j->next = d->pending;
+		d->pending = j;
+		if (!d->pending_tail)
+			d->pending_tail = j;
+		d->npending++;
+		qconn_gone(qc);
+		return;
+	}
+	send_job(qc, qc->cl);
 }
 
 static void on_ready(struct smtp_client *cl, void *arg)
@@ -187,27 +236,95 @@ static void on_ready(struct smtp_client *cl, void *arg)
 	qconn_next(qc, cl);
 }
 
+static void qconn_gone(struct qconn *qc);
+
+/* The group commit: the outcomes of every transaction that finished in
+ * one turn of the loop are written in one transaction (one fsync), and
+ * only then does each of those sessions go on to its next message -- so
+ * an outcome is durable before the next step, and a slow disk costs one
+ * fsync per turn instead of one per message. */
+static void commit_batch(struct queue *q)
+{
+	struct qconn *list = q->commit_list, *qc, *next;
+	int outer;
+
+	q->commit_list = NULL;
+	if (!list)
+		return;
+	outer = store_tx_begin(q->st) == 0;
+	q->in_commit = 1;
+	for (qc = list; qc; qc = qc->commit_next)
+		queue_job_result(q, qc->done_job, qc->done_st, &qc->done_ai);
+	q->in_commit = 0;
+	if (outer && store_tx_commit(q->st) < 0) {
+		log_err(NULL, "event=result-not-saved error=\"%s\" effect=\"sent again later\"",
+			store_errmsg(q->st));
+		store_tx_rollback(q->st);
+	}
+	if (q->notify_mail) {
+		q->notify_mail = 0;
+		queue_notify_mail(q);
+	}
+	for (qc = list; qc; qc = next) {
+		next = qc->commit_next;
+		qc->commit_next = NULL;
+		queue_job_free(qc->done_job);
+		free(qc->done_st);
+		qc->done_job = NULL;
+		qc->done_st = NULL;
+		qc->waiting = 0;
+		qc->delivered++;
+		if (qc->gone)
+			qconn_gone(qc);
+		else
+			qconn_next(qc, qc->cl);
+	}
+}
+
+void queue_commit_now(struct queue *q)
+{
+	commit_batch(q);
+}
+
+void queue_commit_timer(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	commit_batch(arg);
+}
+
 static void on_done(struct smtp_client *cl, void *arg, const struct smtpc_status *st, size_t n)
 {
 	struct qconn *qc = arg;
+	struct queue *q = qc->q;
 	struct job *j = qc->job;
-	struct queue_attempt_info ai = {
-	    .route = qc->d->smarthost ? "smarthost" : "direct",
-	    .mx = qc->d->t[qc->target].host,
-	    .addr = smtp_client_peer(cl),
-	    .tls = smtp_client_tls_version(cl),
-	    .verified = smtp_client_tls_verified(cl),
-	};
 
 	qc->job = NULL;
 	if (!j)
 		bug("transaction done without a job");
 	if (n != j->n)
 		bug("transaction results do not match the job");
-	queue_job_result(qc->q, j, st, &ai);
-	queue_job_free(j);
-	qc->delivered++;
-	qconn_next(qc, cl);
+	snprintf(qc->done_addr, sizeof(qc->done_addr), "%s", smtp_client_peer(cl));
+	snprintf(qc->done_tls, sizeof(qc->done_tls), "%s", smtp_client_tls_version(cl));
+	qc->done_ai = (struct queue_attempt_info){
+	    .route = qc->d->smarthost ? "smarthost" : "direct",
+	    .mx = qc->d->t[qc->target].host,
+	    .addr = qc->done_addr,
+	    .tls = qc->done_tls,
+	    .verified = smtp_client_tls_verified(cl),
+	};
+	qc->done_st = malloc(n * sizeof(*st));
+	if (!qc->done_st)
+		bug("out of memory");
+	memcpy(qc->done_st, st, n * sizeof(*st));
+	qc->done_job = j;
+	qc->waiting = 1;
+	qc->commit_next = q->commit_list;
+	q->commit_list = qc;
+	if (q->stopping)
+		commit_batch(q);
+	else
+		ev_timer_arm(q->commit_timer, 0);
 }
 
 static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_status *why)
@@ -242,8 +359,29 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 		}
 		d->nconnecting--;
 	}
+	if (qc->waiting || qc->signing) {
+		/* its last outcome waits for the group commit, or its job for
+		 * a signature: that ends it */
+		qc->gone = 1;
+		return;
+	}
+	qconn_gone(qc);
+}
+
+/* The end of a connection: counts, the destination's next step. */
+static void qconn_gone(struct qconn *qc)
+{
+	struct dest *d = qc->d;
+	struct queue *q = qc->q;
+
 	d->nconn--;
 	q->nconns--;
+	if (qc->prev)
+		qc->prev->next = qc->next;
+	else
+		q->conns = qc->next;
+	if (qc->next)
+		qc->next->prev = qc->prev;
 	if (!qc->ready && d->nconn == 0 && !q->stopping) {
 		/* no address took the mail: every job waits for the next try */
 		struct smtpc_status st = qc->last;
@@ -254,6 +392,8 @@ static void on_closed(struct smtp_client *cl, void *arg, const struct smtpc_stat
 	if (!q->stopping)
 		queue_dest_kick(d);
 	dest_free_if_idle(d);
+	if (q->stopping && q->nconns == 0)
+		ev_stop(q->ev);
 }
 
 static const struct smtpc_cbs qconn_cbs = {
@@ -447,7 +587,9 @@ void queue_dest_kick(struct dest *d)
 
 void queue_abort_all(struct queue *q)
 {
-	(void)q;
-	/* connections end with the process: a transaction cut short is
-	 * retried after the restart (at least once, never lost) */
+	/* a transaction cut short is sent again after the restart (at least
+	 * once, never lost); each closed() comes from the loop */
+	for (struct qconn *qc = q->conns; qc; qc = qc->next)
+		if (qc->cl)
+			smtp_client_abort(qc->cl, "loft-queue stopping");
 }

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "dkim.h"
+#include "qp.h"
+#include "buf.h"
 #include "log.h"
 #include "queue.h"
 #include "store.h"
@@ -45,8 +47,14 @@ static int from_domain(const char *h, size_t len, char *dom, size_t domlen)
  * ours and has a key (RFC 6376: d= is the author's domain, so DMARC
  * aligns).  The body is hashed in chunks.  Leaves j->prefix NULL when it
  * does not sign. */
-static void sign(struct queue *q, struct job *j, size_t size)
+static void on_signed(struct sign_req *r);
+
+/* Returns 1 when the signature is being made on a thread, else 0 (signed
+ * now, or sent unsigned). */
+static int sign(struct queue *q, struct job *j, size_t size)
 {
+	int pending = 0;
+	unsigned char hash[32];
 	char *h = NULL, *pem = NULL, *field = NULL, dom[256], sel[64], err[256];
 	char buf[PREP_CHUNK];
 	size_t n = size < HEADER_MAX ? size : HEADER_MAX, hlen, off;
@@ -56,7 +64,7 @@ static void sign(struct queue *q, struct job *j, size_t size)
 	if (q->sig && q->sig_mid == j->message_id) {
 		j->prefix = strdup(q->sig);
 		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-		return;
+		return 0;
 	}
 	h = malloc(n + 1);
 	if (!h || store_raw_read(q->raw, h, n, 0) < 0)
@@ -91,6 +99,26 @@ static void sign(struct queue *q, struct job *j, size_t size)
 		dkim_body(k, buf, c);
 		off += c;
 	}
+	if (queue_sign_async(q)) {
+		/* hash here, RSA on a signing thread */
+		struct sign_req *r = calloc(1, sizeof(*r));
+		if (!r)
+			bug("out of memory");
+		if (dkim_sign_prepare(k, h, hlen, (int64_t)time(NULL), &j->unsigned_field, hash,
+				      err, sizeof(err)) < 0) {
+			free(r);
+			log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
+			goto out;
+		}
+		memcpy(r->hash, hash, sizeof(hash));
+		r->pem = pem;
+		pem = NULL;
+		r->done = on_signed;
+		r->arg = j;
+		queue_sign_submit(q, r);
+		pending = 1;
+		goto out;
+	}
 	if (dkim_sign(k, h, hlen, (int64_t)time(NULL), &field, err, sizeof(err)) < 0) {
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
 		goto out;
@@ -108,6 +136,41 @@ out:
 	free(pem);
 	free(h);
 	dkim_free(k);
+	return pending;
+}
+
+/* The prefix is known: the message's size and fields for the client. */
+static void set_prefix(struct job *j)
+{
+	j->size = j->raw_size + j->prefix_len;
+	j->msg.size = j->size;
+	j->msg.prefix = j->prefix;
+	j->msg.prefix_len = j->prefix_len;
+}
+
+static void on_signed(struct sign_req *r)
+{
+	struct job *j = r->arg;
+	struct queue *q = j->d->q;
+
+	if (r->sig) {
+		j->prefix = dkim_field_finish(j->unsigned_field, r->sig);
+		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
+		if (j->prefix) {
+			free(q->sig);
+			q->sig = strdup(j->prefix);
+			q->sig_mid = j->message_id;
+		}
+	} else {
+		log_err(NULL,
+			"event=dkim-failed message=%lld error=\"%s\" effect=\"sent unsigned\"",
+			(long long)j->message_id, r->err);
+	}
+	free(j->unsigned_field);
+	j->unsigned_field = NULL;
+	queue_sign_req_free(r);
+	set_prefix(j);
+	queue_job_ready(j);
 }
 
 /* smtpc_read_fn: a chunk of the job's message at off. */
@@ -143,6 +206,210 @@ static int has_8bit(const char *s)
 	return 0;
 }
 
+/* --- 8-bit to 7-bit (RFC 6152 3) ---------------------------------------- */
+
+struct qp_state {
+	struct qp_enc e;
+	size_t raw_off;	   /* next raw byte to encode */
+	size_t body_start; /* where the raw body begins */
+	char *buf;	   /* encoded, not yet handed out */
+	size_t len, pos;
+	int done;
+};
+
+void queue_qp_free(struct qp_state *s)
+{
+	if (s) {
+		free(s->buf);
+		free(s);
+	}
+}
+
+static int ci_prefix(const char *p, size_t n, const char *w)
+{
+	size_t k = strlen(w);
+	return n >= k && strncasecmp(p, w, k) == 0;
+}
+
+/* Encodes the next raw chunk of j's body into s->buf.  Returns 0, or -1
+ * on a read error. */
+static int qp_fill(struct queue *q, struct job *j, struct qp_state *s)
+{
+	char raw[4096];
+	size_t n;
+
+	s->len = s->pos = 0;
+	if (s->raw_off >= j->raw_size) {
+		s->len = qp_finish(&s->e, s->buf);
+		s->done = 1;
+		return 0;
+	}
+	n = j->raw_size - s->raw_off < sizeof(raw) ? j->raw_size - s->raw_off : sizeof(raw);
+	if (store_raw_open(q->raw, j->message_id, &(size_t){0}) != 0 ||
+	    store_raw_read(q->raw, raw, n, s->raw_off) < 0) {
+		store_raw_close(q->raw);
+		return -1;
+	}
+	store_raw_close(q->raw);
+	s->raw_off += n;
+	s->len = qp_encode(&s->e, raw, n, s->buf);
+	return 0;
+}
+
+static void qp_rewind(struct qp_state *s)
+{
+	qp_init(&s->e);
+	s->raw_off = s->body_start;
+	s->len = s->pos = 0;
+	s->done = 0;
+}
+
+/* smtpc_read_fn of a downgraded job: the encoded body, in order. */
+static long job_read_qp(void *arg, char *buf, size_t n, uint64_t off)
+{
+	struct job *j = arg;
+	struct qp_state *s = j->qp;
+	size_t o = 0;
+
+	if (off == 0)
+		qp_rewind(s);
+	while (o < n) {
+		if (s->pos == s->len) {
+			if (s->done)
+				break;
+			if (qp_fill(j->d->q, j, s) < 0)
+				return -1;
+			continue;
+		}
+		size_t c = s->len - s->pos < n - o ? s->len - s->pos : n - o;
+		memcpy(buf + o, s->buf + s->pos, c);
+		s->pos += c;
+		o += c;
+	}
+	return (long)o;
+}
+
+/* smtpc_message.downgrade: a single-part message with a 7-bit header
+ * gets Content-Transfer-Encoding: quoted-printable and its body encoded
+ * on the way out (signed again over the new form).  Multipart and
+ * message/ bodies, or 8-bit in the header, cannot be: -1. */
+static int job_downgrade(void *arg)
+{
+	struct job *j = arg;
+	struct queue *q = j->d->q;
+	size_t n = j->raw_size < HEADER_MAX ? j->raw_size : HEADER_MAX, hlen;
+	char *h = malloc(n + 1), *e, *field = NULL;
+	struct buf nh;
+	struct qp_state *s = NULL;
+	int have_mv = 0, have_ct = 0, rc = -1;
+	uint64_t body_len = 0;
+	char dom[256], sel[64], err[256], *pem = NULL;
+	struct dkim *k = NULL;
+
+	buf_init(&nh, HEADER_MAX + 256);
+	if (!h || store_raw_open(q->raw, j->message_id, &(size_t){0}) != 0 ||
+	    store_raw_read(q->raw, h, n, 0) < 0) {
+		store_raw_close(q->raw);
+		goto out;
+	}
+	store_raw_close(q->raw);
+	h[n] = '\0';
+	e = strstr(h, "\r\n\r\n");
+	if (!e)
+		goto out;
+	hlen = (size_t)(e - h) + 2;
+	for (size_t i = 0; i < hlen; i++)
+		if ((unsigned char)h[i] >= 0x80)
+			goto out; /* an 8-bit header needs SMTPUTF8, not this */
+	/* the fields, folded lines with them */
+	for (size_t i = 0; i < hlen;) {
+		size_t fe = i;
+		do {
+			const char *nl = memchr(h + fe, '\n', hlen - fe);
+			fe = nl ? (size_t)(nl - h) + 1 : hlen;
+		} while (fe < hlen && (h[fe] == ' ' || h[fe] == '\t'));
+		const char *f = h + i;
+		size_t fl = fe - i;
+		if (ci_prefix(f, fl, "content-transfer-encoding:")) {
+			i = fe;
+			continue;
+		}
+		if (ci_prefix(f, fl, "mime-version:"))
+			have_mv = 1;
+		if (ci_prefix(f, fl, "content-type:")) {
+			const char *v = f + 13;
+			while (v < f + fl && (*v == ' ' || *v == '\t'))
+				v++;
+			if (ci_prefix(v, (size_t)(f + fl - v), "multipart/") ||
+			    ci_prefix(v, (size_t)(f + fl - v), "message/"))
+				goto out;
+			have_ct = 1;
+		}
+		if (buf_append(&nh, f, fl) < 0)
+			goto out;
+		i = fe;
+	}
+	if ((!have_mv && buf_puts(&nh, "MIME-Version: 1.0\r\n") < 0) ||
+	    (!have_ct && buf_puts(&nh, "Content-Type: text/plain; charset=unknown-8bit\r\n") < 0) ||
+	    buf_puts(&nh, "Content-Transfer-Encoding: quoted-printable\r\n") < 0)
+		goto out;
+
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->buf = malloc(QP_MAX_OUT(4096))))
+		goto out;
+	s->body_start = hlen + 2;
+	j->qp = s;
+	/* one pass: the exact size, and the body hash when signing */
+	if (from_domain(nh.data, nh.len, dom, sizeof(dom)) == 0 &&
+	    store_domain_is_local(q->st, dom) == 1 &&
+	    store_dkim_get(q->st, dom, sel, sizeof(sel), &pem) == 0)
+		k = dkim_new(pem, dom, sel, err, sizeof(err));
+	qp_rewind(s);
+	while (!s->done) {
+		if (qp_fill(q, j, s) < 0)
+			goto out;
+		body_len += s->len;
+		if (k)
+			dkim_body(k, s->buf, s->len);
+	}
+	if (k && dkim_sign(k, nh.data, nh.len, (int64_t)time(NULL), &field, err, sizeof(err)) < 0) {
+		log_err(NULL, "event=dkim-failed error=\"%s\" effect=\"sent unsigned\"", err);
+		field = NULL;
+	}
+	qp_rewind(s);
+	/* the new prefix: signature, the rewritten header, the empty line */
+	struct buf pre;
+	buf_init(&pre, HEADER_MAX + 8192);
+	if ((field && buf_puts(&pre, field) < 0) || buf_append(&pre, nh.data, nh.len) < 0 ||
+	    buf_puts(&pre, "\r\n") < 0) {
+		buf_free(&pre);
+		goto out;
+	}
+	free(j->prefix);
+	j->prefix = buf_steal(&pre, &j->prefix_len);
+	j->msg.prefix = j->prefix;
+	j->msg.prefix_len = j->prefix_len;
+	j->msg.size = j->prefix_len + body_len;
+	j->msg.eightbit = 0;
+	j->msg.read = job_read_qp;
+	rc = 0;
+out:
+	if (rc < 0) {
+		if (j->qp == s)
+			j->qp = NULL;
+		queue_qp_free(s);
+	}
+	if (pem) {
+		explicit_bzero(pem, strlen(pem));
+		free(pem);
+	}
+	dkim_free(k);
+	free(field);
+	free(h);
+	buf_free(&nh);
+	return rc;
+}
+
 int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 {
 	char buf[PREP_CHUNK];
@@ -168,7 +435,7 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 	free(j->prefix);
 	j->prefix = NULL;
 	j->prefix_len = 0;
-	sign(q, j, size);
+	int pending = sign(q, j, size);
 	j->eightbit = 0;
 	while (off < size && !j->eightbit) {
 		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
@@ -186,16 +453,17 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 		off += n;
 	}
 	store_raw_close(q->raw);
-	j->size = size + j->prefix_len;
+	j->raw_size = size;
 	j->msg.mail_from = j->mail_from;
 	j->msg.rcpts = j->addrs;
 	j->msg.nrcpts = j->n;
-	j->msg.size = j->size;
 	j->msg.eightbit = j->eightbit;
 	j->msg.smtputf8 = j->smtputf8;
-	j->msg.prefix = j->prefix;
-	j->msg.prefix_len = j->prefix_len;
 	j->msg.read = job_read;
 	j->msg.read_arg = j;
-	return 0;
+	j->msg.downgrade = job_downgrade;
+	queue_qp_free(j->qp);
+	j->qp = NULL;
+	set_prefix(j);
+	return pending;
 }

@@ -21,6 +21,7 @@
 #include "store.h"
 #include "store_deliver.h"
 #include "store_imap.h"
+#include "store_netwatch.h"
 #include "store_outbound.h"
 #include "store_queue.h"
 #include "store_settings.h"
@@ -38,6 +39,8 @@ void queue_job_free(struct job *j)
 	free(j->r);
 	free(j->mail_from);
 	free(j->prefix);
+	free(j->unsigned_field);
+	queue_qp_free(j->qp);
 	free(j->addrs);
 	free(j);
 }
@@ -145,6 +148,8 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 	int64_t now = (int64_t)time(NULL);
 	size_t *bounced = calloc(j->n, sizeof(size_t)), *delayed = calloc(j->n, sizeof(size_t));
 	size_t nb = 0, nd = 0, nrep = 0, nrep_nosh = 0;
+	enum netv_reply rej_kind = NETV_REPLY_OTHER;
+	const char *rej_reply = NULL;
 	int64_t *next = calloc(j->n, sizeof(int64_t));
 	struct smtpc_status *fst = malloc(j->n * sizeof(*fst));
 	int ok = 1;
@@ -161,8 +166,15 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 			continue;
 		/* a big receiver refusing our address, not the message: with
 		 * a smarthost this message goes again through it at once */
-		if (st[i].code && strcmp(ai->route, "direct") == 0 &&
-		    netv_reply_kind(st[i].text) == NETV_REPLY_REPUTATION) {
+		enum netv_reply kind = st[i].code && strcmp(ai->route, "direct") == 0
+					   ? netv_reply_kind(st[i].text)
+					   : NETV_REPLY_OTHER;
+		if (kind != NETV_REPLY_OTHER && !rej_reply) {
+			/* loft-netwatch weighs these (one per job is enough) */
+			rej_kind = kind;
+			rej_reply = st[i].text;
+		}
+		if (kind == NETV_REPLY_REPUTATION) {
 			if (q->route.have_smarthost) {
 				idset_add(&q->via_smarthost, r->id);
 				next[i] = now;
@@ -231,6 +243,20 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 		if (rc < 0 || store_attempt_add(q->st, r->id, &a) < 0)
 			ok = 0;
 	}
+	if (ok && rej_reply) {
+		if (store_nw_rejection_add(q->st, ai->mx && ai->mx[0] ? ai->mx : "?",
+					   netv_reply_str(rej_kind), rej_reply) < 0)
+			ok = 0;
+		if (rej_kind == NETV_REPLY_AUTH) {
+			char ev[300];
+			snprintf(ev, sizeof(ev),
+				 "%.100s refused mail for SPF/DKIM/DMARC: check the records "
+				 "`loftctl dns` prints",
+				 ai->mx);
+			if (store_event_add(q->st, "dkim", ev) < 0)
+				ok = 0;
+		}
+	}
 	if (ok && (nrep || nrep_nosh)) {
 		char ev[300];
 		snprintf(ev, sizeof(ev),
@@ -286,8 +312,14 @@ out:
 		if (next[i] == 0)
 			idset_del(&q->via_smarthost, r->id);
 	}
-	if ((nb > 0 || nd > 0) && ok)
-		daemon_notify(q->d, "mail"); /* a report may sit in an INBOX now */
+	if ((nb > 0 || nd > 0) && ok) {
+		/* a report may sit in an INBOX now; inside the group commit
+		 * the news waits for its commit */
+		if (q->in_commit)
+			q->notify_mail = 1;
+		else
+			queue_notify_mail(q);
+	}
 	free(hdr);
 	free(bounced);
 	free(delayed);

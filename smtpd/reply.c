@@ -64,7 +64,7 @@ void smtp_drop(struct session *s, const char *why)
 	ev_timer_disarm(s->deadline);
 	ev_timer_disarm(s->envelope);
 	ev_timer_disarm(s->data_total);
-	ev_timer_disarm(s->lifetime);
+	/* the session deadline (s->dl) checks S_CLOSED itself */
 	conn_close(s->c, 1, why);
 	smtp_set_state(s, S_CLOSED);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -33,6 +34,7 @@
 #include "session.h"
 #include "smtpd.h"
 #include "store.h"
+#include "store_greet.h"
 #include "store_users.h"
 #include "strnum.h"
 
@@ -146,6 +148,8 @@ static void cmd_starttls(struct session *s, const struct smtp_cmd *cmd)
 	smtp_set_state(s, S_INIT);
 	if (conn_starttls(s->c, s->srv->tls) < 0)
 		smtp_drop(s, "starttls failed");
+	else
+		listener_deadline_handshake(s->dl);
 }
 
 /* --- the table ------------------------------------------------------------ */
@@ -271,13 +275,12 @@ static void envelope_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	smtp_envelope_expired(s);
 }
 
-static void lifetime_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+/* max_session_time passed (lib/service/listener's session deadline). */
+static void lifetime_fire(void *arg, enum listener_deadline_kind kind)
 {
 	struct session *s = arg;
 
-	(void)ev;
-	(void)t;
-	if (s->state == S_CLOSED)
+	if (s->state == S_CLOSED || kind != LISTENER_DL_SESSION)
 		return;
 	if (s->state == S_DATA || s->state == S_CHUNK || s->state == S_BDAT ||
 	    s->state == S_STORE || s->state == S_WAIT) {
@@ -400,8 +403,9 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 	ev_timer_free(s->delay);
 	ev_timer_free(s->envelope);
 	ev_timer_free(s->data_total);
-	ev_timer_free(s->lifetime);
-	s->greet = s->deadline = s->delay = s->envelope = s->data_total = s->lifetime = NULL;
+	listener_deadline_free(s->dl);
+	s->dl = NULL;
+	s->greet = s->deadline = s->delay = s->envelope = s->data_total = NULL;
 	listener_auth_free(s->auth);
 	s->auth = NULL;
 	*s->pprev = s->next;
@@ -418,6 +422,56 @@ static void session_closed(struct conn *c, void *arg, const char *reason)
 		ev_stop(srv->ev); /* the last session of a graceful stop */
 	else
 		idle_trim_arm(srv);
+}
+
+uint64_t smtp_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void smtp_greet_pass_flush(struct smtpd *srv)
+{
+	const char *addrs[SMTPD_PASS_PENDING];
+	int64_t at[SMTPD_PASS_PENDING];
+	int64_t expire = (int64_t)(smtp_wall_ms() / 1000) - (int64_t)srv->lim.greeting_pass_ttl_s;
+
+	if (!srv->n_pending)
+		return;
+	for (size_t i = 0; i < srv->n_pending; i++) {
+		addrs[i] = srv->pending[i].ip;
+		at[i] = srv->pending[i].at;
+	}
+	/* one short transaction on the loop's handle, at most one per new
+	 * client address a day: a pass lost to a failure costs that client
+	 * one more greeting delay after a restart, nothing else */
+	if (store_greet_pass_save(srv->st, addrs, at, srv->n_pending, expire) < 0)
+		log_warn(NULL, "event=greet-pass-save-failed passes=%zu error=\"%s\"",
+			 srv->n_pending, store_errmsg(srv->st));
+	srv->n_pending = 0;
+}
+
+static void greet_save_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	smtp_greet_pass_flush(arg);
+}
+
+void smtp_greet_pass_note(struct smtpd *srv, const char *ip)
+{
+	if (srv->n_pending < SMTPD_PASS_PENDING) {
+		snprintf(srv->pending[srv->n_pending].ip, sizeof(srv->pending[0].ip), "%s", ip);
+		srv->pending[srv->n_pending].at = (int64_t)(smtp_wall_ms() / 1000);
+		srv->n_pending++;
+	}
+	if (!srv->greet_save)
+		srv->greet_save = ev_timer_new(srv->ev, greet_save_fire, srv);
+	/* a moment later, so passes arriving together share one write */
+	if (!ev_timer_armed(srv->greet_save))
+		ev_timer_arm(srv->greet_save, 100);
 }
 
 static void greet(struct session *s)
@@ -440,8 +494,9 @@ static void greet_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 		session_input(s->c, s);
 		return;
 	}
-	if (s->port == PORT_MX && s->srv->lim.greeting_delay_ms)
-		greetpass_add(s->srv->passed, s->ip, ev_now(s->srv->ev));
+	if (s->port == PORT_MX && s->srv->lim.greeting_delay_ms &&
+	    greetpass_add(s->srv->passed, s->ip, smtp_wall_ms()))
+		smtp_greet_pass_note(s->srv, s->ip);
 	greet(s);
 }
 
@@ -457,7 +512,7 @@ static void greet_start(struct session *s)
 		greet(s);
 		return;
 	}
-	if (srv->lim.greeting_delay_ms && greetpass_known(srv->passed, s->ip, ev_now(srv->ev))) {
+	if (srv->lim.greeting_delay_ms && greetpass_known(srv->passed, s->ip, smtp_wall_ms())) {
 		log_debug(s->sid, "event=greeting-pass peer=%s", s->ip);
 		greet(s);
 		return;
@@ -469,6 +524,7 @@ static void session_tls_ready(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
+	listener_deadline_tls_up(s->dl);
 	log_debug(s->sid, "event=tls version=%s cipher=%s", conn_tls_version(c),
 		  conn_tls_cipher(c));
 	/* implicit TLS: the greeting once TLS is up */
@@ -515,12 +571,15 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	s->delay = ev_timer_new(srv->ev, smtp_auth_refused_fire, s);
 	s->envelope = ev_timer_new(srv->ev, envelope_fire, s);
 	s->data_total = ev_timer_new(srv->ev, data_total_fire, s);
-	s->lifetime = ev_timer_new(srv->ev, lifetime_fire, s);
 	ev_timer_arm(s->envelope, srv->lim.timeout_envelope_s * 1000);
-	if (srv->lim.max_session_s) /* 0: no limit (the config's minimum is 1) */
-		ev_timer_arm(s->lifetime, srv->lim.max_session_s * 1000);
+	/* RFC 5321's command timeout is the idle time; no login deadline
+	 * (MX clients never log in); max_session_s 0: no limit */
+	struct listener_deadlines dl = {.handshake_ms = srv->lim.handshake_timeout_s * 1000,
+					.idle_ms = srv->lim.timeout_command_s * 1000,
+					.idle_authed_ms = srv->lim.timeout_command_s * 1000,
+					.session_ms = srv->lim.max_session_s * 1000};
+	s->dl = listener_deadline_new(srv->ev, s->c, &dl, lifetime_fire, s);
 	conn_set_lowmark(s->c, LISTENER_OUT_LOW);
-	conn_set_timeout(s->c, srv->lim.timeout_command_s * 1000);
 	s->next = srv->sessions;
 	s->pprev = &srv->sessions;
 	if (s->next)
@@ -533,7 +592,9 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 		if (!srv->tls || conn_tls_server(s->c, srv->tls) < 0) {
 			conn_close(s->c, 0, "no tls");
 			s->state = S_CLOSED;
+			return;
 		}
+		listener_deadline_handshake(s->dl);
 		return; /* the greeting waits for tls_ready */
 	}
 	greet_start(s);

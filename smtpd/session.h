@@ -18,6 +18,7 @@
 
 struct conn;
 struct ev_timer;
+struct listener_deadline;
 struct evloop;
 struct listener_auth;
 
@@ -59,7 +60,9 @@ struct session {
 	/* total deadlines (slowloris: the idle timers are re-armed by any
 	 * byte): envelope runs from connect or the end of the last message to
 	 * the next message's end; data from DATA or the first BDAT to the end */
-	struct ev_timer *envelope, *data_total, *lifetime;
+	struct ev_timer *envelope, *data_total;
+	/* handshake and session deadlines, idle time (lib/service/listener) */
+	struct listener_deadline *dl;
 	int envelope_late; /* envelope passed while a message was in flight */
 	int lifetime_over; /* max_session_time passed while a message was in flight */
 

@@ -27,6 +27,10 @@ struct ev_timer;
 
 enum smtpd_port { PORT_MX = 0, PORT_SUBMISSION, PORT_SUBMISSIONS, PORT_COUNT };
 
+/* Early-talker passes waiting to be written to the store: more new
+ * addresses than this within 100 ms are remembered in memory only. */
+#define SMTPD_PASS_PENDING 64
+
 /* Every limit is a loft.conf key "smtpd.<name>"; see README.md. */
 struct smtpd_limits {
 	uint64_t max_line;	       /* command line, CRLF included (RFC 5321: 512) */
@@ -42,6 +46,7 @@ struct smtpd_limits {
 	uint64_t timeout_data_total_s; /* a whole DATA text or BDAT series */
 	uint64_t timeout_envelope_s;   /* connect or last message -> next one's data */
 	uint64_t max_session_s;	       /* a whole session, however busy (0: no limit) */
+	uint64_t handshake_timeout_s;  /* a TLS handshake (465, or after STARTTLS) */
 	uint64_t max_body_in_flight;   /* bytes of bodies held by all sessions */
 	uint64_t greeting_delay_ms;    /* early-talker window */
 	uint64_t greeting_pass_ttl_s;  /* a passed address is greeted at once */
@@ -64,6 +69,14 @@ struct smtpd {
 	uint64_t body_in_flight;  /* sum of the sessions' body buffers (len) */
 	int stopping;
 	struct ev_timer *trim; /* malloc_trim once idle, session.c */
+	/* early-talker passes not yet in the store, and the timer that
+	 * writes them (session.c) */
+	struct {
+		char ip[64];
+		int64_t at; /* Unix seconds */
+	} pending[SMTPD_PASS_PENDING];
+	size_t n_pending;
+	struct ev_timer *greet_save;
 };
 
 /* The listener's accept callback (lib/service/listener.h; arg is the
@@ -76,6 +89,15 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
  * of DATA finishes that message first; the loop stops when the last
  * session is gone. */
 void smtp_session_stop_all(struct smtpd *srv);
+
+/* The wall clock in milliseconds: early-talker passes outlive the process
+ * (store_greet.h), so they are not on the loop's monotonic clock. */
+uint64_t smtp_wall_ms(void);
+/* A new early-talker pass of ip: written to the store (with any others of
+ * the same moment) 100 ms later. */
+void smtp_greet_pass_note(struct smtpd *srv, const char *ip);
+/* Writes the passes not yet in the store now (at a stop). */
+void smtp_greet_pass_flush(struct smtpd *srv);
 
 /* --- deliver.c ---------------------------------------------------------- */
 

@@ -42,6 +42,8 @@ struct nw_check {
 	enum nw_mode mode;
 	struct dns *dres, *drefl[R_COUNT], *d6;
 	struct nw_router *router;
+	struct nw_upnp *upnp;
+	char upnp_wan[INET_ADDRSTRLEN];
 	struct nw_p25 *p25;
 	struct ev_timer *finish;
 	int pending, phase, dying;
@@ -229,6 +231,22 @@ static void on_router(void *arg, int okay, const char *text)
 	step_done(c);
 }
 
+static void on_upnp(void *arg, int okay, const char *text)
+{
+	struct nw_check *c = arg;
+
+	c->upnp = NULL;
+	if (c->dying)
+		return;
+	if (okay && netv_addr_kind(text) != NETV_ADDR_INVALID) {
+		snprintf(c->upnp_wan, sizeof(c->upnp_wan), "%s", text);
+		item(c, "router.upnp", text, "WAN address by UPnP IGD GetExternalIPAddress");
+	} else {
+		item(c, "router.upnp", "no answer", "UPnP at %s: %s", c->t.upnp, text);
+	}
+	step_done(c);
+}
+
 static struct dns *mkdns(struct nw_check *c, const char *servers, char *err, size_t errlen)
 {
 	struct dns *d = dns_new(c->ev, servers && *servers ? servers : NULL, err, errlen);
@@ -317,6 +335,9 @@ static void decide_cgnat(struct nw_check *c)
 		     k == NETV_ADDR_CGNAT ? "carrier-grade NAT (100.64.0.0/10)" : "non-public");
 		return;
 	}
+	/* NAT-PMP's answer first, else UPnP's */
+	if (!c->wan[0] && c->upnp_wan[0])
+		snprintf(c->wan, sizeof(c->wan), "%s", c->upnp_wan);
 	if (c->wan[0]) {
 		k = netv_addr_kind(c->wan);
 		if (k == NETV_ADDR_CGNAT) {
@@ -352,7 +373,8 @@ static void decide_cgnat(struct nw_check *c)
 	/* no router to ask: nothing says CGNAT, and nothing could */
 	e->cgnat = NETV_CGNAT_NO;
 	item(c, "cgnat", "no", "no sign of it (%s)",
-	     c->t.router[0] ? "the router does not answer NAT-PMP" : "router probe off");
+	     c->t.router[0] || c->t.upnp[0] ? "the router answers neither NAT-PMP nor UPnP"
+					    : "router probes off");
 }
 
 static void phase1(struct nw_check *c, char *err, size_t errlen)
@@ -389,6 +411,10 @@ static void phase1(struct nw_check *c, char *err, size_t errlen)
 						    on_cloudflare, c));
 		else
 			item(c, "reflect.cloudflare", "error", "%s", err);
+	}
+	if (c->t.upnp[0] && c->mode != NW_ADDRESS) {
+		c->pending++;
+		c->upnp = nw_upnp_wan_start(c->ev, c->t.upnp, c->t.router_timeout_ms, on_upnp, c);
 	}
 	if (c->t.router[0] && c->mode != NW_ADDRESS) {
 		c->pending++;
@@ -716,6 +742,7 @@ static void check_free(struct nw_check *c)
 {
 	c->dying = 1;
 	nw_router_cancel(c->router);
+	nw_upnp_cancel(c->upnp);
 	nw_p25_cancel(c->p25);
 	dns_free(c->dres);
 	dns_free(c->d6);

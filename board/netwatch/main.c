@@ -52,6 +52,7 @@ static struct {
 	int want_full; /* a full check asked for while one ran */
 	char want_trigger[32];
 	struct nw_ddns *ddns;
+	struct nw_dyndns2 *dyndns2;
 	char ddns_addr[64]; /* the address the DNS record was last set to */
 	char ddns_pending[64];
 	int64_t addr_since; /* when the current address was first seen */
@@ -102,8 +103,22 @@ static void save(struct nw_result *r)
 	log_info(NULL, "event=verdict verdict=%s changed=%s trigger=%s address=%s reason=\"%s\"",
 		 c.verdict, changed ? "yes" : "no", nw.trigger, r->ev.addr[0] ? r->ev.addr : "-",
 		 r->reason);
-	if (changed)
-		daemon_notify(nw.d, "route");
+	if (!changed)
+		return;
+	daemon_notify(nw.d, "route");
+	/* relay with nowhere to relay to: the admin must act, say how */
+	if (r->verdict == NETV_RELAY) {
+		char mode[32] = "auto", host[8];
+		store_setting_get(nw.st, "route.mode", mode, sizeof(mode));
+		if (strcmp(mode, "auto") == 0 &&
+		    store_setting_get(nw.st, "smarthost.host", host, sizeof(host)) ==
+			STORE_NOTFOUND &&
+		    store_event_add(nw.st, "route",
+				    "this connection must relay and no smarthost is set: outbound "
+				    "mail is held until you set one (the admin's Outbound page, or "
+				    "loftctl smarthost)") < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+	}
 }
 
 static void on_ddns(void *arg, int okay, const char *text)
@@ -111,11 +126,15 @@ static void on_ddns(void *arg, int okay, const char *text)
 	char ev[1024];
 
 	(void)arg;
+	const char *name = nw.ddns ? nw.t.ddns_name : nw.t.dyndns2_hostname;
+	const char *server = nw.ddns ? nw.t.ddns_server : nw.t.dyndns2_url;
+
 	nw.ddns = NULL;
+	nw.dyndns2 = NULL;
 	log_info(NULL, "event=ddns ok=%s name=%s address=%s server=%s result=\"%s\"",
-		 okay ? "yes" : "no", nw.t.ddns_name, nw.ddns_pending, nw.t.ddns_server, text);
-	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", nw.t.ddns_name, nw.ddns_pending,
-		 nw.t.ddns_server, okay ? "" : "FAILED, ", text);
+		 okay ? "yes" : "no", name, nw.ddns_pending, server, text);
+	snprintf(ev, sizeof(ev), "ddns: %s A %s at %s: %s%s", name, nw.ddns_pending, server,
+		 okay ? "" : "FAILED, ", text);
 	if (store_event_add(nw.st, "netwatch", ev) < 0)
 		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
 	/* a failure is tried again after the next full check */
@@ -127,11 +146,17 @@ static void on_ddns(void *arg, int okay, const char *text)
  * line).  Only a v4 address the reflection agreed on is published. */
 static void ddns_follow(const struct nw_result *r)
 {
-	if (!nw.t.ddns_server[0] || !nw.t.ddns_zone[0] || !nw.t.ddns_name[0] || nw.ddns ||
-	    !r->ev.addr[0] || strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
+	int rfc2136 = nw.t.ddns_server[0] && nw.t.ddns_zone[0] && nw.t.ddns_name[0];
+
+	if ((!rfc2136 && !nw.t.dyndns2_url[0]) || nw.ddns || nw.dyndns2 || !r->ev.addr[0] ||
+	    strchr(r->ev.addr, ':') || strcmp(r->ev.addr, nw.ddns_addr) == 0)
 		return;
 	snprintf(nw.ddns_pending, sizeof(nw.ddns_pending), "%s", r->ev.addr);
-	nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+	/* RFC 2136 when the admin runs the zone, else the provider's dyndns2 */
+	if (rfc2136)
+		nw.ddns = nw_ddns_start(nw.ev, &nw.t, r->ev.addr, NULL, on_ddns, NULL);
+	else
+		nw.dyndns2 = nw_dyndns2_start(nw.ev, &nw.t, r->ev.addr, on_ddns, NULL);
 }
 
 static void on_map(void *arg, const struct nw_map_result *r, size_t n)
@@ -315,6 +340,8 @@ static void on_stop(struct daemon *d, void *arg)
 	nw.check = NULL;
 	nw_ddns_cancel(nw.ddns);
 	nw.ddns = NULL;
+	nw_dyndns2_cancel(nw.dyndns2);
+	nw.dyndns2 = NULL;
 	nw_map_cancel(nw.map);
 	nw.map = NULL;
 	ev_timer_disarm(nw.renew);

@@ -10,13 +10,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <miniupnpc/miniupnpc.h>
 #include <miniupnpc/upnpcommands.h>
 #include <miniupnpc/upnperrors.h>
 #include <natpmp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +30,7 @@
 struct nw_map {
 	struct evloop *ev;
 	struct nw_targets t;
-	pthread_t thread;
-	int running;
-	int pipe[2];
+	struct nw_worker *w;
 	struct nw_map_result res[NW_MAP_MAX];
 	size_t nres;
 	char lan[64];
@@ -217,12 +213,11 @@ static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
 	closenatpmp(&np);
 }
 
-static void *map_thread(void *arg)
+static void map_work(void *arg)
 {
 	struct nw_map *m = arg;
 	int ports[NW_MAP_MAX];
 	size_t n = map_ports(m->t.map_ports, ports, NW_MAP_MAX);
-	char done = 1;
 
 	if (m->t.upnp[0] && map_upnp(m, ports, n)) {
 		/* UPnP answered: its word stands */
@@ -234,26 +229,18 @@ static void *map_thread(void *arg)
 			set(&m->res[m->nres++], ports[i], "none", 0, 0,
 			    "no router answered UPnP or NAT-PMP: forward TCP %d to %s by hand",
 			    ports[i], m->lan[0] ? m->lan : "this box");
-	if (write(m->pipe[1], &done, 1) < 0)
-		log_err(NULL, "event=map-pipe error=\"%s\"", strerror(errno));
-	return NULL;
 }
 
-static void map_on_done(struct evloop *ev, int fd, int events, void *arg)
+static void map_done(void *arg)
 {
 	struct nw_map *m = arg;
 	nw_map_fn fn = m->fn;
 	void *farg = m->arg;
 	struct nw_map_result res[NW_MAP_MAX];
 	size_t n = m->nres;
-	char c;
 
-	(void)ev;
-	(void)events;
-	if (read(fd, &c, 1) != 1)
-		return;
 	memcpy(res, m->res, n * sizeof(res[0]));
-	nw_map_cancel(m);
+	free(m);
 	fn(farg, res, n);
 }
 
@@ -267,13 +254,7 @@ struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_ma
 	m->t = *t;
 	m->fn = fn;
 	m->arg = arg;
-	if (pipe2(m->pipe, O_CLOEXEC) < 0)
-		bug("pipe: %s", strerror(errno));
-	if (ev_io_add(ev, m->pipe[0], EV_READ, map_on_done, m) < 0)
-		bug("ev_io_add: %s", strerror(errno));
-	if (pthread_create(&m->thread, NULL, map_thread, m) != 0)
-		bug("pthread_create failed");
-	m->running = 1;
+	m->w = nw_worker_start(ev, map_work, map_done, m);
 	return m;
 }
 
@@ -284,10 +265,6 @@ void nw_map_cancel(struct nw_map *m)
 	/* the worker only talks to the router: wait for it (bounded by the
 	 * libraries' own timeouts) rather than leave it writing into freed
 	 * memory */
-	if (m->running)
-		pthread_join(m->thread, NULL);
-	ev_io_del(m->ev, m->pipe[0]);
-	close(m->pipe[0]);
-	close(m->pipe[1]);
+	nw_worker_join(m->w);
 	free(m);
 }

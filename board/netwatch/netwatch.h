@@ -42,6 +42,10 @@ struct nw_targets {
 	char ddns_server[NW_TARGET_MAX], ddns_zone[NW_TARGET_MAX], ddns_name[NW_TARGET_MAX];
 	char ddns_key_name[NW_TARGET_MAX], ddns_key_secret[NW_TARGET_MAX];
 	unsigned ddns_ttl;
+	/* or the dyndns2 protocol: "https://host[:port]/nic/update" ("" off) */
+	char dyndns2_url[NW_TARGET_MAX], dyndns2_hostname[NW_TARGET_MAX];
+	char dyndns2_user[NW_TARGET_MAX], dyndns2_password[NW_TARGET_MAX];
+	char dyndns2_ca[NW_TARGET_MAX]; /* CA file; "" = the system's store */
 	/* port mappings: UPnP IGD ("auto" = discover, a root description
 	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
 	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
@@ -55,6 +59,17 @@ struct nw_targets {
  * naming the key in err (a bad number, a value too long). */
 int nw_targets_load(struct nw_targets *t, struct store *st, const struct config *cfg, int offline,
 		    char *err, size_t errlen);
+
+/* --- a blocking job on a thread (worker.c) ----------------------------- */
+
+struct nw_worker;
+typedef void (*nw_work_fn)(void *arg);
+/* Runs work(arg) on a thread, then done(arg) on the loop (the worker is
+ * gone by then).  Never NULL. */
+struct nw_worker *nw_worker_start(struct evloop *ev, nw_work_fn work, nw_work_fn done, void *arg);
+/* Waits for work() to end and frees the worker; done() is not called.
+ * NULL allowed. */
+void nw_worker_join(struct nw_worker *w);
 
 /* --- probe: outbound port 25 (probe_port25.c) -------------------------- */
 
@@ -80,11 +95,17 @@ typedef void (*nw_router_fn)(void *arg, int ok, const char *text);
  * fn is called once from the loop unless cancelled.  Never NULL. */
 struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
 				  nw_router_fn fn, void *arg);
-/* Asks the router to forward TCP port (public = private) to this host for
- * lifetime seconds: ok 1 with the granted lifetime in text, 0 with why. */
-struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				int port, unsigned lifetime, nw_router_fn fn, void *arg);
 void nw_router_cancel(struct nw_router *r);
+
+/* --- probe: the router's WAN address by UPnP IGD (probe_upnp.c) -------- */
+
+struct nw_upnp;
+/* upnp: "auto" (SSDP discovery) or the IGD's root description URL.  fn
+ * gets the WAN address (ok 1) or why not, once, from the loop, unless
+ * cancelled (which waits for the worker thread).  Never NULL. */
+struct nw_upnp *nw_upnp_wan_start(struct evloop *ev, const char *upnp, unsigned timeout_ms,
+				  nw_router_fn fn, void *arg);
+void nw_upnp_cancel(struct nw_upnp *u);
 
 /* --- dynamic DNS (ddns.c) --------------------------------------------- */
 
@@ -98,6 +119,13 @@ typedef void (*nw_ddns_fn)(void *arg, int ok, const char *text);
 struct nw_ddns *nw_ddns_start(struct evloop *ev, const struct nw_targets *t, const char *addr4,
 			      const char *addr6, nw_ddns_fn fn, void *arg);
 void nw_ddns_cancel(struct nw_ddns *u);
+
+/* The dyndns2 protocol over HTTPS (dyndns2.c): t->dyndns2_url with
+ * hostname=t->dyndns2_hostname&myip=addr, Basic auth.  fn as above. */
+struct nw_dyndns2;
+struct nw_dyndns2 *nw_dyndns2_start(struct evloop *ev, const struct nw_targets *t, const char *addr,
+				    nw_ddns_fn fn, void *arg);
+void nw_dyndns2_cancel(struct nw_dyndns2 *d);
 
 /* --- router port mappings (mapping.c) ---------------------------------- */
 

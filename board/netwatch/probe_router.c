@@ -1,7 +1,7 @@
 /*
  * The home router through NAT-PMP (RFC 6886) with Debian's libnatpmp: its
- * WAN address (is the box behind carrier-grade NAT?) and, for inbound
- * reachability, TCP port mappings.  libnatpmp does the packets and the
+ * WAN address (is the box behind carrier-grade NAT?); the port mappings
+ * are mapping.c's.  libnatpmp does the packets and the
  * retransmission schedule; this file drives its socket from the evloop
  * and bounds the whole exchange with our own timeout (the library would
  * retry for about a minute).  Whatever the router answers is checked by
@@ -25,8 +25,6 @@ struct nw_router {
 	struct evloop *ev;
 	natpmp_t np;
 	int open;
-	int port; /* 0: the public address; else a TCP mapping of this port */
-	unsigned lifetime;
 	struct ev_timer *retry, *deadline, *deliver;
 	int finished, ok;
 	char text[160];
@@ -116,31 +114,13 @@ static void rt_read(struct nw_router *r)
 		rt_finish(r, 0, "%s", np_err(n));
 		return;
 	}
-	if (r->port == 0) {
-		char text[INET_ADDRSTRLEN];
-		if (resp.type != NATPMP_RESPTYPE_PUBLICADDRESS) {
-			rt_finish(r, 0, "an answer to another request");
-			return;
-		}
-		inet_ntop(AF_INET, &resp.pnu.publicaddress.addr, text, sizeof(text));
-		rt_finish(r, 1, "%s", text);
-		return;
-	}
-	if (resp.type != NATPMP_RESPTYPE_TCPPORTMAPPING ||
-	    resp.pnu.newportmapping.privateport != r->port) {
+	char text[INET_ADDRSTRLEN];
+	if (resp.type != NATPMP_RESPTYPE_PUBLICADDRESS) {
 		rt_finish(r, 0, "an answer to another request");
 		return;
 	}
-	if (resp.pnu.newportmapping.lifetime == 0) {
-		rt_finish(r, 0, "the router gave no lease");
-		return;
-	}
-	if (resp.pnu.newportmapping.mappedpublicport != r->port) {
-		rt_finish(r, 0, "the router mapped public port %u instead",
-			  resp.pnu.newportmapping.mappedpublicport);
-		return;
-	}
-	rt_finish(r, 1, "%u", resp.pnu.newportmapping.lifetime);
+	inet_ntop(AF_INET, &resp.pnu.publicaddress.addr, text, sizeof(text));
+	rt_finish(r, 1, "%s", text);
 }
 
 static void rt_on_io(struct evloop *ev, int fd, int events, void *arg)
@@ -182,8 +162,8 @@ static void rt_on_deliver(struct evloop *ev, struct ev_timer *t, void *arg)
 	fn(farg, ok, text);
 }
 
-static struct nw_router *rt_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				  int port, unsigned lifetime, nw_router_fn fn, void *arg)
+struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
+				  nw_router_fn fn, void *arg)
 {
 	struct nw_router *r = calloc(1, sizeof(*r));
 	struct in_addr gw = {0};
@@ -194,8 +174,6 @@ static struct nw_router *rt_start(struct evloop *ev, const char *gateway, unsign
 	r->ev = ev;
 	r->fn = fn;
 	r->arg = arg;
-	r->port = port;
-	r->lifetime = lifetime;
 	r->retry = ev_timer_new(ev, rt_on_retry, r);
 	r->deadline = ev_timer_new(ev, rt_on_deadline, r);
 	r->deliver = ev_timer_new(ev, rt_on_deliver, r);
@@ -212,11 +190,7 @@ static struct nw_router *rt_start(struct evloop *ev, const char *gateway, unsign
 		return r;
 	}
 	r->open = 1;
-	if (port == 0)
-		n = sendpublicaddressrequest(&r->np);
-	else
-		n = sendnewportmappingrequest(&r->np, NATPMP_PROTOCOL_TCP, (uint16_t)port,
-					      (uint16_t)port, lifetime);
+	n = sendpublicaddressrequest(&r->np);
 	if (n < 0) {
 		rt_finish(r, 0, "%s", np_err(n));
 		return r;
@@ -230,18 +204,6 @@ static struct nw_router *rt_start(struct evloop *ev, const char *gateway, unsign
 	rt_arm_retry(r);
 	ev_timer_arm(r->deadline, timeout_ms ? timeout_ms : 3000);
 	return r;
-}
-
-struct nw_router *nw_router_start(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				  nw_router_fn fn, void *arg)
-{
-	return rt_start(ev, gateway, timeout_ms, 0, 0, fn, arg);
-}
-
-struct nw_router *nw_router_map(struct evloop *ev, const char *gateway, unsigned timeout_ms,
-				int port, unsigned lifetime, nw_router_fn fn, void *arg)
-{
-	return rt_start(ev, gateway, timeout_ms, port, lifetime, fn, arg);
 }
 
 void nw_router_cancel(struct nw_router *r)

@@ -47,6 +47,11 @@ static const struct {
     /* 80 and 443 too while a certificate is being obtained */
     T("map_ports", map_ports, "25,465,587,993"),
     T("ddns_server", ddns_server, ""),
+    T("dyndns2_url", dyndns2_url, ""),
+    T("dyndns2_hostname", dyndns2_hostname, ""),
+    T("dyndns2_user", dyndns2_user, ""),
+    T("dyndns2_password", dyndns2_password, ""),
+    T("dyndns2_ca", dyndns2_ca, ""),
     T("ddns_zone", ddns_zone, ""),
     T("ddns_name", ddns_name, ""),
     T("ddns_key_name", ddns_key_name, ""),
@@ -77,12 +82,26 @@ static const struct {
 };
 
 /* The value of key: store, then loft.conf, then NULL. */
-static const char *lookup(struct store *st, const struct config *cfg, const char *key, char *buf,
-			  size_t buflen)
+/* The value of key: the store's, then loft.conf's, then none.  Returns 1
+ * with *v set, 0 when neither has it, -1 when the store's value does not
+ * fit buf (or the store failed): the caller names the key. */
+static int lookup(struct store *st, const struct config *cfg, const char *key, char *buf,
+		  size_t buflen, const char **v)
 {
-	if (st && store_setting_get(st, key, buf, buflen) == 0)
-		return buf;
-	return cfg ? config_get(cfg, key, NULL) : NULL;
+	int r;
+
+	*v = NULL;
+	if (st) {
+		r = store_setting_get(st, key, buf, buflen);
+		if (r == 0) {
+			*v = buf;
+			return 1;
+		}
+		if (r != STORE_NOTFOUND)
+			return -1;
+	}
+	*v = cfg ? config_get(cfg, key, NULL) : NULL;
+	return *v != NULL;
 }
 
 int nw_targets_load(struct nw_targets *t, struct store *st, const struct config *cfg, int offline,
@@ -92,7 +111,12 @@ int nw_targets_load(struct nw_targets *t, struct store *st, const struct config 
 
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < sizeof(text_keys) / sizeof(text_keys[0]); i++) {
-		const char *v = lookup(st, cfg, text_keys[i].key, buf, sizeof(buf));
+		const char *v;
+		if (lookup(st, cfg, text_keys[i].key, buf, sizeof(buf), &v) < 0) {
+			snprintf(err, errlen, "%s: too long, or the store failed",
+				 text_keys[i].key);
+			return -1;
+		}
 		char *dst = (char *)t + text_keys[i].off;
 		size_t cap = strcmp(text_keys[i].key, "netwatch.router") == 0 ? sizeof(t->router)
 									      : NW_TARGET_MAX;
@@ -115,7 +139,11 @@ int nw_targets_load(struct nw_targets *t, struct store *st, const struct config 
 		memcpy(t->resolver, v, strlen(v) + 1);
 	}
 	for (size_t i = 0; i < sizeof(num_keys) / sizeof(num_keys[0]); i++) {
-		const char *v = lookup(st, cfg, num_keys[i].key, buf, sizeof(buf));
+		const char *v;
+		if (lookup(st, cfg, num_keys[i].key, buf, sizeof(buf), &v) < 0) {
+			snprintf(err, errlen, "%s: too long, or the store failed", num_keys[i].key);
+			return -1;
+		}
 		unsigned *dst = (unsigned *)((char *)t + num_keys[i].off);
 		unsigned x = num_keys[i].def;
 		if (v && (strnum_uint(v, num_keys[i].max, &x) < 0 || x < num_keys[i].min)) {

@@ -22,6 +22,8 @@
  */
 #include <stdint.h>
 
+#include "listener.h"
+
 struct config;
 struct evloop;
 struct store;
@@ -32,8 +34,8 @@ struct pop3d;
 
 struct pop3d_conf {
 	int plaintext_auth;
-	uint64_t idle_ms;
-	uint64_t login_deadline_ms;
+	/* handshake, login deadline, idle time (RFC 1939 3: at least 10 min) */
+	struct listener_deadlines dl;
 	unsigned max_sessions, max_per_ip;
 };
 

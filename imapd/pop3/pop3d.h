@@ -64,9 +64,9 @@ struct pop3_session {
 
 	/* AUTHORIZATION may last this long in all, however busy the client
 	 * keeps it (the idle timeout only limits silence) */
-	struct ev_timer *login_timer;
-	struct listener_auth *auth; /* logins under the throttle */
-	char *pend_user;	    /* the login under way: input waits */
+	struct listener_deadline *dl; /* handshake, login, idle (lib/service/listener) */
+	struct listener_auth *auth;   /* logins under the throttle */
+	char *pend_user;	      /* the login under way: input waits */
 
 	int64_t user_id, mailbox_id;
 	uint32_t uidvalidity;

@@ -311,7 +311,7 @@ static int auth_answer(struct pop3_session *s, int r, int64_t uid)
 		return reply(s, "-ERR [SYS/TEMP] cannot open the maildrop, try again later");
 	}
 	set_state(s, P3_TRANSACTION);
-	ev_timer_disarm(s->login_timer);
+	listener_deadline_login(s->dl);
 	size_t count;
 	uint64_t octets;
 	pop3_maildrop_stat(s, &count, &octets);
@@ -506,6 +506,7 @@ static int cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
 	s->have_user = 0;
 	if (conn_starttls(s->c, s->srv->tls) < 0)
 		return end_session(s, NULL, "starttls-failed");
+	listener_deadline_handshake(s->dl);
 	return 0;
 }
 
@@ -663,20 +664,31 @@ static void on_timeout(struct conn *c, void *arg)
 
 	if (s->pr != PR_NONE && s->pr_slices != s->pr_slices_seen) {
 		s->pr_slices_seen = s->pr_slices;
-		conn_set_timeout(c, s->srv->conf.idle_ms);
+		conn_set_timeout(c, listener_deadline_idle_ms(s->dl));
 		return;
 	}
 	log_info(s->sid, "event=idle-timeout ip=%s", s->ip);
 	end_session(s, s->pr == PR_NONE ? "-ERR autologout; idle for too long" : NULL, "timeout");
 }
 
-static void login_deadline(struct evloop *ev, struct ev_timer *t, void *arg)
+/* The whole time to log in (lib/service/listener says when). */
+static void login_deadline(void *arg, enum listener_deadline_kind kind)
 {
 	struct pop3_session *s = arg;
 
-	(void)ev;
-	(void)t;
-	if (s->closing || s->state != P3_AUTHORIZATION)
+	if (s->closing)
+		return;
+	if (kind == LISTENER_DL_SESSION) {
+		/* pop3.session_deadline (none by default); no UPDATE state
+		 * without QUIT (RFC 1939 6), and no words in the middle of a
+		 * multi-line response */
+		log_info(s->sid, "event=session-deadline ip=%s", s->ip);
+		end_session(s,
+			    s->pr == PR_NONE ? "-ERR [SYS/TEMP] session time limit reached" : NULL,
+			    "session deadline");
+		return;
+	}
+	if (s->state != P3_AUTHORIZATION)
 		return;
 	log_info(s->sid, "event=login-deadline ip=%s", s->ip);
 	end_session(s, "-ERR [SYS/TEMP] took too long to log in", "login deadline");
@@ -693,6 +705,7 @@ static void on_tls_ready(struct conn *c, void *arg)
 	struct pop3_session *s = arg;
 
 	(void)c;
+	listener_deadline_tls_up(s->dl);
 	if (!s->greeted)
 		greet(s);
 }
@@ -711,7 +724,7 @@ static void on_closed(struct conn *c, void *arg, const char *reason)
 	if (s->next)
 		s->next->prev = s->prev;
 	listener_session_end(s->srv->lsn, s->ip);
-	ev_timer_free(s->login_timer);
+	listener_deadline_free(s->dl);
 	listener_auth_free(s->auth);
 	wipe_free(s->pend_user);
 	explicit_bzero(s->user, sizeof(s->user));
@@ -749,13 +762,11 @@ static void session_new(void *arg, int fd, const struct sockaddr *peer, const ch
 	s->c = conn_new(srv->ev, fd, peer, &pop3_cbs, s, POP3_LINE_MAX, OUT_MAX);
 	s->sid = conn_sid(s->c);
 	s->auth = listener_auth_new(srv->ev, srv->al, srv->ac, s->ip);
-	s->login_timer = ev_timer_new(srv->ev, login_deadline, s);
-	ev_timer_arm(s->login_timer, srv->conf.login_deadline_ms);
+	s->dl = listener_deadline_new(srv->ev, s->c, &srv->conf.dl, login_deadline, s);
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;
 	srv->sessions = s;
-	conn_set_timeout(s->c, srv->conf.idle_ms);
 	conn_set_lowmark(s->c, LISTENER_OUT_LOW);
 	log_info(s->sid, "event=connect ip=%s proto=pop3%s", s->ip, implicit ? "s" : "");
 	if (implicit) {
@@ -763,7 +774,9 @@ static void session_new(void *arg, int fd, const struct sockaddr *peer, const ch
 			log_err(s->sid, "event=tls-unavailable");
 			s->closing = 1;
 			conn_close(s->c, 0, "no-tls");
+			return;
 		}
+		listener_deadline_handshake(s->dl);
 		return;
 	}
 	greet(s);
@@ -771,18 +784,24 @@ static void session_new(void *arg, int fd, const struct sockaddr *peer, const ch
 
 int pop3d_conf_load(const struct config *cfg, struct pop3d_conf *out)
 {
-	uint64_t secs, deadline, max, per_ip;
+	uint64_t max, per_ip;
+	char err[160];
 
+	/* 10 min of silence, logged in or not; 2 min to log in at all; 1 min
+	 * for a TLS handshake */
+	out->dl = (struct listener_deadlines){
+	    .handshake_ms = 60000, .login_ms = 120000, .idle_ms = 600000, .idle_authed_ms = 600000};
 	if (config_get_bool(cfg, "pop3.plaintext_auth", 0, &out->plaintext_auth) < 0 ||
-	    config_get_u64(cfg, "pop3.idle_timeout", 600, 86400, &secs) < 0 || secs == 0 ||
-	    config_get_u64(cfg, "pop3.login_deadline", 120, 86400, &deadline) < 0 ||
-	    deadline == 0 || config_get_u64(cfg, "pop3.max_sessions", 200, 100000, &max) < 0 ||
+	    listener_deadlines_load(cfg, "pop3", &out->dl, err, sizeof(err)) < 0 ||
+	    out->dl.idle_authed_ms == 0 || out->dl.login_ms == 0 ||
+	    config_get_u64(cfg, "pop3.max_sessions", 200, 100000, &max) < 0 ||
 	    config_get_u64(cfg, "pop3.max_per_ip", 20, 100000, &per_ip) < 0) {
 		log_err(NULL, "event=config-error section=pop3 error=\"bad pop3.* setting\"");
 		return -1;
 	}
-	out->idle_ms = secs * 1000;
-	out->login_deadline_ms = deadline * 1000;
+	/* pop3.idle_timeout has always been the silence before login too */
+	if (!config_get(cfg, "pop3.login_timeout", NULL))
+		out->dl.idle_ms = out->dl.idle_authed_ms;
 	out->max_sessions = (unsigned)max;
 	out->max_per_ip = (unsigned)per_ip;
 	return 0;

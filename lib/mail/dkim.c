@@ -59,9 +59,10 @@ struct dkim {
 
 /* --- randomness (key generation, RSA blinding) -------------------------- */
 
-static mbedtls_entropy_context ent;
-static mbedtls_ctr_drbg_context drbg;
-static pid_t drbg_pid;
+/* per thread: loft-queue signs on worker threads */
+static _Thread_local mbedtls_entropy_context ent;
+static _Thread_local mbedtls_ctr_drbg_context drbg;
+static _Thread_local pid_t drbg_pid;
 
 static int rng(void)
 {
@@ -374,17 +375,20 @@ static size_t split_fields(const char *h, size_t len, struct hfield *f, size_t m
 	return n;
 }
 
-int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now, char **field,
-	      char *err, size_t errlen)
+/* Everything but the RSA operation: the body and header hashes and the
+ * field up to "b=".  Returns 0 with *unsigned_field (malloc'd) and hash
+ * set, or -1 (err set). */
+int dkim_sign_prepare(struct dkim *k, const char *header, size_t header_len, int64_t now,
+		      char **unsigned_field, unsigned char hash[32], char *err, size_t errlen)
 {
 	struct hfield *f = calloc(DKIM_MAX_FIELDS, sizeof(*f));
-	unsigned char bh[32], hash[32], sig[MBEDTLS_MPI_MAX_SIZE];
-	char canon[DKIM_FIELD_MAX], hlist[1024], *bhb = NULL, *sigb = NULL, *sighdr = NULL;
-	size_t nf, hl = 0, siglen = 0;
+	unsigned char bh[32];
+	char canon[DKIM_FIELD_MAX], hlist[1024], *bhb = NULL, *sighdr = NULL;
+	size_t nf, hl = 0;
 	mbedtls_sha256_context hc;
 	int rc = -1;
 
-	*field = NULL;
+	*unsigned_field = NULL;
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -419,7 +423,7 @@ int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now
 	}
 	/* the signature field itself, with an empty b=, canonicalized, no CRLF */
 	size_t shl = strlen(k->domain) + strlen(k->selector) + strlen(hlist) + 256;
-	sighdr = malloc(shl + 1024);
+	sighdr = malloc(shl);
 	if (!bhb || !sighdr) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -435,48 +439,104 @@ int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now
 	}
 	mbedtls_sha256_update_ret(&hc, (unsigned char *)canon, (size_t)cl);
 	mbedtls_sha256_finish_ret(&hc, hash);
+	*unsigned_field = sighdr;
+	sighdr = NULL;
+	rc = 0;
+out:
+	mbedtls_sha256_free(&hc);
+	free(f);
+	free(bhb);
+	free(sighdr);
+	return rc;
+}
+
+/* RSA-SHA256 of hash with pk, base64 in *sig_b64 (malloc'd).  0 or -1. */
+static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], char **sig_b64,
+		     char *err, size_t errlen)
+{
+	unsigned char sig[MBEDTLS_MPI_MAX_SIZE];
+	size_t siglen = 0;
+	int r;
+
+	*sig_b64 = NULL;
 	if (rng() < 0) {
 		snprintf(err, errlen, "no random numbers");
-		goto out;
+		return -1;
 	}
-	int r = mbedtls_pk_sign(&k->pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &siglen,
-				mbedtls_ctr_drbg_random, &drbg);
+	r = mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, &siglen, mbedtls_ctr_drbg_random,
+			    &drbg);
 	if (r != 0) {
 		mberr(r, "signing", err, errlen);
-		goto out;
+		return -1;
 	}
-	sigb = b64(sig, siglen);
-	if (!sigb) {
+	*sig_b64 = b64(sig, siglen);
+	if (!*sig_b64) {
 		snprintf(err, errlen, "out of memory");
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_b64, char *err,
+		  size_t errlen)
+{
+	mbedtls_pk_context pk;
+	int r;
+
+	*sig_b64 = NULL;
+	mbedtls_pk_init(&pk);
+	r = mbedtls_pk_parse_key(&pk, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
+	if (r != 0) {
+		mberr(r, "DKIM key", err, errlen);
+		mbedtls_pk_free(&pk);
+		return -1;
+	}
+	r = sign_hash(&pk, hash, sig_b64, err, errlen);
+	mbedtls_pk_free(&pk);
+	return r;
+}
+
+char *dkim_field_finish(const char *unsigned_field, const char *sig_b64)
+{
 	/* b= folded in lines of 72; folding whitespace is ignored by verifiers */
-	size_t sl = strlen(sigb), total = (size_t)n + sl + sl / 72 * 3 + 8;
-	char *outp = malloc(total);
-	if (!outp) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	memcpy(outp, sighdr, (size_t)n);
-	size_t o = (size_t)n;
+	size_t n = strlen(unsigned_field), sl = strlen(sig_b64), o = n;
+	char *outp = malloc(n + sl + sl / 72 * 3 + 8);
+
+	if (!outp)
+		return NULL;
+	memcpy(outp, unsigned_field, n);
 	for (size_t i = 0; i < sl; i += 72) {
 		size_t c = sl - i < 72 ? sl - i : 72;
 		if (i) {
 			memcpy(outp + o, "\r\n\t", 3);
 			o += 3;
 		}
-		memcpy(outp + o, sigb + i, c);
+		memcpy(outp + o, sig_b64 + i, c);
 		o += c;
 	}
 	memcpy(outp + o, "\r\n", 3);
-	*field = outp;
-	rc = 0;
-out:
-	mbedtls_sha256_free(&hc);
-	free(f);
-	free(bhb);
-	free(sigb);
-	free(sighdr);
+	return outp;
+}
+
+int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now, char **field,
+	      char *err, size_t errlen)
+{
+	unsigned char hash[32];
+	char *uf = NULL, *sig = NULL;
+	int rc = -1;
+
+	*field = NULL;
+	if (dkim_sign_prepare(k, header, header_len, now, &uf, hash, err, errlen) < 0)
+		return -1;
+	if (sign_hash(&k->pk, hash, &sig, err, errlen) == 0) {
+		*field = dkim_field_finish(uf, sig);
+		if (*field)
+			rc = 0;
+		else
+			snprintf(err, errlen, "out of memory");
+	}
+	free(uf);
+	free(sig);
 	return rc;
 }
 

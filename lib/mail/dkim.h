@@ -29,6 +29,18 @@ int dkim_sign(struct dkim *k, const char *header, size_t header_len, int64_t now
 /* NULL is fine. */
 void dkim_free(struct dkim *k);
 
+/* The same in two steps, so the RSA operation (milliseconds of CPU) can
+ * run on another thread: dkim_sign_prepare hashes and gives the field up
+ * to "b=" (*unsigned_field, malloc'd) and the hash to sign;
+ * dkim_sign_rsa (thread-safe: its own key and random state) gives the
+ * base64 signature (*sig_b64, malloc'd); dkim_field_finish joins them
+ * into the field (malloc'd, NULL when out of memory).  Return 0 or -1. */
+int dkim_sign_prepare(struct dkim *k, const char *header, size_t header_len, int64_t now,
+		      char **unsigned_field, unsigned char hash[32], char *err, size_t errlen);
+int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_b64, char *err,
+		  size_t errlen);
+char *dkim_field_finish(const char *unsigned_field, const char *sig_b64);
+
 /* A new 2048-bit RSA key: *pem (malloc'd PEM private key) and the public
  * key as base64 DER for the DNS record's p= tag (*pub, malloc'd).  Returns
  * 0 or -1 (err set).  Takes a second or more on a small board. */

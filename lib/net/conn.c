@@ -161,17 +161,24 @@ struct conn *conn_new(struct evloop *ev, int fd, const struct sockaddr *peer,
 	return c;
 }
 
-int conn_tls_server(struct conn *c, struct tls_ctx *ctx)
+/* Implicit TLS either way: the context says server or client; a client
+ * names the server it expects (SNI and verification). */
+static int conn_tls_begin(struct conn *c, struct tls_ctx *ctx, const char *servername)
 {
 	if (c->tls)
 		return -1;
-	c->tls = tls_conn_new(ctx, c->fd, NULL);
+	c->tls = tls_conn_new(ctx, c->fd, servername);
 	if (!c->tls)
 		return -1;
 	tls_conn_set_sid(c->tls, c->sid);
 	c->tls_state = CT_HANDSHAKE;
 	ev_timer_arm(c->soon, 0);
 	return 0;
+}
+
+int conn_tls_server(struct conn *c, struct tls_ctx *ctx)
+{
+	return conn_tls_begin(c, ctx, NULL);
 }
 
 int conn_starttls(struct conn *c, struct tls_ctx *ctx)
@@ -189,15 +196,7 @@ int conn_starttls(struct conn *c, struct tls_ctx *ctx)
 
 int conn_tls_client(struct conn *c, struct tls_ctx *ctx, const char *servername)
 {
-	if (c->tls)
-		return -1;
-	c->tls = tls_conn_new(ctx, c->fd, servername);
-	if (!c->tls)
-		return -1;
-	tls_conn_set_sid(c->tls, c->sid);
-	c->tls_state = CT_HANDSHAKE;
-	ev_timer_arm(c->soon, 0);
-	return 0;
+	return conn_tls_begin(c, ctx, servername);
 }
 
 int conn_starttls_client(struct conn *c, struct tls_ctx *ctx, const char *servername)

@@ -89,6 +89,7 @@ struct smtp_client {
 	int quitting;
 	struct smtpc_status why;
 	struct ev_timer *soon;
+	struct ev_timer *refuse; /* a transaction refused before sending */
 };
 
 void smtpc_status_set(struct smtpc_status *st, int code, const char *enh, const char *fmt, ...)
@@ -185,6 +186,7 @@ static void client_free(struct smtp_client *cl)
 {
 	ev_timer_free(cl->ctimer);
 	ev_timer_free(cl->soon);
+	ev_timer_free(cl->refuse);
 	free(cl->helo);
 	free(cl->servername);
 	if (cl->password)
@@ -268,13 +270,24 @@ static void finish_txn(struct smtp_client *cl, const struct smtpc_status *rest)
 		cl->cbs.done(cl, cl->arg, cl->st, m->nrcpts);
 }
 
-/* Every recipient gets st without anything being sent. */
+/* Every recipient gets st without anything being sent; done() runs from
+ * the loop, never inside smtp_client_send(). */
 static void refuse_txn(struct smtp_client *cl, const struct smtpc_status *st)
 {
 	cl->mail_failed = 1;
 	cl->mail_st = *st;
-	set_state(cl, S_READY);
-	finish_txn(cl, st);
+	ev_timer_arm(cl->refuse, 0);
+}
+
+static void on_refuse(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct smtp_client *cl = arg;
+
+	(void)ev;
+	(void)t;
+	if (cl->state != S_READY || !cl->m)
+		return;
+	finish_txn(cl, &cl->mail_st);
 }
 
 static void send_cmd(struct smtp_client *cl, size_t i)
@@ -338,17 +351,23 @@ int smtp_client_send(struct smtp_client *cl, const struct smtpc_message *m)
 	cl->bol = 1;
 	cl->last_cr = 0;
 	/* refusals we can tell before sending anything */
-	if (m->eightbit && !(cl->ext & SMTP_EXT_8BITMIME)) {
-		smtpc_status_set(&st, 554, "5.6.3",
-				 "the receiving server does not accept 8-bit message bodies "
-				 "(no 8BITMIME) and this message has one");
-		refuse_txn(cl, &st);
-		return 0;
-	}
+	/* an address the peer cannot take says more than the body */
 	if (m->smtputf8 && !(cl->ext & SMTP_EXT_SMTPUTF8)) {
 		smtpc_status_set(&st, 553, "5.6.7",
 				 "the receiving server does not accept internationalized "
 				 "addresses (no SMTPUTF8)");
+		refuse_txn(cl, &st);
+		return 0;
+	}
+	if (m->eightbit && !(cl->ext & SMTP_EXT_8BITMIME) && m->downgrade &&
+	    m->downgrade(m->read_arg) == 0)
+		log_info(conn_sid(cl->c), "event=downgraded peer=%s reason=\"no 8BITMIME\"",
+			 cl->peer);
+	if (m->eightbit && !(cl->ext & SMTP_EXT_8BITMIME)) {
+		smtpc_status_set(&st, 554, "5.6.3",
+				 "the receiving server does not accept 8-bit message bodies "
+				 "(no 8BITMIME) and this message could not be converted to "
+				 "7-bit");
 		refuse_txn(cl, &st);
 		return 0;
 	}
@@ -840,6 +859,7 @@ struct smtp_client *smtp_client_connect(struct evloop *ev, const struct sockaddr
 	cl->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 300000;
 	cl->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 30000;
 	cl->soon = ev_timer_new(ev, on_soon, cl);
+	cl->refuse = ev_timer_new(ev, on_refuse, cl);
 	cl->ctimer = ev_timer_new(ev, on_connect_timeout, cl);
 	smtp_reply_reset(&cl->reply);
 	if (salen > sizeof(cl->sa))

@@ -69,6 +69,11 @@ struct smtpc_message {
 	size_t prefix_len;
 	smtpc_read_fn read;
 	void *read_arg;
+	/* Optional: the body is 8-bit and the server has no 8BITMIME.  May
+	 * turn the message into 7-bit (RFC 6152 3: quoted-printable),
+	 * changing this struct's eightbit, prefix, size and read, and return
+	 * 0; -1 when it cannot (the transaction is then refused, 5.6.3). */
+	int (*downgrade)(void *read_arg);
 };
 
 struct smtpc_cbs {

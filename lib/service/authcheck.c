@@ -14,6 +14,7 @@
 #include "authcheck.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,6 +110,14 @@ static struct store *worker_store(struct worker *w)
 	return w->st;
 }
 
+/* Checks run by every pool of the process (authcheck_checks_total). */
+static atomic_ulong checks_total;
+
+unsigned long authcheck_checks_total(void)
+{
+	return atomic_load(&checks_total);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -140,6 +149,7 @@ static void *worker_main(void *arg)
 		if (st) {
 			uint64_t t0 = ev_clock_ms();
 			r = store_user_auth(st, job->address, job->password, &uid);
+			atomic_fetch_add(&checks_total, 1);
 			if (r < 0)
 				log_err(NULL, "event=authcheck-error error=\"%s\"",
 					store_errmsg(st));

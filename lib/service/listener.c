@@ -10,6 +10,7 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 
 #include "authcheck.h"
 #include "authlimit.h"
+#include "config.h"
+#include "conn.h"
 #include "evloop.h"
 #include "log.h"
 #include "net.h"
@@ -376,4 +379,131 @@ void listener_auth_free(struct listener_auth *a)
 	ev_timer_free(a->delay);
 	explicit_bzero(a->user, sizeof(a->user));
 	free(a);
+}
+
+/* --- deadlines ------------------------------------------------------------ */
+
+struct listener_deadline {
+	struct conn *c;
+	struct listener_deadlines d;
+	listener_deadline_fn fn;
+	void *arg;
+	struct ev_timer *handshake, *login, *session;
+	int logged_in;
+};
+
+int listener_deadlines_load(const struct config *cfg, const char *prefix,
+			    struct listener_deadlines *d, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+	    {"handshake_timeout", offsetof(struct listener_deadlines, handshake_ms)},
+	    {"login_deadline", offsetof(struct listener_deadlines, login_ms)},
+	    {"login_timeout", offsetof(struct listener_deadlines, idle_ms)},
+	    {"idle_timeout", offsetof(struct listener_deadlines, idle_authed_ms)},
+	    {"session_deadline", offsetof(struct listener_deadlines, session_ms)},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		uint64_t *v = (uint64_t *)(void *)((char *)d + keys[i].off), secs;
+		char key[128];
+
+		snprintf(key, sizeof(key), "%s.%s", prefix, keys[i].key);
+		if (config_get_u64(cfg, key, *v / 1000, 86400, &secs) < 0) {
+			snprintf(err, errlen, "%s: seconds, at most 86400", key);
+			return -1;
+		}
+		*v = secs * 1000;
+	}
+	return 0;
+}
+
+static void handshake_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct listener_deadline *dl = arg;
+
+	(void)ev;
+	(void)t;
+	if (conn_is_tls(dl->c))
+		return;
+	log_info(conn_sid(dl->c), "event=handshake-timeout peer=%s after_ms=%llu", conn_peer(dl->c),
+		 (unsigned long long)dl->d.handshake_ms);
+	conn_close(dl->c, 0, "handshake timeout");
+}
+
+static void login_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct listener_deadline *dl = arg;
+
+	(void)ev;
+	(void)t;
+	if (!dl->logged_in)
+		dl->fn(dl->arg, LISTENER_DL_LOGIN);
+}
+
+static void session_fire(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct listener_deadline *dl = arg;
+
+	(void)ev;
+	(void)t;
+	dl->fn(dl->arg, LISTENER_DL_SESSION);
+}
+
+struct listener_deadline *listener_deadline_new(struct evloop *ev, struct conn *c,
+						const struct listener_deadlines *d,
+						listener_deadline_fn fn, void *arg)
+{
+	struct listener_deadline *dl = calloc(1, sizeof(*dl));
+
+	if (!dl)
+		bug("out of memory");
+	dl->c = c;
+	dl->d = *d;
+	dl->fn = fn;
+	dl->arg = arg;
+	dl->handshake = ev_timer_new(ev, handshake_fire, dl);
+	dl->login = ev_timer_new(ev, login_fire, dl);
+	dl->session = ev_timer_new(ev, session_fire, dl);
+	if (d->login_ms)
+		ev_timer_arm(dl->login, d->login_ms);
+	if (d->session_ms)
+		ev_timer_arm(dl->session, d->session_ms);
+	conn_set_timeout(c, d->idle_ms);
+	return dl;
+}
+
+void listener_deadline_handshake(struct listener_deadline *dl)
+{
+	if (dl->d.handshake_ms)
+		ev_timer_arm(dl->handshake, dl->d.handshake_ms);
+}
+
+void listener_deadline_tls_up(struct listener_deadline *dl)
+{
+	ev_timer_disarm(dl->handshake);
+}
+
+void listener_deadline_login(struct listener_deadline *dl)
+{
+	dl->logged_in = 1;
+	ev_timer_disarm(dl->login);
+	conn_set_timeout(dl->c, dl->d.idle_authed_ms);
+}
+
+uint64_t listener_deadline_idle_ms(const struct listener_deadline *dl)
+{
+	return dl->logged_in ? dl->d.idle_authed_ms : dl->d.idle_ms;
+}
+
+void listener_deadline_free(struct listener_deadline *dl)
+{
+	if (!dl)
+		return;
+	ev_timer_free(dl->handshake);
+	ev_timer_free(dl->login);
+	ev_timer_free(dl->session);
+	free(dl);
 }

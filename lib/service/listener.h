@@ -27,6 +27,7 @@
 struct evloop;
 struct authlimit;
 struct authcheck;
+struct config;
 
 /* Output high-water mark: a session reads no more input (and produces no
  * more of a long response) while this much output waits to be sent, and
@@ -120,5 +121,64 @@ int listener_auth_start(struct listener_auth *a, const char *user, const char *p
 void listener_auth_fail(struct listener_auth *a, const char *user);
 /* 1 while a login is under way. */
 int listener_auth_busy(const struct listener_auth *a);
+
+/*
+ * Deadlines: every connection of every protocol has the same policy,
+ * with per-protocol values from the config.  Milliseconds; 0 is none.
+ *   - handshake: a TLS handshake (implicit TLS from the connect, STARTTLS
+ *     from its go-ahead) must complete within it.  Nothing can be said to
+ *     a client that has no TLS yet: the connection is closed, logged
+ *     event=handshake-timeout;
+ *   - login: from the connect to a successful login, however busy the
+ *     client keeps the connection (idle only limits silence);
+ *   - idle: silence before login (conn_set_timeout: the daemon's conn
+ *     timeout() callback says goodbye), idle_authed after it;
+ *   - session: from the connect to the end, logged in or not.
+ * The login and session deadlines call the daemon's function, which
+ * says its protocol's goodbye ("* BYE", "-ERR", "421") and closes, or
+ * (SMTP, mid-message) closes at the next message boundary.
+ */
+struct listener_deadlines {
+	uint64_t handshake_ms;
+	uint64_t login_ms;
+	uint64_t idle_ms;
+	uint64_t idle_authed_ms;
+	uint64_t session_ms;
+};
+
+enum listener_deadline_kind { LISTENER_DL_LOGIN, LISTENER_DL_SESSION };
+
+/* Reads <prefix>.handshake_timeout, .login_deadline, .login_timeout (the
+ * silence allowed before login), .idle_timeout and .session_deadline, in
+ * seconds, from cfg, each at most a day; an absent key
+ * keeps the value d holds (the daemon's default).  Returns 0, or -1 with
+ * a message in err. */
+int listener_deadlines_load(const struct config *cfg, const char *prefix,
+			    struct listener_deadlines *d, char *err, size_t errlen);
+
+struct conn;
+struct listener_deadline;
+typedef void (*listener_deadline_fn)(void *arg, enum listener_deadline_kind kind);
+
+/* The deadlines of connection c (d is copied): arms the login and session
+ * deadlines and the idle timeout at once.  fn(arg, kind) runs from the
+ * loop when one passes (at most once each).  Never returns NULL (aborts
+ * on out of memory).  Free it in the conn's closed() callback. */
+struct listener_deadline *listener_deadline_new(struct evloop *ev, struct conn *c,
+						const struct listener_deadlines *d,
+						listener_deadline_fn fn, void *arg);
+/* A TLS handshake begins (implicit TLS at the connect; STARTTLS once its
+ * go-ahead is queued): it must end within handshake_ms. */
+void listener_deadline_handshake(struct listener_deadline *dl);
+/* The handshake completed (the conn's tls_ready). */
+void listener_deadline_tls_up(struct listener_deadline *dl);
+/* A successful login: the login deadline is off, silence is now limited
+ * by idle_authed_ms. */
+void listener_deadline_login(struct listener_deadline *dl);
+/* The idle time in force (before or after login), for a daemon that
+ * re-arms the conn timeout itself. */
+uint64_t listener_deadline_idle_ms(const struct listener_deadline *dl);
+/* Disarms and frees; NULL is fine. */
+void listener_deadline_free(struct listener_deadline *dl);
 
 #endif

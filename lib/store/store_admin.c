@@ -226,3 +226,24 @@ int store_admin_queue_delete(struct store *st, int64_t queue_id)
 	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no queue entry %lld", (long long)queue_id)
 				    : rc;
 }
+
+int store_admin_usage(struct store *st, store_admin_usage_cb cb, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT u.address, count(m.id), coalesce(sum(m.size), 0)"
+					 " FROM users u"
+					 " LEFT JOIN mailboxes b ON b.user_id = u.id"
+					 " LEFT JOIN entries e ON e.mailbox_id = b.id"
+					 " LEFT JOIN messages m ON m.id = e.message_id"
+					 " GROUP BY u.id ORDER BY u.address");
+	int rc, n = 0;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+		       sqlite3_column_int64(s, 2)))
+			break;
+	}
+	return store_rows_done(st, s, rc, n, "usage");
+}

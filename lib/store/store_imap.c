@@ -10,19 +10,21 @@
 #include "store_internal.h"
 
 #define ROWS_ONLY                                                                                  \
-	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id FROM entries e"                 \
+	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, e.savedate FROM entries e"     \
 	" WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3 AND e.modseq > ?4"               \
 	" ORDER BY e.uid"
 /* size and internaldate come after raw in the row: asking for them walks
  * the overflow chain once, and every later column is then found through
  * the cursor's cached chain at no extra walk */
 #define ROWS_SIZE                                                                                  \
-	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, m.size, m.internaldate"        \
+	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, e.savedate, m.size,"           \
+	" m.internaldate"                                                                          \
 	" FROM entries e JOIN messages m ON m.id = e.message_id"                                   \
 	" WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3 AND e.modseq > ?4"               \
 	" ORDER BY e.uid"
 #define ROWS_META                                                                                  \
-	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, m.size, m.internaldate,"       \
+	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, e.savedate, m.size,"           \
+	" m.internaldate,"                                                                         \
 	" m.envelope, m.bodystructure, m.body, m.sections, m.header_size"                          \
 	" FROM entries e JOIN messages m ON m.id = e.message_id"                                   \
 	" WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3 AND e.modseq > ?4"               \
@@ -56,17 +58,18 @@ int store_imap_rows(struct store *st, int64_t mailbox_id, uint32_t uid_from, uin
 			r.keywords = "";
 		r.modseq = (uint64_t)sqlite3_column_int64(s, 3);
 		r.message_id = sqlite3_column_int64(s, 4);
+		r.savedate = sqlite3_column_int64(s, 5); /* NULL reads 0 */
 		if (what & (STORE_IMAP_SIZE | STORE_IMAP_META)) {
-			r.size = (uint64_t)sqlite3_column_int64(s, 5);
-			r.internaldate = sqlite3_column_int64(s, 6);
+			r.size = (uint64_t)sqlite3_column_int64(s, 6);
+			r.internaldate = sqlite3_column_int64(s, 7);
 		}
 		if (what & STORE_IMAP_META) {
-			r.envelope = (const char *)sqlite3_column_text(s, 7);
-			r.bodystructure = (const char *)sqlite3_column_text(s, 8);
-			r.body = (const char *)sqlite3_column_text(s, 9);
-			r.sections = sqlite3_column_blob(s, 10);
-			r.sections_len = (size_t)sqlite3_column_bytes(s, 10);
-			r.header_size = (size_t)sqlite3_column_int64(s, 11);
+			r.envelope = (const char *)sqlite3_column_text(s, 8);
+			r.bodystructure = (const char *)sqlite3_column_text(s, 9);
+			r.body = (const char *)sqlite3_column_text(s, 10);
+			r.sections = sqlite3_column_blob(s, 11);
+			r.sections_len = (size_t)sqlite3_column_bytes(s, 11);
+			r.header_size = (size_t)sqlite3_column_int64(s, 12);
 		}
 		n++;
 		if (cb(arg, &r))

@@ -26,6 +26,7 @@ struct store_imap_row {
 	const char *keywords; /* never NULL */
 	uint64_t modseq;
 	int64_t message_id;
+	int64_t savedate; /* RFC 8514; 0: not known (stored before it was kept) */
 	uint64_t size;
 	int64_t internaldate;
 	const char *envelope, *bodystructure, *body;

@@ -114,6 +114,10 @@ int store_domain_norm(const char *dom, char *out, size_t outlen);
 int64_t store_now(void);
 
 /* Internal pieces shared between files. */
+/* store_queue.c: a queue row's columns 0-8 as store_queue.c's QUEUE_COLS
+ * select them (store_outbound.c selects the same first), into q. */
+struct store_queue_item;
+void store_queue_item_read(sqlite3_stmt *s, struct store_queue_item *q);
 /* store_mailbox.c: creates a mailbox inside the caller's transaction. */
 int store_mailbox_create_tx(struct store *st, int64_t user_id, const char *name,
 			    const char *special, int subscribed, int64_t *id_out);

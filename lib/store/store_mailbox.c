@@ -118,6 +118,41 @@ static int next_uidvalidity(struct store *st, int64_t *v)
 	return 0;
 }
 
+/* Mailboxes that now carry a subscribed name (created, or renamed onto
+ * it) take the subscription over from subscriptions_gone.  Call inside a
+ * transaction.  Returns 0 or -1. */
+static int subscriptions_take(struct store *st, int64_t user_id)
+{
+	if (store_do(st, "subscriptions",
+		     "UPDATE mailboxes SET subscribed = 1 WHERE user_id = ?1 AND name IN"
+		     " (SELECT name FROM subscriptions_gone WHERE user_id = ?1)",
+		     SA_INT(user_id)) < 0 ||
+	    store_do(st, "subscriptions",
+		     "DELETE FROM subscriptions_gone WHERE user_id = ?1 AND name IN"
+		     " (SELECT name FROM mailboxes WHERE user_id = ?1)",
+		     SA_INT(user_id)) < 0)
+		return -1;
+	return 0;
+}
+
+int store_subscriptions_gone(struct store *st, int64_t user_id,
+			     int (*cb)(void *arg, const char *name), void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT name FROM subscriptions_gone WHERE user_id = ?1"
+					 " ORDER BY name");
+	int rc, n = 0;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, (const char *)sqlite3_column_text(s, 0)))
+			break;
+	}
+	return store_rows_done(st, s, rc, n, "subscriptions");
+}
+
 int store_mailbox_create_tx(struct store *st, int64_t user_id, const char *name,
 			    const char *special, int subscribed, int64_t *id_out)
 {
@@ -148,9 +183,10 @@ int store_mailbox_create_tx(struct store *st, int64_t user_id, const char *name,
 		return store_err(st, "no such user id %lld", (long long)user_id);
 	if (rc != SQLITE_DONE)
 		return store_sqlerr(st, "mailbox create");
+	int64_t id = sqlite3_last_insert_rowid(st->db);
 	if (id_out)
-		*id_out = sqlite3_last_insert_rowid(st->db);
-	return 0;
+		*id_out = id;
+	return subscriptions_take(st, user_id) < 0 ? -1 : 0;
 }
 
 int store_mailbox_create(struct store *st, int64_t user_id, const char *name, int64_t *id_out)
@@ -203,7 +239,14 @@ int store_mailbox_delete(struct store *st, int64_t user_id, const char *name)
 	if (store_begin(st) < 0)
 		return -1;
 	rc = store_mailbox_id(st, user_id, name, &id);
+	/* a subscription outlives its mailbox (RFC 3501 6.3.4) */
 	if (rc == 0)
+		rc = store_do(
+		    st, "mailbox delete",
+		    "INSERT OR IGNORE INTO subscriptions_gone(user_id, name)"
+		    " SELECT user_id, name FROM mailboxes WHERE id = ?1 AND subscribed = 1",
+		    SA_INT(id));
+	if (rc >= 0 && rc != STORE_NOTFOUND)
 		rc = store_do(st, "mailbox delete", "DELETE FROM mailboxes WHERE id = ?1",
 			      SA_INT(id));
 	return store_end(st, rc < 0 ? rc : 0);
@@ -262,6 +305,10 @@ int store_mailbox_rename(struct store *st, int64_t user_id, const char *oldname,
 		store_rollback(st);
 		return -1;
 	}
+	if (subscriptions_take(st, user_id) < 0) {
+		store_rollback(st);
+		return -1;
+	}
 	return store_commit(st);
 }
 
@@ -272,10 +319,26 @@ int store_mailbox_subscribe(struct store *st, int64_t user_id, const char *name,
 
 	if (mbox_norm(name, n, sizeof(n)) < 0)
 		return store_errc(st, STORE_NOTFOUND, "invalid mailbox name");
-	rc = store_w(st, "subscribe",
-		     "UPDATE mailboxes SET subscribed = ?3 WHERE user_id = ?1 AND name = ?2",
-		     SA_INT(user_id), SA_TEXT(n), SA_INT(on != 0));
-	return rc == STORE_NOTFOUND ? store_errc(st, rc, "no such mailbox: %s", n) : rc;
+	if (store_begin(st) < 0)
+		return -1;
+	rc = store_do(st, "subscribe",
+		      "UPDATE mailboxes SET subscribed = ?3 WHERE user_id = ?1 AND name = ?2",
+		      SA_INT(user_id), SA_TEXT(n), SA_INT(on != 0));
+	/* no such mailbox: the name alone is (un)subscribed */
+	if (rc == 0 && on)
+		rc = store_do(st, "subscribe",
+			      "INSERT OR IGNORE INTO subscriptions_gone(user_id, name)"
+			      " VALUES(?1, ?2)",
+			      SA_INT(user_id), SA_TEXT(n)) < 0
+			 ? -1
+			 : 1;
+	else if (rc == 0)
+		rc = store_do(st, "unsubscribe",
+			      "DELETE FROM subscriptions_gone WHERE user_id = ?1 AND name = ?2",
+			      SA_INT(user_id), SA_TEXT(n));
+	if (rc == 0)
+		return store_end(st, store_errc(st, STORE_NOTFOUND, "not subscribed: %s", n));
+	return store_end(st, rc < 0 ? -1 : 0);
 }
 
 #define MAILBOX_COLS                                                                               \
@@ -385,7 +448,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id,"
-			   " m.size, m.internaldate FROM entries e"
+			   " m.size, m.internaldate, e.savedate FROM entries e"
 			   " JOIN messages m ON m.id = e.message_id"
 			   " WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3"
 			   " AND e.modseq > ?4 ORDER BY e.uid");
@@ -406,6 +469,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 		e.message_id = sqlite3_column_int64(s, 4);
 		e.size = (uint64_t)sqlite3_column_int64(s, 5);
 		e.internaldate = sqlite3_column_int64(s, 6);
+		e.savedate = sqlite3_column_int64(s, 7); /* NULL reads 0 */
 		if (!e.keywords)
 			e.keywords = "";
 		n++;

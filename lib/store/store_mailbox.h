@@ -38,8 +38,15 @@ int store_mailbox_delete(struct store *st, int64_t user_id, const char *name);
  * messages instead, RFC 3501 6.3.5). */
 int store_mailbox_rename(struct store *st, int64_t user_id, const char *oldname,
 			 const char *newname);
-/* Returns 0, STORE_NOTFOUND or -1. */
+/* (Un)subscribes name.  A name without a mailbox may be subscribed too
+ * (and stays subscribed when its mailbox is deleted; a mailbox created or
+ * renamed onto it is subscribed).  Returns 0, STORE_NOTFOUND (unsubscribe
+ * of a name not subscribed, or an invalid name) or -1. */
 int store_mailbox_subscribe(struct store *st, int64_t user_id, const char *name, int on);
+/* Calls cb with each subscribed name that has no mailbox, sorted.
+ * Returns how many, or -1. */
+int store_subscriptions_gone(struct store *st, int64_t user_id,
+			     int (*cb)(void *arg, const char *name), void *arg);
 
 struct store_mailbox {
 	int64_t id;
@@ -87,6 +94,7 @@ struct store_entry {
 	int64_t message_id;
 	uint64_t size;
 	int64_t internaldate; /* unix time */
+	int64_t savedate;     /* RFC 8514, unix time; 0: not known */
 };
 typedef int (*store_entry_cb)(void *arg, const struct store_entry *e);
 /* Entries with uid_from <= UID <= uid_to (uid_to 0 = no upper end), in UID

@@ -9,6 +9,7 @@
 #include "store_internal.h"
 #include "store_outbound.h"
 
+/* the columns of store_queue.c's QUEUE_COLS, then ours */
 #define OUT_COLS                                                                                   \
 	"SELECT id, coalesce(message_id, 0), mail_from, rcpt, created, next_attempt, attempts,"    \
 	" status, last_error, delay_notified FROM queue "
@@ -19,15 +20,7 @@ static int out_rows(struct store *st, sqlite3_stmt *s, store_outbound_cb cb, voi
 	int rc, n = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		it.q.id = sqlite3_column_int64(s, 0);
-		it.q.message_id = sqlite3_column_int64(s, 1);
-		it.q.mail_from = (const char *)sqlite3_column_text(s, 2);
-		it.q.rcpt = (const char *)sqlite3_column_text(s, 3);
-		it.q.created = sqlite3_column_int64(s, 4);
-		it.q.next_attempt = sqlite3_column_int64(s, 5);
-		it.q.attempts = sqlite3_column_int(s, 6);
-		it.q.status = (const char *)sqlite3_column_text(s, 7);
-		it.q.last_error = (const char *)sqlite3_column_text(s, 8);
+		store_queue_item_read(s, &it.q);
 		it.delay_notified = sqlite3_column_int(s, 9);
 		n++;
 		if (cb(arg, &it))

@@ -14,21 +14,26 @@
 	"SELECT id, coalesce(message_id, 0), mail_from, rcpt, created, next_attempt, attempts,"    \
 	" status, last_error FROM queue "
 
+void store_queue_item_read(sqlite3_stmt *s, struct store_queue_item *q)
+{
+	q->id = sqlite3_column_int64(s, 0);
+	q->message_id = sqlite3_column_int64(s, 1);
+	q->mail_from = (const char *)sqlite3_column_text(s, 2);
+	q->rcpt = (const char *)sqlite3_column_text(s, 3);
+	q->created = sqlite3_column_int64(s, 4);
+	q->next_attempt = sqlite3_column_int64(s, 5);
+	q->attempts = sqlite3_column_int(s, 6);
+	q->status = (const char *)sqlite3_column_text(s, 7);
+	q->last_error = (const char *)sqlite3_column_text(s, 8);
+}
+
 static int queue_rows(struct store *st, sqlite3_stmt *s, store_queue_cb cb, void *arg)
 {
 	struct store_queue_item q;
 	int rc, n = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		q.id = sqlite3_column_int64(s, 0);
-		q.message_id = sqlite3_column_int64(s, 1);
-		q.mail_from = (const char *)sqlite3_column_text(s, 2);
-		q.rcpt = (const char *)sqlite3_column_text(s, 3);
-		q.created = sqlite3_column_int64(s, 4);
-		q.next_attempt = sqlite3_column_int64(s, 5);
-		q.attempts = sqlite3_column_int(s, 6);
-		q.status = (const char *)sqlite3_column_text(s, 7);
-		q.last_error = (const char *)sqlite3_column_text(s, 8);
+		store_queue_item_read(s, &q);
 		n++;
 		if (cb(arg, &q))
 			break;

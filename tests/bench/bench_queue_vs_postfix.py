@@ -105,7 +105,10 @@ def bench_loft(build, args, port):
     loft = Loft(td, enable=["smtpd", "queue"],
                 conf={"dns_servers": dns.servers, "queue.mx_port": str(port),
                       "smtpd.greeting_delay_ms": "0", "log_level": "info",
-                      "smtpd.max_recipients": "1000"})
+                      "smtpd.max_recipients": "1000",
+                      **({"queue.max_per_destination": str(args.per_dest),
+                          "queue.max_connections": str(args.per_dest * args.domains)}
+                         if args.per_dest else {})})
     try:
         loft.add_domain("example.org")
         loft.add_user(SENDER, "benchpw")
@@ -265,6 +268,8 @@ def main():
     ap.add_argument("--domains", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--only", choices=("loft", "postfix"))
+    ap.add_argument("--per-dest", type=int, default=0,
+                    help="loft-queue sessions per destination (default: its own)")
     ap.add_argument("--no-dkim", action="store_true",
                     help="Loft without DKIM signing (Postfix never signs)")
     args = ap.parse_args()

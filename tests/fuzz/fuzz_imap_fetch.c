@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < fi.n; i++) {
 				const struct fitem *it = &fi.item[i];
 
-				if (it->kind > FK_MODSEQ || it->nfields > IMAP_FETCH_MAX_FIELDS ||
+				if (it->kind > FK_THREADID || it->nfields > IMAP_FETCH_MAX_FIELDS ||
 				    strnlen(it->label, sizeof(it->label)) == sizeof(it->label) ||
 				    strnlen(it->part, sizeof(it->part)) == sizeof(it->part) ||
 				    (it->partial && it->plen == 0))

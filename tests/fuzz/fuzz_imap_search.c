@@ -17,11 +17,13 @@ static size_t walk(const struct skey *k, unsigned depth)
 	size_t n = 0;
 
 	for (; k; k = k->next) {
-		if (depth > SEARCH_MAX_DEPTH + 2 || k->op > K_MODSEQ)
+		if (depth > SEARCH_MAX_DEPTH + 2 || k->op > K_SAVED)
 			__builtin_trap();
 		if ((k->op == K_TEXT && (!k->field || !k->str)) ||
 		    (k->op == K_HEADER && (!k->hdr || !k->str)) ||
-		    ((k->op == K_KEYWORD || k->op == K_UNKEYWORD) && !k->str))
+		    ((k->op == K_KEYWORD || k->op == K_UNKEYWORD || k->op == K_EMAILID ||
+		      k->op == K_THREADID) &&
+		     !k->str))
 			__builtin_trap();
 		if (k->str)
 			(void)strlen(k->str);

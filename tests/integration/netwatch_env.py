@@ -18,9 +18,19 @@ import time
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for UDP and TCP both (a DNS server binds the
+    two; a port free for one may be taken for the other)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port")
 
 
 def reverse4(ip):
@@ -106,7 +116,57 @@ class Port25:
             self.sock.close()
 
 
-class NatPmp:
+class UdpResponder:
+    """A UDP server thread on loopback: reply(query) returns the answer's
+    bytes (or None for silence); queries counts what came."""
+
+    def __init__(self, sock=None):
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+        self.sock = sock
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def reply(self, q):
+        raise NotImplementedError
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except (socket.timeout, OSError):
+                continue
+            if len(q) < 2:
+                continue
+            self.queries += 1
+            out = self.reply(q)
+            if out is not None:
+                self.sock.sendto(out, peer)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+def dns_answer_head(q, rcode=0, ancount=0):
+    """The header of an answer to query q: QR and AA set, RD kept."""
+    head = bytearray(q[:12])
+    head[2] = 0x84 | (q[2] & 0x01)
+    head[3] = rcode
+    head[6:8] = struct.pack("!H", ancount)
+    return bytes(head)
+
+
+class NatPmp(UdpResponder):
     """A NAT-PMP (RFC 6886) responder on 127.R.R.R:5351 (a random loopback
     address, so parallel tests do not meet): answers the public address
     request with wan, and mapping requests per refuse_ports.  mode
@@ -117,50 +177,32 @@ class NatPmp:
         self.mode = mode
         self.refuse_ports = set(refuse_ports)
         self.mapped = {}
-        self.requests = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.start = time.time()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for _ in range(50):
             self.addr = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
                                           random.randint(2, 254))
             try:
-                self.sock.bind((self.addr, 5351))
+                sock.bind((self.addr, 5351))
                 break
             except OSError:
                 continue
-        self.sock.settimeout(0.2)
-        self._stop = False
-        self.start = time.time()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(sock)
 
-    def _serve(self):
-        while not self._stop:
-            try:
-                data, peer = self.sock.recvfrom(64)
-            except (socket.timeout, OSError):
-                continue
-            self.requests += 1
-            epoch = int(time.time() - self.start) + 1
-            if self.mode == "nonsense":
-                self.sock.sendto(b"\x07\x99garbage!", peer)
-                continue
-            if len(data) >= 2 and data[0] == 0 and data[1] == 0:
-                addr = socket.inet_aton(self.wan)
-                self.sock.sendto(struct.pack("!BBHI", 0, 128, 0, epoch) + addr, peer)
-            elif len(data) >= 12 and data[0] == 0 and data[1] in (1, 2):
-                op, priv, pub, life = struct.unpack("!xBxxHHI", data[:12])
-                if priv in self.refuse_ports:
-                    # result 2: not authorized/refused
-                    self.sock.sendto(struct.pack("!BBHIHHI", 0, 128 + op, 2, epoch, priv, 0, 0),
-                                     peer)
-                else:
-                    self.mapped[priv] = life
-                    self.sock.sendto(struct.pack("!BBHIHHI", 0, 128 + op, 0, epoch, priv, priv,
-                                                 life), peer)
-
-    def close(self):
-        self._stop = True
-        self.sock.close()
+    def reply(self, data):
+        epoch = int(time.time() - self.start) + 1
+        if self.mode == "nonsense":
+            return b"\x07\x99garbage!"
+        if len(data) >= 2 and data[0] == 0 and data[1] == 0:
+            return struct.pack("!BBHI", 0, 128, 0, epoch) + socket.inet_aton(self.wan)
+        if len(data) >= 12 and data[0] == 0 and data[1] in (1, 2):
+            op, priv, pub, life = struct.unpack("!xBxxHHI", data[:12])
+            if priv in self.refuse_ports:
+                # result 2: not authorized/refused
+                return struct.pack("!BBHIHHI", 0, 128 + op, 2, epoch, priv, 0, 0)
+            self.mapped[priv] = life
+            return struct.pack("!BBHIHHI", 0, 128 + op, 0, epoch, priv, priv, life)
+        return None
 
 
 class LoopNet:
@@ -214,14 +256,15 @@ class LoopNet:
         self.errpath = "%s/dnsmasq.err" % self.tmpdir
         with open(self.errpath, "ab") as err:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        # ready when it answers
-        end = time.time() + 10
-        while time.time() < end:
+        # ready when it answers (a loaded machine may take a while)
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self._answers():
                 return
             time.sleep(0.05)
         with open(self.errpath) as f:
-            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args), f.read()[-2000:]))
+            raise AssertionError("dnsmasq did not start: %s\n%s" % (" ".join(args),
+                                                                     f.read()[-2000:]))
 
     def _answers(self):
         q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
@@ -333,12 +376,15 @@ zone:
         self.log = open(os.path.join(self.dir, "knotd.log"), "ab")
         self.proc = subprocess.Popen(["/usr/sbin/knotd", "-c", conf], stdout=self.log,
                                      stderr=self.log)
-        end = time.time() + 10
-        while time.time() < end:
+        # a loaded machine may take long to start knotd: up to a minute
+        end = time.time() + 60
+        while time.time() < end and self.proc.poll() is None:
             if self.query("box") == ["192.0.2.1"]:
                 return
             time.sleep(0.1)
-        raise AssertionError("knotd did not start: %s" % open(self.log.name).read()[-2000:])
+        self.log.flush()
+        raise AssertionError("knotd did not start (exit %r): %s" % (
+            self.proc.poll(), open(self.log.name).read()[-2000:]))
 
     @property
     def server(self):
@@ -473,64 +519,36 @@ class Igd:
         self.httpd.server_close()
 
 
-class ChaosTxt:
+class ChaosTxt(UdpResponder):
     """What dnsmasq will not do: answer a CHAOS-class TXT query for a name
-    of our choosing (Cloudflare's whoami.cloudflare).  A tiny UDP responder
-    on a free loopback port: the TXT is answer (None: REFUSED)."""
+    of our choosing (Cloudflare's whoami.cloudflare): the TXT is answer
+    (None: REFUSED)."""
 
     def __init__(self, answer="203.0.113.7", name="whoami.cloudflare"):
         self.answer = answer
         self.name = name
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    @property
-    def server(self):
-        return "127.0.0.1:%d" % self.port
-
-    def _serve(self):
-        while not self._stop:
-            try:
-                q, peer = self.sock.recvfrom(512)
-            except (socket.timeout, OSError):
-                continue
-            if len(q) < 17:
-                continue
-            self.queries += 1
-            # the question: name, type, class
-            i, labels = 12, []
-            while i < len(q) and q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
-                i += 1 + q[i]
-            qend = i + 5
-            qtype, qclass = struct.unpack("!HH", q[i + 1:qend])
-            head = bytearray(q[:12])
-            head[2] = 0x84 | (q[2] & 0x01)  # QR, AA, keep RD
-            ok = (".".join(labels).lower() == self.name and qtype == 16 and qclass == 3
-                  and self.answer is not None)
-            if not ok:
-                head[3] = 0x05  # REFUSED
-                self.sock.sendto(bytes(head) + q[12:qend], peer)
-                continue
-            head[3] = 0x00
-            head[6:8] = b"\x00\x01"
-            txt = self.answer.encode()
-            rdata = bytes([len(txt)]) + txt
-            rr = b"\xc0\x0c" + struct.pack("!HHIH", 16, 3, 0, len(rdata)) + rdata
-            self.sock.sendto(bytes(head) + q[12:qend] + rr, peer)
-
-    def close(self):
-        self._stop = True
-        self.sock.close()
+    def reply(self, q):
+        if len(q) < 17:
+            return None
+        # the question: name, type, class
+        i, labels = 12, []
+        while i < len(q) and q[i]:
+            labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+            i += 1 + q[i]
+        qend = i + 5
+        qtype, qclass = struct.unpack("!HH", q[i + 1:qend])
+        if (".".join(labels).lower() != self.name or qtype != 16 or qclass != 3
+                or self.answer is None):
+            return dns_answer_head(q, rcode=5) + q[12:qend]  # REFUSED
+        txt = self.answer.encode()
+        rdata = bytes([len(txt)]) + txt
+        rr = b"\xc0\x0c" + struct.pack("!HHIH", 16, 3, 0, len(rdata)) + rdata
+        return dns_answer_head(q, ancount=1) + q[12:qend] + rr
 
 
-class BadDns:
+class BadDns(UdpResponder):
     """A DNS server that answers every query wrongly, by mode: "truncated"
     (the header promises an answer that is not there), "short" (five
     bytes), "overrun" (an answer whose RDLENGTH runs past the packet),
@@ -538,44 +556,79 @@ class BadDns:
 
     def __init__(self, mode):
         self.mode = mode
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        super().__init__()
+
+    def reply(self, q):
+        if len(q) < 12:
+            return None
+        head = dns_answer_head(q, ancount=1)
+        if self.mode == "short":
+            return head[:5]
+        if self.mode == "truncated":
+            return head + q[12:]
+        if self.mode == "overrun":
+            return head + q[12:] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 400) + b"\x01\x02"
+        # loop: the answer's name points at itself
+        return (head + q[12:] + b"\xc0" + bytes([len(q)]) + struct.pack("!HHIH", 1, 1, 60, 4)
+                + b"\x01\x02\x03\x04")
+
+
+class DynDns2:
+    """A dyndns2 provider on loopback HTTPS (certificate from a test CA):
+    /nic/update with Basic auth; records each (hostname, myip) it accepts.
+    answer: None = "good IP" / "nochg IP" as a real provider says; else
+    that body."""
+
+    def __init__(self, ssl_ctx, user="loftuser", password="loftpw", answer=None):
+        import base64
+        import http.server
+        import urllib.parse
+        dd = self
+        self.updates = []
+        self.requests = 0
+        self.answer = answer
+        self.current = {}
+        want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                dd.requests += 1
+                u = urllib.parse.urlparse(self.path)
+                q = urllib.parse.parse_qs(u.query)
+                if self.headers.get("Authorization") != want:
+                    self._send(401, "badauth")
+                    return
+                if u.path != "/nic/update" or "hostname" not in q or "myip" not in q:
+                    self._send(400, "badsys")
+                    return
+                if dd.answer is not None:
+                    self._send(200, dd.answer)
+                    return
+                host, ip = q["hostname"][0], q["myip"][0]
+                if dd.current.get(host) == ip:
+                    self._send(200, "nochg %s" % ip)
+                    return
+                dd.current[host] = ip
+                dd.updates.append((host, ip))
+                self._send(200, "good %s" % ip)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.socket = ssl_ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    @property
-    def server(self):
-        return "127.0.0.1:%d" % self.port
-
-    def _serve(self):
-        while not self._stop:
-            try:
-                q, peer = self.sock.recvfrom(512)
-            except (socket.timeout, OSError):
-                continue
-            if len(q) < 12:
-                continue
-            self.queries += 1
-            head = bytearray(q[:12])
-            head[2] = 0x84 | (q[2] & 0x01)
-            head[3] = 0x00
-            head[6:8] = b"\x00\x01"
-            if self.mode == "short":
-                out = bytes(head[:5])
-            elif self.mode == "truncated":
-                out = bytes(head) + q[12:]
-            elif self.mode == "overrun":
-                out = bytes(head) + q[12:] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 400) \
-                    + b"\x01\x02"
-            else:  # loop
-                out = bytes(head) + q[12:] + b"\xc0" + bytes([len(head) + len(q) - 12]) \
-                    + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x01\x02\x03\x04"
-            self.sock.sendto(out, peer)
-
     def close(self):
-        self._stop = True
-        self.sock.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -103,6 +103,9 @@ def test_users_crud_and_mail_flow(env):
             time.sleep(0.1)
             m.noop()
         assert data[0], "the message must arrive"
+    b.get("/admin/users")
+    assert re.search(r"bob@example.org</a></td><td>1 messages</td><td>\d+ KB</td>", b.body), \
+        b.body[-2000:]
     # reset the password: the old one stops working
     b.get("/admin/user?address=bob@example.org")
     assert 'id="qr"' in b.body and "Reset the password" in b.body
@@ -257,6 +260,16 @@ def test_route_settings_contract(env):
     assert "&lt;script&gt;x" in b.body and "<script>x" not in b.body
     assert "<b>dynamic</b>" not in b.body
     assert "unknown → relay" in b.body and "forwarded" in b.body
+    # "check now" asks loft-netwatch through loftd
+    b.get("/admin/route")
+    r = b.post("/admin/route", {"action": "recheck"})
+    assert r.status == 303
+    b.follow()
+    assert "checking your connection now" in b.body
+    assert loft.wait_log("event=netwatch-check-asked")
+    # the A record to publish is the public address netwatch found
+    b.get("/admin/dns")
+    assert "<code id=\"rec-2\">198.51.100.7</code>" in b.body
     with db(loft) as c:
         for t in ("netwatch_checks", "netwatch_evidence", "netwatch_changes", "netwatch_mappings"):
             c.execute("DELETE FROM " + t)
@@ -460,6 +473,14 @@ def test_upload_of_100mb_refused(env):
     s.close()
     assert head.startswith("HTTP/1.1 413"), head
     assert b.get("/admin").status == 200
+    # without a login, an upload is refused before a byte of it is read
+    s = socket.create_connection(("127.0.0.1", loft.port("http")), timeout=30)
+    s.sendall(("POST /admin/restore?csrf=%s HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: multipart/form-data; boundary=x\r\n"
+               "Content-Length: %d\r\n\r\n" % (token, 10 << 20)).encode())
+    head = s.recv(4096).decode()
+    s.close()
+    assert head.startswith("HTTP/1.1 403"), head
 
 
 def test_admin_password_change(env):

@@ -278,3 +278,35 @@ def test_login_throttled(tmp_path):
         r = b.post("/login", {"password": ADMIN_PW})
         assert r.status == 429
         assert "admin-login-failed" in loft.log()
+
+
+POST_PATHS = ["/setup", "/login", "/logout", "/admin/users", "/admin/aliases",
+              "/admin/domains", "/admin/queue", "/admin/route", "/admin/password",
+              "/admin/restore", "/admin/certificate"]
+
+
+def test_every_post_needs_the_token(tmp_path):
+    """Every form target refuses a POST without the session's CSRF token
+    (logged in, so the token is the only thing missing), and changes
+    nothing."""
+    with admin_loft(tmp_path) as loft:
+        loft.start()
+        b = Browser(loft)
+        wizard_to(b, 9, user=("alice", "alice-secret-1"))
+        before = sqlite3.connect(os.path.join(loft.dir, "loft.db")).execute(
+            "SELECT key, value FROM settings WHERE key NOT LIKE 'admin.%'").fetchall()
+        fields = {"action": "add", "step": "2", "domain": "evil.test", "local": "evil",
+                  "password": "evil-password-1", "password2": "evil-password-1",
+                  "current": ADMIN_PW, "source": "x@example.org", "target": "y@evil.test",
+                  "mode": "direct", "id": "1"}
+        for path in POST_PATHS:
+            for token in (False, "0" * 32):
+                r = b.post(path, fields, csrf=token)
+                assert r.status == 403, (path, token, r.status)
+        after = sqlite3.connect(os.path.join(loft.dir, "loft.db")).execute(
+            "SELECT key, value FROM settings WHERE key NOT LIKE 'admin.%'").fetchall()
+        assert before == after
+        assert loft.ctl("user", "list").stdout.split() == ["alice@example.org"]
+        assert loft.ctl("domain", "list").stdout.split() == ["example.org"]
+        # still logged in: the refusals were only refusals
+        assert b.get("/admin").status == 200

@@ -153,12 +153,13 @@ def check(kind, rtts, logins):
           % (kind, len(rtts), med, p90, worst, len(logins), lmed))
     # the load was real: many password checks ran during the measurement
     assert len(logins) >= 10, "too few logins to load the server"
-    assert med < 20, "NOOP median %.2f ms under login load" % med
-    # the median alone would pass even with checks on the loop (the loop
-    # is often between logins); the tail is where they show
-    assert p90 < 20, "NOOP p90 %.2f ms under login load" % p90
-    # and the watcher did not wait for checks: on the loop, a NOOP would
-    # queue behind whole checks (about a login's time each)
+    # Measured against the login time, not in absolute milliseconds: the
+    # machine may be loaded (other builds and tests), which slows NOOPs
+    # and logins alike.  With checks on the loop a NOOP would queue
+    # behind whole checks (about a login's time each); the median alone
+    # would pass even then (the loop is often between logins), the tail
+    # is where they show.
+    assert med < lmed / 10, "NOOP median %.2f ms vs %.1f ms per login" % (med, lmed)
     assert p90 < lmed / 2, "NOOP p90 %.2f ms vs %.1f ms per login" % (p90, lmed)
 
 

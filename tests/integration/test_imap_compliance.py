@@ -660,3 +660,164 @@ def test_status_size(loft):
     st = m.untagged_responses.pop("STATUS", [])
     assert st and b"SIZE %d" % (len(msgs[1]) + len(msgs[3]) + len(msgs[4])) in st[0], st
     m.logout()
+
+
+# --- OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) ----------------------------
+
+def test_objectid(loft):
+    r = Raw(loft)
+    caps = b" ".join(r.cmd(b"c CAPABILITY"))
+    assert b" OBJECTID" in caps and b" SAVEDATE" in caps
+    out = r.cmd(b"c CREATE OB1")
+    mm = re.match(rb"c OK \[MAILBOXID \(([A-Za-z0-9_-]{1,255})\)\]", out[-1])
+    assert mm, out
+    mbid = mm.group(1)
+    out = r.cmd(b"d STATUS OB1 (MAILBOXID MESSAGES)")
+    assert b"MAILBOXID (%s)" % mbid in out[0], out
+    assert r.cmd(b"e RENAME OB1 OB2")[-1].startswith(b"e OK")
+    out = r.cmd(b"f STATUS OB2 (MAILBOXID)")
+    assert b"MAILBOXID (%s)" % mbid in out[0], out
+    out = r.cmd(b"c CREATE OB3")
+    assert mbid not in out[-1]
+    for i in range(2):
+        assert r.cmd(b"a APPEND OB2 " + lit(mkmsg(["Subject: ob%d" % i], "x\r\n")))[-1] \
+            .startswith(b"a OK")
+    out = r.cmd(b"s SELECT OB2")
+    assert b"* OK [MAILBOXID (%s)] Ok" % mbid in out, out
+    out = r.cmd(b"f FETCH 1:2 (EMAILID THREADID)")
+    ids = re.findall(rb"EMAILID \(([A-Za-z0-9_-]+)\) THREADID NIL", b" ".join(out))
+    assert len(ids) == 2 and ids[0] != ids[1], out
+    # a copy is the same message: same EMAILID, found by SEARCH EMAILID
+    assert r.cmd(b"k COPY 2 OB3")[-1].startswith(b"k OK")
+    out = r.cmd(b"g SEARCH EMAILID " + ids[1])
+    assert b"* SEARCH 2" in out, out
+    assert b"* SEARCH" in r.cmd(b"h SEARCH THREADID T1")[0]
+    assert r.cmd(b"i SEARCH EMAILID bad!id")[-1].startswith(b"i BAD")
+    r.cmd(b"s SELECT OB3")
+    out = r.cmd(b"f FETCH 1 (EMAILID)")
+    assert b"EMAILID (%s)" % ids[1] in out[0], out
+    r.close()
+
+
+def test_savedate(loft):
+    import time
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE SD")[-1].startswith(b"c OK")
+    assert r.cmd(b'a APPEND SD "01-Jan-2001 10:00:00 +0000" ' + lit(mkmsg(["Subject: sd"], "x\r\n")))[-1] \
+        .startswith(b"a OK")
+    r.cmd(b"s SELECT SD")
+    out = r.cmd(b"f FETCH 1 (SAVEDATE INTERNALDATE)")
+    mm = re.search(rb'SAVEDATE "(\d\d-\w\w\w-\d{4}) ', out[0])
+    assert mm and b'INTERNALDATE "01-Jan-2001' in out[0], out
+    today = time.strftime("%d-%b-%Y", time.gmtime()).encode()
+    assert mm.group(1) == today
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDON " + today)
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDSINCE 1-Jan-2020")
+    assert b"* SEARCH" in r.cmd(b"g SEARCH SAVEDBEFORE 1-Jan-2020")
+    assert b"* SEARCH 1" not in r.cmd(b"g SEARCH SAVEDBEFORE 1-Jan-2020")
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH SAVEDATESUPPORTED")
+    assert b"* SEARCH 1" in r.cmd(b"g SEARCH BEFORE 1-Jan-2002")
+    r.close()
+
+
+# --- SEARCHRES (RFC 5182) -------------------------------------------------------
+
+def test_searchres(loft):
+    m = imap_ssl(loft)
+    fresh(m, "SR", [mkmsg(["Subject: sr%d" % i], "x\r\n") for i in range(6)])
+    m.store("2,4,5", "+FLAGS", "(\\Flagged)")
+    m.logout()
+    r = Raw(loft)
+    assert b" SEARCHRES" in b" ".join(r.cmd(b"c CAPABILITY"))
+    r.cmd(b"s SELECT SR")
+    # SAVE alone: no ESEARCH, then "$" in FETCH, STORE, SEARCH, UID SEARCH
+    out = r.cmd(b"a SEARCH RETURN (SAVE) FLAGGED")
+    assert out[-1].startswith(b"a OK") and len(out) == 1, out
+    out = r.cmd(b"b FETCH $ (UID)")
+    assert [l for l in out if b"FETCH" in l and l.startswith(b"*")] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 4)", b"* 5 FETCH (UID 5)"], out
+    assert b"* SEARCH 4 5" in r.cmd(b"c SEARCH $ 4:*")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"d UID SEARCH UID $")
+    assert b"* SEARCH 1 3 6" in r.cmd(b"e SEARCH NOT $")
+    assert r.cmd(b"f UID STORE $ +FLAGS.SILENT (\\Seen)")[-1].startswith(b"f OK")
+    assert b"* SEARCH 2 4 5" in r.cmd(b"g SEARCH SEEN")
+    # after an EXPUNGE the saved result loses what is gone
+    r.cmd(b"h STORE 4 +FLAGS.SILENT (\\Deleted)")
+    r.cmd(b"i EXPUNGE")
+    out = r.cmd(b"j FETCH $ (UID)")
+    assert [l for l in out if l.startswith(b"*") and b"FETCH" in l] == \
+        [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 5)"], out
+    # with MIN/MAX only those are saved, and ESEARCH still answers
+    out = r.cmd(b"k SEARCH RETURN (SAVE MIN) FLAGGED")
+    assert any(l.startswith(b"* ESEARCH") and l.endswith(b"MIN 2") for l in out), out
+    assert b"* SEARCH 2" in r.cmd(b"l UID SEARCH $")
+    # a SEARCH ... SAVE that fails empties it
+    assert r.cmd(b"m SEARCH RETURN (SAVE) BOGUS")[-1].startswith(b"m BAD")
+    out = r.cmd(b"n FETCH $ (UID)")
+    assert out[-1].startswith(b"n OK") and len(out) == 1, out
+    # a new SELECT forgets it
+    r.cmd(b"o SEARCH RETURN (SAVE) ALL")
+    r.cmd(b"p SELECT SR")
+    assert r.cmd(b"q FETCH $ UID")[-1].startswith(b"q OK")
+    assert len(r.cmd(b"q FETCH $ UID")) == 1
+    # "$" inside a set is not a set
+    assert r.cmd(b"t FETCH 1,$ UID")[-1].startswith(b"t BAD")
+    r.close()
+
+
+def test_list_subscribed_nonexistent(loft):
+    """Item 6: SUBSCRIBED lists subscribed mailboxes that no longer exist
+    (or never did) with \\NonExistent; LSUB with \\Noselect."""
+    r = Raw(loft)
+    for name in (b"SbX", b"SbY"):
+        assert r.cmd(b"c CREATE " + name)[-1].startswith(b"c OK")
+    for name in (b"SbX", b"SbY", b"SbNever"):
+        assert r.cmd(b"s SUBSCRIBE " + name)[-1].startswith(b"s OK")
+    assert r.cmd(b"d DELETE SbY")[-1].startswith(b"d OK")
+    out = r.cmd(b'l LIST (SUBSCRIBED) "" "Sb*"')
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"SbX", b"SbY", b"SbNever"}, out
+    for gone in (b"SbY", b"SbNever"):
+        assert b"\\NonExistent" in got[gone] and b"\\Subscribed" in got[gone], got[gone]
+    assert b"\\NonExistent" not in got[b"SbX"] and b"\\Subscribed" in got[b"SbX"]
+    # a plain LIST does not show them; LSUB does, \Noselect
+    out = r.cmd(b'm LIST "" "Sb*"')
+    assert len(out) == 2 and out[0].endswith((b' SbX', b' "SbX"')), out
+    out = r.cmd(b'n LSUB "" "Sb*"')
+    got = {l.rsplit(b" ", 1)[1].strip(b'"'): l for l in out[:-1]}
+    assert set(got) == {b"SbX", b"SbY", b"SbNever"} and b"\\Noselect" in got[b"SbY"], out
+    # re-created, the mailbox is subscribed again; UNSUBSCRIBE of a name
+    # not subscribed is NO
+    assert r.cmd(b"c CREATE SbY")[-1].startswith(b"c OK")
+    out = r.cmd(b'o LIST "" "SbY" RETURN (SUBSCRIBED)')
+    assert b"\\Subscribed" in out[0] and b"\\NonExistent" not in out[0], out
+    assert r.cmd(b"u UNSUBSCRIBE SbNever")[-1].startswith(b"u OK")
+    assert r.cmd(b"u UNSUBSCRIBE SbNever")[-1].startswith(b"u NO")
+    out = r.cmd(b'p LIST (SUBSCRIBED) "" "SbN*"')
+    assert len(out) == 1, out
+    r.close()
+
+
+def test_append_client_gone_before_commit(loft):
+    """APPENDs queued for the group commit whose client closes at once:
+    the server stores them unanswered (or the client's last bytes never
+    arrive), never half a message, and goes on serving."""
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE GONE")[-1].startswith(b"c OK")
+    msgs = [mkmsg(["Subject: gone %d" % i], "w" * (i * 300) + "\r\n") for i in range(8)]
+    r.send(b"".join(b"a%d APPEND GONE " % i + lit(b) + b"\r\n" for i, b in enumerate(msgs)))
+    r.close()
+    m = imap_ssl(loft)
+    typ, data = m.select("GONE")
+    n = int(data[0])
+    assert typ == "OK" and 0 <= n <= 8
+    if n:
+        typ, data = m.fetch("1:*", "(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)])")
+        got = {}
+        for d in data:
+            if isinstance(d, tuple):
+                size = int(re.search(rb"RFC822.SIZE (\d+)", d[0]).group(1))
+                k = int(re.search(rb"gone (\d+)", d[1]).group(1))
+                got[k] = size
+        assert all(got[k] == len(msgs[k]) for k in got), got
+    m.logout()

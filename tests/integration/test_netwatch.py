@@ -262,6 +262,17 @@ def events(loft):
     return loft.ctl("events").stdout
 
 
+def eventually(fn, timeout=10):
+    """fn() true within timeout: the log line comes a moment before the
+    store's event."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.1)
+    return fn()
+
+
 def test_address_change_updates_dns_record(tmp_path, net):
     knot = Knot(tmp_path)
     try:
@@ -283,7 +294,7 @@ def test_address_change_updates_dns_record(tmp_path, net):
             while time.time() < end and knot.query("box") != ["198.51.100.23"]:
                 time.sleep(0.2)
             assert knot.query("box") == ["198.51.100.23"], loft.log()[-3000:]
-            assert "ddns: box.home.example A 198.51.100.23" in events(loft)
+            assert eventually(lambda: "ddns: box.home.example A 198.51.100.23" in events(loft))
             assert "Dynamic DNS: box.home.example A 198.51.100.23" in status(loft)
         finally:
             loft.stop()
@@ -303,7 +314,7 @@ def test_ddns_wrong_key_is_refused_and_reported(tmp_path, net):
         try:
             assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
             assert knot.query("box") == ["192.0.2.1"], "the record is untouched"
-            assert "FAILED" in events(loft)
+            assert eventually(lambda: "FAILED" in events(loft))
         finally:
             loft.stop()
     finally:
@@ -342,7 +353,7 @@ def test_upnp_maps_ports_and_refusals_say_what_to_do(tmp_path, net):
         assert "tcp/587   upnp    mapped" in m, m
         assert "tcp/25    upnp    refused" in m, m
         assert "forward TCP 25 to 127.0.0.1 by hand" in m
-        assert "did not forward TCP 25" in events(loft)
+        assert eventually(lambda: "did not forward TCP 25" in events(loft))
     finally:
         loft.stop()
 
@@ -481,20 +492,26 @@ def test_a_resolver_failing_the_self_test_is_not_believed(tmp_path, net):
     assert ev["zen"][0] == "unchecked" and verdict == "unknown", out
 
 
-@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
-def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+def check_with_broken_dns(tmp_path, net, mode, keys):
+    """A check whose servers named by keys are a BadDns of mode."""
     from netwatch_env import BadDns
     bad = BadDns(mode)
     net.servers.append(bad)
     net.dns(public="203.0.113.7")
     conf = net.conf(port25=net.port25("banner"))
-    # both reflection methods, and the list resolver, get the broken server
-    conf["netwatch.opendns_servers"] = bad.server
-    conf["netwatch.google_servers"] = bad.server
+    for k in keys:
+        conf["netwatch.%s" % k] = bad.server
     conf["netwatch.dns_timeout_ms"] = "300"
-    loft = Loft(tmp_path, conf=conf)
-    verdict, ev, out = check(loft)
+    verdict, ev, out = check(Loft(tmp_path, conf=conf))
     assert bad.queries >= 2, out
+    return verdict, ev, out
+
+
+@pytest.mark.parametrize("mode", ["truncated", "short", "overrun", "loop"])
+def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
+    # both reflection methods get the broken server
+    verdict, ev, out = check_with_broken_dns(tmp_path, net, mode,
+                                             ["opendns_servers", "google_servers"])
     assert ev["reflect.opendns"][0] == "no" and ev["reflect.google"][0] == "no", out
     assert ev["address"][0] == "unknown"
     assert verdict == "unknown", out
@@ -502,16 +519,110 @@ def test_broken_dns_answers_are_no_answer(tmp_path, net, mode):
 
 @pytest.mark.parametrize("mode", ["truncated", "overrun", "loop"])
 def test_broken_resolver_answers_leave_ptr_and_lists_unchecked(tmp_path, net, mode):
-    from netwatch_env import BadDns
-    bad = BadDns(mode)
-    net.servers.append(bad)
-    net.dns(public="203.0.113.7")
-    conf = net.conf(port25=net.port25("banner"))
-    conf["netwatch.resolver"] = bad.server
-    conf["netwatch.dns_timeout_ms"] = "300"
-    loft = Loft(tmp_path, conf=conf)
-    verdict, ev, out = check(loft)
+    verdict, ev, out = check_with_broken_dns(tmp_path, net, mode, ["resolver"])
     assert ev["address"][0] == "203.0.113.7", out
     assert ev["ptr"][0] == "unchecked", out
     assert ev["zen.selftest"][0] == "failed" and ev["zen"][0] == "unchecked", out
     assert verdict == "unknown", out
+
+
+def test_cgnat_seen_through_upnp_when_there_is_no_natpmp(tmp_path, net):
+    igd = net.igd(wan="100.64.5.6")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "100.64.5.6", out
+    assert ev["cgnat"][0] == "yes" and verdict == "relay", out
+
+
+def test_upnp_wan_matching_is_no_cgnat_and_nonsense_is_no_answer(tmp_path, net):
+    igd = net.igd(wan="203.0.113.7")
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, conf=net.conf(port25=net.port25("banner"), upnp=igd))
+    verdict, ev, out = check(loft)
+    assert ev["cgnat"][0] == "no" and "is the public address" in ev["cgnat"][1], out
+    assert verdict == "direct", out
+    igd.wan = "not.an.address"
+    verdict, ev, out = check(loft)
+    assert ev["router.upnp"][0] == "no" and "nonsense" in ev["router.upnp"][1], out
+    assert verdict == "direct", out
+
+
+# --- dyndns2 over HTTPS ----------------------------------------------------
+
+def dyndns2_setup(tmp_path, net, **kw):
+    from loft_queue_helpers import make_ca
+    from netwatch_env import DynDns2
+    ca, ctx = make_ca(tmp_path, ["dyndns.example.net"])
+    dd = DynDns2(ctx, **kw)
+    net.servers.append(dd)
+    conf = {"netwatch.dyndns2_url": "https://dyndns.example.net:%d/nic/update" % dd.port,
+            "netwatch.dyndns2_hostname": "me.dyn.example",
+            "netwatch.dyndns2_user": "loftuser", "netwatch.dyndns2_password": "loftpw",
+            "netwatch.dyndns2_ca": ca}
+    return dd, conf
+
+
+def test_dyndns2_follows_the_address_over_https(tmp_path, net):
+    dd, dconf = dyndns2_setup(tmp_path, net)
+    extra = ["--address=/dyndns.example.net/127.0.0.1"]
+    net.dns(public="203.0.113.7", extra=extra)
+    conf = net.conf(port25=net.port25("banner"), **{"netwatch.address_interval": "1"})
+    conf.update(dconf)
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=ddns ok=yes name=me.dyn.example address=203.0.113.7",
+                             timeout=20), loft.log()[-3000:]
+        assert dd.updates == [("me.dyn.example", "203.0.113.7")]
+        net.dns(public="198.51.100.23", extra=extra)
+        assert loft.wait_log("event=ddns ok=yes name=me.dyn.example address=198.51.100.23",
+                             timeout=20), loft.log()[-3000:]
+        assert dd.updates[-1] == ("me.dyn.example", "198.51.100.23")
+        assert "loftpw" not in loft.log(), "the password is never logged"
+        assert eventually(lambda: "Dynamic DNS: me.dyn.example A 198.51.100.23" in status(loft))
+    finally:
+        loft.stop()
+
+
+@pytest.mark.parametrize("case", ["badauth", "nohost", "garbage", "badcert"])
+def test_dyndns2_refusals_are_reported(tmp_path, net, case):
+    dd, dconf = dyndns2_setup(tmp_path, net,
+                              answer={"nohost": "nohost", "garbage": "<html>\x01oops"}.get(case))
+    if case == "badauth":
+        dconf["netwatch.dyndns2_password"] = "wrong"
+    if case == "badcert":
+        dconf["netwatch.dyndns2_ca"] = "/etc/ssl/certs/ca-certificates.crt"
+    net.dns(public="203.0.113.7", extra=["--address=/dyndns.example.net/127.0.0.1"])
+    conf = net.conf(port25=net.port25("banner"))
+    conf.update(dconf)
+    loft = Loft(tmp_path, enable=["netwatch"], conf=conf)
+    loft.start()
+    try:
+        assert loft.wait_log("event=ddns ok=no", timeout=20), loft.log()[-3000:]
+        log = loft.log()
+        want = {"badauth": "badauth", "nohost": "no such host name", "garbage": "unexpected answer",
+                "badcert": "connection closed"}[case]
+        line = [l for l in log.splitlines() if "event=ddns ok=no" in l][0]
+        assert want in line, line
+        assert dd.updates == []
+        assert eventually(lambda: "FAILED" in events(loft))
+    finally:
+        loft.stop()
+
+
+def test_sighup_checks_at_once(tmp_path, net):
+    import signal as sig
+    net.dns(public="203.0.113.7")
+    loft = Loft(tmp_path, enable=["netwatch"], conf=net.conf(port25=net.port25("banner")))
+    loft.start()
+    try:
+        assert wait_verdict(loft, "direct"), loft.log()[-3000:]
+        # the same address lands on the PBL: only the next check sees it,
+        # and a reload (SIGHUP, as systemctl reload sends) is one now
+        net.dns(public="203.0.113.7", zen="127.0.0.11")
+        loft.proc.send_signal(sig.SIGHUP)
+        assert wait_verdict(loft, "relay"), loft.log()[-3000:]
+        assert "(reload)" in status(loft)
+    finally:
+        loft.stop()

@@ -203,11 +203,50 @@ def test_10_relay_without_smarthost_holds_mail_and_says_what_to_do(tmp_path, wor
         st = status(loft)
         assert "held in the queue" in st and "What to do: set a smarthost" in st
         assert "no smarthost is set: mail held" in loft.log()
+        assert "outbound mail is held until you set one" in loft.ctl("events").stdout
         # the person sets a smarthost: the held message goes out through it
         for k, v in SMARTHOST.items():
             set_setting(loft, k, v)
         assert world["sh"].wait(n_sh + 1, timeout=30), loft.log()[-3000:]
         assert any(to in m[1] for m in world["sh"].messages[n_sh:])
         wait_rows(loft, lambda r: all(x[2] == "done" for x in r if x[1] == to))
+    finally:
+        loft.stop()
+
+
+def test_9_gmail_refusal_of_a_direct_delivery_goes_through_the_smarthost(tmp_path, world, net):
+    """verdict direct (netwatch), but the receiver refuses the address
+    itself, in Gmail's words: loft-queue sends that message again through
+    the smarthost at once; no bounce reaches the sender."""
+    from loft_queue_helpers import inbox
+    net.dns(public="203.0.113.7")
+    loft = start(tmp_path, world, net)
+    try:
+        wait_verdict(loft, "direct")
+        to = "picky-%d@example.net" % int(time.time() * 1000)
+        world["mx"].handler.rcpt_codes[to] = (
+            "550 5.7.1 [203.0.113.7] The IP you're using to send mail is not authorized to "
+            "send email directly to our servers. Please use the SMTP relay at your service "
+            "provider instead.")
+        n_sh = len(world["sh"].messages)
+        msg = submit(loft, [to])
+        assert world["sh"].wait(n_sh + 1, timeout=30), loft.log()[-3000:]
+        got = [m for m in world["sh"].messages[n_sh:] if to in m[1]]
+        assert got and strip_trace(got[0][2]) == msg
+        wait_rows(loft, lambda r: all(x[2] == "done" for x in r if x[1] == to))
+        assert not any(to in m[1] for m in world["mx"].messages)
+        assert inbox(loft, "a@example.org") == [], "no bounce to the sender"
+        assert "sent again through the smarthost" in loft.log()
+        # the refusal is evidence: status shows it, and the next check
+        # (a reload checks at once) turns the verdict to relay
+        end = time.time() + 10
+        while time.time() < end and "Rejections: 1 for reputation" not in status(loft):
+            time.sleep(0.2)
+        assert "Rejections: 1 for reputation" in status(loft), status(loft)
+        loft.proc.send_signal(__import__("signal").SIGHUP)
+        wait_verdict(loft, "relay")
+        st = status(loft)
+        assert "rejections" in st and "a receiver refused direct mail" in st, st
+        send_and_see(loft, world, "sh")
     finally:
         loft.stop()

@@ -1,9 +1,14 @@
 """loft-queue against peers that misbehave: a garbage greeting, an
 over-long reply line, a server that never answers, a STARTTLS that breaks
 the handshake, and one without 8BITMIME for an 8-bit message.  Each is a
-clear temporary error (retried) -- or, for 8-bit without 8BITMIME, a
-clear bounce -- and nothing crashes."""
+clear temporary error (retried); an 8-bit message to a server without
+8BITMIME is converted to quoted-printable (single part) or bounced
+clearly (multipart), never sent as-is; nothing crashes."""
+import email
+import re
 import time
+
+import dkim
 
 import pytest
 
@@ -96,17 +101,50 @@ def test_broken_tls_falls_back_to_plaintext(env):
     assert "TLS handshake failed" in loft.log()
 
 
-def test_8bit_to_a_peer_without_8bitmime_bounces_clearly(env):
+def dkim_record(loft, domain):
+    out = loft.ctl("dns", domain).stdout
+    block = out.split("._domainkey.%s." % domain)[1].split(")")[0]
+    return "".join(re.findall(r'"([^"]*)"', block)).encode()
+
+
+def test_8bit_to_a_peer_without_8bitmime_is_converted(env):
+    """A single-part 8-bit message goes out as quoted-printable, with a
+    DKIM signature made over the converted form."""
     loft, fakes = env
-    before = len(inbox(loft, "a@example.org"))
+    n = len(fakes["seven.test"].log)
+    text = "Gr\u00fc\u00dfe aus K\u00f6ln =\r\nzweite Zeile \r\n"
     msg = ("From: a@example.org\r\nTo: u@seven.test\r\nSubject: 8bit\r\n"
            "Date: Mon, 07 Dec 2026 00:00:00 +0000\r\nMessage-ID: <8b@example.org>\r\n"
            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-           "Content-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe\r\n").encode()
+           "Content-Transfer-Encoding: 8bit\r\n\r\n" + text).encode()
     submit(loft, ["u@seven.test"], msg=msg)
     row = row_of(loft, "u@seven.test")
+    assert row[2] == "done", row
+    mail, _, data = fakes["seven.test"].log[n]
+    assert b"BODY=8BITMIME" not in mail
+    assert all(b < 0x80 for b in data), "8-bit bytes went out"
+    wire = data.replace(b"\r\n..", b"\r\n.")
+    m = email.message_from_bytes(wire)
+    assert m["Content-Transfer-Encoding"] == "quoted-printable"
+    assert m.get_payload(decode=True) == text.encode()
+    rec = dkim_record(loft, "example.org")
+    assert dkim.verify(wire, dnsfunc=lambda name, timeout=5: rec), wire[:600]
+    assert "event=downgraded" in loft.log()
+
+
+def test_8bit_multipart_to_a_peer_without_8bitmime_bounces_clearly(env):
+    loft, fakes = env
+    before = len(inbox(loft, "a@example.org"))
+    n = len(fakes["seven.test"].log)
+    msg = ("From: a@example.org\r\nTo: mp@seven.test\r\nSubject: mp\r\n"
+           "Date: Mon, 07 Dec 2026 00:00:00 +0000\r\nMessage-ID: <mp@example.org>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe\r\n--b--\r\n").encode()
+    submit(loft, ["mp@seven.test"], msg=msg)
+    row = row_of(loft, "mp@seven.test")
     assert row[2] == "bounced" and "8BITMIME" in row[4], row
-    assert fakes["seven.test"].log == []  # never sent as-is
+    assert len(fakes["seven.test"].log) == n  # never sent as-is
     end = time.time() + 20
     while time.time() < end and len(inbox(loft, "a@example.org")) == before:
         time.sleep(0.1)
@@ -121,3 +159,24 @@ def test_7bit_to_the_same_peer_goes_through(env):
     mail, rcpts, data = fakes["seven.test"].log[-1]
     assert mail.startswith(b"MAIL FROM:<a@example.org> SIZE=") and b"BODY=8BITMIME" not in mail
     assert b"\r\n..leading dot line\r\n" in data  # dot-stuffed on the wire
+
+
+def test_utf8_address_to_a_peer_without_smtputf8_bounces_clearly(env):
+    import smtplib
+    import ssl
+    from loft_queue_helpers import USERS
+    loft, fakes = env
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    rcpt = "j\u00fcrgen@seven.test"
+    with smtplib.SMTP("127.0.0.1", loft.port("submission"), timeout=30) as s:
+        s.starttls(context=ctx)
+        s.login("a@example.org", USERS["a@example.org"])
+        s.sendmail("a@example.org", [rcpt],
+                   ("From: a@example.org\r\nTo: %s\r\nSubject: utf8\r\n"
+                    "Date: Mon, 07 Dec 2026 00:00:00 +0000\r\nMessage-ID: <u8@example.org>\r\n"
+                    "\r\nhi\r\n" % rcpt).encode(), mail_options=["SMTPUTF8"])
+    row = row_of(loft, rcpt)
+    assert row[2] == "bounced" and "SMTPUTF8" in row[4], row
+    assert all(rcpt.encode() not in b"".join(r) for _, r, _ in fakes["seven.test"].log)

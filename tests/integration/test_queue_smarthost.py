@@ -10,7 +10,7 @@ import time
 import pytest
 
 from loftenv import free_port
-from loft_queue_helpers import (Dns, Sink, assert_clean, make_ca, rows, set_setting,
+from loft_queue_helpers import (Dns, Sink, assert_clean, db, make_ca, rows, set_setting,
                                 start_loft, strip_trace, submit, wait_rows)
 
 
@@ -58,7 +58,6 @@ def test_through_smarthost_with_tls_and_auth(env):
     log = loft.log()
     assert "route=smarthost mx=smarthost.test addr=127.0.0.1 tls=TLSv1.2 verified=1" in log
     assert "relaypw" not in log
-    assert "event=connect-failed dest=[smarthost] mx=smarthost.test addr=127.0.0.9" in log
 
 
 def test_wrong_password_retried_not_bounced(env):
@@ -126,5 +125,40 @@ def test_reputation_refusal_goes_through_the_smarthost(env):
         assert BIG[0].messages == []
         assert "sent again through the smarthost" in loft.log()
         assert "through the smarthost" in loft.ctl("events").stdout
+        # recorded as evidence for loft-netwatch
+        c = db(loft)
+        rej = c.execute("SELECT host, kind, reply FROM netwatch_rejections").fetchall()
+        c.close()
+        assert rej and rej[0][0] == "mx.bigmail.test" and rej[0][1] == "reputation", rej
+        assert "not authorized to send email directly" in rej[0][2]
     finally:
         set_setting(loft, "route.mode", "smarthost")
+
+
+def test_loftctl_smarthost_test_and_show(env):
+    """connect, TLS, AUTH, QUIT -- no message; a wrong password is said
+    clearly; show never prints the password."""
+    loft, sh = env
+    n = len(sh.messages)
+    p = loft.ctl("smarthost", "test", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok: 127.0.0.1 answered, TLS TLSv1.2 (certificate verified), AUTH accepted" in p.stdout
+    set_setting(loft, "smarthost.password", "nope")
+    try:
+        p = loft.ctl("smarthost", "test", check=False)
+        assert p.returncode == 1 and "authentication failed: 535" in p.stdout, p.stdout
+    finally:
+        set_setting(loft, "smarthost.password", "relaypw")
+    assert len(sh.messages) == n
+    out = loft.ctl("smarthost", "show").stdout
+    assert "smarthost.password   ********" in out and "relaypw" not in out
+    assert "sendgrid" in loft.ctl("smarthost", "presets").stdout
+
+
+def test_zz_the_next_address_was_tried(env):
+    """Over this module's deliveries the dead address came first at least
+    once (the resolver's order varies), and mail still went out."""
+    loft, sh = env
+    log = loft.log()
+    assert "event=connect-failed dest=[smarthost] mx=smarthost.test addr=127.0.0.9" in log
+    assert all(x[2] in ("done", "bounced") for x in rows(loft))

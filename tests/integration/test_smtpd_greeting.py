@@ -3,10 +3,15 @@ address not seen before waits smtpd.greeting_delay_ms for the banner and is
 refused with 554 if it talks first; an address that waited once is greeted
 at once for smtpd.greeting_pass_ttl; the submission ports never wait.
 
+Passes are kept in the store (table smtp_greet_passes), so a restart of
+loft-smtpd, even a SIGKILL, forgets none.
+
 Every client comes from its own loopback address (127.0.0.N) so the tests
 do not pass for each other.  "Greeted at once" is checked without a clock:
 the client sends EHLO right after connecting, which an address that has to
 wait would have answered with 554."""
+import os
+import signal
 import smtplib
 import socket
 import time
@@ -14,7 +19,7 @@ import time
 import pytest
 
 from loftenv import Loft
-from loft_smtp_helpers import assert_clean, start_loft, tls_ctx
+from loft_smtp_helpers import assert_clean, db, start_loft, tls_ctx
 
 # long enough that a client's first line always lands inside the window
 DELAY = "3000"
@@ -131,3 +136,41 @@ def test_bad_setting_refused(tmp_path):
         assert "event=config-error key=smtpd.greeting_pass_ttl" in loft.log()
     finally:
         loft.stop()
+
+
+def stored_passes(loft):
+    with db(loft) as c:
+        return dict(c.execute("SELECT addr, passed FROM smtp_greet_passes").fetchall())
+
+
+def test_pass_survives_restart(tmp_path):
+    """Passes are written to the store: after a SIGKILL of loft-smtpd (and
+    after a whole stop and start) a known address is greeted at once."""
+    loft = start_loft(tmp_path, conf={"smtpd.greeting_delay_ms": DELAY})
+    try:
+        wait_politely(loft, "127.0.0.9")
+        end = time.time() + 10
+        while time.time() < end and "127.0.0.9" not in stored_passes(loft):
+            time.sleep(0.05)
+        passes = stored_passes(loft)
+        assert "127.0.0.9" in passes and abs(passes["127.0.0.9"] - time.time()) < 60, passes
+        pid = loft.children()["loft-smtpd"]
+        os.kill(pid, signal.SIGKILL)
+        assert loft.wait_log("event=ready name=loft-smtpd ", 20, count=2), loft.log()[-2000:]
+        assert "event=greet-passes-loaded count=1" in loft.log()
+        assert greeted_then_served(talk_first(loft, "127.0.0.9"))
+        assert talk_first(loft, "127.0.0.10").startswith(b"554 5.5.0")
+        # a pass made right before a graceful stop is written at the stop
+        wait_politely(loft, "127.0.0.11")
+    finally:
+        loft.stop()
+    assert "127.0.0.11" in stored_passes(loft)
+    loft.start()
+    try:
+        assert greeted_then_served(talk_first(loft, "127.0.0.11"))
+        assert greeted_then_served(talk_first(loft, "127.0.0.9"))
+    finally:
+        loft.stop()
+    log = loft.log()
+    assert log.count("event=child-died name=loft-smtpd") == 1, log[-3000:]  # the SIGKILL
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]

@@ -276,15 +276,21 @@ static void test_full(struct authcheck *ac)
 	is_int(calls, 0, "no callback for any cancelled job");
 }
 
-/* The point of it all: the loop keeps running while checks run. */
+/* The point of it all: the loop keeps running while checks run.  Said
+ * without timing (the machine may be loaded): a 10 ms timer fires again
+ * and again while a worker is in the middle of a check.  The gaps are
+ * printed as figures, not asserted. */
 static uint64_t last_tick, max_gap, gaps[4096];
-static unsigned ticks, ngaps;
+static unsigned ticks, ngaps, ticks_checking;
 static void on_tick(struct evloop *e, struct ev_timer *t, void *arg)
 {
 	uint64_t now = ev_clock_ms();
+	struct authcheck_stats st;
 
-	(void)arg;
 	(void)e;
+	authcheck_stats(arg, &st);
+	if (st.running > 0)
+		ticks_checking++;
 	if (last_tick && now - last_tick > max_gap)
 		max_gap = now - last_tick;
 	if (last_tick && ngaps < sizeof(gaps) / sizeof(gaps[0]))
@@ -302,7 +308,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static void test_responsive(struct authcheck *ac)
 {
-	struct ev_timer *tick = ev_timer_new(ev, on_tick, NULL);
+	struct ev_timer *tick = ev_timer_new(ev, on_tick, ac);
 	uint64_t t0;
 	int all = 1;
 
@@ -321,10 +327,8 @@ static void test_responsive(struct authcheck *ac)
 	printf("# 20 checks in %llu ms, %u ticks, median gap %llu ms, largest %llu ms\n",
 	       (unsigned long long)elapsed, ticks, (unsigned long long)median,
 	       (unsigned long long)max_gap);
-	ok(elapsed >= 40, "the checks took real time");
-	ok(ngaps > 0 && median < 15, "the 10 ms timer kept its pace (median gap)");
-	ok(max_gap < 100, "the 10 ms timer never waited 100 ms");
-	ok(ticks >= elapsed / 20, "the timer kept firing");
+	printf("# %u ticks while a worker was checking\n", ticks_checking);
+	ok(ticks_checking >= 3, "the loop's timer kept firing while workers ran checks");
 	ev_timer_free(tick);
 }
 
@@ -342,14 +346,21 @@ static void test_free_in_flight(const char *db)
 	if (!ac)
 		return;
 	reset();
+	unsigned long base = authcheck_checks_total();
 	for (int i = 0; i < 10; i++)
 		submit(ac, "alice@example.org", "secret pw", i);
 	ok(wait_stats(ac, three_running, 5000), "three checks under way, seven queued");
 	uint64_t t0 = ev_clock_ms();
 	authcheck_free(ac);
 	uint64_t took = ev_clock_ms() - t0;
-	printf("# free with jobs in flight took %llu ms\n", (unsigned long long)took);
-	ok(took < 2000, "free waits only for the running checks");
+	unsigned long ran = authcheck_checks_total() - base;
+	printf("# free with jobs in flight took %llu ms, %lu checks ran\n",
+	       (unsigned long long)took, ran);
+	/* counted, not timed (the machine may be loaded): the three under
+	 * way finished before free returned, the seven queued were dropped
+	 * (a worker could start one in the instant before free, never all) */
+	ok(ran >= 3, "free waits for the running checks");
+	ok(ran < 10, "free does not run the queued checks");
 	run_until(0, 100);
 	is_int(ndone, 0, "no callback after free");
 }

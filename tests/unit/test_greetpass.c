@@ -73,6 +73,15 @@ int main(void)
 	is_int(greetpass_count(g), 3, "two expired gone");
 	greetpass_free(g);
 
+	/* what is worth writing down: new, or older than half the ttl */
+	g = greetpass_new(1000, 10);
+	is_int(greetpass_add(g, "10.1.0.1", 100), 1, "a new address is to be written");
+	is_int(greetpass_add(g, "10.1.0.1", 400), 0, "a renewal within half the ttl is not");
+	is_int(greetpass_add(g, "10.1.0.1", 900), 1, "a renewal after half the ttl is");
+	is_int(greetpass_add(g, "10.1.0.1", 2500), 1, "an expired address again is");
+	is_int(greetpass_add(g, "bogus", 2500), 0, "no address, nothing to write");
+	greetpass_free(g);
+
 	/* ttl 0: remembers nobody */
 	g = greetpass_new(0, 10);
 	greetpass_add(g, "192.0.2.9", 1);

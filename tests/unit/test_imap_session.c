@@ -247,9 +247,8 @@ int main(void)
 	srv.max_per_ip = 10;
 	srv.max_per_user = 10;
 	srv.appendlimit = 1 << 20;
-	srv.idle_timeout_ms = 60000;
-	srv.login_timeout_ms = 60000;
-	srv.login_deadline_ms = 60000;
+	srv.dl = (struct listener_deadlines){
+	    .handshake_ms = 60000, .login_ms = 60000, .idle_ms = 60000, .idle_authed_ms = 60000};
 
 	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
 		run_script(&scripts[i], 0);

@@ -4,7 +4,10 @@
  * silent close on an implicit-TLS port, counts freed by
  * listener_session_end, stop), and logins under the throttle with a real
  * mailstore and password-check pool (right, wrong, the failure delay
- * counted from the attempt, refusal past the limit, busy pool, cancel).
+ * counted from the attempt, refusal past the limit, busy pool, cancel),
+ * and the deadlines of a connection (config keys and defaults; handshake,
+ * login, session deadlines and the idle time before and after login, on
+ * a conn over a socketpair).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,6 +19,8 @@
 
 #include "authcheck.h"
 #include "authlimit.h"
+#include "config.h"
+#include "conn.h"
 #include "evloop.h"
 #include "listener.h"
 #include "log.h"
@@ -264,6 +269,155 @@ static void test_auth(const char *db)
 	store_close(st);
 }
 
+/* --- deadlines ------------------------------------------------------------ */
+
+struct dl_owner {
+	struct conn *c;
+	struct listener_deadline *dl;
+	char reason[64];
+	int login_calls, session_calls, timeouts;
+	int closed;
+};
+
+static void dl_fn(void *arg, enum listener_deadline_kind kind)
+{
+	struct dl_owner *o = arg;
+
+	if (kind == LISTENER_DL_LOGIN)
+		o->login_calls++;
+	else
+		o->session_calls++;
+	conn_close(o->c, 0, kind == LISTENER_DL_LOGIN ? "login deadline" : "session deadline");
+}
+
+static void dl_input(struct conn *c, void *arg)
+{
+	const char *p;
+
+	(void)arg;
+	conn_consume(c, conn_pending(c, &p));
+}
+
+static void dl_timeout(struct conn *c, void *arg)
+{
+	struct dl_owner *o = arg;
+
+	o->timeouts++;
+	conn_close(c, 0, "idle");
+}
+
+static void dl_closed(struct conn *c, void *arg, const char *reason)
+{
+	struct dl_owner *o = arg;
+
+	(void)c;
+	snprintf(o->reason, sizeof(o->reason), "%s", reason);
+	o->closed = 1;
+	listener_deadline_free(o->dl);
+	o->dl = NULL;
+	ev_stop(ev);
+}
+
+static const struct conn_cbs dl_cbs = {
+    .input = dl_input, .timeout = dl_timeout, .closed = dl_closed};
+
+/* A conn over a socketpair with deadlines d; login: log in at once.
+ * Runs until the conn closes or limit_ms pass (a guard, not a measure);
+ * the peer end stays open and silent. */
+static void dl_run(struct dl_owner *o, const struct listener_deadlines *d, int handshake, int login,
+		   uint64_t limit_ms)
+{
+	int sv[2];
+
+	memset(o, 0, sizeof(*o));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		bug("socketpair");
+	o->c = conn_new(ev, sv[0], NULL, &dl_cbs, o, 512, 4096);
+	o->dl = listener_deadline_new(ev, o->c, d, dl_fn, o);
+	if (handshake)
+		listener_deadline_handshake(o->dl);
+	if (login)
+		listener_deadline_login(o->dl);
+	spin(limit_ms);
+	if (!o->closed) {
+		conn_close(o->c, 0, "test over");
+		ev_run(ev); /* dl_closed stops it */
+	}
+	close(sv[1]);
+}
+
+static void test_deadlines(void)
+{
+	struct config *cfg = config_new();
+	struct listener_deadlines d, def = {.handshake_ms = 60000,
+					    .login_ms = 120000,
+					    .idle_ms = 120000,
+					    .idle_authed_ms = 1800000};
+	struct dl_owner o;
+	char err[160];
+
+	/* the config: absent keys keep the daemon's defaults */
+	d = def;
+	is_int(listener_deadlines_load(cfg, "imapd", &d, err, sizeof(err)), 0,
+	       "deadlines: defaults");
+	ok(d.handshake_ms == 60000 && d.login_ms == 120000 && d.idle_ms == 120000 &&
+	       d.idle_authed_ms == 1800000 && d.session_ms == 0,
+	   "deadlines: nothing in the config, the defaults stand");
+	config_set(cfg, "imapd.handshake_timeout", "5");
+	config_set(cfg, "imapd.login_deadline", "30");
+	config_set(cfg, "imapd.idle_timeout", "60");
+	config_set(cfg, "imapd.session_deadline", "7200");
+	d = def;
+	is_int(listener_deadlines_load(cfg, "imapd", &d, err, sizeof(err)), 0, "deadlines: read");
+	ok(d.handshake_ms == 5000 && d.login_ms == 30000 && d.idle_authed_ms == 60000 &&
+	       d.session_ms == 7200000,
+	   "deadlines: each key in seconds");
+	is_int(d.idle_ms, 120000, "deadlines: silence before login is login_timeout's");
+	config_set(cfg, "imapd.login_timeout", "90");
+	d = def;
+	listener_deadlines_load(cfg, "imapd", &d, err, sizeof(err));
+	is_int(d.idle_ms, 90000, "deadlines: login_timeout as given");
+	d = def;
+	is_int(listener_deadlines_load(cfg, "pop3", &d, err, sizeof(err)), 0,
+	       "deadlines: another protocol's keys are not this one's");
+	is_int(d.handshake_ms, 60000, "deadlines: ... its defaults stand");
+	config_set(cfg, "imapd.handshake_timeout", "86401");
+	d = def;
+	is_int(listener_deadlines_load(cfg, "imapd", &d, err, sizeof(err)), -1,
+	       "deadlines: over a day refused");
+	ok(strstr(err, "imapd.handshake_timeout") != NULL, "deadlines: the error names the key");
+	config_set(cfg, "imapd.handshake_timeout", "soon");
+	is_int(listener_deadlines_load(cfg, "imapd", &d, err, sizeof(err)), -1,
+	       "deadlines: not a number refused");
+	config_free(cfg);
+
+	/* a handshake that never ends: closed without a word */
+	d = (struct listener_deadlines){.handshake_ms = 30, .idle_ms = 600000};
+	dl_run(&o, &d, 1, 0, 20000);
+	is_str(o.reason, "handshake timeout", "handshake: closed when it does not complete");
+	ok(o.login_calls == 0 && o.timeouts == 0, "handshake: no other deadline involved");
+
+	/* a handshake deadline that was never started does not fire */
+	d = (struct listener_deadlines){.handshake_ms = 30, .idle_ms = 200};
+	dl_run(&o, &d, 0, 0, 20000);
+	is_str(o.reason, "idle", "idle before login: the conn's timeout, not the handshake");
+	is_int(o.timeouts, 1, "idle before login: timeout() ran once");
+
+	/* the login deadline: the daemon's function says goodbye */
+	d = (struct listener_deadlines){.login_ms = 30, .idle_ms = 600000};
+	dl_run(&o, &d, 0, 0, 20000);
+	is_int(o.login_calls, 1, "login deadline: the daemon's function ran once");
+	is_str(o.reason, "login deadline", "login deadline: closed by the daemon");
+
+	/* logged in: no login deadline; idle_authed (0: none) from now on */
+	d = (struct listener_deadlines){.login_ms = 30, .idle_ms = 30, .session_ms = 300};
+	dl_run(&o, &d, 0, 1, 20000);
+	ok(o.login_calls == 0 && o.timeouts == 0,
+	   "after login: neither the login deadline nor the idle time before login");
+	is_int(o.session_calls, 1, "session deadline: ran, logged in or not");
+	is_str(o.reason, "session deadline", "session deadline: closed by the daemon");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_listener_XXXXXX", db[300], cmd[320];
@@ -276,6 +430,7 @@ int main(void)
 	guard = ev_timer_new(ev, on_guard, NULL);
 	test_limits();
 	test_auth(db);
+	test_deadlines();
 	ev_timer_free(guard);
 	ev_free(ev);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -584,14 +584,14 @@ static void test_policy(void)
 	authlimit_free(al);
 
 	/* idle timeout */
-	srv->conf.idle_ms = 200;
+	srv->conf.dl.idle_ms = 200;
 	c = client_new();
 	expect(c, NULL, "+OK", "greeting");
 	run_loop(c, 1, 3000);
 	ok(starts(c->rx.data, "-ERR autologout"), "idle session told why");
 	ok(wait_eof(c), "idle session closed");
 	client_free(c);
-	srv->conf.idle_ms = 600000;
+	srv->conf.dl.idle_ms = 600000;
 
 	/* stop: no new sessions, the live ones go on */
 	c = login("alice@example.org", "secret pw");
@@ -646,7 +646,8 @@ int main(void)
 	struct pop3d_conf pc;
 	struct authlimit_conf alc;
 	is_int(pop3d_conf_load(daemon_config(d), &pc), 0, "pop3.* settings read");
-	ok(pc.plaintext_auth == 1 && pc.idle_ms == 600000 && pc.max_sessions == 200 &&
+	ok(pc.plaintext_auth == 1 && pc.dl.idle_ms == 600000 && pc.dl.idle_authed_ms == 600000 &&
+	       pc.dl.login_ms == 120000 && pc.dl.handshake_ms == 60000 && pc.max_sessions == 200 &&
 	       pc.max_per_ip == 20,
 	   "settings: loft.conf and the defaults");
 	authlimit_conf_default(&alc);

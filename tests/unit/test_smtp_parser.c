@@ -201,6 +201,15 @@ int main(void)
 	ok(hdr("<>", NULL), "From: empty angle");
 	ok(hdr("a@example.org;", NULL), "From: stray semicolon");
 	ok(hdr("x: a@example.org", NULL), "From: unclosed group");
+	/* read through lib/mail/addr: words run together are not an address
+	 * (before, "John a@example.org" was read as "Johna@example.org") */
+	ok(hdr("John a@example.org", NULL), "From: display name without angle brackets");
+	ok(hdr("<john doe@example.org>", NULL), "From: unquoted space in the local part");
+	ok(hdr("a@[192.0.2.1]", NULL), "From: domain literal");
+	ok(hdr("a@example.org, Bob", NULL), "From: a second mailbox without address");
+	ok(hdr("a @ example . org", "a@example.org;"), "From: obsolete CFWS inside the addr-spec");
+	ok(hdr("\"a b\"@example.org", "a b@example.org;"), "From: quoted local part, unquoted");
+	ok(hdr("g: ;, a@example.org", "a@example.org;"), "From: an empty group, then a mailbox");
 
 	return tap_done();
 }

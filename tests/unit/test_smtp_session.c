@@ -222,6 +222,7 @@ int main(void)
 	    .timeout_data_total_s = 60,
 	    .timeout_envelope_s = 60,
 	    .max_session_s = 60,
+	    .handshake_timeout_s = 60,
 	    .max_body_in_flight = 1 << 20,
 	    .greeting_delay_ms = 0,
 	};
@@ -260,6 +261,7 @@ int main(void)
 	store_close(srv.st);
 	authlimit_free(srv.al);
 	ev_timer_free(srv.trim);
+	ev_timer_free(srv.greet_save);
 	ev_timer_free(stop_timer);
 	ev_free(srv.ev);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);

@@ -277,7 +277,35 @@ static void test_mailboxes(struct store *a, struct store *b, int64_t bob)
 	is_int(store_mailbox_subscribe(a, bob, "Projects", 1), 0, "subscribe");
 	is_int(store_mailbox_get(b, bob, "Projects", &mb), 0, "get");
 	is_int(mb.subscribed, 1, "subscribed");
-	is_int(store_mailbox_subscribe(a, bob, "Nope", 1), STORE_NOTFOUND, "subscribe unknown");
+	/* a name without a mailbox may be subscribed (RFC 3501 6.3.6) */
+	is_int(store_mailbox_subscribe(a, bob, "Nope", 1), 0, "subscribe unknown");
+	{
+		struct names g = {0};
+		struct store_mailbox mb3;
+		is_int(store_subscriptions_gone(b, bob, name_cb, &g), 1,
+		       "one name without mailbox");
+		is_s(g.buf, "Nope,", "it is listed");
+		is_int(store_mailbox_subscribe(a, bob, "Nope", 0), 0, "unsubscribe it");
+		is_int(store_mailbox_subscribe(a, bob, "Nope", 0), STORE_NOTFOUND,
+		       "unsubscribe it again: not subscribed");
+		is_int(store_mailbox_subscribe(a, bob, "Nope", 1), 0, "subscribe again");
+		is_int(store_mailbox_create(a, bob, "Nope", NULL), 0, "create it");
+		is_int(store_mailbox_get(b, bob, "Nope", &mb3), 0, "get it");
+		is_int(mb3.subscribed, 1, "the new mailbox takes the subscription");
+		g.buf[0] = '\0';
+		is_int(store_subscriptions_gone(b, bob, name_cb, &g), 0, "no name without mailbox");
+		is_int(store_mailbox_delete(a, bob, "Nope"), 0, "delete it");
+		g.buf[0] = '\0';
+		is_int(store_subscriptions_gone(b, bob, name_cb, &g), 1,
+		       "its subscription outlives it");
+		is_s(g.buf, "Nope,", "listed again");
+		is_int(store_mailbox_create(a, bob, "Nope2", NULL), 0, "another");
+		is_int(store_mailbox_rename(a, bob, "Nope2", "Nope"), 0, "renamed onto the name");
+		is_int(store_mailbox_get(b, bob, "Nope", &mb3), 0, "get renamed");
+		is_int(mb3.subscribed, 1, "renamed mailbox takes the subscription");
+		is_int(store_mailbox_delete(a, bob, "Nope"), 0, "delete again");
+		is_int(store_mailbox_subscribe(a, bob, "Nope", 0), 0, "and unsubscribe");
+	}
 	memset(&n, 0, sizeof(n));
 	store_mailbox_list(b, bob, mbox_cb, &n);
 	ok(strstr(n.buf, "Projects[+c],Projects/Loft[c],Projects/Loft/Old[],") != NULL,

@@ -36,6 +36,25 @@ static int qcb(void *arg, const struct store_queue_item *q)
 	return 0;
 }
 
+struct usage {
+	int n;
+	char addr[4][64];
+	int64_t msgs[4], bytes[4];
+};
+
+static int usage_cb(void *arg, const char *address, int64_t messages, int64_t bytes)
+{
+	struct usage *u = arg;
+
+	if (u->n < 4) {
+		snprintf(u->addr[u->n], sizeof(u->addr[0]), "%s", address);
+		u->msgs[u->n] = messages;
+		u->bytes[u->n] = bytes;
+		u->n++;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_store_admin.XXXXXX", path[300], err[256];
@@ -129,6 +148,16 @@ int main(void)
 	is_int(stats.queue_waiting, 0, "queue empty");
 	is_int(stats.messages, 1, "message kept: the local entry still refers to it");
 
+	{
+		struct usage u = {0};
+		store_user_add(st, "b@loft.test", "pw-pw-pw-pw", NULL);
+		is_int(store_admin_usage(st, usage_cb, &u), 2, "usage: two users");
+		is_str(u.addr[0], "a@loft.test", "by address");
+		is_int(u.msgs[0], 1, "a has the message");
+		is_int(u.bytes[0], (int64_t)strlen(msg), "its size");
+		is_int(u.msgs[1], 0, "b has none");
+		is_int(u.bytes[1], 0, "nothing");
+	}
 	store_close(st);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)

@@ -1,0 +1,284 @@
+/*
+ * SORT and UID SORT (RFC 5256) with SORT=DISPLAY (RFC 5957).  The search
+ * keys go through search.c; then each match gets the keys the criteria
+ * need, from its stored header block (read once per message, never the
+ * body), and the matches are ordered by the criteria with the sequence
+ * number last, as RFC 5256 3 asks for ties.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "imapd.h"
+#include "log.h"
+#include "mime.h"
+#include "sortkey.h"
+#include "store.h"
+#include "store_deliver.h"
+#include "store_imap.h"
+
+#define SORT_MAX_HEADER (256u * 1024) /* header bytes read per message */
+#define SORT_MAX_VALUE	(16u * 1024)  /* bytes of one field kept to compare */
+
+struct sitem {
+	struct imap_hit h;
+	int64_t date;
+	/* ASCII-lowercased keys; "" when absent */
+	char *subject, *from, *to, *cc, *dfrom, *dto;
+};
+
+struct first_addr {
+	struct buf *out;
+	int display;
+	int found;
+};
+
+static int first_mailbox(void *arg, const struct addr_item *it)
+{
+	struct first_addr *f = arg;
+
+	if (it->kind != ADDR_MAILBOX)
+		return 0;
+	f->found = 1;
+	if (f->display && it->name && it->name_len) {
+		/* RFC 5957: the display name, decoded */
+		mime_decode_header(it->name, it->name_len, f->out);
+	} else if (f->display) {
+		/* no name: the addr-spec */
+		buf_append(f->out, it->local, it->local_len);
+		if (it->domain) {
+			buf_putc(f->out, '@');
+			buf_append(f->out, it->domain, it->domain_len);
+		}
+	} else {
+		/* RFC 5256: the addr-mailbox (local part) */
+		buf_append(f->out, it->local, it->local_len);
+	}
+	return 1;
+}
+
+static char *lowered(struct buf *b)
+{
+	char *r = strdup(b->data ? buf_cstr(b) : "");
+
+	if (!r)
+		bug("out of memory");
+	for (char *p = r; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+static char *address_key(const char *hdr, size_t hl, const char *field, int display)
+{
+	struct buf v, out;
+	struct first_addr f = {.out = &out, .display = display};
+
+	buf_init(&v, SORT_MAX_VALUE);
+	buf_init(&out, SORT_MAX_VALUE);
+	if (imap_header_value(hdr, hl, field, &v) != 0 && v.len)
+		addr_list_parse(v.data, v.len, first_mailbox, &f);
+	char *r = lowered(&out);
+	buf_free(&v);
+	buf_free(&out);
+	return r;
+}
+
+char *imap_subject_key(const char *hdr, size_t hl, int *reply)
+{
+	struct buf v, d, out;
+	int r = 0;
+
+	buf_init(&v, SORT_MAX_VALUE);
+	buf_init(&d, SORT_MAX_VALUE);
+	buf_init(&out, SORT_MAX_VALUE);
+	if (imap_header_value(hdr, hl, "Subject", &v) != 0 && v.len &&
+	    mime_decode_header(v.data, v.len, &d) == 0 && d.len)
+		r = imap_base_subject(d.data, d.len, &out);
+	if (reply)
+		*reply = r > 0;
+	char *k = lowered(&out);
+	buf_free(&v);
+	buf_free(&d);
+	buf_free(&out);
+	return k;
+}
+
+char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,
+		      size_t *hl)
+{
+	struct store_message m;
+	char *hdr;
+	size_t size;
+
+	*hl = 0;
+	if (store_message_meta(s->srv->st, h->message_id, &m) != 0)
+		return NULL;
+	*hl = m.header_size <= m.size ? m.header_size : m.size;
+	if (*hl > SORT_MAX_HEADER)
+		*hl = SORT_MAX_HEADER;
+	store_message_free(&m);
+	hdr = malloc(*hl + 1);
+	if (!hdr)
+		bug("out of memory");
+	if (store_raw_open(raw, h->message_id, &size) != 0 ||
+	    store_raw_read(raw, hdr, *hl <= size ? *hl : size, 0) != 0)
+		*hl = 0;
+	store_raw_close(raw);
+	return hdr;
+}
+
+int64_t imap_hit_date(const char *hdr, size_t hl, const struct imap_hit *h)
+{
+	struct buf v;
+	int64_t t, r = h->internaldate;
+
+	buf_init(&v, SORT_MAX_VALUE);
+	if (imap_header_value(hdr, hl, "Date", &v) == 1 && v.len &&
+	    imap_sent_time(v.data, v.len, &t) == 0)
+		r = t;
+	buf_free(&v);
+	return r;
+}
+
+static int needs(const struct sort_crit *c, int n, enum sort_key k)
+{
+	for (int i = 0; i < n; i++)
+		if (c[i].key == k)
+			return 1;
+	return 0;
+}
+
+/* Fills the keys of one item from its message's header. */
+static void fill(struct session *s, struct store_raw *raw, struct sitem *it,
+		 const struct sort_crit *c, int n)
+{
+	size_t hl;
+	char *hdr = imap_hit_header(s, raw, &it->h, &hl);
+	const char *h = hdr ? hdr : "";
+
+	it->date = needs(c, n, SK_DATE) ? imap_hit_date(h, hl, &it->h) : it->h.internaldate;
+	it->subject = needs(c, n, SK_SUBJECT) ? imap_subject_key(h, hl, NULL) : NULL;
+	it->from = needs(c, n, SK_FROM) ? address_key(h, hl, "From", 0) : NULL;
+	it->to = needs(c, n, SK_TO) ? address_key(h, hl, "To", 0) : NULL;
+	it->cc = needs(c, n, SK_CC) ? address_key(h, hl, "Cc", 0) : NULL;
+	it->dfrom = needs(c, n, SK_DISPLAYFROM) ? address_key(h, hl, "From", 1) : NULL;
+	it->dto = needs(c, n, SK_DISPLAYTO) ? address_key(h, hl, "To", 1) : NULL;
+	free(hdr);
+}
+
+/* qsort has no context argument in C11: the criteria of the SORT being
+ * run (one command at a time per process) */
+static const struct sort_crit *cur_crit;
+static int cur_n;
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_items(const void *pa, const void *pb)
+{
+	const struct sitem *a = pa, *b = pb;
+
+	for (int i = 0; i < cur_n; i++) {
+		int r = 0;
+		switch (cur_crit[i].key) {
+		case SK_ARRIVAL:
+			r = cmp_i64(a->h.internaldate, b->h.internaldate);
+			break;
+		case SK_DATE:
+			r = cmp_i64(a->date, b->date);
+			break;
+		case SK_SIZE:
+			r = a->h.size < b->h.size ? -1 : a->h.size > b->h.size;
+			break;
+		case SK_SUBJECT:
+			r = strcmp(a->subject, b->subject);
+			break;
+		case SK_FROM:
+			r = strcmp(a->from, b->from);
+			break;
+		case SK_TO:
+			r = strcmp(a->to, b->to);
+			break;
+		case SK_CC:
+			r = strcmp(a->cc, b->cc);
+			break;
+		case SK_DISPLAYFROM:
+			r = strcmp(a->dfrom, b->dfrom);
+			break;
+		case SK_DISPLAYTO:
+			r = strcmp(a->dto, b->dto);
+			break;
+		}
+		if (r)
+			return cur_crit[i].reverse ? -r : r;
+	}
+	return a->h.seq < b->h.seq ? -1 : a->h.seq > b->h.seq;
+}
+
+int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
+{
+	struct sort_crit crit[SORT_MAX_CRITERIA];
+	const char *err = NULL;
+	struct imap_hit *hits;
+	size_t nh;
+	int n, r;
+
+	if (!a || a->type != IMAP_ARG_LIST)
+		return imap_tagged(s, c->tag, "BAD", "SORT (criteria) charset keys"), 0;
+	n = imap_sort_criteria(a->child, crit, &err);
+	if (n < 0)
+		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
+	a = a->next;
+	if (!imap_arg_astring(a))
+		return imap_tagged(s, c->tag, "BAD", "SORT needs a charset"), 0;
+	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
+		return imap_tagged(s, c->tag, "NO",
+				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
+		       0;
+	r = imap_search_match(s, a->next, &hits, &nh, &err);
+	if (r == -1)
+		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
+	if (r < 0)
+		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err), 0;
+
+	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
+	struct store_raw *raw = store_raw_new(s->srv->st);
+	int opened = store_imap_read_begin(s->srv->st);
+	if (!items)
+		bug("out of memory");
+	for (size_t i = 0; i < nh; i++) {
+		items[i].h = hits[i];
+		fill(s, raw, &items[i], crit, n);
+	}
+	store_imap_read_end(s->srv->st, opened);
+	store_raw_free(raw);
+	cur_crit = crit;
+	cur_n = n;
+	if (nh > 1)
+		qsort(items, nh, sizeof(*items), cmp_items);
+
+	struct buf out;
+	buf_init(&out, 64u * 1024 * 1024);
+	buf_puts(&out, "* SORT");
+	for (size_t i = 0; i < nh; i++)
+		buf_printf(&out, " %u", uid ? items[i].h.uid : items[i].h.seq);
+	buf_puts(&out, "\r\n");
+	imap_write(s, out.data, out.len);
+	buf_free(&out);
+	for (size_t i = 0; i < nh; i++) {
+		free(items[i].subject);
+		free(items[i].from);
+		free(items[i].to);
+		free(items[i].cc);
+		free(items[i].dfrom);
+		free(items[i].dto);
+	}
+	free(items);
+	free(hits);
+	imap_tagged(s, c->tag, "OK", "SORT completed");
+	return 0;
+}

@@ -1,0 +1,119 @@
+"""SORT and UID SORT (RFC 5256) with SORT=DISPLAY (RFC 5957) on a real
+loftd, spoken by imaplib: every criterion, REVERSE, ties by sequence
+number, the Date: fallback to INTERNALDATE, search keys, charsets and bad
+criteria."""
+
+import imaplib
+
+import pytest
+
+from loft_imap_helpers import PASS, USER, finish, imap_ssl, start_loft
+
+BASE = 1704067200  # 2024-01-01 00:00 UTC, the INTERNALDATEs count from here
+
+# (headers, internaldate offset in hours, body padding)
+MSGS = [
+    ("Subject: Re: banana\r\nFrom: Zed <zed@x.org>\r\nTo: Bob <bob@x.org>\r\n"
+     "Cc: carol@x.org\r\nDate: Thu, 2 Jan 2020 10:00:00 +0000\r\n", 3, 10),
+    ("Subject: apple\r\nFrom: adam@x.org\r\nTo: Zoe <zoe@x.org>\r\n"
+     "Date: Thu, 2 Jan 2020 09:00:00 -0200\r\n", 1, 300),
+    ("Subject: [list] Fwd: cherry (fwd)\r\nFrom: Aaron <mal@x.org>\r\n"
+     "To: =?utf-8?q?Andr=C3=A9?= <yy@x.org>\r\n", 2, 50),
+    ("Subject: RE: =?utf-8?q?apple?=\r\nFrom: \"Bob\" <bob@x.org>\r\nTo: carl@x.org\r\n"
+     "Date: 31 Dec 2019 23:00 +0000\r\n", 4, 0),
+]
+
+
+def raw(i):
+    hdr, _, pad = MSGS[i]
+    return (hdr + "Message-ID: <m%d@x.org>\r\n\r\nbody %d\r\n" % (i, i) + "x" * pad + "\r\n").encode()
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory):
+    lf = start_loft(tmp_path_factory.mktemp("sort"), {USER: PASS})
+    c = imap_ssl(lf)
+    # a first message expunged, so UIDs are sequence numbers + 1
+    assert c.append("INBOX", r"(\Deleted)", None, b"Subject: gone\r\n\r\nx\r\n")[0] == "OK"
+    for i in range(len(MSGS)):
+        t = imaplib.Time2Internaldate(BASE + MSGS[i][1] * 3600)
+        assert c.append("INBOX", None, t, raw(i))[0] == "OK"
+    assert c.select("INBOX")[0] == "OK"
+    assert c.expunge()[0] == "OK"
+    yield c
+    c.logout()
+    finish(lf)
+
+
+def sort(m, crit, *keys, charset="UTF-8"):
+    typ, dat = m.sort(crit, charset, *(keys or ("ALL",)))
+    assert typ == "OK", dat
+    return [int(x) for x in dat[0].split()]
+
+
+def test_capability(m):
+    typ, dat = m.capability()
+    caps = dat[0].decode().upper().split()
+    assert typ == "OK" and "SORT" in caps and "SORT=DISPLAY" in caps
+
+
+@pytest.mark.parametrize("crit,want", [
+    ("(SUBJECT)", [2, 4, 1, 3]),          # base subjects apple apple banana cherry
+    ("(REVERSE SUBJECT)", [3, 1, 2, 4]),  # ties stay in sequence order
+    ("(ARRIVAL)", [2, 3, 1, 4]),
+    ("(REVERSE ARRIVAL)", [4, 1, 3, 2]),
+    ("(DATE)", [4, 1, 2, 3]),             # 3 has no Date: its INTERNALDATE (2024)
+    ("(FROM)", [2, 4, 3, 1]),             # adam bob mal zed
+    ("(DISPLAYFROM)", [3, 2, 4, 1]),      # Aaron adam@x.org Bob Zed
+    ("(TO)", [1, 4, 3, 2]),               # bob carl yy zoe
+    ("(DISPLAYTO)", [3, 1, 4, 2]),        # André Bob carl@x.org Zoe
+    ("(CC)", [2, 3, 4, 1]),               # absent sorts first
+    ("(SUBJECT REVERSE DATE)", [2, 4, 1, 3]),
+    ("(SUBJECT DATE)", [4, 2, 1, 3]),
+    ("(REVERSE SUBJECT REVERSE ARRIVAL)", [3, 1, 4, 2]),
+])
+def test_criteria(m, crit, want):
+    assert sort(m, crit) == want
+
+
+def test_size(m):
+    sizes = [len(raw(i)) for i in range(len(MSGS))]
+    want = sorted(range(1, 5), key=lambda s: (sizes[s - 1], s))
+    assert sort(m, "(SIZE)") == want
+
+
+def test_search_keys_and_charsets(m):
+    assert sort(m, "(SUBJECT)", "2:4") == [2, 4, 3]
+    assert sort(m, "(SUBJECT)", "FROM", "bob") == [4]
+    assert sort(m, "(SUBJECT)", "SUBJECT", "nothing-like-this") == []
+    assert sort(m, "(ARRIVAL)", "ALL", charset="US-ASCII") == [2, 3, 1, 4]
+    typ, dat = m.sort("(ARRIVAL)", "ISO-8859-1", "ALL")
+    assert typ == "NO" and b"[BADCHARSET" in dat[0]
+
+
+def test_uid_sort(m):
+    typ, dat = m.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK" and [int(x) for x in dat[0].split()] == [3, 5, 2, 4]
+    typ, dat = m.uid("SORT", "(REVERSE ARRIVAL)", "UTF-8", "UID", "3:5")
+    assert typ == "OK" and [int(x) for x in dat[0].split()] == [5, 4, 3]
+
+
+@pytest.mark.parametrize("args", [
+    ("(BOGUS)", "UTF-8", "ALL"),
+    ("()", "UTF-8", "ALL"),
+    ("(REVERSE)", "UTF-8", "ALL"),
+    ("(DATE REVERSE)", "UTF-8", "ALL"),
+    ("(" + " ".join(["SIZE"] * 17) + ")", "UTF-8", "ALL"),
+    ("(DATE)", "UTF-8"),
+    ("(DATE)", "UTF-8", "NOSUCHKEY"),
+])
+def test_bad(m, args):
+    with pytest.raises(imaplib.IMAP4.error):
+        m.sort(*args)
+    assert m.noop()[0] == "OK"
+
+
+def test_missing_charset_is_bad(m):
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("SORT", "(DATE)")
+    assert m.noop()[0] == "OK"
