@@ -239,14 +239,8 @@ fresh-test:
 # into build-static-aarch64/.
 deb:
 	@sh board/deps.sh deb
-	@sh board/deps.sh cross
 	@$(MAKE) --no-print-directory -j$(JOBS) static
-	@$(MAKE) --no-print-directory -j$(JOBS) STATIC_BUILD=build-static-aarch64 \
-		CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar LD=aarch64-linux-gnu-ld \
-		OBJCOPY=aarch64-linux-gnu-objcopy PKG_CONFIG_PATH= \
-		PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig static
-	@file -L build-static-aarch64/loft
-	@sh board/cross-smoke.sh build-static-aarch64
+	@$(MAKE) --no-print-directory -j$(JOBS) static-cross
 	@sh images/deb.sh amd64 $(STATIC_BUILD) $(PROGS)
 	@sh images/deb.sh arm64 build-static-aarch64 $(PROGS)
 
