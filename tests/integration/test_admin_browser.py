@@ -17,6 +17,7 @@ from loft_admin_helpers import admin_loft
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -89,7 +90,23 @@ def test_wizard_in_chromium(tmp_path, name, width, height):
                        if b.text.strip() == text]
             assert buttons, "no button %r on %s" % (text, d.current_url)
             buttons[0].click()
-            WebDriverWait(d, 90).until(EC.staleness_of(buttons[0]))
+
+            def gone(_drv):
+                # chromedriver reports a node the new page has replaced
+                # either as stale or, when the check races the page
+                # swap, as "Node with given id does not belong to the
+                # document": both mean the old page is gone
+                try:
+                    buttons[0].is_enabled()
+                    return False
+                except StaleElementReferenceException:
+                    return True
+                except WebDriverException as e:
+                    if "does not belong to the document" in str(e):
+                        return True
+                    raise
+
+            WebDriverWait(d, 90).until(gone)
             WebDriverWait(d, 90).until(lambda drv: then in drv.page_source)
 
         try:
