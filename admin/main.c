@@ -69,10 +69,21 @@ static void reload_tls(struct admin *a)
 
 static void on_reload(struct daemon *d, void *arg)
 {
-	struct tls_ctx *t = load_tls();
+	const char *ln;
+	struct tls_ctx *t;
 
-	(void)d;
 	(void)arg;
+	/* the reload freed the old configuration: every pointer into it is
+	 * taken again before anything reads it */
+	A.cfg = daemon_config(d);
+	ln = config_get(A.cfg, "admin.local_nets", NULL);
+	if (ln && admin_form_ip_in_nets("127.0.0.1", ln) < 0) {
+		log_err(NULL, "event=config-error key=admin.local_nets error=\"a list of CIDR "
+			      "blocks\" using=default");
+		ln = NULL;
+	}
+	A.local_nets = ln;
+	t = load_tls();
 	if (t)
 		admin_http_set_tls(H, t);
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
