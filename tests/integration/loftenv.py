@@ -10,6 +10,7 @@ data directory on free loopback ports, administered with the real loftctl.
 import os
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -33,7 +34,35 @@ def binary(name):
     return os.path.join(BUILD, name)
 
 
+_GIVEN = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A port free now and below the kernel's ephemeral range: a port the
+    kernel handed out (bind to 0) goes back into the pool it also draws
+    every outgoing connection's local port from, so another test's client
+    could take it before loftd binds it ("Address already in use")."""
+    hi = _ephemeral_low() - 1
+    lo = 20000 if hi > 21000 else 1024
+    for _ in range(500):
+        p = random.randint(lo, hi)
+        if p in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        _GIVEN.add(p)
+        return p
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
