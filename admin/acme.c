@@ -198,7 +198,9 @@ static int spawn(struct admin *a, int phase)
 		char *slash = strrchr(self, '/');
 		if (!slash)
 			return -1;
-		strcpy(slash + 1, "loft-admin");
+		size_t room = sizeof(self) - (size_t)(slash + 1 - self);
+		if (snprintf(slash + 1, room, "loft-admin") >= (int)room)
+			return -1;
 	}
 	snprintf(key, sizeof(key), "%s/private/key.pem", conf);
 	if (phase == 1 && access(key, F_OK) == 0)
