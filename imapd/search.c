@@ -397,6 +397,10 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 			r_all = 1;
 		a = a->next->next;
 	}
+	/* IMAP4rev2 answers every SEARCH with ESEARCH, and no RETURN means
+	 * ALL (RFC 9051 6.4.4) */
+	if (!esearch && s->rev2)
+		esearch = r_all = 1;
 	if (a && imap_arg_is(a, "CHARSET")) {
 		if (!imap_arg_astring(a->next))
 			return search_fail(s, r_save),
