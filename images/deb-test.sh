@@ -213,7 +213,7 @@ built_using() {
 	done
 	echo "$f" | tr ',' '\n' | sed 's/^ *//' | grep -v -x '[a-z0-9][a-z0-9.+-]* (= [0-9][A-Za-z0-9.+~:-]*)' && return 1
 	echo "$f" | grep -q 'gcc' && return 1
-	test "$(echo "$f" | tr ',' '\n' | sed 's/ *(.*//' | sort | uniq -d)" = ""
+	test "$(echo "$f" | tr ',' '\n' | sed 's/^ *//; s/ *(.*//' | sort | uniq -d)" = ""
 }
 static_devs="libsqlite3-dev libmbedtls-dev libc-ares-dev zlib1g-dev libcrypt-dev libmicrohttpd-dev libqrcodegen-dev libnatpmp-dev libminiupnpc-dev"
 devs() { for d in $static_devs; do echo "$d:$1"; done; }
