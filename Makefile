@@ -118,8 +118,10 @@ $(BUILD)/multi/roles.c: Makefile $(wildcard */build.mk)
 $(BUILD)/multi/roles.o: $(BUILD)/multi/roles.c
 	$(CC) $(ALL_CFLAGS) -Iboard -c -o $@ $<
 
+# The link map (loft.map) names every archive a member was taken from:
+# images/deb.sh derives the .deb's Built-Using from it.
 $(BUILD)/loft: $(call obj,board/multicall.c) $(BUILD)/multi/roles.o $(STATIC_PROGS:%=$(BUILD)/multi/%.o) $(LIBLOFT)
-	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $^ $(sort $(foreach p,$(STATIC_PROGS),$($(p)_LIBS))) $(STATIC_LIBS)
+	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -Wl,-Map=$@.map -o $@ $^ $(sort $(foreach p,$(STATIC_PROGS),$($(p)_LIBS))) $(STATIC_LIBS)
 endif
 
 # A unit test may test a daemon's own files: test_X_EXTRA := smtpd/parser.c
