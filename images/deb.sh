@@ -103,7 +103,7 @@ fi
 # Built-Using: the source packages whose static archives the multi-call
 # program carries (Debian policy 7.8: their sources must stay available
 # while this binary is distributed).  Taken from the link map that
-# make static writes (BUILD/loft.map): every archive a member was pulled
+# make static writes (BUILD/loft.map, GNU ld's or lld's): every archive a member was pulled
 # from, mapped to the dpkg package owning it, then to that package's
 # source name and version.  The compiler's own runtime (libgcc, crt
 # files: source gcc-N) is left out, as for every C program, under the GCC
@@ -114,7 +114,9 @@ builtusing=""
 if [ "${needed:-0}" -eq 0 ] && [ -L "$build/loftd" ]; then
 	map=$build/loft.map
 	[ -f "$map" ] || { echo "deb: $map missing (the static link writes it; make static again)" >&2; exit 1; }
-	archives=$(sed -n '/^Archive member included/,/^Discarded input sections/s|^\(/[^ (]*\.a\)(.*|\1|p' "$map" |
+	# absolute archive paths followed by "(member)": GNU ld's map lists
+	# them under "Archive member included", lld's on each input line
+	archives=$(grep -oE '(^|[[:space:]])/[^ ()]*\.a\(' "$map" | sed 's/^[[:space:]]*//; s/($//' |
 		xargs -r realpath -e | sort -u)
 	[ -n "$archives" ] || { echo "deb: no system archive in $map" >&2; exit 1; }
 	builtusing=$(for a in $archives; do
