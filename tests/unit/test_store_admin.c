@@ -39,10 +39,10 @@ static int qcb(void *arg, const struct store_queue_item *q)
 struct usage {
 	int n;
 	char addr[4][64];
-	int64_t msgs[4], bytes[4];
+	int64_t msgs[4], bytes[4], quota[4];
 };
 
-static int usage_cb(void *arg, const char *address, int64_t messages, int64_t bytes)
+static int usage_cb(void *arg, const char *address, int64_t messages, int64_t bytes, int64_t quota)
 {
 	struct usage *u = arg;
 
@@ -50,6 +50,7 @@ static int usage_cb(void *arg, const char *address, int64_t messages, int64_t by
 		snprintf(u->addr[u->n], sizeof(u->addr[0]), "%s", address);
 		u->msgs[u->n] = messages;
 		u->bytes[u->n] = bytes;
+		u->quota[u->n] = quota;
 		u->n++;
 	}
 	return 0;
@@ -151,12 +152,15 @@ int main(void)
 	{
 		struct usage u = {0};
 		store_user_add(st, "b@loft.test", "pw-pw-pw-pw", NULL);
+		store_user_quota_set(st, "b@loft.test", 500LL << 20);
 		is_int(store_admin_usage(st, usage_cb, &u), 2, "usage: two users");
 		is_str(u.addr[0], "a@loft.test", "by address");
 		is_int(u.msgs[0], 1, "a has the message");
 		is_int(u.bytes[0], (int64_t)strlen(msg), "its size");
 		is_int(u.msgs[1], 0, "b has none");
 		is_int(u.bytes[1], 0, "nothing");
+		is_int(u.quota[0], 0, "a has no quota");
+		is_int(u.quota[1], 500LL << 20, "b's quota listed");
 	}
 	store_close(st);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
