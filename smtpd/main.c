@@ -80,6 +80,9 @@ static const struct {
     L("greeting_pass_ttl", greeting_pass_ttl_s, 86400, 0, 30 * 86400),
     /* 24 bytes each, grown on demand: at most about 200 KiB */
     L("greeting_pass_max", greeting_pass_max, 4096, 1, 1000000),
+    /* the chart's counts go to the store at most this often: one small
+     * write for any number of rejections */
+    L("stats_interval_ms", stats_interval_ms, 10000, 10, 3600000),
 #undef L
 };
 
@@ -159,6 +162,13 @@ static void load_greet_passes(void)
 		log_warn(NULL, "event=greet-pass-load-failed error=\"%s\"", store_errmsg(srv.st));
 	else
 		log_info(NULL, "event=greet-passes-loaded count=%d", n);
+}
+
+/* The listener refused a connection over the limits. */
+static void on_refused(void *arg, enum listener_refusal why)
+{
+	(void)why;
+	smtp_stat_count(arg, SMTP_STAT_CONN);
 }
 
 static void on_stop(struct daemon *d, void *arg)
@@ -246,6 +256,7 @@ int main(int argc, char **argv)
 	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
 	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
 			"421 4.7.0 Too many connections from your address\r\n"},
+	    .refused = on_refused,
 	};
 	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
 	for (int i = 0; i < PORT_COUNT; i++) {
@@ -284,6 +295,7 @@ int main(int argc, char **argv)
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);
 	smtp_greet_pass_flush(&srv);
+	smtp_stat_flush(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
@@ -291,6 +303,7 @@ int main(int argc, char **argv)
 	greetpass_free(srv.passed);
 	ev_timer_free(srv.trim);
 	ev_timer_free(srv.greet_save);
+	ev_timer_free(srv.stat_save);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;
