@@ -171,6 +171,27 @@ static void on_refused(void *arg, enum listener_refusal why)
 	smtp_stat_count(arg, SMTP_STAT_CONN);
 }
 
+/* The banner and EHLO name (daemon_mail_hostname: loft.conf, else the
+ * wizard's mail.hostname); sessions already open keep the old one in
+ * nothing but the lines already sent. */
+static void load_hostname(void)
+{
+	char host[256];
+	const char *from = daemon_mail_hostname(srv.d, srv.st, host, sizeof(host));
+
+	if (strcmp(host, srv.hostname) != 0)
+		log_info(NULL, "event=hostname name=%s from=%s", host, from);
+	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
+}
+
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	(void)d;
+	(void)arg;
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	(void)d;
@@ -194,13 +215,14 @@ static void on_reload(struct daemon *d, void *arg)
 		tls_ctx_free(srv.tls);
 		srv.tls = t;
 	}
+	load_hostname();
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
 }
 
 int main(int argc, char **argv)
 {
-	char err[512], host[256];
-	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload};
+	char err[512];
+	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload, .notify = on_notify};
 	int any = 0;
 
 	/* One malloc arena for all threads: glibc would give the store thread
@@ -221,21 +243,13 @@ int main(int argc, char **argv)
 	load_authlimit(daemon_config(srv.d));
 	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
 
-	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
-	if (!hn) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hn = host;
-	}
-	snprintf(srv.hostname, sizeof(srv.hostname), "%s", hn);
-
 	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
 	/* the loop's handle only looks up domains, users and aliases */
 	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
 	load_greet_passes();
+	load_hostname();
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
 	uint64_t athreads;
