@@ -80,6 +80,9 @@ static const struct {
     L("greeting_pass_ttl", greeting_pass_ttl_s, 86400, 0, 30 * 86400),
     /* 24 bytes each, grown on demand: at most about 200 KiB */
     L("greeting_pass_max", greeting_pass_max, 4096, 1, 1000000),
+    /* the chart's counts go to the store at most this often: one small
+     * write for any number of rejections */
+    L("stats_interval_ms", stats_interval_ms, 10000, 10, 3600000),
 #undef L
 };
 
@@ -161,6 +164,26 @@ static void load_greet_passes(void)
 		log_info(NULL, "event=greet-passes-loaded count=%d", n);
 }
 
+/* The listener refused a connection over the limits. */
+static void on_refused(void *arg, enum listener_refusal why)
+{
+	(void)why;
+	smtp_stat_count(arg, SMTP_STAT_CONN);
+}
+
+/* The banner and EHLO name (daemon_mail_hostname: loft.conf, else the
+ * wizard's mail.hostname); sessions already open keep the old one in
+ * nothing but the lines already sent. */
+static void load_hostname(void)
+{
+	char host[256];
+	const char *from = daemon_mail_hostname(srv.d, srv.st, host, sizeof(host));
+
+	if (strcmp(host, srv.hostname) != 0)
+		log_info(NULL, "event=hostname name=%s from=%s", host, from);
+	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
+}
+
 static void on_stop(struct daemon *d, void *arg)
 {
 	(void)d;
@@ -212,12 +235,16 @@ static void on_reload(struct daemon *d, void *arg)
 	/* who may use the gateway port (its number needs a restart of loftd) */
 	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
 		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+	load_hostname();
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
 }
 
 static void on_notify(struct daemon *d, const char *topic, void *arg)
 {
 	(void)arg;
+	/* "settings": the wizard's mail.hostname may have changed */
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
 	/* "gateway": the admin changed who may use the gateway port */
 	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
 	    gateway_load(&srv.gw) < 0)
@@ -226,7 +253,7 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 
 int main(int argc, char **argv)
 {
-	char err[512], host[256];
+	char err[512];
 	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload, .notify = on_notify};
 	int any = 0;
 
@@ -248,21 +275,13 @@ int main(int argc, char **argv)
 	load_authlimit(daemon_config(srv.d));
 	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
 
-	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
-	if (!hn) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hn = host;
-	}
-	snprintf(srv.hostname, sizeof(srv.hostname), "%s", hn);
-
 	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
 	/* the loop's handle only looks up domains, users and aliases */
 	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
 	load_greet_passes();
+	load_hostname();
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
 	uint64_t athreads;
@@ -283,6 +302,7 @@ int main(int argc, char **argv)
 	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
 	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
 			"421 4.7.0 Too many connections from your address\r\n"},
+	    .refused = on_refused,
 	};
 	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
 	for (int i = 0; i < PORT_COUNT; i++) {
@@ -318,6 +338,7 @@ int main(int argc, char **argv)
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);
 	smtp_greet_pass_flush(&srv);
+	smtp_stat_flush(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
@@ -325,6 +346,7 @@ int main(int argc, char **argv)
 	greetpass_free(srv.passed);
 	ev_timer_free(srv.trim);
 	ev_timer_free(srv.greet_save);
+	ev_timer_free(srv.stat_save);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

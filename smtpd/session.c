@@ -315,6 +315,7 @@ static void session_input(struct conn *c, void *arg)
 	(void)c;
 	if (s->state == S_GREETING) {
 		/* RFC 5321 4.3.1: the client waits for the greeting */
+		smtp_stat_count(s->srv, SMTP_STAT_CONN);
 		log_warn(s->sid, "event=early-talker peer=%s", s->ip);
 		smtp_reply(s, "554 5.5.0 %s You talked before my greeting, goodbye",
 			   s->srv->hostname);
@@ -566,6 +567,7 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 		ssize_t w = send(fd, refuse, sizeof(refuse) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 		close(fd);
+		smtp_stat_count(srv, SMTP_STAT_CONN);
 		listener_session_end(srv->lsn, ip);
 		log_warn(NULL,
 			 "event=gateway-refused peer=%s reason=\"not in the gateway's addresses\"",
