@@ -10,6 +10,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "pages.h"
 #include "store_settings.h"
 #include "strnum.h"
 #include "tls.h"
@@ -304,6 +305,9 @@ int daemon_run(struct daemon *d)
 	 * to restart at once, not a start-up failure to back off from */
 	if (d->control >= 0)
 		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* the start-up code (configuration, the store's schema) is done:
+	 * its pages of the program stop counting in RSS (issue 14) */
+	pages_drop_code();
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;
