@@ -95,9 +95,9 @@ const char *gateway_conf_check(const struct gateway_conf *g)
 		return "The gateway's MX must be a host name like mx.gateway.example.";
 	if (g->port && !g->port_in_conf && g->port < GATEWAY_PORT_MIN)
 		return "The gateway port must be a number from 1024 to 65535.";
-	if (g->port && !g->from[0])
-		return "The gateway port needs the gateway's addresses, like 192.0.2.10, "
-		       "2001:db8::/48.";
+	if (g->port && !g->from[0] && !g->user[0])
+		return "The gateway port needs the gateway's addresses (like 192.0.2.10, "
+		       "2001:db8::/48) or a gateway account.";
 	if (g->from[0] && net_ip_in_nets("127.0.0.1", g->from) < 0)
 		return "The gateway's addresses must be IP addresses or CIDR blocks like "
 		       "192.0.2.10, 2001:db8::/48.";
