@@ -121,8 +121,10 @@ int gateway_conf_save(struct store *st, const struct gateway_conf *g)
 		snprintf(port, sizeof(port), "%u", g->port);
 	if (store_tx_begin(st) < 0)
 		return -1;
-	if (put(st, "inbound.gateway_mx", g->mx) < 0 || put(st, "inbound.gateway_port", port) < 0 ||
-	    put(st, "inbound.gateway_from", g->from) < 0 ||
+	/* what loft.conf decides is its value, not the store's: left alone */
+	if (put(st, "inbound.gateway_mx", g->mx) < 0 ||
+	    (!g->port_in_conf && put(st, "inbound.gateway_port", port) < 0) ||
+	    (!g->from_in_conf && put(st, "inbound.gateway_from", g->from) < 0) ||
 	    put(st, "inbound.gateway_user", g->user) < 0 || store_tx_commit(st) < 0) {
 		store_tx_rollback(st);
 		return -1;
