@@ -2,7 +2,8 @@
 """SMTP service under repeated SIGKILL, Loft vs Postfix, in one harness.
 
 Usage: bench_kill_vs_postfix.py [BUILD] [--kills 100] [--interval 1.0]
-       [--clients 4] [--size 4096] [--users 4] [--only loft|loft0|postfix]
+       [--clients 4] [--size 4096] [--users 4]
+       [--only loft|loft0|postfix|loft+oldest]
        [--no-warm-up] [--keep-log PREFIX]
 
 While --clients threads each send --size-byte messages, one message per
@@ -259,7 +260,9 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--users", type=int, default=4)
-    ap.add_argument("--only", choices=("loft", "loft0", "postfix"))
+    ap.add_argument("--only", choices=("loft", "loft0", "postfix", "loft+oldest"),
+                    help="one run, or loft+oldest: Loft at defaults and Postfix's "
+                    "kill-oldest variant only (the target's pair, for shorter runs)")
     ap.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                     help="Loft at defaults sees the client address for the first time "
                     "under the kills (it then never passes the 1 s greeting delay)")
@@ -271,12 +274,14 @@ def main():
            "message per connection; %d cores" % (args.kills, args.interval, args.clients,
                                                  args.size, os.cpu_count()))
     runs = []
-    if args.only in (None, "loft"):
+    if args.only in (None, "loft", "loft+oldest"):
         runs.append(("loft (defaults)", bench_loft(build, args, None)))
     if args.only in (None, "loft0"):
         runs.append(("loft (greeting 0)", bench_loft(build, args, 0)))
     if args.only in (None, "postfix"):
         runs.append(("postfix (kill every smtpd)", bench_postfix(args, "all")))
+        runs.append(("postfix (kill oldest smtpd)", bench_postfix(args, "oldest")))
+    if args.only == "loft+oldest":
         runs.append(("postfix (kill oldest smtpd)", bench_postfix(args, "oldest")))
 
     def pct(vals, q):
