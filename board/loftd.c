@@ -217,6 +217,7 @@ static void send_all(const struct child *skip, const char *msg, size_t n)
 static void child_serving(struct child *c)
 {
 	uint64_t now = ev_clock_ms();
+	int promoted = c->promoted;
 
 	c->ready = 1;
 	c->promoted = 0;
@@ -224,7 +225,7 @@ static void child_serving(struct child *c)
 	/* down_ms: from the previous instance's death to this one serving */
 	log_info(NULL, "event=ready name=%s pid=%ld startup_ms=%llu down_ms=%llu standby=%d",
 		 c->name, (long)c->pid, (unsigned long long)(now - c->started_ms),
-		 (unsigned long long)(c->died_ms ? now - c->died_ms : 0), c->died_ms && c->standby);
+		 (unsigned long long)(c->died_ms ? now - c->died_ms : 0), promoted);
 	status_write(c->name, c->pid, c->started_unix, c->restarts, "running");
 	if (c->standby && c->spare_pid == 0 && !ev_timer_armed(c->spare_timer))
 		ev_timer_arm(c->spare_timer, c->died_ms ? STANDBY_DELAY_MS : 0);
