@@ -122,11 +122,13 @@ $(BUILD)/multi/roles.c: Makefile $(wildcard */build.mk)
 $(BUILD)/multi/roles.o: $(BUILD)/multi/roles.c
 	$(CC) $(ALL_CFLAGS) -Iboard -c -o $@ $<
 
+# The link map (loft.map) names every archive a member was taken from:
+# images/deb.sh derives the .deb's Built-Using from it.
 # (its inputs also go to multi/inputs, for the profiling link below)
 $(BUILD)/loft: $(call obj,board/multicall.c) $(BUILD)/multi/roles.o $(STATIC_PROGS:%=$(BUILD)/multi/%.o) $(LIBLOFT) $(STATIC_ORDER)
 	@echo $(filter-out $(STATIC_ORDER),$^) $(sort $(foreach p,$(STATIC_PROGS),$($(p)_LIBS))) $(STATIC_LIBS) > $(BUILD)/multi/inputs
 	@$(if $(STATIC_LLD),mkdir -p $(BUILD)/lld && ln -sfn $(STATIC_LLD) $(BUILD)/lld/ld.lld)
-	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -o $@ $$(cat $(BUILD)/multi/inputs)
+	$(CC) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) -Wl,--gc-sections -Wl,-Map=$@.map -o $@ $$(cat $(BUILD)/multi/inputs)
 # make static-order's profiling link (board/static-profile.ld), lld only
 $(BUILD)/prof/loft: $(BUILD)/loft board/static-profile.ld
 	@mkdir -p $(dir $@)
