@@ -226,6 +226,21 @@ def test_utf8_mailbox_names(loft):
     r1.close()
 
 
+def test_list_missing_level_nonexistent(loft):
+    """rev2's LIST is LIST-EXTENDED's: a hierarchy level without a mailbox
+    is \\NonExistent (RFC 9051 6.3.9); rev1's plain LIST says \\Noselect."""
+    r = Raw(loft, rev2=True)
+    assert r.cmd(b"c CREATE GapTop/Kid")[-1].startswith(b"c OK")
+    out = r.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "GapTop"' in out, out
+    assert b'* LIST (\\HasNoChildren) "/" "GapTop/Kid"' in out, out
+    r.close()
+    r1 = Raw(loft)
+    out = r1.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\Noselect \\HasChildren) "/" "GapTop"' in out, out
+    r1.close()
+
+
 def test_rev2_session_byte_by_byte(loft):
     """The same rev2 session as a script, every byte its own TLS record:
     ENABLE, CREATE, APPEND (LITERAL+), SELECT, SEARCH, STATUS, LOGOUT."""
