@@ -283,6 +283,12 @@ def test_bad_input_rev2(loft):
     # not UTF-8 (a lone continuation byte) -> no mailbox of that name
     assert r.cmd(b"c CREATE {3+}\r\na\x80b")[-1].startswith(b"c NO")
     assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    # RFC 9051 7.1 response codes for what does not exist
+    assert r.cmd(b"s SELECT NoSuchBox")[-1].startswith(b"s NO [NONEXISTENT]")
+    assert r.cmd(b"t STATUS NoSuchBox (MESSAGES)")[-1].startswith(b"t NO [NONEXISTENT]")
+    assert r.cmd(b"d DELETE NoSuchBox")[-1].startswith(b"d NO [NONEXISTENT]")
+    out = r.cmd(b"a APPEND NoSuchBox " + lit(msg("x")))
+    assert out[-1].startswith(b"a NO [TRYCREATE]"), out
     r.close()
 
 
