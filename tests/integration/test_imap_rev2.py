@@ -226,6 +226,21 @@ def test_utf8_mailbox_names(loft):
     r1.close()
 
 
+def test_list_missing_level_nonexistent(loft):
+    """rev2's LIST is LIST-EXTENDED's: a hierarchy level without a mailbox
+    is \\NonExistent (RFC 9051 6.3.9); rev1's plain LIST says \\Noselect."""
+    r = Raw(loft, rev2=True)
+    assert r.cmd(b"c CREATE GapTop/Kid")[-1].startswith(b"c OK")
+    out = r.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "GapTop"' in out, out
+    assert b'* LIST (\\HasNoChildren) "/" "GapTop/Kid"' in out, out
+    r.close()
+    r1 = Raw(loft)
+    out = r1.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\Noselect \\HasChildren) "/" "GapTop"' in out, out
+    r1.close()
+
+
 def test_rev2_session_byte_by_byte(loft):
     """The same rev2 session as a script, every byte its own TLS record:
     ENABLE, CREATE, APPEND (LITERAL+), SELECT, SEARCH, STATUS, LOGOUT."""
@@ -268,6 +283,12 @@ def test_bad_input_rev2(loft):
     # not UTF-8 (a lone continuation byte) -> no mailbox of that name
     assert r.cmd(b"c CREATE {3+}\r\na\x80b")[-1].startswith(b"c NO")
     assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    # RFC 9051 7.1 response codes for what does not exist
+    assert r.cmd(b"s SELECT NoSuchBox")[-1].startswith(b"s NO [NONEXISTENT]")
+    assert r.cmd(b"t STATUS NoSuchBox (MESSAGES)")[-1].startswith(b"t NO [NONEXISTENT]")
+    assert r.cmd(b"d DELETE NoSuchBox")[-1].startswith(b"d NO [NONEXISTENT]")
+    out = r.cmd(b"a APPEND NoSuchBox " + lit(msg("x")))
+    assert out[-1].startswith(b"a NO [TRYCREATE]"), out
     r.close()
 
 
