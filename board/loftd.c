@@ -430,11 +430,14 @@ static void reap(void)
 			 c->name, (long)pid, why, (unsigned long long)up, c->ready,
 			 (unsigned long long)delay, c->restarts);
 		status_exit(c->name, why);
-		status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
-		if (delay == 0)
+		if (delay == 0) {
+			/* clients wait in the backlog: start first, the status
+			 * file ("starting") is written once the fork is done */
 			child_spawn(c);
-		else
+		} else {
+			status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
 			ev_timer_arm(c->restart, delay);
+		}
 	}
 	if (g.stopping && children_running() == 0)
 		ev_stop(g.ev);
