@@ -30,6 +30,7 @@ void smtp_auth_refused_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	(void)t;
 	if (s->state != S_WAIT)
 		return; /* dropped (a stop, a deadline) while the reply was held */
+	smtp_stat_count(s->srv, SMTP_STAT_AUTH);
 	smtp_reply(s, "454 4.7.0 Too many authentication failures, try again later");
 	smtp_drop(s, "auth refused");
 }
@@ -96,6 +97,7 @@ static void auth_done(void *arg, int result, int64_t uid)
 	}
 	log_warn(s->sid, "event=auth result=failed user=%s peer=%s password=%s", q, s->ip,
 		 LOG_SECRET);
+	smtp_stat_count(s->srv, SMTP_STAT_AUTH);
 	if (smtp_bad(s))
 		return;
 	smtp_set_state(s, S_READY);
@@ -118,6 +120,7 @@ static void auth_finish(struct session *s, const char *user, const char *pass)
 	s->auth_step = AUTH_NONE;
 	if (strlen(user) > STORE_ADDR_MAX) {
 		/* no such account can exist; never check a truncated name */
+		smtp_stat_count(s->srv, SMTP_STAT_AUTH);
 		listener_auth_fail(s->auth, NULL);
 		smtp_set_state(s, S_READY);
 		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
