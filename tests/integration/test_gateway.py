@@ -427,7 +427,8 @@ def test_settings_gone_bad_refuse_everyone_smtpd_stays(tmp_path):
     import signal
     import time
     port = free_port()
-    loft = make(tmp_path, {})
+    # one loft-smtpd (no standby), so the one killed is the one serving
+    loft = make(tmp_path, {"smtpd.standby": "no"})
     loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
              "--from", "127.0.0.1")
     loft.start()
