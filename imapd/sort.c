@@ -18,6 +18,7 @@
 #include "store.h"
 #include "store_deliver.h"
 #include "store_imap.h"
+#include "utf8.h"
 
 #define SORT_MAX_HEADER (256u * 1024) /* header bytes read per message */
 #define SORT_MAX_VALUE	(16u * 1024)  /* bytes of one field kept to compare */
@@ -25,7 +26,7 @@
 struct sitem {
 	struct imap_hit h;
 	int64_t date;
-	/* ASCII-lowercased keys; "" when absent */
+	/* case-folded keys (lowered()); "" when absent */
 	char *subject, *from, *to, *cc, *dfrom, *dto;
 };
 
@@ -59,15 +60,22 @@ static int first_mailbox(void *arg, const struct addr_item *it)
 	return 1;
 }
 
+/* The comparison key of a string: case-folded with the Unicode table
+ * (utf8_fold: "Émile" and "émile", "ΣΟΦΊΑ" and "σοφία" compare equal;
+ * i;unicode-casemap's case mapping, RFC 5051, without its decomposition
+ * step), then compared as bytes, i.e. by code point. */
 static char *lowered(struct buf *b)
 {
-	char *r = strdup(b->data ? buf_cstr(b) : "");
+	struct buf f;
+	char *r;
 
+	buf_init(&f, 4 * SORT_MAX_VALUE + 16);
+	if (b->len && utf8_fold(b->data, b->len, &f) < 0)
+		bug("sort key fold: out of room"); /* 4 bytes per byte at most */
+	r = strdup(f.len ? buf_cstr(&f) : "");
 	if (!r)
 		bug("out of memory");
-	for (char *p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	buf_free(&f);
 	return r;
 }
 
