@@ -384,6 +384,10 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	r_count = (ret.opts & RET_COUNT) != 0;
 	r_all = (ret.opts & RET_ALL) != 0;
 	r_save = (ret.opts & RET_SAVE) != 0;
+	/* IMAP4rev2 answers every SEARCH with ESEARCH, and no RETURN means
+	 * ALL (RFC 9051 6.4.4) */
+	if (!esearch && s->rev2)
+		esearch = r_all = 1;
 	if (a && imap_arg_is(a, "CHARSET")) {
 		if (!imap_arg_astring(a->next))
 			return search_fail(s, r_save),
