@@ -21,5 +21,5 @@ test_imap_session_EXTRA := $(IMAPD_SESSION_SRCS)
 fuzz_imap_seqset_EXTRA := imapd/seqset.c
 fuzz_imap_date_EXTRA := imapd/imapdate.c
 fuzz_mutf7_EXTRA := imapd/mutf7.c
-test_imap_sortkey_EXTRA := imapd/sortkey.c imapd/parser.c imapd/imapdate.c
+test_imap_sortkey_EXTRA := imapd/sortkey.c imapd/parser.c imapd/imapdate.c imapd/searchkey.c imapd/seqset.c
 fuzz_imap_sortkey_EXTRA := imapd/sortkey.c imapd/parser.c imapd/imapdate.c

@@ -106,6 +106,8 @@ struct session {
 	/* SEARCHRES (RFC 5182): the UIDs SEARCH RETURN (SAVE) kept, "$" */
 	uint32_t *saved;
 	size_t nsaved;
+	/* CONTEXT=SEARCH: the SEARCH ... RETURN (UPDATE)s kept (search.c) */
+	struct search_update *updates;
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
@@ -285,6 +287,18 @@ void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t 
 
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+/* CONTEXT=SEARCH (RFC 5267): at most this many updates per session */
+#define SEARCH_MAX_UPDATES 10
+struct search_update;
+/* After a full sync of the view (the mailbox at modseq, uidnext): each
+ * kept SEARCH ... RETURN (UPDATE) is evaluated again if the mailbox
+ * changed since, and "* ESEARCH (TAG ...) ADDTO/REMOVEFROM" tells the
+ * difference. */
+void imap_search_updates_run(struct session *s, uint64_t modseq, uint32_t uidnext);
+/* Forgets every kept update (the mailbox is closed). */
+void imap_search_updates_free(struct session *s);
+/* CANCELUPDATE "tag"... */
+int imap_cmd_cancelupdate(struct session *s, const struct imap_cmd *c);
 /* One message a search matched, for SORT and THREAD. */
 struct imap_hit {
 	uint32_t uid, seq;

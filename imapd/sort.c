@@ -231,9 +231,27 @@ static int cmp_items(const void *pa, const void *pb)
 /* The ESEARCH response of an ESORT: MIN and MAX are the first and last
  * in sort order; ALL keeps the sort order, so only runs ascending by one
  * become "a:b" (RFC 5267 3.2). */
-static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
-			unsigned opts)
+/* Appends it[from..to) (numbers in sort order) as a set: only runs
+ * ascending by one become "a:b". */
+static void sort_set(struct buf *out, const struct sitem *it, size_t from, size_t to, int uid)
 {
+#define NUM(i) (uid ? it[i].h.uid : it[i].h.seq)
+	for (size_t i = from; i < to;) {
+		size_t j = i;
+		while (j + 1 < to && NUM(j + 1) == NUM(j) + 1)
+			j++;
+		buf_printf(out, i > from ? ",%u" : "%u", NUM(i));
+		if (j > i)
+			buf_printf(out, ":%u", NUM(j));
+		i = j + 1;
+	}
+#undef NUM
+}
+
+static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
+			const struct search_ret *ret)
+{
+	unsigned opts = ret->opts;
 	int r_min = (opts & RET_MIN) != 0, r_max = (opts & RET_MAX) != 0;
 	int r_count = (opts & RET_COUNT) != 0, r_all = (opts & RET_ALL) != 0;
 
@@ -251,15 +269,16 @@ static void esort_reply(struct buf *out, const char *tag, const struct sitem *it
 		buf_printf(out, " COUNT %zu", n);
 	if (n && r_all) {
 		buf_puts(out, " ALL ");
-		for (size_t i = 0; i < n;) {
-			size_t j = i;
-			while (j + 1 < n && NUM(j + 1) == NUM(j) + 1)
-				j++;
-			buf_printf(out, i ? ",%u" : "%u", NUM(i));
-			if (j > i)
-				buf_printf(out, ":%u", NUM(j));
-			i = j + 1;
-		}
+		sort_set(out, it, 0, n, uid);
+	}
+	if (opts & RET_PARTIAL) {
+		/* RFC 5267 4.4: positions lo..hi in sort order */
+		buf_printf(out, " PARTIAL (%u:%u ", ret->lo, ret->hi);
+		if (ret->lo <= n)
+			sort_set(out, it, ret->lo - 1, ret->hi < n ? ret->hi : n, uid);
+		else
+			buf_puts(out, "NIL");
+		buf_putc(out, ')');
 	}
 #undef NUM
 }
@@ -354,12 +373,24 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 
 	if (save)
 		sort_save(s, items, nh, ret.opts);
+	if (ret.opts & RET_UPDATE) {
+		/* CONTEXT=SORT is not offered: the sort is answered, without
+		 * updates (RFC 5267 4.2) */
+		struct buf nb;
+
+		buf_init(&nb, 256);
+		buf_puts(&nb, "* NO [NOUPDATE ");
+		imap_buf_string(&nb, c->tag, strlen(c->tag));
+		buf_puts(&nb, "] No updates for SORT\r\n");
+		imap_write(s, nb.data, nb.len);
+		buf_free(&nb);
+	}
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
 	if (imap_return_silent(&ret)) {
 		/* SAVE alone: no ESEARCH response (RFC 5182 2.1) */
 	} else if (esort)
-		esort_reply(&out, c->tag, items, nh, uid, ret.opts);
+		esort_reply(&out, c->tag, items, nh, uid, &ret);
 	else {
 		buf_puts(&out, "* SORT");
 		for (size_t i = 0; i < nh; i++)
