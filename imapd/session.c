@@ -35,7 +35,7 @@
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
 	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT"        \
-	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
+	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT CONTEXT=SEARCH"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -559,6 +559,7 @@ static const struct command {
     {"UID COPY", SELECTED, 0, h_uid_copy},
     {"UID MOVE", SELECTED, 0, h_uid_move},
     {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},
+    {"CANCELUPDATE", SELECTED, 0, imap_cmd_cancelupdate},
 };
 
 static const struct command *find_command(const char *name)
