@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evloop.h"
 #include "log.h"
 #include "netwatch.h"
+#include "pcp.h"
 #include "strnum.h"
 
 struct nw_map {
@@ -34,6 +38,7 @@ struct nw_map {
 	struct nw_map_result res[NW_MAP_MAX];
 	size_t nres;
 	char lan[64];
+	int remove; /* nw_unmap_start: delete the mappings instead */
 	nw_map_fn fn;
 	void *arg;
 };
@@ -108,6 +113,22 @@ static int map_upnp(struct nw_map *m, const int *ports, size_t n)
 		char port[8], lease[16];
 		snprintf(port, sizeof(port), "%d", ports[i]);
 		snprintf(lease, sizeof(lease), "%u", m->t.map_lease_s);
+		if (m->remove) {
+			int r = UPNP_DeletePortMapping(urls.controlURL, data.first.servicetype,
+						       port, "TCP", NULL);
+			/* 714 NoSuchEntryInArray: gone already, which is what we want */
+			if (r == UPNPCOMMAND_SUCCESS || r == 714) {
+				set(&m->res[m->nres++], ports[i], "upnp", 1, 0,
+				    "TCP %d no longer forwarded", ports[i]);
+			} else {
+				const char *why = strupnperror(r);
+				set(&m->res[m->nres++], ports[i], "upnp", 0, 0,
+				    "the router did not remove it (%d %s): remove the forward of "
+				    "TCP %d by hand",
+				    r, why ? why : "error", ports[i]);
+			}
+			continue;
+		}
 		int r = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, port, port,
 					    m->lan, "Loft mail", "TCP", NULL, lease);
 		if (r == 725) {
@@ -135,14 +156,14 @@ static int map_upnp(struct nw_map *m, const int *ports, size_t n)
 }
 
 /* NAT-PMP, blocking with a deadline (we are on the worker thread). */
-static int natpmp_one(natpmp_t *np, int port, unsigned lease, unsigned timeout_ms,
+static int natpmp_one(natpmp_t *np, int port, int public_port, unsigned lease, unsigned timeout_ms,
 		      natpmpresp_t *resp)
 {
 	struct timeval start, now;
 	int r;
 
-	if (sendnewportmappingrequest(np, NATPMP_PROTOCOL_TCP, (uint16_t)port, (uint16_t)port,
-				      lease) < 0)
+	if (sendnewportmappingrequest(np, NATPMP_PROTOCOL_TCP, (uint16_t)port,
+				      (uint16_t)public_port, lease) < 0)
 		return NATPMP_ERR_SENDERR;
 	gettimeofday(&start, NULL);
 	for (;;) {
@@ -167,6 +188,141 @@ static int natpmp_one(natpmp_t *np, int port, unsigned lease, unsigned timeout_m
 	}
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* One PCP MAP exchange on the connected socket s: sends req, resends it
+ * (250 ms, doubling) until an answer to it comes or timeout_ms passes.
+ * Returns PCP_OK (r filled), PCP_NATPMP (the router speaks only
+ * NAT-PMP), or PCP_BAD when nothing valid came (*garbage counts the
+ * datagrams that were not a valid answer: they are skipped, not
+ * believed). */
+static enum pcp_parse pcp_exchange(int s, const struct pcp_map_req *req, unsigned timeout_ms,
+				   struct pcp_map_resp *r, int *garbage)
+{
+	uint8_t out[PCP_MAP_LEN], in[PCP_MAX_MSG + 4];
+	size_t outlen = pcp_map_build(req, out);
+	struct timespec t0;
+	long next = 0, gap = 250;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long spent = ms_since(&t0);
+		if (spent >= (long)timeout_ms)
+			return PCP_BAD;
+		if (spent >= next) {
+			if (send(s, out, outlen, MSG_NOSIGNAL) < 0 && errno != ECONNREFUSED)
+				return PCP_BAD;
+			next = spent + gap;
+			gap *= 2;
+		}
+		long wait = next - spent;
+		if (wait > (long)timeout_ms - spent)
+			wait = (long)timeout_ms - spent;
+		struct pollfd pfd = {.fd = s, .events = POLLIN};
+		if (poll(&pfd, 1, (int)(wait > 0 ? wait : 1)) <= 0)
+			continue;
+		ssize_t got = recv(s, in, sizeof(in), 0);
+		if (got < 0)
+			continue; /* ICMP unreachable (nothing on 5351), EINTR */
+		enum pcp_parse p = pcp_map_parse(in, (size_t)got, req, r);
+		if (p == PCP_OK || p == PCP_NATPMP)
+			return p;
+		(*garbage)++;
+	}
+}
+
+/* PCP (RFC 6887) MAP to the router on port 5351, tried before NAT-PMP
+ * (Appendix A: a NAT-PMP-only router answers "unsupported version" and
+ * the client falls back).  Returns 1 when PCP answered (results filled),
+ * 0 to fall back to NAT-PMP. */
+static int map_pcp(struct nw_map *m, const int *ports, size_t n)
+{
+	struct sockaddr_in gw = {.sin_family = AF_INET, .sin_port = htons(PCP_PORT)};
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	struct pcp_map_req req;
+	int s, spoke = 0;
+
+	if (strcmp(m->t.router, "auto") == 0) {
+		/* libnatpmp finds the default route's gateway */
+		natpmp_t np;
+		if (initnatpmp(&np, 0, 0) < 0)
+			return 0;
+		gw.sin_addr.s_addr = np.gateway;
+		closenatpmp(&np);
+	} else if (inet_pton(AF_INET, m->t.router, &gw.sin_addr) != 1) {
+		return 0;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	if (connect(s, (struct sockaddr *)&gw, sizeof(gw)) < 0 ||
+	    getsockname(s, (struct sockaddr *)&me, &ml) < 0) {
+		close(s);
+		return 0;
+	}
+	if (!m->lan[0])
+		inet_ntop(AF_INET, &me.sin_addr, m->lan, sizeof(m->lan));
+	memset(&req, 0, sizeof(req));
+	memcpy(req.nonce, m->t.pcp_nonce, sizeof(req.nonce));
+	req.protocol = PCP_PROTO_TCP;
+	req.lifetime = m->remove ? 0 : m->t.map_lease_s;
+	/* the client address field: ::ffff:a.b.c.d (RFC 6887 5) */
+	req.client_addr[10] = req.client_addr[11] = 0xff;
+	memcpy(req.client_addr + 12, &me.sin_addr, 4);
+	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
+		struct pcp_map_resp r;
+		int garbage = 0;
+		req.internal_port = req.suggested_port = (uint16_t)ports[i];
+		enum pcp_parse p = pcp_exchange(s, &req, m->t.router_timeout_ms, &r, &garbage);
+		if (!spoke && p != PCP_OK) {
+			/* no PCP here (silence, NAT-PMP's answer, nonsense) */
+			if (garbage)
+				log_warn(NULL, "event=pcp-garbage datagrams=%d router=%s", garbage,
+					 m->t.router);
+			close(s);
+			return 0;
+		}
+		spoke = 1;
+		if (p != PCP_OK && m->remove) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "no valid PCP answer: remove the forward of TCP %d by hand", ports[i]);
+		} else if (p != PCP_OK) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "no valid PCP answer: forward TCP %d to %s by hand", ports[i], m->lan);
+		} else if (m->remove && r.result == 0) {
+			set(&m->res[m->nres++], ports[i], "pcp", 1, 0, "TCP %d no longer forwarded",
+			    ports[i]);
+		} else if (m->remove) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router did not remove it (PCP %s): remove the forward of TCP %d "
+			    "by "
+			    "hand",
+			    pcp_result_str(r.result), ports[i]);
+		} else if (r.result != 0) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router refused (PCP %s): forward TCP %d to %s by hand",
+			    pcp_result_str(r.result), ports[i], m->lan);
+		} else if (r.external_port != ports[i]) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router offered public port %u instead: forward TCP %d to %s by "
+			    "hand",
+			    r.external_port, ports[i], m->lan);
+		} else {
+			set(&m->res[m->nres++], ports[i], "pcp", 1, r.lifetime, "TCP %d -> %s:%d",
+			    ports[i], m->lan, ports[i]);
+		}
+	}
+	close(s);
+	return 1;
+}
+
 static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
 {
 	natpmp_t np;
@@ -187,7 +343,24 @@ static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
 	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
 		natpmpresp_t resp;
 		memset(&resp, 0, sizeof(resp));
-		int r = natpmp_one(&np, ports[i], m->t.map_lease_s, m->t.router_timeout_ms, &resp);
+		int r;
+		if (m->remove) {
+			/* RFC 6886 3.4: lifetime 0 and external port 0 delete it */
+			r = natpmp_one(&np, ports[i], 0, 0, m->t.router_timeout_ms, &resp);
+			if (r == NATPMP_TRYAGAIN && i == 0)
+				break;
+			if (r >= 0 && resp.type == NATPMP_RESPTYPE_TCPPORTMAPPING)
+				set(&m->res[m->nres++], ports[i], "natpmp", 1, 0,
+				    "TCP %d no longer forwarded", ports[i]);
+			else
+				set(&m->res[m->nres++], ports[i], "natpmp", 0, 0,
+				    "the router did not remove it (NAT-PMP %d): remove the forward "
+				    "of TCP %d by hand",
+				    r, ports[i]);
+			continue;
+		}
+		r = natpmp_one(&np, ports[i], ports[i], m->t.map_lease_s, m->t.router_timeout_ms,
+			       &resp);
 		if (r == NATPMP_TRYAGAIN && i == 0) {
 			/* no NAT-PMP router: nothing to report per port */
 			break;
@@ -221,9 +394,16 @@ static void map_work(void *arg)
 
 	if (m->t.upnp[0] && map_upnp(m, ports, n)) {
 		/* UPnP answered: its word stands */
+	} else if (m->t.router[0] && m->t.pcp && map_pcp(m, ports, n)) {
+		/* PCP answered */
 	} else if (m->t.router[0]) {
 		map_natpmp(m, ports, n);
 	}
+	if (m->nres == 0 && m->remove)
+		for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++)
+			set(&m->res[m->nres++], ports[i], "none", 0, 0,
+			    "no router answered: if TCP %d is still forwarded, remove it by hand",
+			    ports[i]);
 	if (m->nres == 0)
 		for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++)
 			set(&m->res[m->nres++], ports[i], "none", 0, 0,
@@ -244,18 +424,36 @@ static void map_done(void *arg)
 	fn(farg, res, n);
 }
 
-struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg)
+static struct nw_map *start(struct evloop *ev, const struct nw_targets *t, int remove, nw_map_fn fn,
+			    void *arg)
 {
 	struct nw_map *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		bug("out of memory");
+	m->remove = remove;
 	m->ev = ev;
 	m->t = *t;
 	m->fn = fn;
 	m->arg = arg;
 	m->w = nw_worker_start(ev, map_work, map_done, m);
 	return m;
+}
+
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg)
+{
+	return start(ev, t, 0, fn, arg);
+}
+
+struct nw_map *nw_unmap_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn,
+			      void *arg)
+{
+	return start(ev, t, 1, fn, arg);
+}
+
+size_t nw_map_ports(const char *list, int *ports, size_t max)
+{
+	return map_ports(list, ports, max);
 }
 
 void nw_map_cancel(struct nw_map *m)
