@@ -109,6 +109,23 @@ def test_select_no_recent_list_response(loft):
     r1.close()
 
 
+def test_enable_while_selected_forgets_recent(loft):
+    """ENABLE IMAP4rev2 with a mailbox selected (RFC 5161 lets a server
+    take it): the \\Recent the rev1 view held is gone from FETCH and
+    SEARCH at once."""
+    r = Raw(loft)
+    fill(r, b"RevLate", 2)
+    out = r.cmd(b"s SELECT RevLate")
+    assert b"* 2 RECENT" in out, out
+    out = r.cmd(b"f FETCH 1 FLAGS")
+    assert out[0] == b"* 1 FETCH (FLAGS (\\Recent))", out
+    assert r.cmd(b"e ENABLE IMAP4rev2")[0] == b"* ENABLED IMAP4rev2"
+    out = r.cmd(b"f FETCH 1:* FLAGS")
+    assert out[:2] == [b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS ())"], out
+    assert r.cmd(b"s SEARCH RECENT")[0] == b'* ESEARCH (TAG "s")'
+    r.close()
+
+
 def test_new_mail_no_recent(loft):
     """Mail arriving while a rev2 session has the mailbox selected: EXISTS
     alone; a rev1 session is told RECENT as before (both messages: the
