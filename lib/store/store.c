@@ -160,10 +160,15 @@ static const char *const migrations[] = {
      "INSERT INTO fts_hdr(fts_hdr, rank) VALUES('automerge', 16);"),
     /* 11: quota (issue 12): a user's mailbox limit in bytes, 0 = none */
     ("ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"),
-    /* 12: imap (issue 9, APPEND load): messages stored without their
+    /* 12: smtp rejections (issue 12): loft-smtpd's counts per UTC day and
+     * kind for the dashboard chart, added every few seconds from memory
+     * (store_smtpstats.h), never a row per rejection */
+    ("CREATE TABLE smtp_daily(day INTEGER NOT NULL, kind TEXT NOT NULL,"
+     " n INTEGER NOT NULL, PRIMARY KEY(day, kind)) WITHOUT ROWID;"),
+    /* 13: imap (issue 9, APPEND load): messages stored without their
      * search index rows yet (store_set_defer_index); store_index_pending
-     * writes them, and a text search first indexes those of its mailbox.
-     * A pending row goes with its message. */
+     * writes them, and a text search reads those of its mailbox.  A mark
+     * goes with its message. */
     ("CREATE TABLE fts_pending(message_id INTEGER PRIMARY KEY);"
      "CREATE TRIGGER messages_fts_pending_del AFTER DELETE ON messages BEGIN"
      " DELETE FROM fts_pending WHERE message_id = OLD.id; END;"),
