@@ -167,8 +167,8 @@ static const char *const migrations[] = {
      " n INTEGER NOT NULL, PRIMARY KEY(day, kind)) WITHOUT ROWID;"),
     /* 13: imap (issue 9, APPEND load): messages stored without their
      * search index rows yet (store_set_defer_index); store_index_pending
-     * writes them, and a text search first indexes those of its mailbox.
-     * A pending row goes with its message. */
+     * writes them, and a text search reads those of its mailbox.  A mark
+     * goes with its message. */
     ("CREATE TABLE fts_pending(message_id INTEGER PRIMARY KEY);"
      "CREATE TRIGGER messages_fts_pending_del AFTER DELETE ON messages BEGIN"
      " DELETE FROM fts_pending WHERE message_id = OLD.id; END;"),
