@@ -108,8 +108,9 @@ struct session {
 	int condstore, qresync;
 	/* ENABLE IMAP4rev2 (RFC 9051): no \Recent or RECENT, SEARCH answers
 	 * ESEARCH, SELECT lists the mailbox; rev2 or UTF8=ACCEPT (RFC 6855):
-	 * mailbox names and quoted strings in UTF-8 both ways */
-	int rev2, utf8;
+	 * mailbox names and quoted strings in UTF-8 both ways; utf8accept:
+	 * UTF8=ACCEPT itself (SEARCH takes no CHARSET then, RFC 6855 3) */
+	int rev2, utf8, utf8accept;
 	unsigned appends;   /* APPENDs queued for the group commit (append.c) */
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */

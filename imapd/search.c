@@ -348,6 +348,9 @@ int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct i
 
 	if (!imap_arg_astring(a))
 		return imap_tagged(s, c->tag, "BAD", "A charset is needed"), -1;
+	/* after ENABLE UTF8=ACCEPT only UTF-8 (RFC 6855 3, erratum 4029) */
+	if (s->utf8accept && strcasecmp(a->str, "UTF-8") != 0)
+		return imap_tagged(s, c->tag, "BAD", "Only UTF-8 after ENABLE UTF8=ACCEPT"), -1;
 	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
 		return imap_tagged(s, c->tag, "NO",
 				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
@@ -389,6 +392,11 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	if (!esearch && s->rev2)
 		esearch = r_all = 1;
 	if (a && imap_arg_is(a, "CHARSET")) {
+		/* RFC 6855 3: no CHARSET once UTF8=ACCEPT is on */
+		if (s->utf8accept)
+			return search_fail(s, r_save),
+			       imap_tagged(s, c->tag, "BAD", "No CHARSET after ENABLE UTF8=ACCEPT"),
+			       0;
 		if (!imap_arg_astring(a->next))
 			return search_fail(s, r_save),
 			       imap_tagged(s, c->tag, "BAD", "CHARSET name"), 0;

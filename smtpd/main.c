@@ -42,6 +42,8 @@
 static const char *const port_names[PORT_COUNT] = {"mx", "submission", "submissions"};
 
 static struct smtpd srv;
+/* a standby's start (unix seconds): on_serve loads the passes since then */
+static int64_t standby_since;
 
 static const struct {
 	const char *key;
@@ -80,6 +82,9 @@ static const struct {
     L("greeting_pass_ttl", greeting_pass_ttl_s, 86400, 0, 30 * 86400),
     /* 24 bytes each, grown on demand: at most about 200 KiB */
     L("greeting_pass_max", greeting_pass_max, 4096, 1, 1000000),
+    /* the chart's counts go to the store at most this often: one small
+     * write for any number of rejections */
+    L("stats_interval_ms", stats_interval_ms, 10000, 10, 3600000),
 #undef L
 };
 
@@ -146,14 +151,18 @@ static int greet_pass_loaded(void *arg, const char *addr, int64_t passed)
 }
 
 /* The early-talker passes of earlier runs (session.c writes them), so a
- * restart does not make every known client wait for the greeting again. */
-static void load_greet_passes(void)
+ * restart does not make every known client wait for the greeting again:
+ * those of the last ttl, or (a standby about to serve) those written or
+ * renewed since after (unix seconds), which the start-up's load missed. */
+static void load_greet_passes(int64_t after)
 {
 	int64_t since = (int64_t)(smtp_wall_ms() / 1000) - (int64_t)srv.lim.greeting_pass_ttl_s;
 	int n;
 
 	if (!srv.lim.greeting_pass_ttl_s || !srv.lim.greeting_delay_ms)
 		return;
+	if (after > since)
+		since = after;
 	n = store_greet_pass_list(srv.st, since, greet_pass_loaded, NULL);
 	if (n < 0)
 		log_warn(NULL, "event=greet-pass-load-failed error=\"%s\"", store_errmsg(srv.st));
@@ -161,15 +170,24 @@ static void load_greet_passes(void)
 		log_info(NULL, "event=greet-passes-loaded count=%d", n);
 }
 
-static void on_stop(struct daemon *d, void *arg)
+/* The listener refused a connection over the limits. */
+static void on_refused(void *arg, enum listener_refusal why)
 {
-	(void)d;
-	(void)arg;
-	srv.stopping = 1;
-	listener_stop(srv.lsn);
-	smtp_session_stop_all(&srv);
-	if (listener_sessions(srv.lsn) == 0)
-		ev_stop(srv.ev);
+	(void)why;
+	smtp_stat_count(arg, SMTP_STAT_CONN);
+}
+
+/* The banner and EHLO name (daemon_mail_hostname: loft.conf, else the
+ * wizard's mail.hostname); sessions already open keep the old one in
+ * nothing but the lines already sent. */
+static void load_hostname(void)
+{
+	char host[256];
+	const char *from = daemon_mail_hostname(srv.d, srv.st, host, sizeof(host));
+
+	if (strcmp(host, srv.hostname) != 0)
+		log_info(NULL, "event=hostname name=%s from=%s", host, from);
+	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
 }
 
 /* The gateway port's settings: loft.conf, else the store (gateway.h).
@@ -197,94 +215,12 @@ static int gateway_load(struct gateway_conf *gw)
 	return 0;
 }
 
-static void on_reload(struct daemon *d, void *arg)
+/* Takes the listening sockets loftd handed over into the loop: at start,
+ * or when a standby is told to serve. */
+static void start_listening(void)
 {
-	struct tls_ctx *t;
-
-	(void)d;
-	(void)arg;
-	/* new sessions use the new certificate; open ones keep theirs */
-	t = load_tls();
-	if (t) {
-		tls_ctx_free(srv.tls);
-		srv.tls = t;
-	}
-	/* who may use the gateway port (its number needs a restart of loftd) */
-	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
-		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
-	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
-}
-
-static void on_notify(struct daemon *d, const char *topic, void *arg)
-{
-	(void)arg;
-	/* "gateway": the admin changed who may use the gateway port */
-	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
-	    gateway_load(&srv.gw) < 0)
-		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
-}
-
-int main(int argc, char **argv)
-{
-	char err[512], host[256];
-	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload, .notify = on_notify};
 	int any = 0;
 
-	/* One malloc arena for all threads: glibc would give the store thread
-	 * and each auth worker their own (64 MB reserved each, and memory
-	 * freed in one is never reused by another).  They take the lock rarely
-	 * next to the time they spend in SQLite. */
-	mallopt(M_ARENA_MAX, 1);
-	/* Message bodies (up to max_message_size each) must go back to the
-	 * system when freed.  glibc's dynamic mmap threshold would rise to
-	 * 32 MB after the first big free and later bodies would come from the
-	 * heap, where a freed block in the middle stays in RSS.  A fixed
-	 * threshold keeps every buffer above 256 KiB in its own mapping. */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	srv.d = daemon_init(argc, argv, "loft-smtpd");
-	srv.ev = daemon_loop(srv.d);
-	daemon_set_hooks(srv.d, &hooks);
-	load_limits(daemon_config(srv.d), &srv.lim);
-	load_authlimit(daemon_config(srv.d));
-	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
-
-	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
-	if (!hn) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hn = host;
-	}
-	snprintf(srv.hostname, sizeof(srv.hostname), "%s", hn);
-
-	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
-		fatal("event=db-open-failed error=\"%s\"", err);
-	/* the loop's handle only looks up domains, users and aliases */
-	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
-		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
-	load_greet_passes();
-	srv.tls = load_tls();
-	/* submission logins are rare next to IMAP's: one worker is enough */
-	uint64_t athreads;
-	if (config_get_u64(daemon_config(srv.d), "smtpd.auth_threads", 1, AUTHCHECK_MAX_THREADS,
-			   &athreads) < 0 ||
-	    athreads == 0)
-		fatal("event=config-error key=smtpd.auth_threads error=\"must be 1 to %d\"",
-		      AUTHCHECK_MAX_THREADS);
-	srv.ac = authcheck_new(srv.ev, daemon_db_path(srv.d), (unsigned)athreads, err, sizeof(err));
-	if (!srv.ac)
-		fatal("event=authcheck-failed error=\"%s\"", err);
-	if (smtp_commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
-		fatal("event=store-thread-failed error=\"%s\"", err);
-
-	struct listener_conf lc = {
-	    .proto = "smtp",
-	    .max_sessions = (unsigned)srv.lim.max_connections,
-	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
-	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
-			"421 4.7.0 Too many connections from your address\r\n"},
-	};
-	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
 	for (int i = 0; i < PORT_COUNT; i++) {
 		int fd = daemon_listener(srv.d, port_names[i]);
 
@@ -314,10 +250,129 @@ int main(int argc, char **argv)
 	}
 	if (!any)
 		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");
+}
+
+/* loftd promotes this standby (its serving instance died): the passes
+ * written since this one started, then the sockets. */
+static void on_serve(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	/* a pass is written within a moment of being earned: 5 s of overlap
+	 * covers one earned before the start-up's load and written after it */
+	load_greet_passes(standby_since - 5);
+	load_hostname();
+	start_listening();
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	srv.stopping = 1;
+	listener_stop(srv.lsn);
+	smtp_session_stop_all(&srv);
+	if (listener_sessions(srv.lsn) == 0)
+		ev_stop(srv.ev);
+}
+
+static void on_reload(struct daemon *d, void *arg)
+{
+	struct tls_ctx *t;
+
+	(void)d;
+	(void)arg;
+	/* new sessions use the new certificate; open ones keep theirs */
+	t = load_tls();
+	if (t) {
+		tls_ctx_free(srv.tls);
+		srv.tls = t;
+	}
+	/* who may use the gateway port (its number needs a restart of loftd) */
+	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
+		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+	load_hostname();
+	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
+}
+
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	(void)arg;
+	/* "settings": the wizard's mail.hostname may have changed */
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
+	/* "gateway": the admin changed who may use the gateway port */
+	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
+	    gateway_load(&srv.gw) < 0)
+		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	struct daemon_hooks hooks = {
+	    .stop = on_stop, .reload = on_reload, .notify = on_notify, .serve = on_serve};
+
+	/* One malloc arena for all threads: glibc would give the store thread
+	 * and each auth worker their own (64 MB reserved each, and memory
+	 * freed in one is never reused by another).  They take the lock rarely
+	 * next to the time they spend in SQLite. */
+	mallopt(M_ARENA_MAX, 1);
+	/* Message bodies (up to max_message_size each) must go back to the
+	 * system when freed.  glibc's dynamic mmap threshold would rise to
+	 * 32 MB after the first big free and later bodies would come from the
+	 * heap, where a freed block in the middle stays in RSS.  A fixed
+	 * threshold keeps every buffer above 256 KiB in its own mapping. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	srv.d = daemon_init(argc, argv, "loft-smtpd");
+	srv.ev = daemon_loop(srv.d);
+	daemon_set_hooks(srv.d, &hooks);
+	load_limits(daemon_config(srv.d), &srv.lim);
+	load_authlimit(daemon_config(srv.d));
+	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
+
+	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
+		fatal("event=db-open-failed error=\"%s\"", err);
+	/* the loop's handle only looks up domains, users and aliases */
+	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
+		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
+	load_greet_passes(0);
+	load_hostname();
+	srv.tls = load_tls();
+	/* submission logins are rare next to IMAP's: one worker is enough */
+	uint64_t athreads;
+	if (config_get_u64(daemon_config(srv.d), "smtpd.auth_threads", 1, AUTHCHECK_MAX_THREADS,
+			   &athreads) < 0 ||
+	    athreads == 0)
+		fatal("event=config-error key=smtpd.auth_threads error=\"must be 1 to %d\"",
+		      AUTHCHECK_MAX_THREADS);
+	srv.ac = authcheck_new(srv.ev, daemon_db_path(srv.d), (unsigned)athreads, err, sizeof(err));
+	if (!srv.ac)
+		fatal("event=authcheck-failed error=\"%s\"", err);
+	if (smtp_commit_start(&srv, daemon_db_path(srv.d), err, sizeof(err)) < 0)
+		fatal("event=store-thread-failed error=\"%s\"", err);
+
+	struct listener_conf lc = {
+	    .proto = "smtp",
+	    .max_sessions = (unsigned)srv.lim.max_connections,
+	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
+	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
+			"421 4.7.0 Too many connections from your address\r\n"},
+	    .refused = on_refused,
+	};
+	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
+	if (daemon_standby(srv.d)) {
+		/* a standby: everything is ready, the sockets wait for "serve" */
+		standby_since = (int64_t)(smtp_wall_ms() / 1000);
+		log_info(NULL, "event=standby");
+	} else {
+		start_listening();
+	}
 
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);
 	smtp_greet_pass_flush(&srv);
+	smtp_stat_flush(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
@@ -325,6 +380,7 @@ int main(int argc, char **argv)
 	greetpass_free(srv.passed);
 	ev_timer_free(srv.trim);
 	ev_timer_free(srv.greet_save);
+	ev_timer_free(srv.stat_save);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

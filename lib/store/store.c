@@ -160,6 +160,11 @@ static const char *const migrations[] = {
      "INSERT INTO fts_hdr(fts_hdr, rank) VALUES('automerge', 16);"),
     /* 11: quota (issue 12): a user's mailbox limit in bytes, 0 = none */
     ("ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"),
+    /* 12: smtp rejections (issue 12): loft-smtpd's counts per UTC day and
+     * kind for the dashboard chart, added every few seconds from memory
+     * (store_smtpstats.h), never a row per rejection */
+    ("CREATE TABLE smtp_daily(day INTEGER NOT NULL, kind TEXT NOT NULL,"
+     " n INTEGER NOT NULL, PRIMARY KEY(day, kind)) WITHOUT ROWID;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
