@@ -46,6 +46,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "net.h"
+#include "pages.h"
 #include "proc.h"
 #include "procstatus.h"
 #include "store.h"
@@ -1220,6 +1221,10 @@ int main(int argc, char **argv)
 		if (children[i].present)
 			child_spawn(&children[i]);
 	print_banner();
+	/* start-up done: its pages of the program and stack stop counting
+	 * in RSS (lib/core/pages.h, issue 14) */
+	pages_drop_code();
+	pages_drop_stack();
 
 	ev_run(g.ev);
 

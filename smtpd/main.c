@@ -239,10 +239,16 @@ static void start_listening(void)
 	int gfd = daemon_listener(srv.d, "gateway");
 	if (gfd >= 0) {
 		/* loftd checked the list before it opened the port; checked again
-		 * here so a bad list never opens the port to everyone */
-		if (gateway_load(&srv.gw) < 0)
-			fatal("event=config-error key=smtpd.gateway_from error=\"a list of "
-			      "addresses or CIDR blocks\"");
+		 * here so a bad list never opens the port to everyone.  A bad
+		 * one (the store changed since) refuses everyone at connect
+		 * rather than stopping loft-smtpd, whose other ports stay up */
+		if (gateway_load(&srv.gw) < 0) {
+			memset(&srv.gw, 0, sizeof(srv.gw));
+			log_err(NULL,
+				"event=gateway-closed reason=\"the gateway settings are not "
+				"valid: every client is refused\" hint=\"loftctl inbound gateway "
+				"show\"");
+		}
 		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
 			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
 		any = 1;

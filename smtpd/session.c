@@ -378,6 +378,7 @@ static void idle_trim_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	if (listener_sessions(srv->lsn) == 0) {
 		malloc_trim(0);
 		pages_drop_code();
+		pages_drop_stack();
 	}
 }
 
@@ -387,8 +388,9 @@ static void idle_trim_fire(struct evloop *ev, struct ev_timer *t, void *arg)
  * is idle (issue 14: the idle figure went from about 450 to 320-390 KiB of
  * heap in make bench).  Each close pushes it back: never under load.  The
  * program's code pages the burst touched are dropped too (pages.h: a
- * statement prepared once, a TLS handshake); the next session maps again,
- * from the page cache, the few it runs. */
+ * statement prepared once, a TLS handshake), and the dead part of the
+ * stack; the next session maps again, from the page cache, the few it
+ * runs. */
 static void idle_trim_arm(struct smtpd *srv)
 {
 	if (!srv->trim)

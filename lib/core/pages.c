@@ -83,6 +83,55 @@ void pages_drop_code(void)
 			madvise((void *)s.ro[i].lo, s.ro[i].hi - s.ro[i].lo, MADV_DONTNEED);
 }
 
+/* The bounds of the [stack] mapping from /proc/self/maps, read without
+ * stdio (its scanf would be code the idle path maps for this alone).
+ * Returns 0 when found. */
+static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+	char buf[4096], line[256];
+	size_t ll = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = -1;
+
+	if (fd < 0)
+		return -1;
+	while (found < 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && found < 0; i++) {
+			if (buf[i] != '\n') {
+				if (ll < sizeof(line) - 1)
+					line[ll++] = buf[i];
+				continue;
+			}
+			line[ll] = '\0';
+			ll = 0;
+			if (!strstr(line, "[stack]"))
+				continue;
+			char *end;
+			*lo = (uintptr_t)strtoull(line, &end, 16);
+			if (*end == '-') {
+				*hi = (uintptr_t)strtoull(end + 1, NULL, 16);
+				found = 0;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+void pages_drop_stack(void)
+{
+	volatile char here = 0; /* in this frame, just below the caller's */
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), sp = (uintptr_t)&here, lo, hi;
+
+	(void)here;
+	if (getpid() != (pid_t)syscall(SYS_gettid) || stack_bounds(&lo, &hi) != 0)
+		return;
+	if (!(lo < sp && sp < hi) || sp - lo < 2 * 16384)
+		return;
+	sp = (sp - 16384) & ~(pg - 1);
+	madvise((void *)lo, sp - lo, MADV_DONTNEED);
+}
+
 int pages_exact_faults(void)
 {
 	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};

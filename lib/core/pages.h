@@ -32,4 +32,10 @@ int pages_exact_faults(void);
  * counting in RSS. */
 void pages_drop_code(void);
 
+/* Drops the main thread's stack pages below the caller's frame (less a
+ * 16 KiB margin): dead stack that start-up or a burst touched once (the
+ * kernel gives zeroed pages again when the stack grows back).  Does
+ * nothing on another thread. */
+void pages_drop_stack(void);
+
 #endif

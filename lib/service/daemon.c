@@ -351,8 +351,10 @@ int daemon_run(struct daemon *d)
 	if (d->control >= 0)
 		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
 	/* the start-up code (configuration, the store's schema) is done:
-	 * its pages of the program stop counting in RSS (issue 14) */
+	 * its pages of the program and of the stack stop counting in RSS
+	 * (issue 14) */
 	pages_drop_code();
+	pages_drop_stack();
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;

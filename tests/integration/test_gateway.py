@@ -418,3 +418,37 @@ def test_loftctl_gateway_user_must_exist(tmp_path, args, why):
     p = loft.ctl("inbound", "gateway", "set", "mx.gateway.example", *args, check=False)
     assert p.returncode == 1 and why in p.stderr, p.stderr
     assert settings(loft) == {}
+
+
+def test_settings_gone_bad_refuse_everyone_smtpd_stays(tmp_path):
+    """The store changed behind loftd's back (a raw write), then loft-smtpd
+    restarts: the gateway port refuses every client at connect, and the
+    MX port and loft-smtpd itself stay up."""
+    import signal
+    import time
+    port = free_port()
+    # one loft-smtpd (no standby), so the one killed is the one serving
+    loft = make(tmp_path, {"smtpd.standby": "no"})
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
+             "--from", "127.0.0.1")
+    loft.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            assert s.noop()[0] == 250
+        with sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10) as c:
+            c.execute("UPDATE settings SET value = 'banana' WHERE key = 'inbound.gateway_from'")
+        pid = loft.children()["loft-smtpd"]
+        os.kill(pid, signal.SIGKILL)
+        assert loft.wait_log("event=gateway-closed", timeout=30), loft.log()[-3000:]
+        assert loft.wait_log("event=ready name=loft-smtpd ", count=2, timeout=30)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            assert sock.recv(200).startswith(b"554 5.7.1 ")
+        finally:
+            sock.close()
+        with smtplib.SMTP("127.0.0.1", loft.port("mx"), timeout=30) as s:
+            assert s.noop()[0] == 250
+        time.sleep(0.5)
+        assert loft.children().get("loft-smtpd") not in (None, pid)
+    finally:
+        loft.stop()

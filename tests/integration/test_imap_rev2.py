@@ -109,6 +109,23 @@ def test_select_no_recent_list_response(loft):
     r1.close()
 
 
+def test_enable_while_selected_forgets_recent(loft):
+    """ENABLE IMAP4rev2 with a mailbox selected (RFC 5161 lets a server
+    take it): the \\Recent the rev1 view held is gone from FETCH and
+    SEARCH at once."""
+    r = Raw(loft)
+    fill(r, b"RevLate", 2)
+    out = r.cmd(b"s SELECT RevLate")
+    assert b"* 2 RECENT" in out, out
+    out = r.cmd(b"f FETCH 1 FLAGS")
+    assert out[0] == b"* 1 FETCH (FLAGS (\\Recent))", out
+    assert r.cmd(b"e ENABLE IMAP4rev2")[0] == b"* ENABLED IMAP4rev2"
+    out = r.cmd(b"f FETCH 1:* FLAGS")
+    assert out[:2] == [b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS ())"], out
+    assert r.cmd(b"s SEARCH RECENT")[0] == b'* ESEARCH (TAG "s")'
+    r.close()
+
+
 def test_new_mail_no_recent(loft):
     """Mail arriving while a rev2 session has the mailbox selected: EXISTS
     alone; a rev1 session is told RECENT as before (both messages: the
@@ -226,6 +243,21 @@ def test_utf8_mailbox_names(loft):
     r1.close()
 
 
+def test_list_missing_level_nonexistent(loft):
+    """rev2's LIST is LIST-EXTENDED's: a hierarchy level without a mailbox
+    is \\NonExistent (RFC 9051 6.3.9); rev1's plain LIST says \\Noselect."""
+    r = Raw(loft, rev2=True)
+    assert r.cmd(b"c CREATE GapTop/Kid")[-1].startswith(b"c OK")
+    out = r.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "GapTop"' in out, out
+    assert b'* LIST (\\HasNoChildren) "/" "GapTop/Kid"' in out, out
+    r.close()
+    r1 = Raw(loft)
+    out = r1.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\Noselect \\HasChildren) "/" "GapTop"' in out, out
+    r1.close()
+
+
 def test_rev2_session_byte_by_byte(loft):
     """The same rev2 session as a script, every byte its own TLS record:
     ENABLE, CREATE, APPEND (LITERAL+), SELECT, SEARCH, STATUS, LOGOUT."""
@@ -268,6 +300,12 @@ def test_bad_input_rev2(loft):
     # not UTF-8 (a lone continuation byte) -> no mailbox of that name
     assert r.cmd(b"c CREATE {3+}\r\na\x80b")[-1].startswith(b"c NO")
     assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    # RFC 9051 7.1 response codes for what does not exist
+    assert r.cmd(b"s SELECT NoSuchBox")[-1].startswith(b"s NO [NONEXISTENT]")
+    assert r.cmd(b"t STATUS NoSuchBox (MESSAGES)")[-1].startswith(b"t NO [NONEXISTENT]")
+    assert r.cmd(b"d DELETE NoSuchBox")[-1].startswith(b"d NO [NONEXISTENT]")
+    out = r.cmd(b"a APPEND NoSuchBox " + lit(msg("x")))
+    assert out[-1].startswith(b"a NO [TRYCREATE]"), out
     r.close()
 
 

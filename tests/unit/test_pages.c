@@ -69,6 +69,41 @@ static char rd(const char *p)
 	return *(volatile const char *)p;
 }
 
+/* Touches 128 KiB of stack below the caller. */
+static __attribute__((noinline)) int deep(int v)
+{
+	volatile char big[128 * 1024];
+
+	for (size_t i = 0; i < sizeof(big); i += 4096)
+		big[i] = (char)v;
+	return big[4096];
+}
+
+/* KiB present (Rss) in the mapping that holds addr; -1 if none. */
+static long rss_kb(const void *addr)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	long rss = -1;
+	int in = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char c;
+
+		if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && (c == 'r' || c == '-'))
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && strncmp(line, "Rss:", 4) == 0) {
+			rss = atol(line + 4);
+			in = 0;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
 static int code_marker(int x)
 {
 	return x * 3 + 1;
@@ -115,6 +150,18 @@ int main(void)
 	   "drop: read-only data reads again");
 	ok(code_marker(4) == 13, "drop: the code runs on");
 	printf("# %d of 64 pages of rodata present before the drop, %d after\n", before, after);
+
+	{
+		int here = deep(5);
+		long st0 = rss_kb(&here), st1;
+
+		pages_drop_stack();
+		st1 = rss_kb(&here);
+		ok(here == 5 && st0 >= 128 && st1 >= 0 && st1 <= st0 - 64,
+		   "stack: the dead part below the frame dropped");
+		printf("# main stack %ld KiB present before, %ld after\n", st0, st1);
+		ok(deep(7) == 7 && rss_kb(&here) >= 128, "stack: grows back, zeroed pages");
+	}
 
 	setenv("LOFT_FAULT_AROUND", "1", 1);
 	is_int(pages_exact_faults(), 0, "exact faults: LOFT_FAULT_AROUND=1 keeps the default");
