@@ -24,6 +24,7 @@
  * thread; the worker touches only its own store handle and the shared
  * flags under the mutex.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,8 +99,12 @@ static int drain(struct imap_indexer *ix)
 		total += (size_t)n;
 	}
 	store_set_cache_kib(ix->st, INDEXER_IDLE_KIB);
-	if (total)
+	if (total) {
+		/* a big message's decoded text and the index pages just freed
+		 * go back to the system, as after a big FETCH */
+		malloc_trim(0);
 		log_debug(NULL, "event=index-written messages=%zu", total);
+	}
 	if (n < 0) {
 		log_err(NULL, "event=index-failed error=\"%s\"", store_errmsg(ix->st));
 		return -1;
