@@ -22,7 +22,7 @@ struct MHD_Connection;
 
 #define ADMIN_PAGE_MAX	  (4u << 20) /* one rendered page */
 #define ADMIN_MAX_HEADERS 8
-#define DNSREC_MAX	  12 /* DNS records shown and checked */
+#define DNSREC_MAX	  16 /* DNS records shown and checked */
 
 struct admin {
 	struct daemon *d;

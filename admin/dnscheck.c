@@ -2,6 +2,7 @@
  * The live DNS check; see dnscheck.h.  One query per checked record, all
  * at once; the request resumes when the last answer (or timeout) is in.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,6 +90,26 @@ static void on_txt(void *arg, enum dns_status s, const struct dns_txt *t, size_t
 	one_done(d->c);
 }
 
+/* In place when one record names our port and host (any priority and
+ * weight: the person may have their reasons); different when the name has
+ * SRV records but none does, e.g. "0 0 0 ." (service not offered) or an
+ * old host. */
+static void on_srv(void *arg, enum dns_status s, const struct dns_srv *srv, size_t n)
+{
+	struct dnq *d = arg;
+	struct dnsrec *x = &d->c->recs.r[d->i];
+	int v = s == DNS_OK ? 4 : status_verdict(s);
+
+	for (size_t i = 0; s == DNS_OK && i < n; i++) {
+		char got[300];
+		snprintf(got, sizeof(got), "%u %s", srv[i].port, srv[i].target);
+		if (srv[i].target[0] && strcasecmp(got, x->want) == 0)
+			v = 1;
+	}
+	d->c->q->dns_res[d->i] = v;
+	one_done(d->c);
+}
+
 int admin_dnscheck_start(struct admin *a, struct req *q)
 {
 	struct dncheck *c = calloc(1, sizeof(*c));
@@ -125,6 +146,9 @@ int admin_dnscheck_start(struct admin *a, struct req *q)
 		case DNSREC_TXT_PREFIX:
 		case DNSREC_TXT_KEY:
 			rq = dns_query_txt(resolver, x->name, on_txt, &c->qs[i]);
+			break;
+		case DNSREC_SRV:
+			rq = dns_query_srv(resolver, x->name, on_srv, &c->qs[i]);
 			break;
 		case DNSREC_NONE:
 			break;

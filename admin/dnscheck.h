@@ -8,11 +8,12 @@
 #include "admin.h"
 
 enum dnsrec_check {
-	DNSREC_NONE,	   /* not checked (SRV: no SRV lookup in lib/net/dns) */
+	DNSREC_NONE,	   /* not checked */
 	DNSREC_MX,	   /* an MX record naming want */
 	DNSREC_ADDR,	   /* the name has an address */
 	DNSREC_TXT_PREFIX, /* a TXT record starting with want */
 	DNSREC_TXT_KEY,	   /* a TXT record with p= our DKIM key */
+	DNSREC_SRV,	   /* an SRV record whose "port target" is want */
 };
 
 struct dnsrec {

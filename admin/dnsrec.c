@@ -83,7 +83,8 @@ static int last_address(void *arg, const struct store_nw_check *c)
 
 int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 {
-	char dom[256], host[256], v[600], n[400], sel[64], err[256], *pem = NULL, *pub = NULL;
+	char dom[256], host[256], v[600], n[400], w[256], sel[64], err[256], *pem = NULL,
+									     *pub = NULL;
 	const char *inc = admin_spf_include(a);
 
 	memset(d, 0, sizeof(*d));
@@ -150,13 +151,20 @@ int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 	    "v=DMARC1");
 	snprintf(n, sizeof(n), "_imaps._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 993 %s.", host);
-	add(d, "SRV", n, v, "Lets mail apps find the server for reading mail.", DNSREC_NONE, NULL);
+	snprintf(w, sizeof(w), "993 %.240s", host);
+	add(d, "SRV", n, v, "Lets mail apps find the server for reading mail.", DNSREC_SRV, w);
 	snprintf(n, sizeof(n), "_submissions._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 465 %s.", host);
-	add(d, "SRV", n, v, "Lets mail apps find the server for sending mail.", DNSREC_NONE, NULL);
+	snprintf(w, sizeof(w), "465 %.240s", host);
+	add(d, "SRV", n, v, "Lets mail apps find the server for sending mail.", DNSREC_SRV, w);
 	snprintf(n, sizeof(n), "_submission._tcp.%s", dom);
 	snprintf(v, sizeof(v), "0 1 587 %s.", host);
-	add(d, "SRV", n, v, "The same, for apps that use STARTTLS.", DNSREC_NONE, NULL);
+	snprintf(w, sizeof(w), "587 %.240s", host);
+	add(d, "SRV", n, v, "The same, for apps that use STARTTLS.", DNSREC_SRV, w);
+	snprintf(n, sizeof(n), "_pop3s._tcp.%s", dom);
+	snprintf(v, sizeof(v), "0 1 995 %s.", host);
+	snprintf(w, sizeof(w), "995 %.240s", host);
+	add(d, "SRV", n, v, "For mail apps that download mail with POP3.", DNSREC_SRV, w);
 	snprintf(n, sizeof(n), "autoconfig.%s", dom);
 	snprintf(v, sizeof(v), "%s.", host);
 	add(d, "CNAME", n, v, "Thunderbird and Android mail apps set themselves up from here.",

@@ -62,6 +62,9 @@ static const struct {
     {"restored", "ok", "The backup was restored."},
     {"recheck", "ok", ADMIN_RECHECK_MSG},
     {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
+    {"gateway", "ok", "Gateway saved."},
+    {"gateway-port", "ok",
+     "Gateway saved. The gateway port opens or closes when Loft restarts (restart the box)."},
 };
 
 static void flash(struct req *q, struct resp *r)
@@ -172,21 +175,29 @@ static void answer(struct admin *a, struct req *q, struct resp *r, int rc, const
 
 /* --- users -------------------------------------------------------------- */
 
-static int user_row(void *arg, const char *address, int64_t messages, int64_t bytes)
+static int user_row(void *arg, const char *address, int64_t messages, int64_t bytes, int64_t quota)
 {
 	struct resp *r = arg;
-	char size[32];
+	char size[32], limit[32];
 
-	if (bytes >= 1 << 20)
-		snprintf(size, sizeof(size), "%.1f MB", (double)bytes / (1 << 20));
-	else
-		snprintf(size, sizeof(size), "%.0f KB", (double)bytes / 1024);
+	strnum_size_human(size, sizeof(size), bytes > 0 ? (uint64_t)bytes : 0);
 	admin_h_raw(r, "<tr><td><a href=\"/admin/user?address=");
 	admin_h_esc(r, address);
 	admin_h_raw(r, "\">");
 	admin_h_esc(r, address);
-	admin_h_fmt(r, "</a></td><td>%lld messages</td><td>", (long long)messages);
+	admin_h_fmt(r, "</a></td><td>%lld messages</td><td class=\"size\">", (long long)messages);
 	admin_h_esc(r, size);
+	if (quota > 0) {
+		/* the share used, so a full mailbox stands out in the list */
+		long long pct = bytes >= quota ? 100 : (long long)(bytes * 100 / quota);
+		strnum_size_human(limit, sizeof(limit), (uint64_t)quota);
+		admin_h_raw(r, " of ");
+		admin_h_esc(r, limit);
+		admin_h_fmt(r, " <span class=\"%s\">(%lld%%)</span>",
+			    bytes >= quota ? "err" : "mut", pct);
+	} else {
+		admin_h_raw(r, " <span class=\"mut\">(no limit)</span>");
+	}
 	admin_h_raw(r, "</td></tr>\n");
 	return 0;
 }
@@ -289,8 +300,10 @@ void admin_page_users_post(struct admin *a, struct req *q, struct resp *r)
 		const char *qv = admin_form_get(&q->form, "quota");
 		uint64_t bytes;
 
-		if (!qv || strnum_u64(qv, INT64_MAX, &bytes) < 0) {
-			bad(r, 400, "The quota is a number of bytes; 0 means no limit.",
+		if (!qv || strnum_size(qv, INT64_MAX, &bytes) < 0) {
+			bad(r, 400,
+			    "The quota is a size such as 500M or 2G (or a number of bytes); 0 "
+			    "means no limit.",
 			    admin_page_users, a, q);
 			return;
 		}
@@ -324,24 +337,29 @@ void admin_page_user(struct admin *a, struct req *q, struct resp *r)
 	admin_phone_setup(a, q, r, canon);
 	{
 		int64_t quota = 0, usage = 0;
+		char used[32], limit[32], exact[32];
 
 		store_user_quota_get(a->st, id, &quota, &usage);
+		strnum_size_human(used, sizeof(used), usage > 0 ? (uint64_t)usage : 0);
+		strnum_size_human(limit, sizeof(limit), quota > 0 ? (uint64_t)quota : 0);
+		strnum_size_exact(exact, sizeof(exact), quota > 0 ? (uint64_t)quota : 0);
 		admin_h_raw(r, "<div class=\"card\"><h2>Quota</h2><p id=\"quota\">");
 		if (quota > 0)
-			admin_h_fmt(r, "%lld of %lld bytes used.", (long long)usage,
-				    (long long)quota);
+			admin_h_fmt(r, "%s of %s used.", used, limit);
 		else
-			admin_h_fmt(r, "%lld bytes used, no limit.", (long long)usage);
+			admin_h_fmt(r, "%s used, no limit.", used);
 		admin_h_raw(r, "</p>");
 		form_open(r, q, "/admin/users", "quota");
 		admin_h_raw(r, "<input type=\"hidden\" name=\"address\" value=\"");
 		admin_h_esc(r, canon);
 		admin_h_raw(r, "\">");
-		admin_h_fmt(r,
-			    "<label for=\"f-quota\">Limit in bytes (0 = no limit)</label>"
-			    "<input id=\"f-quota\" name=\"quota\" type=\"number\" min=\"0\" "
-			    "value=\"%lld\">",
-			    (long long)quota);
+		admin_h_fmt(
+		    r,
+		    "<label for=\"f-quota\">Limit, such as 500M or 2G (0 = no limit)</label>"
+		    "<input id=\"f-quota\" name=\"quota\" type=\"text\" "
+		    "autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"32\" "
+		    "value=\"%s\">",
+		    exact);
 		admin_h_raw(r, "<button>Save quota</button></form></div>");
 	}
 	admin_h_raw(r, "<div class=\"card\"><h2>Reset the password</h2>");
@@ -638,6 +656,7 @@ void admin_page_route(struct admin *a, struct req *q, struct resp *r)
 	form_open(r, q, "/admin/route", "recheck");
 	admin_h_raw(
 	    r, "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
+	admin_gateway_card(a, q, r);
 	admin_h_end(r);
 }
 
@@ -669,6 +688,15 @@ void admin_page_route_post(struct admin *a, struct req *q, struct resp *r)
 	if (action && strcmp(action, "recheck") == 0) {
 		admin_netwatch_recheck(a);
 		done(r, "/admin/route", "recheck");
+		return;
+	}
+	if (action && strcmp(action, "gateway") == 0) {
+		int port_changed;
+		err = admin_gateway_apply(a, q, &port_changed);
+		if (err)
+			bad(r, 400, err, admin_page_route, a, q);
+		else
+			done(r, "/admin/route", port_changed ? "gateway-port" : "gateway");
 		return;
 	}
 	err = admin_outbound_apply(a, q);

@@ -12,6 +12,7 @@
 #include "pages.h"
 #include "session.h"
 #include "store_admin.h"
+#include "store_smtpstats.h"
 #include "store_settings.h"
 
 void admin_page_css(struct admin *a, struct req *q, struct resp *r)
@@ -115,45 +116,68 @@ static void stat_box(struct resp *r, const char *label, const char *value, const
 	admin_h_raw(r, "</span>");
 }
 
-/* Deliveries and bounces of the last 14 days as an inline SVG bar chart
- * (no script, no external image). */
+/* The last 14 days as an inline SVG bar chart (no script, no external
+ * image): per day a bar of what went through -- sent and bounced (loft-queue)
+ * and received on the MX port (loft-smtpd) -- and beside it a bar of what
+ * loft-smtpd refused (recipients, connections, logins, message bodies;
+ * store_smtpstats.h).  Each part has a <title> with its number. */
 static void chart(struct admin *a, struct resp *r)
 {
-	enum { DAYS = 14, W = 20, H = 100 };
-	int64_t done[DAYS], bounced[DAYS], max = 1;
+	enum { DAYS = 14, W = 20, H = 100, BW = 8 };
+	static const struct {
+		const char *fill, *what;
+	} part[4] = {{"#1f6feb", "sent"},
+		     {"#2da44e", "received"},
+		     {"#b3261e", "bounced"},
+		     {"#9a6700", "refused"}};
+	int64_t v[4][DAYS], max = 1, total = 0, now = (int64_t)time(NULL);
 
-	if (store_admin_daily(a->st, (int64_t)time(NULL), DAYS, done, bounced) < 0)
+	if (store_admin_daily(a->st, now, DAYS, v[0], v[2]) < 0 ||
+	    store_smtp_daily(a->st, now, DAYS, v[1], v[3]) < 0)
 		return;
-	int64_t total = 0;
 	for (int i = 0; i < DAYS; i++) {
-		if (done[i] + bounced[i] > max)
-			max = done[i] + bounced[i];
-		total += done[i] + bounced[i];
+		int64_t through = v[0][i] + v[1][i] + v[2][i];
+		if (through > max)
+			max = through;
+		if (v[3][i] > max)
+			max = v[3][i];
+		total += through + v[3][i];
 	}
 	if (total == 0)
-		admin_h_raw(r, "<p class=\"mut\">Nothing sent out in the last 14 days.</p>");
+		admin_h_raw(r, "<p class=\"mut\">No mail sent, received or refused in the last 14 "
+			       "days.</p>");
 	admin_h_fmt(r,
-		    "<svg role=\"img\" aria-label=\"Messages sent per day, last 14 days\" "
+		    "<svg role=\"img\" aria-label=\"Messages sent, received, bounced and "
+		    "refused per day, last 14 days\" "
 		    "viewBox=\"0 0 %d %d\" class=\"chart\" id=\"chart\">"
 		    "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d9dee4\"/>",
-		    DAYS * W, H + 14, H, DAYS * W, H);
+		    DAYS * W, H + 26, H, DAYS * W, H);
 	for (int i = 0; i < DAYS; i++) {
-		int hd = (int)(done[i] * H / max), hb = (int)(bounced[i] * H / max);
-
-		admin_h_fmt(r,
-			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#1f6feb\">"
-			    "<title>%lld sent</title></rect>",
-			    i * W + 2, H - hd, W - 4, hd, (long long)done[i]);
-		admin_h_fmt(r,
-			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#b3261e\">"
-			    "<title>%lld bounced</title></rect>",
-			    i * W + 2, H - hd - hb, W - 4, hb, (long long)bounced[i]);
+		int y = H;
+		/* the stacked bar of what went through, then the refused one */
+		for (int k = 0; k < 4; k++) {
+			int h = (int)(v[k][i] * H / max);
+			if (k == 3)
+				y = H;
+			y -= h;
+			admin_h_fmt(r,
+				    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+				    "fill=\"%s\" class=\"c-%s\"><title>%lld %s</title></rect>",
+				    i * W + (k == 3 ? 2 + BW : 2), y, BW, h, part[k].fill,
+				    part[k].what, (long long)v[k][i], part[k].what);
+		}
 	}
-	admin_h_fmt(
-	    r,
-	    "<text x=\"0\" y=\"%d\" font-size=\"10\">14 days ago</text>"
-	    "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">today</text></svg>",
-	    H + 12, DAYS * W, H + 12);
+	admin_h_fmt(r,
+		    "<text x=\"0\" y=\"%d\" font-size=\"10\">14 days ago</text>"
+		    "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">today</text>",
+		    H + 12, DAYS * W, H + 12);
+	/* the legend, in the bars' colours */
+	for (int k = 0; k < 4; k++)
+		admin_h_fmt(r,
+			    "<rect x=\"%d\" y=\"%d\" width=\"8\" height=\"8\" fill=\"%s\"/>"
+			    "<text x=\"%d\" y=\"%d\" font-size=\"10\">%s</text>",
+			    k * 70, H + 17, part[k].fill, k * 70 + 11, H + 25, part[k].what);
+	admin_h_raw(r, "</svg>");
 }
 
 static int event_row(void *arg, int64_t id, int64_t when, const char *kind, const char *text)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "dnscheck.h"
 #include "html.h"
 #include "log.h"
@@ -449,6 +450,8 @@ static void post_domain(struct admin *a, struct req *q, struct resp *r)
 		admin_h_error(r, 503, "Not saved", "The settings could not be saved; try again.");
 		return;
 	}
+	/* loft-smtpd's banner and loft-queue's EHLO name follow it now */
+	daemon_notify(a->d, "settings");
 	/* the DKIM key now, so the DNS step shows its record at once */
 	if (store_dkim_ensure(a->st, lo_dom, NULL) != 0)
 		log_warn(NULL, "event=dkim-key-failed error=\"%s\"", store_errmsg(a->st));

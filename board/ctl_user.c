@@ -130,14 +130,33 @@ static int cmd_user(int argc, char **argv)
 	} else if (argc == 2 && strcmp(argv[0], "del") == 0) {
 		st = ctl_open_store();
 		rc = ctl_result(st, store_user_del(st, argv[1]), "user", argv[1]);
+	} else if (argc == 2 && strcmp(argv[0], "quota") == 0) {
+		int64_t id, quota = 0, usage = 0;
+		char used[32], limit[32];
+
+		st = ctl_open_store();
+		rc = store_user_find(st, argv[1], &id);
+		if (rc == 0)
+			rc = store_user_quota_get(st, id, &quota, &usage);
+		if (rc == 0) {
+			strnum_size_human(used, sizeof(used), usage > 0 ? (uint64_t)usage : 0);
+			strnum_size_human(limit, sizeof(limit), quota > 0 ? (uint64_t)quota : 0);
+			if (quota > 0)
+				printf("%s: %s of %s used\n", argv[1], used, limit);
+			else
+				printf("%s: %s used, no limit\n", argv[1], used);
+		} else {
+			rc = ctl_result(st, rc, "user", argv[1]);
+		}
 	} else if (argc == 3 && strcmp(argv[0], "quota") == 0) {
 		uint64_t bytes;
 
-		/* a plain byte count (0 = unlimited), like postconf's
-		 * mailbox_size_limit; INT64_MAX keeps it a SQLite integer */
-		if (strnum_u64(argv[2], INT64_MAX, &bytes) < 0) {
-			fprintf(stderr,
-				"loftctl: quota must be a number of bytes (0 = unlimited)\n");
+		/* bytes or a size with a binary unit ("500M", "2G"), 0 =
+		 * unlimited, as Dovecot's quota rules read them; INT64_MAX
+		 * keeps it a SQLite integer */
+		if (strnum_size(argv[2], INT64_MAX, &bytes) < 0) {
+			fprintf(stderr, "loftctl: quota must be a size such as 500M or 2G, or a "
+					"number of bytes (0 = unlimited)\n");
 			return 2;
 		}
 		st = ctl_open_store();
@@ -180,7 +199,7 @@ const struct ctl_cmd ctl_cmd_user = {
     "user",
     "  user add|passwd ADDRESS       password read from standard input\n"
     "  user del ADDRESS\n"
-    "  user quota ADDRESS BYTES      mailbox limit in bytes, 0 = unlimited\n"
+    "  user quota ADDRESS [SIZE]     show, or set the mailbox limit (500M, 2G, bytes; 0 = none)\n"
     "  user list\n",
     1, -1, cmd_user};
 const struct ctl_cmd ctl_cmd_alias = {

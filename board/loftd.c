@@ -46,6 +46,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "net.h"
+#include "pages.h"
 #include "proc.h"
 #include "procstatus.h"
 #include "store.h"
@@ -149,7 +150,7 @@ static struct {
 	uint64_t stop_timeout_ms;
 	/* the store's inbound.gateway_port / _from, read by the migration
 	 * child (root never opens the database) */
-	char db_gw_port[16], db_gw_from[GATEWAY_FROM_MAX];
+	char db_gw_port[16], db_gw_from[GATEWAY_FROM_MAX], db_gw_user[256];
 } g;
 
 static void usage(void)
@@ -753,6 +754,7 @@ static int gateway_port(struct listener *l)
 	}
 	if (!gc.from_in_conf)
 		snprintf(gc.from, sizeof(gc.from), "%s", g.db_gw_from);
+	snprintf(gc.user, sizeof(gc.user), "%s", g.db_gw_user);
 	why = gateway_conf_check(&gc);
 	if (why && gc.port_in_conf)
 		fatal("event=config-error key=smtpd.gateway_from error=\"the gateway port needs "
@@ -932,28 +934,25 @@ static int read_config_text(struct buf *out, char *err, size_t errlen)
 }
 
 /* The child's half of reading the gateway settings: the raw values of
- * inbound.gateway_port and inbound.gateway_from, each ended by a NUL, to
- * fd.  A value that does not fit goes as "?" (the parent refuses it). */
+ * inbound.gateway_port, inbound.gateway_from and inbound.gateway_user,
+ * each ended by a NUL, to fd.  A value that does not fit goes as "?"
+ * (the parent refuses a port or list like that). */
 static void gateway_settings_send(struct store *st, int fd)
 {
-	char port[16], from[GATEWAY_FROM_MAX], out[sizeof(port) + sizeof(from)];
-	int r;
-	size_t n;
+	static const char *const keys[] = {"inbound.gateway_port", "inbound.gateway_from",
+					   "inbound.gateway_user"};
+	char v[GATEWAY_FROM_MAX], out[3 * GATEWAY_FROM_MAX];
+	size_t n = 0;
 
-	r = store_setting_get(st, "inbound.gateway_port", port, sizeof(port));
-	if (r == STORE_NOTFOUND)
-		port[0] = '\0';
-	else if (r < 0)
-		snprintf(port, sizeof(port), "?");
-	r = store_setting_get(st, "inbound.gateway_from", from, sizeof(from));
-	if (r == STORE_NOTFOUND)
-		from[0] = '\0';
-	else if (r < 0)
-		snprintf(from, sizeof(from), "?");
-	n = strlen(port) + 1;
-	memcpy(out, port, n);
-	memcpy(out + n, from, strlen(from) + 1);
-	n += strlen(from) + 1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int r = store_setting_get(st, keys[i], v, sizeof(v));
+		if (r == STORE_NOTFOUND)
+			v[0] = '\0';
+		else if (r < 0)
+			snprintf(v, sizeof(v), "?");
+		memcpy(out + n, v, strlen(v) + 1);
+		n += strlen(v) + 1;
+	}
 	if (write(fd, out, n) != (ssize_t)n)
 		_exit(1);
 }
@@ -963,8 +962,10 @@ static void gateway_settings_send(struct store *st, int fd)
  * not to trust: anything malformed counts as "?" (a bad port, refused). */
 static void gateway_settings_read(int fd)
 {
-	char in[sizeof(g.db_gw_port) + sizeof(g.db_gw_from) + 1];
-	size_t len = 0;
+	char in[3 * GATEWAY_FROM_MAX + 1];
+	char *dst[] = {g.db_gw_port, g.db_gw_from, g.db_gw_user};
+	size_t cap[] = {sizeof(g.db_gw_port), sizeof(g.db_gw_from), sizeof(g.db_gw_user)};
+	size_t len = 0, at = 0;
 	ssize_t n;
 
 	while (len < sizeof(in) && (n = read(fd, in + len, sizeof(in) - len)) != 0) {
@@ -974,18 +975,21 @@ static void gateway_settings_read(int fd)
 			break;
 		len += (size_t)n;
 	}
-	const char *nul = memchr(in, '\0', len);
-	size_t plen = nul ? (size_t)(nul - in) : len;
-	const char *from = nul ? nul + 1 : NULL;
-	size_t flen = from ? len - plen - 1 : 0;
-	if (!nul || plen >= sizeof(g.db_gw_port) || flen == 0 || flen > sizeof(g.db_gw_from) ||
-	    from[flen - 1] != '\0' || memchr(from, '\0', flen - 1)) {
-		snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
-		g.db_gw_from[0] = '\0';
-		return;
+	for (size_t i = 0; i < 3; i++) {
+		const char *nul = at < len ? memchr(in + at, '\0', len - at) : NULL;
+		size_t vlen = nul ? (size_t)(nul - (in + at)) : 0;
+		if (!nul || vlen >= cap[i]) {
+			snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
+			g.db_gw_from[0] = g.db_gw_user[0] = '\0';
+			return;
+		}
+		memcpy(dst[i], in + at, vlen + 1);
+		at += vlen + 1;
 	}
-	memcpy(g.db_gw_port, in, plen + 1);
-	memcpy(g.db_gw_from, from, flen);
+	if (at != len) {
+		snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
+		g.db_gw_from[0] = g.db_gw_user[0] = '\0';
+	}
 }
 
 /* Applies the database migrations as the daemons' user, in a child, so
@@ -1217,6 +1221,10 @@ int main(int argc, char **argv)
 		if (children[i].present)
 			child_spawn(&children[i]);
 	print_banner();
+	/* start-up done: its pages of the program and stack stop counting
+	 * in RSS (lib/core/pages.h, issue 14) */
+	pages_drop_code();
+	pages_drop_stack();
 
 	ev_run(g.ev);
 

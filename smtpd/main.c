@@ -82,6 +82,9 @@ static const struct {
     L("greeting_pass_ttl", greeting_pass_ttl_s, 86400, 0, 30 * 86400),
     /* 24 bytes each, grown on demand: at most about 200 KiB */
     L("greeting_pass_max", greeting_pass_max, 4096, 1, 1000000),
+    /* the chart's counts go to the store at most this often: one small
+     * write for any number of rejections */
+    L("stats_interval_ms", stats_interval_ms, 10000, 10, 3600000),
 #undef L
 };
 
@@ -167,6 +170,26 @@ static void load_greet_passes(int64_t after)
 		log_info(NULL, "event=greet-passes-loaded count=%d", n);
 }
 
+/* The listener refused a connection over the limits. */
+static void on_refused(void *arg, enum listener_refusal why)
+{
+	(void)why;
+	smtp_stat_count(arg, SMTP_STAT_CONN);
+}
+
+/* The banner and EHLO name (daemon_mail_hostname: loft.conf, else the
+ * wizard's mail.hostname); sessions already open keep the old one in
+ * nothing but the lines already sent. */
+static void load_hostname(void)
+{
+	char host[256];
+	const char *from = daemon_mail_hostname(srv.d, srv.st, host, sizeof(host));
+
+	if (strcmp(host, srv.hostname) != 0)
+		log_info(NULL, "event=hostname name=%s from=%s", host, from);
+	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
+}
+
 /* The gateway port's settings: loft.conf, else the store (gateway.h).
  * Returns 0, or -1 when they would leave the port open to no one or to
  * everyone (logged). */
@@ -216,10 +239,16 @@ static void start_listening(void)
 	int gfd = daemon_listener(srv.d, "gateway");
 	if (gfd >= 0) {
 		/* loftd checked the list before it opened the port; checked again
-		 * here so a bad list never opens the port to everyone */
-		if (gateway_load(&srv.gw) < 0)
-			fatal("event=config-error key=smtpd.gateway_from error=\"a list of "
-			      "addresses or CIDR blocks\"");
+		 * here so a bad list never opens the port to everyone.  A bad
+		 * one (the store changed since) refuses everyone at connect
+		 * rather than stopping loft-smtpd, whose other ports stay up */
+		if (gateway_load(&srv.gw) < 0) {
+			memset(&srv.gw, 0, sizeof(srv.gw));
+			log_err(NULL,
+				"event=gateway-closed reason=\"the gateway settings are not "
+				"valid: every client is refused\" hint=\"loftctl inbound gateway "
+				"show\"");
+		}
 		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
 			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
 		any = 1;
@@ -238,6 +267,7 @@ static void on_serve(struct daemon *d, void *arg)
 	/* a pass is written within a moment of being earned: 5 s of overlap
 	 * covers one earned before the start-up's load and written after it */
 	load_greet_passes(standby_since - 5);
+	load_hostname();
 	start_listening();
 }
 
@@ -267,12 +297,16 @@ static void on_reload(struct daemon *d, void *arg)
 	/* who may use the gateway port (its number needs a restart of loftd) */
 	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
 		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+	load_hostname();
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
 }
 
 static void on_notify(struct daemon *d, const char *topic, void *arg)
 {
 	(void)arg;
+	/* "settings": the wizard's mail.hostname may have changed */
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
 	/* "gateway": the admin changed who may use the gateway port */
 	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
 	    gateway_load(&srv.gw) < 0)
@@ -281,7 +315,7 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 
 int main(int argc, char **argv)
 {
-	char err[512], host[256];
+	char err[512];
 	struct daemon_hooks hooks = {
 	    .stop = on_stop, .reload = on_reload, .notify = on_notify, .serve = on_serve};
 
@@ -303,21 +337,13 @@ int main(int argc, char **argv)
 	load_authlimit(daemon_config(srv.d));
 	srv.passed = greetpass_new(srv.lim.greeting_pass_ttl_s * 1000, srv.lim.greeting_pass_max);
 
-	const char *hn = config_get(daemon_config(srv.d), "hostname", NULL);
-	if (!hn) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hn = host;
-	}
-	snprintf(srv.hostname, sizeof(srv.hostname), "%s", hn);
-
 	if (store_open(daemon_db_path(srv.d), &srv.st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
 	/* the loop's handle only looks up domains, users and aliases */
 	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
 	load_greet_passes(0);
+	load_hostname();
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
 	uint64_t athreads;
@@ -338,6 +364,7 @@ int main(int argc, char **argv)
 	    .max_per_ip = (unsigned)srv.lim.max_per_ip,
 	    .refusal = {"421 4.7.0 Too many connections, try again later\r\n",
 			"421 4.7.0 Too many connections from your address\r\n"},
+	    .refused = on_refused,
 	};
 	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
 	if (daemon_standby(srv.d)) {
@@ -351,6 +378,7 @@ int main(int argc, char **argv)
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);
 	smtp_greet_pass_flush(&srv);
+	smtp_stat_flush(&srv);
 	authcheck_free(srv.ac);
 	store_close(srv.st);
 	tls_ctx_free(srv.tls);
@@ -358,6 +386,7 @@ int main(int argc, char **argv)
 	greetpass_free(srv.passed);
 	ev_timer_free(srv.trim);
 	ev_timer_free(srv.greet_save);
+	ev_timer_free(srv.stat_save);
 	listener_free(srv.lsn);
 	daemon_free(srv.d);
 	return rc;

@@ -309,6 +309,8 @@ static void on_scan_timer(struct evloop *ev, struct ev_timer *t, void *arg)
 	ev_timer_arm(t, q->conf.scan_ms);
 }
 
+static void load_helo(struct queue *q);
+
 static void on_notify(struct daemon *d, const char *topic, void *arg)
 {
 	struct queue *q = arg;
@@ -317,6 +319,8 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 	if (strcmp(topic, "queue") == 0) {
 		q->scan_wanted = 1;
 		ev_timer_arm(q->scan_timer, 0);
+	} else if (strcmp(topic, "settings") == 0) {
+		load_helo(q);
 	}
 }
 
@@ -391,10 +395,24 @@ static void tls_drop(struct queue *q)
 	q->tls_reload = 0;
 }
 
+/* The EHLO/HELO name (daemon_mail_hostname: loft.conf's hostname, else
+ * the wizard's mail.hostname); sessions already past EHLO keep what they
+ * said. */
+static void load_helo(struct queue *q)
+{
+	char host[256];
+	const char *from = daemon_mail_hostname(q->d, q->st, host, sizeof(host));
+
+	if (strcmp(host, q->conf.helo) != 0)
+		log_info(NULL, "event=helo-name name=%s from=%s", host, from);
+	snprintf(q->conf.helo, sizeof(q->conf.helo), "%s", host);
+}
+
 static void on_reload(struct daemon *d, void *arg)
 {
 	(void)d;
 	tls_drop(arg);
+	load_helo(arg);
 	log_info(NULL, "event=reloaded");
 }
 
@@ -413,16 +431,6 @@ static void load_conf(struct queue *q)
 {
 	struct config *cfg = daemon_config(q->d);
 	struct queue_conf *c = &q->conf;
-	const char *hn = config_get(cfg, "hostname", NULL);
-	char host[256];
-
-	if (!hn) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hn = host;
-	}
-	snprintf(c->helo, sizeof(c->helo), "%s", hn);
 	c->mx_port = (int)conf_u64(cfg, "queue.mx_port", 25, 1, 65535);
 	c->timeout_ms = conf_u64(cfg, "queue.timeout", 300, 1, 3600) * 1000;
 	c->connect_timeout_ms = conf_u64(cfg, "queue.connect_timeout", 30, 1, 600) * 1000;
@@ -462,6 +470,7 @@ int main(int argc, char **argv)
 		fatal("event=db-open-failed error=\"%s\"", err);
 	if (store_set_cache_kib(q->st, 128) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
+	load_helo(q);
 	q->raw = store_raw_new(q->st);
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);

@@ -57,6 +57,17 @@ struct smtpd_limits {
 	uint64_t greeting_delay_ms;    /* early-talker window */
 	uint64_t greeting_pass_ttl_s;  /* a passed address is greeted at once */
 	uint64_t greeting_pass_max;    /* addresses remembered at most */
+	uint64_t stats_interval_ms;    /* counts for the chart: written after this */
+};
+
+/* What the dashboard chart counts (stats.c, store_smtpstats.h). */
+enum smtp_stat {
+	SMTP_STAT_RECEIVED, /* a message accepted on the MX port */
+	SMTP_STAT_RCPT,	    /* a recipient refused */
+	SMTP_STAT_CONN,	    /* a connection refused (early talker, limits, gateway) */
+	SMTP_STAT_AUTH,	    /* a login failed or refused */
+	SMTP_STAT_DATA,	    /* a message body refused */
+	SMTP_STAT_N
 };
 
 struct smtpd {
@@ -85,6 +96,10 @@ struct smtpd {
 	} pending[SMTPD_PASS_PENDING];
 	size_t n_pending;
 	struct ev_timer *greet_save;
+	/* counts for the dashboard not yet in the store (stats.c) */
+	uint64_t stat_n[SMTP_STAT_N];
+	int64_t stat_day;
+	struct ev_timer *stat_save;
 };
 
 /* The listener's accept callback (lib/service/listener.h; arg is the
@@ -106,6 +121,14 @@ uint64_t smtp_wall_ms(void);
 void smtp_greet_pass_note(struct smtpd *srv, const char *ip);
 /* Writes the passes not yet in the store now (at a stop). */
 void smtp_greet_pass_flush(struct smtpd *srv);
+
+/* --- stats.c ------------------------------------------------------------- */
+
+/* Counts one event of kind for today; written to the store within
+ * smtpd.stats_interval_ms. */
+void smtp_stat_count(struct smtpd *srv, enum smtp_stat kind);
+/* Writes the counts not yet in the store now (the timer, a stop). */
+void smtp_stat_flush(struct smtpd *srv);
 
 /* --- deliver.c ---------------------------------------------------------- */
 

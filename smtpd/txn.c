@@ -151,6 +151,8 @@ static void session_committed(struct commit_job *job)
 	if (job->ok) {
 		smtp_deliver_log(&s->req, &s->ready);
 		log_debug(s->sid, "event=committed batch=%zu", job->batch);
+		if (s->port == PORT_MX)
+			smtp_stat_count(s->srv, SMTP_STAT_RECEIVED);
 		smtp_reply(s, "250 2.0.0 Ok: stored as %lld", (long long)s->ready.message_id);
 	} else {
 		char q[200];
@@ -172,6 +174,9 @@ static void message_end(struct session *s)
 	unsigned flags = s->dr.raw ? smtp_data_finish(&s->dr) : smtp_data_flags(&s->dr);
 	char line[300];
 
+	if ((flags & (SMTP_DATA_TOOBIG | SMTP_DATA_BARE | SMTP_DATA_NUL | SMTP_DATA_LONGLINE)) ||
+	    s->dr.total > s->srv->lim.max_message_size || s->body.len == DELIVER_GAP)
+		smtp_stat_count(s->srv, SMTP_STAT_DATA);
 	if ((flags & SMTP_DATA_TOOBIG) || s->dr.total > s->srv->lim.max_message_size) {
 		smtp_reply(s, "552 5.3.4 Message exceeds the size limit of %llu bytes",
 			   (unsigned long long)s->srv->lim.max_message_size);
@@ -221,6 +226,7 @@ static void message_end(struct session *s)
 		    .body = &s->body,
 		};
 		if (smtp_deliver_prepare(&s->req, &s->ready, line, sizeof(line)) < 0) {
+			smtp_stat_count(s->srv, SMTP_STAT_DATA);
 			smtp_reply(s, "%s", line);
 		} else {
 			/* wait for the commit: no input is read meanwhile */
@@ -254,7 +260,7 @@ void smtp_cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	int r;
 
-	if (s->port != PORT_MX && !s->authed) {
+	if ((s->port != PORT_MX && !s->authed) || s->gw_auth == 1) {
 		smtp_reply(s, "530 5.7.0 Authentication required");
 		smtp_bad(s);
 		return;
@@ -390,6 +396,7 @@ void smtp_cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	int r, local;
 
 	if (s->n_rcpt >= s->srv->lim.max_recipients) {
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
@@ -401,18 +408,22 @@ void smtp_cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	case SMTP_ADDR_ROUTING:
 	case SMTP_ADDR_LITERAL:
 		log_warn(s->sid, "event=relay-trick kind=%d peer=%s", r, s->ip);
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "550 5.7.1 Relay access denied: address form not accepted");
 		smtp_bad(s);
 		return;
 	case SMTP_ADDR_BADPARAM:
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "555 5.5.4 Unsupported RCPT parameter");
 		smtp_bad(s);
 		return;
 	case SMTP_ADDR_UTF8:
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
 		smtp_bad(s);
 		return;
 	default:
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
 		smtp_bad(s);
 		return;
@@ -434,6 +445,7 @@ void smtp_cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 			char q[300];
 			log_quote(q, sizeof(q), addr, strlen(addr));
 			log_warn(s->sid, "event=relay-denied rcpt=%s peer=%s", q, s->ip);
+			smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 			smtp_reply(s, "550 5.7.1 Relay access denied");
 			smtp_bad(s);
 			return;
@@ -455,6 +467,7 @@ resolved:
 		return;
 	}
 	if (r == 0) {
+		smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 		smtp_reply(s, "550 5.1.1 No such user here");
 		smtp_bad(s);
 		return;
@@ -475,6 +488,7 @@ resolved:
 		if (full) {
 			log_info(s->sid, "event=rcpt-over-quota rcpt=%s user_id=%lld", addr,
 				 (long long)rc.user_ids[i]);
+			smtp_stat_count(s->srv, SMTP_STAT_RCPT);
 			smtp_reply(s, "452 4.2.2 Mailbox full");
 			return;
 		}

@@ -20,9 +20,9 @@
 #define DNS_MAX_NAME	       254 /* 253 plus an optional trailing dot */
 #define DNS_MAX_KIDS	       (1 + 2 * DNS_MAX_MXHOSTS)
 
-enum dns_kind { DNS_K_A, DNS_K_AAAA, DNS_K_MX, DNS_K_TXT, DNS_K_PTR, DNS_K_MXHOSTS };
+enum dns_kind { DNS_K_A, DNS_K_AAAA, DNS_K_MX, DNS_K_TXT, DNS_K_PTR, DNS_K_MXHOSTS, DNS_K_SRV };
 
-static const char *const dns_kind_name[] = {"A", "AAAA", "MX", "TXT", "PTR", "MXHOSTS"};
+static const char *const dns_kind_name[] = {"A", "AAAA", "MX", "TXT", "PTR", "MXHOSTS", "SRV"};
 
 /* One MX host being resolved for dns_resolve_mx_hosts. */
 struct dns_mxh {
@@ -43,6 +43,7 @@ struct dns_req {
 		dns_txt_fn txt;
 		dns_name_fn name;
 		dns_mxhosts_fn mxhosts;
+		dns_srv_fn srv;
 	} fn;
 	void *arg;
 	char *name;
@@ -57,6 +58,7 @@ struct dns_req {
 	struct dns_addr *addrs;
 	struct dns_mx *mx;
 	struct dns_txt *txt;
+	struct dns_srv *srv;
 	char **names;
 
 	/* PTR: the address asked about, for ares_parse_ptr_reply */
@@ -215,7 +217,11 @@ static void dns_result_free(struct dns_req *r)
 		free((char *)r->txt[i].data);
 	for (size_t i = 0; r->names && i < r->n; i++)
 		free(r->names[i]);
+	for (size_t i = 0; r->srv && i < r->n; i++)
+		free((char *)r->srv[i].target);
 	free(r->addrs);
+	free(r->srv);
+	r->srv = NULL;
 	free(r->mx);
 	free(r->txt);
 	free(r->names);
@@ -348,6 +354,9 @@ static void dns_call(struct dns_req *r, enum dns_status st)
 		break;
 	case DNS_K_TXT:
 		r->fn.txt(r->arg, st, ok ? r->txt : NULL, ok ? r->n : 0);
+		break;
+	case DNS_K_SRV:
+		r->fn.srv(r->arg, st, ok ? r->srv : NULL, ok ? r->n : 0);
 		break;
 	case DNS_K_PTR:
 		r->fn.name(r->arg, st, ok ? (const char *const *)r->names : NULL, ok ? r->n : 0);
@@ -516,6 +525,38 @@ static enum dns_status dns_parse_txt(struct dns_req *r, const unsigned char *abu
 	return r->n ? DNS_OK : DNS_NODATA;
 }
 
+/* Sorted by priority, then the heavier weight first: the order a client
+ * would most likely try them in (RFC 2782's weighted pick is random). */
+static enum dns_status dns_parse_srv(struct dns_req *r, const unsigned char *abuf, int alen)
+{
+	struct ares_srv_reply *list = NULL, *m;
+	size_t total = 0;
+	int st = ares_parse_srv_reply(abuf, alen, &list);
+
+	if (st != ARES_SUCCESS)
+		return dns_map(st);
+	for (m = list; m; m = m->next)
+		total++;
+	r->srv = calloc(total ? total : 1, sizeof(*r->srv));
+	if (!r->srv)
+		bug("out of memory");
+	for (m = list; m && r->n < DNS_MAX_RECORDS; m = m->next) {
+		size_t i = r->n++;
+		while (i > 0 && (r->srv[i - 1].priority > m->priority ||
+				 (r->srv[i - 1].priority == m->priority &&
+				  r->srv[i - 1].weight < m->weight))) {
+			r->srv[i] = r->srv[i - 1];
+			i--;
+		}
+		r->srv[i].priority = m->priority;
+		r->srv[i].weight = m->weight;
+		r->srv[i].port = m->port;
+		r->srv[i].target = dns_strip_dot(m->host ? m->host : "");
+	}
+	ares_free_data(list);
+	return r->n ? DNS_OK : DNS_NODATA;
+}
+
 static enum dns_status dns_parse_ptr(struct dns_req *r, const unsigned char *abuf, int alen)
 {
 	struct hostent *h = NULL;
@@ -570,6 +611,8 @@ static void dns_on_answer(void *arg, int status, int timeouts, unsigned char *ab
 		r->st = dns_parse_mx(r, abuf, alen);
 	else if (r->kind == DNS_K_TXT)
 		r->st = dns_parse_txt(r, abuf, alen);
+	else if (r->kind == DNS_K_SRV)
+		r->st = dns_parse_srv(r, abuf, alen);
 	else
 		r->st = dns_parse_ptr(r, abuf, alen);
 	if (r->st != DNS_OK)
@@ -585,7 +628,8 @@ static struct dns_req *dns_send_class(struct dns *d, enum dns_kind kind, int dns
 				      const char *name, void *arg)
 {
 	static const int types[] = {
-	    [DNS_K_A] = 1, [DNS_K_AAAA] = 28, [DNS_K_MX] = 15, [DNS_K_TXT] = 16, [DNS_K_PTR] = 12,
+	    [DNS_K_A] = 1,    [DNS_K_AAAA] = 28, [DNS_K_MX] = 15,
+	    [DNS_K_TXT] = 16, [DNS_K_PTR] = 12,	 [DNS_K_SRV] = 33,
 	};
 	struct dns_req *r;
 
@@ -647,6 +691,15 @@ struct dns_req *dns_query_txt_chaos(struct dns *d, const char *name, dns_txt_fn 
 
 	if (r)
 		r->fn.txt = fn;
+	return r;
+}
+
+struct dns_req *dns_query_srv(struct dns *d, const char *name, dns_srv_fn fn, void *arg)
+{
+	struct dns_req *r = dns_send(d, DNS_K_SRV, name, arg);
+
+	if (r)
+		r->fn.srv = fn;
 	return r;
 }
 

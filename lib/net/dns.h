@@ -48,6 +48,12 @@ struct dns_mx {
 	const char *host; /* without a trailing dot */
 };
 
+/* One SRV record (RFC 2782). */
+struct dns_srv {
+	unsigned int priority, weight, port;
+	const char *target; /* without a trailing dot; "" for "." (service not offered) */
+};
+
 struct dns_txt {
 	const char *data; /* the record's strings concatenated, NUL-terminated */
 	size_t len;	  /* may hold NUL bytes: use len, not strlen */
@@ -65,6 +71,7 @@ struct dns_mx_host {
 typedef void (*dns_addr_fn)(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n);
 typedef void (*dns_mx_fn)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 typedef void (*dns_txt_fn)(void *arg, enum dns_status st, const struct dns_txt *txt, size_t n);
+typedef void (*dns_srv_fn)(void *arg, enum dns_status st, const struct dns_srv *srv, size_t n);
 typedef void (*dns_name_fn)(void *arg, enum dns_status st, const char *const *names, size_t n);
 typedef void (*dns_mxhosts_fn)(void *arg, enum dns_status st, const struct dns_mx_host *hosts,
 			       size_t n);
@@ -117,6 +124,12 @@ struct dns_req *dns_query_txt(struct dns *d, const char *name, dns_txt_fn fn, vo
 /* TXT in class CHAOS (whoami.cloudflare, version.bind): what a server says
  * about itself or about the asker. */
 struct dns_req *dns_query_txt_chaos(struct dns *d, const char *name, dns_txt_fn fn, void *arg);
+/* SRV records of name ("_imaps._tcp.example.org"), sorted by priority
+ * (ties by higher weight first, then answer order).  A lone "0 0 0 ." record
+ * (RFC 2782: the service is decidedly not offered) is delivered as one
+ * entry with an empty target, not as NODATA, so callers can tell the two
+ * apart. */
+struct dns_req *dns_query_srv(struct dns *d, const char *name, dns_srv_fn fn, void *arg);
 /* ip is a v4 or v6 address in text; NULL if it is not one. */
 struct dns_req *dns_query_ptr(struct dns *d, const char *ip, dns_name_fn fn, void *arg);
 

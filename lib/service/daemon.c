@@ -11,6 +11,8 @@
 
 #include "dns.h"
 #include "log.h"
+#include "pages.h"
+#include "store_settings.h"
 #include "strnum.h"
 #include "tls.h"
 
@@ -348,6 +350,11 @@ int daemon_run(struct daemon *d)
 	 * to restart at once, not a start-up failure to back off from */
 	if (d->control >= 0)
 		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* the start-up code (configuration, the store's schema) is done:
+	 * its pages of the program and of the stack stop counting in RSS
+	 * (issue 14) */
+	pages_drop_code();
+	pages_drop_stack();
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;
@@ -365,4 +372,43 @@ void daemon_free(struct daemon *d)
 	ev_free(d->ev);
 	config_free(d->cfg);
 	free(d);
+}
+
+/* Letters, digits, dots and hyphens only: the name goes into reply lines
+ * and headers, so nothing else may come through from the database. */
+static int hostname_plain(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+const char *daemon_mail_hostname(struct daemon *d, struct store *st, char *out, size_t n)
+{
+	const char *hn = config_get(d->cfg, "hostname", NULL);
+	char v[256];
+
+	if (hn) {
+		snprintf(out, n, "%s", hn);
+		return "config";
+	}
+	if (st && store_setting_get(st, "mail.hostname", v, sizeof(v)) == 0) {
+		if (hostname_plain(v)) {
+			snprintf(out, n, "%s", v);
+			return "setting";
+		}
+		log_warn(NULL,
+			 "event=setting-ignored key=mail.hostname reason=\"not a host name\"");
+	}
+	if (gethostname(v, sizeof(v) - 1) < 0)
+		snprintf(v, sizeof(v), "localhost");
+	v[sizeof(v) - 1] = '\0';
+	snprintf(out, n, "%s", v);
+	return "system";
 }

@@ -78,6 +78,18 @@ struct dns *daemon_dns(struct daemon *d);
 /* Loads the server TLS context from those files.  Returns it, or NULL with
  * a warning logged (the daemon then serves without TLS). */
 struct tls_ctx *daemon_tls_server(struct daemon *d);
+struct store;
+/*
+ * The name this box gives itself in SMTP (banner, EHLO/HELO, Received,
+ * Message-ID): loft.conf's hostname when set (the operator's override),
+ * else the mail.hostname setting that loft-admin's wizard writes (st may
+ * be NULL to skip it; a value that is not a plain host name is ignored
+ * with a warning), else the system's host name.  Writes it to out and
+ * returns where it came from: "config", "setting" or "system".  Daemons
+ * read it again on "reload" and on "notify settings" (loft-admin sends
+ * that after a change).
+ */
+const char *daemon_mail_hostname(struct daemon *d, struct store *st, char *out, size_t n);
 /* Tells loftd "ready", then runs the loop; returns the process exit status. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);

@@ -148,6 +148,8 @@ static void refuse(struct listener *l, int fd, const char *ip, const struct list
 	if (!ls->implicit_tls && msg && send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug(NULL, "event=refusal-unsent peer=%s errno=%d", ip, errno);
 	close(fd);
+	if (l->conf.refused)
+		l->conf.refused(l->arg, (enum listener_refusal)why);
 }
 
 static void watch_all(struct listener *l, int events)

@@ -50,6 +50,9 @@ struct listener_conf {
 	/* The line a refused client gets on a plain port (with CRLF), by
 	 * reason; NULL closes without a word. */
 	const char *refusal[2];
+	/* Told of each refusal, with listener_new's arg (may be NULL): the
+	 * daemon's count of refused connections (loft-smtpd's chart). */
+	void (*refused)(void *arg, enum listener_refusal why);
 };
 
 /* A connection within the limits: fd (non-blocking, close-on-exec) is the

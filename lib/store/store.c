@@ -160,7 +160,19 @@ static const char *const migrations[] = {
      "INSERT INTO fts_hdr(fts_hdr, rank) VALUES('automerge', 16);"),
     /* 11: quota (issue 12): a user's mailbox limit in bytes, 0 = none */
     ("ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"),
-    /* 12: killbench (issue 16): FTS5 merges a level all at once, inside
+    /* 12: smtp rejections (issue 12): loft-smtpd's counts per UTC day and
+     * kind for the dashboard chart, added every few seconds from memory
+     * (store_smtpstats.h), never a row per rejection */
+    ("CREATE TABLE smtp_daily(day INTEGER NOT NULL, kind TEXT NOT NULL,"
+     " n INTEGER NOT NULL, PRIMARY KEY(day, kind)) WITHOUT ROWID;"),
+    /* 13: imap (issue 9, APPEND load): messages stored without their
+     * search index rows yet (store_set_defer_index); store_index_pending
+     * writes them, and a text search reads those of its mailbox.  A mark
+     * goes with its message. */
+    ("CREATE TABLE fts_pending(message_id INTEGER PRIMARY KEY);"
+     "CREATE TRIGGER messages_fts_pending_del AFTER DELETE ON messages BEGIN"
+     " DELETE FROM fts_pending WHERE message_id = OLD.id; END;"),
+    /* 14: killbench (issue 16): FTS5 merges a level all at once, inside
      * the writing transaction, when it holds crisismerge (16) segments;
      * with automerge also 16 (migration 10) no incremental merge ran
      * before that, so now and then a commit merged most of the index:
@@ -539,6 +551,14 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 fail:
 	store_close(st);
 	return -1;
+}
+
+int store_set_relaxed_sync(struct store *st)
+{
+	/* WAL with NORMAL: a commit is atomic and never corrupts, but the
+	 * last ones may be undone by a power cut (the WAL is synced at
+	 * checkpoints) */
+	return store_exec(st, "PRAGMA synchronous = NORMAL");
 }
 
 int store_set_cache_kib(struct store *st, unsigned kib)

@@ -229,7 +229,8 @@ int store_admin_queue_delete(struct store *st, int64_t queue_id)
 
 int store_admin_usage(struct store *st, store_admin_usage_cb cb, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT u.address, count(m.id), coalesce(sum(m.size), 0)"
+	sqlite3_stmt *s = store_stmt(st, "SELECT u.address, count(m.id), coalesce(sum(m.size), 0),"
+					 " u.quota_bytes"
 					 " FROM users u"
 					 " LEFT JOIN mailboxes b ON b.user_id = u.id"
 					 " LEFT JOIN entries e ON e.mailbox_id = b.id"
@@ -242,7 +243,7 @@ int store_admin_usage(struct store *st, store_admin_usage_cb cb, void *arg)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		n++;
 		if (cb(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
-		       sqlite3_column_int64(s, 2)))
+		       sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)))
 			break;
 	}
 	return store_rows_done(st, s, rc, n, "usage");

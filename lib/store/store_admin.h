@@ -64,11 +64,11 @@ int store_admin_stats(struct store *st, struct store_admin_stats *out);
  * time.  done[0] and bounced[0] are the oldest day.  Returns 0 or -1. */
 int store_admin_daily(struct store *st, int64_t now, int ndays, int64_t *done, int64_t *bounced);
 
-/* Every user with the number of messages in its mailboxes and their
- * total size (a message filed twice counts twice), by address.  Returns
- * the count or -1. */
-typedef int (*store_admin_usage_cb)(void *arg, const char *address, int64_t messages,
-				    int64_t bytes);
+/* Every user with the number of messages in its mailboxes, their total
+ * size (a message filed twice counts twice) and its quota in bytes (0 =
+ * none), by address.  Returns the count or -1. */
+typedef int (*store_admin_usage_cb)(void *arg, const char *address, int64_t messages, int64_t bytes,
+				    int64_t quota);
 int store_admin_usage(struct store *st, store_admin_usage_cb cb, void *arg);
 
 /* --- queue actions ------------------------------------------------------ */

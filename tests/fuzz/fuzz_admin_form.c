@@ -1,10 +1,12 @@
-/* loft-admin's form-body parser and address matcher on arbitrary bytes:
+/* loft-admin's form-body parser, address matcher and size parser (the
+ * quota field) on arbitrary bytes:
  * never crashes; every field parsed is bounded, decoded and findable. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../admin/form.h"
+#include "strnum.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,6 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	admin_form_ip_in_nets(s, NULL);
 	admin_form_ip_in_nets("192.168.1.20", s);
 	admin_form_ip_in_nets("fe80::1", s);
+	/* the same bytes as a quota from the form: a size that parses is
+	 * within the bound, and its exact form reads back to itself */
+	{
+		uint64_t v, back;
+		char txt[32];
+		if (strnum_size(s, INT64_MAX, &v) == 0) {
+			if (v > INT64_MAX)
+				abort();
+			strnum_size_exact(txt, sizeof(txt), v);
+			if (strnum_size(txt, INT64_MAX, &back) < 0 || back != v)
+				abort();
+			strnum_size_human(txt, sizeof(txt), v);
+		}
+	}
 	free(s);
 	return 0;
 }

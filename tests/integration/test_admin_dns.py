@@ -38,7 +38,13 @@ def test_dns_records_checked_live(tmp_path):
              "--address=/autoconfig.example.org/192.0.2.25",
              "--txt-record=example.org,v=spf1 mx ~all",
              "--txt-record=_dmarc.example.org,v=DMARC1; p=none",
-             "--txt-record=loft._domainkey.example.org," + parts],
+             "--txt-record=loft._domainkey.example.org," + parts,
+             # SRV: one right, one naming an old host or port, one "not offered";
+             # _submission._tcp is not published at all
+             "--srv-host=_imaps._tcp.example.org,mail.example.org,993,0,1",
+             "--srv-host=_submissions._tcp.example.org,old.example.org,465,0,1",
+             "--srv-host=_submissions._tcp.example.org,mail.example.org,25,0,1",
+             "--srv-host=_pop3s._tcp.example.org,.,0,0,0"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(str(tmp_path), "dnsmasq.log"), "w"))
         try:
             assert wait_port(port), "dnsmasq did not start"
@@ -60,7 +66,11 @@ def test_dns_records_checked_live(tmp_path):
             assert got[("TXT", "example.org")] == "in place"
             assert got[("TXT", "loft._domainkey.example.org")] == "in place"
             assert got[("TXT", "_dmarc.example.org")] == "in place"
-            assert got[("SRV", "_imaps._tcp.example.org")] == "not checked"
+            assert got[("SRV", "_imaps._tcp.example.org")] == "in place"
+            assert got[("SRV", "_submissions._tcp.example.org")] == "different"
+            assert got[("SRV", "_submission._tcp.example.org")] == "not found"
+            assert got[("SRV", "_pop3s._tcp.example.org")] == "different"
+            assert "not checked" not in b.body
             assert got[("CNAME", "autoconfig.example.org")] == "in place"
             assert got[("CNAME", "autodiscover.example.org")] == "not found"
         finally:

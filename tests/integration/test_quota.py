@@ -2,7 +2,9 @@
 a full mailbox with 452 4.2.2 (smtplib), loft-imapd refuses an APPEND that
 would go over with NO [OVERQUOTA] (RFC 9208, imaplib); 0 lifts it."""
 
+import os
 import smtplib
+import sqlite3
 
 import pytest
 
@@ -32,6 +34,29 @@ def test_loftctl_args(lf):
     p = lf.ctl("user", "quota", "nobody@example.org", "100", check=False)
     assert p.returncode != 0 and "nobody@example.org" in (p.stdout + p.stderr)
     assert "user quota" in lf.ctl("help", check=False).stdout + lf.ctl("help", check=False).stderr
+    for badv in ("2X", "1.5", "", "9999999T", "1 G B"):
+        p = lf.ctl("user", "quota", USER, badv, check=False)
+        assert p.returncode == 2 and "500M" in p.stderr, (badv, p.returncode, p.stderr)
+
+
+def test_loftctl_human_units(lf):
+    """Sizes with binary units, read back by `user quota ADDRESS` in the
+    same units."""
+    def stored():
+        with sqlite3.connect(os.path.join(lf.dir, "loft.db")) as c:
+            return c.execute("SELECT quota_bytes FROM users WHERE address = ?",
+                             (USER,)).fetchone()[0]
+    for arg, want, shown in (("500M", 500 << 20, "of 500 MB used"),
+                             ("2G", 2 << 30, "of 2 GB used"),
+                             ("1.5 GB", 3 << 29, "of 1.5 GB used"),
+                             ("2048", 2048, "of 2 KB used"),
+                             ("0", 0, "no limit")):
+        lf.ctl("user", "quota", USER, arg)
+        assert stored() == want, (arg, stored())
+        out = lf.ctl("user", "quota", USER).stdout
+        assert out.startswith(USER + ": ") and shown in out, (arg, out)
+    p = lf.ctl("user", "quota", "nobody@example.org", check=False)
+    assert p.returncode != 0 and "not found" in p.stderr
 
 
 def test_quota_enforced(lf):

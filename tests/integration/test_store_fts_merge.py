@@ -1,4 +1,4 @@
-"""The search indexes merge a little in every commit (migration 12,
+"""The search indexes merge a little in every commit (migration 14,
 lib/store/store.c): FTS5's crisismerge, the level size at which a whole
 level is merged inside one writing transaction, is 64, four times
 automerge (16), so merges of 16 segments run incrementally.  With both at
@@ -30,6 +30,6 @@ def test_new_database(tmp_path):
     data = str(tmp_path)
     ctl(data, "init")
     fts, hdr, version = config(data + "/loft.db")
-    assert version >= 12
+    assert version >= 14
     for t in (fts, hdr):
         assert t.get("crisismerge") == 64 and t.get("automerge") == 16, (fts, hdr)

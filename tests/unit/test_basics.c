@@ -39,6 +39,114 @@ static void test_strnum(void)
 	ok(strnum_uint("4294967296", 4294967295U, &u) < 0, "strnum: uint overflow");
 }
 
+static void test_strnum_size(void)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint64_t v;
+	} cases[] = {
+	    {"0", 0, 0},
+	    {"1048576", 0, 1048576},
+	    {"500M", 0, 500ULL << 20},
+	    {"500m", 0, 500ULL << 20},
+	    {"2G", 0, 2ULL << 30},
+	    {"2 GB", 0, 2ULL << 30},
+	    {"2GiB", 0, 2ULL << 30},
+	    {"1.5G", 0, 3ULL << 29},
+	    {"1.25 K", 0, 1280},
+	    {"0.001K", 0, 1}, /* 1.024 bytes, rounded down */
+	    {"3T", 0, 3ULL << 40},
+	    {"100B", 0, 100},
+	    {"100 b", 0, 100},
+	    {"", -1, 0},
+	    {"M", -1, 0},
+	    {"lots", -1, 0},
+	    {"-1", -1, 0},
+	    {"+1G", -1, 0},
+	    {" 1G", -1, 0},
+	    {"1G ", -1, 0},
+	    {"1.G", -1, 0},
+	    {".5G", -1, 0},
+	    {"1.2345G", -1, 0},
+	    {"1.5", -1, 0}, /* a fraction of a byte */
+	    {"2X", -1, 0},
+	    {"2GBB", -1, 0},
+	    {"2Gi", -1, 0},
+	    {"2P", -1, 0},
+	    {"1\n", -1, 0},
+	    {"16777216T", -1, 0},		/* 2^64: overflow */
+	    {"99999999999999999999999", -1, 0}, /* overflow in the digits */
+	    {"8388608T", -1, 0},		/* 2^63: above INT64_MAX */
+	    {"8388607.999T", 0, (8388607ULL << 40) + 999ULL * (1ULL << 40) / 1000},
+	};
+	char buf[32];
+	const char *bp = buf; /* is_str checks for NULL */
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 12345;
+		int rc = strnum_size(cases[i].in, INT64_MAX, &v);
+		char what[120];
+		snprintf(what, sizeof(what), "strnum_size: \"%s\" %s", cases[i].in,
+			 cases[i].rc ? "refused, *out untouched" : "parsed");
+		if (cases[i].rc == 0) {
+			if (!ok(rc == 0 && v == cases[i].v, what))
+				printf("# got %d %llu\n", rc, (unsigned long long)v);
+		} else {
+			ok(rc < 0 && v == 12345, what);
+		}
+	}
+	/* every prefix of a valid size either parses or is refused cleanly */
+	const char *whole = "1.25 GiB";
+	/* "", "1", "1.", "1.2", "1.25", "1.25 ", "1.25 G", "1.25 Gi", "1.25 GiB":
+	 * a fraction needs a unit */
+	static const int want[] = {-1, 0, -1, -1, -1, -1, 0, -1, 0};
+	for (size_t n = 0; n <= strlen(whole); n++) {
+		char cut[16], what[80];
+		snprintf(cut, sizeof(cut), "%.*s", (int)n, whole);
+		snprintf(what, sizeof(what), "strnum_size: prefix \"%s\" gives %d", cut, want[n]);
+		ok((strnum_size(cut, INT64_MAX, &v) < 0 ? -1 : 0) == want[n], what);
+	}
+	ok(strnum_size("10K", 10000, &v) < 0, "strnum_size: above max refused");
+	ok(strnum_size("10000", 10000, &v) == 0 && v == 10000, "strnum_size: max itself");
+
+	strnum_size_human(buf, sizeof(buf), 0);
+	is_str(bp, "0 B", "size_human: 0");
+	strnum_size_human(buf, sizeof(buf), 1023);
+	is_str(bp, "1023 B", "size_human: bytes");
+	strnum_size_human(buf, sizeof(buf), 1024);
+	is_str(bp, "1 KB", "size_human: 1 KB");
+	strnum_size_human(buf, sizeof(buf), 500ULL << 20);
+	is_str(bp, "500 MB", "size_human: 500 MB");
+	strnum_size_human(buf, sizeof(buf), 3ULL << 29);
+	is_str(bp, "1.5 GB", "size_human: 1.5 GB");
+	strnum_size_human(buf, sizeof(buf), (2ULL << 30) - 1);
+	is_str(bp, "1.9 GB", "size_human: rounded down, never up");
+	strnum_size_human(buf, sizeof(buf), UINT64_MAX);
+	is_str(bp, "16777215.9 TB", "size_human: UINT64_MAX");
+	strnum_size_exact(buf, sizeof(buf), 0);
+	is_str(bp, "0", "size_exact: 0");
+	strnum_size_exact(buf, sizeof(buf), 2ULL << 30);
+	is_str(bp, "2G", "size_exact: 2G");
+	strnum_size_exact(buf, sizeof(buf), 3ULL << 29);
+	is_str(bp, "1536M", "size_exact: 1536M");
+	strnum_size_exact(buf, sizeof(buf), 1000);
+	is_str(bp, "1000", "size_exact: bytes");
+	strnum_size_exact(buf, sizeof(buf), 5ULL << 40);
+	is_str(bp, "5T", "size_exact: T");
+	strnum_size_exact(buf, sizeof(buf), 5ULL << 50);
+	is_str(bp, "5120T", "size_exact: no unit past T");
+	/* the exact form reads back to the same value */
+	uint64_t samples[] = {1, 1023, 1024, 1536, 3ULL << 29, (1ULL << 40) + 1024, INT64_MAX};
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		strnum_size_exact(buf, sizeof(buf), samples[i]);
+		char what[80];
+		snprintf(what, sizeof(what), "size_exact round trip: %s", buf);
+		ok(strnum_size(buf, INT64_MAX, &v) == 0 && v == samples[i], what);
+	}
+}
+
 static void test_buf(void)
 {
 	struct buf b;
@@ -267,6 +375,26 @@ static void test_utf8(void)
 	       "utf8: encoded bytes");
 	ok(utf8_valid(b.data, b.len) && utf8_chars(b.data) == 4, "utf8: round trip, 4 characters");
 	buf_free(&b);
+	/* simple case folding: ASCII, Latin-1, Greek final sigma, Cyrillic,
+	 * a 4-byte letter (Deseret), and what has no folding */
+	ok(utf8_fold_cp('Q') == 'q' && utf8_fold_cp('q') == 'q' && utf8_fold_cp('@') == '@',
+	   "fold: ASCII");
+	ok(utf8_fold_cp(0xc4) == 0xe4 && utf8_fold_cp(0x3a3) == 0x3c3 &&
+	       utf8_fold_cp(0x3c2) == 0x3c3,
+	   "fold: \u00c4, capital and final sigma");
+	ok(utf8_fold_cp(0x416) == 0x436 && utf8_fold_cp(0x10400) == 0x10428 &&
+	       utf8_fold_cp(0x20ac) == 0x20ac && utf8_fold_cp(0x4e2d) == 0x4e2d,
+	   "fold: Cyrillic, Deseret; euro and CJK unchanged");
+	ok(utf8_fold_cp(0x1e9e) == 0xdf && utf8_fold_cp(0xdf) == 0xdf,
+	   "fold: capital sharp s to sharp s (one code point)");
+	buf_init(&b, 64);
+	ok(utf8_fold("K\xc3\x96LN \xce\xa3\xcf\x82 \xff!", 13, &b) == 0, "fold: a string");
+	is_mem(b.data, b.len, "k\xc3\xb6ln \xcf\x83\xcf\x83 \xff!", (size_t)13,
+	       "fold: folded bytes, the invalid byte kept");
+	buf_free(&b);
+	buf_init(&b, 3);
+	is_int(utf8_fold("ABCD", 4, &b), -1, "fold: out of room");
+	buf_free(&b);
 }
 
 /* The child closes from 150 up: 120 stays, 200 and 900 go, and the
@@ -298,6 +426,7 @@ int main(void)
 {
 	log_init("test_basics", LOG_LVL_ERR);
 	test_strnum();
+	test_strnum_size();
 	test_buf();
 	test_config();
 	test_linereader();

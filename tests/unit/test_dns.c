@@ -107,6 +107,13 @@ static void start_dnsmasq(int port)
 		longtxt[23 + 201 + i] = 'b';
 	}
 	argv[n++] = longtxt;
+	/* SRV: two of equal priority (heavier first), one worse, and a
+	 * "not offered" record (target ".") */
+	argv[n++] = "--srv-host=_imaps._tcp.srv.test,imap2.test,993,10,5";
+	argv[n++] = "--srv-host=_imaps._tcp.srv.test,imap3.test,9993,20,100";
+	argv[n++] = "--srv-host=_imaps._tcp.srv.test,imap1.test,993,10,50";
+	argv[n++] = "--srv-host=_submission._tcp.srv.test,mail.srv.test,587,0,1";
+	argv[n++] = "--srv-host=_pop3._tcp.srv.test,.,0,0,0";
 	argv[n++] = "--ptr-record=1.2.0.192.in-addr.arpa,alias.test";
 	argv[n++] = "--ptr-record=1.2.0.192.in-addr.arpa,host.test";
 	/* RFC 7505 null MX: preference 0, root name */
@@ -208,6 +215,19 @@ static void on_txt(void *arg, enum dns_status st, const struct dns_txt *t, size_
 	for (size_t i = 0; i < n && i < 80; i++) {
 		snprintf(r->items[i], sizeof(r->items[i]), "%s", t[i].data);
 		r->lens[i] = t[i].len;
+	}
+	res_done(r, st, n);
+}
+
+/* items: "prio weight port target" */
+static void on_srv(void *arg, enum dns_status st, const struct dns_srv *s, size_t n)
+{
+	struct res *r = arg;
+
+	for (size_t i = 0; i < n && i < 80; i++) {
+		snprintf(r->items[i], sizeof(r->items[i]), "%u %u %u %s", s[i].priority,
+			 s[i].weight, s[i].port, s[i].target);
+		r->prefs[i] = s[i].priority;
 	}
 	res_done(r, st, n);
 }
@@ -414,6 +434,41 @@ int main(void)
 	is_int(r.st, DNS_OK, "CH TXT: ok");
 	ok(r.n >= 1 && strstr(r.items[0], "dnsmasq") != NULL, "CH TXT: version.bind answered");
 	ok(dns_query_txt_chaos(d, "", on_txt, &r) == NULL, "CH TXT: empty name refused");
+
+	/* SRV */
+	memset(&r, 0, sizeof(r));
+	ok(dns_query_srv(d, "_imaps._tcp.srv.test", on_srv, &r) != NULL, "SRV query started");
+	ok(r.calls == 0, "callback not run inside dns_query_srv");
+	run_for(&r, 3000);
+	is_int(r.st, DNS_OK, "SRV: ok");
+	is_int(r.n, 3, "SRV: three records");
+	is_str(r.items[0], "10 50 993 imap1.test", "SRV: best priority, heavier weight first");
+	is_str(r.items[1], "10 5 993 imap2.test", "SRV: same priority, lighter weight second");
+	is_str(r.items[2], "20 100 9993 imap3.test", "SRV: worse priority last");
+	is_int(r.calls, 1, "SRV: callback once");
+
+	memset(&r, 0, sizeof(r));
+	dns_query_srv(d, "_submission._tcp.srv.test.", on_srv, &r);
+	run_for(&r, 3000);
+	ok(r.st == DNS_OK && r.n == 1, "SRV (trailing dot): one record");
+	is_str(r.items[0], "0 1 587 mail.srv.test", "SRV: target without trailing dot");
+
+	memset(&r, 0, sizeof(r));
+	dns_query_srv(d, "_pop3._tcp.srv.test", on_srv, &r);
+	run_for(&r, 3000);
+	ok(r.st == DNS_OK && r.n == 1, "SRV \"0 0 0 .\": one record");
+	is_str(r.items[0], "0 0 0 ", "SRV \"0 0 0 .\": empty target (not offered)");
+
+	memset(&r, 0, sizeof(r));
+	dns_query_srv(d, "host.test", on_srv, &r);
+	run_for(&r, 3000);
+	is_int(r.st, DNS_NODATA, "SRV of a name with only A: NODATA");
+
+	memset(&r, 0, sizeof(r));
+	dns_query_srv(d, "_imap._tcp.nope.test", on_srv, &r);
+	run_for(&r, 3000);
+	is_int(r.st, DNS_NXDOMAIN, "SRV of a missing name: NXDOMAIN");
+	ok(dns_query_srv(d, "", on_srv, &r) == NULL, "SRV: empty name refused");
 
 	/* PTR */
 	memset(&r, 0, sizeof(r));

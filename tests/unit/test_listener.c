@@ -97,6 +97,14 @@ static void read_all(int fd, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+static int nrefused[2];
+
+static void on_refused(void *arg, enum listener_refusal why)
+{
+	(void)arg;
+	nrefused[why]++;
+}
+
 static void test_limits(void)
 {
 	char err[256], got[256];
@@ -105,6 +113,7 @@ static void test_limits(void)
 	    .max_sessions = 3,
 	    .max_per_ip = 2,
 	    .refusal = {"-FULL\r\n", "-FULL-IP\r\n"},
+	    .refused = on_refused,
 	};
 	struct listener *l = listener_new(ev, &conf, on_accept, NULL);
 	int plain = net_listen("127.0.0.1:0", 16, err, sizeof(err));
@@ -151,6 +160,8 @@ static void test_limits(void)
 	read_all(c[2], got, sizeof(got));
 	ok(!strcmp(got, "-FULL\r\n"), "over the total: the total's line");
 	close(c[2]);
+	is_int(nrefused[LISTENER_FULL_IP], 2, "refused callback: two over the per-address limit");
+	is_int(nrefused[LISTENER_FULL], 1, "refused callback: one over the total");
 	listener_session_end(l, "192.0.2.2");
 	is_int(listener_sessions_from(l, "192.0.2.2"), 0, "an address's count ends at zero");
 

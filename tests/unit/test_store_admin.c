@@ -11,6 +11,7 @@
 
 #include "store.h"
 #include "store_admin.h"
+#include "store_smtpstats.h"
 #include "store_deliver.h"
 #include "store_queue.h"
 #include "store_users.h"
@@ -39,10 +40,10 @@ static int qcb(void *arg, const struct store_queue_item *q)
 struct usage {
 	int n;
 	char addr[4][64];
-	int64_t msgs[4], bytes[4];
+	int64_t msgs[4], bytes[4], quota[4];
 };
 
-static int usage_cb(void *arg, const char *address, int64_t messages, int64_t bytes)
+static int usage_cb(void *arg, const char *address, int64_t messages, int64_t bytes, int64_t quota)
 {
 	struct usage *u = arg;
 
@@ -50,6 +51,7 @@ static int usage_cb(void *arg, const char *address, int64_t messages, int64_t by
 		snprintf(u->addr[u->n], sizeof(u->addr[0]), "%s", address);
 		u->msgs[u->n] = messages;
 		u->bytes[u->n] = bytes;
+		u->quota[u->n] = quota;
 		u->n++;
 	}
 	return 0;
@@ -151,12 +153,35 @@ int main(void)
 	{
 		struct usage u = {0};
 		store_user_add(st, "b@loft.test", "pw-pw-pw-pw", NULL);
+		store_user_quota_set(st, "b@loft.test", 500LL << 20);
 		is_int(store_admin_usage(st, usage_cb, &u), 2, "usage: two users");
 		is_str(u.addr[0], "a@loft.test", "by address");
 		is_int(u.msgs[0], 1, "a has the message");
 		is_int(u.bytes[0], (int64_t)strlen(msg), "its size");
 		is_int(u.msgs[1], 0, "b has none");
 		is_int(u.bytes[1], 0, "nothing");
+		is_int(u.quota[0], 0, "a has no quota");
+		is_int(u.quota[1], 500LL << 20, "b's quota listed");
+	}
+	{
+		/* loft-smtpd's daily counts (store_smtpstats.h) */
+		static const char *const kinds[] = {STORE_SMTP_RECEIVED, STORE_SMTP_RCPT,
+						    STORE_SMTP_CONN};
+		uint64_t c1[] = {2, 5, 0}, c2[] = {1, 1, 3};
+		int64_t now = 20000 * 86400LL + 3600, got, rec[3], rej[3];
+
+		is_int(store_smtp_daily_add(st, 20000, kinds, c1, 3), 0, "smtp daily: add");
+		is_int(store_smtp_daily_add(st, 20000, kinds, c2, 3), 0, "smtp daily: add again");
+		is_int(store_smtp_daily_add(st, 19998, kinds, c1, 3), 0,
+		       "smtp daily: two days ago");
+		is_int(store_smtp_daily_add(st, 19990, kinds, c1, 3), 0, "smtp daily: long ago");
+		store_smtp_daily_get(st, 20000, STORE_SMTP_RCPT, &got);
+		is_int(got, 6, "smtp daily: counts summed per day and kind");
+		store_smtp_daily_get(st, 19998, STORE_SMTP_CONN, &got);
+		is_int(got, 0, "smtp daily: a zero count writes no row");
+		is_int(store_smtp_daily(st, now, 3, rec, rej), 0, "smtp daily: read 3 days");
+		ok(rec[0] == 2 && rec[1] == 0 && rec[2] == 3, "smtp daily: received by day");
+		ok(rej[0] == 5 && rej[1] == 0 && rej[2] == 9, "smtp daily: rejections summed");
 	}
 	store_close(st);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
