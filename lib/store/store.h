@@ -70,6 +70,21 @@ int store_set_cache_kib(struct store *st, unsigned kib);
  * atomic, but a power cut may undo the last ones.  Only for work that is
  * redone after a crash, such as store_index_pending.  Returns 0 or -1. */
 int store_set_relaxed_sync(struct store *st);
+/* Checkpoints off a writer's path.  SQLite copies the WAL back into the
+ * database (a checkpoint: page writes and an fsync, long for a long WAL)
+ * inside the COMMIT that crosses 1000 WAL pages, so that commit returns,
+ * and its mail is acknowledged, only after the copy; a writer killed
+ * during it loses the copy and the next one starts it over.  After
+ * store_wal_manual(st), commits on st never checkpoint; store_wal_frames
+ * then says how many frames the WAL held after st's last commit (0 before
+ * one), and store_checkpoint, on another handle in another thread, copies
+ * it back beside the writer (a PASSIVE checkpoint waits for no one). */
+void store_wal_manual(struct store *st);
+int store_wal_frames(const struct store *st);
+/* Copies what it can of the WAL into the database without waiting for
+ * readers or writers.  Returns the WAL frames not yet copied (0: all), or
+ * -1 (errmsg set). */
+int store_checkpoint(struct store *st);
 /* The reason for the last failure on this handle (never NULL). */
 const char *store_errmsg(struct store *st);
 /* The schema version this program writes (PRAGMA user_version). */

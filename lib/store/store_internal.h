@@ -23,6 +23,7 @@ struct store {
 	char errmsg[512];
 	char dummy_hash[256]; /* for store_user_auth of unknown users */
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
+	int wal_frames; /* after the last commit, with store_wal_manual */
 };
 
 /* Returns a prepared, reset statement for sql, which must be a string

@@ -131,7 +131,7 @@ def bench_loft(build, args, delay_ms):
     os.chmod(td, 0o755)
     loft = None
     try:
-        conf = {"log_level": "info"}
+        conf = {"log_level": args.log_level}
         if not args.standby:
             conf["smtpd.standby"] = "no"
         if delay_ms is not None:
@@ -273,6 +273,8 @@ def main():
     ap.add_argument("--no-standby", dest="standby", action="store_false",
                     help="Loft without its standby loft-smtpd (smtpd.standby = no): "
                     "every kill waits for a whole new start")
+    ap.add_argument("--log-level", default="info", choices=("info", "debug"),
+                    help="Loft's log level (debug: every command, for --keep-log)")
     ap.add_argument("--keep-log", metavar="PREFIX",
                     help="write each Loft run's loftd log to PREFIX-<run>.log")
     args, _ = ap.parse_known_args()

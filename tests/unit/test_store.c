@@ -984,6 +984,39 @@ static void test_tx(struct store *a, struct store *b, int64_t bob)
 	is_int(store_mailbox_get(b, bob, "TxGone2", &mb), 0, "kept");
 }
 
+/* store_wal_manual: a's commits leave the WAL growing (no checkpoint
+ * inside COMMIT), store_checkpoint on another handle copies it back, and
+ * the next commit starts the WAL over. */
+static void test_wal_manual(struct store *a, struct store *b, int64_t bob)
+{
+	static char msg[16384];
+	int n = snprintf(msg, sizeof(msg), "From: w@example.org\r\nSubject: wal\r\n\r\n");
+	int prev = 0, grew = 1, i;
+
+	for (int k = n; k < (int)sizeof(msg) - 2; k += 64)
+		memcpy(msg + k,
+		       "walwalwalwalwalwalwalwalwalwalwalwalwalwalwalwalwalwalwalwalwal\r\n",
+		       (int)sizeof(msg) - 2 - k < 64 ? (size_t)((int)sizeof(msg) - 2 - k) : 64);
+	store_wal_manual(a);
+	is_int(store_checkpoint(b), 0, "a checkpoint first: the WAL starts empty");
+	for (i = 0; i < 1000 && store_wal_frames(a) < 1200; i++) {
+		if (store_deliver(a, msg, sizeof(msg) - 2, "", &bob, 1, NULL, 0, NULL) < 0)
+			break;
+		grew &= store_wal_frames(a) > prev;
+		prev = store_wal_frames(a);
+	}
+	printf("# %d frames after %d messages\n", store_wal_frames(a), i);
+	ok(store_wal_frames(a) >= 1200, "the WAL passed 1000 pages");
+	ok(grew, "and every commit made it longer: no checkpoint inside COMMIT");
+	is_int(store_checkpoint(b), 0, "another handle copies it all back");
+	is_int(store_deliver(a, msg, sizeof(msg) - 2, "", &bob, 1, NULL, 0, NULL), 0, "one more");
+	printf("# %d frames after the checkpoint and one message\n", store_wal_frames(a));
+	ok(store_wal_frames(a) > 0 && store_wal_frames(a) < 100,
+	   "the next commit starts the WAL over");
+	int64_t dv;
+	ok(store_data_version(b, &dv) == 0, "the other handle still reads");
+}
+
 static void test_backup_restore(struct store *a, int64_t bob)
 {
 	char bk[320], bad[320], err[256], db2[320];
@@ -1150,6 +1183,7 @@ int main(void)
 	test_tx(a, b, bob);
 	test_backup_restore(a, bob);
 	test_quota(a, b);
+	test_wal_manual(a, b, bob);
 
 	/* deleting a user takes its mail and the alias rows pointing at it */
 	store_alias_add(a, "pm@loft.test", "carol@loft.test");
