@@ -24,6 +24,12 @@
 #include "tls.h"
 
 #define ACME_DEFAULT_URL "https://acme-v02.api.letsencrypt.org/directory"
+/* how long loft-netwatch keeps 80 and 443 forwarded for one request
+ * (uacme's own timeouts end a request well within it) */
+#define ACME_PORT_WINDOW_S 900
+/* how long to wait for loft-netwatch's "acme-ports" before starting
+ * anyway (a router that never answers must not stop the request) */
+#define ACME_PORT_WAIT_MS 30000
 
 static struct {
 	struct admin *a;
@@ -33,11 +39,13 @@ static struct {
 	char host[256];
 	char out[4096];
 	size_t outlen;
+	int waiting; /* for loft-netwatch to forward the ports */
+	struct ev_timer *wait;
 } run = {.fd = -1};
 
 int admin_acme_running(void)
 {
-	return run.pid > 0;
+	return run.pid > 0 || run.waiting;
 }
 
 static void status(struct admin *a, const char *text)
@@ -105,6 +113,56 @@ static int install(struct admin *a)
 
 static int spawn(struct admin *a, int phase);
 
+/* The ports window: loft-netwatch forwards 80 and 443 from the router
+ * while netwatch.acme_until is in the future ("notify acme" makes it look
+ * at once), and removes them once it is past or gone. */
+static void ports_window(struct admin *a, int open)
+{
+	char v[32];
+
+	if (open) {
+		snprintf(v, sizeof(v), "%lld", (long long)time(NULL) + ACME_PORT_WINDOW_S);
+		if (store_setting_set(a->st, "netwatch.acme_until", v) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(a->st));
+	} else if (store_setting_del(a->st, "netwatch.acme_until") == -1) {
+		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(a->st));
+	}
+	daemon_notify(a->d, "acme");
+}
+
+static int netwatch_on(struct admin *a)
+{
+	int on = 1;
+
+	return config_get_bool(a->cfg, "netwatch.enabled", 1, &on) == 0 && on;
+}
+
+static void ports_ready(struct admin *a, const char *how)
+{
+	if (!run.waiting)
+		return;
+	run.waiting = 0;
+	ev_timer_disarm(run.wait);
+	log_info(NULL, "event=acme-ports ready=%s", how);
+	if (spawn(a, 1) < 0) {
+		status(a, "failed: uacme could not be started");
+		ports_window(a, 0);
+	}
+}
+
+static void on_wait(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	ports_ready(arg, "timeout");
+}
+
+void admin_acme_notify(struct admin *a, const char *topic)
+{
+	if (strcmp(topic, "acme-ports") == 0)
+		ports_ready(a, "netwatch");
+}
+
 static void reap(void)
 {
 	int st = 0, code;
@@ -120,12 +178,16 @@ static void reap(void)
 		/* 0: account made; 1 would not occur; anything else failed */
 		if (code != 0) {
 			status(a, "failed: the ACME account could not be made (see the log)");
+			ports_window(a, 0);
 			return;
 		}
-		if (spawn(a, 2) < 0)
+		if (spawn(a, 2) < 0) {
 			status(a, "failed: uacme could not be started");
+			ports_window(a, 0);
+		}
 		return;
 	}
+	ports_window(a, 0);
 	/* 1: the certificate is still current, which is fine too */
 	char msg[400];
 
@@ -249,7 +311,23 @@ int admin_acme_start(struct admin *a, const char *hostname, const char **why)
 		*why = "A certificate request is already under way.";
 		return -1;
 	}
+	if (run.waiting) {
+		*why = "A certificate request is already under way.";
+		return -1;
+	}
 	snprintf(run.host, sizeof(run.host), "%s", hostname);
+	/* the CA comes to port 80 from outside: loft-netwatch asks the router
+	 * to forward 80 and 443 first, and says "acme-ports" when it has */
+	if (netwatch_on(a)) {
+		if (!run.wait)
+			run.wait = ev_timer_new(a->ev, on_wait, a);
+		run.waiting = 1;
+		ev_timer_arm(run.wait, ACME_PORT_WAIT_MS);
+		ports_window(a, 1);
+		store_setting_set(a->st, "acme.status", "running");
+		log_info(NULL, "event=acme-ports-asked host=%s", run.host);
+		return 0;
+	}
 	if (spawn(a, 1) < 0) {
 		*why = "The certificate program (uacme) could not be started.";
 		return -1;

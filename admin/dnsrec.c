@@ -91,20 +91,40 @@ int admin_dns_compute(struct admin *a, struct dnsrecs *d)
 	admin_names(a, dom, host);
 	if (!dom[0])
 		return -1;
-	snprintf(v, sizeof(v), "10 %s.", host);
-	add(d, "MX", dom, v, "Mail for your domain goes to this box.", DNSREC_MX, host);
+	/* an inbound gateway (the ISP blocks port 25 in) holds the public MX
+	 * and forwards to the box's gateway port (gateway.h) */
+	char gwmx[256] = "";
+	if (store_setting_get(a->st, "inbound.gateway_mx", gwmx, sizeof(gwmx)) != 0)
+		gwmx[0] = '\0';
+	snprintf(v, sizeof(v), "10 %s.", gwmx[0] ? gwmx : host);
+	add(d, "MX", dom, v,
+	    gwmx[0] ? "Mail for your domain goes to your inbound gateway, which passes it on to "
+		      "this box."
+		    : "Mail for your domain goes to this box.",
+	    DNSREC_MX, gwmx[0] ? gwmx : host);
 	/* the public address loft-netwatch's last check found, if any */
 	v[0] = '\0';
 	store_nw_check_list(a->st, 1, last_address, v);
 	if (!v[0])
 		snprintf(v, sizeof(v), "your public IPv4 address");
 	add(d, "A", host, v,
-	    "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.",
+	    gwmx[0]
+		? "Where the box is; your router forwards the gateway port and ports 465, 587, "
+		  "993 and 443 to it."
+		: "Where the box is; your router forwards ports 25, 465, 587, 993 and 443 to it.",
 	    DNSREC_ADDR, NULL);
-	if (inc[0])
-		snprintf(v, sizeof(v), "v=spf1 mx %s ~all", inc);
+	/* SPF names who sends: with a gateway the MX only receives, so "mx"
+	 * would allow the gateway and not the box; the box by its host name
+	 * (a:, which follows dynamic-DNS updates), plus the relay's include */
+	char who[300];
+	if (gwmx[0])
+		snprintf(who, sizeof(who), "a:%s", host);
 	else
-		snprintf(v, sizeof(v), "v=spf1 mx ~all");
+		snprintf(who, sizeof(who), "mx");
+	if (inc[0])
+		snprintf(v, sizeof(v), "v=spf1 %s %s ~all", who, inc);
+	else
+		snprintf(v, sizeof(v), "v=spf1 %s ~all", who);
 	add(d, "TXT", dom, v, "Which servers may send mail as your domain.", DNSREC_TXT_PREFIX,
 	    "v=spf1");
 	/* the DKIM key loft-queue signs with (dkim_keys); made when the

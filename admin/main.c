@@ -113,9 +113,16 @@ static int socket_port(int fd)
 	return 0;
 }
 
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	(void)d;
+	(void)arg;
+	admin_acme_notify(&A, topic);
+}
+
 int main(int argc, char **argv)
 {
-	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload};
+	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload, .notify = on_notify};
 	struct authlimit_conf alc;
 	char err[512];
 	const char *hn;

@@ -395,7 +395,16 @@ static int cmd_dns(int argc, char **argv)
 		printf("%s.\t\tA\t%s\n", host, addr);
 	else
 		printf("; %s.\tA\t<your public IPv4 address>   (and AAAA for IPv6)\n", host);
-	printf("%s.\t\tTXT\t\"v=spf1 mx%s%s ~all\"\n", dom, pre ? " " : "", pre ? pre->spf : "");
+	/* SPF names who sends.  With a gateway the MX is the gateway, which
+	 * only receives: "mx" would allow it and not this box, so the box is
+	 * named by its host name (a:, which follows the dynamic-DNS updates
+	 * where an ip4: would go stale), with the relay's include as always */
+	if (gwmx[0])
+		printf("%s.\t\tTXT\t\"v=spf1 a:%s%s%s ~all\"\n", dom, host, pre ? " " : "",
+		       pre ? pre->spf : "");
+	else
+		printf("%s.\t\tTXT\t\"v=spf1 mx%s%s ~all\"\n", dom, pre ? " " : "",
+		       pre ? pre->spf : "");
 	if (shost[0] && !pre)
 		printf("; the smarthost %s is not a known preset: add the SPF include its "
 		       "provider documents\n",

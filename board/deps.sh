@@ -4,7 +4,8 @@
 # As root it runs apt-get itself; otherwise through sudo.
 set -e
 
-build="build-essential pkg-config libmbedtls-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libcrypt-dev zlib1g-dev libqrcodegen-dev openssl libnatpmp-dev libminiupnpc-dev"
+# lld links the static program in board/static.order (Makefile, issue 14)
+build="build-essential pkg-config libmbedtls-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libcrypt-dev zlib1g-dev libqrcodegen-dev openssl libnatpmp-dev libminiupnpc-dev lld"
 # loft-admin runs uacme (ACME certificates) on the box
 run_extra="uacme"
 # clients nobody here wrote, and the real servers the tests talk to

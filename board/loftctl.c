@@ -21,9 +21,9 @@
 
 /* In the order of the usage text. */
 static const struct ctl_cmd *const commands[] = {
-    &ctl_cmd_init,   &ctl_cmd_domain,	 &ctl_cmd_user,	  &ctl_cmd_alias,
-    &ctl_cmd_queue,  &ctl_cmd_smarthost, &ctl_cmd_dns,	  &ctl_cmd_route,
-    &ctl_cmd_status, &ctl_cmd_events,	 &ctl_cmd_backup, &ctl_cmd_restore,
+    &ctl_cmd_init,	&ctl_cmd_domain, &ctl_cmd_user,	   &ctl_cmd_alias, &ctl_cmd_queue,
+    &ctl_cmd_smarthost, &ctl_cmd_dns,	 &ctl_cmd_inbound, &ctl_cmd_route, &ctl_cmd_status,
+    &ctl_cmd_events,	&ctl_cmd_backup, &ctl_cmd_restore,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -25,6 +25,7 @@ extern const struct ctl_cmd ctl_cmd_queue;				   /* ctl_queue.c */
 extern const struct ctl_cmd ctl_cmd_status, ctl_cmd_events;		   /* ctl_status.c */
 extern const struct ctl_cmd ctl_cmd_route;				   /* ctl_route.c */
 extern const struct ctl_cmd ctl_cmd_smarthost, ctl_cmd_dns;		   /* ctl_outbound.c */
+extern const struct ctl_cmd ctl_cmd_inbound;				   /* ctl_inbound.c */
 
 /* The data directory (-d, $LOFT_DATADIR, or /var/lib/loft) and
  * DATADIR/loft.db; both owned by loftctl.c. */

@@ -34,11 +34,13 @@
 #include "config.h"
 #include "daemon.h"
 #include "evloop.h"
+#include "gateway.h"
 #include "log.h"
 #include "net.h"
 #include "proc.h"
 #include "procstatus.h"
 #include "store.h"
+#include "store_settings.h"
 #include "strnum.h"
 #include "tls.h"
 
@@ -121,6 +123,9 @@ static struct {
 	size_t nstatus;
 	struct ev_timer *kill_timer;
 	uint64_t stop_timeout_ms;
+	/* the store's inbound.gateway_port / _from, read by the migration
+	 * child (root never opens the database) */
+	char db_gw_port[16], db_gw_from[GATEWAY_FROM_MAX];
 } g;
 
 static void usage(void)
@@ -425,11 +430,14 @@ static void reap(void)
 			 c->name, (long)pid, why, (unsigned long long)up, c->ready,
 			 (unsigned long long)delay, c->restarts);
 		status_exit(c->name, why);
-		status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
-		if (delay == 0)
+		if (delay == 0) {
+			/* clients wait in the backlog: start first, the status
+			 * file ("starting") is written once the fork is done */
 			child_spawn(c);
-		else
+		} else {
+			status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
 			ev_timer_arm(c->restart, delay);
+		}
 	}
 	if (g.stopping && children_running() == 0)
 		ev_stop(g.ev);
@@ -521,23 +529,44 @@ static void on_signal(struct evloop *ev, int signo, void *arg)
 	}
 }
 
-/* Reads smtpd.gateway_port into l's ports (0: off) and checks
- * smtpd.gateway_from when it is on; a bad value stops loftd before any
- * port opens.  Returns the port. */
+/* Reads the gateway port into l's ports (0: off): loft.conf's
+ * smtpd.gateway_port, else the store's inbound.gateway_port (set by
+ * loftctl inbound gateway or the admin; migrate_db read it), and checks
+ * the from list when it is on.  A bad value in loft.conf stops loftd
+ * before any port opens; a bad one in the store (where the daemons' user
+ * can write) keeps the port closed with a log line.  Returns the port. */
 static int gateway_port(struct listener *l)
 {
-	uint64_t port;
-	const char *from = config_get(g.cfg, "smtpd.gateway_from", "");
+	struct gateway_conf gc;
+	char err[256];
+	const char *why;
 
-	if (config_get_u64(g.cfg, "smtpd.gateway_port", 0, 65535, &port) < 0)
+	if (gateway_conf_load(&gc, NULL, g.cfg, err, sizeof(err)) < 0)
 		fatal("event=config-error key=smtpd.gateway_port error=\"must be a port number "
 		      "(1 to 65535) or 0 for off\"");
-	if (port && (!from[0] || net_ip_in_nets("127.0.0.1", from) < 0))
+	if (!gc.port_in_conf) {
+		/* from the store: the same checks, the store's lower port bound */
+		unsigned port = 0;
+		if (g.db_gw_port[0] && strnum_uint(g.db_gw_port, 65535, &port) < 0)
+			port = 1; /* refused below */
+		gc.port = port;
+	}
+	if (!gc.from_in_conf)
+		snprintf(gc.from, sizeof(gc.from), "%s", g.db_gw_from);
+	why = gateway_conf_check(&gc);
+	if (why && gc.port_in_conf)
 		fatal("event=config-error key=smtpd.gateway_from error=\"the gateway port needs "
 		      "a list of gateway addresses or CIDR blocks, like 192.0.2.10, "
 		      "2001:db8::/48\"");
-	l->port = l->devport = (int)port;
-	return (int)port;
+	if (why) {
+		log_err(NULL,
+			"event=config-error key=inbound.gateway_port error=\"%s\" "
+			"hint=\"loftctl inbound gateway show\" gateway=off",
+			why);
+		gc.port = 0;
+	}
+	l->port = l->devport = (int)gc.port;
+	return (int)gc.port;
 }
 
 static void bind_listeners(void)
@@ -696,19 +725,81 @@ static int read_config_text(struct buf *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* The child's half of reading the gateway settings: the raw values of
+ * inbound.gateway_port and inbound.gateway_from, each ended by a NUL, to
+ * fd.  A value that does not fit goes as "?" (the parent refuses it). */
+static void gateway_settings_send(struct store *st, int fd)
+{
+	char port[16], from[GATEWAY_FROM_MAX], out[sizeof(port) + sizeof(from)];
+	int r;
+	size_t n;
+
+	r = store_setting_get(st, "inbound.gateway_port", port, sizeof(port));
+	if (r == STORE_NOTFOUND)
+		port[0] = '\0';
+	else if (r < 0)
+		snprintf(port, sizeof(port), "?");
+	r = store_setting_get(st, "inbound.gateway_from", from, sizeof(from));
+	if (r == STORE_NOTFOUND)
+		from[0] = '\0';
+	else if (r < 0)
+		snprintf(from, sizeof(from), "?");
+	n = strlen(port) + 1;
+	memcpy(out, port, n);
+	memcpy(out + n, from, strlen(from) + 1);
+	n += strlen(from) + 1;
+	if (write(fd, out, n) != (ssize_t)n)
+		_exit(1);
+}
+
+/* The parent's half: reads what gateway_settings_send wrote into g.  The
+ * database is writable by the daemons' user, so this is input to check,
+ * not to trust: anything malformed counts as "?" (a bad port, refused). */
+static void gateway_settings_read(int fd)
+{
+	char in[sizeof(g.db_gw_port) + sizeof(g.db_gw_from) + 1];
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(in) && (n = read(fd, in + len, sizeof(in) - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	const char *nul = memchr(in, '\0', len);
+	size_t plen = nul ? (size_t)(nul - in) : len;
+	const char *from = nul ? nul + 1 : NULL;
+	size_t flen = from ? len - plen - 1 : 0;
+	if (!nul || plen >= sizeof(g.db_gw_port) || flen == 0 || flen > sizeof(g.db_gw_from) ||
+	    from[flen - 1] != '\0' || memchr(from, '\0', flen - 1)) {
+		snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
+		g.db_gw_from[0] = '\0';
+		return;
+	}
+	memcpy(g.db_gw_port, in, plen + 1);
+	memcpy(g.db_gw_from, from, flen);
+}
+
 /* Applies the database migrations as the daemons' user, in a child, so
- * root never opens a file that user can write. */
+ * root never opens a file that user can write; the child also hands back
+ * the settings loftd needs before it binds (the gateway port). */
 static void migrate_db(void)
 {
-	int status;
-	pid_t pid = fork();
+	int status, p[2];
+	pid_t pid;
 
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fatal("event=pipe-failed error=\"%s\"", strerror(errno));
+	pid = fork();
 	if (pid < 0)
 		fatal("event=fork-failed error=\"%s\"", strerror(errno));
 	if (pid == 0) {
 		struct store *st;
 		char err[512];
 
+		close(p[0]);
 		if (g.drop && proc_drop(&g.user) < 0)
 			_exit(125);
 		if (g.drop && access(g.datadir, R_OK | W_OK | X_OK) < 0) {
@@ -722,9 +813,13 @@ static void migrate_db(void)
 			log_err(NULL, "event=db-open-failed path=%s error=\"%s\"", g.dbpath, err);
 			_exit(1);
 		}
+		gateway_settings_send(st, p[1]);
 		store_close(st);
 		_exit(0);
 	}
+	close(p[1]);
+	gateway_settings_read(p[0]);
+	close(p[0]);
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fatal("event=db-migrate-failed path=%s%s", g.dbpath,
 		      WIFEXITED(status) && WEXITSTATUS(status) == 3 ? " reason=datadir-unreachable"

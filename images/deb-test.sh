@@ -196,6 +196,40 @@ stop_loftd() {
 	if wait "$loftd_pid"; then ok "loftd stops on SIGTERM (the unit's KillSignal), exit 0"; else notok "loftd stops on SIGTERM, exit 0" "exit $?"; fi
 }
 
+# Built-Using of a .deb names, with this machine's versions, the source
+# of each Debian static archive the multi-call program links (what make
+# static links: SQLite, mbedTLS, c-ares, zlib, libxcrypt, glibc, and
+# loft-admin's and loft-netwatch's libmicrohttpd, qrcodegen, libnatpmp,
+# miniupnpc), each once, as "name (= version)", and not the compiler's
+# runtime (gcc).  PACKAGE[:ARCH]... are the -dev packages to find there.
+built_using() {
+	f=$(dpkg-deb -f "$1" Built-Using)
+	shift
+	echo "Built-Using: $f"
+	[ -n "$f" ] || return 1
+	for p in "$@"; do
+		want=$(dpkg-query -W -f='${source:Package} (= ${source:Version})' "$p") || return 1
+		case ", $f," in *", $want,"*) ;; *) echo "missing: $want (from $p)"; return 1 ;; esac
+	done
+	echo "$f" | tr ',' '\n' | sed 's/^ *//' | grep -v -x '[a-z0-9][a-z0-9.+-]* (= [0-9][A-Za-z0-9.+~:-]*)' && return 1
+	echo "$f" | grep -q 'gcc' && return 1
+	test "$(echo "$f" | tr ',' '\n' | sed 's/^ *//; s/ *(.*//' | sort | uniq -d)" = ""
+}
+static_devs="libsqlite3-dev libmbedtls-dev libc-ares-dev zlib1g-dev libcrypt-dev libmicrohttpd-dev libqrcodegen-dev libnatpmp-dev libminiupnpc-dev"
+devs() { for d in $static_devs; do echo "$d:$1"; done; }
+# arm64: glibc comes from the cross toolchain (libc6-dev-arm64-cross),
+# whose own Built-Using names the glibc it was built from
+built_using_arm64() {
+	dpkg-deb -f "$1" Built-Using | grep -q "glibc (= " || { echo "no glibc"; return 1; }
+	built_using "$@"
+}
+check "Built-Using (amd64) names glibc and each statically linked library's source" \
+	built_using "$deb" libc6-dev:amd64 $(devs amd64)
+debarm=$(ls "$top"/build/deb/loft_*_arm64.deb 2>/dev/null | head -1)
+[ -z "$debarm" ] ||
+	check "Built-Using (arm64) names glibc and each statically linked library's source" \
+		built_using_arm64 "$debarm" $(devs arm64)
+
 echo "deb-test: $(basename "$deb") into a fresh minbase root"
 check "apt install ./loft.deb (Depends from the mirror)" \
 	inside 'apt-get update -qq && apt-get install -y -qq --no-install-recommends /tmp/loft.deb'

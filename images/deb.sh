@@ -100,6 +100,42 @@ if [ "${needed:-0}" -gt 0 ]; then
 	shlibs="$shlibs, "
 fi
 
+# Built-Using: the source packages whose static archives the multi-call
+# program carries (Debian policy 7.8: their sources must stay available
+# while this binary is distributed).  Taken from the link map that
+# make static writes (BUILD/loft.map, GNU ld's or lld's): every archive a member was pulled
+# from, mapped to the dpkg package owning it, then to that package's
+# source name and version.  The compiler's own runtime (libgcc, crt
+# files: source gcc-N) is left out, as for every C program, under the GCC
+# runtime library exception.  The cross toolchain's libc6-dev-ARCH-cross
+# (source cross-toolchain-base) carries glibc's archives: its own
+# Built-Using names the glibc version they were built from.
+builtusing=""
+if [ "${needed:-0}" -eq 0 ] && [ -L "$build/loftd" ]; then
+	map=$build/loft.map
+	[ -f "$map" ] || { echo "deb: $map missing (the static link writes it; make static again)" >&2; exit 1; }
+	# absolute archive paths followed by "(member)": GNU ld's map lists
+	# them under "Archive member included", lld's on each input line
+	archives=$(grep -oE '(^|[[:space:]])/[^ ()]*\.a\(' "$map" | sed 's/^[[:space:]]*//; s/($//' |
+		xargs -r realpath -e | sort -u)
+	[ -n "$archives" ] || { echo "deb: no system archive in $map" >&2; exit 1; }
+	builtusing=$(for a in $archives; do
+		pkg=$(dpkg-query -S "$a" 2>/dev/null | head -1 | sed 's/: .*//') || pkg=""
+		[ -n "$pkg" ] || { echo "deb: $a belongs to no Debian package" >&2; echo "!"; continue; }
+		src=$(dpkg-query -W -f='${source:Package} ${source:Version}\n' "$pkg" | head -1)
+		case "$src" in
+		gcc-*) ;;
+		cross-toolchain-base\ *)
+			dpkg-query -W -f='${Built-Using}\n' "$pkg" | head -1 | tr ',' '\n' |
+				sed -n 's/^ *\(glibc (= [^)]*)\).*/\1/p' ;;
+		*) echo "$src" | sed 's/^\([^ ]*\) \(.*\)$/\1 (= \2)/' ;;
+		esac
+	done | sort -u)
+	case "$builtusing" in *!*) exit 1 ;; esac
+	builtusing=$(echo "$builtusing" | paste -sd, | sed 's/,/, /g')
+	echo "deb: Built-Using ($arch): $builtusing"
+fi
+
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOC
 Package: loft
@@ -108,7 +144,8 @@ Architecture: $arch
 Maintainer: Loft <dev@loft.invalid>
 Installed-Size: $size
 Depends: ${shlibs}passwd, init-system-helpers, procps, ca-certificates
-Section: mail
+${builtusing:+Built-Using: $builtusing
+}Section: mail
 Priority: optional
 Description: personal mail server for a small board
  SMTP in and out, IMAP and POP3, a SQLite mailstore and a web admin with

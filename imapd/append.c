@@ -232,7 +232,7 @@ int imap_cmd_append(struct session *s, const struct imap_cmd *c)
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		bug("out of memory");
-	if (imap_mbox_from_wire(a, j->mbox, sizeof(j->mbox)) < 0) {
+	if (imap_mbox_from_wire(s, a, j->mbox, sizeof(j->mbox)) < 0) {
 		job_free(j);
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	}

@@ -106,6 +106,10 @@ struct session {
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
+	/* ENABLE IMAP4rev2 (RFC 9051): no \Recent or RECENT, SEARCH answers
+	 * ESEARCH, SELECT lists the mailbox; rev2 or UTF8=ACCEPT (RFC 6855):
+	 * mailbox names and quoted strings in UTF-8 both ways */
+	int rev2, utf8;
 	unsigned appends;   /* APPENDs queued for the group commit (append.c) */
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
@@ -131,6 +135,9 @@ void imap_write(struct session *s, const void *p, size_t n);
 void imap_astring(struct session *s, const char *str, size_t len);
 /* Appends str as quoted string or literal to b. */
 void imap_buf_string(struct buf *b, const char *str, size_t len);
+/* The same, but valid UTF-8 may go out as a quoted string (a session with
+ * IMAP4rev2 or UTF8=ACCEPT enabled). */
+void imap_buf_string_utf8(struct buf *b, const char *str, size_t len);
 /* Bytes queued and not sent yet. */
 size_t imap_outlen(struct session *s);
 /* The command finished asynchronously: resumes reading input. */
@@ -222,8 +229,14 @@ int imap_cmd_expunge(struct session *s, const struct imap_cmd *c, const struct i
 int imap_cmd_close(struct session *s, const struct imap_cmd *c, int expunge);
 int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid,
 		  int move);
-/* Converts a wire mailbox name (mUTF-7) to UTF-8 in out.  Returns 0 or -1. */
-int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen);
+/* Converts a wire mailbox name to UTF-8 in out: mUTF-7, or UTF-8 as it
+ * is once the session enabled IMAP4rev2 or UTF8=ACCEPT (s->utf8).
+ * Returns 0 or -1. */
+int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char *out,
+			size_t outlen);
+/* Appends the wire form of a stored (UTF-8) mailbox name as an astring:
+ * mUTF-7, or with s->utf8 the UTF-8 itself as a quoted string. */
+void imap_mbox_to_wire(const struct session *s, struct buf *out, const char *name);
 
 /* APPEND and MULTIAPPEND with group commit (append.c). */
 struct append_job;

@@ -147,10 +147,29 @@ int imapdate_parse_rfc5322_day(const char *s, size_t len, int64_t *day)
 		i++;
 	for (k = i; t[k] >= '0' && t[k] <= '9'; k++)
 		;
-	if (strnum_u64n(t + i, k - i, 9999, &y) < 0)
+	if (k - i < 2 || strnum_u64n(t + i, k - i, 9999, &y) < 0)
 		return -1;
-	if (k - i == 2)
-		y += y < 50 ? 2000 : 1900; /* RFC 5322 4.3 obsolete years */
+	if (k - i < 4) {
+		/* RFC 5322 4.3 obs-year: 00-49 +2000, 50-99 and three digits
+		 * +1900.  But a header cut short ("Tue, 1 Jul 20" of "... 2026
+		 * 10:00 +0000") ends inside the year, and its first digits read
+		 * as an obs-year give a date decades off: a short year counts
+		 * only with the time of day after it (which date-time requires
+		 * anyway); without one the date is not valid, and SORT falls
+		 * back to INTERNALDATE (RFC 5256 2.2). */
+		size_t j = k, h;
+
+		if (t[j] != ' ' && t[j] != '\t')
+			return -1;
+		while (t[j] == ' ' || t[j] == '\t')
+			j++;
+		for (h = j; t[h] >= '0' && t[h] <= '9'; h++)
+			;
+		if (h == j || h - j > 2 || t[h] != ':' || t[h + 1] < '0' || t[h + 1] > '9' ||
+		    t[h + 2] < '0' || t[h + 2] > '9')
+			return -1;
+		y += k - i == 2 && y < 50 ? 2000 : 1900;
+	}
 	if ((int)d > days_in((int64_t)y, m))
 		return -1;
 	*day = imapdate_days((int64_t)y, m, (int)d);

@@ -22,7 +22,7 @@
 
 /* --- names ---------------------------------------------------------------- */
 
-int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
+int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char *out, size_t outlen)
 {
 	struct buf b;
 	int r = -1;
@@ -34,8 +34,10 @@ int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
 		return 0;
 	}
 	buf_init(&b, STORE_MBOX_MAX);
-	if (mutf7_decode(a->str, a->len, &b) == 0 && b.len < outlen &&
-	    mutf7_name_valid(b.data, b.len)) {
+	/* IMAP4rev2 and UTF8=ACCEPT name mailboxes in UTF-8: "&" is itself
+	 * then (RFC 9051 5.1, RFC 6855 3) */
+	if ((s->utf8 ? buf_append(&b, a->str, a->len) : mutf7_decode(a->str, a->len, &b)) == 0 &&
+	    b.len < outlen && mutf7_name_valid(b.data, b.len)) {
 		/* a trailing delimiter names the same mailbox (RFC 3501 6.3.3) */
 		while (b.len > 1 && b.data[b.len - 1] == STORE_MBOX_SEP)
 			b.data[--b.len] = '\0';
@@ -49,11 +51,14 @@ int imap_mbox_from_wire(const struct imap_arg *a, char *out, size_t outlen)
 	return r;
 }
 
-/* Appends the wire form of a UTF-8 name as an astring. */
-static void name_to_wire(struct buf *out, const char *name)
+void imap_mbox_to_wire(const struct session *s, struct buf *out, const char *name)
 {
 	struct buf b;
 
+	if (s->utf8) {
+		imap_buf_string_utf8(out, name, strlen(name));
+		return;
+	}
 	buf_init(&b, 4 * STORE_MBOX_MAX);
 	if (mutf7_encode(name, strlen(name), &b) < 0) {
 		buf_reset(&b);
@@ -61,6 +66,37 @@ static void name_to_wire(struct buf *out, const char *name)
 	}
 	imap_buf_string(out, b.data, b.len);
 	buf_free(&b);
+}
+
+struct select_list_ctx {
+	const char *name;
+	char attrs[64];
+};
+
+static int select_list_cb(void *arg, const struct store_mailbox_info *mi)
+{
+	struct select_list_ctx *x = arg;
+
+	if (strcmp(mi->name, x->name) == 0)
+		snprintf(x->attrs, sizeof(x->attrs), "%s%s%s", mi->attributes,
+			 mi->attributes[0] && mi->special_use[0] ? " " : "", mi->special_use);
+	return 0;
+}
+
+/* IMAP4rev2's SELECT names the mailbox in a LIST response with its
+ * attributes (RFC 9051 6.3.2). */
+static void select_list(struct session *s, const char *name)
+{
+	struct select_list_ctx x = {.name = name};
+	struct buf out;
+
+	store_mailbox_list(s->srv->st, s->user_id, select_list_cb, &x);
+	buf_init(&out, 64 * 1024);
+	buf_printf(&out, "* LIST (%s) \"/\" ", x.attrs);
+	imap_mbox_to_wire(s, &out, name);
+	buf_puts(&out, "\r\n");
+	imap_write(s, out.data, out.len);
+	buf_free(&out);
 }
 
 int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
@@ -75,7 +111,7 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 
 	if (c->nargs < 1 || c->nargs > 2 || (params && params->type != IMAP_ARG_LIST))
 		return imap_tagged(s, c->tag, "BAD", "%s mailbox [(parameters)]", c->name), 0;
-	if (imap_mbox_from_wire(c->args, name, sizeof(name)) < 0)
+	if (imap_mbox_from_wire(s, c->args, name, sizeof(name)) < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	for (const struct imap_arg *p = params ? params->child : NULL; p; p = p->next) {
 		if (imap_arg_is(p, "CONDSTORE")) {
@@ -99,7 +135,8 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 	if (s->state == ST_SELECTED) {
 		imap_view_clear(s);
 		imap_set_state(s, ST_AUTH);
-		if (s->condstore)
+		/* RFC 7162 3.2.11; in IMAP4rev2 always (RFC 9051 7.1) */
+		if (s->condstore || s->rev2)
 			imap_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
 	}
 	r = store_mailbox_get(st, s->user_id, name, &mb);
@@ -118,12 +155,15 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(st)), 0;
 	}
 	uint32_t mark = mb.recent_uid;
-	if (!examine)
+	/* IMAP4rev2 has no \Recent: such a session claims none, so the
+	 * IMAP4rev1 sessions still see new messages as recent */
+	int claim = !examine && !s->rev2;
+	if (claim)
 		store_mailbox_claim_recent(st, mb.id, &mark);
 	unsigned recent = 0;
 	uint32_t first_unseen = 0;
 	for (size_t i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].uid > mark && !examine) {
+		if (s->msgs[i].uid > mark && claim) {
 			s->msgs[i].flags |= VIEW_RECENT;
 			recent++;
 		}
@@ -141,9 +181,16 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 		imap_write(s, fl.data, fl.len);
 		buf_free(&fl);
 	}
-	imap_printf(s, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
-	if (first_unseen)
-		imap_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
+	if (s->rev2) {
+		/* RFC 9051 6.3.2: EXISTS and a LIST of the mailbox; RECENT and
+		 * UNSEEN are gone */
+		imap_printf(s, "* %zu EXISTS\r\n", s->nmsgs);
+		select_list(s, mb.name);
+	} else {
+		imap_printf(s, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
+		if (first_unseen)
+			imap_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
+	}
 	imap_printf(s,
 		    "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
 		    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
@@ -169,7 +216,7 @@ static int one_name(struct session *s, const struct imap_cmd *c, char *name, siz
 		imap_tagged(s, c->tag, "BAD", "%s mailbox", c->name);
 		return -1;
 	}
-	if (imap_mbox_from_wire(c->args, name, len) < 0) {
+	if (imap_mbox_from_wire(s, c->args, name, len) < 0) {
 		imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name");
 		return -1;
 	}
@@ -249,8 +296,8 @@ int imap_cmd_rename(struct session *s, const struct imap_cmd *c)
 
 	if (c->nargs != 2)
 		return imap_tagged(s, c->tag, "BAD", "RENAME from to"), 0;
-	if (imap_mbox_from_wire(c->args, from, sizeof(from)) < 0 ||
-	    imap_mbox_from_wire(c->args->next, to, sizeof(to)) < 0)
+	if (imap_mbox_from_wire(s, c->args, from, sizeof(from)) < 0 ||
+	    imap_mbox_from_wire(s, c->args->next, to, sizeof(to)) < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	if (strcmp(from, "INBOX") == 0) {
 		/* RFC 3501 6.3.5: move INBOX's messages to the new mailbox */
@@ -326,9 +373,16 @@ static int status_items(struct session *s, const struct store_mailbox *mb,
 		first = 0;
 		if (imap_arg_is(a, "MESSAGES"))
 			buf_printf(out, "MESSAGES %u", mb->messages);
-		else if (imap_arg_is(a, "RECENT"))
+		else if (imap_arg_is(a, "RECENT") && !s->rev2)
+			/* not in IMAP4rev2 (RFC 9051 Appendix E) */
 			buf_printf(out, "RECENT %u", mb->recent);
-		else if (imap_arg_is(a, "UIDNEXT"))
+		else if (imap_arg_is(a, "DELETED")) {
+			/* IMAP4rev2 (RFC 9051 6.3.11): messages with \Deleted */
+			uint32_t n = 0;
+			if (store_mailbox_deleted(s->srv->st, mb->id, &n) < 0)
+				return -1;
+			buf_printf(out, "DELETED %u", n);
+		} else if (imap_arg_is(a, "UIDNEXT"))
 			buf_printf(out, "UIDNEXT %u", mb->uidnext);
 		else if (imap_arg_is(a, "UIDVALIDITY"))
 			buf_printf(out, "UIDVALIDITY %u", mb->uidvalidity);
@@ -368,7 +422,7 @@ int imap_cmd_status(struct session *s, const struct imap_cmd *c)
 
 	if (c->nargs != 2 || c->args->next->type != IMAP_ARG_LIST || !c->args->next->child)
 		return imap_tagged(s, c->tag, "BAD", "STATUS mailbox (items)"), 0;
-	if (imap_mbox_from_wire(c->args, name, sizeof(name)) < 0)
+	if (imap_mbox_from_wire(s, c->args, name, sizeof(name)) < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	r = store_mailbox_get(s->srv->st, s->user_id, name, &mb);
 	if (r == STORE_NOTFOUND)
@@ -377,7 +431,7 @@ int imap_cmd_status(struct session *s, const struct imap_cmd *c)
 		return imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", store_errmsg(s->srv->st)), 0;
 	buf_init(&out, 64 * 1024);
 	buf_puts(&out, "* STATUS ");
-	name_to_wire(&out, mb.name);
+	imap_mbox_to_wire(s, &out, mb.name);
 	buf_putc(&out, ' ');
 	if (status_items(s, &mb, c->args->next->child, &out) < 0) {
 		buf_free(&out);
@@ -652,7 +706,8 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			buf_init(&pb, sizeof(pattern) - 1);
 			if (strcasecmp(both, "INBOX") == 0)
 				buf_puts(&pb, "INBOX");
-			else if (mutf7_decode(both, strlen(both), &pb) < 0) {
+			else if (s->utf8 ? buf_puts(&pb, both) < 0
+					 : mutf7_decode(both, strlen(both), &pb) < 0) {
 				buf_free(&pb);
 				continue;
 			}
@@ -681,7 +736,7 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			buf_puts(&out, it->special);
 		}
 		buf_puts(&out, ") \"/\" ");
-		name_to_wire(&out, it->name);
+		imap_mbox_to_wire(s, &out, it->name);
 		if (childinfo && !it->subscribed)
 			buf_puts(&out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 		buf_puts(&out, "\r\n");
@@ -689,7 +744,7 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			struct store_mailbox mb;
 			if (store_mailbox_get(s->srv->st, s->user_id, it->name, &mb) == 0) {
 				buf_puts(&out, "* STATUS ");
-				name_to_wire(&out, it->name);
+				imap_mbox_to_wire(s, &out, it->name);
 				buf_putc(&out, ' ');
 				if (status_items(s, &mb, status_items_arg, &out) < 0)
 					bad = 2;
@@ -781,7 +836,7 @@ int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap
 		return imap_tagged(s, c->tag, "BAD", "%s set mailbox", what), 0;
 	if (move && s->readonly)
 		return imap_tagged(s, c->tag, "NO", "[READ-ONLY] Mailbox is read-only"), 0;
-	if (imap_mbox_from_wire(a->next, name, sizeof(name)) < 0)
+	if (imap_mbox_from_wire(s, a->next, name, sizeof(name)) < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] Invalid mailbox name"), 0;
 	if (imap_view_select_set(s, a->str, uid, &idx, &n) < 0)
 		return imap_tagged(s, c->tag, "BAD", "Invalid sequence set"), 0;

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "imapd.h"
 #include "log.h"
+#include "utf8.h"
 
 void imap_write(struct session *s, const void *p, size_t n)
 {
@@ -42,15 +43,19 @@ size_t imap_outlen(struct session *s)
 	return s->c ? conn_outlen(s->c) : 0;
 }
 
-void imap_buf_string(struct buf *b, const char *str, size_t len)
+/* Quoted when short and free of CR, LF and NUL; 8-bit only when utf8
+ * (IMAP4rev2 and UTF8=ACCEPT allow UTF-8 in quoted strings) and valid. */
+static void buf_string(struct buf *b, const char *str, size_t len, int utf8)
 {
 	int quote = len < 1024;
 
 	for (size_t i = 0; i < len && quote; i++) {
 		unsigned char ch = (unsigned char)str[i];
-		if (ch == '\r' || ch == '\n' || ch == 0 || ch >= 0x80)
+		if (ch == '\r' || ch == '\n' || ch == 0 || (ch >= 0x80 && !utf8))
 			quote = 0;
 	}
+	if (quote && utf8 && !utf8_valid(str, len))
+		quote = 0;
 	if (!quote) {
 		buf_printf(b, "{%zu}\r\n", len);
 		buf_append(b, str, len);
@@ -63,6 +68,16 @@ void imap_buf_string(struct buf *b, const char *str, size_t len)
 		buf_putc(b, str[i]);
 	}
 	buf_putc(b, '"');
+}
+
+void imap_buf_string(struct buf *b, const char *str, size_t len)
+{
+	buf_string(b, str, len, 0);
+}
+
+void imap_buf_string_utf8(struct buf *b, const char *str, size_t len)
+{
+	buf_string(b, str, len, 1);
 }
 
 void imap_astring(struct session *s, const char *str, size_t len)

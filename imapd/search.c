@@ -371,32 +371,23 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 {
 	struct sctx x = {.s = s};
 	struct skey_parse kp;
-	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0, r_save = 0;
+	int esearch, r_min, r_max, r_count, r_all, r_save;
+	struct search_ret ret;
+	const char *rerr = NULL;
 	struct skey *prog;
 
-	if (a && imap_arg_is(a, "RETURN")) {
-		if (!a->next || a->next->type != IMAP_ARG_LIST)
-			return imap_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
-		esearch = 1;
-		for (const struct imap_arg *o = a->next->child; o; o = o->next) {
-			if (imap_arg_is(o, "MIN"))
-				r_min = 1;
-			else if (imap_arg_is(o, "MAX"))
-				r_max = 1;
-			else if (imap_arg_is(o, "COUNT"))
-				r_count = 1;
-			else if (imap_arg_is(o, "ALL"))
-				r_all = 1;
-			else if (imap_arg_is(o, "SAVE"))
-				r_save = 1;
-			else
-				return imap_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
-		}
-		/* RFC 5182 2.1: SAVE alone returns nothing; RETURN () is ALL */
-		if (!r_min && !r_max && !r_count && !r_save)
-			r_all = 1;
-		a = a->next->next;
-	}
+	if (imap_return_parse(&a, &ret, &rerr) < 0)
+		return imap_tagged(s, c->tag, "BAD", "%s", rerr), 0;
+	esearch = ret.given;
+	r_min = (ret.opts & RET_MIN) != 0;
+	r_max = (ret.opts & RET_MAX) != 0;
+	r_count = (ret.opts & RET_COUNT) != 0;
+	r_all = (ret.opts & RET_ALL) != 0;
+	r_save = (ret.opts & RET_SAVE) != 0;
+	/* IMAP4rev2 answers every SEARCH with ESEARCH, and no RETURN means
+	 * ALL (RFC 9051 6.4.4) */
+	if (!esearch && s->rev2)
+		esearch = r_all = 1;
 	if (a && imap_arg_is(a, "CHARSET")) {
 		if (!imap_arg_astring(a->next))
 			return search_fail(s, r_save),
@@ -467,7 +458,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	free(huids);
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
-	if (esearch && r_save && !r_min && !r_max && !r_count && !r_all) {
+	if (imap_return_silent(&ret)) {
 		/* SAVE alone: no ESEARCH response */
 	} else if (esearch) {
 		buf_puts(&out, "* ESEARCH (TAG ");

@@ -281,3 +281,47 @@ struct skey *imap_skey_parse(const struct imap_arg *a, struct skey_parse *x)
 	x->used_modseq = 0;
 	return parse_list(x, a, 0);
 }
+
+int imap_return_parse(const struct imap_arg **pa, struct search_ret *r, const char **err)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {{"MIN", RET_MIN},
+		    {"MAX", RET_MAX},
+		    {"COUNT", RET_COUNT},
+		    {"ALL", RET_ALL},
+		    {"SAVE", RET_SAVE}};
+	const struct imap_arg *a = *pa;
+
+	memset(r, 0, sizeof(*r));
+	if (!a || !imap_arg_is(a, "RETURN"))
+		return 0;
+	if (!a->next || a->next->type != IMAP_ARG_LIST) {
+		*err = "RETURN (options)";
+		return -1;
+	}
+	r->given = 1;
+	for (const struct imap_arg *o = a->next->child; o; o = o->next) {
+		size_t i;
+
+		for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+			if (imap_arg_is(o, opts[i].name))
+				break;
+		if (i == sizeof(opts) / sizeof(opts[0])) {
+			*err = "Unknown RETURN option";
+			return -1;
+		}
+		r->opts |= opts[i].bit;
+	}
+	/* RFC 4731 3.1: RETURN () is ALL; RFC 5182 2.1: SAVE alone is not */
+	if (!r->opts)
+		r->opts = RET_ALL;
+	*pa = a->next->next;
+	return 0;
+}
+
+int imap_return_silent(const struct search_ret *r)
+{
+	return r->given && r->opts == RET_SAVE;
+}

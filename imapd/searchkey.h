@@ -72,4 +72,25 @@ struct skey *imap_skey_parse(const struct imap_arg *a, struct skey_parse *x);
 /* Frees a tree; NULL is fine. */
 void imap_skey_free(struct skey *k);
 
+/* RETURN options of SEARCH and SORT: ESEARCH (RFC 4731), ESORT (RFC
+ * 5267), SAVE (SEARCHRES, RFC 5182). */
+#define RET_MIN	  1u
+#define RET_MAX	  2u
+#define RET_COUNT 4u
+#define RET_ALL	  8u
+#define RET_SAVE  16u
+
+struct search_ret {
+	int given;     /* RETURN was there: the answer is "* ESEARCH" */
+	unsigned opts; /* RET_*; RETURN () is RET_ALL */
+};
+
+/* If *a is "RETURN (options)", parses the options into *r and moves *a
+ * past them; else leaves *a and clears *r.  The one parser of SEARCH's
+ * and SORT's RETURN.  Returns 0, or -1 with *err (a BAD reply's text). */
+int imap_return_parse(const struct imap_arg **a, struct search_ret *r, const char **err);
+/* Whether the ESEARCH answer has nothing to say: SAVE alone returns no
+ * response at all (RFC 5182 2.1). */
+int imap_return_silent(const struct search_ret *r);
+
 #endif

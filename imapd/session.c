@@ -30,7 +30,8 @@
 #define OTHER_TOTAL   (2u * 1024 * 1024)
 #define CHUNK_MAXLINE (64 * 1024)
 #define SASL_LINE_MAX 8192
-#define CAPS_COMMON   "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
+#define CAPS_COMMON                                                                                \
+	"IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN"
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
 	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT"        \
@@ -164,6 +165,18 @@ static int cmd_namespace(struct session *s, const struct imap_cmd *c)
 	return 0;
 }
 
+/* IMAP4rev2 (RFC 9051) from here on: no \Recent (the view forgets the
+ * flag, so FETCH FLAGS and SEARCH RECENT/NEW never see it), no RECENT
+ * or SEARCH responses, UTF-8 mailbox names (RFC 9051 5.1). */
+static void enable_rev2(struct session *s)
+{
+	s->rev2 = 1;
+	s->utf8 = 1;
+	for (size_t i = 0; i < s->nmsgs; i++)
+		s->msgs[i].flags &= ~VIEW_RECENT;
+	log_info(s->sid, "event=enable extension=IMAP4rev2");
+}
+
 static int cmd_enable(struct session *s, const struct imap_cmd *c)
 {
 	struct buf b;
@@ -185,9 +198,13 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 				buf_puts(&b, " CONDSTORE");
 			s->condstore = 1;
 			buf_puts(&b, " QRESYNC");
+		} else if (imap_arg_is(a, "IMAP4rev2") && !s->rev2) {
+			enable_rev2(s);
+			buf_puts(&b, " IMAP4rev2");
 		}
 	}
-	imap_printf(s, "* ENABLED%s\r\n", b.data);
+	/* buf_cstr: b.data is NULL when nothing was enabled ("(null)") */
+	imap_printf(s, "* ENABLED%s\r\n", buf_cstr(&b));
 	buf_free(&b);
 	imap_tagged(s, c->tag, "OK", "ENABLE completed");
 	return 0;

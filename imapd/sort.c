@@ -13,6 +13,7 @@
 #include "imapd.h"
 #include "log.h"
 #include "mime.h"
+#include "searchkey.h"
 #include "sortkey.h"
 #include "store.h"
 #include "store_deliver.h"
@@ -223,8 +224,11 @@ static int cmp_items(const void *pa, const void *pb)
  * in sort order; ALL keeps the sort order, so only runs ascending by one
  * become "a:b" (RFC 5267 3.2). */
 static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
-			int r_min, int r_max, int r_count, int r_all)
+			unsigned opts)
 {
+	int r_min = (opts & RET_MIN) != 0, r_max = (opts & RET_MAX) != 0;
+	int r_count = (opts & RET_COUNT) != 0, r_all = (opts & RET_ALL) != 0;
+
 #define NUM(i) (uid ? it[i].h.uid : it[i].h.seq)
 	buf_puts(out, "* ESEARCH (TAG ");
 	imap_buf_string(out, tag, strlen(tag));
@@ -252,43 +256,77 @@ static void esort_reply(struct buf *out, const char *tag, const struct sitem *it
 #undef NUM
 }
 
+static int cmp_uid(const void *pa, const void *pb)
+{
+	uint32_t x = *(const uint32_t *)pa, y = *(const uint32_t *)pb;
+
+	return x < y ? -1 : x > y;
+}
+
+/* SORT ... RETURN (SAVE) (RFC 5267 3.3 with RFC 5182): "$" becomes the
+ * matched messages -- a set, kept in UID order; with MIN and/or MAX and
+ * neither ALL nor COUNT, only the first and/or last in sort order. */
+static void sort_save(struct session *s, const struct sitem *it, size_t n, unsigned opts)
+{
+	uint32_t *u;
+	size_t k = 0;
+
+	if (n && (opts & (RET_MIN | RET_MAX)) && !(opts & (RET_ALL | RET_COUNT))) {
+		uint32_t mm[2];
+
+		if (opts & RET_MIN)
+			mm[k++] = it[0].h.uid;
+		if ((opts & RET_MAX) && (!(opts & RET_MIN) || n > 1))
+			mm[k++] = it[n - 1].h.uid;
+		if (k == 2 && mm[0] > mm[1]) {
+			uint32_t t = mm[0];
+			mm[0] = mm[1];
+			mm[1] = t;
+		}
+		imap_view_save_result(s, mm, k);
+		return;
+	}
+	u = malloc((n ? n : 1) * sizeof(*u));
+	if (!u)
+		bug("out of memory");
+	for (size_t i = 0; i < n; i++)
+		u[i] = it[i].h.uid;
+	if (n > 1)
+		qsort(u, n, sizeof(*u), cmp_uid);
+	imap_view_save_result(s, u, n);
+	free(u);
+}
+
+static void sort_fail(struct session *s, int save)
+{
+	if (save)
+		imap_view_save_result(s, NULL, 0);
+}
+
 int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid)
 {
 	struct sort_crit crit[SORT_MAX_CRITERIA];
 	const char *err = NULL;
 	struct imap_hit *hits;
 	size_t nh;
-	int n, esort = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
+	struct search_ret ret;
+	int n, esort, save;
 
 	/* ESORT (RFC 5267): SORT RETURN (options) answers with ESEARCH */
-	if (a && imap_arg_is(a, "RETURN")) {
-		if (!a->next || a->next->type != IMAP_ARG_LIST)
-			return imap_tagged(s, c->tag, "BAD", "RETURN (options)"), 0;
-		esort = 1;
-		for (const struct imap_arg *o = a->next->child; o; o = o->next) {
-			if (imap_arg_is(o, "MIN"))
-				r_min = 1;
-			else if (imap_arg_is(o, "MAX"))
-				r_max = 1;
-			else if (imap_arg_is(o, "COUNT"))
-				r_count = 1;
-			else if (imap_arg_is(o, "ALL"))
-				r_all = 1;
-			else
-				return imap_tagged(s, c->tag, "BAD", "Unknown RETURN option"), 0;
-		}
-		if (!r_min && !r_max && !r_count)
-			r_all = 1; /* RETURN () is ALL */
-		a = a->next->next;
-	}
+	if (imap_return_parse(&a, &ret, &err) < 0)
+		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
+	esort = ret.given;
+	save = (ret.opts & RET_SAVE) != 0;
+	/* a failing SORT ... RETURN (SAVE) leaves "$" empty (RFC 5182 2.1) */
 	if (!a || a->type != IMAP_ARG_LIST)
-		return imap_tagged(s, c->tag, "BAD", "SORT (criteria) charset keys"), 0;
+		return sort_fail(s, save),
+		       imap_tagged(s, c->tag, "BAD", "SORT (criteria) charset keys"), 0;
 	n = imap_sort_criteria(a->child, crit, &err);
 	if (n < 0)
-		return imap_tagged(s, c->tag, "BAD", "%s", err), 0;
+		return sort_fail(s, save), imap_tagged(s, c->tag, "BAD", "%s", err), 0;
 	a = a->next;
 	if (imap_search_hits(s, c, a, &hits, &nh) < 0)
-		return 0;
+		return sort_fail(s, save), 0;
 
 	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
 	struct store_raw *raw = store_raw_new(s->srv->st);
@@ -306,16 +344,21 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 	if (nh > 1)
 		qsort(items, nh, sizeof(*items), cmp_items);
 
+	if (save)
+		sort_save(s, items, nh, ret.opts);
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
-	if (esort)
-		esort_reply(&out, c->tag, items, nh, uid, r_min, r_max, r_count, r_all);
+	if (imap_return_silent(&ret)) {
+		/* SAVE alone: no ESEARCH response (RFC 5182 2.1) */
+	} else if (esort)
+		esort_reply(&out, c->tag, items, nh, uid, ret.opts);
 	else {
 		buf_puts(&out, "* SORT");
 		for (size_t i = 0; i < nh; i++)
 			buf_printf(&out, " %u", uid ? items[i].h.uid : items[i].h.seq);
 	}
-	buf_puts(&out, "\r\n");
+	if (out.len)
+		buf_puts(&out, "\r\n");
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
 	for (size_t i = 0; i < nh; i++) {

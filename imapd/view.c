@@ -311,14 +311,20 @@ void imap_view_sync(struct session *s, int expunges)
 	if (x.added) {
 		uint32_t mark = 0;
 		unsigned recent = 0;
-		if (!s->readonly && store_mailbox_claim_recent(st, s->mbox_id, &mark) == 0) {
-			for (size_t i = before; i < s->nmsgs; i++)
-				if (s->msgs[i].uid > mark)
-					s->msgs[i].flags |= VIEW_RECENT;
+		if (s->rev2) {
+			/* IMAP4rev2: no \Recent, no RECENT (RFC 9051 7.4.1) */
+			buf_printf(&x.out, "* %zu EXISTS\r\n", s->nmsgs);
+		} else {
+			if (!s->readonly &&
+			    store_mailbox_claim_recent(st, s->mbox_id, &mark) == 0) {
+				for (size_t i = before; i < s->nmsgs; i++)
+					if (s->msgs[i].uid > mark)
+						s->msgs[i].flags |= VIEW_RECENT;
+			}
+			for (size_t i = 0; i < s->nmsgs; i++)
+				recent += !!(s->msgs[i].flags & VIEW_RECENT);
+			buf_printf(&x.out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
 		}
-		for (size_t i = 0; i < s->nmsgs; i++)
-			recent += !!(s->msgs[i].flags & VIEW_RECENT);
-		buf_printf(&x.out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
 	}
 	if (expunges)
 		s->modseq = mb.highestmodseq;

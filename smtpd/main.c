@@ -184,14 +184,6 @@ static void load_hostname(void)
 	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
 }
 
-static void on_notify(struct daemon *d, const char *topic, void *arg)
-{
-	(void)d;
-	(void)arg;
-	if (strcmp(topic, "settings") == 0)
-		load_hostname();
-}
-
 static void on_stop(struct daemon *d, void *arg)
 {
 	(void)d;
@@ -201,6 +193,31 @@ static void on_stop(struct daemon *d, void *arg)
 	smtp_session_stop_all(&srv);
 	if (listener_sessions(srv.lsn) == 0)
 		ev_stop(srv.ev);
+}
+
+/* The gateway port's settings: loft.conf, else the store (gateway.h).
+ * Returns 0, or -1 when they would leave the port open to no one or to
+ * everyone (logged). */
+static int gateway_load(struct gateway_conf *gw)
+{
+	struct gateway_conf g;
+	char err[256];
+	const char *why;
+
+	if (gateway_conf_load(&g, srv.st, daemon_config(srv.d), err, sizeof(err)) < 0) {
+		log_err(NULL, "event=config-error error=\"%s\"", err);
+		return -1;
+	}
+	/* loftd opened the port, so it is on whatever the store says now */
+	if (!g.port)
+		g.port = GATEWAY_PORT_MIN;
+	why = gateway_conf_check(&g);
+	if (why) {
+		log_err(NULL, "event=config-error key=inbound.gateway_from error=\"%s\"", why);
+		return -1;
+	}
+	*gw = g;
+	return 0;
 }
 
 static void on_reload(struct daemon *d, void *arg)
@@ -216,7 +233,22 @@ static void on_reload(struct daemon *d, void *arg)
 		srv.tls = t;
 	}
 	load_hostname();
+	/* who may use the gateway port (its number needs a restart of loftd) */
+	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
+		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
+}
+
+static void on_notify(struct daemon *d, const char *topic, void *arg)
+{
+	(void)arg;
+	/* "gateway": the admin changed who may use the gateway port */
+	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
+	    gateway_load(&srv.gw) < 0)
+		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+	/* "settings": the admin saved mail.hostname */
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
 }
 
 int main(int argc, char **argv)
@@ -292,16 +324,13 @@ int main(int argc, char **argv)
 	if (gfd >= 0) {
 		/* loftd checked the list before it opened the port; checked again
 		 * here so a bad list never opens the port to everyone */
-		const char *from = config_get(daemon_config(srv.d), "smtpd.gateway_from", "");
-		if (!from[0] || strlen(from) >= sizeof(srv.gateway_from) ||
-		    net_ip_in_nets("127.0.0.1", from) < 0)
+		if (gateway_load(&srv.gw) < 0)
 			fatal("event=config-error key=smtpd.gateway_from error=\"a list of "
 			      "addresses or CIDR blocks\"");
-		snprintf(srv.gateway_from, sizeof(srv.gateway_from), "%s", from);
 		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
 			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
 		any = 1;
-		log_info(NULL, "event=listening name=gateway from=\"%s\"", srv.gateway_from);
+		log_info(NULL, "event=listening name=gateway from=\"%s\"", srv.gw.from);
 	}
 	if (!any)
 		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");

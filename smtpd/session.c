@@ -559,7 +559,7 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	static const char *const pname[] = {"mx", "submission", "submissions", "gateway"};
 	int gateway = port == PORT_GATEWAY;
 
-	if (gateway && net_ip_in_nets(ip, srv->gateway_from) != 1) {
+	if (gateway && net_ip_in_nets(ip, srv->gw.from) != 1) {
 		/* RFC 5321 3.1: a server may answer 554 instead of the greeting;
 		 * the fresh socket's send buffer takes the line without waiting */
 		static const char refuse[] = "554 5.7.1 This port takes mail only from the "
@@ -569,7 +569,8 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 		close(fd);
 		smtp_stat_count(srv, SMTP_STAT_CONN);
 		listener_session_end(srv->lsn, ip);
-		log_warn(NULL, "event=gateway-refused peer=%s reason=\"not in smtpd.gateway_from\"",
+		log_warn(NULL,
+			 "event=gateway-refused peer=%s reason=\"not in the gateway's addresses\"",
 			 ip);
 		return;
 	}

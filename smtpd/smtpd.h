@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "gateway.h"
 #include "store.h"
 #include "store_deliver.h"
 
@@ -78,8 +79,9 @@ struct smtpd {
 	struct authcheck *ac; /* password checks on worker threads */
 	struct smtpd_limits lim;
 	char hostname[256];
-	struct listener *lsn;	 /* accept loop and connection limits */
-	char gateway_from[1024]; /* smtpd.gateway_from (net_ip_in_nets list) */
+	struct listener *lsn; /* accept loop and connection limits */
+	/* the gateway port's settings (gateway.h): who may use it */
+	struct gateway_conf gw;
 	struct session *sessions;
 	struct greetpass *passed; /* early-talker check passed (greetpass.h) */
 	struct commit *commit;	  /* the store thread, commit.c */

@@ -32,6 +32,7 @@
 #include "store.h"
 #include "store_netwatch.h"
 #include "store_settings.h"
+#include "strnum.h"
 
 #define NW_CACHE_KIB	    256
 #define NW_REJECTION_WINDOW (7 * 86400)
@@ -59,9 +60,26 @@ static struct {
 	struct nw_map *map;
 	struct ev_timer *renew; /* the next mapping round */
 	int map_due;
+	int map_again; /* a round was asked for while one ran */
+	/* ACME: loft-admin sets netwatch.acme_until and says "notify acme"
+	 * while it gets a certificate; 80 and 443 are forwarded until then
+	 * (the CA must reach the HTTP-01 answer), removed after */
+	int64_t acme_until;
+	int acme_mapped;       /* this process forwarded them */
+	int acme_answer;       /* loft-admin waits for "acme-ports" */
+	int map_acme;	       /* the round under way includes them */
+	struct ev_timer *acme; /* the window's end */
 } nw;
 
 static void start_check(enum nw_mode mode, const char *trigger);
+static void acme_follow(int asked);
+
+/* The ports forwarded while a certificate is obtained (HTTP-01 comes to
+ * 80; 443 for the admin over HTTPS once it has the certificate) */
+#define NW_ACME_PORTS "80,443"
+/* a longer window from the store (writable by every daemon) is cut to
+ * this: the ports must not stay open because of one bad value */
+#define NW_ACME_MAX_S 7200
 
 static int load_targets(void)
 {
@@ -159,6 +177,19 @@ static void ddns_follow(const struct nw_result *r)
 		nw.dyndns2 = nw_dyndns2_start(nw.ev, &nw.t, r->ev.addr, on_ddns, NULL);
 }
 
+static void map_next(void);
+
+/* Tells loft-admin, waiting to start the CA's challenge, that the ports
+ * are forwarded (or that this is as good as it gets). */
+static void acme_answer(void)
+{
+	if (!nw.acme_answer)
+		return;
+	nw.acme_answer = 0;
+	log_info(NULL, "event=acme-ports-ready");
+	daemon_notify(nw.d, "acme-ports");
+}
+
 static void on_map(void *arg, const struct nw_map_result *r, size_t n)
 {
 	char refused[160] = "", ev[600];
@@ -197,14 +228,176 @@ static void on_map(void *arg, const struct nw_map_result *r, size_t n)
 	}
 	/* renew at half the lease; refused ones are asked again hourly */
 	ev_timer_arm(nw.renew, (uint64_t)(lease ? lease / 2 : 3600) * 1000);
+	if (nw.map_acme) {
+		nw.acme_mapped = 1;
+		acme_answer();
+	}
+	map_next();
+}
+
+/* The ACME ports not already among netwatch.map_ports, as a list. */
+static void acme_ports(char *out, size_t outlen)
+{
+	int have[NW_MAP_MAX], want[NW_MAP_MAX];
+	size_t nh = nw_map_ports(nw.t.map_ports, have, NW_MAP_MAX);
+	size_t nwant = nw_map_ports(NW_ACME_PORTS, want, NW_MAP_MAX), used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < nwant; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < nh; j++)
+			dup |= have[j] == want[i];
+		if (!dup && used < outlen) {
+			int w =
+			    snprintf(out + used, outlen - used, "%s%d", used ? "," : "", want[i]);
+			used = w < 0 ? outlen : used + (size_t)w;
+		}
+	}
+}
+
+static int acme_active(void)
+{
+	return nw.acme_until > (int64_t)time(NULL);
 }
 
 static void map_start(void)
 {
-	if (nw.map || (!nw.t.upnp[0] && !nw.t.router[0]))
+	struct nw_targets t;
+	char extra[32];
+
+	if (nw.map) {
+		nw.map_again = 1;
 		return;
+	}
+	if (!nw.t.upnp[0] && !nw.t.router[0]) {
+		/* no router to ask: loft-admin need not wait */
+		acme_answer();
+		return;
+	}
 	nw.map_due = 0;
-	nw.map = nw_map_start(nw.ev, &nw.t, on_map, NULL);
+	nw.map_again = 0;
+	t = nw.t;
+	nw.map_acme = acme_active();
+	acme_ports(extra, sizeof(extra));
+	if (nw.map_acme && extra[0]) {
+		size_t l = strlen(t.map_ports);
+		snprintf(t.map_ports + l, sizeof(t.map_ports) - l, "%s%s", l ? "," : "", extra);
+	}
+	nw.map = nw_map_start(nw.ev, &t, on_map, NULL);
+}
+
+static void on_unmap(void *arg, const struct nw_map_result *r, size_t n)
+{
+	char gone[64] = "", ev[400];
+	size_t used = 0;
+
+	(void)arg;
+	nw.map = NULL;
+	nw.acme_mapped = 0;
+	for (size_t i = 0; i < n; i++) {
+		log_info(NULL, "event=port-unmapping port=%d method=%s ok=%s detail=\"%s\"",
+			 r[i].port, r[i].method, r[i].ok ? "yes" : "no", r[i].detail);
+		if (r[i].ok) {
+			if (store_nw_mapping_del(nw.st, "tcp", r[i].port) == -1)
+				log_err(NULL, "event=store-failed error=\"%s\"",
+					store_errmsg(nw.st));
+			if (used < sizeof(gone)) {
+				int w = snprintf(gone + used, sizeof(gone) - used, "%s%d",
+						 used ? ", " : "", r[i].port);
+				used = w < 0 ? sizeof(gone) : used + (size_t)w;
+			}
+			continue;
+		}
+		/* what the router kept: the person removes it by hand */
+		struct store_nw_mapping m = {
+		    "tcp", r[i].port, r[i].method, 0, r[i].detail, (int64_t)time(NULL), 0};
+		if (store_nw_mapping_set(nw.st, &m) < 0)
+			log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(nw.st));
+		snprintf(ev, sizeof(ev), "port mappings: %s", r[i].detail);
+		store_event_add(nw.st, "netwatch", ev);
+	}
+	if (gone[0]) {
+		snprintf(
+		    ev, sizeof(ev),
+		    "port mappings: TCP %s no longer forwarded (the certificate request is over)",
+		    gone);
+		store_event_add(nw.st, "netwatch", ev);
+	}
+	map_next();
+}
+
+static void unmap_start(void)
+{
+	struct nw_targets t;
+
+	if (nw.map) {
+		nw.map_again = 1;
+		return;
+	}
+	t = nw.t;
+	acme_ports(t.map_ports, sizeof(t.map_ports));
+	if (!t.map_ports[0] || (!t.upnp[0] && !t.router[0])) {
+		nw.acme_mapped = 0;
+		return;
+	}
+	log_info(NULL, "event=acme-ports-remove ports=%s", t.map_ports);
+	nw.map = nw_unmap_start(nw.ev, &t, on_unmap, NULL);
+}
+
+/* After a round: what the ACME window wants now, and a round asked for
+ * meanwhile. */
+static void map_next(void)
+{
+	if (nw.map)
+		return;
+	acme_follow(0);
+	if (!nw.map && nw.map_again)
+		map_start();
+}
+
+/* Reads netwatch.acme_until and forwards the ACME ports while it is in
+ * the future, removes them once it is not.  asked: loft-admin said
+ * "notify acme" and waits for "acme-ports". */
+static void acme_follow(int asked)
+{
+	char v[32];
+	uint64_t until = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (store_setting_get(nw.st, "netwatch.acme_until", v, sizeof(v)) == 0 &&
+	    strnum_u64(v, UINT64_MAX, &until) < 0) {
+		log_warn(NULL, "event=config-error key=netwatch.acme_until error=\"not a time\"");
+		until = 0;
+	}
+	if (until > (uint64_t)(now + NW_ACME_MAX_S))
+		until = (uint64_t)(now + NW_ACME_MAX_S);
+	nw.acme_until = (int64_t)until;
+	if (acme_active()) {
+		if (asked) {
+			nw.acme_answer = 1;
+			log_info(NULL, "event=acme-ports-asked until=%lld",
+				 (long long)nw.acme_until);
+		}
+		ev_timer_arm(nw.acme, (uint64_t)(nw.acme_until - now) * 1000 + 500);
+		if (!nw.acme_mapped)
+			map_start();
+		else
+			acme_answer();
+		return;
+	}
+	ev_timer_disarm(nw.acme);
+	if (asked)
+		acme_answer(); /* nothing to wait for */
+	if (nw.acme_mapped)
+		unmap_start();
+}
+
+static void on_acme(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	(void)arg;
+	acme_follow(0);
 }
 
 static void on_renew(struct evloop *ev, struct ev_timer *t, void *arg)
@@ -320,6 +513,7 @@ static void on_reload(struct daemon *d, void *arg)
 {
 	(void)d;
 	(void)arg;
+	acme_follow(0);
 	start_check(NW_FULL_PORT25, "reload");
 }
 
@@ -330,6 +524,9 @@ static void on_notify(struct daemon *d, const char *topic, void *arg)
 	/* "netwatch": someone (the admin) asks for a check now */
 	if (strcmp(topic, "netwatch") == 0)
 		start_check(NW_FULL_PORT25, "asked");
+	/* "acme": loft-admin starts or ended getting a certificate */
+	if (strcmp(topic, "acme") == 0)
+		acme_follow(1);
 }
 
 static void on_stop(struct daemon *d, void *arg)
@@ -345,6 +542,7 @@ static void on_stop(struct daemon *d, void *arg)
 	nw_map_cancel(nw.map);
 	nw.map = NULL;
 	ev_timer_disarm(nw.renew);
+	ev_timer_disarm(nw.acme);
 	ev_timer_disarm(nw.full);
 	ev_timer_disarm(nw.addr);
 	ev_stop(nw.ev);
@@ -369,14 +567,18 @@ int main(int argc, char **argv)
 	nw.full = ev_timer_new(nw.ev, on_full, NULL);
 	nw.addr = ev_timer_new(nw.ev, on_addr, NULL);
 	nw.renew = ev_timer_new(nw.ev, on_renew, NULL);
+	nw.acme = ev_timer_new(nw.ev, on_acme, NULL);
 	nw.map_due = 1;
 	start_check(NW_FULL_PORT25, "start");
+	/* a window still open from before a restart */
+	acme_follow(0);
 
 	rc = daemon_run(nw.d);
 	nw_check_cancel(nw.check);
 	ev_timer_free(nw.full);
 	ev_timer_free(nw.addr);
 	ev_timer_free(nw.renew);
+	ev_timer_free(nw.acme);
 	store_close(nw.st);
 	daemon_free(nw.d);
 	return rc;

@@ -34,6 +34,7 @@ struct nw_map {
 	struct nw_map_result res[NW_MAP_MAX];
 	size_t nres;
 	char lan[64];
+	int remove; /* nw_unmap_start: delete the mappings instead */
 	nw_map_fn fn;
 	void *arg;
 };
@@ -108,6 +109,22 @@ static int map_upnp(struct nw_map *m, const int *ports, size_t n)
 		char port[8], lease[16];
 		snprintf(port, sizeof(port), "%d", ports[i]);
 		snprintf(lease, sizeof(lease), "%u", m->t.map_lease_s);
+		if (m->remove) {
+			int r = UPNP_DeletePortMapping(urls.controlURL, data.first.servicetype,
+						       port, "TCP", NULL);
+			/* 714 NoSuchEntryInArray: gone already, which is what we want */
+			if (r == UPNPCOMMAND_SUCCESS || r == 714) {
+				set(&m->res[m->nres++], ports[i], "upnp", 1, 0,
+				    "TCP %d no longer forwarded", ports[i]);
+			} else {
+				const char *why = strupnperror(r);
+				set(&m->res[m->nres++], ports[i], "upnp", 0, 0,
+				    "the router did not remove it (%d %s): remove the forward of "
+				    "TCP %d by hand",
+				    r, why ? why : "error", ports[i]);
+			}
+			continue;
+		}
 		int r = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, port, port,
 					    m->lan, "Loft mail", "TCP", NULL, lease);
 		if (r == 725) {
@@ -135,14 +152,14 @@ static int map_upnp(struct nw_map *m, const int *ports, size_t n)
 }
 
 /* NAT-PMP, blocking with a deadline (we are on the worker thread). */
-static int natpmp_one(natpmp_t *np, int port, unsigned lease, unsigned timeout_ms,
+static int natpmp_one(natpmp_t *np, int port, int public_port, unsigned lease, unsigned timeout_ms,
 		      natpmpresp_t *resp)
 {
 	struct timeval start, now;
 	int r;
 
-	if (sendnewportmappingrequest(np, NATPMP_PROTOCOL_TCP, (uint16_t)port, (uint16_t)port,
-				      lease) < 0)
+	if (sendnewportmappingrequest(np, NATPMP_PROTOCOL_TCP, (uint16_t)port,
+				      (uint16_t)public_port, lease) < 0)
 		return NATPMP_ERR_SENDERR;
 	gettimeofday(&start, NULL);
 	for (;;) {
@@ -187,7 +204,24 @@ static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
 	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
 		natpmpresp_t resp;
 		memset(&resp, 0, sizeof(resp));
-		int r = natpmp_one(&np, ports[i], m->t.map_lease_s, m->t.router_timeout_ms, &resp);
+		int r;
+		if (m->remove) {
+			/* RFC 6886 3.4: lifetime 0 and external port 0 delete it */
+			r = natpmp_one(&np, ports[i], 0, 0, m->t.router_timeout_ms, &resp);
+			if (r == NATPMP_TRYAGAIN && i == 0)
+				break;
+			if (r >= 0 && resp.type == NATPMP_RESPTYPE_TCPPORTMAPPING)
+				set(&m->res[m->nres++], ports[i], "natpmp", 1, 0,
+				    "TCP %d no longer forwarded", ports[i]);
+			else
+				set(&m->res[m->nres++], ports[i], "natpmp", 0, 0,
+				    "the router did not remove it (NAT-PMP %d): remove the forward "
+				    "of TCP %d by hand",
+				    r, ports[i]);
+			continue;
+		}
+		r = natpmp_one(&np, ports[i], ports[i], m->t.map_lease_s, m->t.router_timeout_ms,
+			       &resp);
 		if (r == NATPMP_TRYAGAIN && i == 0) {
 			/* no NAT-PMP router: nothing to report per port */
 			break;
@@ -224,6 +258,11 @@ static void map_work(void *arg)
 	} else if (m->t.router[0]) {
 		map_natpmp(m, ports, n);
 	}
+	if (m->nres == 0 && m->remove)
+		for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++)
+			set(&m->res[m->nres++], ports[i], "none", 0, 0,
+			    "no router answered: if TCP %d is still forwarded, remove it by hand",
+			    ports[i]);
 	if (m->nres == 0)
 		for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++)
 			set(&m->res[m->nres++], ports[i], "none", 0, 0,
@@ -244,18 +283,36 @@ static void map_done(void *arg)
 	fn(farg, res, n);
 }
 
-struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg)
+static struct nw_map *start(struct evloop *ev, const struct nw_targets *t, int remove, nw_map_fn fn,
+			    void *arg)
 {
 	struct nw_map *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		bug("out of memory");
+	m->remove = remove;
 	m->ev = ev;
 	m->t = *t;
 	m->fn = fn;
 	m->arg = arg;
 	m->w = nw_worker_start(ev, map_work, map_done, m);
 	return m;
+}
+
+struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg)
+{
+	return start(ev, t, 0, fn, arg);
+}
+
+struct nw_map *nw_unmap_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn,
+			      void *arg)
+{
+	return start(ev, t, 1, fn, arg);
+}
+
+size_t nw_map_ports(const char *list, int *ports, size_t max)
+{
+	return map_ports(list, ports, max);
 }
 
 void nw_map_cancel(struct nw_map *m)

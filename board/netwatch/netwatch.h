@@ -144,7 +144,15 @@ typedef void (*nw_map_fn)(void *arg, const struct nw_map_result *r, size_t n);
  * on a worker thread; fn gets one result per port, from the loop.  Cancel
  * waits for the worker.  Never NULL. */
 struct nw_map *nw_map_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn, void *arg);
+/* The same round deleting the mappings of t->map_ports (UPnP
+ * DeletePortMapping, NAT-PMP lifetime 0): r[i].ok 1 when the port is no
+ * longer forwarded.  Cancel with nw_map_cancel. */
+struct nw_map *nw_unmap_start(struct evloop *ev, const struct nw_targets *t, nw_map_fn fn,
+			      void *arg);
 void nw_map_cancel(struct nw_map *m);
+/* The ports of a list like netwatch.map_ports ("25, 465,587"): at most
+ * max, bad entries skipped.  Returns how many. */
+size_t nw_map_ports(const char *list, int *ports, size_t max);
 
 /* --- one check (check.c) ---------------------------------------------- */
 

@@ -53,8 +53,8 @@ int procstatus_write(const char *path, const struct procstatus *rows, size_t n)
 		buf_free(&b);
 		return -1;
 	}
-	if (write(fd, b.data ? b.data : "", b.len) != (ssize_t)b.len || fsync(fd) < 0 ||
-	    close(fd) < 0 || rename(tmp, path) < 0) {
+	if (write(fd, b.data ? b.data : "", b.len) != (ssize_t)b.len || close(fd) < 0 ||
+	    rename(tmp, path) < 0) {
 		saved = errno;
 		unlink(tmp);
 		buf_free(&b);

@@ -6,7 +6,10 @@
  * does can steer root's writes), read by loftctl status and the admin.
  * One line per process, tab-separated:
  *   name pid started_unix restarts state last_exit last_exit_unix
- * Replaced atomically (temporary file, fsync, rename) on every change.
+ * Replaced atomically (temporary file, rename) on every change.  No fsync:
+ * the file describes processes that a power loss ends anyway, and loftd
+ * writes it between a daemon's death and its restart, where a flush
+ * behind the mail store's own fsyncs cost the restart milliseconds.
  */
 #include <stddef.h>
 #include <stdint.h>

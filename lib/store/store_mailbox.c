@@ -423,6 +423,20 @@ int store_mailbox_size(struct store *st, int64_t mailbox_id, uint64_t *size)
 	return 0;
 }
 
+int store_mailbox_deleted(struct store *st, int64_t mailbox_id, uint32_t *n)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_q(st, "SELECT count(*) FROM entries WHERE mailbox_id = ?1 AND (flags & ?2) != 0",
+		    SA_INT(mailbox_id), SA_INT(STORE_F_DELETED));
+	if (!s || (rc = store_row(st, s, "mailbox deleted")) < 0)
+		return -1;
+	*n = rc ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
+	store_stmt_done(s);
+	return 0;
+}
+
 int store_mailbox_claim_recent(struct store *st, int64_t mailbox_id, uint32_t *old_mark)
 {
 	sqlite3_stmt *s;

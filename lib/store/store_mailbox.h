@@ -71,6 +71,9 @@ int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mail
 /* Sets *size to the octets of every message in the mailbox (IMAP STATUS
  * SIZE, RFC 8438).  Returns 0 or -1. */
 int store_mailbox_size(struct store *st, int64_t mailbox_id, uint64_t *size);
+/* Sets *n to the entries of the mailbox with \Deleted (IMAP STATUS
+ * DELETED, RFC 9051).  Returns 0 or -1. */
+int store_mailbox_deleted(struct store *st, int64_t mailbox_id, uint32_t *n);
 /* \Recent support: atomically moves the mailbox's recent mark to
  * uidnext-1 and sets *old_mark to its previous value, so exactly one
  * session sees each new message as \Recent (UID > *old_mark).  Returns 0

@@ -211,6 +211,21 @@ int store_nw_mapping_set(struct store *st, const struct store_nw_mapping *m)
 	return store_end(st, rc < 0 ? -1 : 0);
 }
 
+int store_nw_mapping_del(struct store *st, const char *proto, int port)
+{
+	int rc;
+
+	if (store_begin(st) < 0)
+		return -1;
+	rc = store_do(st, "netwatch mapping",
+		      "DELETE FROM netwatch_mappings WHERE proto = ?1 AND port = ?2",
+		      SA_TEXT(proto), SA_INT(port));
+	/* store_do returns the rows changed */
+	if (rc == 0)
+		return store_end(st, STORE_NOTFOUND);
+	return store_end(st, rc < 0 ? -1 : 0);
+}
+
 int store_nw_mapping_list(struct store *st, store_nw_mapping_cb cb, void *arg)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT proto, port, method, ok, detail, updated, expires"

@@ -91,6 +91,9 @@ struct store_nw_mapping {
 /* Records the outcome of mapping proto/port (replacing the last one).
  * Returns 0 or -1. */
 int store_nw_mapping_set(struct store *st, const struct store_nw_mapping *m);
+/* Forgets proto/port (a forward removed on purpose: the ACME window is
+ * over).  Returns 0, STORE_NOTFOUND or -1. */
+int store_nw_mapping_del(struct store *st, const char *proto, int port);
 typedef int (*store_nw_mapping_cb)(void *arg, const struct store_nw_mapping *m);
 /* Every mapping by port.  Returns the count or -1. */
 int store_nw_mapping_list(struct store *st, store_nw_mapping_cb cb, void *arg);

@@ -3,7 +3,7 @@
 
 Usage: bench_kill_vs_postfix.py [BUILD] [--kills 100] [--interval 1.0]
        [--clients 4] [--size 4096] [--users 4] [--only loft|loft0|postfix]
-       [--no-warm-up]
+       [--no-warm-up] [--keep-log PREFIX]
 
 While --clients threads each send --size-byte messages, one message per
 connection (connect, greeting, EHLO, MAIL, RCPT, DATA, QUIT), the SMTP
@@ -158,8 +158,12 @@ def bench_loft(build, args, delay_ms):
             p = loft.children().get("loft-smtpd")
             return [p] if p else []
         res = run_load(loft.port("mx"), users, args, victims, args.kills)
-        log = loft.log()
         loft.stop()
+        log = loft.log()
+        if args.keep_log:
+            with open("%s-%s.log" % (args.keep_log, "defaults" if delay_ms is None
+                                     else "delay%d" % delay_ms), "w") as f:
+                f.write(log)
         downs = sorted(int(d) for d in re.findall(
             r"event=ready name=loft-smtpd pid=\d+ startup_ms=\d+ down_ms=(\d+)", log)[1:])
         res["down_ms"] = downs
@@ -259,6 +263,8 @@ def main():
     ap.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                     help="Loft at defaults sees the client address for the first time "
                     "under the kills (it then never passes the 1 s greeting delay)")
+    ap.add_argument("--keep-log", metavar="PREFIX",
+                    help="write each Loft run's loftd log to PREFIX-<run>.log")
     args, _ = ap.parse_known_args()
     build = bl.build_dir(sys.argv)
     bl.say("kill: %d SIGKILLs of the SMTP server, one every %.1f s; %d clients, one %d-byte "

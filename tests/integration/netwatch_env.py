@@ -177,6 +177,7 @@ class NatPmp(UdpResponder):
         self.mode = mode
         self.refuse_ports = set(refuse_ports)
         self.mapped = {}
+        self.deleted = []  # ports whose mapping was deleted (lifetime 0)
         self.start = time.time()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for _ in range(50):
@@ -197,6 +198,13 @@ class NatPmp(UdpResponder):
             return struct.pack("!BBHI", 0, 128, 0, epoch) + socket.inet_aton(self.wan)
         if len(data) >= 12 and data[0] == 0 and data[1] in (1, 2):
             op, priv, pub, life = struct.unpack("!xBxxHHI", data[:12])
+            if life == 0:
+                # RFC 6886 3.4: a deletion (the suggested port must be 0)
+                if pub != 0:
+                    return struct.pack("!BBHIHHI", 0, 128 + op, 1, epoch, priv, 0, 0)
+                self.mapped.pop(priv, None)
+                self.deleted.append(priv)
+                return struct.pack("!BBHIHHI", 0, 128 + op, 0, epoch, priv, 0, 0)
             if priv in self.refuse_ports:
                 # result 2: not authorized/refused
                 return struct.pack("!BBHIHHI", 0, 128 + op, 2, epoch, priv, 0, 0)
@@ -455,16 +463,21 @@ SOAP_ERR = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.or
 
 class Igd:
     """A UPnP Internet Gateway Device on loopback HTTP: the root description
-    and WANIPConnection's AddPortMapping / GetExternalIPAddress over SOAP.
-    refuse_ports get error 718 (ConflictInMappingEntry)."""
+    and WANIPConnection's AddPortMapping / DeletePortMapping /
+    GetExternalIPAddress over SOAP.  refuse_ports get error 718
+    (ConflictInMappingEntry); keep_ports refuse deletion (606 Action not
+    authorized)."""
 
-    def __init__(self, wan="203.0.113.7", refuse_ports=()):
+    def __init__(self, wan="203.0.113.7", refuse_ports=(), keep_ports=()):
         import http.server
         import re
         igd = self
         self.wan = wan
         self.refuse_ports = set(refuse_ports)
+        self.keep_ports = set(keep_ports)
         self.mapped = {}
+        self.deleted = []
+        self.log = []  # (action, port) in order
 
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -491,6 +504,18 @@ class Igd:
                 def arg(name):
                     m = re.search(r"<%s>([^<]*)</%s>" % (name, name), body)
                     return m.group(1) if m else ""
+                igd.log.append((action, arg("NewExternalPort")))
+                if action == "DeletePortMapping":
+                    port = int(arg("NewExternalPort") or 0)
+                    if port in igd.keep_ports:
+                        self._send(500, SOAP_ERR % (606, "Action not authorized"))
+                    elif port not in igd.mapped:
+                        self._send(500, SOAP_ERR % (714, "NoSuchEntryInArray"))
+                    else:
+                        del igd.mapped[port]
+                        igd.deleted.append(port)
+                        self._send(200, SOAP_OK % (action, "", action))
+                    return
                 if action == "AddPortMapping":
                     port = int(arg("NewExternalPort") or 0)
                     if port in igd.refuse_ports:

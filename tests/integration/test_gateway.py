@@ -136,15 +136,149 @@ def test_bad_config_refused_at_start(tmp_path, conf, key):
     assert "event=spawn" not in log and "event=listen " not in log, log[-2000:]
 
 
-def test_loftctl_dns_prints_gateway_mx(tmp_path):
-    loft = make(tmp_path, {})
-    out = loft.ctl("dns", "example.org").stdout
-    assert "example.org.\t\tMX\t10 loft.test." in out, out
-    # no loftctl command writes this setting yet: the admin or the lead's
-    # wizard will; the test writes the row the way the store keeps it
+def settings(loft):
     with sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10) as c:
-        c.execute("INSERT INTO settings(key, value) VALUES ('inbound.gateway_mx', "
-                  "'mx.gateway.example')")
+        return dict(c.execute("SELECT key, value FROM settings WHERE key LIKE 'inbound.%'"))
+
+
+def dns_lines(loft, rtype):
     out = loft.ctl("dns", "example.org").stdout
-    mx = [l for l in out.splitlines() if "\tMX\t" in l]
-    assert len(mx) == 1 and mx[0].startswith("example.org.\t\tMX\t10 mx.gateway.example."), out
+    if rtype == "SPF":
+        return [l for l in out.splitlines() if "v=spf1" in l]
+    return [l for l in out.splitlines() if "\t%s\t" % rtype in l]
+
+
+def test_loftctl_dns_prints_gateway_mx_and_spf(tmp_path):
+    loft = make(tmp_path, {})
+    mx = dns_lines(loft, "MX")
+    assert mx == ["example.org.\t\tMX\t10 loft.test."], mx
+    assert dns_lines(loft, "SPF") == ['example.org.\t\tTXT\t"v=spf1 mx ~all"']
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example")
+    mx = dns_lines(loft, "MX")
+    assert len(mx) == 1 and mx[0].startswith("example.org.\t\tMX\t10 mx.gateway.example."), mx
+    # the gateway only receives: SPF names the box by its host name, never
+    # "mx" (which would now allow the gateway and not the box)
+    assert dns_lines(loft, "SPF") == ['example.org.\t\tTXT\t"v=spf1 a:loft.test ~all"']
+    # with a known relay its include stays
+    loft.ctl("smarthost", "preset", "mailgun-us", "--user", "u@mg.example.org", input="pw\n")
+    spf = dns_lines(loft, "SPF")
+    assert spf == ['example.org.\t\tTXT\t"v=spf1 a:loft.test include:mailgun.org ~all"'], spf
+    loft.ctl("inbound", "gateway", "clear")
+    assert dns_lines(loft, "MX") == ["example.org.\t\tMX\t10 loft.test."]
+    assert dns_lines(loft, "SPF") == ['example.org.\t\tTXT\t"v=spf1 mx include:mailgun.org ~all"']
+
+
+def test_loftctl_gateway_set_show_clear(tmp_path):
+    loft = make(tmp_path, {})
+    out = loft.ctl("inbound", "gateway", "show").stdout
+    assert "none (this box is the MX)" in out, out
+    out = loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", "2526",
+                   "--from", "192.0.2.10, 2001:db8::/48").stdout
+    assert "Gateway MX:   mx.gateway.example" in out, out
+    assert "Gateway port: 2526" in out and "192.0.2.10, 2001:db8::/48" in out, out
+    assert "opens when loftd restarts" in out, out
+    assert settings(loft) == {"inbound.gateway_mx": "mx.gateway.example",
+                              "inbound.gateway_port": "2526",
+                              "inbound.gateway_from": "192.0.2.10, 2001:db8::/48"}
+    # set keeps what it is not given
+    loft.ctl("inbound", "gateway", "set", "mx2.gateway.example")
+    assert settings(loft)["inbound.gateway_port"] == "2526"
+    assert settings(loft)["inbound.gateway_mx"] == "mx2.gateway.example"
+    out = loft.ctl("inbound", "gateway", "show").stdout
+    assert "mx2.gateway.example" in out and "Problem" not in out, out
+    out = loft.ctl("inbound", "gateway", "clear").stdout
+    assert "closes when loftd restarts" in out, out
+    assert settings(loft) == {}
+
+
+@pytest.mark.parametrize("args,why", [
+    (["not a host"], "host name"),
+    (["-x.example"], None),
+    (["mx.gateway.example", "--port", "25", "--from", "192.0.2.10"], "1024 to 65535"),
+    (["mx.gateway.example", "--port", "banana", "--from", "192.0.2.10"], "port number"),
+    (["mx.gateway.example", "--port", "70000", "--from", "192.0.2.10"], "port number"),
+    (["mx.gateway.example", "--port", "2526"], "addresses"),
+    (["mx.gateway.example", "--port", "2526", "--from", "10.0.0.0/33"], "CIDR"),
+    (["mx.gateway.example", "--port", "2526", "--from", "banana"], "CIDR"),
+    (["mx.gateway.example", "--port"], None),
+    (["mx.gateway.example", "--bogus", "1"], None),
+])
+def test_loftctl_gateway_bad_input_changes_nothing(tmp_path, args, why):
+    loft = make(tmp_path, {})
+    p = loft.ctl("inbound", "gateway", "set", *args, check=False)
+    assert p.returncode != 0, p.stdout
+    if why:
+        assert why in p.stderr, p.stderr
+    assert settings(loft) == {}
+
+
+def test_gateway_port_from_the_store(tmp_path):
+    port = free_port()
+    loft = make(tmp_path, {})
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
+             "--from", "127.0.0.1")
+    loft.start()
+    try:
+        assert loft.wait_log("event=listening name=gateway from=\"127.0.0.1\"")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.ehlo("relay.gateway.example")
+            s.sendmail("gw@remote.example", ["a@example.org"], MSG)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.bind(("127.0.0.2", 0))
+        sock.connect(("127.0.0.1", port))
+        assert sock.recv(200).startswith(b"554 5.7.1 ")
+        sock.close()
+    finally:
+        loft.stop()
+    assert_clean(loft)
+
+
+def test_loft_conf_wins_over_the_store(tmp_path):
+    cport, sport = free_port(), free_port()
+    loft = make(tmp_path, {"smtpd.gateway_port": str(cport),
+                           "smtpd.gateway_from": "127.0.0.1"})
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(sport),
+             "--from", "192.0.2.10")
+    out = loft.ctl("inbound", "gateway", "show").stdout
+    assert "Gateway port: %d (smtpd.gateway_port in loft.conf)" % cport in out, out
+    loft.start()
+    try:
+        assert loft.wait_log("event=listening name=gateway from=\"127.0.0.1\"")
+        with smtplib.SMTP("127.0.0.1", cport, timeout=30) as s:
+            assert s.noop()[0] == 250
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", sport), timeout=10).close()
+    finally:
+        loft.stop()
+    assert_clean(loft)
+
+
+@pytest.mark.parametrize("rows", [
+    {"inbound.gateway_from": "banana"},
+    {"inbound.gateway_from": ""},
+    {"inbound.gateway_port": "x1", "inbound.gateway_from": "127.0.0.1"},
+    {"inbound.gateway_port": "80", "inbound.gateway_from": "127.0.0.1"},
+])
+def test_bad_store_values_keep_the_port_closed(tmp_path, rows):
+    """The database is writable by the daemons' user: loftd (root) reads it
+    through its migration child and refuses a bad value with a log line,
+    the port closed and everything else running."""
+    port = free_port()
+    loft = make(tmp_path, {})
+    rows = dict(rows)
+    rows.setdefault("inbound.gateway_port", str(port))
+    with sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10) as c:
+        for k, v in rows.items():
+            c.execute("INSERT INTO settings(key, value) VALUES (?, ?)", (k, v))
+    loft.start()
+    try:
+        assert "event=config-error key=inbound.gateway_port" in loft.log(), loft.log()[-2000:]
+        assert "name=gateway" not in loft.log()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
+        with smtplib.SMTP("127.0.0.1", loft.port("mx"), timeout=30) as s:
+            assert s.noop()[0] == 250
+    finally:
+        loft.stop()
+    assert_clean(loft)

@@ -141,3 +141,69 @@ def test_esort(m):
     with pytest.raises(imaplib.IMAP4.error):
         m._simple_command("SORT", "RETURN", "(SAVE BOGUS)", "(DATE)", "UTF-8", "ALL")
     assert m.noop()[0] == "OK"
+
+
+def saved_uids(m):
+    """The UIDs in "$" (the saved result), through UID SEARCH $."""
+    typ, dat = m._simple_command("UID", "SEARCH", "$")
+    assert typ == "OK", dat
+    typ, dat = m._untagged_response(typ, dat, "SEARCH")
+    return sorted(int(x) for x in (dat[0] or b"").split())
+
+
+def test_esort_save(m):
+    """ESORT RETURN (SAVE) (RFC 5267 with SEARCHRES, RFC 5182): "$" gets
+    the matches; SAVE alone answers no ESEARCH; with MIN/MAX alone only
+    the first/last in sort order are kept; a failing SORT empties it."""
+    typ, dat = m._simple_command("SORT", "RETURN", "(SAVE)", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK", dat
+    assert m._untagged_response(typ, dat, "ESEARCH")[1] == [None]
+    assert saved_uids(m) == [2, 3, 4, 5]
+    # DATE order is seq 4 1 2 3: MIN is seq 4 (UID 5), MAX seq 3 (UID 4)
+    got = esort(m, "RETURN", "(SAVE MIN)", "(DATE)", "UTF-8", "ALL")
+    assert got.endswith(") MIN 4"), got
+    assert saved_uids(m) == [5]
+    esort(m, "RETURN", "(SAVE MAX)", "(DATE)", "UTF-8", "ALL")
+    assert saved_uids(m) == [4]
+    esort(m, "RETURN", "(MIN SAVE MAX)", "(DATE)", "UTF-8", "ALL")
+    assert saved_uids(m) == [4, 5]
+    got = esort(m, "RETURN", "(SAVE ALL)", "(REVERSE ARRIVAL)", "UTF-8", "SUBJECT", "apple")
+    assert got.endswith(") ALL 4,2"), got
+    assert saved_uids(m) == [3, 5]
+    # "$" is usable at once, also by FETCH
+    typ, dat = m.fetch("$", "(UID)")
+    assert typ == "OK" and len([d for d in dat if d]) == 2, dat
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("SORT", "RETURN", "(SAVE)", "(BOGUS)", "UTF-8", "ALL")
+    assert saved_uids(m) == []
+    with pytest.raises(imaplib.IMAP4.error):
+        m._simple_command("SORT", "RETURN", "(SAVE)", "(DATE)", "UTF-8", "NOSUCHKEY")
+    assert saved_uids(m) == []
+
+
+def test_cut_date_falls_back_to_internaldate(m):
+    """A Date: cut inside its year ("Tue, 1 Jul 20" of a longer one) is not
+    the obs-year 2020: it is invalid, and DATE uses the INTERNALDATE; a
+    real two-digit year with its time of day still counts (RFC 5322 4.3)."""
+    assert m.create("CutDates")[0] == "OK"
+    msgs = [
+        ("Date: Tue, 1 Jul 20\r\n", 5),                    # cut: 2024 internal
+        ("Date: Fri, 1 Jan 2021 10:00:00 +0000\r\n", 6),
+        ("Date: 1 Jul 99 10:00 +0000\r\n", 7),             # obs-year: 1999
+        ("Date: Sat, 1 Jan 2022 10:00:00 +0000\r\n", 8),
+        ("Date: Tue, 1 Jul 202\r\n", 1),                   # cut: internal, 2024 early
+    ]
+    try:
+        for i, (hdr, hours) in enumerate(msgs):
+            t = imaplib.Time2Internaldate(BASE + hours * 3600)
+            body = ("Subject: d%d\r\n%s\r\nx\r\n" % (i, hdr)).encode()
+            assert m.append("CutDates", None, t, body)[0] == "OK"
+        assert m.select("CutDates")[0] == "OK"
+        assert sort(m, "(DATE)") == [3, 2, 4, 5, 1]
+        # SENTON: the cut dates are in no day, the obs-year one is
+        typ, dat = m.search(None, "SENTON", "1-Jul-1999")
+        assert typ == "OK" and dat[0].split() == [b"3"], dat
+        typ, dat = m.search(None, "SENTON", "1-Jul-2020")
+        assert typ == "OK" and dat[0].split() == [], dat
+    finally:
+        assert m.select("INBOX")[0] == "OK"

@@ -147,3 +147,54 @@ def test_every_daemon_role_runs(sdir, tmp_path):
         loft.stop()
     log = loft.log()
     assert "event=child-died" not in log, log[-3000:]
+
+
+def text_rss_kb(pid, exe):
+    """KiB of pid's executable mappings of exe that are present (Rss)."""
+    kb, cur = 0, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and not head[0].endswith(":"):
+                cur = len(head) >= 6 and "x" in head[1] and os.path.realpath(head[5]) == exe
+            elif cur and line.startswith("Rss:"):
+                kb += int(head[1])
+    return kb
+
+
+def kernel_at_least(major, minor):
+    rel = os.uname().release.split("-")[0].split(".")
+    return (int(rel[0]), int(rel[1])) >= (major, minor)
+
+
+def test_exact_faults(sdir, tmp_path, monkeypatch):
+    """Every role maps only the code pages it touches (board/multicall.c,
+    issue 14): without fault-around the same idle daemons map far less of
+    the one shared file.  LOFT_FAULT_AROUND=1 keeps the kernel's default,
+    which is the comparison."""
+    if not kernel_at_least(6, 7):
+        pytest.skip("machine: kernel %s has no UFFD_FEATURE_WP_ASYNC (6.7)" % os.uname().release)
+    real = os.path.realpath(os.path.join(sdir, "loft"))
+    enable = ["smtpd", "imapd"]
+    got = {}
+    for mode in ("exact", "around"):
+        if mode == "around":
+            monkeypatch.setenv("LOFT_FAULT_AROUND", "1")
+        (tmp_path / mode).mkdir()
+        loft = loftenv.Loft(tmp_path / mode, enable=enable, conf={"smtpd.greeting_delay_ms": "0"})
+        loft.add_domain("example.org")
+        loft.add_user("a@example.org", "secret-a")
+        loft.start()
+        try:
+            with smtplib.SMTP("127.0.0.1", loft.port("mx"), timeout=15) as s:
+                s.sendmail("x@remote.example", ["a@example.org"], b"Subject: t\r\n\r\nbody\r\n")
+            pids = dict(loft.children(), loftd=loft.proc.pid)
+            got[mode] = {n: text_rss_kb(p, real) for n, p in pids.items()}
+        finally:
+            loft.stop()
+        assert "event=child-died" not in loft.log()
+    for name in ("loftd", "loft-smtpd", "loft-imapd"):
+        exact, around = got["exact"][name], got["around"][name]
+        # the code is ~2.9 MB; fault-around maps most of it, exact faults
+        # (each role's code kept together by STATIC_ORDER) well under half
+        assert 0 < exact < around * 0.7, (name, got)

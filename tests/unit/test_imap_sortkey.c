@@ -161,6 +161,19 @@ static void headers(void)
 	ok(imap_sent_time("1 Jul 2003 10:00:00 EST", 23, &t) == 0 && t == 1057053600,
 	   "unknown zone: +0000");
 	ok(imap_sent_time("yesterday", 9, &t) < 0, "not a date");
+	/* RFC 5322 4.3 obs-year, and a header cut inside the year */
+	ok(imap_sent_time("Tue, 1 Jul 20", 13, &t) < 0, "cut inside the year: not year 2020");
+	ok(imap_sent_time("Tue, 1 Jul 202", 14, &t) < 0, "cut inside the year: not year 2102");
+	ok(imap_sent_time("Tue, 1 Jul 20 ", 14, &t) < 0, "two-digit year, no time");
+	ok(imap_sent_time("1 Jul 2 10:00", 13, &t) < 0, "one-digit year");
+	okf(imap_sent_time("1 Jul 03 10:00 +0000", 20, &t) == 0 && t == 1057053600,
+	    "two-digit year 03 with a time: 2003 (%lld)", (long long)t);
+	okf(imap_sent_time("1 Jul 99 10:00 +0000", 20, &t) == 0 && t == 930823200,
+	    "two-digit year 99: 1999 (%lld)", (long long)t);
+	okf(imap_sent_time("1 Jul 103 10:00 +0000", 21, &t) == 0 && t == 1057053600,
+	    "three-digit year 103: 2003 (%lld)", (long long)t);
+	okf(imap_sent_time("Tue, 1 Jul 49\t10:00", 19, &t) == 0 && t == 2508746400,
+	    "two-digit year 49 and a tab: 2049 (%lld)", (long long)t);
 	ok(imap_sent_time("1 Jul 2003 25:00", 16, &t) < 0, "hour out of range");
 	const char *d = "Tue, 1 Jul 2003 10:52:37 +0200";
 	{

@@ -190,6 +190,14 @@ int main(void)
 	is_int(store_nw_mapping_set(st, &m), -1, "bad port refused");
 	n = 0;
 	is_int(store_nw_mapping_list(st2, on_mapping, &n), 2, "two mappings");
+	/* a forward removed on purpose (the ACME window is over) */
+	m.port = 443;
+	is_int(store_nw_mapping_set(st, &m), 0, "mapping 443 recorded");
+	is_int(store_nw_mapping_del(st, "tcp", 443), 0, "mapping 443 forgotten");
+	is_int(store_nw_mapping_del(st, "tcp", 443), STORE_NOTFOUND, "forgotten twice: not found");
+	is_int(store_nw_mapping_del(st, "udp", 993), STORE_NOTFOUND, "other protocol: not found");
+	n = 0;
+	is_int(store_nw_mapping_list(st2, on_mapping, &n), 2, "the two others remain");
 
 	/* reputation rejections, as loft-queue records them */
 	{
