@@ -32,6 +32,7 @@
 #include "store_settings.h"
 #include "store_users.h"
 #include "strnum.h"
+#include "work.h"
 
 #define QUEUE_SHOWN 500 /* queue rows on one page */
 
@@ -883,13 +884,24 @@ void admin_page_backup(struct admin *a, struct req *q, struct resp *r)
 	struct stat stt;
 	int fd;
 
-	(void)q;
 	/* a private file under DATADIR, unlinked once open: nothing is left
 	 * behind whatever happens to the download */
-	snprintf(path, sizeof(path), "%s/backup-download-%ld.db", a->datadir, (long)getpid());
-	unlink(path);
-	if (store_backup(a->st, path) < 0) {
-		log_err(NULL, "event=backup-failed error=\"%s\"", store_errmsg(a->st));
+	snprintf(path, sizeof(path), "%s/backup-download-%ld-%p.db", a->datadir, (long)getpid(),
+		 (void *)q);
+	if (q->work_state == 0) {
+		/* seconds on a big database: on a thread of its own (work.c)
+		 * while the request waits and the loop serves the others */
+		unlink(path);
+		if (admin_work_backup(a, q, path) == 0) {
+			r->suspend = 1;
+			return;
+		}
+		admin_h_error(r, 503, "Backup not started",
+			      "Too much is going on right now; try again in a moment.");
+		return;
+	}
+	q->work_state = 0;
+	if (q->work_result < 0) {
 		admin_h_error(r, 500, "Backup failed", "The backup could not be made.");
 		unlink(path);
 		return;
