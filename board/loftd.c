@@ -36,6 +36,7 @@
 #include "evloop.h"
 #include "gateway.h"
 #include "log.h"
+#include "logring.h"
 #include "net.h"
 #include "proc.h"
 #include "procstatus.h"
@@ -248,12 +249,16 @@ static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
 
 /* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
  * privileges, exec.  Only async-signal-safe calls and no return. */
-static void child_exec(struct child *c, int ctl)
+static void child_exec(struct child *c, int ctl, int errw)
 {
 	int srcs[MAX_LISTEN_PER_CHILD + 1], nsrc = 0;
 	char listen_env[256] = "", ctl_env[16];
 	size_t off = 0;
 	sigset_t none;
+
+	/* stderr to loftd (logring.c), before the sockets take 3, 4, ... */
+	if (errw >= 0 && dup2(errw, STDERR_FILENO) < 0)
+		_exit(126);
 
 	for (int i = 0; i < MAX_LISTEN_PER_CHILD && c->listen[i]; i++) {
 		struct listener *l = listener_find(c->listen[i]);
@@ -306,12 +311,19 @@ static void child_exec(struct child *c, int ctl)
 
 static void child_spawn(struct child *c)
 {
-	int sv[2];
+	int sv[2], ep[2] = {-1, -1};
 	pid_t pid;
 
+	/* its stderr: without the pipe the child writes to ours directly */
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		ep[0] = ep[1] = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_err(NULL, "event=spawn-failed name=%s error=\"socketpair: %s\"", c->name,
 			strerror(errno));
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
 		ev_timer_arm(c->restart, RESTART_MAX_MS);
 		return;
 	}
@@ -321,12 +333,20 @@ static void child_spawn(struct child *c)
 			strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
 		ev_timer_arm(c->restart, RESTART_MAX_MS);
 		return;
 	}
 	if (pid == 0)
-		child_exec(c, sv[1]);
+		child_exec(c, sv[1], ep[1]);
 	close(sv[1]);
+	if (ep[0] >= 0) {
+		close(ep[1]);
+		logring_watch(ep[0]);
+	}
 	c->pid = pid;
 	c->ctl = sv[0];
 	c->ready = 0;
@@ -407,6 +427,8 @@ static void reap(void)
 		describe_status(status, why, sizeof(why));
 		uint64_t up = ev_clock_ms() - c->started_ms;
 		ctl_drain(c);
+		/* its last words, before loftd's own line about its death */
+		logring_drain_all();
 		c->pid = 0;
 		if (c->ctl >= 0) {
 			ev_io_del(g.ev, c->ctl);
@@ -1007,6 +1029,9 @@ int main(int argc, char **argv)
 	log_info(NULL, "event=started pid=%ld datadir=%s dev=%d user=%s", (long)getpid(), g.datadir,
 		 g.dev, g.drop ? g.user.name : "(unchanged)");
 	status_write("loftd", getpid(), (int64_t)time(NULL), 0, "running");
+	char logpath[PATH_MAX + 32];
+	snprintf(logpath, sizeof(logpath), "%s/run/log-recent", g.datadir);
+	logring_init(g.ev, logpath);
 	for (size_t i = 0; i < NCHILDREN; i++)
 		if (children[i].present)
 			child_spawn(&children[i]);
@@ -1014,6 +1039,7 @@ int main(int argc, char **argv)
 
 	ev_run(g.ev);
 
+	logring_finish();
 	status_write("loftd", 0, 0, 0, "stopped");
 	for (size_t i = 0; i < NCHILDREN; i++)
 		ev_timer_free(children[i].restart);
