@@ -249,16 +249,15 @@ static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
 
 /* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
  * privileges, exec.  Only async-signal-safe calls and no return. */
-static void child_exec(struct child *c, int ctl, int errw)
+static void child_exec(struct child *c, int ctl, int logpipe_w)
 {
 	int srcs[MAX_LISTEN_PER_CHILD + 1], nsrc = 0;
 	char listen_env[256] = "", ctl_env[16];
 	size_t off = 0;
 	sigset_t none;
 
-	/* stderr to loftd (logring.c), before the sockets take 3, 4, ... */
-	if (errw >= 0 && dup2(errw, STDERR_FILENO) < 0)
-		_exit(126);
+	/* the log pipe (logring.c) out of the way of the sockets' targets */
+	int logw = logpipe_w >= 0 ? fcntl(logpipe_w, F_DUPFD, 64) : -1;
 
 	for (int i = 0; i < MAX_LISTEN_PER_CHILD && c->listen[i]; i++) {
 		struct listener *l = listener_find(c->listen[i]);
@@ -282,7 +281,15 @@ static void child_exec(struct child *c, int ctl, int errw)
 	if (exe < 0 || dup3(exe, 3 + nsrc + 1, O_CLOEXEC) < 0)
 		_exit(126);
 	exe = 3 + nsrc + 1;
-	proc_close_from(exe + 1);
+	char log_env[16];
+	if (logw >= 0 && dup2(logw, exe + 1) == exe + 1) {
+		snprintf(log_env, sizeof(log_env), "%d", exe + 1);
+		setenv("LOFT_LOG_FD", log_env, 1);
+		proc_close_from(exe + 2);
+	} else {
+		unsetenv("LOFT_LOG_FD");
+		proc_close_from(exe + 1);
+	}
 	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
 	setenv("LOFT_LISTEN", listen_env, 1);
 	setenv("LOFT_CONTROL", ctl_env, 1);
@@ -314,7 +321,8 @@ static void child_spawn(struct child *c)
 	int sv[2], ep[2] = {-1, -1};
 	pid_t pid;
 
-	/* its stderr: without the pipe the child writes to ours directly */
+	/* its log lines' copy for the ring (logring.c); without it the
+	 * child only writes to stderr, as always */
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		ep[0] = ep[1] = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {

@@ -13,8 +13,8 @@
 #include "evloop.h"
 #include "log.h"
 
-/* A line longer than this is passed on in pieces (log.c writes at most
- * 2 KiB per line, so only a foreign writer gets there). */
+/* A line longer than this is cut in pieces (log.c writes at most 2 KiB
+ * per line, so only a foreign writer gets there). */
 #define PIPE_LINE_MAX 4096
 
 struct logpipe {
@@ -30,19 +30,6 @@ static struct ev_timer *lr_timer;
 static char lr_ring[LOGRING_LINES][LOGRING_LINE_MAX];
 static unsigned long lr_total; /* lines kept so far; the next goes at % LINES */
 static struct logpipe *lr_pipes;
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* our own stderr is gone: nothing to tell */
-		p += w;
-		n -= (size_t)w;
-	}
-}
 
 static void ring_save(void)
 {
@@ -80,11 +67,6 @@ static void one_line(const char *s, size_t n)
 {
 	char *slot;
 
-	/* passed on first: the journal must get it whatever happens here */
-	char out[PIPE_LINE_MAX + 1];
-	memcpy(out, s, n);
-	out[n] = '\n';
-	write_all(STDERR_FILENO, out, n + 1);
 	/* journald's "<N>" priority prefix (log.c writes it under systemd) */
 	if (n >= 3 && s[0] == '<' && s[2] == '>') {
 		s += 3;

@@ -2,11 +2,13 @@
 #define LOFT_BOARD_LOGRING_H
 /*
  * loftd's copy of its children's recent log lines, for the admin's Log
- * page.  Each daemon's stderr is a pipe to loftd, which passes every line
- * on to its own stderr unchanged (the journal, or the terminal, sees what
- * it saw before) and keeps the last LOGRING_LINES of level info and above
- * in memory, written to DATADIR/run/log-recent (a whole new file renamed
- * into place, half a second after new lines) where loft-admin reads it.
+ * page.  Each daemon writes its lines to stderr as always (the journal or
+ * the terminal sees them at once, in order) and those of level info and
+ * above once more to a pipe to loftd (LOFT_LOG_FD, lib/core/log.c,
+ * non-blocking: a busy loftd never stalls a daemon).  loftd keeps the last
+ * LOGRING_LINES in memory, written to DATADIR/run/log-recent (a whole new
+ * file renamed into place, half a second after new lines) where
+ * loft-admin reads it.
  */
 #include <stddef.h>
 
@@ -17,7 +19,7 @@ struct evloop;
 
 /* Where the file goes; the loop for its timer. */
 void logring_init(struct evloop *ev, const char *path);
-/* A new child's stderr pipe (read end, owned from here).  Returns 0 or
+/* A new child's log pipe (read end, owned from here).  Returns 0 or
  * -1 (closed: the child's lines are lost, not its life). */
 int logring_watch(int fd);
 /* Reads what is in every pipe now (a child died: its last lines); a pipe
