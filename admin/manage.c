@@ -63,6 +63,9 @@ static const struct {
     {"restored", "ok", "The backup was restored."},
     {"recheck", "ok", ADMIN_RECHECK_MSG},
     {"acme", "ok", "Certificate requested; this page shows the outcome in a minute."},
+    {"gateway", "ok", "Gateway saved."},
+    {"gateway-port", "ok",
+     "Gateway saved. The gateway port opens or closes when Loft restarts (restart the box)."},
 };
 
 static void flash(struct req *q, struct resp *r)
@@ -654,6 +657,7 @@ void admin_page_route(struct admin *a, struct req *q, struct resp *r)
 	form_open(r, q, "/admin/route", "recheck");
 	admin_h_raw(
 	    r, "<button class=\"sec\" id=\"recheck\">Check the network now</button></form></div>");
+	admin_gateway_card(a, q, r);
 	admin_h_end(r);
 }
 
@@ -685,6 +689,15 @@ void admin_page_route_post(struct admin *a, struct req *q, struct resp *r)
 	if (action && strcmp(action, "recheck") == 0) {
 		admin_netwatch_recheck(a);
 		done(r, "/admin/route", "recheck");
+		return;
+	}
+	if (action && strcmp(action, "gateway") == 0) {
+		int port_changed;
+		err = admin_gateway_apply(a, q, &port_changed);
+		if (err)
+			bad(r, 400, err, admin_page_route, a, q);
+		else
+			done(r, "/admin/route", port_changed ? "gateway-port" : "gateway");
 		return;
 	}
 	err = admin_outbound_apply(a, q);

@@ -47,6 +47,13 @@ void admin_netwatch_recheck(struct admin *a);
 void admin_outbound_fields(struct admin *a, struct resp *r);
 /* Applies an outbound form; returns NULL or an error message. */
 const char *admin_outbound_apply(struct admin *a, const struct req *q);
+/* The inbound gateway card (gateway.c): MX host, port, addresses,
+ * account, posting action=gateway to /admin/route. */
+void admin_gateway_card(struct admin *a, const struct req *q, struct resp *r);
+/* Applies its form; returns NULL or an error message.  *port_changed is
+ * set when the port changed (loftd opens or closes it at its next
+ * start). */
+const char *admin_gateway_apply(struct admin *a, const struct req *q, int *port_changed);
 /* The phone set-up section: the QR code and signed profile link for
  * address (may be NULL: no code), the server settings. */
 void admin_phone_setup(struct admin *a, const struct req *q, struct resp *r, const char *address);

@@ -2,7 +2,7 @@
  * loftctl inbound gateway: the inbound relay or filtering gateway that
  * holds the public MX when the ISP blocks port 25 in (gateway.h), in the
  * manner of postconf/doveadm: set what is given, keep the rest.
- *   inbound gateway set MX-HOST [--port N] [--from ADDR,...]
+ *   inbound gateway set MX-HOST [--port N] [--from ADDR,...] [--user ACCOUNT]
  *   inbound gateway show
  *   inbound gateway clear
  */
@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "loftctl.h"
 #include "store.h"
+#include "store_users.h"
 #include "strnum.h"
 
 /* loft.conf, whose smtpd.gateway_* keys win over the store's.  Returns
@@ -57,6 +58,8 @@ static void show(const struct gateway_conf *g)
 		printf("Gateway port: off\n");
 	printf("Gateway from: %s%s\n", g->from[0] ? g->from : "(none)",
 	       g->from_in_conf ? " (smtpd.gateway_from in loft.conf)" : "");
+	if (g->user[0])
+		printf("Gateway AUTH: %s (from other addresses, after STARTTLS)\n", g->user);
 	if (g->mx[0])
 		printf("DNS:          MX %s; SPF names this box (a:), not the gateway "
 		       "(loftctl dns DOMAIN)\n",
@@ -95,6 +98,20 @@ static int cmd_set(struct store *st, struct config *cfg, int argc, char **argv)
 			}
 			snprintf(g.from, sizeof(g.from), "%s", val);
 			g.from_in_conf = 0;
+		} else if (strcmp(opt, "--user") == 0) {
+			/* "" turns AUTH off; else a Loft account that exists */
+			int64_t uid;
+			if (strlen(val) >= sizeof(g.user)) {
+				fprintf(stderr, "loftctl: --user is too long\n");
+				return 1;
+			}
+			if (val[0] && store_user_find(st, val, &uid) != 0) {
+				fprintf(stderr,
+					"loftctl: %s is not a Loft user (loftctl user add %s)\n",
+					val, val);
+				return 1;
+			}
+			snprintf(g.user, sizeof(g.user), "%s", val);
 		} else {
 			ctl_usage();
 		}
@@ -172,8 +189,9 @@ static int cmd_inbound(int argc, char **argv)
 
 const struct ctl_cmd ctl_cmd_inbound = {
     "inbound",
-    "  inbound gateway set MX-HOST [--port N] [--from ADDR,...]\n"
+    "  inbound gateway set MX-HOST [--port N] [--from ADDR,...] [--user ACCOUNT]\n"
     "                                an inbound gateway holds the public MX and\n"
-    "                                forwards to port N from ADDR (IPs/CIDRs)\n"
+    "                                forwards to port N from ADDR (IPs/CIDRs), or\n"
+    "                                from anywhere after AUTH as ACCOUNT (TLS)\n"
     "  inbound gateway show|clear\n",
     2, -1, cmd_inbound};

@@ -15,6 +15,15 @@
  * loftd keeps open), with a growing delay only when it died during
  * start-up, so a daemon that cannot start never spins the CPU.  It reloads
  * on SIGHUP and stops everything gracefully on SIGTERM/SIGINT.
+ *
+ * A daemon that can (loft-smtpd) also has a standby: a second instance,
+ * started with --standby once the first serves, that does its whole
+ * start-up (exec, config, store, TLS, threads) and then waits, not
+ * listening, for "serve".  When the serving instance dies, "serve" goes to
+ * the standby and the backlog is answered after two wake-ups instead of a
+ * full start; a new standby is started a moment later.  It costs an idle
+ * process (its libraries are shared with the serving one);
+ * DAEMON.standby = no turns it off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +47,7 @@
 #include "log.h"
 #include "logring.h"
 #include "net.h"
+#include "pages.h"
 #include "proc.h"
 #include "procstatus.h"
 #include "store.h"
@@ -46,6 +56,9 @@
 #include "tls.h"
 
 #define MAX_LISTEN_PER_CHILD 4
+/* A new standby waits this long after a promotion, so its start-up does
+ * not take the CPU from the instance answering the backlog. */
+#define STANDBY_DELAY_MS 100
 /* Start-up failures (exec failed, died before "ready"): 250 ms doubling to
  * 30 s.  A daemon that was serving is restarted at once, unless it died
  * RESTART_BURST times within RESTART_WINDOW_MS: then it is treated like a
@@ -90,17 +103,29 @@ struct child {
 	uint64_t started_ms;
 	uint64_t died_ms; /* when the previous instance died; 0 at first start */
 	int64_t started_unix;
-	int ready; /* this instance said "ready": it serves */
+	int ready;    /* this instance said "ready": it serves */
+	int promoted; /* a standby told to serve: "serving" is its "ready" */
 	int restarts;
 	int backoff;			/* start-up failures in a row */
 	int crashloop;			/* deaths in a row that came RESTART_BURST in the window */
 	uint64_t deaths[RESTART_BURST]; /* when recent ready instances died (ring) */
 	unsigned ndeaths;
 	struct ev_timer *restart;
+	/* the standby instance (can_standby and DAEMON.standby = yes) */
+	int can_standby;
+	int standby;
+	pid_t spare_pid;
+	int spare_ctl;
+	int spare_ready; /* its start-up is done */
+	uint64_t spare_started_ms;
+	int spare_backoff; /* standby deaths in a row before "ready" */
+	struct ev_timer *spare_timer;
 };
 
 static struct child children[] = {
-    {.name = "loft-smtpd", .listen = {"mx", "submission", "submissions", "gateway"}},
+    {.name = "loft-smtpd",
+     .listen = {"mx", "submission", "submissions", "gateway"},
+     .can_standby = 1},
     {.name = "loft-queue"},
     {.name = "loft-imapd", .listen = {"imap", "imaps", "pop3", "pop3s"}},
     {.name = "loft-admin", .listen = {"http", "https"}},
@@ -126,7 +151,7 @@ static struct {
 	uint64_t stop_timeout_ms;
 	/* the store's inbound.gateway_port / _from, read by the migration
 	 * child (root never opens the database) */
-	char db_gw_port[16], db_gw_from[GATEWAY_FROM_MAX];
+	char db_gw_port[16], db_gw_from[GATEWAY_FROM_MAX], db_gw_user[256];
 } g;
 
 static void usage(void)
@@ -179,63 +204,105 @@ static void status_exit(const char *name, const char *why)
 }
 
 static void child_spawn(struct child *c);
+static void spare_spawn(struct child *c);
 static int read_config_text(struct buf *out, char *err, size_t errlen);
 
-static void restart_due(struct evloop *ev, struct ev_timer *t, void *arg)
+/* Sends a control message to every instance but skip's serving one. */
+static void send_all(const struct child *skip, const char *msg, size_t n)
 {
-	(void)ev;
-	(void)t;
-	if (!g.stopping)
-		child_spawn(arg);
+	for (size_t i = 0; i < NCHILDREN; i++) {
+		struct child *o = &children[i];
+		if (o != skip && o->ctl >= 0)
+			send(o->ctl, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (o->spare_ctl >= 0)
+			send(o->spare_ctl, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 }
 
-/* One message from a child: "ready", or a "notify" word to relay. */
+/* c's serving instance serves: its death is now a crash to restart at
+ * once; time for a standby if c has one. */
+static void child_serving(struct child *c)
+{
+	uint64_t now = ev_clock_ms();
+	int promoted = c->promoted;
+
+	c->ready = 1;
+	c->promoted = 0;
+	c->backoff = 0;
+	/* down_ms: from the previous instance's death to this one serving */
+	log_info(NULL, "event=ready name=%s pid=%ld startup_ms=%llu down_ms=%llu standby=%d",
+		 c->name, (long)c->pid, (unsigned long long)(now - c->started_ms),
+		 (unsigned long long)(c->died_ms ? now - c->died_ms : 0), promoted);
+	status_write(c->name, c->pid, c->started_unix, c->restarts, "running");
+	if (c->standby && c->spare_pid == 0 && !ev_timer_armed(c->spare_timer))
+		ev_timer_arm(c->spare_timer, c->died_ms ? STANDBY_DELAY_MS : 0);
+}
+
+/* One message from a child's serving instance: "ready" (or "serving"
+ * from a promoted standby), or a "notify" word to relay. */
 static void ctl_message(struct child *c, const char *msg, size_t n)
 {
-	if (strcmp(msg, "ready") == 0 && !c->ready) {
-		uint64_t now = ev_clock_ms();
-		c->ready = 1;
-		c->backoff = 0;
-		/* down_ms: from the previous instance's death to this one serving */
-		log_info(NULL, "event=ready name=%s pid=%ld startup_ms=%llu down_ms=%llu", c->name,
-			 (long)c->pid, (unsigned long long)(now - c->started_ms),
-			 (unsigned long long)(c->died_ms ? now - c->died_ms : 0));
-		status_write(c->name, c->pid, c->started_unix, c->restarts, "running");
+	if (strcmp(msg, "ready") == 0) {
+		/* a promoted standby's "ready" only ends its start-up */
+		if (!c->ready && !c->promoted)
+			child_serving(c);
+		return;
+	}
+	if (strcmp(msg, "serving") == 0) {
+		if (!c->promoted || c->ready)
+			log_warn(NULL, "event=bad-control-message name=%s msg=serving", c->name);
+		else
+			child_serving(c);
 		return;
 	}
 	if (strncmp(msg, "notify ", 7) != 0 || n > 100) {
 		log_warn(NULL, "event=bad-control-message name=%s", c->name);
 		return;
 	}
-	for (size_t i = 0; i < NCHILDREN; i++) {
-		struct child *o = &children[i];
-		if (o != c && o->ctl >= 0)
-			send(o->ctl, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	}
+	send_all(c, msg, n);
 }
 
-/* Reads every queued message; at end of file (the child closed it or
- * died) closes the socket.  Also called when the child is reaped, since
- * SIGCHLD may be seen before a "ready" it sent just before dying. */
-static void ctl_drain(struct child *c)
+/* One message from c's standby: only "ready" (its start-up is done). */
+static void spare_message(struct child *c, const char *msg)
 {
+	if (strcmp(msg, "ready") == 0 && !c->spare_ready) {
+		c->spare_ready = 1;
+		c->spare_backoff = 0;
+		log_info(NULL, "event=standby-ready name=%s pid=%ld startup_ms=%llu", c->name,
+			 (long)c->spare_pid,
+			 (unsigned long long)(ev_clock_ms() - c->spare_started_ms));
+		return;
+	}
+	log_warn(NULL, "event=bad-control-message name=%s standby=1", c->name);
+}
+
+/* Reads every queued message on *ctl (c's serving instance's, or with
+ * spare its standby's); at end of file (the child closed it or died)
+ * closes the socket.  Also called when the child is reaped, since SIGCHLD
+ * may be seen before a "ready" it sent just before dying. */
+static void ctl_drain(struct child *c, int spare)
+{
+	int *ctl = spare ? &c->spare_ctl : &c->ctl;
 	char msg[256];
 	ssize_t n;
 
-	while (c->ctl >= 0) {
-		n = recv(c->ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	while (*ctl >= 0) {
+		n = recv(*ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			ev_io_del(g.ev, c->ctl);
-			close(c->ctl);
-			c->ctl = -1;
+			ev_io_del(g.ev, *ctl);
+			close(*ctl);
+			*ctl = -1;
 			return;
 		}
 		msg[n] = '\0';
-		ctl_message(c, msg, (size_t)n);
+		if (spare)
+			spare_message(c, msg);
+		else
+			ctl_message(c, msg, (size_t)n);
 	}
 }
 
@@ -244,12 +311,75 @@ static void on_ctl(struct evloop *ev, int fd, int events, void *arg)
 	(void)ev;
 	(void)fd;
 	(void)events;
-	ctl_drain(arg);
+	ctl_drain(arg, 0);
+}
+
+static void on_spare_ctl(struct evloop *ev, int fd, int events, void *arg)
+{
+	(void)ev;
+	(void)fd;
+	(void)events;
+	ctl_drain(arg, 1);
+}
+
+/* The standby takes over: it gets "serve" and becomes c's serving
+ * instance.  Returns 0, or -1 when there is no standby to promote. */
+static int spare_promote(struct child *c)
+{
+	if (c->spare_pid <= 0 || c->spare_ctl < 0)
+		return -1;
+	ev_io_del(g.ev, c->spare_ctl);
+	c->pid = c->spare_pid;
+	c->ctl = c->spare_ctl;
+	c->spare_pid = 0;
+	c->spare_ctl = -1;
+	c->ready = 0;
+	c->promoted = 1;
+	c->started_ms = ev_clock_ms();
+	c->started_unix = (int64_t)time(NULL);
+	if (ev_io_add(g.ev, c->ctl, EV_READ, on_ctl, c) < 0)
+		log_err(NULL, "event=control-failed name=%s error=\"%s\"", c->name,
+			strerror(errno));
+	/* if it died meanwhile, the send fails and its death is reaped as a
+	 * start-up failure */
+	send(c->ctl, "serve", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+	log_info(NULL, "event=standby-promoted name=%s pid=%ld was_ready=%d restarts=%d", c->name,
+		 (long)c->pid, c->spare_ready, c->restarts);
+	c->spare_ready = 0;
+	status_write(c->name, c->pid, c->started_unix, c->restarts, "starting");
+	return 0;
+}
+
+/* Starts c again: its standby if it has one, else a new instance. */
+static void child_start(struct child *c)
+{
+	if (spare_promote(c) < 0)
+		child_spawn(c);
+}
+
+static void restart_due(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	(void)ev;
+	(void)t;
+	if (!g.stopping)
+		child_start(arg);
+}
+
+static void spare_due(struct evloop *ev, struct ev_timer *t, void *arg)
+{
+	struct child *c = arg;
+
+	(void)ev;
+	(void)t;
+	/* only next to an instance that serves: a daemon that cannot start
+	 * gets no second one starting beside it */
+	if (!g.stopping && c->standby && c->spare_pid == 0 && c->pid > 0 && c->ready)
+		spare_spawn(c);
 }
 
 /* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
  * privileges, exec.  Only async-signal-safe calls and no return. */
-static void child_exec(struct child *c, int ctl, int logpipe_w)
+static void child_exec(struct child *c, int ctl, int standby, int logpipe_w)
 {
 	int srcs[MAX_LISTEN_PER_CHILD + 1], nsrc = 0;
 	char listen_env[256] = "", ctl_env[16];
@@ -302,7 +432,7 @@ static void child_exec(struct child *c, int ctl, int logpipe_w)
 	} else if (proc_no_new_privs() < 0) {
 		_exit(125);
 	}
-	char *argv[6];
+	char *argv[7];
 	int a = 0;
 	argv[a++] = (char *)c->name;
 	argv[a++] = "-d";
@@ -311,12 +441,17 @@ static void child_exec(struct child *c, int ctl, int logpipe_w)
 		argv[a++] = "--dev";
 	if (g.verbose)
 		argv[a++] = "-v";
+	if (standby)
+		argv[a++] = "--standby";
 	argv[a] = NULL;
 	fexecve(exe, argv, environ);
 	_exit(127);
 }
 
-static void child_spawn(struct child *c)
+/* Forks and execs an instance of c (a standby with standby).  Returns its
+ * pid with *ctl set to loftd's end of its control socket, or -1 (logged,
+ * c's restart or standby timer armed for a later try). */
+static pid_t child_fork(struct child *c, int standby, int *ctl)
 {
 	int sv[2], ep[2] = {-1, -1};
 	pid_t pid;
@@ -332,8 +467,8 @@ static void child_spawn(struct child *c)
 			close(ep[0]);
 			close(ep[1]);
 		}
-		ev_timer_arm(c->restart, RESTART_MAX_MS);
-		return;
+		ev_timer_arm(standby ? c->spare_timer : c->restart, RESTART_MAX_MS);
+		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -345,19 +480,48 @@ static void child_spawn(struct child *c)
 			close(ep[0]);
 			close(ep[1]);
 		}
-		ev_timer_arm(c->restart, RESTART_MAX_MS);
-		return;
+		ev_timer_arm(standby ? c->spare_timer : c->restart, RESTART_MAX_MS);
+		return -1;
 	}
 	if (pid == 0)
-		child_exec(c, sv[1], ep[1]);
+		child_exec(c, sv[1], standby, ep[1]);
 	close(sv[1]);
 	if (ep[0] >= 0) {
 		close(ep[1]);
 		logring_watch(ep[0]);
 	}
+	*ctl = sv[0];
+	return pid;
+}
+
+static void spare_spawn(struct child *c)
+{
+	int ctl;
+	pid_t pid = child_fork(c, 1, &ctl);
+
+	if (pid < 0)
+		return;
+	c->spare_pid = pid;
+	c->spare_ctl = ctl;
+	c->spare_ready = 0;
+	c->spare_started_ms = ev_clock_ms();
+	if (ev_io_add(g.ev, ctl, EV_READ, on_spare_ctl, c) < 0)
+		log_err(NULL, "event=control-failed name=%s error=\"%s\"", c->name,
+			strerror(errno));
+	log_info(NULL, "event=spawn name=%s pid=%ld standby=1", c->name, (long)pid);
+}
+
+static void child_spawn(struct child *c)
+{
+	int ctl;
+	pid_t pid = child_fork(c, 0, &ctl);
+
+	if (pid < 0)
+		return;
 	c->pid = pid;
-	c->ctl = sv[0];
+	c->ctl = ctl;
 	c->ready = 0;
+	c->promoted = 0;
 	c->started_ms = ev_clock_ms();
 	c->started_unix = (int64_t)time(NULL);
 	if (ev_io_add(g.ev, c->ctl, EV_READ, on_ctl, c) < 0)
@@ -414,8 +578,39 @@ static int children_running(void)
 	int n = 0;
 
 	for (size_t i = 0; i < NCHILDREN; i++)
-		n += children[i].pid > 0;
+		n += (children[i].pid > 0) + (children[i].spare_pid > 0);
 	return n;
+}
+
+/* c's standby died (it never served): start another, after a delay that
+ * grows while they die before "ready". */
+static void spare_died(struct child *c, pid_t pid, int status)
+{
+	char why[64];
+	uint64_t delay;
+
+	describe_status(status, why, sizeof(why));
+	ctl_drain(c, 1);
+	if (c->spare_ctl >= 0) {
+		ev_io_del(g.ev, c->spare_ctl);
+		close(c->spare_ctl);
+		c->spare_ctl = -1;
+	}
+	c->spare_pid = 0;
+	if (g.stopping) {
+		log_info(NULL, "event=child-stopped name=%s pid=%ld status=\"%s\" standby=1",
+			 c->name, (long)pid, why);
+		return;
+	}
+	delay = (uint64_t)RESTART_MIN_MS << (c->spare_backoff < 7 ? c->spare_backoff : 7);
+	if (!c->spare_ready)
+		c->spare_backoff++;
+	c->spare_ready = 0;
+	if (delay > RESTART_MAX_MS)
+		delay = RESTART_MAX_MS;
+	log_warn(NULL, "event=standby-died name=%s pid=%ld status=\"%s\" restart_in_ms=%llu",
+		 c->name, (long)pid, why, (unsigned long long)delay);
+	ev_timer_arm(c->spare_timer, delay);
 }
 
 static void reap(void)
@@ -427,15 +622,18 @@ static void reap(void)
 		struct child *c = NULL;
 		char why[64];
 
-		for (size_t i = 0; i < NCHILDREN; i++)
+		for (size_t i = 0; i < NCHILDREN; i++) {
 			if (children[i].pid == pid)
 				c = &children[i];
+			if (children[i].spare_pid == pid)
+				spare_died(&children[i], pid, status);
+		}
 		if (!c)
 			continue;
 		describe_status(status, why, sizeof(why));
 		uint64_t up = ev_clock_ms() - c->started_ms;
-		ctl_drain(c);
-		/* its last words, before loftd's own line about its death */
+		ctl_drain(c, 0);
+		/* its last lines into the ring before loftd's own about it */
 		logring_drain_all();
 		c->pid = 0;
 		if (c->ctl >= 0) {
@@ -462,8 +660,8 @@ static void reap(void)
 		status_exit(c->name, why);
 		if (delay == 0) {
 			/* clients wait in the backlog: start first, the status
-			 * file ("starting") is written once the fork is done */
-			child_spawn(c);
+			 * file ("starting") is written once that is done */
+			child_start(c);
 		} else {
 			status_write(c->name, 0, c->started_unix, c->restarts, "restarting");
 			ev_timer_arm(c->restart, delay);
@@ -484,6 +682,8 @@ static void kill_stragglers(struct evloop *ev, struct ev_timer *t, void *arg)
 				 children[i].name, (long)children[i].pid);
 			kill(children[i].pid, SIGKILL);
 		}
+		if (children[i].spare_pid > 0)
+			kill(children[i].spare_pid, SIGKILL);
 	}
 }
 
@@ -496,8 +696,11 @@ static void stop_all(void)
 	for (size_t i = 0; i < NCHILDREN; i++) {
 		struct child *c = &children[i];
 		ev_timer_disarm(c->restart);
+		ev_timer_disarm(c->spare_timer);
 		if (c->pid > 0)
 			kill(c->pid, SIGTERM);
+		if (c->spare_pid > 0)
+			kill(c->spare_pid, SIGTERM);
 	}
 	if (children_running() == 0) {
 		ev_stop(g.ev);
@@ -551,9 +754,7 @@ static void on_signal(struct evloop *ev, int signo, void *arg)
 	} else if (signo == SIGHUP) {
 		load_config();
 		log_info(NULL, "event=reload");
-		for (size_t i = 0; i < NCHILDREN; i++)
-			if (children[i].ctl >= 0)
-				send(children[i].ctl, "reload", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+		send_all(NULL, "reload", 6);
 	} else {
 		stop_all();
 	}
@@ -583,6 +784,7 @@ static int gateway_port(struct listener *l)
 	}
 	if (!gc.from_in_conf)
 		snprintf(gc.from, sizeof(gc.from), "%s", g.db_gw_from);
+	snprintf(gc.user, sizeof(gc.user), "%s", g.db_gw_user);
 	why = gateway_conf_check(&gc);
 	if (why && gc.port_in_conf)
 		fatal("event=config-error key=smtpd.gateway_from error=\"the gateway port needs "
@@ -672,6 +874,12 @@ static void find_children(const char *self)
 			fatal("event=open-failed path=%s error=\"%s\"", c->path, strerror(errno));
 		c->ctl = -1;
 		c->restart = ev_timer_new(g.ev, restart_due, c);
+		c->spare_ctl = -1;
+		c->spare_timer = ev_timer_new(g.ev, spare_due, c);
+		snprintf(key, sizeof(key), "%s.standby", c->name + 5);
+		if (config_get_bool(g.cfg, key, 1, &c->standby) < 0)
+			fatal("event=config-error error=\"%s must be yes or no\"", key);
+		c->standby = c->standby && c->can_standby;
 		if (!c->present)
 			log_info(NULL, "event=skip name=%s reason=\"%s\"", c->name,
 				 enabled ? "not installed" : "disabled");
@@ -756,28 +964,25 @@ static int read_config_text(struct buf *out, char *err, size_t errlen)
 }
 
 /* The child's half of reading the gateway settings: the raw values of
- * inbound.gateway_port and inbound.gateway_from, each ended by a NUL, to
- * fd.  A value that does not fit goes as "?" (the parent refuses it). */
+ * inbound.gateway_port, inbound.gateway_from and inbound.gateway_user,
+ * each ended by a NUL, to fd.  A value that does not fit goes as "?"
+ * (the parent refuses a port or list like that). */
 static void gateway_settings_send(struct store *st, int fd)
 {
-	char port[16], from[GATEWAY_FROM_MAX], out[sizeof(port) + sizeof(from)];
-	int r;
-	size_t n;
+	static const char *const keys[] = {"inbound.gateway_port", "inbound.gateway_from",
+					   "inbound.gateway_user"};
+	char v[GATEWAY_FROM_MAX], out[3 * GATEWAY_FROM_MAX];
+	size_t n = 0;
 
-	r = store_setting_get(st, "inbound.gateway_port", port, sizeof(port));
-	if (r == STORE_NOTFOUND)
-		port[0] = '\0';
-	else if (r < 0)
-		snprintf(port, sizeof(port), "?");
-	r = store_setting_get(st, "inbound.gateway_from", from, sizeof(from));
-	if (r == STORE_NOTFOUND)
-		from[0] = '\0';
-	else if (r < 0)
-		snprintf(from, sizeof(from), "?");
-	n = strlen(port) + 1;
-	memcpy(out, port, n);
-	memcpy(out + n, from, strlen(from) + 1);
-	n += strlen(from) + 1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int r = store_setting_get(st, keys[i], v, sizeof(v));
+		if (r == STORE_NOTFOUND)
+			v[0] = '\0';
+		else if (r < 0)
+			snprintf(v, sizeof(v), "?");
+		memcpy(out + n, v, strlen(v) + 1);
+		n += strlen(v) + 1;
+	}
 	if (write(fd, out, n) != (ssize_t)n)
 		_exit(1);
 }
@@ -787,8 +992,10 @@ static void gateway_settings_send(struct store *st, int fd)
  * not to trust: anything malformed counts as "?" (a bad port, refused). */
 static void gateway_settings_read(int fd)
 {
-	char in[sizeof(g.db_gw_port) + sizeof(g.db_gw_from) + 1];
-	size_t len = 0;
+	char in[3 * GATEWAY_FROM_MAX + 1];
+	char *dst[] = {g.db_gw_port, g.db_gw_from, g.db_gw_user};
+	size_t cap[] = {sizeof(g.db_gw_port), sizeof(g.db_gw_from), sizeof(g.db_gw_user)};
+	size_t len = 0, at = 0;
 	ssize_t n;
 
 	while (len < sizeof(in) && (n = read(fd, in + len, sizeof(in) - len)) != 0) {
@@ -798,18 +1005,21 @@ static void gateway_settings_read(int fd)
 			break;
 		len += (size_t)n;
 	}
-	const char *nul = memchr(in, '\0', len);
-	size_t plen = nul ? (size_t)(nul - in) : len;
-	const char *from = nul ? nul + 1 : NULL;
-	size_t flen = from ? len - plen - 1 : 0;
-	if (!nul || plen >= sizeof(g.db_gw_port) || flen == 0 || flen > sizeof(g.db_gw_from) ||
-	    from[flen - 1] != '\0' || memchr(from, '\0', flen - 1)) {
-		snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
-		g.db_gw_from[0] = '\0';
-		return;
+	for (size_t i = 0; i < 3; i++) {
+		const char *nul = at < len ? memchr(in + at, '\0', len - at) : NULL;
+		size_t vlen = nul ? (size_t)(nul - (in + at)) : 0;
+		if (!nul || vlen >= cap[i]) {
+			snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
+			g.db_gw_from[0] = g.db_gw_user[0] = '\0';
+			return;
+		}
+		memcpy(dst[i], in + at, vlen + 1);
+		at += vlen + 1;
 	}
-	memcpy(g.db_gw_port, in, plen + 1);
-	memcpy(g.db_gw_from, from, flen);
+	if (at != len) {
+		snprintf(g.db_gw_port, sizeof(g.db_gw_port), "?");
+		g.db_gw_from[0] = g.db_gw_user[0] = '\0';
+	}
 }
 
 /* Applies the database migrations as the daemons' user, in a child, so
@@ -1044,13 +1254,19 @@ int main(int argc, char **argv)
 		if (children[i].present)
 			child_spawn(&children[i]);
 	print_banner();
+	/* start-up done: its pages of the program and stack stop counting
+	 * in RSS (lib/core/pages.h, issue 14) */
+	pages_drop_code();
+	pages_drop_stack();
 
 	ev_run(g.ev);
 
 	logring_finish();
 	status_write("loftd", 0, 0, 0, "stopped");
-	for (size_t i = 0; i < NCHILDREN; i++)
+	for (size_t i = 0; i < NCHILDREN; i++) {
 		ev_timer_free(children[i].restart);
+		ev_timer_free(children[i].spare_timer);
+	}
 	ev_timer_free(g.kill_timer);
 	config_free(g.cfg);
 	ev_free(g.ev);

@@ -42,6 +42,9 @@ struct imapd {
 	struct append_job *aq, **aq_tail;
 	size_t aq_msgs, aq_bytes;
 	struct ev_timer *aq_timer;
+	/* the search index written behind APPEND (indexer.c); NULL: APPEND
+	 * writes it in its own commit */
+	struct imap_indexer *ix;
 	unsigned cache_kib; /* imapd.cache_kib: the page cache between commits */
 	/* limits */
 	unsigned max_sessions; /* whole process */
@@ -103,13 +106,16 @@ struct session {
 	/* SEARCHRES (RFC 5182): the UIDs SEARCH RETURN (SAVE) kept, "$" */
 	uint32_t *saved;
 	size_t nsaved;
+	/* CONTEXT=SEARCH: the SEARCH ... RETURN (UPDATE)s kept (search.c) */
+	struct search_update *updates;
 	char mbox_name[520];
 	/* extensions */
 	int condstore, qresync;
 	/* ENABLE IMAP4rev2 (RFC 9051): no \Recent or RECENT, SEARCH answers
 	 * ESEARCH, SELECT lists the mailbox; rev2 or UTF8=ACCEPT (RFC 6855):
-	 * mailbox names and quoted strings in UTF-8 both ways */
-	int rev2, utf8;
+	 * mailbox names and quoted strings in UTF-8 both ways; utf8accept:
+	 * UTF8=ACCEPT itself (SEARCH takes no CHARSET then, RFC 6855 3) */
+	int rev2, utf8, utf8accept;
 	unsigned appends;   /* APPENDs queued for the group commit (append.c) */
 	int dead;	    /* output failed: closing */
 	unsigned cmd_flags; /* of the command running (session.c) */
@@ -249,6 +255,21 @@ void imap_append_forget(struct session *s);
 /* At shutdown: flushes the queue and frees its timer. */
 void imap_append_stop(struct imapd *srv);
 
+/* The search index thread (indexer.c). */
+struct imap_indexer;
+/* Opens a store handle of its own on db_path and starts the thread, which
+ * first indexes whatever is pending.  The caller then sets
+ * store_set_defer_index on its handle.  Returns NULL with err on failure. */
+struct imap_indexer *imap_indexer_new(const char *db_path, char *err, size_t errlen);
+/* New messages wait for their index rows (after an APPEND commit). */
+void imap_indexer_kick(struct imap_indexer *ix);
+/* on: the loop thread is about to write (its commit goes first: the
+ * worker ends its transaction early); off: done.  NULL is fine. */
+void imap_indexer_hold(struct imap_indexer *ix, int on);
+/* Stops the thread (after the batch it is writing) and joins it; what is
+ * still pending waits for the next start or a SEARCH.  NULL is fine. */
+void imap_indexer_free(struct imap_indexer *ix);
+
 /* FETCH and STORE (fetch.c). */
 int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 int imap_cmd_store(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
@@ -267,6 +288,18 @@ void imap_mailboxid(int64_t mailbox_id, uint32_t uidvalidity, char *out, size_t 
 
 /* SEARCH (search.c). */
 int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
+/* CONTEXT=SEARCH (RFC 5267): at most this many updates per session */
+#define SEARCH_MAX_UPDATES 10
+struct search_update;
+/* After a full sync of the view (the mailbox at modseq, uidnext): each
+ * kept SEARCH ... RETURN (UPDATE) is evaluated again if the mailbox
+ * changed since, and "* ESEARCH (TAG ...) ADDTO/REMOVEFROM" tells the
+ * difference. */
+void imap_search_updates_run(struct session *s, uint64_t modseq, uint32_t uidnext);
+/* Forgets every kept update (the mailbox is closed). */
+void imap_search_updates_free(struct session *s);
+/* CANCELUPDATE "tag"... */
+int imap_cmd_cancelupdate(struct session *s, const struct imap_cmd *c);
 /* One message a search matched, for SORT and THREAD. */
 struct imap_hit {
 	uint32_t uid, seq;
@@ -292,7 +325,7 @@ struct store_raw;
  * NULL with *hl 0 when it cannot be read. */
 char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,
 		      size_t *hl);
-/* The base subject of a header block, ASCII-lowercased (malloc'ed; "" when
+/* The base subject of a header block, case-folded (utf8_fold; malloc'ed; "" when
  * none); *reply (may be NULL) says whether a Re:/Fwd: came off. */
 char *imap_subject_key(const char *hdr, size_t hl, int *reply);
 /* The sent date (Date:, UTC) of a header block, else the INTERNALDATE. */

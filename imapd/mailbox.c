@@ -619,7 +619,9 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 {
 	const struct imap_arg *a = c->args, *ref, *pats, *status_items_arg = NULL;
 	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 1;
-	int extended = 0, recursive = 0;
+	/* IMAP4rev2's LIST is RFC 5258's: a missing level is \NonExistent
+	 * there too (RFC 9051 6.3.9); LSUB keeps \Noselect */
+	int extended = s->rev2 && !lsub, recursive = 0;
 	char pattern[STORE_MBOX_MAX * 2 + 2];
 	struct mbox_items items = {0};
 	struct buf out;

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pop3/pop3.h"
 #include "store.h"
+#include "store_deliver.h"
 #include "tls.h"
 
 #define POLL_MS 500
@@ -154,6 +155,15 @@ int main(int argc, char **argv)
 			       err, sizeof(err));
 	if (!srv.ac)
 		fatal("cannot start the password checkers: %s", err);
+	/* the search index rows of APPENDed messages are written by a thread
+	 * of their own after the commit (indexer.c); imapd.deferred_index = 0
+	 * writes them in the APPEND's commit */
+	if (conf_u64(cfg, "imapd.deferred_index", 1, 1)) {
+		srv.ix = imap_indexer_new(daemon_db_path(d), err, sizeof(err));
+		if (!srv.ix)
+			fatal("cannot start the index thread: %s", err);
+		store_set_defer_index(srv.st, 1);
+	}
 	/* IMAP and POP3 logins share one throttle */
 	if (authlimit_conf_load(&alc, cfg, "imapd", err, sizeof(err)) < 0)
 		fatal("bad value in loft.conf: %s", err);
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
 		 (unsigned long long)srv.appendlimit);
 	rc = daemon_run(d);
 	imap_append_stop(&srv);
+	imap_indexer_free(srv.ix);
 	ev_timer_free(srv.poll);
 	ev_timer_free(srv.stop_timer);
 	listener_free(srv.lsn);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "utf8.h"
 
 #define NONE	    UINT32_MAX
 #define TAG_MAX	    64
@@ -65,6 +66,8 @@ struct imap_parser {
 	int have_tag, append_like, uid_prefix;
 	uint64_t litlen, litleft;
 	int litdigits, litsync, lit8;
+	int utf8;	/* UTF-8 in quoted strings (IMAP4rev2, UTF8=ACCEPT) */
+	int login_like; /* LOGIN: 8-bit quoted strings as ever (passwords) */
 	const char *err;
 	char errtag[TAG_MAX + 1];
 	int errtag_set;
@@ -145,7 +148,7 @@ static void reset(struct imap_parser *p)
 	p->stack[0] = 0;
 	p->depth = 0;
 	p->line_bytes = p->total_bytes = 0;
-	p->have_tag = p->append_like = p->uid_prefix = 0;
+	p->have_tag = p->append_like = p->uid_prefix = p->login_like = 0;
 }
 
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
@@ -187,6 +190,11 @@ int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limit
 	reset(p);
 	p->text.max = nl.max_total + TAG_MAX + NAME_MAX_ + 16;
 	return 0;
+}
+
+void imap_parser_set_utf8(struct imap_parser *p, int on)
+{
+	p->utf8 = on != 0;
 }
 
 void imap_parser_release(struct imap_parser *p)
@@ -286,6 +294,7 @@ static int ieq(const char *a, const char *b)
 static void note_name(struct imap_parser *p, const char *name)
 {
 	p->append_like = ieq(name, "APPEND");
+	p->login_like = ieq(name, "LOGIN");
 	p->uid_prefix = ieq(name, "UID");
 }
 
@@ -624,7 +633,16 @@ int imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t
 			break;
 		case S_QUOTED:
 			if (c == '"') {
-				token_end(p, cur_token(p));
+				uint32_t t = cur_token(p);
+				/* only whole, shortest-form UTF-8 (RFC 9051
+				 * QUOTED-CHAR, RFC 3629) */
+				if (p->utf8 && !p->login_like &&
+				    !utf8_valid(p->text.data + p->nodes[t].off,
+						p->text.len - p->nodes[t].off)) {
+					fail(p, "invalid UTF-8 in quoted string");
+					break;
+				}
+				token_end(p, t);
 				p->state = S_SEP;
 			} else if (c == '\\') {
 				p->state = S_QESC;
@@ -633,6 +651,15 @@ int imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t
 					       : "unterminated quoted string");
 				if (c == '\n')
 					goto line_error;
+			} else if (c >= 0x80 && !p->utf8 && !p->login_like) {
+				/* RFC 3501 quoted strings are 7-bit; 8-bit text
+				 * goes in a literal until the client enables
+				 * UTF8=ACCEPT or IMAP4rev2 (RFC 6855 3).  LOGIN
+				 * is spared: clients have long sent passwords
+				 * with non-ASCII characters quoted, and the
+				 * password check compares bytes anyway */
+				fail(p, "8-bit text in a quoted string needs a literal or "
+					"ENABLE UTF8=ACCEPT");
 			} else {
 				put(p, (char)c);
 			}

@@ -83,6 +83,12 @@ void imap_parser_free(struct imap_parser *p);
  * changed) while part of a command is buffered.  The last command is
  * dropped. */
 int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim);
+/* Quoted strings: 7-bit only (RFC 3501; the default: an 8-bit byte
+ * makes the command BAD), or with on UTF-8, which must be valid (RFC 9051
+ * QUOTED-CHAR: a session that enabled IMAP4rev2 or UTF8=ACCEPT, RFC 6855
+ * 3).  Literals and atoms are not affected, nor LOGIN (any 8-bit bytes,
+ * as clients send passwords).  Takes effect at once. */
+void imap_parser_set_utf8(struct imap_parser *p, int on);
 /* Drops the last command once the caller is done with it (after
  * IMAP_P_DONE) and gives back storage a big command grew, so an APPEND of
  * 50 MB does not stay allocated while the session idles.  No-op while part

@@ -6,6 +6,7 @@
  * per key, never by reading messages; only SENT* (the Date header, from the
  * stored ENVELOPE) and HEADER on other fields look at per-message data.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -348,6 +349,9 @@ int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct i
 
 	if (!imap_arg_astring(a))
 		return imap_tagged(s, c->tag, "BAD", "A charset is needed"), -1;
+	/* after ENABLE UTF8=ACCEPT only UTF-8 (RFC 6855 3, erratum 4029) */
+	if (s->utf8accept && strcasecmp(a->str, "UTF-8") != 0)
+		return imap_tagged(s, c->tag, "BAD", "Only UTF-8 after ENABLE UTF8=ACCEPT"), -1;
 	if (strcasecmp(a->str, "UTF-8") != 0 && strcasecmp(a->str, "US-ASCII") != 0)
 		return imap_tagged(s, c->tag, "NO",
 				   "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"),
@@ -358,6 +362,240 @@ int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct i
 	else if (r < 0)
 		imap_tagged(s, c->tag, "NO", "[SERVERBUG] %s", err);
 	return r < 0 ? -1 : 0;
+}
+
+/* --- CONTEXT=SEARCH updates (RFC 5267 4) ------------------------------- */
+
+/* A SEARCH ... RETURN (UPDATE) stays with the session while the mailbox
+ * is selected: its keys (a copy of the command's arguments), and the
+ * UIDs it matched when last reported.  At each full sync of the view
+ * (imap_view_sync with expunges: a tagged OK, IDLE news) the keys are
+ * evaluated again and the difference is sent as
+ *   * ESEARCH (TAG "tag") [UID] REMOVEFROM (0 set) ADDTO (0 set)
+ * (position 0: an unsorted SEARCH).  A message that left the view
+ * (EXPUNGE/VANISHED told the client) is dropped silently. */
+struct search_update {
+	struct search_update *next;
+	char tag[72];
+	int uid;
+	struct imap_arg *keys;
+	uint32_t *uids; /* sorted */
+	size_t n;
+	uint64_t modseq;  /* the mailbox's HIGHESTMODSEQ and UIDNEXT when */
+	uint32_t uidnext; /* last evaluated */
+};
+
+static void args_free(struct imap_arg *a)
+{
+	while (a) {
+		struct imap_arg *n = a->next;
+		args_free(a->child);
+		free((char *)a->str);
+		free(a);
+		a = n;
+	}
+}
+
+/* A deep copy of the argument list from a on (strings and lists). */
+static struct imap_arg *args_copy(const struct imap_arg *a)
+{
+	struct imap_arg *head = NULL, **tail = &head;
+
+	for (; a; a = a->next) {
+		struct imap_arg *d = calloc(1, sizeof(*d));
+		char *str = malloc(a->len + 1);
+
+		if (!d || !str)
+			bug("out of memory");
+		d->type = a->type;
+		d->literal8 = a->literal8;
+		d->len = a->len;
+		if (a->type != IMAP_ARG_LIST && a->str)
+			memcpy(str, a->str, a->len);
+		str[a->type != IMAP_ARG_LIST && a->str ? a->len : 0] = '\0';
+		d->str = str;
+		if (a->type == IMAP_ARG_LIST)
+			d->child = args_copy(a->child);
+		*tail = d;
+		tail = &d->next;
+	}
+	return head;
+}
+
+static void update_free(struct search_update *u)
+{
+	args_free(u->keys);
+	free(u->uids);
+	free(u);
+}
+
+static void update_add(struct session *s, const char *tag, int uid, const struct imap_arg *keys,
+		       const uint32_t *uids, size_t n)
+{
+	struct search_update *u;
+	unsigned count = 0;
+
+	for (u = s->updates; u; u = u->next) {
+		count++;
+		if (strcmp(u->tag, tag) == 0)
+			break;
+	}
+	/* a tag already in use, or too many: no updates for this one, the
+	 * search itself goes on (RFC 5267 4.2) */
+	if (u || count >= SEARCH_MAX_UPDATES || strlen(tag) >= sizeof(u->tag)) {
+		struct buf b;
+
+		buf_init(&b, 256);
+		buf_puts(&b, "* NO [NOUPDATE ");
+		imap_buf_string(&b, tag, strlen(tag));
+		buf_puts(&b, "] Too many or duplicate search updates\r\n");
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+		return;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		bug("out of memory");
+	snprintf(u->tag, sizeof(u->tag), "%s", tag);
+	u->uid = uid;
+	u->keys = args_copy(keys);
+	u->uids = malloc((n ? n : 1) * sizeof(*u->uids));
+	if (!u->uids)
+		bug("out of memory");
+	memcpy(u->uids, uids, n * sizeof(*uids));
+	u->n = n;
+	u->modseq = s->modseq;
+	u->uidnext = s->uidnext;
+	u->next = s->updates;
+	s->updates = u;
+}
+
+void imap_search_updates_free(struct session *s)
+{
+	while (s->updates) {
+		struct search_update *n = s->updates->next;
+		update_free(s->updates);
+		s->updates = n;
+	}
+}
+
+/* Appends the view position (sequence number) or UID of uids[0..n) as a
+ * set. */
+static void put_set(struct session *s, struct buf *out, const uint32_t *uids, size_t n, int uid)
+{
+	uint32_t *v = malloc((n ? n : 1) * sizeof(*v));
+
+	if (!v)
+		bug("out of memory");
+	for (size_t i = 0; i < n; i++)
+		v[i] = uid ? uids[i] : (uint32_t)imap_view_find(s, uids[i]) + 1;
+	imap_uidset_format(out, v, n);
+	free(v);
+}
+
+static void update_run(struct session *s, struct search_update *u, uint64_t modseq,
+		       uint32_t uidnext)
+{
+	struct imap_hit *hits;
+	size_t nh, i = 0, j = 0, na = 0, nr = 0;
+	const char *err = NULL;
+	uint32_t *add, *rem, *now;
+	struct buf out;
+
+	if (u->modseq == modseq && u->uidnext == uidnext)
+		return;
+	if (imap_search_match(s, u->keys, &hits, &nh, &err) < 0)
+		return; /* the store failed: next time */
+	u->modseq = modseq;
+	u->uidnext = uidnext;
+	add = malloc((nh ? nh : 1) * sizeof(*add));
+	rem = malloc((u->n ? u->n : 1) * sizeof(*rem));
+	now = malloc((nh ? nh : 1) * sizeof(*now));
+	if (!add || !rem || !now)
+		bug("out of memory");
+	for (size_t k = 0; k < nh; k++)
+		now[k] = hits[k].uid;
+	free(hits);
+	/* both sorted by UID: walk them together */
+	while (i < u->n || j < nh) {
+		if (j == nh || (i < u->n && u->uids[i] < now[j])) {
+			/* gone from the result; reported unless gone from the
+			 * view (the client was told of the expunge) */
+			if (imap_view_find(s, u->uids[i]) >= 0)
+				rem[nr++] = u->uids[i];
+			i++;
+		} else if (i == u->n || now[j] < u->uids[i]) {
+			add[na++] = now[j++];
+		} else {
+			i++;
+			j++;
+		}
+	}
+	free(u->uids);
+	u->uids = now;
+	u->n = nh;
+	if (na || nr) {
+		buf_init(&out, 64u * 1024 * 1024);
+		buf_puts(&out, "* ESEARCH (TAG ");
+		imap_buf_string(&out, u->tag, strlen(u->tag));
+		buf_putc(&out, ')');
+		if (u->uid)
+			buf_puts(&out, " UID");
+		if (nr) {
+			buf_puts(&out, " REMOVEFROM (0 ");
+			put_set(s, &out, rem, nr, u->uid);
+			buf_putc(&out, ')');
+		}
+		if (na) {
+			buf_puts(&out, " ADDTO (0 ");
+			put_set(s, &out, add, na, u->uid);
+			buf_putc(&out, ')');
+		}
+		buf_puts(&out, "\r\n");
+		imap_write(s, out.data, out.len);
+		buf_free(&out);
+	}
+	free(add);
+	free(rem);
+}
+
+void imap_search_updates_run(struct session *s, uint64_t modseq, uint32_t uidnext)
+{
+	for (struct search_update *u = s->updates; u; u = u->next)
+		update_run(s, u, modseq, uidnext);
+}
+
+/* CANCELUPDATE tag... (RFC 5267 4.3): every tag must name an update. */
+int imap_cmd_cancelupdate(struct session *s, const struct imap_cmd *c)
+{
+	const struct imap_arg *a;
+
+	if (!c->args)
+		return imap_tagged(s, c->tag, "BAD", "CANCELUPDATE \"tag\" ..."), 0;
+	for (a = c->args; a; a = a->next) {
+		struct search_update *u;
+
+		if (a->type != IMAP_ARG_QUOTED && a->type != IMAP_ARG_LITERAL)
+			return imap_tagged(s, c->tag, "BAD", "CANCELUPDATE takes quoted tags"), 0;
+		for (u = s->updates; u; u = u->next)
+			if (strcmp(u->tag, a->str) == 0)
+				break;
+		if (!u)
+			return imap_tagged(s, c->tag, "NO", "Unknown search update tag"), 0;
+	}
+	for (a = c->args; a; a = a->next) {
+		struct search_update **pu = &s->updates;
+
+		while (*pu && strcmp((*pu)->tag, a->str) != 0)
+			pu = &(*pu)->next;
+		if (*pu) {
+			struct search_update *u = *pu;
+			*pu = u->next;
+			update_free(u);
+		}
+	}
+	imap_tagged(s, c->tag, "OK", "Updates cancelled");
+	return 0;
 }
 
 /* A SEARCH ... RETURN (SAVE) that fails leaves "$" empty (RFC 5182 2.1). */
@@ -389,6 +627,11 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	if (!esearch && s->rev2)
 		esearch = r_all = 1;
 	if (a && imap_arg_is(a, "CHARSET")) {
+		/* RFC 6855 3: no CHARSET once UTF8=ACCEPT is on */
+		if (s->utf8accept)
+			return search_fail(s, r_save),
+			       imap_tagged(s, c->tag, "BAD", "No CHARSET after ENABLE UTF8=ACCEPT"),
+			       0;
 		if (!imap_arg_astring(a->next))
 			return search_fail(s, r_save),
 			       imap_tagged(s, c->tag, "BAD", "CHARSET name"), 0;
@@ -455,6 +698,8 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 			imap_view_save_result(s, huids, nh);
 		}
 	}
+	if (ret.opts & RET_UPDATE)
+		update_add(s, c->tag, uid, a, huids, nh);
 	free(huids);
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
@@ -475,6 +720,16 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 		if (nh && r_all) {
 			buf_puts(&out, " ALL ");
 			imap_uidset_format(&out, hits, nh);
+		}
+		if (ret.opts & RET_PARTIAL) {
+			/* RFC 5267 4.4: the matches at positions lo..hi */
+			buf_printf(&out, " PARTIAL (%u:%u ", ret.lo, ret.hi);
+			if (ret.lo <= nh)
+				imap_uidset_format(&out, hits + ret.lo - 1,
+						   (ret.hi < nh ? ret.hi : nh) - ret.lo + 1);
+			else
+				buf_puts(&out, "NIL");
+			buf_putc(&out, ')');
 		}
 		if (nh && x.used_modseq) {
 			/* RFC 7162 3.1.5: the mod-sequence of what is returned:

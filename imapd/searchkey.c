@@ -287,11 +287,9 @@ int imap_return_parse(const struct imap_arg **pa, struct search_ret *r, const ch
 	static const struct {
 		const char *name;
 		unsigned bit;
-	} opts[] = {{"MIN", RET_MIN},
-		    {"MAX", RET_MAX},
-		    {"COUNT", RET_COUNT},
-		    {"ALL", RET_ALL},
-		    {"SAVE", RET_SAVE}};
+	} opts[] = {{"MIN", RET_MIN},	    {"MAX", RET_MAX},	     {"COUNT", RET_COUNT},
+		    {"ALL", RET_ALL},	    {"SAVE", RET_SAVE},	     {"CONTEXT", RET_CONTEXT},
+		    {"UPDATE", RET_UPDATE}, {"PARTIAL", RET_PARTIAL}};
 	const struct imap_arg *a = *pa;
 
 	memset(r, 0, sizeof(*r));
@@ -312,11 +310,38 @@ int imap_return_parse(const struct imap_arg **pa, struct search_ret *r, const ch
 			*err = "Unknown RETURN option";
 			return -1;
 		}
+		if ((r->opts & opts[i].bit) && (opts[i].bit & (RET_UPDATE | RET_PARTIAL))) {
+			*err = "RETURN option given twice";
+			return -1;
+		}
 		r->opts |= opts[i].bit;
+		if (opts[i].bit == RET_PARTIAL) {
+			/* PARTIAL lo:hi, positions from 1 (RFC 5267 4.4) */
+			uint64_t lo, hi;
+			const char *colon;
+
+			o = o->next;
+			colon = o && o->type == IMAP_ARG_ATOM ? strchr(o->str, ':') : NULL;
+			if (!colon ||
+			    strnum_u64n(o->str, (size_t)(colon - o->str), UINT32_MAX, &lo) < 0 ||
+			    strnum_u64n(colon + 1, strlen(colon + 1), UINT32_MAX, &hi) < 0 ||
+			    lo == 0 || hi == 0) {
+				*err = "PARTIAL low:high";
+				return -1;
+			}
+			r->lo = (uint32_t)(lo < hi ? lo : hi);
+			r->hi = (uint32_t)(lo < hi ? hi : lo);
+		}
 	}
-	/* RFC 4731 3.1: RETURN () is ALL; RFC 5182 2.1: SAVE alone is not */
-	if (!r->opts)
-		r->opts = RET_ALL;
+	if ((r->opts & RET_PARTIAL) && (r->opts & RET_ALL)) {
+		*err = "PARTIAL and ALL together";
+		return -1;
+	}
+	/* RFC 4731 3.1: RETURN () is ALL; RFC 5182 2.1: SAVE alone is not;
+	 * CONTEXT and UPDATE ask for no result (RFC 5267 4.1) */
+	if (!(r->opts &
+	      (RET_MIN | RET_MAX | RET_COUNT | RET_ALL | RET_SAVE | RET_PARTIAL | RET_UPDATE)))
+		r->opts |= RET_ALL;
 	*pa = a->next->next;
 	return 0;
 }

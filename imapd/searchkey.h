@@ -79,10 +79,15 @@ void imap_skey_free(struct skey *k);
 #define RET_COUNT 4u
 #define RET_ALL	  8u
 #define RET_SAVE  16u
+/* CONTEXT=SEARCH (RFC 5267 4.1) */
+#define RET_CONTEXT 32u	 /* a hint; nothing to do */
+#define RET_UPDATE  64u	 /* keep the search and report its changes */
+#define RET_PARTIAL 128u /* only the results at positions lo..hi */
 
 struct search_ret {
-	int given;     /* RETURN was there: the answer is "* ESEARCH" */
-	unsigned opts; /* RET_*; RETURN () is RET_ALL */
+	int given;	 /* RETURN was there: the answer is "* ESEARCH" */
+	unsigned opts;	 /* RET_*; RETURN () is RET_ALL */
+	uint32_t lo, hi; /* RET_PARTIAL: 1 <= lo <= hi */
 };
 
 /* If *a is "RETURN (options)", parses the options into *r and moves *a

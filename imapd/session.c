@@ -35,7 +35,7 @@
 #define CAPS_AUTHED                                                                                \
 	" UIDPLUS MOVE SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS"            \
 	" COMPRESS=DEFLATE MULTIAPPEND BINARY STATUS=SIZE OBJECTID SAVEDATE SEARCHRES SORT"        \
-	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
+	" SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT CONTEXT=SEARCH"
 
 static void sess_input(struct conn *c, void *arg);
 
@@ -50,6 +50,8 @@ static void caps(struct session *s, struct buf *b)
 	} else {
 		buf_puts(b, CAPS_AUTHED);
 		buf_printf(b, " APPENDLIMIT=%llu", (unsigned long long)s->srv->appendlimit);
+		/* RFC 6855: ENABLE is for logged-in sessions only */
+		buf_puts(b, " UTF8=ACCEPT");
 	}
 }
 
@@ -172,6 +174,7 @@ static void enable_rev2(struct session *s)
 {
 	s->rev2 = 1;
 	s->utf8 = 1;
+	imap_parser_set_utf8(s->p, 1);
 	for (size_t i = 0; i < s->nmsgs; i++)
 		s->msgs[i].flags &= ~VIEW_RECENT;
 	log_info(s->sid, "event=enable extension=IMAP4rev2");
@@ -201,6 +204,13 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 		} else if (imap_arg_is(a, "IMAP4rev2") && !s->rev2) {
 			enable_rev2(s);
 			buf_puts(&b, " IMAP4rev2");
+		} else if (imap_arg_is(a, "UTF8=ACCEPT") && !s->utf8accept) {
+			/* RFC 6855 3: UTF-8 quoted strings and mailbox names,
+			 * APPEND UTF8; headers go out as stored (raw UTF-8) */
+			s->utf8accept = s->utf8 = 1;
+			imap_parser_set_utf8(s->p, 1);
+			log_info(s->sid, "event=enable extension=UTF8=ACCEPT");
+			buf_puts(&b, " UTF8=ACCEPT");
 		}
 	}
 	/* buf_cstr: b.data is NULL when nothing was enabled ("(null)") */
@@ -549,6 +559,7 @@ static const struct command {
     {"UID COPY", SELECTED, 0, h_uid_copy},
     {"UID MOVE", SELECTED, 0, h_uid_move},
     {"UID EXPUNGE", SELECTED, 0, h_uid_expunge},
+    {"CANCELUPDATE", SELECTED, 0, imap_cmd_cancelupdate},
 };
 
 static const struct command *find_command(const char *name)
@@ -655,6 +666,14 @@ static void sasl_line(struct session *s, const char *line, size_t len)
 		conn_pause(s->c, 1);
 }
 
+/* The response code of a parser error: a literal over the limits is
+ * TOOBIG (RFC 4469 6, as RFC 7888 4 answers a too large non-synchronising
+ * literal), so a client can tell it from a syntax error. */
+static const char *bad_code(const struct imap_parser *p)
+{
+	return strcmp(imap_parser_error(p), "literal too large") == 0 ? "[TOOBIG] " : "";
+}
+
 static void sess_input(struct conn *c, void *arg)
 {
 	struct session *s = arg;
@@ -708,7 +727,8 @@ static void sess_input(struct conn *c, void *arg)
 			const char *tag = imap_parser_error_tag(s->p);
 			log_info(s->sid, "event=bad-command reason=\"%s\"",
 				 imap_parser_error(s->p));
-			imap_printf(s, "%s BAD %s\r\n", tag ? tag : "*", imap_parser_error(s->p));
+			imap_printf(s, "%s BAD %s%s\r\n", tag ? tag : "*", bad_code(s->p),
+				    imap_parser_error(s->p));
 		} else if (r == IMAP_P_FATAL) {
 			const char *tag = imap_parser_error_tag(s->p);
 			log_info(s->sid, "event=bad-command reason=\"%s\" fatal=1",
@@ -717,7 +737,8 @@ static void sess_input(struct conn *c, void *arg)
 			 * and the connection ends (BYE first, as LOGOUT does) */
 			imap_printf(s, "* BYE %s\r\n", imap_parser_error(s->p));
 			if (tag)
-				imap_printf(s, "%s BAD %s\r\n", tag, imap_parser_error(s->p));
+				imap_printf(s, "%s BAD %s%s\r\n", tag, bad_code(s->p),
+					    imap_parser_error(s->p));
 			conn_close(c, 1, "protocol error");
 			return;
 		}

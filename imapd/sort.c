@@ -18,6 +18,7 @@
 #include "store.h"
 #include "store_deliver.h"
 #include "store_imap.h"
+#include "utf8.h"
 
 #define SORT_MAX_HEADER (256u * 1024) /* header bytes read per message */
 #define SORT_MAX_VALUE	(16u * 1024)  /* bytes of one field kept to compare */
@@ -25,7 +26,7 @@
 struct sitem {
 	struct imap_hit h;
 	int64_t date;
-	/* ASCII-lowercased keys; "" when absent */
+	/* case-folded keys (lowered()); "" when absent */
 	char *subject, *from, *to, *cc, *dfrom, *dto;
 };
 
@@ -59,15 +60,22 @@ static int first_mailbox(void *arg, const struct addr_item *it)
 	return 1;
 }
 
+/* The comparison key of a string: case-folded with the Unicode table
+ * (utf8_fold: "Émile" and "émile", "ΣΟΦΊΑ" and "σοφία" compare equal;
+ * i;unicode-casemap's case mapping, RFC 5051, without its decomposition
+ * step), then compared as bytes, i.e. by code point. */
 static char *lowered(struct buf *b)
 {
-	char *r = strdup(b->data ? buf_cstr(b) : "");
+	struct buf f;
+	char *r;
 
+	buf_init(&f, 4 * SORT_MAX_VALUE + 16);
+	if (b->len && utf8_fold(b->data, b->len, &f) < 0)
+		bug("sort key fold: out of room"); /* 4 bytes per byte at most */
+	r = strdup(f.len ? buf_cstr(&f) : "");
 	if (!r)
 		bug("out of memory");
-	for (char *p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	buf_free(&f);
 	return r;
 }
 
@@ -223,9 +231,27 @@ static int cmp_items(const void *pa, const void *pb)
 /* The ESEARCH response of an ESORT: MIN and MAX are the first and last
  * in sort order; ALL keeps the sort order, so only runs ascending by one
  * become "a:b" (RFC 5267 3.2). */
-static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
-			unsigned opts)
+/* Appends it[from..to) (numbers in sort order) as a set: only runs
+ * ascending by one become "a:b". */
+static void sort_set(struct buf *out, const struct sitem *it, size_t from, size_t to, int uid)
 {
+#define NUM(i) (uid ? it[i].h.uid : it[i].h.seq)
+	for (size_t i = from; i < to;) {
+		size_t j = i;
+		while (j + 1 < to && NUM(j + 1) == NUM(j) + 1)
+			j++;
+		buf_printf(out, i > from ? ",%u" : "%u", NUM(i));
+		if (j > i)
+			buf_printf(out, ":%u", NUM(j));
+		i = j + 1;
+	}
+#undef NUM
+}
+
+static void esort_reply(struct buf *out, const char *tag, const struct sitem *it, size_t n, int uid,
+			const struct search_ret *ret)
+{
+	unsigned opts = ret->opts;
 	int r_min = (opts & RET_MIN) != 0, r_max = (opts & RET_MAX) != 0;
 	int r_count = (opts & RET_COUNT) != 0, r_all = (opts & RET_ALL) != 0;
 
@@ -243,15 +269,16 @@ static void esort_reply(struct buf *out, const char *tag, const struct sitem *it
 		buf_printf(out, " COUNT %zu", n);
 	if (n && r_all) {
 		buf_puts(out, " ALL ");
-		for (size_t i = 0; i < n;) {
-			size_t j = i;
-			while (j + 1 < n && NUM(j + 1) == NUM(j) + 1)
-				j++;
-			buf_printf(out, i ? ",%u" : "%u", NUM(i));
-			if (j > i)
-				buf_printf(out, ":%u", NUM(j));
-			i = j + 1;
-		}
+		sort_set(out, it, 0, n, uid);
+	}
+	if (opts & RET_PARTIAL) {
+		/* RFC 5267 4.4: positions lo..hi in sort order */
+		buf_printf(out, " PARTIAL (%u:%u ", ret->lo, ret->hi);
+		if (ret->lo <= n)
+			sort_set(out, it, ret->lo - 1, ret->hi < n ? ret->hi : n, uid);
+		else
+			buf_puts(out, "NIL");
+		buf_putc(out, ')');
 	}
 #undef NUM
 }
@@ -346,12 +373,24 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 
 	if (save)
 		sort_save(s, items, nh, ret.opts);
+	if (ret.opts & RET_UPDATE) {
+		/* CONTEXT=SORT is not offered: the sort is answered, without
+		 * updates (RFC 5267 4.2) */
+		struct buf nb;
+
+		buf_init(&nb, 256);
+		buf_puts(&nb, "* NO [NOUPDATE ");
+		imap_buf_string(&nb, c->tag, strlen(c->tag));
+		buf_puts(&nb, "] No updates for SORT\r\n");
+		imap_write(s, nb.data, nb.len);
+		buf_free(&nb);
+	}
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
 	if (imap_return_silent(&ret)) {
 		/* SAVE alone: no ESEARCH response (RFC 5182 2.1) */
 	} else if (esort)
-		esort_reply(&out, c->tag, items, nh, uid, ret.opts);
+		esort_reply(&out, c->tag, items, nh, uid, &ret);
 	else {
 		buf_puts(&out, "* SORT");
 		for (size_t i = 0; i < nh; i++)

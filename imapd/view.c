@@ -173,6 +173,7 @@ void imap_condstore_enable(struct session *s)
 void imap_view_clear(struct session *s)
 {
 	imap_view_save_result(s, NULL, 0);
+	imap_search_updates_free(s);
 	buf_free(&s->kw);
 	free(s->msgs);
 	s->msgs = NULL;
@@ -276,8 +277,12 @@ void imap_view_sync(struct session *s, int expunges)
 		conn_close(s->c, 1, "mailbox deleted");
 		return;
 	}
-	if (mb.highestmodseq == s->modseq && mb.uidnext == s->uidnext)
+	if (mb.highestmodseq == s->modseq && mb.uidnext == s->uidnext) {
+		/* the session's own STORE moved s->modseq along */
+		if (expunges && s->updates)
+			imap_search_updates_run(s, mb.highestmodseq, mb.uidnext);
 		return;
+	}
 	buf_init(&x.out, 64u * 1024 * 1024);
 	if (expunges) {
 		store_vanished(st, s->mbox_id, s->modseq, collect_uid, &x);
@@ -332,6 +337,10 @@ void imap_view_sync(struct session *s, int expunges)
 	imap_write(s, x.out.data, x.out.len);
 	buf_free(&x.out);
 	free(x.uids);
+	/* CONTEXT=SEARCH: after EXPUNGE/EXISTS, so the positions and the
+	 * messages named are those the client knows */
+	if (expunges && s->updates)
+		imap_search_updates_run(s, mb.highestmodseq, mb.uidnext);
 }
 
 void imap_view_save_result(struct session *s, const uint32_t *uids, size_t n)

@@ -35,6 +35,34 @@ void smtp_auth_refused_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 	smtp_drop(s, "auth refused");
 }
 
+/* A right password on the gateway port: only the gateway account
+ * (inbound.gateway_user) may pass, and it gets no more than the listed
+ * addresses get, an MX session (mail for local recipients); it is not
+ * "authed" in the submission sense (no relaying out, no sender check). */
+static void gateway_auth_done(struct session *s, int64_t uid, const char *q)
+{
+	int64_t gw_uid = -1;
+	int r = store_user_find(s->srv->st, s->srv->gw.user, &gw_uid);
+
+	if (r == 0 && gw_uid == uid) {
+		s->gw_auth = 2;
+		log_info(s->sid, "event=gateway-auth result=ok user=%s peer=%s", q, s->ip);
+		smtp_set_state(s, S_READY);
+		smtp_reply(s, "235 2.7.0 Authentication successful: gateway");
+		conn_pause(s->c, 0);
+		return;
+	}
+	if (r < 0 && r != STORE_NOTFOUND)
+		log_err(s->sid, "event=store-failed error=\"%s\"", store_errmsg(s->srv->st));
+	log_warn(s->sid, "event=gateway-auth result=refused user=%s peer=%s reason=\"%s\"", q,
+		 s->ip, r == 0 ? "not the gateway account" : "no gateway account");
+	smtp_set_state(s, S_READY);
+	smtp_reply(s, "535 5.7.8 This account may not use the gateway port");
+	if (smtp_bad(s))
+		return;
+	conn_pause(s->c, 0);
+}
+
 /* The login's answer from lib/service/listener (on the loop), after the
  * failure delay authlimit asked for, counted from the attempt. */
 static void auth_done(void *arg, int result, int64_t uid)
@@ -46,6 +74,10 @@ static void auth_done(void *arg, int result, int64_t uid)
 	if (s->state == S_CLOSED)
 		return;
 	log_quote(q, sizeof(q), s->login_user, strlen(s->login_user));
+	if (result == 1 && s->gw_auth == 1) {
+		gateway_auth_done(s, uid, q);
+		return;
+	}
 	if (result == 1) {
 		if (store_user_address(s->srv->st, uid, s->user, sizeof(s->user)) < 0)
 			snprintf(s->user, sizeof(s->user), "%s", s->login_user);
@@ -188,8 +220,10 @@ void smtp_cmd_auth(struct session *s, const struct smtp_cmd *cmd)
 	const char *ir = sp ? sp + 1 : NULL;
 	size_t irlen = sp ? cmd->arglen - mlen - 1 : 0;
 
-	if (s->port == PORT_MX) {
-		smtp_reply(s, "503 5.5.1 AUTH is offered on the submission ports only");
+	if (s->port == PORT_MX && s->gw_auth != 1) {
+		smtp_reply(s, s->gw_auth
+				  ? "503 5.5.1 Already authenticated"
+				  : "503 5.5.1 AUTH is offered on the submission ports only");
 		smtp_bad(s);
 		return;
 	}

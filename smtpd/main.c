@@ -42,6 +42,8 @@
 static const char *const port_names[PORT_COUNT] = {"mx", "submission", "submissions"};
 
 static struct smtpd srv;
+/* a standby's start (unix seconds): on_serve loads the passes since then */
+static int64_t standby_since;
 
 static const struct {
 	const char *key;
@@ -149,14 +151,18 @@ static int greet_pass_loaded(void *arg, const char *addr, int64_t passed)
 }
 
 /* The early-talker passes of earlier runs (session.c writes them), so a
- * restart does not make every known client wait for the greeting again. */
-static void load_greet_passes(void)
+ * restart does not make every known client wait for the greeting again:
+ * those of the last ttl, or (a standby about to serve) those written or
+ * renewed since after (unix seconds), which the start-up's load missed. */
+static void load_greet_passes(int64_t after)
 {
 	int64_t since = (int64_t)(smtp_wall_ms() / 1000) - (int64_t)srv.lim.greeting_pass_ttl_s;
 	int n;
 
 	if (!srv.lim.greeting_pass_ttl_s || !srv.lim.greeting_delay_ms)
 		return;
+	if (after > since)
+		since = after;
 	n = store_greet_pass_list(srv.st, since, greet_pass_loaded, NULL);
 	if (n < 0)
 		log_warn(NULL, "event=greet-pass-load-failed error=\"%s\"", store_errmsg(srv.st));
@@ -184,17 +190,6 @@ static void load_hostname(void)
 	snprintf(srv.hostname, sizeof(srv.hostname), "%s", host);
 }
 
-static void on_stop(struct daemon *d, void *arg)
-{
-	(void)d;
-	(void)arg;
-	srv.stopping = 1;
-	listener_stop(srv.lsn);
-	smtp_session_stop_all(&srv);
-	if (listener_sessions(srv.lsn) == 0)
-		ev_stop(srv.ev);
-}
-
 /* The gateway port's settings: loft.conf, else the store (gateway.h).
  * Returns 0, or -1 when they would leave the port open to no one or to
  * everyone (logged). */
@@ -220,6 +215,73 @@ static int gateway_load(struct gateway_conf *gw)
 	return 0;
 }
 
+/* Takes the listening sockets loftd handed over into the loop: at start,
+ * or when a standby is told to serve. */
+static void start_listening(void)
+{
+	int any = 0;
+
+	for (int i = 0; i < PORT_COUNT; i++) {
+		int fd = daemon_listener(srv.d, port_names[i]);
+
+		if (fd < 0)
+			continue;
+		if (i == PORT_SUBMISSIONS && !srv.tls) {
+			log_err(NULL, "event=listener-off name=submissions reason=\"no TLS\"");
+			close(fd);
+			continue;
+		}
+		if (listener_add(srv.lsn, fd, i, i == PORT_SUBMISSIONS) < 0)
+			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+		any = 1;
+		log_info(NULL, "event=listening name=%s", port_names[i]);
+	}
+	int gfd = daemon_listener(srv.d, "gateway");
+	if (gfd >= 0) {
+		/* loftd checked the list before it opened the port; checked again
+		 * here so a bad list never opens the port to everyone.  A bad
+		 * one (the store changed since) refuses everyone at connect
+		 * rather than stopping loft-smtpd, whose other ports stay up */
+		if (gateway_load(&srv.gw) < 0) {
+			memset(&srv.gw, 0, sizeof(srv.gw));
+			log_err(NULL,
+				"event=gateway-closed reason=\"the gateway settings are not "
+				"valid: every client is refused\" hint=\"loftctl inbound gateway "
+				"show\"");
+		}
+		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
+			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
+		any = 1;
+		log_info(NULL, "event=listening name=gateway from=\"%s\"", srv.gw.from);
+	}
+	if (!any)
+		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");
+}
+
+/* loftd promotes this standby (its serving instance died): the passes
+ * written since this one started, then the sockets. */
+static void on_serve(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	/* a pass is written within a moment of being earned: 5 s of overlap
+	 * covers one earned before the start-up's load and written after it */
+	load_greet_passes(standby_since - 5);
+	load_hostname();
+	start_listening();
+}
+
+static void on_stop(struct daemon *d, void *arg)
+{
+	(void)d;
+	(void)arg;
+	srv.stopping = 1;
+	listener_stop(srv.lsn);
+	smtp_session_stop_all(&srv);
+	if (listener_sessions(srv.lsn) == 0)
+		ev_stop(srv.ev);
+}
+
 static void on_reload(struct daemon *d, void *arg)
 {
 	struct tls_ctx *t;
@@ -232,30 +294,30 @@ static void on_reload(struct daemon *d, void *arg)
 		tls_ctx_free(srv.tls);
 		srv.tls = t;
 	}
-	load_hostname();
 	/* who may use the gateway port (its number needs a restart of loftd) */
 	if (daemon_listener(srv.d, "gateway") >= 0 && gateway_load(&srv.gw) < 0)
 		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
+	load_hostname();
 	log_info(NULL, "event=reloaded tls=%s", t ? "new" : "kept");
 }
 
 static void on_notify(struct daemon *d, const char *topic, void *arg)
 {
 	(void)arg;
+	/* "settings": the wizard's mail.hostname may have changed */
+	if (strcmp(topic, "settings") == 0)
+		load_hostname();
 	/* "gateway": the admin changed who may use the gateway port */
 	if (strcmp(topic, "gateway") == 0 && daemon_listener(d, "gateway") >= 0 &&
 	    gateway_load(&srv.gw) < 0)
 		log_warn(NULL, "event=gateway-kept reason=\"the new settings are not valid\"");
-	/* "settings": the admin saved mail.hostname */
-	if (strcmp(topic, "settings") == 0)
-		load_hostname();
 }
 
 int main(int argc, char **argv)
 {
 	char err[512];
-	struct daemon_hooks hooks = {.stop = on_stop, .reload = on_reload, .notify = on_notify};
-	int any = 0;
+	struct daemon_hooks hooks = {
+	    .stop = on_stop, .reload = on_reload, .notify = on_notify, .serve = on_serve};
 
 	/* One malloc arena for all threads: glibc would give the store thread
 	 * and each auth worker their own (64 MB reserved each, and memory
@@ -280,7 +342,7 @@ int main(int argc, char **argv)
 	/* the loop's handle only looks up domains, users and aliases */
 	if (store_set_cache_kib(srv.st, SMTPD_LOOP_CACHE_KIB) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(srv.st));
-	load_greet_passes();
+	load_greet_passes(0);
 	load_hostname();
 	srv.tls = load_tls();
 	/* submission logins are rare next to IMAP's: one worker is enough */
@@ -305,35 +367,13 @@ int main(int argc, char **argv)
 	    .refused = on_refused,
 	};
 	srv.lsn = listener_new(srv.ev, &lc, smtp_session_accept, &srv);
-	for (int i = 0; i < PORT_COUNT; i++) {
-		int fd = daemon_listener(srv.d, port_names[i]);
-
-		if (fd < 0)
-			continue;
-		if (i == PORT_SUBMISSIONS && !srv.tls) {
-			log_err(NULL, "event=listener-off name=submissions reason=\"no TLS\"");
-			close(fd);
-			continue;
-		}
-		if (listener_add(srv.lsn, fd, i, i == PORT_SUBMISSIONS) < 0)
-			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
-		any = 1;
-		log_info(NULL, "event=listening name=%s", port_names[i]);
+	if (daemon_standby(srv.d)) {
+		/* a standby: everything is ready, the sockets wait for "serve" */
+		standby_since = (int64_t)(smtp_wall_ms() / 1000);
+		log_info(NULL, "event=standby");
+	} else {
+		start_listening();
 	}
-	int gfd = daemon_listener(srv.d, "gateway");
-	if (gfd >= 0) {
-		/* loftd checked the list before it opened the port; checked again
-		 * here so a bad list never opens the port to everyone */
-		if (gateway_load(&srv.gw) < 0)
-			fatal("event=config-error key=smtpd.gateway_from error=\"a list of "
-			      "addresses or CIDR blocks\"");
-		if (listener_add(srv.lsn, gfd, PORT_GATEWAY, 0) < 0)
-			fatal("event=epoll-failed error=\"%s\"", strerror(errno));
-		any = 1;
-		log_info(NULL, "event=listening name=gateway from=\"%s\"", srv.gw.from);
-	}
-	if (!any)
-		fatal("event=no-listeners hint=\"loft-smtpd is started by loftd\"");
 
 	int rc = daemon_run(srv.d);
 	smtp_commit_stop(&srv);

@@ -29,6 +29,7 @@
 #include "listener.h"
 #include "log.h"
 #include "net.h"
+#include "pages.h"
 #include "parser.h"
 #include "sasl.h"
 #include "session.h"
@@ -78,7 +79,7 @@ static void cmd_helo(struct session *s, const struct smtp_cmd *cmd)
 	smtp_reply(s, "250-CHUNKING");
 	if (!tls && s->srv->tls)
 		smtp_reply(s, "250-STARTTLS");
-	if (tls && s->port != PORT_MX && !s->authed)
+	if (tls && (s->port != PORT_MX || s->gw_auth == 1) && !s->authed)
 		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }
@@ -125,7 +126,7 @@ static void cmd_help(struct session *s, const struct smtp_cmd *cmd)
 	(void)cmd;
 	smtp_reply(s,
 		   "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s",
-		   s->port != PORT_MX ? " AUTH STARTTLS" : " STARTTLS");
+		   s->port != PORT_MX || s->gw_auth ? " AUTH STARTTLS" : " STARTTLS");
 }
 
 static void cmd_starttls(struct session *s, const struct smtp_cmd *cmd)
@@ -374,15 +375,22 @@ static void idle_trim_fire(struct evloop *ev, struct ev_timer *t, void *arg)
 
 	(void)ev;
 	(void)t;
-	if (listener_sessions(srv->lsn) == 0)
+	if (listener_sessions(srv->lsn) == 0) {
 		malloc_trim(0);
+		pages_drop_code();
+		pages_drop_stack();
+	}
 }
 
 /* A second after the last session closed, the heap's free memory goes back
  * to the system (malloc_trim: freed chunks in the middle of the heap too),
  * so what a burst of sessions used does not stay in RSS while the server
  * is idle (issue 14: the idle figure went from about 450 to 320-390 KiB of
- * heap in make bench).  Each close pushes it back: never under load. */
+ * heap in make bench).  Each close pushes it back: never under load.  The
+ * program's code pages the burst touched are dropped too (pages.h: a
+ * statement prepared once, a TLS handshake), and the dead part of the
+ * stack; the next session maps again, from the page cache, the few it
+ * runs. */
 static void idle_trim_arm(struct smtpd *srv)
 {
 	if (!srv->trim)
@@ -558,8 +566,12 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	struct session *s;
 	static const char *const pname[] = {"mx", "submission", "submissions", "gateway"};
 	int gateway = port == PORT_GATEWAY;
+	/* not from the gateway's addresses: with a gateway account (and TLS
+	 * to carry its password) the client may still log in as it */
+	int gw_auth =
+	    gateway && net_ip_in_nets(ip, srv->gw.from) != 1 && srv->gw.user[0] && srv->tls;
 
-	if (gateway && net_ip_in_nets(ip, srv->gw.from) != 1) {
+	if (gateway && !gw_auth && net_ip_in_nets(ip, srv->gw.from) != 1) {
 		/* RFC 5321 3.1: a server may answer 554 instead of the greeting;
 		 * the fresh socket's send buffer takes the line without waiting */
 		static const char refuse[] = "554 5.7.1 This port takes mail only from the "
@@ -581,6 +593,9 @@ void smtp_session_accept(void *arg, int fd, const struct sockaddr *peer, const c
 	s->srv = srv;
 	/* a gateway session is an MX session: same receiving code, no relay */
 	s->port = gateway ? PORT_MX : (enum smtpd_port)port;
+	s->gw_auth = gw_auth;
+	if (gw_auth)
+		log_info(NULL, "event=gateway-auth-needed peer=%s", ip);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->c = conn_new(srv->ev, fd, peer, &session_cbs, s, srv->lim.max_line, 256 * 1024);
 	snprintf(s->sid, sizeof(s->sid), "%s", conn_sid(s->c));

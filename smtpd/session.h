@@ -67,6 +67,10 @@ struct session {
 	int lifetime_over; /* max_session_time passed while a message was in flight */
 
 	/* authentication */
+	/* the gateway port from an address not in the gateway's list: 1
+	 * until AUTH as the gateway account (inbound.gateway_user) over TLS,
+	 * 2 after; the session stays an MX session (relays in only) */
+	int gw_auth;
 	int authed;
 	int64_t user_id;
 	char user[STORE_ADDR_MAX + 1];

@@ -260,7 +260,7 @@ void smtp_cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	int r;
 
-	if (s->port != PORT_MX && !s->authed) {
+	if ((s->port != PORT_MX && !s->authed) || s->gw_auth == 1) {
 		smtp_reply(s, "530 5.7.0 Authentication required");
 		smtp_bad(s);
 		return;

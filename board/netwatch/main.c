@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "config.h"
@@ -81,6 +82,37 @@ static void acme_follow(int asked);
  * this: the ports must not stay open because of one bad value */
 #define NW_ACME_MAX_S 7200
 
+/* The PCP nonce (RFC 6887 11.1: the router ties a mapping to it): made
+ * once, kept as netwatch.pcp_nonce (24 hex digits) so a restart can still
+ * renew and delete its mappings. */
+static void pcp_nonce(uint8_t out[12])
+{
+	static uint8_t nonce[12];
+	static int have;
+	char hex[32];
+
+	if (!have) {
+		int good = store_setting_get(nw.st, "netwatch.pcp_nonce", hex, sizeof(hex)) == 0 &&
+			   strlen(hex) == 24 && strspn(hex, "0123456789abcdef") == 24;
+		for (int i = 0; good && i < 24; i++) {
+			char c = hex[i];
+			unsigned v = (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+			nonce[i / 2] = (uint8_t)(i % 2 ? nonce[i / 2] | v : v << 4);
+		}
+		if (!good) {
+			if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+				bug("getrandom failed");
+			for (int i = 0; i < 12; i++)
+				snprintf(hex + 2 * i, 3, "%02x", nonce[i]);
+			if (store_setting_set(nw.st, "netwatch.pcp_nonce", hex) < 0)
+				log_err(NULL, "event=store-failed error=\"%s\"",
+					store_errmsg(nw.st));
+		}
+		have = 1;
+	}
+	memcpy(out, nonce, sizeof(nonce));
+}
+
 static int load_targets(void)
 {
 	char err[256];
@@ -90,6 +122,7 @@ static int load_targets(void)
 		log_err(NULL, "event=config-error error=\"%s\"", err);
 		return -1;
 	}
+	pcp_nonce(nw.t.pcp_nonce);
 	return 0;
 }
 

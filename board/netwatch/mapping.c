@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evloop.h"
 #include "log.h"
 #include "netwatch.h"
+#include "pcp.h"
 #include "strnum.h"
 
 struct nw_map {
@@ -184,6 +188,141 @@ static int natpmp_one(natpmp_t *np, int port, int public_port, unsigned lease, u
 	}
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* One PCP MAP exchange on the connected socket s: sends req, resends it
+ * (250 ms, doubling) until an answer to it comes or timeout_ms passes.
+ * Returns PCP_OK (r filled), PCP_NATPMP (the router speaks only
+ * NAT-PMP), or PCP_BAD when nothing valid came (*garbage counts the
+ * datagrams that were not a valid answer: they are skipped, not
+ * believed). */
+static enum pcp_parse pcp_exchange(int s, const struct pcp_map_req *req, unsigned timeout_ms,
+				   struct pcp_map_resp *r, int *garbage)
+{
+	uint8_t out[PCP_MAP_LEN], in[PCP_MAX_MSG + 4];
+	size_t outlen = pcp_map_build(req, out);
+	struct timespec t0;
+	long next = 0, gap = 250;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long spent = ms_since(&t0);
+		if (spent >= (long)timeout_ms)
+			return PCP_BAD;
+		if (spent >= next) {
+			if (send(s, out, outlen, MSG_NOSIGNAL) < 0 && errno != ECONNREFUSED)
+				return PCP_BAD;
+			next = spent + gap;
+			gap *= 2;
+		}
+		long wait = next - spent;
+		if (wait > (long)timeout_ms - spent)
+			wait = (long)timeout_ms - spent;
+		struct pollfd pfd = {.fd = s, .events = POLLIN};
+		if (poll(&pfd, 1, (int)(wait > 0 ? wait : 1)) <= 0)
+			continue;
+		ssize_t got = recv(s, in, sizeof(in), 0);
+		if (got < 0)
+			continue; /* ICMP unreachable (nothing on 5351), EINTR */
+		enum pcp_parse p = pcp_map_parse(in, (size_t)got, req, r);
+		if (p == PCP_OK || p == PCP_NATPMP)
+			return p;
+		(*garbage)++;
+	}
+}
+
+/* PCP (RFC 6887) MAP to the router on port 5351, tried before NAT-PMP
+ * (Appendix A: a NAT-PMP-only router answers "unsupported version" and
+ * the client falls back).  Returns 1 when PCP answered (results filled),
+ * 0 to fall back to NAT-PMP. */
+static int map_pcp(struct nw_map *m, const int *ports, size_t n)
+{
+	struct sockaddr_in gw = {.sin_family = AF_INET, .sin_port = htons(PCP_PORT)};
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	struct pcp_map_req req;
+	int s, spoke = 0;
+
+	if (strcmp(m->t.router, "auto") == 0) {
+		/* libnatpmp finds the default route's gateway */
+		natpmp_t np;
+		if (initnatpmp(&np, 0, 0) < 0)
+			return 0;
+		gw.sin_addr.s_addr = np.gateway;
+		closenatpmp(&np);
+	} else if (inet_pton(AF_INET, m->t.router, &gw.sin_addr) != 1) {
+		return 0;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	if (connect(s, (struct sockaddr *)&gw, sizeof(gw)) < 0 ||
+	    getsockname(s, (struct sockaddr *)&me, &ml) < 0) {
+		close(s);
+		return 0;
+	}
+	if (!m->lan[0])
+		inet_ntop(AF_INET, &me.sin_addr, m->lan, sizeof(m->lan));
+	memset(&req, 0, sizeof(req));
+	memcpy(req.nonce, m->t.pcp_nonce, sizeof(req.nonce));
+	req.protocol = PCP_PROTO_TCP;
+	req.lifetime = m->remove ? 0 : m->t.map_lease_s;
+	/* the client address field: ::ffff:a.b.c.d (RFC 6887 5) */
+	req.client_addr[10] = req.client_addr[11] = 0xff;
+	memcpy(req.client_addr + 12, &me.sin_addr, 4);
+	for (size_t i = 0; i < n && m->nres < NW_MAP_MAX; i++) {
+		struct pcp_map_resp r;
+		int garbage = 0;
+		req.internal_port = req.suggested_port = (uint16_t)ports[i];
+		enum pcp_parse p = pcp_exchange(s, &req, m->t.router_timeout_ms, &r, &garbage);
+		if (!spoke && p != PCP_OK) {
+			/* no PCP here (silence, NAT-PMP's answer, nonsense) */
+			if (garbage)
+				log_warn(NULL, "event=pcp-garbage datagrams=%d router=%s", garbage,
+					 m->t.router);
+			close(s);
+			return 0;
+		}
+		spoke = 1;
+		if (p != PCP_OK && m->remove) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "no valid PCP answer: remove the forward of TCP %d by hand", ports[i]);
+		} else if (p != PCP_OK) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "no valid PCP answer: forward TCP %d to %s by hand", ports[i], m->lan);
+		} else if (m->remove && r.result == 0) {
+			set(&m->res[m->nres++], ports[i], "pcp", 1, 0, "TCP %d no longer forwarded",
+			    ports[i]);
+		} else if (m->remove) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router did not remove it (PCP %s): remove the forward of TCP %d "
+			    "by "
+			    "hand",
+			    pcp_result_str(r.result), ports[i]);
+		} else if (r.result != 0) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router refused (PCP %s): forward TCP %d to %s by hand",
+			    pcp_result_str(r.result), ports[i], m->lan);
+		} else if (r.external_port != ports[i]) {
+			set(&m->res[m->nres++], ports[i], "pcp", 0, 0,
+			    "the router offered public port %u instead: forward TCP %d to %s by "
+			    "hand",
+			    r.external_port, ports[i], m->lan);
+		} else {
+			set(&m->res[m->nres++], ports[i], "pcp", 1, r.lifetime, "TCP %d -> %s:%d",
+			    ports[i], m->lan, ports[i]);
+		}
+	}
+	close(s);
+	return 1;
+}
+
 static void map_natpmp(struct nw_map *m, const int *ports, size_t n)
 {
 	natpmp_t np;
@@ -255,6 +394,8 @@ static void map_work(void *arg)
 
 	if (m->t.upnp[0] && map_upnp(m, ports, n)) {
 		/* UPnP answered: its word stands */
+	} else if (m->t.router[0] && m->t.pcp && map_pcp(m, ports, n)) {
+		/* PCP answered */
 	} else if (m->t.router[0]) {
 		map_natpmp(m, ports, n);
 	}

@@ -50,6 +50,12 @@ struct nw_targets {
 	 * URL, "" = off), NAT-PMP through router; the TCP ports, the lease */
 	char upnp[NW_TARGET_MAX], map_ports[NW_TARGET_MAX];
 	unsigned map_lease_s;
+	/* PCP MAP before NAT-PMP (netwatch.pcp, 1), with the nonce that owns
+	 * this box's mappings (kept in the store by loft-netwatch, so a
+	 * restarted one can renew and delete them; zeros from
+	 * nw_targets_load) */
+	unsigned pcp;
+	uint8_t pcp_nonce[12];
 };
 
 /* Fills t: for each key the store setting netwatch.KEY, else loft.conf's

@@ -78,6 +78,8 @@ static const struct {
     N("port25_interval", port25_interval_s, 86400, 1, 30 * 86400),
     N("ddns_ttl", ddns_ttl, 300, 30, 86400),
     N("map_lease", map_lease_s, 3600, 120, 7 * 86400),
+    /* PCP (RFC 6887) before NAT-PMP on the router's port 5351; 0: off */
+    N("pcp", pcp, 1, 0, 1),
 #undef N
 };
 

@@ -90,3 +90,65 @@ size_t utf8_chars(const char *s)
 			n++;
 	return n;
 }
+
+/* --- case folding ---------------------------------------------------------- */
+
+#include "utf8_fold_table.h"
+
+uint32_t utf8_fold_cp(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(fold_table) / sizeof(fold_table[0]);
+
+	if (cp < 0x80)
+		return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (fold_table[mid][0] < cp)
+			lo = mid + 1;
+		else if (fold_table[mid][0] > cp)
+			hi = mid;
+		else
+			return fold_table[mid][1];
+	}
+	return cp;
+}
+
+int utf8_fold(const char *s, size_t n, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k;
+
+		/* ASCII runs go whole */
+		if (p[i] < 0x80) {
+			size_t j = i;
+			char tmp[256];
+			size_t t = 0;
+
+			while (j < n && p[j] < 0x80 && t < sizeof(tmp)) {
+				tmp[t++] = (char)(p[j] >= 'A' && p[j] <= 'Z' ? p[j] + 32 : p[j]);
+				j++;
+			}
+			if (buf_append(out, tmp, t) < 0)
+				return -1;
+			i = j;
+			continue;
+		}
+		k = utf8_decode(p + i, n - i, &cp);
+		if (k == 0) {
+			/* not UTF-8: the byte as it is */
+			if (buf_putc(out, (char)p[i]) < 0)
+				return -1;
+			i++;
+			continue;
+		}
+		if (utf8_put(out, utf8_fold_cp(cp)) < 0)
+			return -1;
+		i += k;
+	}
+	return 0;
+}

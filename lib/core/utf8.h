@@ -2,7 +2,7 @@
 #define LOFT_UTF8_H
 /*
  * The one UTF-8 validator (RFC 3629): no overlong forms, no surrogates,
- * nothing above U+10FFFF, no sequence cut short.  SMTPUTF8 addresses,
+ * nothing above U+10FFFF, no sequence cut short; and case folding.  SMTPUTF8 addresses,
  * IMAP mailbox names and the MIME decoder's output all agree on it.
  */
 #include <stddef.h>
@@ -22,5 +22,13 @@ int utf8_put(struct buf *out, uint32_t cp);
 /* The number of characters in the NUL-terminated string s (bytes that are
  * not continuation bytes; s need not be valid). */
 size_t utf8_chars(const char *s);
+/* Simple Unicode case folding (CaseFolding.txt C and S, one code point to
+ * one: "A" and "Ä" to "a" and "ä", "Σ" and "ς" to "σ"; utf8_fold_table.h,
+ * made by utf8_fold_gen.py): what SEARCH matching and SORT's
+ * i;unicode-casemap comparison fold with. */
+uint32_t utf8_fold_cp(uint32_t cp);
+/* Appends s[0..n) case-folded to out; bytes that are not UTF-8 are copied
+ * as they are.  Returns 0, or -1 when out is full. */
+int utf8_fold(const char *s, size_t n, struct buf *out);
 
 #endif

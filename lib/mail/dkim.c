@@ -59,27 +59,43 @@ struct dkim {
 
 /* --- randomness (key generation, RSA blinding) -------------------------- */
 
-/* per thread: loft-queue signs on worker threads */
-static _Thread_local mbedtls_entropy_context ent;
-static _Thread_local mbedtls_ctr_drbg_context drbg;
-static _Thread_local pid_t drbg_pid;
+/* per thread: loft-queue signs on worker threads.  Only a pointer is
+ * thread-local, the contexts are allocated by the first use on a thread:
+ * an entropy context is 38 KB, and in the static program (one TLS
+ * segment for every role) each thread of every daemon got, and zeroed,
+ * that much TLS for it (issue 14).  A thread's contexts live as long as
+ * the process (a few signing threads). */
+struct dkim_rng {
+	mbedtls_entropy_context ent;
+	mbedtls_ctr_drbg_context drbg;
+	pid_t pid;
+};
+static _Thread_local struct dkim_rng *rngs;
 
 static int rng(void)
 {
-	if (drbg_pid == getpid())
-		return 0;
-	if (drbg_pid) {
-		mbedtls_ctr_drbg_free(&drbg);
-		mbedtls_entropy_free(&ent);
+	struct dkim_rng *r = rngs;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		rngs = r;
 	}
-	mbedtls_entropy_init(&ent);
-	mbedtls_ctr_drbg_init(&drbg);
-	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
+	if (r->pid == getpid())
+		return 0;
+	if (r->pid) {
+		mbedtls_ctr_drbg_free(&r->drbg);
+		mbedtls_entropy_free(&r->ent);
+	}
+	mbedtls_entropy_init(&r->ent);
+	mbedtls_ctr_drbg_init(&r->drbg);
+	if (mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->ent,
 				  (const unsigned char *)"loft-dkim", 9) != 0) {
-		drbg_pid = 0;
+		r->pid = 0;
 		return -1;
 	}
-	drbg_pid = getpid();
+	r->pid = getpid();
 	return 0;
 }
 
@@ -277,8 +293,8 @@ int dkim_keygen(unsigned bits, char **pem, char **pub, char *err, size_t errlen)
 	mbedtls_pk_init(&pk);
 	rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA));
 	if (rc == 0)
-		rc = mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &drbg, bits,
-					 65537);
+		rc = mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &rngs->drbg,
+					 bits, 65537);
 	if (rc == 0)
 		rc = mbedtls_pk_write_key_pem(&pk, buf, sizeof(buf));
 	if (rc != 0) {
@@ -464,7 +480,7 @@ static int sign_hash(mbedtls_pk_context *pk, const unsigned char hash[32], char 
 		return -1;
 	}
 	r = mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, &siglen, mbedtls_ctr_drbg_random,
-			    &drbg);
+			    &rngs->drbg);
 	if (r != 0) {
 		mberr(r, "signing", err, errlen);
 		return -1;

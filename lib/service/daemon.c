@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "dns.h"
 #include "log.h"
+#include "pages.h"
 #include "store_settings.h"
 #include "strnum.h"
 #include "tls.h"
@@ -22,6 +24,8 @@ struct daemon {
 	char dbpath[4200];
 	int dev;
 	int stopping;
+	int standby;	   /* started with --standby, not told to serve yet */
+	char *standby_arg; /* that argv string, rewritten once serving (ps) */
 	struct config *cfg;
 	struct evloop *ev;
 	int control;
@@ -35,7 +39,7 @@ struct daemon {
 
 static void usage(const char *name)
 {
-	fprintf(stderr, "usage: %s -d DATADIR [--dev] [-v]\n", name);
+	fprintf(stderr, "usage: %s -d DATADIR [--dev] [-v] [--standby]\n", name);
 	exit(2);
 }
 
@@ -103,6 +107,26 @@ static void on_signal(struct evloop *ev, int signo, void *arg)
 		do_stop(arg);
 }
 
+/* loftd promotes this standby: it takes the listening sockets into its
+ * loop (the serve hook) and says "serving". */
+static void do_serve(struct daemon *d)
+{
+	char comm[16];
+
+	if (!d->standby || !d->hooks.serve)
+		bug("\"serve\" sent to an instance that is no standby");
+	if (d->stopping)
+		return; /* loftd sees it exit */
+	d->standby = 0;
+	/* what ps shows: "--serving" in place of "--standby", same length */
+	memcpy(d->standby_arg, "--serving", 9);
+	snprintf(comm, sizeof(comm), "%s", d->name);
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+	d->hooks.serve(d, d->hooks.arg);
+	log_info(NULL, "event=serving pid=%ld", (long)getpid());
+	send(d->control, "serving", 7, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static void on_control(struct evloop *ev, int fd, int events, void *arg)
 {
 	struct daemon *d = arg;
@@ -125,6 +149,8 @@ static void on_control(struct evloop *ev, int fd, int events, void *arg)
 	msg[n] = '\0';
 	if (strcmp(msg, "stop") == 0)
 		do_stop(d);
+	else if (strcmp(msg, "serve") == 0)
+		do_serve(d);
 	else if (strcmp(msg, "reload") == 0)
 		do_reload(d);
 	else if (strncmp(msg, "notify ", 7) == 0) {
@@ -155,6 +181,8 @@ struct daemon *daemon_init(int argc, char **argv, const char *name)
 			d->dev = 1;
 		else if (strcmp(argv[i], "-v") == 0)
 			verbose = 1;
+		else if (strcmp(argv[i], "--standby") == 0)
+			d->standby_arg = argv[i];
 		else
 			usage(name);
 	}
@@ -186,6 +214,17 @@ struct daemon *daemon_init(int argc, char **argv, const char *name)
 		fatal("event=signalfd-failed error=\"%s\"", strerror(errno));
 	parse_listen(d, getenv("LOFT_LISTEN"));
 	env = getenv("LOFT_CONTROL");
+	if (d->standby_arg) {
+		char comm[16];
+
+		/* a standby needs loftd to tell it when to serve */
+		if (!env)
+			fatal("event=usage-error error=\"--standby is for loftd's children\"");
+		d->standby = 1;
+		/* "loft-smtpd-wait" in ps/top until it serves (15 bytes at most) */
+		snprintf(comm, sizeof(comm), "%s-wait", name);
+		prctl(PR_SET_NAME, comm, 0, 0, 0);
+	}
 	if (env) {
 		uint64_t fd;
 		if (strnum_u64(env, 1024, &fd) < 0)
@@ -225,6 +264,11 @@ const char *daemon_db_path(const struct daemon *d)
 int daemon_dev(const struct daemon *d)
 {
 	return d->dev;
+}
+
+int daemon_standby(const struct daemon *d)
+{
+	return d->standby;
 }
 
 int daemon_stopping(const struct daemon *d)
@@ -299,11 +343,18 @@ struct dns *daemon_dns(struct daemon *d)
 
 int daemon_run(struct daemon *d)
 {
+	if (d->standby && !d->hooks.serve)
+		fatal("event=usage-error error=\"%s has no standby mode\"", d->name);
 	log_info(NULL, "event=started pid=%ld", (long)getpid());
 	/* tells loftd the start-up went well: from now on a death is a crash
 	 * to restart at once, not a start-up failure to back off from */
 	if (d->control >= 0)
 		send(d->control, "ready", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* the start-up code (configuration, the store's schema) is done:
+	 * its pages of the program and of the stack stop counting in RSS
+	 * (issue 14) */
+	pages_drop_code();
+	pages_drop_stack();
 	if (ev_run(d->ev) < 0) {
 		log_err(NULL, "event=loop-failed error=\"%s\"", strerror(errno));
 		return 1;

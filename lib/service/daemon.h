@@ -7,9 +7,16 @@
  * sockets already bound and named in LOFT_LISTEN ("mx=3,submission=4"),
  * and a SOCK_SEQPACKET control socket in LOFT_CONTROL.  Control messages
  * are short text datagrams:
- *   loftd -> daemon:  "reload", "stop", "notify TOPIC"
+ *   loftd -> daemon:  "reload", "stop", "notify TOPIC",
+ *                     "serve" (to a standby: take over the sockets)
  *   daemon -> loftd:  "ready" (set-up done, serving: sent by daemon_run),
+ *                     "serving" (a standby did what "serve" asked),
  *                     "notify TOPIC"  (loftd passes it to every other daemon)
+ * A daemon with a serve hook may be started with --standby: loftd keeps
+ * it as the next instance.  It does all its start-up, sends "ready" (start-up
+ * done) but leaves the listening sockets alone until "serve" (its hook),
+ * which loftd sends when the serving instance dies; clients then wait two
+ * wake-ups, not a whole start.
  * TOPIC is a word such as "mail" (new mail stored) or "queue" (outbound
  * work queued); it lets IMAP IDLE and the queue runner wake at once.
  * SIGTERM/SIGINT act as "stop", SIGHUP as "reload".
@@ -31,6 +38,9 @@ struct daemon_hooks {
 	void (*stop)(struct daemon *d, void *arg);
 	/* Another daemon announced TOPIC.  May be NULL. */
 	void (*notify)(struct daemon *d, const char *topic, void *arg);
+	/* A standby is told to serve: start taking the listening sockets.
+	 * NULL: the daemon has no standby (loftd never starts one). */
+	void (*serve)(struct daemon *d, void *arg);
 	void *arg;
 };
 
@@ -45,6 +55,10 @@ const char *daemon_datadir(const struct daemon *d);
 /* "DATADIR/loft.db" (owned by d). */
 const char *daemon_db_path(const struct daemon *d);
 int daemon_dev(const struct daemon *d);
+/* Returns 1 while this is a standby (--standby) not yet told to serve:
+ * it must not accept on its listeners (daemon_listener) until the serve
+ * hook runs. */
+int daemon_standby(const struct daemon *d);
 /* Returns 1 once a stop was asked for. */
 int daemon_stopping(const struct daemon *d);
 /* The listening socket named name, or -1 if loftd passed none. */

@@ -95,9 +95,9 @@ const char *gateway_conf_check(const struct gateway_conf *g)
 		return "The gateway's MX must be a host name like mx.gateway.example.";
 	if (g->port && !g->port_in_conf && g->port < GATEWAY_PORT_MIN)
 		return "The gateway port must be a number from 1024 to 65535.";
-	if (g->port && !g->from[0])
-		return "The gateway port needs the gateway's addresses, like 192.0.2.10, "
-		       "2001:db8::/48.";
+	if (g->port && !g->from[0] && !g->user[0])
+		return "The gateway port needs the gateway's addresses (like 192.0.2.10, "
+		       "2001:db8::/48) or a gateway account.";
 	if (g->from[0] && net_ip_in_nets("127.0.0.1", g->from) < 0)
 		return "The gateway's addresses must be IP addresses or CIDR blocks like "
 		       "192.0.2.10, 2001:db8::/48.";
@@ -121,8 +121,10 @@ int gateway_conf_save(struct store *st, const struct gateway_conf *g)
 		snprintf(port, sizeof(port), "%u", g->port);
 	if (store_tx_begin(st) < 0)
 		return -1;
-	if (put(st, "inbound.gateway_mx", g->mx) < 0 || put(st, "inbound.gateway_port", port) < 0 ||
-	    put(st, "inbound.gateway_from", g->from) < 0 ||
+	/* what loft.conf decides is its value, not the store's: left alone */
+	if (put(st, "inbound.gateway_mx", g->mx) < 0 ||
+	    (!g->port_in_conf && put(st, "inbound.gateway_port", port) < 0) ||
+	    (!g->from_in_conf && put(st, "inbound.gateway_from", g->from) < 0) ||
 	    put(st, "inbound.gateway_user", g->user) < 0 || store_tx_commit(st) < 0) {
 		store_tx_rollback(st);
 		return -1;

@@ -46,7 +46,8 @@ int gateway_conf_load(struct gateway_conf *g, struct store *st, const struct con
  * without a valid from list. */
 const char *gateway_conf_check(const struct gateway_conf *g);
 /* Stores g's mx, port, from and user (empty/0 deletes the key) in one
- * transaction.  Returns 0 or -1 (store_errmsg). */
+ * transaction; port and from not when loft.conf decides them
+ * (port_in_conf, from_in_conf).  Returns 0 or -1 (store_errmsg). */
 int gateway_conf_save(struct store *st, const struct gateway_conf *g);
 /* 1 when s is a host name (letters, digits, hyphens, at least two
  * labels, no trailing dot), else 0. */

@@ -66,6 +66,10 @@ void store_close(struct store *st);
 /* Bounds this handle's page cache to kib KiB (SQLite's default is 2000).
  * Daemons on a 512 MB board keep it small.  Returns 0 or -1. */
 int store_set_cache_kib(struct store *st, unsigned kib);
+/* This handle's commits are not fsync'ed (synchronous=NORMAL): still
+ * atomic, but a power cut may undo the last ones.  Only for work that is
+ * redone after a crash, such as store_index_pending.  Returns 0 or -1. */
+int store_set_relaxed_sync(struct store *st);
 /* The reason for the last failure on this handle (never NULL). */
 const char *store_errmsg(struct store *st);
 /* The schema version this program writes (PRAGMA user_version). */

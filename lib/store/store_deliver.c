@@ -13,10 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "buf.h"
 #include "mime.h"
 #include "store_deliver.h"
 #include "store_internal.h"
+#include "utf8.h"
 
 #define STRUCT_MAX   (16u << 20) /* envelope / bodystructure / sections */
 #define TEXT_MAX     (4u << 20)	 /* search text of one message */
@@ -137,9 +139,15 @@ static void header_text(const char *data, size_t hs, struct buf *out)
 	buf_free(&unf);
 }
 
-/* Fills *p (free with parsed_free, also on failure).  Touches no handle,
- * so any thread may call it.  Returns NULL, or the reason it failed. */
-static const char *parse_core(const char *data, size_t len, struct parsed *p)
+/* What parse_core computes: the structure IMAP's FETCH reads, the text of
+ * the search index rows, or both. */
+enum parse_what { PARSE_STRUCT = 1, PARSE_INDEX = 2, PARSE_ALL = 3 };
+
+/* Fills *p (free with parsed_free, also on failure) with what asks for (a
+ * deferred index parses again later, for its text alone).  Touches no
+ * handle, so any thread may call it.  Returns NULL, or the reason it
+ * failed. */
+static const char *parse_core(const char *data, size_t len, enum parse_what what, struct parsed *p)
 {
 	struct mime_msg *m = NULL;
 
@@ -154,31 +162,37 @@ static const char *parse_core(const char *data, size_t len, struct parsed *p)
 		buf_init(&p->hdr[i], HDRFIELD_MAX);
 	if (mime_parse(data, len, NULL, &m) < 0)
 		return "out of memory parsing the message";
-	if (mime_envelope(m, &p->env) < 0 || mime_bodystructure(m, 1, &p->bs) < 0 ||
-	    mime_bodystructure(m, 0, &p->body) < 0 || mime_sections_encode(m, &p->sect) < 0) {
+	if ((what & PARSE_STRUCT) &&
+	    (mime_envelope(m, &p->env) < 0 || mime_bodystructure(m, 1, &p->bs) < 0 ||
+	     mime_bodystructure(m, 0, &p->body) < 0 || mime_sections_encode(m, &p->sect) < 0)) {
 		mime_free(m);
 		return "message structure too large";
 	}
 	/* The index text is best effort: a truncated index is better than a
 	 * refused message. */
-	mime_search_text(m, &p->text);
+	if (what & PARSE_INDEX)
+		mime_search_text(m, &p->text);
 	p->header_size = mime_header_size(m);
 	p->mflags = mime_flags(m);
 	mime_free(m);
-	for (int i = 0; i < 5; i++)
-		header_field(data, len, index_fields[i], i > 0, &p->hdr[i]);
-	header_text(data, p->header_size, &p->header);
-	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\n')
+	if (what & PARSE_INDEX) {
+		for (int i = 0; i < 5; i++)
+			header_field(data, len, index_fields[i], i > 0, &p->hdr[i]);
+		header_text(data, p->header_size, &p->header);
+	}
+	if (what & PARSE_STRUCT) {
+		for (size_t i = 0; i < len; i++)
+			if (data[i] == '\n')
+				p->lines++;
+		if (len > 0 && data[len - 1] != '\n')
 			p->lines++;
-	if (len > 0 && data[len - 1] != '\n')
-		p->lines++;
+	}
 	return NULL;
 }
 
 static int parse_message(struct store *st, const char *data, size_t len, struct parsed *p)
 {
-	const char *why = parse_core(data, len, p);
+	const char *why = parse_core(data, len, PARSE_ALL, p);
 
 	return why ? store_err(st, "%s", why) : 0;
 }
@@ -359,7 +373,7 @@ int store_parse(const char *data, size_t len, struct store_parsed **out, char *e
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	why = parse_core(data ? data : "", data ? len : 0, &sp->p);
+	why = parse_core(data ? data : "", data ? len : 0, PARSE_ALL, &sp->p);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
 		store_parsed_free(sp);
@@ -480,8 +494,13 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 			continue;
 		for (j = 0; j < jobs[i].n; j++) {
 			const struct store_append_msg *m = &jobs[i].msgs[j];
-			if (parse_message(st, m->data ? m->data : "", m->len, &p[k + j]) < 0)
+			const char *why =
+			    parse_core(m->data ? m->data : "", m->len,
+				       st->defer_index ? PARSE_STRUCT : PARSE_ALL, &p[k + j]);
+			if (why) {
+				store_err(st, "%s", why);
 				goto fail_parse;
+			}
 		}
 	}
 	if (store_begin(st) < 0)
@@ -512,10 +531,14 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 		}
 	}
 	/* the index rows last: FTS5 writes one segment at the commit (see
-	 * store_deliver_many) */
+	 * store_deliver_many); or only their pending marks */
 	for (i = 0, k = 0; i < n; k += jobs[i].n, i++)
 		for (j = 0; jobs[i].rc == 0 && j < jobs[i].n; j++)
-			if (index_insert(st, mids[k + j], &p[k + j]) < 0)
+			if (st->defer_index
+				? store_do(st, "index pending",
+					   "INSERT INTO fts_pending(message_id) VALUES(?1)",
+					   SA_INT(mids[k + j])) < 0
+				: index_insert(st, mids[k + j], &p[k + j]) < 0)
 				goto fail;
 	for (i = 0; i < total; i++)
 		parsed_free(&p[i]);
@@ -558,6 +581,164 @@ int store_append(struct store *st, int64_t user_id, const char *mailbox_name, co
 	if (uid)
 		*uid = m.uid;
 	return 0;
+}
+
+/* --- deferred search index ---------------------------------------------- */
+
+/* Case-insensitive substring test of needle (folded, utf8_fold) in the
+ * n bytes at hay; tmp is scratch. */
+static int fold_contains(const struct buf *hay, const char *needle, size_t nlen, struct buf *tmp)
+{
+	buf_reset(tmp);
+	if (utf8_fold(hay->data ? hay->data : "", hay->len, tmp) < 0)
+		return 0; /* the folded text is as long as the text: cannot be */
+	return nlen == 0 || (tmp->len >= nlen && memmem(tmp->data, tmp->len, needle, nlen) != NULL);
+}
+
+int store_scan_match(const char *data, size_t len, const char *field, const char *needle,
+		     size_t nlen)
+{
+	static const char *const fields[] = {"subject", "from", "to", "cc", "bcc"};
+	struct parsed p;
+	struct buf tmp;
+	int hit = 0;
+
+	if (parse_core(data, len, PARSE_INDEX, &p)) {
+		parsed_free(&p);
+		return 0; /* as a message the index could not take */
+	}
+	buf_init(&tmp, 4 * (TEXT_MAX + HDRSCAN_MAX));
+	if (strcmp(field, "text") == 0) {
+		hit = fold_contains(&p.text, needle, nlen, &tmp) ||
+		      fold_contains(&p.header, needle, nlen, &tmp);
+		for (int i = 0; i < 5 && !hit; i++)
+			hit = fold_contains(&p.hdr[i], needle, nlen, &tmp);
+	} else if (strcmp(field, "body") == 0) {
+		hit = fold_contains(&p.text, needle, nlen, &tmp);
+	} else {
+		for (int i = 0; i < 5; i++)
+			if (strcmp(field, fields[i]) == 0)
+				hit = fold_contains(&p.hdr[i], needle, nlen, &tmp);
+	}
+	buf_free(&tmp);
+	parsed_free(&p);
+	return hit;
+}
+
+#define PENDING_TEXT_MAX (4u << 20) /* index text per transaction */
+
+void store_set_defer_index(struct store *st, int on)
+{
+	st->defer_index = on != 0;
+}
+
+int store_index_pending_count(struct store *st, int64_t mailbox_id, int64_t *n)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mailbox_id > 0)
+		s = store_q(
+		    st,
+		    "SELECT count(DISTINCT p.message_id) FROM fts_pending p"
+		    " JOIN entries e ON e.message_id = p.message_id WHERE e.mailbox_id = ?1",
+		    SA_INT(mailbox_id));
+	else
+		s = store_stmt(st, "SELECT count(*) FROM fts_pending");
+	if (!s)
+		return -1;
+	rc = store_row(st, s, "index pending count");
+	if (rc <= 0)
+		return rc < 0 ? -1 : store_err(st, "index pending count: no row");
+	*n = sqlite3_column_int64(s, 0);
+	store_stmt_done(s);
+	return 0;
+}
+
+int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const atomic_int *yield)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0, text = 0, i;
+	sqlite3_stmt *s;
+	int rc, done = 0;
+
+	if (max == 0)
+		return 0;
+	if (mailbox_id > 0)
+		s = store_q(st,
+			    "SELECT DISTINCT p.message_id FROM fts_pending p"
+			    " JOIN entries e ON e.message_id = p.message_id"
+			    " WHERE e.mailbox_id = ?1 ORDER BY p.message_id LIMIT ?2",
+			    SA_INT(mailbox_id), SA_INT(max > INT64_MAX ? INT64_MAX : (int64_t)max));
+	else
+		s = store_q(st, "SELECT message_id FROM fts_pending ORDER BY message_id LIMIT ?2",
+			    SA_INT(0), SA_INT(max > INT64_MAX ? INT64_MAX : (int64_t)max));
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (ARRAY_GROW(ids, cap, n + 1, 64) < 0) {
+			store_stmt_done(s);
+			free(ids);
+			return store_err(st, "out of memory");
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (store_rows_done(st, s, rc, 0, "index pending") < 0 || n == 0) {
+		free(ids);
+		return n == 0 ? 0 : -1;
+	}
+	/* A message is read and parsed inside the transaction, one at a
+	 * time: the transaction may end early (yield), and the parse costs a
+	 * tenth of the index rows. */
+	if (store_begin(st) < 0) {
+		free(ids);
+		return -1;
+	}
+	for (i = 0; i < n && text < PENDING_TEXT_MAX; i++) {
+		struct parsed p;
+		const char *why;
+
+		/* another handle may have indexed it, or it was expunged */
+		rc = store_do(st, "index pending done",
+			      "DELETE FROM fts_pending WHERE message_id = ?1", SA_INT(ids[i]));
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			continue;
+		s = store_q(st, "SELECT raw FROM messages WHERE id = ?1", SA_INT(ids[i]));
+		if (!s)
+			goto fail;
+		rc = store_row(st, s, "index pending read");
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			continue; /* cannot be: its mark went with it */
+		why = parse_core(sqlite3_column_blob(s, 0) ? sqlite3_column_blob(s, 0) : "",
+				 (size_t)sqlite3_column_bytes(s, 0), PARSE_INDEX, &p);
+		store_stmt_done(s);
+		if (why) {
+			/* could not be parsed now, nor at its APPEND: it has no
+			 * index rows, as a delivery of it would have none */
+			parsed_free(&p);
+			continue;
+		}
+		text += p.text.len + p.header.len;
+		rc = index_insert(st, ids[i], &p);
+		parsed_free(&p);
+		if (rc < 0)
+			goto fail;
+		done++;
+		/* an APPEND waits for the lock: its commit first; what is left
+		 * is still pending */
+		if (yield && atomic_load(yield))
+			break;
+	}
+	free(ids);
+	return store_commit(st) < 0 ? -1 : done;
+fail:
+	store_rollback(st);
+	free(ids);
+	return -1;
 }
 
 static char *dup_text(sqlite3_stmt *s, int col)

@@ -5,6 +5,7 @@
  * a batch in one transaction), IMAP APPEND, and reading a stored message
  * with what was parsed from it at delivery.  Conventions in store.h.
  */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,29 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 int store_append(struct store *st, int64_t user_id, const char *mailbox_name, const char *data,
 		 size_t len, unsigned flags, const char *keywords, int64_t internaldate,
 		 uint32_t *uidvalidity, uint32_t *uid);
+
+/* --- deferred search index ---------------------------------------------- */
+
+/* Writing a message's search index rows (FTS5 trigrams: thousands per
+ * message) costs about twice the rest of storing it.  With on set,
+ * store_append_many and store_append on this handle store the message
+ * and its entry durably and leave a pending mark (table fts_pending) in
+ * the same transaction instead of the index rows; store_index_pending
+ * writes them later, on any handle, and after a crash the marks are still
+ * there.  store_search_text indexes its mailbox's pending messages before
+ * it searches, so no search misses one.  Deliveries are not deferred. */
+void store_set_defer_index(struct store *st, int on);
+/* Writes the index rows of up to max pending messages (mailbox_id > 0:
+ * only those with an entry in that mailbox), about 4 MiB of text per
+ * transaction; the messages are read and parsed before the write lock is
+ * taken.  yield (may be NULL): when another thread of the process sets
+ * it (it wants the write lock), the transaction commits after the message
+ * being indexed, however few are done.  Returns how many were indexed
+ * (0: none pending) or -1. */
+int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const atomic_int *yield);
+/* How many messages wait for their index rows (mailbox_id > 0: with an
+ * entry in that mailbox).  Returns 0 with *n, or -1. */
+int store_index_pending_count(struct store *st, int64_t mailbox_id, int64_t *n);
 
 /* --- messages ------------------------------------------------------------ */
 

@@ -18,7 +18,8 @@ struct store_stmt_slot {
 
 struct store {
 	sqlite3 *db;
-	int tx_depth; /* store_begin nesting: 1 = transaction, more = savepoints */
+	int tx_depth;	 /* store_begin nesting: 1 = transaction, more = savepoints */
+	int defer_index; /* store_set_defer_index: APPEND leaves index rows pending */
 	char errmsg[512];
 	char dummy_hash[256]; /* for store_user_auth of unknown users */
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
@@ -37,6 +38,14 @@ void store_stmt_done(sqlite3_stmt *s);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+
+/* Whether needle (nlen bytes, case-folded with utf8_fold) is in the text
+ * that search field ("text", "body", "subject", "from", "to", "cc",
+ * "bcc") covers in message data: the text its index rows would hold,
+ * compared case-folded.  A SEARCH uses it for messages whose index rows
+ * are still pending (store_deliver.c). */
+int store_scan_match(const char *data, size_t len, const char *field, const char *needle,
+		     size_t nlen);
 
 /* Set st->errmsg and return -1 (store_err) or rc (store_errc). */
 int store_err(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,15 +2,18 @@
 """SMTP service under repeated SIGKILL, Loft vs Postfix, in one harness.
 
 Usage: bench_kill_vs_postfix.py [BUILD] [--kills 100] [--interval 1.0]
-       [--clients 4] [--size 4096] [--users 4] [--only loft|loft0|postfix]
-       [--no-warm-up] [--keep-log PREFIX]
+       [--clients 4] [--size 4096] [--users 4]
+       [--only loft|loft0|postfix|loft+oldest]
+       [--no-warm-up] [--no-standby] [--keep-log PREFIX]
 
 While --clients threads each send --size-byte messages, one message per
 connection (connect, greeting, EHLO, MAIL, RCPT, DATA, QUIT), the SMTP
 server is SIGKILLed on a fixed schedule, --kills ticks --interval seconds
 apart (a tick that finds no server process kills nothing and is counted
-apart): Loft's loft-smtpd (loftd restarts it, and it serves every
-session), Postfix's smtpd processes (master starts one per concurrent
+apart): Loft's serving loft-smtpd (it serves every session; loftd hands
+the sockets to the standby instance it keeps started, smtpd.standby, the
+default, and starts a new standby; --no-standby: loftd starts a new
+instance after each kill), Postfix's smtpd processes (master starts one per concurrent
 session on demand and reuses it), in two variants: every smtpd alive at
 the tick (all sessions, as a loft-smtpd kill; master throttles the
 service for 60 s when a child it had just started dies before serving),
@@ -129,6 +132,8 @@ def bench_loft(build, args, delay_ms):
     loft = None
     try:
         conf = {"log_level": "info"}
+        if not args.standby:
+            conf["smtpd.standby"] = "no"
         if delay_ms is not None:
             conf["smtpd.greeting_delay_ms"] = str(delay_ms)
         loft = Loft(td, enable=["smtpd"], conf=conf)
@@ -259,10 +264,15 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--users", type=int, default=4)
-    ap.add_argument("--only", choices=("loft", "loft0", "postfix"))
+    ap.add_argument("--only", choices=("loft", "loft0", "postfix", "loft+oldest"),
+                    help="one run, or loft+oldest: Loft at defaults and Postfix's "
+                    "kill-oldest variant only (the target's pair, for shorter runs)")
     ap.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                     help="Loft at defaults sees the client address for the first time "
                     "under the kills (it then never passes the 1 s greeting delay)")
+    ap.add_argument("--no-standby", dest="standby", action="store_false",
+                    help="Loft without its standby loft-smtpd (smtpd.standby = no): "
+                    "every kill waits for a whole new start")
     ap.add_argument("--keep-log", metavar="PREFIX",
                     help="write each Loft run's loftd log to PREFIX-<run>.log")
     args, _ = ap.parse_known_args()
@@ -271,12 +281,14 @@ def main():
            "message per connection; %d cores" % (args.kills, args.interval, args.clients,
                                                  args.size, os.cpu_count()))
     runs = []
-    if args.only in (None, "loft"):
+    if args.only in (None, "loft", "loft+oldest"):
         runs.append(("loft (defaults)", bench_loft(build, args, None)))
     if args.only in (None, "loft0"):
         runs.append(("loft (greeting 0)", bench_loft(build, args, 0)))
     if args.only in (None, "postfix"):
         runs.append(("postfix (kill every smtpd)", bench_postfix(args, "all")))
+        runs.append(("postfix (kill oldest smtpd)", bench_postfix(args, "oldest")))
+    if args.only == "loft+oldest":
         runs.append(("postfix (kill oldest smtpd)", bench_postfix(args, "oldest")))
 
     def pct(vals, q):

@@ -1,11 +1,25 @@
 /* libFuzzer target for imapd/parser.c: the input is fed in chunks whose
- * sizes come from the first byte, with small limits so that every limit
- * path is reachable; every parsed command is walked completely. */
+ * sizes come from the first byte (its bit 0x10: quoted strings in UTF-8,
+ * as after ENABLE UTF8=ACCEPT or IMAP4rev2), with small limits so that
+ * every limit path is reachable; every parsed command is walked
+ * completely, and a quoted string of a UTF-8 parser must be valid UTF-8,
+ * of a default one 7-bit (LOGIN's excepted). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../../imapd/parser.h"
+#include "utf8.h"
+
+static int utf8_on, login_cmd;
+
+static int ascii(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 0;
+	return 1;
+}
 
 static size_t walk(const struct imap_arg *a, unsigned depth)
 {
@@ -18,6 +32,10 @@ static size_t walk(const struct imap_arg *a, unsigned depth)
 			n += walk(a->child, depth + 1);
 		else if (a->str[a->len] != '\0')
 			__builtin_trap();
+		if (a->type == IMAP_ARG_QUOTED && !login_cmd) {
+			if (utf8_on ? !utf8_valid(a->str, a->len) : !ascii(a->str, a->len))
+				__builtin_trap();
+		}
 		n++;
 	}
 	return n;
@@ -31,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	step = (size_t)(data[0] % 16) + 1;
+	step = (size_t)(data[0] % 16) + 1; /* bits 0-3 */
 	imap_parser_limits_default(&lim);
 	lim.max_line = 512;
 	lim.max_literal = 256;
@@ -40,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.max_depth = 8;
 	lim.max_args = 200;
 	p = imap_parser_new(&lim);
+	utf8_on = (data[0] & 0x10) != 0;
+	imap_parser_set_utf8(p, utf8_on);
 	while (pos < size) {
 		size_t n = size - pos < step ? size - pos : step, used = 0;
 		int r = imap_parser_feed(p, (const char *)data + pos, n, &used);
@@ -48,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += used;
 		if (r == IMAP_P_DONE) {
 			const struct imap_cmd *c = imap_parser_cmd(p);
+			login_cmd = strcmp(c->name, "LOGIN") == 0; /* any 8-bit */
 			if (walk(c->args, 0) < c->nargs || !c->tag[0] || !c->name[0])
 				__builtin_trap();
 		} else if (r == IMAP_P_FATAL) {

@@ -1,6 +1,7 @@
 /* libFuzzer target for imapd/searchkey.c, the SEARCH key parser: the input
  * is the rest of a "a SEARCH ..." line, split into arguments by the real
- * command parser (imapd/parser.c) and then parsed into a key tree, which
+ * command parser (imapd/parser.c), its RETURN options parsed
+ * (imap_return_parse, also SORT's) and then the keys into a key tree, which
  * is walked whole: every node has a known kind, nesting stays within
  * SEARCH_MAX_DEPTH, strings are NUL-terminated, and an error has a
  * reason. */
@@ -49,10 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = imap_parser_new(&lim);
 	if (imap_parser_feed(p, line.data, line.len, &used) == IMAP_P_DONE) {
 		const struct imap_cmd *c = imap_parser_cmd(p);
+		const struct imap_arg *a = c->args;
+		struct search_ret r;
+		const char *rerr = NULL;
 		struct skey_parse x;
-		struct skey *k = c->args ? imap_skey_parse(c->args, &x) : NULL;
+		struct skey *k;
 
-		if (c->args && !k && !x.err)
+		/* RETURN (options) first, as SEARCH and SORT take it: a
+		 * PARTIAL range is ordered and from 1, an error has a reason */
+		if (imap_return_parse(&a, &r, &rerr) < 0) {
+			if (!rerr)
+				__builtin_trap();
+			a = NULL;
+		} else if ((r.opts & RET_PARTIAL) && (r.lo == 0 || r.lo > r.hi)) {
+			__builtin_trap();
+		} else if (r.given && !r.opts) {
+			__builtin_trap();
+		}
+		k = a ? imap_skey_parse(a, &x) : NULL;
+		if (a && !k && !x.err)
 			__builtin_trap();
 		walk(k, 0);
 		imap_skey_free(k);

@@ -171,7 +171,9 @@ class Loft:
             return ""
 
     def children(self):
-        """{name: pid} of loftd's live children, read from /proc."""
+        """{name: pid} of loftd's live children, read from /proc; a waiting
+        standby (started with --standby, see board/loftd.c) is not one of
+        them until it serves (it then shows --serving)."""
         out = {}
         if not self.proc:
             return out
@@ -186,9 +188,33 @@ class Loft:
             comm = st[st.index("(") + 1:st.rindex(")")]
             ppid = int(st[st.rindex(")") + 2:].split()[1])
             state = st[st.rindex(")") + 2:].split()[0]
-            if ppid == self.proc.pid and state != "Z":
+            if ppid == self.proc.pid and state != "Z" and not self._standby(pid):
                 out[comm] = int(pid)
         return out
+
+    def standbys(self):
+        """{name: pid} of loftd's children waiting as standbys."""
+        out = {}
+        if not self.proc:
+            return out
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and self._standby(pid):
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        st = f.read()
+                except OSError:
+                    continue
+                if int(st[st.rindex(")") + 2:].split()[1]) == self.proc.pid:
+                    out[st[st.index("(") + 1:st.rindex(")")]] = int(pid)
+        return out
+
+    @staticmethod
+    def _standby(pid):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                return b"--standby" in f.read().split(b"\0")
+        except OSError:
+            return False
 
     def stop(self, timeout=30.0):
         """SIGTERM loftd and wait; returns its exit status."""

@@ -170,11 +170,18 @@ class NatPmp(UdpResponder):
     """A NAT-PMP (RFC 6886) responder on 127.R.R.R:5351 (a random loopback
     address, so parallel tests do not meet): answers the public address
     request with wan, and mapping requests per refuse_ports.  mode
-    "nonsense" answers every request with junk bytes."""
+    "nonsense" answers every request with junk bytes.  A PCP (RFC 6887,
+    version 2) request gets NAT-PMP's "unsupported version" (RFC 6886
+    3.5), unless pcp is set: then PCP MAP is served too (pcp="nonsense":
+    junk to PCP only).  A PCP mapping belongs to its nonce: another nonce
+    may neither renew nor delete it (NOT_AUTHORIZED)."""
 
-    def __init__(self, wan="203.0.113.7", mode="ok", refuse_ports=()):
+    def __init__(self, wan="203.0.113.7", mode="ok", refuse_ports=(), pcp=False):
         self.wan = wan
         self.mode = mode
+        self.pcp = pcp
+        self.pcp_requests = []  # (client address bytes, nonce, port, lifetime)
+        self.pcp_owner = {}  # port -> nonce
         self.refuse_ports = set(refuse_ports)
         self.mapped = {}
         self.deleted = []  # ports whose mapping was deleted (lifetime 0)
@@ -194,6 +201,12 @@ class NatPmp(UdpResponder):
         epoch = int(time.time() - self.start) + 1
         if self.mode == "nonsense":
             return b"\x07\x99garbage!"
+        if len(data) >= 1 and data[0] == 2:
+            if not self.pcp:
+                return struct.pack("!BBHI", 0, 128, 1, epoch)
+            if self.pcp == "nonsense":
+                return b"\x02\x81\x00\x00" + b"\xff" * 21
+            return self.pcp_reply(data, epoch)
         if len(data) >= 2 and data[0] == 0 and data[1] == 0:
             return struct.pack("!BBHI", 0, 128, 0, epoch) + socket.inet_aton(self.wan)
         if len(data) >= 12 and data[0] == 0 and data[1] in (1, 2):
@@ -211,6 +224,37 @@ class NatPmp(UdpResponder):
             self.mapped[priv] = life
             return struct.pack("!BBHIHHI", 0, 128 + op, 0, epoch, priv, priv, life)
         return None
+
+
+def _pcp_reply(self, data, epoch):
+    """RFC 6887 MAP: figures 2/3 (headers) and 9 (MAP payload)."""
+    if len(data) < 60 or data[1] != 1:
+        return struct.pack("!BBxB", 2, 0x80 | (data[1] & 0x7f), 3) + bytes(20)
+    life = struct.unpack("!I", data[4:8])[0]
+    client, nonce, proto = data[8:24], data[24:36], data[36]
+    iport, sport = struct.unpack("!HH", data[40:44])
+    self.pcp_requests.append((client, nonce, iport, life))
+
+    def reply(result, rlife, eport):
+        return (struct.pack("!BBxBII", 2, 0x81, result, rlife, epoch) + bytes(12) + nonce
+                + bytes([proto, 0, 0, 0]) + struct.pack("!HH", iport, eport)
+                + bytes(10) + b"\xff\xff" + socket.inet_aton(self.wan))
+    owner = self.pcp_owner.get(iport)
+    if owner is not None and owner != nonce:
+        return reply(2, 0, 0)  # NOT_AUTHORIZED: another client's mapping
+    if life == 0:
+        self.mapped.pop(iport, None)
+        self.pcp_owner.pop(iport, None)
+        self.deleted.append(iport)
+        return reply(0, 0, 0)
+    if iport in self.refuse_ports:
+        return reply(2, 0, 0)
+    self.mapped[iport] = life
+    self.pcp_owner[iport] = nonce
+    return reply(0, life, iport)
+
+
+NatPmp.pcp_reply = _pcp_reply
 
 
 class LoopNet:

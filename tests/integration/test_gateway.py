@@ -2,8 +2,11 @@
 that holds the public MX forwards to smtpd.gateway_port.  Only the
 addresses of smtpd.gateway_from may connect (others get 554 5.7.1 at
 connect); for them it is the MX port.  Off when the port is absent or 0;
-a bad value stops loftd at start with a config-error line."""
+a bad value stops loftd at start with a config-error line.  The same
+settings in the store (loftctl inbound gateway), and AUTH as the gateway
+account (inbound.gateway_user) for clients from other addresses."""
 import imaplib
+import shutil
 import smtplib
 import os
 import socket
@@ -282,3 +285,170 @@ def test_bad_store_values_keep_the_port_closed(tmp_path, rows):
     finally:
         loft.stop()
     assert_clean(loft)
+
+
+# --- AUTH on the gateway port (a gateway with changing addresses) ---------
+
+GW_USER, GW_PW = "gw@example.org", "gateway-secret-77"
+
+
+@pytest.fixture(scope="module")
+def gwauth(tmp_path_factory):
+    port = free_port()
+    loft = make(tmp_path_factory.mktemp("gwauth"), {}, enable=("smtpd", "imapd"))
+    loft.add_user(GW_USER, GW_PW)
+    # 127.0.0.1 is not among the gateway's addresses: AUTH is the way in
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
+             "--from", "192.0.2.10", "--user", GW_USER)
+    loft.gateway = port
+    loft.start()
+    assert loft.wait_log("event=listening name=gateway")
+    yield loft
+    loft.stop()
+    assert_clean(loft)
+
+
+def inbox_count(loft):
+    m = imaplib.IMAP4("127.0.0.1", loft.port("imap"))
+    try:
+        m.starttls(ssl_context=tls_ctx())
+        m.login("a@example.org", PASSWORDS["a@example.org"])
+        typ, data = m.select("INBOX", readonly=True)
+        return int(data[0])
+    finally:
+        m.logout()
+
+
+def test_gateway_auth_needs_tls_and_auth_first(gwauth):
+    with smtplib.SMTP("127.0.0.1", gwauth.gateway, timeout=30) as s:
+        s.ehlo("relay.gateway.example")
+        assert s.has_extn("starttls") and not s.has_extn("auth")
+        code, text = s.mail("gw@remote.example")
+        assert code == 530 and text.startswith(b"5.7.0"), (code, text)
+        code, text = s.docmd("AUTH", "PLAIN AGd3QGV4YW1wbGUub3JnAHg=")
+        assert code == 538 and text.startswith(b"5.7.11"), (code, text)
+        s.starttls(context=tls_ctx())
+        s.ehlo("relay.gateway.example")
+        assert "PLAIN" in s.esmtp_features.get("auth", "").upper()
+        code, text = s.mail("gw@remote.example")
+        assert code == 530 and text.startswith(b"5.7.0"), (code, text)
+
+
+def test_gateway_account_relays_in_only(gwauth):
+    before = inbox_count(gwauth)
+    with smtplib.SMTP("127.0.0.1", gwauth.gateway, timeout=30) as s:
+        s.ehlo("relay.gateway.example")
+        s.starttls(context=tls_ctx())
+        s.ehlo("relay.gateway.example")
+        code, _ = s.login(GW_USER, GW_PW)
+        assert code == 235
+        # a sender of anywhere: the gateway passes on the world's mail
+        code, _ = s.mail("someone@remote.example")
+        assert code == 250
+        code, text = s.rcpt("victim@elsewhere.example")
+        assert code == 550 and text.startswith(b"5.7.1"), (code, text)
+        s.rset()
+        s.sendmail("someone@remote.example", ["a@example.org"], MSG)
+    assert inbox_count(gwauth) == before + 1
+    assert gwauth.wait_log("event=gateway-auth result=ok")
+
+
+def test_other_account_or_wrong_password_refused(gwauth):
+    with smtplib.SMTP("127.0.0.1", gwauth.gateway, timeout=30) as s:
+        s.ehlo("relay.gateway.example")
+        s.starttls(context=tls_ctx())
+        s.ehlo("relay.gateway.example")
+        # a real account with its right password, but not the gateway's
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            s.login("a@example.org", PASSWORDS["a@example.org"])
+        assert e.value.smtp_code == 535 and e.value.smtp_error.startswith(b"5.7.8")
+        code, text = s.mail("someone@remote.example")
+        assert code == 530, (code, text)
+    with smtplib.SMTP("127.0.0.1", gwauth.gateway, timeout=30) as s:
+        s.ehlo("relay.gateway.example")
+        s.starttls(context=tls_ctx())
+        s.ehlo("relay.gateway.example")
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            s.login(GW_USER, "not-the-password")
+        assert e.value.smtp_code == 535
+    assert gwauth.wait_log("reason=\"not the gateway account\"")
+
+
+def test_gateway_auth_with_swaks(gwauth):
+    if not shutil.which("swaks"):
+        pytest.skip("machine: swaks not installed")
+    before = inbox_count(gwauth)
+    p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(gwauth.gateway),
+                        "--ehlo", "relay.gateway.example", "--tls",
+                        "--auth", "LOGIN", "--auth-user", GW_USER, "--auth-password", GW_PW,
+                        "--from", "sender@remote.example", "--to", "a@example.org",
+                        "--header", "Subject: by swaks through the gateway"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "235 2.7.0" in p.stdout and "250 2.0.0" in p.stdout
+    assert inbox_count(gwauth) == before + 1
+
+
+def test_listed_address_needs_no_auth_when_an_account_is_set(tmp_path):
+    port = free_port()
+    loft = make(tmp_path, {})
+    loft.add_user(GW_USER, GW_PW)
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
+             "--from", "127.0.0.1", "--user", GW_USER)
+    loft.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.ehlo("relay.gateway.example")
+            assert not s.has_extn("auth")
+            s.sendmail("gw@remote.example", ["a@example.org"], MSG)
+        # the account without the address list: AUTH is the only way
+        loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--from", "")
+        assert "Gateway from: (none)" in loft.ctl("inbound", "gateway", "show").stdout
+    finally:
+        loft.stop()
+    assert_clean(loft)
+
+
+@pytest.mark.parametrize("args,why", [
+    (["--user", "nobody@example.org"], "not a Loft user"),
+    (["--user", "x" * 300], "too long"),
+])
+def test_loftctl_gateway_user_must_exist(tmp_path, args, why):
+    loft = make(tmp_path, {})
+    p = loft.ctl("inbound", "gateway", "set", "mx.gateway.example", *args, check=False)
+    assert p.returncode == 1 and why in p.stderr, p.stderr
+    assert settings(loft) == {}
+
+
+def test_settings_gone_bad_refuse_everyone_smtpd_stays(tmp_path):
+    """The store changed behind loftd's back (a raw write), then loft-smtpd
+    restarts: the gateway port refuses every client at connect, and the
+    MX port and loft-smtpd itself stay up."""
+    import signal
+    import time
+    port = free_port()
+    # one loft-smtpd (no standby), so the one killed is the one serving
+    loft = make(tmp_path, {"smtpd.standby": "no"})
+    loft.ctl("inbound", "gateway", "set", "mx.gateway.example", "--port", str(port),
+             "--from", "127.0.0.1")
+    loft.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            assert s.noop()[0] == 250
+        with sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10) as c:
+            c.execute("UPDATE settings SET value = 'banana' WHERE key = 'inbound.gateway_from'")
+        pid = loft.children()["loft-smtpd"]
+        os.kill(pid, signal.SIGKILL)
+        assert loft.wait_log("event=gateway-closed", timeout=30), loft.log()[-3000:]
+        assert loft.wait_log("event=ready name=loft-smtpd ", count=2, timeout=30)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            assert sock.recv(200).startswith(b"554 5.7.1 ")
+        finally:
+            sock.close()
+        with smtplib.SMTP("127.0.0.1", loft.port("mx"), timeout=30) as s:
+            assert s.noop()[0] == 250
+        time.sleep(0.5)
+        assert loft.children().get("loft-smtpd") not in (None, pid)
+    finally:
+        loft.stop()

@@ -109,6 +109,23 @@ def test_select_no_recent_list_response(loft):
     r1.close()
 
 
+def test_enable_while_selected_forgets_recent(loft):
+    """ENABLE IMAP4rev2 with a mailbox selected (RFC 5161 lets a server
+    take it): the \\Recent the rev1 view held is gone from FETCH and
+    SEARCH at once."""
+    r = Raw(loft)
+    fill(r, b"RevLate", 2)
+    out = r.cmd(b"s SELECT RevLate")
+    assert b"* 2 RECENT" in out, out
+    out = r.cmd(b"f FETCH 1 FLAGS")
+    assert out[0] == b"* 1 FETCH (FLAGS (\\Recent))", out
+    assert r.cmd(b"e ENABLE IMAP4rev2")[0] == b"* ENABLED IMAP4rev2"
+    out = r.cmd(b"f FETCH 1:* FLAGS")
+    assert out[:2] == [b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS ())"], out
+    assert r.cmd(b"s SEARCH RECENT")[0] == b'* ESEARCH (TAG "s")'
+    r.close()
+
+
 def test_new_mail_no_recent(loft):
     """Mail arriving while a rev2 session has the mailbox selected: EXISTS
     alone; a rev1 session is told RECENT as before (both messages: the
@@ -226,6 +243,21 @@ def test_utf8_mailbox_names(loft):
     r1.close()
 
 
+def test_list_missing_level_nonexistent(loft):
+    """rev2's LIST is LIST-EXTENDED's: a hierarchy level without a mailbox
+    is \\NonExistent (RFC 9051 6.3.9); rev1's plain LIST says \\Noselect."""
+    r = Raw(loft, rev2=True)
+    assert r.cmd(b"c CREATE GapTop/Kid")[-1].startswith(b"c OK")
+    out = r.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "GapTop"' in out, out
+    assert b'* LIST (\\HasNoChildren) "/" "GapTop/Kid"' in out, out
+    r.close()
+    r1 = Raw(loft)
+    out = r1.cmd(b'l LIST "" "GapTop*"')
+    assert b'* LIST (\\Noselect \\HasChildren) "/" "GapTop"' in out, out
+    r1.close()
+
+
 def test_rev2_session_byte_by_byte(loft):
     """The same rev2 session as a script, every byte its own TLS record:
     ENABLE, CREATE, APPEND (LITERAL+), SELECT, SEARCH, STATUS, LOGOUT."""
@@ -267,5 +299,189 @@ def test_bad_input_rev2(loft):
     assert out == [b"* ENABLED", b"e OK ENABLE completed"], out
     # not UTF-8 (a lone continuation byte) -> no mailbox of that name
     assert r.cmd(b"c CREATE {3+}\r\na\x80b")[-1].startswith(b"c NO")
+    assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    # RFC 9051 7.1 response codes for what does not exist
+    assert r.cmd(b"s SELECT NoSuchBox")[-1].startswith(b"s NO [NONEXISTENT]")
+    assert r.cmd(b"t STATUS NoSuchBox (MESSAGES)")[-1].startswith(b"t NO [NONEXISTENT]")
+    assert r.cmd(b"d DELETE NoSuchBox")[-1].startswith(b"d NO [NONEXISTENT]")
+    out = r.cmd(b"a APPEND NoSuchBox " + lit(msg("x")))
+    assert out[-1].startswith(b"a NO [TRYCREATE]"), out
+    r.close()
+
+
+# --- UTF8=ACCEPT (RFC 6855) ------------------------------------------------
+
+UMSG = "From: Jürgen <j@example.org>\r\nSubject: Grüße aus Köln\r\n\r\nHallo\r\n".encode()
+
+
+def lit8(b):
+    return b"~{%d+}\r\n" % len(b) + b
+
+
+def test_utf8_accept_capability(loft):
+    """UTF8=ACCEPT is offered after login (ENABLE needs it), not before."""
+    r = Raw(loft, login=False)
+    assert b"UTF8=ACCEPT" not in caps_of(r.cmd(b"c CAPABILITY")[0])
+    r.close()
+    r = Raw(loft)
+    assert b"UTF8=ACCEPT" in caps_of(r.cmd(b"c CAPABILITY")[0])
+    out = r.cmd(b"e ENABLE UTF8=ACCEPT")
+    assert out == [b"* ENABLED UTF8=ACCEPT", b"e OK ENABLE completed"], out
+    r.close()
+
+
+def test_utf8_quoted_refused_before_enable(loft):
+    """Before ENABLE, 8-bit in a quoted string is BAD and the session goes
+    on; the same text as a literal works; after ENABLE UTF8=ACCEPT the
+    quoted string is taken."""
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE U8Pre")[-1].startswith(b"c OK")
+    r.cmd(b"a APPEND U8Pre " + lit(UMSG))
+    assert r.cmd(b"s SELECT U8Pre")[-1].startswith(b"s OK")
+    out = r.cmd('q SEARCH CHARSET UTF-8 SUBJECT "grüße"'.encode())
+    assert out[-1].startswith(b"q BAD"), out
+    out = r.cmd(b"l SEARCH CHARSET UTF-8 SUBJECT " + lit("grüße".encode()))
+    assert out == [b"* SEARCH 1", b"l OK SEARCH completed"], out
+    assert r.cmd('m CREATE "Köln"'.encode())[-1].startswith(b"m BAD")
+    assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
+    out = r.cmd('q SEARCH SUBJECT "grüße"'.encode())
+    assert out == [b"* SEARCH 1", b"q OK SEARCH completed"], out
+    r.close()
+
+
+def test_utf8_accept_session(loft):
+    """After ENABLE UTF8=ACCEPT: UTF-8 names quoted both ways, APPEND UTF8
+    with a literal8, the header fields come back as stored (raw UTF-8),
+    SEARCH takes no CHARSET and SORT/THREAD only UTF-8 (RFC 6855 3 with
+    erratum 4029); an IMAP4rev1 session sees the mailbox in mUTF-7."""
+    r = Raw(loft)
+    assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
+    box = "Köln".encode()
+    assert r.cmd(b'c CREATE "' + box + b'"')[-1].startswith(b"c OK")
+    assert r.cmd(b'l LIST "" "K*"')[0] == b'* LIST (\\HasNoChildren) "/" "' + box + b'"'
+    out = r.cmd(b'a APPEND "' + box + b'" (\\Seen) UTF8 (' + lit8(UMSG) + b")")
+    assert out[-1].startswith(b"a OK [APPENDUID "), out
+    out = r.cmd(b'a APPEND "' + box + b'" UTF8 (' + lit8(b"Subject: x\r\n\r\ny\r\n") + b")")
+    assert out[-1].startswith(b"a OK [APPENDUID "), out
+    out = r.cmd(b'e EXAMINE "' + box + b'"')
+    assert b"* 2 EXISTS" in out, out
+    r.send(b"f FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] RFC822.SIZE FLAGS)\r\n")
+    first = r.line()
+    assert first.endswith(b"}"), first
+    n = int(first.rsplit(b"{", 1)[1][:-1])
+    while len(r.buf) < n:
+        r.buf += r.s.recv(65536)
+    body, r.buf = r.buf[:n], r.buf[n:]
+    assert body == "Subject: Grüße aus Köln\r\n\r\n".encode(), body
+    rest = r.until_tag(b"f")
+    assert rest[-1].startswith(b"f OK"), rest
+    assert b"RFC822.SIZE %d" % len(UMSG) in rest[0], rest
+    out = r.cmd('s SEARCH FROM "jürgen"'.encode())
+    assert out == [b"* SEARCH 1", b"s OK SEARCH completed"], out
+    assert r.cmd(b"s SEARCH CHARSET UTF-8 ALL")[-1].startswith(b"s BAD")
+    assert r.cmd(b"o SORT (SUBJECT) US-ASCII ALL")[-1].startswith(b"o BAD")
+    out = r.cmd(b"o SORT (SUBJECT) UTF-8 ALL")
+    assert out == [b"* SORT 1 2", b"o OK SORT completed"] or out[-1].startswith(b"o OK"), out
+    assert r.cmd(b"t THREAD REFERENCES UTF-8 ALL")[-1].startswith(b"t OK")
+    r.close()
+    r1 = Raw(loft)
+    assert r1.cmd(b'l LIST "" "K*"')[0] == b'* LIST (\\HasNoChildren) "/" "K&APY-ln"'
+    r1.close()
+
+
+def test_append_utf8_bad_input(loft):
+    """APPEND UTF8 before ENABLE, with a plain literal, with two messages in
+    the list, with an empty list: BAD, nothing stored, the session goes on;
+    invalid UTF-8 in a quoted string is BAD after ENABLE too."""
+    r = Raw(loft)
+    assert r.cmd(b"c CREATE U8Bad")[-1].startswith(b"c OK")
+    out = r.cmd(b"a APPEND U8Bad UTF8 (" + lit8(b"Subject: a\r\n\r\nb\r\n") + b")")
+    assert out[-1].startswith(b"a BAD"), out
+    assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
+    for bad in (b"UTF8 (" + lit(b"Subject: a\r\n\r\nb\r\n") + b")",
+                b"UTF8 (" + lit8(b"Subject: a\r\n\r\nb\r\n") + b" " + lit8(b"x\r\n\r\ny") + b")",
+                b"UTF8 ()", b"UTF8", b"UTF8 " + lit8(b"Subject: a\r\n\r\nb\r\n")):
+        out = r.cmd(b"a APPEND U8Bad " + bad)
+        assert out[-1].startswith(b"a BAD"), (bad, out)
+    assert r.cmd(b'q SELECT "\xc3("')[-1].startswith(b"q BAD")
+    assert r.cmd(b'q SELECT "\xed\xa0\x80"')[-1].startswith(b"q BAD")
+    out = r.cmd(b"s STATUS U8Bad (MESSAGES)")
+    assert out[0] == b'* STATUS "U8Bad" (MESSAGES 0)', out
+    # MULTIAPPEND: UTF8 items and a plain literal, all in one
+    out = r.cmd(b"a APPEND U8Bad UTF8 (" + lit8(UMSG) + b") (\\Flagged) UTF8 (" + lit8(UMSG) +
+                b") " + lit(b"Subject: plain\r\n\r\nx\r\n"))
+    assert re.match(rb"a OK \[APPENDUID \d+ \d+:\d+\]", out[-1]), out
+    out = r.cmd(b"s STATUS U8Bad (MESSAGES)")
+    assert out[0] == b'* STATUS "U8Bad" (MESSAGES 3)', out
+    r.close()
+
+
+def test_utf8_accept_byte_by_byte(loft):
+    """ENABLE UTF8=ACCEPT, CREATE, APPEND UTF8 and SEARCH, one byte per TLS
+    record."""
+    r = Raw(loft)
+    box = "Bytes-ü".encode()
+    script = (b"e ENABLE UTF8=ACCEPT\r\n"
+              b'c CREATE "' + box + b'"\r\n'
+              b'a APPEND "' + box + b'" UTF8 (' + lit8(UMSG) + b")\r\n"
+              b'x SELECT "' + box + b'"\r\n' +
+              'f SEARCH SUBJECT "köln"\r\n'.encode() +
+              b"z LOGOUT\r\n")
+    for i in range(len(script)):
+        r.send(script[i:i + 1])
+    out = []
+    try:
+        while True:
+            out.append(r.line())
+    except EOFError:
+        pass
+    r.close()
+    assert b"* ENABLED UTF8=ACCEPT" in out, out
+    for t in (b"e", b"c", b"a", b"x", b"f", b"z"):
+        assert any(l.startswith(t + b" OK") for l in out), (t, out)
+    assert b"* SEARCH 1" in out, out
+
+
+def test_imaplib_utf8_names(loft):
+    """imaplib with UTF8=ACCEPT enabled (it sends names as UTF-8): create,
+    list, select."""
+    m = imap_ssl(loft)
+    assert m.enable("UTF8=ACCEPT")[0] == "OK"
+    assert m.create("Straße")[0] == "OK"
+    typ, data = m.list('""', "Stra*")
+    assert typ == "OK" and data == ['(\\HasNoChildren) "/" "Straße"'.encode()], data
+    typ, data = m.select("Straße")
+    assert typ == "OK" and data == [b"0"], data
+    m.logout()
+
+
+# --- LITERAL+ / LITERAL- (RFC 7888) ----------------------------------------
+
+def test_literal_limits(loft):
+    """LITERAL+ is offered (not LITERAL- beside it), so after login a
+    non-synchronising literal may exceed LITERAL-'s 4096 octets; before
+    login 4096 is the limit (what LITERAL- would allow): a synchronising
+    literal over it gets BAD [TOOBIG] without '+' and the session goes on,
+    a non-synchronising one BAD [TOOBIG] and the connection ends (its bytes
+    cannot be told from commands)."""
+    r = Raw(loft, login=False)
+    out = r.cmd(b"a LOGIN {4096+}\r\n" + b"u" * 4096 + b" pw")
+    assert out[-1].startswith(b"a NO"), out
+    out = r.cmd(b"b LOGIN {4097}")
+    assert out == [b"b BAD [TOOBIG] literal too large"], out
+    assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    r.send(b"c LOGIN {4097+}\r\n" + b"u" * 4097 + b" pw\r\n")
+    out = []
+    try:
+        while True:
+            out.append(r.line())
+    except (EOFError, ConnectionError):
+        pass
+    assert out[:2] == [b"* BYE literal too large", b"c BAD [TOOBIG] literal too large"], out
+    r.close()
+    r = Raw(loft)
+    big = b"x" * 10000
+    out = r.cmd(b"c CREATE " + lit(big))
+    assert out[-1].startswith(b"c NO"), out  # too long a name, but read whole
     assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
     r.close()

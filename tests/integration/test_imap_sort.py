@@ -207,3 +207,25 @@ def test_cut_date_falls_back_to_internaldate(m):
         assert typ == "OK" and dat[0].split() == [], dat
     finally:
         assert m.select("INBOX")[0] == "OK"
+
+
+def test_unicode_case_folding(m):
+    """Strings compare case-folded with the Unicode table, not ASCII
+    only: "ΣΟΦΊΑ b" sorts after "σοφία a", "Émile" with "émile"."""
+    assert m.create("Folding")[0] == "OK"
+    subjects = ["=?utf-8?b?z4POv8+Gzq/OsSBh?=",   # σοφία a
+                "=?utf-8?b?zqPOn86mzorOkSBi?=",   # ΣΟΦΊΑ b
+                "=?utf-8?q?=C3=89mile_2?=",       # Émile 2
+                "emile",
+                "=?utf-8?q?=C3=A9mile_1?="]       # émile 1
+    try:
+        for i, subj in enumerate(subjects):
+            t = imaplib.Time2Internaldate(BASE + i * 3600)
+            body = ("Subject: %s\r\nFrom: x@x.org\r\n\r\nx\r\n" % subj).encode()
+            assert m.append("Folding", None, t, body)[0] == "OK"
+        assert m.select("Folding")[0] == "OK"
+        # emile < émile 1 < Émile 2 < σοφία a < ΣΟΦΊΑ b
+        assert sort(m, "(SUBJECT)") == [4, 5, 3, 1, 2]
+        assert sort(m, "(REVERSE SUBJECT)") == [2, 1, 3, 5, 4]
+    finally:
+        assert m.select("INBOX")[0] == "OK"

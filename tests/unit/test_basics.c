@@ -376,6 +376,26 @@ static void test_utf8(void)
 	       "utf8: encoded bytes");
 	ok(utf8_valid(b.data, b.len) && utf8_chars(b.data) == 4, "utf8: round trip, 4 characters");
 	buf_free(&b);
+	/* simple case folding: ASCII, Latin-1, Greek final sigma, Cyrillic,
+	 * a 4-byte letter (Deseret), and what has no folding */
+	ok(utf8_fold_cp('Q') == 'q' && utf8_fold_cp('q') == 'q' && utf8_fold_cp('@') == '@',
+	   "fold: ASCII");
+	ok(utf8_fold_cp(0xc4) == 0xe4 && utf8_fold_cp(0x3a3) == 0x3c3 &&
+	       utf8_fold_cp(0x3c2) == 0x3c3,
+	   "fold: \u00c4, capital and final sigma");
+	ok(utf8_fold_cp(0x416) == 0x436 && utf8_fold_cp(0x10400) == 0x10428 &&
+	       utf8_fold_cp(0x20ac) == 0x20ac && utf8_fold_cp(0x4e2d) == 0x4e2d,
+	   "fold: Cyrillic, Deseret; euro and CJK unchanged");
+	ok(utf8_fold_cp(0x1e9e) == 0xdf && utf8_fold_cp(0xdf) == 0xdf,
+	   "fold: capital sharp s to sharp s (one code point)");
+	buf_init(&b, 64);
+	ok(utf8_fold("K\xc3\x96LN \xce\xa3\xcf\x82 \xff!", 13, &b) == 0, "fold: a string");
+	is_mem(b.data, b.len, "k\xc3\xb6ln \xcf\x83\xcf\x83 \xff!", (size_t)13,
+	       "fold: folded bytes, the invalid byte kept");
+	buf_free(&b);
+	buf_init(&b, 3);
+	is_int(utf8_fold("ABCD", 4, &b), -1, "fold: out of room");
+	buf_free(&b);
 }
 
 /* The child closes from 150 up: 120 stays, 200 and 900 go, and the

@@ -34,6 +34,10 @@ static void render_args(const struct imap_arg *a, struct buf *out)
 	}
 }
 
+/* Quoted strings in UTF-8 (a session that enabled IMAP4rev2 or
+ * UTF8=ACCEPT) for the next run()s. */
+static int run_utf8;
+
 struct result {
 	char text[4096]; /* one line per event */
 };
@@ -45,6 +49,9 @@ static void run(const char *in, size_t len, size_t step, const struct imap_parse
 {
 	struct imap_parser *p = imap_parser_new(lim);
 	size_t pos = 0;
+
+	if (run_utf8)
+		imap_parser_set_utf8(p, 1);
 
 	buf_reset(ev);
 	while (pos < len) {
@@ -214,8 +221,45 @@ int main(void)
 	CHECK("a ~x\r\n", "DONE a ~X\n", "tilde atom is not a command here");
 	CHECK("a NOOP ~x\r\n", "DONE a NOOP ~x\n", "atom starting with tilde");
 	CHECK("a SELECT \"Entw&APw-rfe\"\r\n", "DONE a SELECT \"Entw&APw-rfe\"\n", "mUTF-7 name");
+	/* 8-bit in quoted strings: a literal's job until the client enables
+	 * UTF8=ACCEPT or IMAP4rev2 (RFC 6855 3); atoms and literals as ever */
+	CHECK("a SELECT \"\xc3\xa9t\xc3\xa9\"\r\nb NOOP\r\n",
+	      "ERR a 8-bit text in a quoted string needs a literal or ENABLE UTF8=ACCEPT\n"
+	      "DONE b NOOP\n",
+	      "UTF-8 in quoted refused by default");
+	CHECK("a SELECT {4}\r\n\xc3\xa9t\xc3\r\n", "CONT\nDONE a SELECT {4}\xc3\xa9t\xc3\n",
+	      "8-bit literal taken by default");
+	CHECK("a LOGIN \"j\xc3\xbcrgen\" \"p\xe4ss\"\r\n",
+	      "DONE a LOGIN \"j\xc3\xbcrgen\" \"p\xe4ss\"\n",
+	      "LOGIN keeps 8-bit quoted strings (passwords)");
+	CHECK("a LOGIN x y\r\nb SELECT \"\xc3\xa9\"\r\n",
+	      "DONE a LOGIN x y\nERR b 8-bit text in a quoted string needs a literal or ENABLE "
+	      "UTF8=ACCEPT\n",
+	      "LOGIN's exemption ends with it");
+	run_utf8 = 1;
 	CHECK("a SELECT \"\xc3\xa9t\xc3\xa9\"\r\n", "DONE a SELECT \"\xc3\xa9t\xc3\xa9\"\n",
-	      "UTF-8 in quoted");
+	      "UTF-8 in quoted once enabled");
+	CHECK("a SEARCH SUBJECT \"Gr\xc3\xbc\xc3\x9f\\\"e \xf0\x9f\x93\xa7\"\r\n",
+	      "DONE a SEARCH SUBJECT \"Gr\xc3\xbc\xc3\x9f\"e \xf0\x9f\x93\xa7\"\n",
+	      "UTF-8 with an escape and a 4-byte character");
+	CHECK("a SELECT \"\xc3(\"\r\nb NOOP\r\n",
+	      "ERR a invalid UTF-8 in quoted string\nDONE b NOOP\n", "bad continuation byte");
+	CHECK("a SELECT \"ab\xc3\"\r\nb NOOP\r\n",
+	      "ERR a invalid UTF-8 in quoted string\nDONE b NOOP\n", "sequence cut by the quote");
+	CHECK("a SELECT \"\xc0\xaf\"\r\nb NOOP\r\n",
+	      "ERR a invalid UTF-8 in quoted string\nDONE b NOOP\n", "overlong form");
+	CHECK("a SELECT \"\xed\xa0\x80\"\r\nb NOOP\r\n",
+	      "ERR a invalid UTF-8 in quoted string\nDONE b NOOP\n", "surrogate");
+	CHECK("a SELECT \"\xff\"\r\nb NOOP\r\n",
+	      "ERR a invalid UTF-8 in quoted string\nDONE b NOOP\n", "0xff byte");
+	CHECK("a SELECT \"\xc3\xa9\r\nb NOOP\r\n",
+	      "ERR a unterminated quoted string\nDONE b NOOP\n", "unterminated UTF-8 quoted");
+	/* APPEND UTF8 (RFC 6855 4): a literal8 in a list */
+	CHECK("x APPEND INBOX (\\Seen) UTF8 (~{6+}\r\nS: \xc3\xa9\n)\r\n",
+	      "DONE x APPEND INBOX (\\Seen) UTF8 (~{6}S: \xc3\xa9\n)\n", "APPEND UTF8 literal8");
+	CHECK("x APPEND INBOX UTF8 (~{3}\r\nabc)\r\n", "CONT\nDONE x APPEND INBOX UTF8 (~{3}abc)\n",
+	      "APPEND UTF8 synchronising literal8");
+	run_utf8 = 0;
 
 	/* bad input: BAD and the next command works */
 	CHECK("a X (b\r\nc NOOP\r\n", "ERR a unbalanced parentheses\nDONE c NOOP\n",

@@ -128,6 +128,29 @@ static const struct script scripts[] = {
      "\"Projects/Loft\"|* STATUS \"Projects/Roof\" (MESSAGES 0 UIDNEXT 1)"},
     {"bad input", "a NOOP\r\nb FOO\r\nc LOGIN {5000}\r\n\001\r\nd LOGIN x\r\ne NOOP\r\n",
      "a OK b BAD c BAD d BAD e OK", NULL},
+    {"IMAP4rev2 (RFC 9051)",
+     "a LOGIN u@example.org password-123\r\nb ENABLE IMAP4rev2\r\nc SELECT INBOX\r\n"
+     "d SEARCH SUBJECT hello\r\ne UID SEARCH NOT ALL\r\nf FETCH 1:* FLAGS\r\n"
+     "g STATUS INBOX (MESSAGES DELETED)\r\nh STATUS INBOX (RECENT)\r\n"
+     "i CREATE \"K\xc3\xb6ln\"\r\nj LIST \"\" K*\r\nk EXAMINE \"K\xc3\xb6ln\"\r\n"
+     "l DELETE \"K\xc3\xb6ln\"\r\nm LOGOUT\r\n",
+     "a OK b OK c OK d OK e OK f OK g OK h BAD i OK j OK k OK l OK m OK",
+     "* ENABLED IMAP4rev2|* LIST (\\HasNoChildren) \"/\" \"INBOX\"|* ESEARCH (TAG \"d\") ALL "
+     "1\r\n|* ESEARCH (TAG \"e\") UID\r\n|* STATUS \"INBOX\" (MESSAGES 2 DELETED 0)|* LIST "
+     "(\\HasNoChildren) \"/\" \"K\xc3\xb6ln\"|* OK [CLOSED]|* 2 FETCH (FLAGS ())"},
+    {"UTF8=ACCEPT (RFC 6855)",
+     "a LOGIN u@example.org password-123\r\nb SELECT \"\xc3\xa9\"\r\nc ENABLE UTF8=ACCEPT\r\n"
+     "d CREATE \"\xc3\xa9t\xc3\xa9\"\r\n"
+     "e APPEND \"\xc3\xa9t\xc3\xa9\" UTF8 (~{27+}\r\nSubject: \xc3\xa9t\xc3\xa9 "
+     "chaud\r\n\r\nx\r\n)\r\n"
+     "f SELECT \"\xc3\xa9t\xc3\xa9\"\r\ng SEARCH SUBJECT \"\xc3\xa9t\xc3\xa9 c\"\r\n"
+     "h SEARCH CHARSET UTF-8 ALL\r\ni APPEND INBOX UTF8 ({1+}\r\nx)\r\n"
+     "j SELECT \"\xc3(\"\r\nk DELETE \"\xc3\xa9t\xc3\xa9\"\r\nl LOGOUT\r\n",
+     "a OK b BAD c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
+     "* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
+    {"literals over the limits: [TOOBIG]", "a LOGIN {4097}\r\nb NOOP\r\nc LOGIN {4097+}\r\n",
+     "a BAD b OK c BAD",
+     "a BAD [TOOBIG] literal too large|* BYE literal too large\r\nc BAD [TOOBIG]"},
 };
 
 static int has_lines(const char *got, const char *want, char *missing, size_t mlen)
@@ -214,7 +237,7 @@ int main(void)
 	char dir[] = "/tmp/test_imap_session.XXXXXX", path[128], cert[160], key[160], err[256];
 	struct authlimit_conf ac;
 	struct listener_conf lc = {.proto = "imap", .max_sessions = 10, .max_per_ip = 10};
-	int64_t uid;
+	int64_t uid = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_imap_session", LOG_LVL_ERR);

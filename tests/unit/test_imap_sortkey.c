@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../../imapd/parser.h"
+#include "../../imapd/searchkey.h"
 #include "../../imapd/sortkey.h"
 #include "buf.h"
 #include "tap.h"
@@ -119,6 +120,68 @@ static void criteria(void)
 			ok(n == 2 && cr[0].key == SK_DATE && cr[0].reverse &&
 			       cr[1].key == SK_SUBJECT && !cr[1].reverse,
 			   "REVERSE applies to the next key only");
+		imap_parser_free(p);
+	}
+}
+
+/* imap_return_parse: SEARCH's and SORT's RETURN options (ESEARCH, SAVE,
+ * CONTEXT=SEARCH's CONTEXT, UPDATE, PARTIAL) */
+static void return_options(void)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		unsigned opts;
+		uint32_t lo, hi;
+		const char *rest; /* the first argument left, "" none */
+	} t[] = {
+	    {"ALL", 0, 0, 0, 0, "ALL"},
+	    {"RETURN () ALL", 0, RET_ALL, 0, 0, "ALL"},
+	    {"RETURN (MIN MAX) UNSEEN", 0, RET_MIN | RET_MAX, 0, 0, "UNSEEN"},
+	    {"return (count save) x", 0, RET_COUNT | RET_SAVE, 0, 0, "x"},
+	    {"RETURN (SAVE) ALL", 0, RET_SAVE, 0, 0, "ALL"},
+	    {"RETURN (CONTEXT) ALL", 0, RET_CONTEXT | RET_ALL, 0, 0, "ALL"},
+	    {"RETURN (UPDATE) ALL", 0, RET_UPDATE, 0, 0, "ALL"},
+	    {"RETURN (PARTIAL 1:10) ALL", 0, RET_PARTIAL, 1, 10, "ALL"},
+	    {"RETURN (COUNT PARTIAL 9:4 UPDATE) ALL", 0, RET_COUNT | RET_PARTIAL | RET_UPDATE, 4, 9,
+	     "ALL"},
+	    {"RETURN (PARTIAL 4294967295:1)", 0, RET_PARTIAL, 1, 4294967295u, ""},
+	    {"RETURN (PARTIAL 0:3) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL 1:4294967296) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL 1:) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL :2) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL 2) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL \"1:2\") ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (PARTIAL 1:2 ALL) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (UPDATE UPDATE) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN (BOGUS) ALL", -1, 0, 0, 0, ""},
+	    {"RETURN ALL", -1, 0, 0, 0, ""},
+	    {"RETURN", -1, 0, 0, 0, ""},
+	};
+	struct imap_parser_limits lim;
+
+	imap_parser_limits_default(&lim);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct imap_parser *p = imap_parser_new(&lim);
+		const struct imap_cmd *c = parse(p, t[i].text);
+		const struct imap_arg *a = c ? c->args : NULL;
+		struct search_ret r;
+		const char *err = NULL;
+		int rc = c ? imap_return_parse(&a, &r, &err) : -2;
+
+		if (t[i].rc < 0)
+			okf(rc == -1 && err, "RETURN %s: refused (%s)", t[i].text, err ? err : "-");
+		else
+			okf(rc == 0 && r.opts == t[i].opts && r.given == (t[i].opts != 0) &&
+				(!(r.opts & RET_PARTIAL) || (r.lo == t[i].lo && r.hi == t[i].hi)) &&
+				strcmp(a ? a->str : "", t[i].rest) == 0,
+			    "RETURN %s: opts %x (got %d %x %u:%u)", t[i].text, t[i].opts, rc,
+			    r.opts, r.lo, r.hi);
+		if (rc == 0)
+			okf(imap_return_silent(&r) == (t[i].opts == RET_SAVE), "silent %s",
+			    t[i].text);
 		imap_parser_free(p);
 	}
 }
@@ -251,6 +314,7 @@ int main(void)
 {
 	base_subjects();
 	criteria();
+	return_options();
 	headers();
 	msgids();
 	return tap_done();

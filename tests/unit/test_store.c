@@ -704,7 +704,11 @@ static void test_copy_move_expunge(struct store *a, struct store *b, int64_t bob
 	    0, "still no unreferenced message");
 }
 
-static void test_search(struct store *a, struct store *b, int64_t carol)
+/* The search battery on mailbox name of carol; with defer, the messages
+ * are appended with their index rows pending (store_set_defer_index), so
+ * every search reads them instead; then indexed, and searched again. */
+static void test_search(struct store *a, struct store *b, int64_t carol, const char *name,
+			int defer)
 {
 	static const char b64[] = "From: Zed <zed@example.org>\r\n"
 				  "Subject: plain words\r\n"
@@ -718,12 +722,28 @@ static void test_search(struct store *a, struct store *b, int64_t carol)
 	struct uids u;
 	int64_t users[1] = {carol};
 
-	store_mailbox_create(a, carol, "S", NULL);
-	store_mailbox_get(b, carol, "S", &mb);
-	store_append(a, carol, "S", msg1, strlen(msg1), 0, NULL, 0, NULL, NULL); /* uid 1 */
-	store_append(a, carol, "S", msg2, strlen(msg2), 0, NULL, 0, NULL, NULL); /* uid 2 */
-	store_append(a, carol, "S", b64, strlen(b64), 0, NULL, 0, NULL, NULL);	 /* uid 3 */
-	store_deliver(a, msg1, strlen(msg1), "", users, 1, NULL, 0, NULL);	 /* INBOX, not S */
+	store_mailbox_create(a, carol, name, NULL);
+	store_mailbox_get(b, carol, name, &mb);
+	store_set_defer_index(a, defer);
+	store_append(a, carol, name, msg1, strlen(msg1), 0, NULL, 0, NULL, NULL); /* uid 1 */
+	store_append(a, carol, name, msg2, strlen(msg2), 0, NULL, 0, NULL, NULL); /* uid 2 */
+	store_append(a, carol, name, b64, strlen(b64), 0, NULL, 0, NULL, NULL);	  /* uid 3 */
+	store_deliver(a, msg1, strlen(msg1), "", users, 1, NULL, 0, NULL);	  /* INBOX, not S */
+	{
+		int64_t np = -1;
+		store_index_pending_count(b, mb.id, &np);
+		is_int((int)np, defer ? 3 : 0, "index rows pending");
+	}
+	for (int round = 0; round < (defer ? 2 : 1); round++) {
+		if (round == 1) {
+			/* now the index thread's part: then the index answers */
+			int64_t np = -1;
+			is_int(store_index_pending(b, 0, 2, NULL), 2, "two indexed");
+			is_int(store_index_pending(b, 0, 100, NULL), 1, "the last one");
+			is_int(store_index_pending(b, 0, 100, NULL), 0, "none left");
+			store_index_pending_count(b, 0, &np);
+			is_int((int)np, 0, "no marks left");
+		}
 
 #define SEARCH(field, q, want, what)                                                               \
 	do {                                                                                       \
@@ -736,33 +756,34 @@ static void test_search(struct store *a, struct store *b, int64_t carol)
 		is_s(got, want, what);                                                             \
 	} while (0)
 
-	SEARCH("subject", "zebra", "1", "subject word");
-	SEARCH("subject", "ZEBRA", "1", "subject case-insensitive");
-	SEARCH("subject", "terly zeb", "1", "subject substring across words");
-	SEARCH("subject", "giraffe", "", "body word not in subject");
-	SEARCH("body", "giraffe", "1", "body word");
-	SEARCH("text", "giraffe", "1", "text finds body");
-	SEARCH("text", "zebra", "1", "text finds subject");
-	SEARCH("from", "alice", "1", "from name");
-	SEARCH("from", "example.net", "2", "from domain");
-	SEARCH("to", "bob@loft", "1,2", "to");
-	SEARCH("cc", "bob", "", "cc empty");
-	SEARCH("subject",
-	       "gr\xc3\xbc\xc3\x9f"
-	       "e",
-	       "2", "decoded RFC 2047 subject");
-	SEARCH("subject",
-	       "GR\xc3\x9c\xc3\x9f"
-	       "E",
-	       "2", "non-ASCII case folding");
-	SEARCH("body", "walrus", "3", "word in base64 text body");
-	SEARCH("body", "VGhl", "", "base64 text itself not indexed");
-	SEARCH("subject", "zz", "", "2-char query, no match");
-	SEARCH("subject", "ze", "1", "2-char query (scan)");
-	SEARCH("subject", "q", "1", "1-char query (scan)");
-	SEARCH("subject", "%", "", "LIKE wildcard is literal");
-	SEARCH("subject", "\"quo", "", "quote in FTS query is literal");
-	SEARCH("subject", "", "1,2,3", "empty query: all");
+		SEARCH("subject", "zebra", "1", "subject word");
+		SEARCH("subject", "ZEBRA", "1", "subject case-insensitive");
+		SEARCH("subject", "terly zeb", "1", "subject substring across words");
+		SEARCH("subject", "giraffe", "", "body word not in subject");
+		SEARCH("body", "giraffe", "1", "body word");
+		SEARCH("text", "giraffe", "1", "text finds body");
+		SEARCH("text", "zebra", "1", "text finds subject");
+		SEARCH("from", "alice", "1", "from name");
+		SEARCH("from", "example.net", "2", "from domain");
+		SEARCH("to", "bob@loft", "1,2", "to");
+		SEARCH("cc", "bob", "", "cc empty");
+		SEARCH("subject",
+		       "gr\xc3\xbc\xc3\x9f"
+		       "e",
+		       "2", "decoded RFC 2047 subject");
+		SEARCH("subject",
+		       "GR\xc3\x9c\xc3\x9f"
+		       "E",
+		       "2", "non-ASCII case folding");
+		SEARCH("body", "walrus", "3", "word in base64 text body");
+		SEARCH("body", "VGhl", "", "base64 text itself not indexed");
+		SEARCH("subject", "zz", "", "2-char query, no match");
+		SEARCH("subject", "ze", "1", "2-char query (scan)");
+		SEARCH("subject", "q", "1", "1-char query (scan)");
+		SEARCH("subject", "%", "", "LIKE wildcard is literal");
+		SEARCH("subject", "\"quo", "", "quote in FTS query is literal");
+		SEARCH("subject", "", "1,2,3", "empty query: all");
+	}
 	{
 		/* header fields for the index: folded lines unfolded, a header
 		 * without a body, bare LF line ends */
@@ -771,8 +792,9 @@ static void test_search(struct store *a, struct store *b, int64_t carol)
 					     "To: a@x.test,\r\n b@y.test\r\n";
 		static const char lf[] = "subject: lower-case name\ncc: pat@cc.test\n\nbody\n";
 
-		store_append(a, carol, "S", folded, strlen(folded), 0, NULL, 0, NULL, NULL); /* 4 */
-		store_append(a, carol, "S", lf, strlen(lf), 0, NULL, 0, NULL, NULL);	     /* 5 */
+		store_append(a, carol, name, folded, strlen(folded), 0, NULL, 0, NULL,
+			     NULL);						      /* 4 */
+		store_append(a, carol, name, lf, strlen(lf), 0, NULL, 0, NULL, NULL); /* 5 */
 		SEARCH("subject", "half second", "4", "folded subject unfolded");
 		SEARCH("to", "b@y.test", "4", "folded To");
 		SEARCH("subject", "lower-case", "5", "field name any case, bare LF");
@@ -780,6 +802,38 @@ static void test_search(struct store *a, struct store *b, int64_t carol)
 		SEARCH("subject", "body", "", "body is not a header");
 	}
 	is_int(store_search_text(b, mb.id, "nosuchfield", "x", collect_uid, &u), -1, "bad field");
+	if (defer) {
+		/* pending marks outlive the handle (a crash before the index
+		 * thread got to them), go with an expunged message, and a
+		 * yielding indexer stops after one message */
+		int64_t np = -1;
+		uint32_t uids[1] = {4};
+		atomic_int yield = 1;
+		char err[256];
+
+		struct store *c;
+
+		/* a handle opened afresh (as after a crash) sees the marks */
+		if (store_open(dbpath, &c, err, sizeof(err)) < 0) {
+			printf("Bail out! %s\n", err);
+			exit(1);
+		}
+		store_index_pending_count(c, mb.id, &np);
+		is_int((int)np, 2, "marks kept for a new handle");
+		store_close(c);
+		SEARCH("subject", "half second", "4", "pending found by a scan");
+		store_flags(a, mb.id, 4, STORE_FLAGS_ADD, STORE_F_DELETED, NULL, 0, NULL);
+		is_int(store_expunge(a, mb.id, uids, 1, NULL, NULL), 1, "expunge a pending one");
+		store_index_pending_count(a, mb.id, &np);
+		is_int((int)np, 1, "its mark went with it");
+		store_append(a, carol, name, "Subject: first half\r\n\tsecond half\r\n\r\nx\r\n",
+			     40, 0, NULL, 0, NULL, NULL); /* 6 */
+		is_int(store_index_pending(a, mb.id, 100, &yield), 1, "yield: one per transaction");
+		is_int(store_index_pending(a, mb.id, 100, NULL), 1, "then the rest");
+		SEARCH("subject", "half second", "6", "indexed after all");
+		SEARCH("cc", "pat@cc", "5", "Cc indexed after all");
+		store_set_defer_index(a, 0);
+	}
 #undef SEARCH
 }
 
@@ -1089,7 +1143,8 @@ int main(void)
 	test_append_flags(a, b, bob);
 	test_append_many(a, b, bob);
 	test_copy_move_expunge(a, b, bob);
-	test_search(a, b, carol);
+	test_search(a, b, carol, "S", 0);
+	test_search(a, b, carol, "SD", 1);
 	test_queue(a, b);
 	test_misc(a, b);
 	test_tx(a, b, bob);
