@@ -80,6 +80,10 @@ struct req {
 	/* login throttling (session.c) */
 	int delayed;
 	struct ev_timer *delay_timer;
+	/* work off the loop (work.c: password check, backup): 0 none, 1
+	 * running, 2 done with work_result */
+	int work_state, work_result;
+	struct admin_work *work;
 };
 
 struct resp {

@@ -3,7 +3,7 @@ PROGS += loft-admin
 ADMIN_SRCS := admin/http.c admin/route.c admin/session.c admin/html.c admin/form.c \
 	admin/pages.c admin/wizard.c admin/outbound.c admin/dnsrec.c admin/manage.c \
 	admin/autoconfig.c admin/acme.c admin/gateway.c \
-	admin/relaytest.c admin/dnscheck.c
+	admin/relaytest.c admin/dnscheck.c admin/work.c
 loft-admin_SRCS := admin/main.c $(ADMIN_SRCS)
 # libqrcodegen draws the QR code on each user's page (a phone scans it to
 # set itself up): Debian ships it with a static archive, which the

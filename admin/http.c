@@ -20,6 +20,7 @@
 #include "evloop.h"
 #include "html.h"
 #include "http.h"
+#include "work.h"
 #include "listener.h"
 #include "session.h"
 #include "log.h"
@@ -347,6 +348,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!q)
 		return;
 	ev_timer_free(q->delay_timer);
+	admin_work_forget(q);
 	if (q->upload_map)
 		munmap(q->upload_map, (size_t)q->upload_len);
 	if (q->upload_fd >= 0)

@@ -32,6 +32,7 @@
 #include "store_settings.h"
 #include "store_users.h"
 #include "strnum.h"
+#include "work.h"
 
 #define QUEUE_SHOWN 500 /* queue rows on one page */
 
@@ -720,11 +721,67 @@ void admin_page_dns(struct admin *a, struct req *q, struct resp *r)
 	admin_h_end(r);
 }
 
+/* The daemons' own recent log lines: loftd keeps the last ones of level
+ * info and above in DATADIR/run/log-recent (board/logring.c).  Newest
+ * first; ?only=warn keeps warnings and errors. */
+static void log_lines(struct admin *a, struct req *q, struct resp *r)
+{
+	char path[4200], *data = NULL;
+	const char *only = admin_req_query(q, "only");
+	int warn = only && strcmp(only, "warn") == 0;
+	size_t len = 0, shown = 0;
+	FILE *f;
+
+	admin_h_raw(r, "<h2>Recent log lines</h2><p>");
+	admin_h_raw(r, warn ? "<a href=\"/admin/log\">All lines</a>"
+			    : "<a href=\"/admin/log?only=warn\">Only warnings and errors</a>");
+	admin_h_raw(r, "</p>");
+	snprintf(path, sizeof(path), "%s/run/log-recent", a->datadir);
+	f = fopen(path, "re");
+	if (f) {
+		/* at most LOGRING_LINES of 400 bytes: a bound well above that */
+		data = malloc(256 * 1024 + 1);
+		if (data)
+			len = fread(data, 1, 256 * 1024, f);
+		fclose(f);
+	}
+	admin_h_raw(r, "<pre id=\"logl\">");
+	if (data) {
+		data[len] = '\0';
+		/* newest first: walk the lines from the end */
+		char *end = data + len;
+		while (end > data) {
+			char *start = end;
+			while (start > data && start[-1] != '\n')
+				start--;
+			if (end > start && end[-1] == '\n')
+				end[-1] = '\0';
+			else
+				*end = '\0';
+			if (*start && (!warn || strstr(start, "level=warn ") ||
+				       strstr(start, "level=err "))) {
+				admin_h_esc(r, start);
+				admin_h_raw(r, "\n");
+				shown++;
+			}
+			end = start > data ? start - 1 : data;
+			if (end == data && start == data)
+				break;
+		}
+	}
+	free(data);
+	admin_h_raw(r, "</pre>");
+	if (!shown)
+		admin_h_raw(r, "<p class=\"mut\">No log lines yet.</p>");
+}
+
 void admin_page_log(struct admin *a, struct req *q, struct resp *r)
 {
 	admin_h_begin(r, "Log", q);
-	admin_h_raw(r, "<h1>Recent events</h1><div class=\"card\">");
+	admin_h_raw(r, "<h1>Log</h1><div class=\"card\"><h2>Recent events</h2>");
 	admin_events_table(a, r, 200);
+	admin_h_raw(r, "</div><div class=\"card\">");
+	log_lines(a, q, r);
 	admin_h_raw(r, "</div>");
 	admin_h_end(r);
 }
@@ -896,13 +953,24 @@ void admin_page_backup(struct admin *a, struct req *q, struct resp *r)
 	struct stat stt;
 	int fd;
 
-	(void)q;
 	/* a private file under DATADIR, unlinked once open: nothing is left
 	 * behind whatever happens to the download */
-	snprintf(path, sizeof(path), "%s/backup-download-%ld.db", a->datadir, (long)getpid());
-	unlink(path);
-	if (store_backup(a->st, path) < 0) {
-		log_err(NULL, "event=backup-failed error=\"%s\"", store_errmsg(a->st));
+	snprintf(path, sizeof(path), "%s/backup-download-%ld-%p.db", a->datadir, (long)getpid(),
+		 (void *)q);
+	if (q->work_state == 0) {
+		/* seconds on a big database: on a thread of its own (work.c)
+		 * while the request waits and the loop serves the others */
+		unlink(path);
+		if (admin_work_backup(a, q, path) == 0) {
+			r->suspend = 1;
+			return;
+		}
+		admin_h_error(r, 503, "Backup not started",
+			      "Too much is going on right now; try again in a moment.");
+		return;
+	}
+	q->work_state = 0;
+	if (q->work_result < 0) {
 		admin_h_error(r, 500, "Backup failed", "The backup could not be made.");
 		unlink(path);
 		return;

@@ -19,6 +19,7 @@
 #include "session.h"
 #include "store_admin.h"
 #include "store_settings.h"
+#include "work.h"
 
 #define ANON_TTL_S 3600 /* an unauthenticated session (login form, wizard step 1) */
 #define KEEP_ANON  1000 /* anonymous sessions kept at most */
@@ -206,6 +207,12 @@ int admin_session_check_login(struct admin *a, struct req *q, const char *pw, co
 	int rc;
 
 	*msg = "Wrong password.";
+	/* the check came back from its thread (work.c) */
+	if (q->work_state == 2) {
+		q->work_state = 0;
+		rc = q->work_result;
+		goto checked;
+	}
 	if (!q->delayed) {
 		int64_t delay = authlimit_check(a->al, q->ip, "admin", now);
 
@@ -229,7 +236,16 @@ int admin_session_check_login(struct admin *a, struct req *q, const char *pw, co
 		*msg = "No admin password is set yet.";
 		return 0;
 	}
-	rc = passwd_verify(pw, h);
+	/* yescrypt takes a large fraction of a second on the board: on a
+	 * thread of its own, the request suspended meanwhile */
+	if (admin_work_pwcheck(a, q, pw, h) == 0) {
+		explicit_bzero(h, sizeof(h));
+		return 2;
+	}
+	explicit_bzero(h, sizeof(h));
+	*msg = "The password could not be checked right now; try again.";
+	return 0;
+checked:
 	if (rc == 1) {
 		authlimit_success(a->al, q->ip, "admin");
 		log_info(NULL, "event=admin-login ip=%s", q->ip);

@@ -45,6 +45,7 @@
 #include "evloop.h"
 #include "gateway.h"
 #include "log.h"
+#include "logring.h"
 #include "net.h"
 #include "pages.h"
 #include "proc.h"
@@ -378,12 +379,15 @@ static void spare_due(struct evloop *ev, struct ev_timer *t, void *arg)
 
 /* In the forked child: put the sockets at 3, 4, ..., close the rest, drop
  * privileges, exec.  Only async-signal-safe calls and no return. */
-static void child_exec(struct child *c, int ctl, int standby)
+static void child_exec(struct child *c, int ctl, int standby, int logpipe_w)
 {
 	int srcs[MAX_LISTEN_PER_CHILD + 1], nsrc = 0;
 	char listen_env[256] = "", ctl_env[16];
 	size_t off = 0;
 	sigset_t none;
+
+	/* the log pipe (logring.c) out of the way of the sockets' targets */
+	int logw = logpipe_w >= 0 ? fcntl(logpipe_w, F_DUPFD, 64) : -1;
 
 	for (int i = 0; i < MAX_LISTEN_PER_CHILD && c->listen[i]; i++) {
 		struct listener *l = listener_find(c->listen[i]);
@@ -407,7 +411,15 @@ static void child_exec(struct child *c, int ctl, int standby)
 	if (exe < 0 || dup3(exe, 3 + nsrc + 1, O_CLOEXEC) < 0)
 		_exit(126);
 	exe = 3 + nsrc + 1;
-	proc_close_from(exe + 1);
+	char log_env[16];
+	if (logw >= 0 && dup2(logw, exe + 1) == exe + 1) {
+		snprintf(log_env, sizeof(log_env), "%d", exe + 1);
+		setenv("LOFT_LOG_FD", log_env, 1);
+		proc_close_from(exe + 2);
+	} else {
+		unsetenv("LOFT_LOG_FD");
+		proc_close_from(exe + 1);
+	}
 	snprintf(ctl_env, sizeof(ctl_env), "%d", 3 + nsrc);
 	setenv("LOFT_LISTEN", listen_env, 1);
 	setenv("LOFT_CONTROL", ctl_env, 1);
@@ -441,12 +453,20 @@ static void child_exec(struct child *c, int ctl, int standby)
  * c's restart or standby timer armed for a later try). */
 static pid_t child_fork(struct child *c, int standby, int *ctl)
 {
-	int sv[2];
+	int sv[2], ep[2] = {-1, -1};
 	pid_t pid;
 
+	/* its log lines' copy for the ring (logring.c); without it the
+	 * child only writes to stderr, as always */
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		ep[0] = ep[1] = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_err(NULL, "event=spawn-failed name=%s error=\"socketpair: %s\"", c->name,
 			strerror(errno));
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
 		ev_timer_arm(standby ? c->spare_timer : c->restart, RESTART_MAX_MS);
 		return -1;
 	}
@@ -456,12 +476,20 @@ static pid_t child_fork(struct child *c, int standby, int *ctl)
 			strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
 		ev_timer_arm(standby ? c->spare_timer : c->restart, RESTART_MAX_MS);
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(c, sv[1], standby);
+		child_exec(c, sv[1], standby, ep[1]);
 	close(sv[1]);
+	if (ep[0] >= 0) {
+		close(ep[1]);
+		logring_watch(ep[0]);
+	}
 	*ctl = sv[0];
 	return pid;
 }
@@ -605,6 +633,8 @@ static void reap(void)
 		describe_status(status, why, sizeof(why));
 		uint64_t up = ev_clock_ms() - c->started_ms;
 		ctl_drain(c, 0);
+		/* its last lines into the ring before loftd's own about it */
+		logring_drain_all();
 		c->pid = 0;
 		if (c->ctl >= 0) {
 			ev_io_del(g.ev, c->ctl);
@@ -1217,6 +1247,9 @@ int main(int argc, char **argv)
 	log_info(NULL, "event=started pid=%ld datadir=%s dev=%d user=%s", (long)getpid(), g.datadir,
 		 g.dev, g.drop ? g.user.name : "(unchanged)");
 	status_write("loftd", getpid(), (int64_t)time(NULL), 0, "running");
+	char logpath[PATH_MAX + 32];
+	snprintf(logpath, sizeof(logpath), "%s/run/log-recent", g.datadir);
+	logring_init(g.ev, logpath);
 	for (size_t i = 0; i < NCHILDREN; i++)
 		if (children[i].present)
 			child_spawn(&children[i]);
@@ -1228,6 +1261,7 @@ int main(int argc, char **argv)
 
 	ev_run(g.ev);
 
+	logring_finish();
 	status_write("loftd", 0, 0, 0, "stopped");
 	for (size_t i = 0; i < NCHILDREN; i++) {
 		ev_timer_free(children[i].restart);

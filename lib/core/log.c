@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 static const char *log_prog = "loft";
 static int log_level = LOG_LVL_INFO;
 static int log_journal;
+/* loftd's pipe for its ring of recent lines (board/logring.c), or -1 */
+static int log_ring_fd = -1;
 
 static const char *const level_names[] = {"err", "warn", "info", "debug"};
 /* syslog priorities for the journald prefix */
@@ -23,6 +26,19 @@ void log_init(const char *prog, int level)
 	log_prog = slash ? slash + 1 : prog;
 	log_level = level;
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	/* LOFT_LOG_FD: loftd keeps the recent lines of level info and up for
+	 * the admin's Log page.  Non-blocking: a busy loftd costs a daemon a
+	 * line in that copy, never a wait; close-on-exec: not for helpers. */
+	const char *e = getenv("LOFT_LOG_FD");
+	char *end;
+	long fd = e ? strtol(e, &end, 10) : -1;
+	log_ring_fd = -1;
+	if (e && *end == '\0' && fd > 2 && fd < 1024 && fcntl((int)fd, F_GETFD) >= 0) {
+		log_ring_fd = (int)fd;
+		fcntl(log_ring_fd, F_SETFD, FD_CLOEXEC);
+		fcntl(log_ring_fd, F_SETFL, O_NONBLOCK);
+	}
+	unsetenv("LOFT_LOG_FD");
 }
 
 void log_set_level(int level)
@@ -94,6 +110,13 @@ void log_vmsg(int level, const char *sid, const char *fmt, va_list ap)
 	do
 		w = write(STDERR_FILENO, line, off);
 	while (w < 0 && errno == EINTR);
+	/* the same line for loftd's ring; a pipe write under PIPE_BUF is
+	 * whole or not at all */
+	if (log_ring_fd >= 0 && level <= LOG_LVL_INFO) {
+		do
+			w = write(log_ring_fd, line, off);
+		while (w < 0 && errno == EINTR);
+	}
 }
 
 void log_msg(int level, const char *sid, const char *fmt, ...)

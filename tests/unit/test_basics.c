@@ -1,6 +1,7 @@
 /* Unit tests for the small lib/ pieces: strnum, buf, config, linereader,
  * proc's descriptor helpers. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -422,8 +423,46 @@ static void test_close_from(void)
 	close(200);
 }
 
+/* LOFT_LOG_FD: lines of level info and up go to loftd's ring pipe too
+ * (board/logring.c), debug lines do not, and the variable is not passed on. */
+static void test_log_ring(void)
+{
+	int p[2], saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+	char fdtext[16], got[4096];
+	ssize_t n;
+
+	ok(pipe(p) == 0 && saved >= 0 && null >= 0, "log ring: pipe");
+	dup2(null, STDERR_FILENO); /* the lines' stderr copy: not in the TAP output */
+	snprintf(fdtext, sizeof(fdtext), "%d", p[1]);
+	setenv("LOFT_LOG_FD", fdtext, 1);
+	log_init("test_basics", LOG_LVL_DEBUG);
+	ok(getenv("LOFT_LOG_FD") == NULL, "log ring: LOFT_LOG_FD not passed on");
+	ok((fcntl(p[1], F_GETFD) & FD_CLOEXEC) && (fcntl(p[1], F_GETFL) & O_NONBLOCK),
+	   "log ring: close-on-exec and non-blocking");
+	log_msg(LOG_LVL_WARN, NULL, "event=ring-warn");
+	log_msg(LOG_LVL_DEBUG, NULL, "event=ring-debug");
+	log_msg(LOG_LVL_INFO, "sid1", "event=ring-info");
+	/* a full pipe drops the ring's copy, never blocks */
+	for (int i = 0; i < 20000; i++)
+		log_msg(LOG_LVL_INFO, NULL, "event=flood i=%d", i);
+	ok(1, "log ring: a full pipe did not block");
+	n = read(p[0], got, sizeof(got) - 1);
+	got[n > 0 ? n : 0] = '\0';
+	ok(strstr(got, "test_basics[") && strstr(got, "level=warn event=ring-warn\n"),
+	   "log ring: a warning line, whole");
+	ok(strstr(got, "level=info sid=sid1 event=ring-info\n") != NULL, "log ring: an info line");
+	ok(strstr(got, "ring-debug") == NULL, "log ring: no debug lines");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(null);
+	close(p[0]);
+	close(p[1]);
+	log_init("test_basics", LOG_LVL_ERR);
+}
+
 int main(void)
 {
+	test_log_ring();
 	log_init("test_basics", LOG_LVL_ERR);
 	test_strnum();
 	test_strnum_size();
