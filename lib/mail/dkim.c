@@ -551,10 +551,13 @@ void dkim_thread_done(void)
 {
 	for (unsigned i = 0; i < KEPT_KEYS; i++)
 		kept_free(&kept[i]);
-	if (drbg_pid) {
-		mbedtls_ctr_drbg_free(&drbg);
-		mbedtls_entropy_free(&ent);
-		drbg_pid = 0;
+	if (rngs) {
+		if (rngs->pid) {
+			mbedtls_ctr_drbg_free(&rngs->drbg);
+			mbedtls_entropy_free(&rngs->ent);
+		}
+		free(rngs);
+		rngs = NULL;
 	}
 }
 
