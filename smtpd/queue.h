@@ -62,6 +62,7 @@ struct queue_conf {
 	uint64_t timeout_ms, connect_timeout_ms;
 	int64_t retry_min, retry_max, max_age, delay_warning; /* seconds */
 	unsigned max_per_dest, max_conns, max_rcpts;
+	unsigned initial_per_dest; /* slow start's first allowance */
 	unsigned scan_ms;
 	unsigned sign_threads;
 };
@@ -118,6 +119,18 @@ struct target {
 
 #define QUEUE_MAX_TARGETS 32
 
+/* queue_slowstart.c: how many sessions a destination may have now. */
+struct queue_slowstart {
+	unsigned window; /* sessions allowed now, 1..max */
+	unsigned max;
+};
+/* window = initial (at least 1, at most max). */
+void queue_slowstart_init(struct queue_slowstart *s, unsigned initial, unsigned max);
+/* A transaction went through: one session more, up to max. */
+void queue_slowstart_success(struct queue_slowstart *s);
+/* A session never got as far as a transaction: half as many, at least 1. */
+void queue_slowstart_failure(struct queue_slowstart *s);
+
 struct dest {
 	struct queue *q;
 	char *key; /* lower-case domain, or "[smarthost]" */
@@ -130,6 +143,7 @@ struct dest {
 	struct target t[QUEUE_MAX_TARGETS];
 	size_t nt;
 	int naddr_queries; /* smarthost: A and AAAA outstanding */
+	struct queue_slowstart ss;
 	struct dest *next;
 };
 

@@ -52,6 +52,7 @@ struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost)
 		bug("out of memory");
 	d->q = q;
 	d->smarthost = smarthost;
+	queue_slowstart_init(&d->ss, q->conf.initial_per_dest, q->conf.max_per_dest);
 	d->next = q->dests;
 	q->dests = d;
 	return d;
@@ -274,10 +275,15 @@ static void commit_batch(struct queue *q)
 		qc->done_st = NULL;
 		qc->waiting = 0;
 		qc->delivered++;
-		if (qc->gone)
+		if (qc->gone) {
 			qconn_gone(qc);
-		else
+		} else {
+			struct dest *d = qc->d;
+			queue_slowstart_success(&d->ss);
 			qconn_next(qc, qc->cl);
+			/* the larger allowance: more sessions if jobs wait */
+			queue_dest_kick(d);
+		}
 	}
 }
 
@@ -382,6 +388,11 @@ static void qconn_gone(struct qconn *qc)
 		q->conns = qc->next;
 	if (qc->next)
 		qc->next->prev = qc->prev;
+	if (!qc->ready && !q->stopping) {
+		queue_slowstart_failure(&d->ss);
+		log_info(NULL, "event=slow-start dest=%s sessions=%u reason=\"session failed\"",
+			 d->key, d->ss.window);
+	}
 	if (!qc->ready && d->nconn == 0 && !q->stopping) {
 		/* no address took the mail: every job waits for the next try */
 		struct smtpc_status st = qc->last;
@@ -580,8 +591,8 @@ void queue_dest_kick(struct dest *d)
 			dest_resolve(d);
 		return;
 	}
-	while (d->pending && d->nconn < q->conf.max_per_dest && q->nconns < q->conf.max_conns &&
-	       d->npending > d->nconnecting)
+	while (d->pending && d->nconn < q->conf.max_per_dest && d->nconn < d->ss.window &&
+	       q->nconns < q->conf.max_conns && d->npending > d->nconnecting)
 		qconn_start(d);
 }
 

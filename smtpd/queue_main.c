@@ -443,6 +443,8 @@ static void load_conf(struct queue *q)
 	 * a third of the rate of 20 on a loaded machine */
 	c->max_per_dest = (unsigned)conf_u64(cfg, "queue.max_per_destination", 20, 1, 100);
 	c->max_conns = (unsigned)conf_u64(cfg, "queue.max_connections", 100, 1, 1000);
+	/* slow start (queue_slowstart.c): sessions per destination begin here */
+	c->initial_per_dest = (unsigned)conf_u64(cfg, "queue.initial_per_destination", 2, 1, 100);
 	c->max_rcpts = (unsigned)conf_u64(cfg, "queue.max_recipients", 50, 1, 1000);
 	c->scan_ms = (unsigned)conf_u64(cfg, "queue.scan_ms", 1000, 10, 60000);
 	/* DKIM's RSA takes milliseconds: threads for it, 0 signs on the loop */
