@@ -78,6 +78,8 @@ struct queue_rcpt {
 struct dest;
 struct qconn;
 struct signer;
+struct qsync;
+struct qbatch;
 
 /* A DKIM signature to make off the loop (queue_sign.c). */
 struct sign_req {
@@ -171,7 +173,9 @@ struct queue {
 	struct dest *dests;
 	unsigned nconns;
 	struct qconn *conns;
-	struct qconn *commit_list; /* outcomes waiting for the group commit */
+	struct qconn *commit_list;		   /* outcomes waiting for the group commit */
+	struct qsync *sync;			   /* the WAL's fsync thread (queue_sync.c) */
+	struct qbatch *sync_wait, *sync_wait_tail; /* committed, not yet durable */
 	struct ev_timer *commit_timer;
 	int notify_mail; /* a report was stored: tell loft-imapd after the commit */
 	int in_commit;	 /* inside the group commit's transaction */
@@ -208,6 +212,19 @@ void queue_commit_now(struct queue *q);
 void queue_commit_timer(struct evloop *ev, struct ev_timer *t, void *arg);
 /* Aborts every connection (stop); the loop stops once the last closed. */
 void queue_abort_all(struct queue *q);
+/* Every outcome committed before sync request seq is durable: the
+ * sessions waiting for it go on (called by queue_sync.c on the loop). */
+void queue_synced(struct queue *q, uint64_t seq);
+
+/* queue_sync.c: the thread that fsyncs the WAL after outcome commits.
+ * start: 0 or -1 (then commits stay synchronous).  request: a new
+ * sequence number, durable once queue_synced() says so.  drain: waits
+ * for every request and acts on it (stop).  stop: ends the thread. */
+int queue_sync_start(struct queue *q, const char *db_path);
+int queue_sync_async(struct queue *q);
+uint64_t queue_sync_request(struct queue *q);
+void queue_sync_drain(struct queue *q);
+void queue_sync_stop(struct queue *q);
 
 /* queue_result.c: what happened to a job.  st[i] for recipient i;
  * mx/addr/tls describe the attempt (may be "" when none was made). */

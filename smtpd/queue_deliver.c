@@ -6,10 +6,12 @@
  * destination's jobs one after the other over each connection (reuse).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "dns.h"
 #include "evloop.h"
 #include "log.h"
@@ -239,33 +241,12 @@ static void on_ready(struct smtp_client *cl, void *arg)
 
 static void qconn_gone(struct qconn *qc);
 
-/* The group commit: the outcomes of every transaction that finished in
- * one turn of the loop are written in one transaction (one fsync), and
- * only then does each of those sessions go on to its next message -- so
- * an outcome is durable before the next step, and a slow disk costs one
- * fsync per turn instead of one per message. */
-static void commit_batch(struct queue *q)
+/* Sessions whose outcomes are committed go on: each frees its finished
+ * job and takes the next (or ends, if its connection went meanwhile). */
+static void batch_proceed(struct qconn *list)
 {
-	struct qconn *list = q->commit_list, *qc, *next;
-	int outer;
+	struct qconn *qc, *next;
 
-	q->commit_list = NULL;
-	if (!list)
-		return;
-	outer = store_tx_begin(q->st) == 0;
-	q->in_commit = 1;
-	for (qc = list; qc; qc = qc->commit_next)
-		queue_job_result(q, qc->done_job, qc->done_st, &qc->done_ai);
-	q->in_commit = 0;
-	if (outer && store_tx_commit(q->st) < 0) {
-		log_err(NULL, "event=result-not-saved error=\"%s\" effect=\"sent again later\"",
-			store_errmsg(q->st));
-		store_tx_rollback(q->st);
-	}
-	if (q->notify_mail) {
-		q->notify_mail = 0;
-		queue_notify_mail(q);
-	}
 	for (qc = list; qc; qc = next) {
 		next = qc->commit_next;
 		qc->commit_next = NULL;
@@ -285,6 +266,72 @@ static void commit_batch(struct queue *q)
 			queue_dest_kick(d);
 		}
 	}
+}
+
+/* A committed batch waiting for its fsync (queue_sync.c). */
+struct qbatch {
+	uint64_t seq;
+	struct qconn *list;
+	struct qbatch *next;
+};
+
+void queue_synced(struct queue *q, uint64_t seq)
+{
+	while (q->sync_wait && q->sync_wait->seq <= seq) {
+		struct qbatch *b = q->sync_wait;
+		q->sync_wait = b->next;
+		if (!q->sync_wait)
+			q->sync_wait_tail = NULL;
+		batch_proceed(b->list);
+		free(b);
+	}
+}
+
+/* The group commit: the outcomes of every transaction that finished in
+ * one turn of the loop are written in one transaction, and only once it
+ * is durable does each of those sessions go on to its next message -- so
+ * an outcome is durable before the next step.  The fsync runs on
+ * queue_sync.c's thread: the loop goes on meanwhile, and one fsync
+ * covers the batches of several turns. */
+static void commit_batch(struct queue *q)
+{
+	struct qconn *list = q->commit_list, *qc;
+	int outer;
+
+	q->commit_list = NULL;
+	if (!list)
+		return;
+	outer = store_tx_begin(q->st) == 0;
+	q->in_commit = 1;
+	for (qc = list; qc; qc = qc->commit_next)
+		queue_job_result(q, qc->done_job, qc->done_st, &qc->done_ai);
+	q->in_commit = 0;
+	if (outer && store_tx_commit(q->st) < 0) {
+		log_err(NULL, "event=result-not-saved error=\"%s\" effect=\"sent again later\"",
+			store_errmsg(q->st));
+		store_tx_rollback(q->st);
+	}
+	if (q->notify_mail) {
+		q->notify_mail = 0;
+		queue_notify_mail(q);
+	}
+	if (queue_sync_async(q) && !q->stopping) {
+		struct qbatch *b = calloc(1, sizeof(*b));
+		if (!b)
+			bug("out of memory");
+		b->list = list;
+		b->seq = queue_sync_request(q);
+		if (q->sync_wait_tail)
+			q->sync_wait_tail->next = b;
+		else
+			q->sync_wait = b;
+		q->sync_wait_tail = b;
+		return;
+	}
+	/* stopping (or no thread): durable here, before anything goes on */
+	if (queue_sync_async(q) && store_wal_sync(daemon_db_path(q->d)) < 0)
+		log_err(NULL, "event=outcome-sync-failed error=\"%s\"", strerror(errno));
+	batch_proceed(list);
 }
 
 void queue_commit_now(struct queue *q)

@@ -343,6 +343,7 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)d;
 	q->stopping = 1;
 	queue_sign_drain(q);
+	queue_sync_drain(q);
 	queue_commit_now(q);
 	if (q->nconns == 0) {
 		ev_stop(q->ev);
@@ -474,6 +475,13 @@ int main(int argc, char **argv)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
 	load_helo(q);
 	q->raw = store_raw_new(q->st);
+	/* outcome commits: fsynced on a thread, the loop never waits for
+	 * the disk (queue_sync.c); without the thread, synchronous */
+	if (queue_sync_start(q, daemon_db_path(q->d)) < 0 ||
+	    store_set_deferred_sync(q->st, 1) < 0) {
+		queue_sync_stop(q);
+		log_warn(NULL, "event=sync-thread-failed effect=\"outcomes fsynced on the loop\"");
+	}
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
 	q->commit_timer = ev_timer_new(q->ev, queue_commit_timer, q);
@@ -487,6 +495,7 @@ int main(int argc, char **argv)
 
 	int rc = daemon_run(q->d);
 	queue_sign_stop(q);
+	queue_sync_stop(q); /* finishes the fsyncs asked for first */
 	ev_timer_free(q->scan_timer);
 	ev_timer_free(q->stop_timer);
 	ev_timer_free(q->commit_timer);
