@@ -125,9 +125,25 @@ void queue_inflight_add(struct queue *q, int64_t id)
 	idset_add(&q->inflight, id);
 }
 
+/* Rows held in memory at once: enough for every session to have several
+ * messages waiting, few enough that a long queue costs no memory (each
+ * row is a job of a few hundred bytes).  A scan refills below half. */
+#define SCAN_ROWS_PER_CONN 8
+
+static size_t scan_limit(const struct queue *q)
+{
+	return (size_t)q->conf.max_conns * SCAN_ROWS_PER_CONN;
+}
+
 void queue_inflight_del(struct queue *q, int64_t id)
 {
+	size_t before = q->inflight.n;
+
 	idset_del(&q->inflight, id);
+	if (!q->stopping && before == scan_limit(q) / 2 && q->inflight.n < before) {
+		q->scan_wanted = 1;
+		ev_timer_arm(q->scan_timer, 0);
+	}
 }
 
 /* --- picking work ------------------------------------------------------- */
@@ -277,7 +293,7 @@ static void scan(struct queue *q)
 	admin_bounces(q);
 	if (q->route.kind == ROUTE_HOLD)
 		return;
-	limit = (int)q->conf.max_conns * (int)q->conf.max_rcpts * 4;
+	limit = (int)scan_limit(q);
 	if (q->inflight.n >= (size_t)limit)
 		return;
 	if (store_outbound_due(q->st, now, limit - (int)q->inflight.n, scan_row, q) < 0) {
