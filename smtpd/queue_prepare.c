@@ -88,7 +88,8 @@ static int sign(struct queue *q, struct job *j, size_t size)
 			 dom, dom);
 		goto out;
 	}
-	k = dkim_new(pem, dom, sel, err, sizeof(err));
+	/* with signing threads the key is theirs to parse (and keep) */
+	k = dkim_new(queue_sign_async(q) ? NULL : pem, dom, sel, err, sizeof(err));
 	if (!k) {
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
 		goto out;
