@@ -63,8 +63,8 @@ struct dkim {
  * thread-local, the contexts are allocated by the first use on a thread:
  * an entropy context is 38 KB, and in the static program (one TLS
  * segment for every role) each thread of every daemon got, and zeroed,
- * that much TLS for it (issue 14).  A thread's contexts live as long as
- * the process (a few signing threads). */
+ * that much TLS for it (issue 14).  A thread's contexts live until it
+ * calls dkim_thread_done (loft-queue's signing threads do as they end). */
 struct dkim_rng {
 	mbedtls_entropy_context ent;
 	mbedtls_ctr_drbg_context drbg;
