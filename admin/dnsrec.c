@@ -13,6 +13,7 @@
 #include "dnscheck.h"
 #include "html.h"
 #include "log.h"
+#include "net.h"
 #include "pages.h"
 #include "store_netwatch.h"
 #include "store_outbound.h"
@@ -20,27 +21,7 @@
 
 int admin_hostname_ok(const char *s)
 {
-	size_t n = strlen(s), label = 0, labels = 1;
-
-	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.' || s[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			labels++;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      (c == '-' && label > 0)))
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return labels >= 2 && s[n - 1] != '-';
+	return net_hostname_ok(s);
 }
 
 void admin_names(struct admin *a, char *domain, char *host)

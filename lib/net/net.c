@@ -204,3 +204,32 @@ int net_ip_in_nets(const char *ip, const char *nets)
 	}
 	return found;
 }
+
+/* A plain DNS host name of two labels or more (letters, digits, inner
+ * hyphens; RFC 1123 2.1), as typed into loft.conf, loftctl or the admin:
+ * no trailing dot, no IP literal, nothing that could reach a zone file or
+ * an SMTP line as more than a name. */
+int net_hostname_ok(const char *s)
+{
+	size_t n = strlen(s), label = 0, labels = 1;
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c == '-' && label > 0)))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return labels >= 2;
+}

@@ -21,6 +21,9 @@ int net_addr_port(const struct sockaddr *sa);
  * malformed.  An IPv4-mapped IPv6 address counts as its IPv4 address.
  * Used by loft-admin's local-network check and loft-smtpd's gateway port. */
 int net_ip_in_nets(const char *ip, const char *nets);
+
+/* 1: s is a plain host name of two labels or more (RFC 1123). */
+int net_hostname_ok(const char *s);
 int net_set_nonblock(int fd);
 int net_set_cloexec(int fd, int on);
 

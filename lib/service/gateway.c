@@ -64,34 +64,9 @@ int gateway_conf_load(struct gateway_conf *g, struct store *st, const struct con
 	return 0;
 }
 
-int gateway_host_ok(const char *s)
-{
-	size_t n = strlen(s), label = 0, labels = 1;
-
-	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.' || s[n - 1] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			labels++;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      (c == '-' && label > 0)))
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return labels >= 2;
-}
-
 const char *gateway_conf_check(const struct gateway_conf *g)
 {
-	if (g->mx[0] && !gateway_host_ok(g->mx))
+	if (g->mx[0] && !net_hostname_ok(g->mx))
 		return "The gateway's MX must be a host name like mx.gateway.example.";
 	if (g->port && !g->port_in_conf && g->port < GATEWAY_PORT_MIN)
 		return "The gateway port must be a number from 1024 to 65535.";

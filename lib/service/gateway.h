@@ -49,8 +49,5 @@ const char *gateway_conf_check(const struct gateway_conf *g);
  * transaction; port and from not when loft.conf decides them
  * (port_in_conf, from_in_conf).  Returns 0 or -1 (store_errmsg). */
 int gateway_conf_save(struct store *st, const struct gateway_conf *g);
-/* 1 when s is a host name (letters, digits, hyphens, at least two
- * labels, no trailing dot), else 0. */
-int gateway_host_ok(const char *s);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "gateway.h"
+#include "net.h"
 #include "store.h"
 #include "store_settings.h"
 #include "tap.h"
@@ -44,13 +45,13 @@ int main(void)
 	}
 
 	/* host names */
-	ok(gateway_host_ok("mx.gateway.example"), "a host name");
-	ok(gateway_host_ok("a-b.c9.example"), "hyphen and digits");
-	ok(!gateway_host_ok("localhost"), "one label");
-	ok(!gateway_host_ok("mx.example."), "trailing dot");
-	ok(!gateway_host_ok("-mx.example") && !gateway_host_ok("mx-.example"), "edge hyphens");
-	ok(!gateway_host_ok("mx..example") && !gateway_host_ok(""), "empty label, empty");
-	ok(!gateway_host_ok("mx.exa mple") && !gateway_host_ok("<b>.example"), "odd bytes");
+	ok(net_hostname_ok("mx.gateway.example"), "a host name");
+	ok(net_hostname_ok("a-b.c9.example"), "hyphen and digits");
+	ok(!net_hostname_ok("localhost"), "one label");
+	ok(!net_hostname_ok("mx.example."), "trailing dot");
+	ok(!net_hostname_ok("-mx.example") && !net_hostname_ok("mx-.example"), "edge hyphens");
+	ok(!net_hostname_ok("mx..example") && !net_hostname_ok(""), "empty label, empty");
+	ok(!net_hostname_ok("mx.exa mple") && !net_hostname_ok("<b>.example"), "odd bytes");
 
 	/* nothing set: off */
 	is_int(gateway_conf_load(&g, st, NULL, err, sizeof(err)), 0, "empty store loads");
