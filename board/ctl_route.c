@@ -22,6 +22,7 @@
 #include "store.h"
 #include "store_netwatch.h"
 #include "store_settings.h"
+#include "strnum.h"
 
 static void when(int64_t t, char *out, size_t outlen)
 {
@@ -146,6 +147,18 @@ static int route_status(struct store *st)
 			when(d.when, t, sizeof(t));
 			printf("Dynamic DNS: %s (%s)\n", d.text, t);
 		}
+		/* loft-admin getting a certificate: 80/443 forwarded meanwhile */
+		char until[32], gwmx[256];
+		uint64_t u;
+		if (store_setting_get(st, "netwatch.acme_until", until, sizeof(until)) == 0 &&
+		    strnum_u64(until, UINT64_MAX, &u) == 0 && u > (uint64_t)time(NULL)) {
+			when((int64_t)u, t, sizeof(t));
+			printf("Certificate: being obtained; ports 80 and 443 forwarded until %s\n",
+			       t);
+		}
+		if (store_setting_get(st, "inbound.gateway_mx", gwmx, sizeof(gwmx)) == 0 && gwmx[0])
+			printf("Inbound:  through the gateway %s (loftctl inbound gateway show)\n",
+			       gwmx);
 	}
 	if (r >= 0)
 		r = store_nw_change_list(st, 10, print_change, &n);

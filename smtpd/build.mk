@@ -15,5 +15,6 @@ test_greetpass_EXTRA := smtpd/greetpass.c
 # loft-queue: outbound delivery (see smtpd/README.md)
 PROGS += loft-queue
 loft-queue_SRCS := smtpd/queue_main.c smtpd/queue_route.c smtpd/queue_deliver.c smtpd/queue_prepare.c \
-	smtpd/queue_result.c smtpd/queue_sign.c
-test_queue_route_EXTRA := smtpd/queue_route.c
+	smtpd/queue_result.c smtpd/queue_sign.c smtpd/queue_slowstart.c \
+	smtpd/queue_sync.c
+test_queue_route_EXTRA := smtpd/queue_route.c smtpd/queue_slowstart.c

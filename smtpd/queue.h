@@ -62,6 +62,7 @@ struct queue_conf {
 	uint64_t timeout_ms, connect_timeout_ms;
 	int64_t retry_min, retry_max, max_age, delay_warning; /* seconds */
 	unsigned max_per_dest, max_conns, max_rcpts;
+	unsigned initial_per_dest; /* slow start's first allowance */
 	unsigned scan_ms;
 	unsigned sign_threads;
 };
@@ -77,6 +78,8 @@ struct queue_rcpt {
 struct dest;
 struct qconn;
 struct signer;
+struct qsync;
+struct qbatch;
 
 /* A DKIM signature to make off the loop (queue_sign.c). */
 struct sign_req {
@@ -118,6 +121,18 @@ struct target {
 
 #define QUEUE_MAX_TARGETS 32
 
+/* queue_slowstart.c: how many sessions a destination may have now. */
+struct queue_slowstart {
+	unsigned window; /* sessions allowed now, 1..max */
+	unsigned max;
+};
+/* window = initial (at least 1, at most max). */
+void queue_slowstart_init(struct queue_slowstart *s, unsigned initial, unsigned max);
+/* A transaction went through: one session more, up to max. */
+void queue_slowstart_success(struct queue_slowstart *s);
+/* A session never got as far as a transaction: half as many, at least 1. */
+void queue_slowstart_failure(struct queue_slowstart *s);
+
 struct dest {
 	struct queue *q;
 	char *key; /* lower-case domain, or "[smarthost]" */
@@ -130,6 +145,7 @@ struct dest {
 	struct target t[QUEUE_MAX_TARGETS];
 	size_t nt;
 	int naddr_queries; /* smarthost: A and AAAA outstanding */
+	struct queue_slowstart ss;
 	struct dest *next;
 };
 
@@ -157,7 +173,9 @@ struct queue {
 	struct dest *dests;
 	unsigned nconns;
 	struct qconn *conns;
-	struct qconn *commit_list; /* outcomes waiting for the group commit */
+	struct qconn *commit_list;		   /* outcomes waiting for the group commit */
+	struct qsync *sync;			   /* the WAL's fsync thread (queue_sync.c) */
+	struct qbatch *sync_wait, *sync_wait_tail; /* committed, not yet durable */
 	struct ev_timer *commit_timer;
 	int notify_mail; /* a report was stored: tell loft-imapd after the commit */
 	int in_commit;	 /* inside the group commit's transaction */
@@ -194,6 +212,19 @@ void queue_commit_now(struct queue *q);
 void queue_commit_timer(struct evloop *ev, struct ev_timer *t, void *arg);
 /* Aborts every connection (stop); the loop stops once the last closed. */
 void queue_abort_all(struct queue *q);
+/* Every outcome committed before sync request seq is durable: the
+ * sessions waiting for it go on (called by queue_sync.c on the loop). */
+void queue_synced(struct queue *q, uint64_t seq);
+
+/* queue_sync.c: the thread that fsyncs the WAL after outcome commits.
+ * start: 0 or -1 (then commits stay synchronous).  request: a new
+ * sequence number, durable once queue_synced() says so.  drain: waits
+ * for every request and acts on it (stop).  stop: ends the thread. */
+int queue_sync_start(struct queue *q, const char *db_path);
+int queue_sync_async(struct queue *q);
+uint64_t queue_sync_request(struct queue *q);
+void queue_sync_drain(struct queue *q);
+void queue_sync_stop(struct queue *q);
 
 /* queue_result.c: what happened to a job.  st[i] for recipient i;
  * mx/addr/tls describe the attempt (may be "" when none was made). */

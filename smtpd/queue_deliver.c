@@ -6,10 +6,12 @@
  * destination's jobs one after the other over each connection (reuse).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "dns.h"
 #include "evloop.h"
 #include "log.h"
@@ -52,6 +54,7 @@ struct dest *queue_dest_get(struct queue *q, const char *key, int smarthost)
 		bug("out of memory");
 	d->q = q;
 	d->smarthost = smarthost;
+	queue_slowstart_init(&d->ss, q->conf.initial_per_dest, q->conf.max_per_dest);
 	d->next = q->dests;
 	q->dests = d;
 	return d;
@@ -238,14 +241,61 @@ static void on_ready(struct smtp_client *cl, void *arg)
 
 static void qconn_gone(struct qconn *qc);
 
+/* Sessions whose outcomes are committed go on: each frees its finished
+ * job and takes the next (or ends, if its connection went meanwhile). */
+static void batch_proceed(struct qconn *list)
+{
+	struct qconn *qc, *next;
+
+	for (qc = list; qc; qc = next) {
+		next = qc->commit_next;
+		qc->commit_next = NULL;
+		queue_job_free(qc->done_job);
+		free(qc->done_st);
+		qc->done_job = NULL;
+		qc->done_st = NULL;
+		qc->waiting = 0;
+		qc->delivered++;
+		if (qc->gone) {
+			qconn_gone(qc);
+		} else {
+			struct dest *d = qc->d;
+			queue_slowstart_success(&d->ss);
+			qconn_next(qc, qc->cl);
+			/* the larger allowance: more sessions if jobs wait */
+			queue_dest_kick(d);
+		}
+	}
+}
+
+/* A committed batch waiting for its fsync (queue_sync.c). */
+struct qbatch {
+	uint64_t seq;
+	struct qconn *list;
+	struct qbatch *next;
+};
+
+void queue_synced(struct queue *q, uint64_t seq)
+{
+	while (q->sync_wait && q->sync_wait->seq <= seq) {
+		struct qbatch *b = q->sync_wait;
+		q->sync_wait = b->next;
+		if (!q->sync_wait)
+			q->sync_wait_tail = NULL;
+		batch_proceed(b->list);
+		free(b);
+	}
+}
+
 /* The group commit: the outcomes of every transaction that finished in
- * one turn of the loop are written in one transaction (one fsync), and
- * only then does each of those sessions go on to its next message -- so
- * an outcome is durable before the next step, and a slow disk costs one
- * fsync per turn instead of one per message. */
+ * one turn of the loop are written in one transaction, and only once it
+ * is durable does each of those sessions go on to its next message -- so
+ * an outcome is durable before the next step.  The fsync runs on
+ * queue_sync.c's thread: the loop goes on meanwhile, and one fsync
+ * covers the batches of several turns. */
 static void commit_batch(struct queue *q)
 {
-	struct qconn *list = q->commit_list, *qc, *next;
+	struct qconn *list = q->commit_list, *qc;
 	int outer;
 
 	q->commit_list = NULL;
@@ -265,20 +315,23 @@ static void commit_batch(struct queue *q)
 		q->notify_mail = 0;
 		queue_notify_mail(q);
 	}
-	for (qc = list; qc; qc = next) {
-		next = qc->commit_next;
-		qc->commit_next = NULL;
-		queue_job_free(qc->done_job);
-		free(qc->done_st);
-		qc->done_job = NULL;
-		qc->done_st = NULL;
-		qc->waiting = 0;
-		qc->delivered++;
-		if (qc->gone)
-			qconn_gone(qc);
+	if (queue_sync_async(q) && !q->stopping) {
+		struct qbatch *b = calloc(1, sizeof(*b));
+		if (!b)
+			bug("out of memory");
+		b->list = list;
+		b->seq = queue_sync_request(q);
+		if (q->sync_wait_tail)
+			q->sync_wait_tail->next = b;
 		else
-			qconn_next(qc, qc->cl);
+			q->sync_wait = b;
+		q->sync_wait_tail = b;
+		return;
 	}
+	/* stopping (or no thread): durable here, before anything goes on */
+	if (queue_sync_async(q) && store_wal_sync(daemon_db_path(q->d)) < 0)
+		log_err(NULL, "event=outcome-sync-failed error=\"%s\"", strerror(errno));
+	batch_proceed(list);
 }
 
 void queue_commit_now(struct queue *q)
@@ -382,6 +435,11 @@ static void qconn_gone(struct qconn *qc)
 		q->conns = qc->next;
 	if (qc->next)
 		qc->next->prev = qc->prev;
+	if (!qc->ready && !q->stopping) {
+		queue_slowstart_failure(&d->ss);
+		log_info(NULL, "event=slow-start dest=%s sessions=%u reason=\"session failed\"",
+			 d->key, d->ss.window);
+	}
 	if (!qc->ready && d->nconn == 0 && !q->stopping) {
 		/* no address took the mail: every job waits for the next try */
 		struct smtpc_status st = qc->last;
@@ -580,8 +638,8 @@ void queue_dest_kick(struct dest *d)
 			dest_resolve(d);
 		return;
 	}
-	while (d->pending && d->nconn < q->conf.max_per_dest && q->nconns < q->conf.max_conns &&
-	       d->npending > d->nconnecting)
+	while (d->pending && d->nconn < q->conf.max_per_dest && d->nconn < d->ss.window &&
+	       q->nconns < q->conf.max_conns && d->npending > d->nconnecting)
 		qconn_start(d);
 }
 

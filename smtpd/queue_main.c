@@ -125,9 +125,25 @@ void queue_inflight_add(struct queue *q, int64_t id)
 	idset_add(&q->inflight, id);
 }
 
+/* Rows held in memory at once: enough for every session to have several
+ * messages waiting, few enough that a long queue costs no memory (each
+ * row is a job of a few hundred bytes).  A scan refills below half. */
+#define SCAN_ROWS_PER_CONN 8
+
+static size_t scan_limit(const struct queue *q)
+{
+	return (size_t)q->conf.max_conns * SCAN_ROWS_PER_CONN;
+}
+
 void queue_inflight_del(struct queue *q, int64_t id)
 {
+	size_t before = q->inflight.n;
+
 	idset_del(&q->inflight, id);
+	if (!q->stopping && before == scan_limit(q) / 2 && q->inflight.n < before) {
+		q->scan_wanted = 1;
+		ev_timer_arm(q->scan_timer, 0);
+	}
 }
 
 /* --- picking work ------------------------------------------------------- */
@@ -277,7 +293,7 @@ static void scan(struct queue *q)
 	admin_bounces(q);
 	if (q->route.kind == ROUTE_HOLD)
 		return;
-	limit = (int)q->conf.max_conns * (int)q->conf.max_rcpts * 4;
+	limit = (int)scan_limit(q);
 	if (q->inflight.n >= (size_t)limit)
 		return;
 	if (store_outbound_due(q->st, now, limit - (int)q->inflight.n, scan_row, q) < 0) {
@@ -343,6 +359,7 @@ static void on_stop(struct daemon *d, void *arg)
 	(void)d;
 	q->stopping = 1;
 	queue_sign_drain(q);
+	queue_sync_drain(q);
 	queue_commit_now(q);
 	if (q->nconns == 0) {
 		ev_stop(q->ev);
@@ -443,6 +460,8 @@ static void load_conf(struct queue *q)
 	 * a third of the rate of 20 on a loaded machine */
 	c->max_per_dest = (unsigned)conf_u64(cfg, "queue.max_per_destination", 20, 1, 100);
 	c->max_conns = (unsigned)conf_u64(cfg, "queue.max_connections", 100, 1, 1000);
+	/* slow start (queue_slowstart.c): sessions per destination begin here */
+	c->initial_per_dest = (unsigned)conf_u64(cfg, "queue.initial_per_destination", 2, 1, 100);
 	c->max_rcpts = (unsigned)conf_u64(cfg, "queue.max_recipients", 50, 1, 1000);
 	c->scan_ms = (unsigned)conf_u64(cfg, "queue.scan_ms", 1000, 10, 60000);
 	/* DKIM's RSA takes milliseconds: threads for it, 0 signs on the loop */
@@ -472,6 +491,13 @@ int main(int argc, char **argv)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
 	load_helo(q);
 	q->raw = store_raw_new(q->st);
+	/* outcome commits: fsynced on a thread, the loop never waits for
+	 * the disk (queue_sync.c); without the thread, synchronous */
+	if (queue_sync_start(q, daemon_db_path(q->d)) < 0 ||
+	    store_set_deferred_sync(q->st, 1) < 0) {
+		queue_sync_stop(q);
+		log_warn(NULL, "event=sync-thread-failed effect=\"outcomes fsynced on the loop\"");
+	}
 	q->dns = daemon_dns(q->d);
 	q->scan_timer = ev_timer_new(q->ev, on_scan_timer, q);
 	q->commit_timer = ev_timer_new(q->ev, queue_commit_timer, q);
@@ -485,6 +511,7 @@ int main(int argc, char **argv)
 
 	int rc = daemon_run(q->d);
 	queue_sign_stop(q);
+	queue_sync_stop(q); /* finishes the fsyncs asked for first */
 	ev_timer_free(q->scan_timer);
 	ev_timer_free(q->stop_timer);
 	ev_timer_free(q->commit_timer);

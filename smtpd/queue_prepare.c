@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dkim.h"
+#include "mime7.h"
 #include "qp.h"
 #include "buf.h"
 #include "log.h"
@@ -87,7 +88,8 @@ static int sign(struct queue *q, struct job *j, size_t size)
 			 dom, dom);
 		goto out;
 	}
-	k = dkim_new(pem, dom, sel, err, sizeof(err));
+	/* with signing threads the key is theirs to parse (and keep) */
+	k = dkim_new(queue_sign_async(q) ? NULL : pem, dom, sel, err, sizeof(err));
 	if (!k) {
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
 		goto out;
@@ -210,9 +212,12 @@ static int has_8bit(const char *s)
 
 struct qp_state {
 	struct qp_enc e;
+	struct mime7 *m;   /* a multipart or message/: part by part (mime7.h) */
+	struct buf ob;	   /* mime7's output */
 	size_t raw_off;	   /* next raw byte to encode */
 	size_t body_start; /* where the raw body begins */
-	char *buf;	   /* encoded, not yet handed out */
+	char *buf;	   /* single part: encoded */
+	const char *cur;   /* encoded, not yet handed out: cur[pos..len) */
 	size_t len, pos;
 	int done;
 };
@@ -220,6 +225,8 @@ struct qp_state {
 void queue_qp_free(struct qp_state *s)
 {
 	if (s) {
+		mime7_free(s->m);
+		buf_free(&s->ob);
 		free(s->buf);
 		free(s);
 	}
@@ -239,9 +246,19 @@ static int qp_fill(struct queue *q, struct job *j, struct qp_state *s)
 	size_t n;
 
 	s->len = s->pos = 0;
+	if (s->m)
+		buf_reset(&s->ob);
 	if (s->raw_off >= j->raw_size) {
-		s->len = qp_finish(&s->e, s->buf);
 		s->done = 1;
+		if (s->m) {
+			if (mime7_finish(s->m, &s->ob) < 0)
+				return -1;
+			s->cur = s->ob.data;
+			s->len = s->ob.len;
+			return 0;
+		}
+		s->len = qp_finish(&s->e, s->buf);
+		s->cur = s->buf;
 		return 0;
 	}
 	n = j->raw_size - s->raw_off < sizeof(raw) ? j->raw_size - s->raw_off : sizeof(raw);
@@ -252,13 +269,23 @@ static int qp_fill(struct queue *q, struct job *j, struct qp_state *s)
 	}
 	store_raw_close(q->raw);
 	s->raw_off += n;
+	if (s->m) {
+		if (mime7_feed(s->m, raw, n, &s->ob) < 0)
+			return -1;
+		s->cur = s->ob.data;
+		s->len = s->ob.len;
+		return 0;
+	}
 	s->len = qp_encode(&s->e, raw, n, s->buf);
+	s->cur = s->buf;
 	return 0;
 }
 
 static void qp_rewind(struct qp_state *s)
 {
 	qp_init(&s->e);
+	if (s->m)
+		mime7_reset(s->m);
 	s->raw_off = s->body_start;
 	s->len = s->pos = 0;
 	s->done = 0;
@@ -282,7 +309,7 @@ static long job_read_qp(void *arg, char *buf, size_t n, uint64_t off)
 			continue;
 		}
 		size_t c = s->len - s->pos < n - o ? s->len - s->pos : n - o;
-		memcpy(buf + o, s->buf + s->pos, c);
+		memcpy(buf + o, s->cur + s->pos, c);
 		s->pos += c;
 		o += c;
 	}
@@ -291,8 +318,10 @@ static long job_read_qp(void *arg, char *buf, size_t n, uint64_t off)
 
 /* smtpc_message.downgrade: a single-part message with a 7-bit header
  * gets Content-Transfer-Encoding: quoted-printable and its body encoded
- * on the way out (signed again over the new form).  Multipart and
- * message/ bodies, or 8-bit in the header, cannot be: -1. */
+ * on the way out; a multipart (or an attached message/rfc822) has each
+ * 8-bit part encoded so, nested ones too (lib/mail/mime7); either is
+ * signed again over the new form.  8-bit in a header (that needs
+ * SMTPUTF8), other message/ types, or a part mime7 cannot convert: -1. */
 static int job_downgrade(void *arg)
 {
 	struct job *j = arg;
@@ -301,7 +330,8 @@ static int job_downgrade(void *arg)
 	char *h = malloc(n + 1), *e, *field = NULL;
 	struct buf nh;
 	struct qp_state *s = NULL;
-	int have_mv = 0, have_ct = 0, rc = -1;
+	int have_mv = 0, have_ct = 0, rc = -1, parts = 0;
+	char ctype[128], bnd[MIME7_BOUNDARY_MAX + 1] = "";
 	uint64_t body_len = 0;
 	char dom[256], sel[64], err[256], *pem = NULL;
 	struct dkim *k = NULL;
@@ -336,26 +366,40 @@ static int job_downgrade(void *arg)
 		}
 		if (ci_prefix(f, fl, "mime-version:"))
 			have_mv = 1;
-		if (ci_prefix(f, fl, "content-type:")) {
-			const char *v = f + 13;
-			while (v < f + fl && (*v == ' ' || *v == '\t'))
-				v++;
-			if (ci_prefix(v, (size_t)(f + fl - v), "multipart/") ||
-			    ci_prefix(v, (size_t)(f + fl - v), "message/"))
+		if (ci_prefix(f, fl, "content-type:") && !have_ct) {
+			if (mime7_content_type(f + 13, fl - 13, ctype, sizeof(ctype), bnd,
+					       sizeof(bnd)) < 0)
 				goto out;
+			if (strncmp(ctype, "multipart/", 10) == 0) {
+				if (!bnd[0])
+					goto out; /* no boundary: no parts to find */
+				parts = 1;
+			} else if (strcmp(ctype, "message/rfc822") == 0 ||
+				   strcmp(ctype, "message/global") == 0) {
+				parts = 1;
+				bnd[0] = '\0'; /* mime7: an attached message */
+			} else if (strncmp(ctype, "message/", 8) == 0) {
+				goto out; /* partial, external-body: 7bit only */
+			}
 			have_ct = 1;
 		}
 		if (buf_append(&nh, f, fl) < 0)
 			goto out;
 		i = fe;
 	}
+	/* a multipart's own transfer encoding goes: 7bit once its parts are */
 	if ((!have_mv && buf_puts(&nh, "MIME-Version: 1.0\r\n") < 0) ||
 	    (!have_ct && buf_puts(&nh, "Content-Type: text/plain; charset=unknown-8bit\r\n") < 0) ||
-	    buf_puts(&nh, "Content-Transfer-Encoding: quoted-printable\r\n") < 0)
+	    (!parts && buf_puts(&nh, "Content-Transfer-Encoding: quoted-printable\r\n") < 0))
 		goto out;
 
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->buf = malloc(QP_MAX_OUT(4096))))
+		goto out;
+	/* mime7's output for 4 KB of input: the encoded bytes, or a part
+	 * header it held back (at most MIME7_HEADER_MAX) */
+	buf_init(&s->ob, QP_MAX_OUT(4096) + MIME7_HEADER_MAX + 4096);
+	if (parts && !(s->m = mime7_new(bnd[0] ? bnd : NULL)))
 		goto out;
 	s->body_start = hlen + 2;
 	j->qp = s;
@@ -366,11 +410,16 @@ static int job_downgrade(void *arg)
 		k = dkim_new(pem, dom, sel, err, sizeof(err));
 	qp_rewind(s);
 	while (!s->done) {
-		if (qp_fill(q, j, s) < 0)
+		if (qp_fill(q, j, s) < 0) {
+			log_info(NULL, "event=downgrade-failed message=%lld reason=\"%s\"",
+				 (long long)j->message_id,
+				 s->m && mime7_error(s->m)[0] ? mime7_error(s->m)
+							      : "message unreadable");
 			goto out;
+		}
 		body_len += s->len;
 		if (k)
-			dkim_body(k, s->buf, s->len);
+			dkim_body(k, s->cur, s->len);
 	}
 	if (k && dkim_sign(k, nh.data, nh.len, (int64_t)time(NULL), &field, err, sizeof(err)) < 0) {
 		log_err(NULL, "event=dkim-failed error=\"%s\" effect=\"sent unsigned\"", err);

@@ -281,6 +281,9 @@ void queue_job_result(struct queue *q, struct job *j, const struct smtpc_status 
 	}
 	if (ok && store_tx_commit(q->st) < 0)
 		ok = 0;
+	/* outside the group commit: made durable soon, nobody waits */
+	if (ok && !q->in_commit && queue_sync_async(q))
+		queue_sync_request(q);
 	if (!ok) {
 		log_err(NULL, "event=result-not-saved message=%lld error=\"%s\"",
 			(long long)j->message_id, store_errmsg(q->st));

@@ -45,6 +45,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->stop) {
 			pthread_mutex_unlock(&s->mu);
+			dkim_thread_done(); /* its kept keys, wiped */
 			return NULL;
 		}
 		r = s->todo;

@@ -15,8 +15,10 @@
 
 struct dkim;
 
-/* A signer for domain (d=) and selector (s=) with the PEM RSA private key.
- * Returns it, or NULL with a message in err. */
+/* A signer for domain (d=) and selector (s=) with the PEM RSA private key
+ * (NULL: body and header hashing only, for dkim_sign_prepare, the RSA
+ * step left to dkim_sign_rsa).  Returns it, or NULL with a message in
+ * err. */
 struct dkim *dkim_new(const char *key_pem, const char *domain, const char *selector, char *err,
 		      size_t errlen);
 /* Feeds body bytes (after the header's empty line), any chunking. */
@@ -39,6 +41,10 @@ int dkim_sign_prepare(struct dkim *k, const char *header, size_t header_len, int
 		      char **unsigned_field, unsigned char hash[32], char *err, size_t errlen);
 int dkim_sign_rsa(const char *key_pem, const unsigned char hash[32], char **sig_b64, char *err,
 		  size_t errlen);
+/* dkim_sign_rsa keeps the last few parsed keys per thread (a kept key
+ * signs a third cheaper); a thread that signed calls this before it ends
+ * (frees and wipes them).  The calling thread's only. */
+void dkim_thread_done(void);
 char *dkim_field_finish(const char *unsigned_field, const char *sig_b64);
 
 /* A new 2048-bit RSA key: *pem (malloc'd PEM private key) and the public

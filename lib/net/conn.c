@@ -16,6 +16,7 @@
 #include "tls.h"
 
 #define CONN_READ_CHUNK	 16384
+#define CONN_OUT_KEEP	 4096	     /* an idle output buffer up to this stays allocated */
 #define CONN_KEEP_OUT	 (64 * 1024) /* output buffer kept after it drains */
 #define CONN_CLOSE_FLUSH 10000	     /* ms allowed to send the last replies */
 #define CONN_Z_MINOUT	 1024	     /* output buffer deflate needs at the least */
@@ -501,7 +502,13 @@ static int conn_send(struct conn *c)
 			return -1;
 		c->out_off += (size_t)w;
 	}
-	buf_reset(&c->out);
+	/* all sent: a grown buffer goes back, so a session waiting for its
+	 * peer's reply holds no output memory (loft-queue keeps up to 100
+	 * sessions, each of which filled tens of KB for a message body) */
+	if (c->out.cap > CONN_OUT_KEEP)
+		buf_free(&c->out);
+	else
+		buf_reset(&c->out);
 	c->out_off = 0;
 	return 1;
 }

@@ -9,11 +9,14 @@
  * the busy timeout applies to taking the write lock (a deferred
  * transaction upgrading from read to write would fail at once instead).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -438,6 +441,32 @@ int store_tx_commit(struct store *st)
 void store_tx_rollback(struct store *st)
 {
 	store_rollback(st);
+}
+
+int store_set_deferred_sync(struct store *st, int on)
+{
+	return store_exec(st, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+}
+
+int store_wal_sync(const char *db_path)
+{
+	char wal[4096];
+	int fd, rc, e;
+
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db_path) >= sizeof(wal)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* any descriptor of the file flushes its dirty pages; the WAL of
+	 * a database with an open connection is never deleted under us */
+	fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
 }
 
 static int pragma_int(struct store *st, const char *sql, int64_t *v)

@@ -84,6 +84,17 @@ int store_data_version(struct store *st, int64_t *v);
  * network round trip. */
 int store_tx_begin(struct store *st);
 int store_tx_commit(struct store *st);
+/* Commits on st stop waiting for the disk (on: PRAGMA synchronous =
+ * NORMAL in WAL mode: a commit is written to the WAL, not fsynced; still
+ * atomic, and a killed process loses nothing) or wait again (off: FULL).
+ * For a process that waits for durability off its event loop with
+ * store_wal_sync (loft-queue).  Returns 0 or -1. */
+int store_set_deferred_sync(struct store *st, int on);
+/* fsync()s the WAL of the database at db_path, so every commit written
+ * before the call is durable when it returns 0 (a checkpoint syncs the
+ * database itself first).  Uses no SQLite state: safe on any thread.
+ * Returns 0, or -1 with errno set. */
+int store_wal_sync(const char *db_path);
 void store_tx_rollback(struct store *st);
 
 #endif

@@ -72,7 +72,8 @@ struct store_append_job {
 	uint32_t uidvalidity; /* out */
 };
 /* Stores the messages of jobs[0..n) in one transaction: one fsync and one
- * search-index segment for all (IMAP APPEND group commit).  A job whose
+ * search-index segment for all (IMAP APPEND group commit), or their
+ * pending marks (store_set_defer_index).  A job whose
  * mailbox does not exist (rc STORE_NOTFOUND) or whose flags, keywords or
  * data are invalid (rc -1) stores nothing and does not stop the others.
  * Returns 0 once durably committed, every job's rc and uids set; -1 when

@@ -106,6 +106,8 @@ def bench_loft(build, args, port):
                 conf={"dns_servers": dns.servers, "queue.mx_port": str(port),
                       "smtpd.greeting_delay_ms": "0", "log_level": "info",
                       "smtpd.max_recipients": "1000",
+                      **({"queue.sign_threads": str(args.sign_threads)}
+                         if args.sign_threads is not None else {}),
                       **({"queue.max_per_destination": str(args.per_dest),
                           "queue.max_connections": str(args.per_dest * args.domains)}
                          if args.per_dest else {})})
@@ -270,6 +272,8 @@ def main():
     ap.add_argument("--only", choices=("loft", "postfix"))
     ap.add_argument("--per-dest", type=int, default=0,
                     help="loft-queue sessions per destination (default: its own)")
+    ap.add_argument("--sign-threads", type=int, default=None,
+                    help="loft-queue DKIM signing threads (default: its own; 0 signs on the loop)")
     ap.add_argument("--no-dkim", action="store_true",
                     help="Loft without DKIM signing (Postfix never signs)")
     args = ap.parse_args()

@@ -189,6 +189,8 @@ def test_loftctl_gateway_set_show_clear(tmp_path):
     assert settings(loft)["inbound.gateway_mx"] == "mx2.gateway.example"
     out = loft.ctl("inbound", "gateway", "show").stdout
     assert "mx2.gateway.example" in out and "Problem" not in out, out
+    out = loft.ctl("route", "status").stdout
+    assert "Inbound:  through the gateway mx2.gateway.example" in out, out
     out = loft.ctl("inbound", "gateway", "clear").stdout
     assert "closes when loftd restarts" in out, out
     assert settings(loft) == {}

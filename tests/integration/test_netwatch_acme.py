@@ -101,6 +101,7 @@ def test_certificate_request_forwards_80_443_first_and_removes_them(tmp_path, ne
         assert int(setting(loft, "netwatch.acme_until")) > time.time()
         st = status(loft)
         assert "tcp/80    upnp    mapped" in st and "tcp/443   upnp    mapped" in st, st
+        assert "Certificate: being obtained; ports 80 and 443 forwarded until" in st, st
         # the request ends (the CA refused): both forwards go, the mail
         # ports stay
         open(os.path.join(work, "release"), "w").close()
@@ -110,6 +111,7 @@ def test_certificate_request_forwards_80_443_first_and_removes_them(tmp_path, ne
         assert eventually(lambda: "tcp/80 " not in status(loft))
         st = status(loft)
         assert "tcp/443" not in st and "tcp/993   upnp    mapped" in st, st
+        assert "Certificate: being obtained" not in st, st
         assert eventually(lambda: "TCP 80, 443 no longer forwarded" in
                           loft.ctl("events").stdout)
         assert setting(loft, "acme.status").startswith("failed")

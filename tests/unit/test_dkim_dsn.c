@@ -153,6 +153,48 @@ static void test_sign(void)
 	hash[0] ^= 1;
 	ok(mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sl) != 0,
 	   "and not for other data");
+	hash[0] ^= 1;
+	/* the signing threads' path: dkim_sign_rsa with its kept keys gives
+	 * the same (deterministic PKCS#1 v1.5) signature as dkim_sign */
+	{
+		char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL, *s5 = NULL;
+		char *pem2 = NULL, *pub3 = NULL;
+		ok(dkim_sign_rsa(pem, hash, &s1, err, sizeof(err)) == 0 && strcmp(s1, sigb64) == 0,
+		   "dkim_sign_rsa: dkim_sign's signature");
+		ok(dkim_sign_rsa(pem, hash, &s2, err, sizeof(err)) == 0 && strcmp(s2, sigb64) == 0,
+		   "dkim_sign_rsa: the same again with the kept key");
+		ok(dkim_keygen(1024, &pem2, &pub3, err, sizeof(err)) == 0, "a second key");
+		ok(dkim_sign_rsa(pem2, hash, &s3, err, sizeof(err)) == 0 && strcmp(s3, sigb64) != 0,
+		   "dkim_sign_rsa: another key signs differently");
+		ok(dkim_sign_rsa(pem, hash, &s4, err, sizeof(err)) == 0 && strcmp(s4, sigb64) == 0,
+		   "dkim_sign_rsa: the first key is still kept right");
+		err[0] = '\0';
+		ok(dkim_sign_rsa("not a key", hash, &s5, err, sizeof(err)) < 0 && !s5 && err[0],
+		   "dkim_sign_rsa: a bad key is refused with a reason");
+		/* keys taken in turn: each kept one still signs right */
+		for (int i = 0; i < 5; i++) {
+			free(s4);
+			s4 = NULL;
+			dkim_sign_rsa(i % 2 ? pem2 : pem, hash, &s4, err, sizeof(err));
+		}
+		ok(s4 && strcmp(s4, sigb64) == 0, "dkim_sign_rsa: keys taken in turn");
+		struct dkim *h = dkim_new(NULL, "example.org", "sel", err, sizeof(err));
+		char *uf = NULL;
+		unsigned char hh[32];
+		dkim_body(h, "hello\r\n", 7);
+		ok(h && dkim_sign_prepare(h, hdr, strlen(hdr), 1700000000, &uf, hh, err,
+					  sizeof(err)) == 0,
+		   "a hashing-only signer (no key) prepares");
+		dkim_free(h);
+		free(uf);
+		dkim_thread_done();
+		free(s1);
+		free(s2);
+		free(s3);
+		free(s4);
+		free(pem2);
+		free(pub3);
+	}
 	mbedtls_pk_free(&pk);
 	ok(dkim_new("not a key", "example.org", "s", err, sizeof(err)) == NULL && err[0],
 	   "a bad key is refused with a reason");

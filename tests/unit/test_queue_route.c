@@ -1,4 +1,5 @@
-/* smtpd/queue_route.c: the route contract of COMMON.md, every cell of it. */
+/* smtpd/queue_route.c: the route contract of COMMON.md, every cell of it;
+ * smtpd/queue_slowstart.c: sessions per destination. */
 #include <string.h>
 
 #include "../../smtpd/queue.h"
@@ -32,5 +33,26 @@ int main(void)
 	check("auto", "bogus", 0, ROUTE_DIRECT, 1, "an unknown verdict reads as unknown");
 	check("sometimes", "direct", 1, ROUTE_HOLD, 1, "a bad mode holds, warned");
 	is_str(queue_route_name(ROUTE_HOLD), "hold", "names");
+
+	struct queue_slowstart ss;
+	queue_slowstart_init(&ss, 2, 20);
+	ok(ss.window == 2 && ss.max == 20, "slow start: begins at the initial allowance");
+	for (int i = 0; i < 5; i++)
+		queue_slowstart_success(&ss);
+	ok(ss.window == 7, "slow start: one more session per delivered transaction");
+	for (int i = 0; i < 50; i++)
+		queue_slowstart_success(&ss);
+	ok(ss.window == 20, "slow start: never above the destination's limit");
+	queue_slowstart_failure(&ss);
+	ok(ss.window == 10, "slow start: a failed session halves the allowance");
+	for (int i = 0; i < 10; i++)
+		queue_slowstart_failure(&ss);
+	ok(ss.window == 1, "slow start: never below one session");
+	queue_slowstart_success(&ss);
+	ok(ss.window == 2, "slow start: grows again after failures");
+	queue_slowstart_init(&ss, 5, 3);
+	ok(ss.window == 3, "slow start: the initial allowance is capped by the limit");
+	queue_slowstart_init(&ss, 0, 0);
+	ok(ss.window == 1 && ss.max == 1, "slow start: zeroes read as one");
 	return tap_done();
 }
