@@ -188,7 +188,12 @@ class Loft:
             comm = st[st.index("(") + 1:st.rindex(")")]
             ppid = int(st[st.rindex(")") + 2:].split()[1])
             state = st[st.rindex(")") + 2:].split()[0]
-            if ppid == self.proc.pid and state != "Z" and not self._standby(pid):
+            # a child inside execve has its new comm before its new
+            # argument area: its cmdline reads empty for a moment, and a
+            # starting standby would pass for the serving instance
+            # (test_supervisor once killed the standby so)
+            if ppid == self.proc.pid and state != "Z" and not self._standby(pid) \
+                    and not self._in_exec(pid):
                 out[comm] = int(pid)
         return out
 
@@ -207,6 +212,14 @@ class Loft:
                 if int(st[st.rindex(")") + 2:].split()[1]) == self.proc.pid:
                     out[st[st.index("(") + 1:st.rindex(")")]] = int(pid)
         return out
+
+    @staticmethod
+    def _in_exec(pid):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                return f.read() == b""
+        except OSError:
+            return True
 
     @staticmethod
     def _standby(pid):
