@@ -6,6 +6,7 @@
 #   make sanitize   the whole test suite under ASan+UBSan (build-san/)
 #   make cross      the same binaries for aarch64 (build-aarch64/)
 #   make fresh-test the README's commands in a fresh minbase Debian 12 root
+#   make fresh-image-test  make image-test in such a root
 #   make deb        Debian packages, amd64 and arm64 (build/deb/)
 #   make deb-test   the amd64 .deb installed, upgraded, removed, purged in
 #                   a throwaway Debian 12 root; loftd started from its unit
@@ -64,7 +65,7 @@ PROG_BINS  := $(addprefix $(BUILD)/,$(PROGS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all static static-order static-cross progs static-progs run test check sanitize cross fresh-test deb deb-test image image-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
+.PHONY: all static static-order static-cross progs static-progs run test check sanitize cross fresh-test fresh-image-test deb deb-test image image-test fuzz fuzz-build fuzz-bins bench format deps-run deps-test deps-fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(UNIT_BINS) $(BENCH_BINS)
@@ -270,6 +271,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBLOFT) $$(call obj,$$($$*_EXTRA
 fresh-test:
 	@sh board/deps.sh fresh
 	@sh board/fresh-test.sh
+
+# the same fresh root, then make image-test in it (about two hours)
+fresh-image-test:
+	@sh board/deps.sh fresh
+	@sh board/fresh-test.sh image
 
 # Debian packages and the SD-card image (images/README.md).  Not part of
 # make test: the image takes most of an hour on 2 cores (emulated arm64).
