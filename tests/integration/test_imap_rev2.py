@@ -330,23 +330,48 @@ def test_utf8_accept_capability(loft):
     r.close()
 
 
-def test_utf8_quoted_refused_before_enable(loft):
-    """Before ENABLE, 8-bit in a quoted string is BAD and the session goes
-    on; the same text as a literal works; after ENABLE UTF8=ACCEPT the
-    quoted string is taken."""
+def test_utf8_quoted_before_enable(loft):
+    """Before ENABLE, valid UTF-8 in a quoted string is taken (as Dovecot
+    does: clients send SEARCH CHARSET UTF-8 TEXT "ü" quoted) and matches as
+    the same text in a literal does; invalid UTF-8, NUL, CR or LF in a
+    quoted string is BAD and the session goes on.  A rev1 mailbox name
+    is still modified UTF-7: an 8-bit one names no mailbox (NO)."""
     r = Raw(loft)
     assert r.cmd(b"c CREATE U8Pre")[-1].startswith(b"c OK")
     r.cmd(b"a APPEND U8Pre " + lit(UMSG))
     assert r.cmd(b"s SELECT U8Pre")[-1].startswith(b"s OK")
     out = r.cmd('q SEARCH CHARSET UTF-8 SUBJECT "grüße"'.encode())
-    assert out[-1].startswith(b"q BAD"), out
+    assert out == [b"* SEARCH 1", b"q OK SEARCH completed"], out
+    out = r.cmd('q2 SEARCH CHARSET UTF-8 TEXT "ü"'.encode())
+    assert out == [b"* SEARCH 1", b"q2 OK SEARCH completed"], out
     out = r.cmd(b"l SEARCH CHARSET UTF-8 SUBJECT " + lit("grüße".encode()))
     assert out == [b"* SEARCH 1", b"l OK SEARCH completed"], out
-    assert r.cmd('m CREATE "Köln"'.encode())[-1].startswith(b"m BAD")
+    for bad in (b'"gr\xfc\xdfe"', b'"\xc3("', b'"\xed\xa0\x80"', b'"a\x00b"'):
+        out = r.cmd(b"b SEARCH CHARSET UTF-8 SUBJECT " + bad)
+        assert out[-1].startswith(b"b BAD"), (bad, out)
+    assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    out = r.cmd('m CREATE "Köln"'.encode())
+    assert out[-1].startswith(b"m NO"), out
     assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
     out = r.cmd('q SEARCH SUBJECT "grüße"'.encode())
     assert out == [b"* SEARCH 1", b"q OK SEARCH completed"], out
     r.close()
+
+
+def test_imaplib_utf8_quoted_search(loft):
+    """imaplib (which quotes its arguments itself) searching UTF-8 text
+    before any ENABLE, the way mail clients do."""
+    m = imap_ssl(loft)
+    assert m.create("U8Lib")[0] == "OK"
+    assert m.append("U8Lib", None, None, UMSG)[0] == "OK"
+    assert m.select("U8Lib")[0] == "OK"
+    typ, dat = m.search("UTF-8", "SUBJECT", '"grüße"'.encode())
+    assert (typ, dat) == ("OK", [b"1"]), (typ, dat)
+    typ, dat = m.search("UTF-8", "TEXT", '"ü"'.encode())
+    assert (typ, dat) == ("OK", [b"1"]), (typ, dat)
+    typ, dat = m.search("UTF-8", "SUBJECT", '"grüße-nicht"'.encode())
+    assert (typ, dat) == ("OK", [b""]), (typ, dat)
+    m.logout()
 
 
 def test_utf8_accept_session(loft):
