@@ -454,6 +454,18 @@ static void test_aliases(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(store_resolve_rcpt(b, "team@loft.test", &r), 0, "gone");
 }
 
+/* Search index rows (fts and fts_hdr) of message mid. */
+static int64_t index_rows(int64_t mid)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT (SELECT count(*) FROM fts WHERE rowid = %lld)"
+		 " + (SELECT count(*) FROM fts_hdr WHERE rowid = %lld)",
+		 (long long)mid, (long long)mid);
+	return sql_int(sql);
+}
+
 static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t carol)
 {
 	int64_t users[4] = {bob, carol, bob, carol};
@@ -474,6 +486,7 @@ static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(sql_int("SELECT count(*) FROM messages"), 1, "raw bytes stored once");
 	is_int(sql_int("SELECT count(*) FROM entries"), 2, "one entry per distinct user");
 	is_int(sql_int("SELECT count(*) FROM queue"), 2, "one queue row per remote");
+	is_int(index_rows(mid), 2, "in a mailbox: search index rows");
 	is_int(store_mailbox_get(b, bob, "INBOX", &mb), 0, "INBOX");
 	is_int(mb.messages, 1, "bob has 1");
 	is_int(mb.unseen, 1, "unseen");
@@ -905,6 +918,7 @@ static void test_queue(struct store *a, struct store *b)
 
 	is_int(store_deliver(a, msg2, strlen(msg2), "bob@loft.test", NULL, 0, r, 1, &mid), 0,
 	       "remote-only delivery");
+	is_int(index_rows(mid), 0, "remote-only: no search index rows (no mailbox holds it)");
 	memset(&q, 0, sizeof(q));
 	is_int(store_queue_list(b, queue_collect, &q), 3, "queue list");
 	ok(strcmp(q.rcpt[0], "x@remote.example") == 0 && strcmp(q.status[0], "queued") == 0,
