@@ -46,70 +46,77 @@ static int from_domain(const char *h, size_t len, char *dom, size_t domlen)
 
 /* Signs j's message with the key of its From: domain when that domain is
  * ours and has a key (RFC 6376: d= is the author's domain, so DMARC
- * aligns).  The body is hashed in chunks.  Leaves j->prefix NULL when it
- * does not sign. */
+ * aligns).  Leaves j->prefix NULL when it does not sign. */
 static void on_signed(struct sign_req *r);
 
-/* Returns 1 when the signature is being made on a thread, else 0 (signed
- * now, or sent unsigned). */
-static int sign(struct queue *q, struct job *j, size_t size)
+static int has_8bit_n(const char *s, size_t n)
 {
-	int pending = 0;
-	unsigned char hash[32];
-	char *h = NULL, *pem = NULL, *field = NULL, dom[256], sel[64], err[256];
-	char buf[PREP_CHUNK];
-	size_t n = size < HEADER_MAX ? size : HEADER_MAX, hlen, off;
-	struct dkim *k = NULL;
-	char *e;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 1;
+	return 0;
+}
 
+/* The hasher for j's message whose first n bytes (up to HEADER_MAX) are
+ * h: NULL when it is not signed (or already was: a message going to
+ * several domains is signed once, q->sig).  *hlen is the header block's
+ * length with its last CRLF, *pem the key (the caller frees it). */
+static struct dkim *sign_begin(struct queue *q, struct job *j, const char *h, size_t *hlen,
+			       char **pem)
+{
+	char dom[256], sel[64], err[256];
+	const char *e;
+	struct dkim *k;
+
+	*pem = NULL;
 	if (q->sig && q->sig_mid == j->message_id) {
 		j->prefix = strdup(q->sig);
 		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-		return 0;
+		return NULL;
 	}
-	h = malloc(n + 1);
-	if (!h || store_raw_read(q->raw, h, n, 0) < 0)
-		goto out;
-	h[n] = '\0';
 	e = strstr(h, "\r\n\r\n");
 	if (!e) {
 		log_info(NULL,
 			 "event=dkim-skipped message=%lld reason=\"no header end in %zu bytes\"",
-			 (long long)j->message_id, n);
-		goto out;
+			 (long long)j->message_id, strlen(h));
+		return NULL;
 	}
-	hlen = (size_t)(e - h) + 2;
-	if (from_domain(h, hlen, dom, sizeof(dom)) < 0 || store_domain_is_local(q->st, dom) != 1)
-		goto out;
-	if (store_dkim_get(q->st, dom, sel, sizeof(sel), &pem) != 0) {
+	*hlen = (size_t)(e - h) + 2;
+	if (from_domain(h, *hlen, dom, sizeof(dom)) < 0 || store_domain_is_local(q->st, dom) != 1)
+		return NULL;
+	if (store_dkim_get(q->st, dom, sel, sizeof(sel), pem) != 0) {
 		log_warn(NULL,
 			 "event=dkim-skipped domain=%s reason=\"no DKIM key (loftctl dns %s makes "
 			 "one)\"",
 			 dom, dom);
-		goto out;
+		return NULL;
 	}
 	/* with signing threads the key is theirs to parse (and keep) */
-	k = dkim_new(queue_sign_async(q) ? NULL : pem, dom, sel, err, sizeof(err));
-	if (!k) {
+	k = dkim_new(queue_sign_async(q) ? NULL : *pem, dom, sel, err, sizeof(err));
+	if (!k)
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
-		goto out;
-	}
-	for (off = hlen + 2; off < size;) {
-		size_t c = size - off < sizeof(buf) ? size - off : sizeof(buf);
-		if (store_raw_read(q->raw, buf, c, off) < 0)
-			goto out;
-		dkim_body(k, buf, c);
-		off += c;
-	}
+	return k;
+}
+
+/* The body is hashed: the signature made here, or handed to a signing
+ * thread (then returns 1, else 0).  Takes pem. */
+static int sign_finish(struct queue *q, struct job *j, struct dkim *k, const char *h, size_t hlen,
+		       char *pem)
+{
+	unsigned char hash[32];
+	char *field = NULL, err[256];
+	int pending = 0;
+
 	if (queue_sign_async(q)) {
-		/* hash here, RSA on a signing thread */
+		/* hashed here, RSA on a signing thread */
 		struct sign_req *r = calloc(1, sizeof(*r));
 		if (!r)
 			bug("out of memory");
 		if (dkim_sign_prepare(k, h, hlen, (int64_t)time(NULL), &j->unsigned_field, hash,
 				      err, sizeof(err)) < 0) {
 			free(r);
-			log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
+			log_err(NULL, "event=dkim-failed message=%lld error=\"%s\"",
+				(long long)j->message_id, err);
 			goto out;
 		}
 		memcpy(r->hash, hash, sizeof(hash));
@@ -122,7 +129,8 @@ static int sign(struct queue *q, struct job *j, size_t size)
 		goto out;
 	}
 	if (dkim_sign(k, h, hlen, (int64_t)time(NULL), &field, err, sizeof(err)) < 0) {
-		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
+		log_err(NULL, "event=dkim-failed message=%lld error=\"%s\"",
+			(long long)j->message_id, err);
 		goto out;
 	}
 	j->prefix = field;
@@ -130,14 +138,12 @@ static int sign(struct queue *q, struct job *j, size_t size)
 	free(q->sig);
 	q->sig = strdup(field);
 	q->sig_mid = j->message_id;
-	log_debug(NULL, "event=dkim-signed message=%lld d=%s s=%s", (long long)j->message_id, dom,
-		  sel);
+	log_debug(NULL, "event=dkim-signed message=%lld", (long long)j->message_id);
 out:
-	if (pem)
+	if (pem) {
 		explicit_bzero(pem, strlen(pem));
-	free(pem);
-	free(h);
-	dkim_free(k);
+		free(pem);
+	}
 	return pending;
 }
 
@@ -183,6 +189,8 @@ static long job_read(void *arg, char *buf, size_t n, uint64_t off)
 	size_t size;
 	int rc;
 
+	if (off >= j->raw_size)
+		return 0; /* the end: no need to open the row to learn it */
 	rc = store_raw_open(q->raw, j->message_id, &size);
 	if (rc < 0 || rc == STORE_NOTFOUND) {
 		log_err(NULL, "event=store-read-failed message=%lld error=\"%s\"",
@@ -459,11 +467,15 @@ out:
 	return rc;
 }
 
+/* One pass over the stored message: the 8-bit test and, when it is
+ * signed, the DKIM body hash, from the same chunks (three passes read
+ * each page of the message three times: a pread each). */
 int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 {
-	char buf[PREP_CHUNK];
-	size_t size, off = 0;
-	int rc;
+	char buf[PREP_CHUNK], *h = NULL, *pem = NULL;
+	size_t size, off, n, hlen = 0;
+	struct dkim *k = NULL;
+	int rc, pending = 0;
 
 	free(j->addrs);
 	j->addrs = calloc(j->n, sizeof(*j->addrs));
@@ -474,34 +486,38 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 		j->addrs[i] = j->r[i].addr;
 		j->smtputf8 |= has_8bit(j->r[i].addr);
 	}
-	rc = store_raw_open(q->raw, j->message_id, &size);
-	if (rc != 0) {
-		smtpc_status_set(st, 0, "4.3.0", "message %lld unreadable: %s",
-				 (long long)j->message_id, store_errmsg(q->st));
-		store_raw_close(q->raw);
-		return -1;
-	}
 	free(j->prefix);
 	j->prefix = NULL;
 	j->prefix_len = 0;
-	int pending = sign(q, j, size);
-	j->eightbit = 0;
-	while (off < size && !j->eightbit) {
-		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
-		if (store_raw_read(q->raw, buf, n, off) < 0) {
-			smtpc_status_set(st, 0, "4.3.0", "message %lld unreadable",
-					 (long long)j->message_id);
-			store_raw_close(q->raw);
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)buf[i] >= 0x80) {
-				j->eightbit = 1;
-				break;
-			}
-		off += n;
+	rc = store_raw_open(q->raw, j->message_id, &size);
+	n = size < HEADER_MAX ? size : HEADER_MAX;
+	if (rc != 0 || !(h = malloc(n + 1)) || store_raw_read(q->raw, h, n, 0) < 0)
+		goto unreadable;
+	h[n] = '\0';
+	j->eightbit = has_8bit_n(h, n);
+	k = sign_begin(q, j, h, &hlen, &pem);
+	if (k && hlen + 2 < n)
+		dkim_body(k, h + hlen + 2, n - hlen - 2);
+	for (off = n; off < size && (k || !j->eightbit);) {
+		size_t c = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		if (store_raw_read(q->raw, buf, c, off) < 0)
+			goto unreadable;
+		if (k)
+			dkim_body(k, buf, c);
+		if (!j->eightbit)
+			j->eightbit = has_8bit_n(buf, c);
+		off += c;
 	}
 	store_raw_close(q->raw);
+	if (k)
+		pending = sign_finish(q, j, k, h, hlen, pem);
+	else if (pem) {
+		explicit_bzero(pem, strlen(pem));
+		free(pem);
+	}
+	pem = NULL;
+	dkim_free(k);
+	free(h);
 	j->raw_size = size;
 	j->msg.mail_from = j->mail_from;
 	j->msg.rcpts = j->addrs;
@@ -515,4 +531,15 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 	j->qp = NULL;
 	set_prefix(j);
 	return pending;
+unreadable:
+	smtpc_status_set(st, 0, "4.3.0", "message %lld unreadable: %s", (long long)j->message_id,
+			 store_errmsg(q->st));
+	store_raw_close(q->raw);
+	if (pem) {
+		explicit_bzero(pem, strlen(pem));
+		free(pem);
+	}
+	dkim_free(k);
+	free(h);
+	return -1;
 }

@@ -10,6 +10,7 @@
  * them all mime_tree.c (arena, unfolding, the tree walk).
  */
 #include "mime.h"
+#include "downgrade.h"
 #include "array.h"
 #include "mime_int.h"
 
@@ -385,6 +386,12 @@ int mime_parse(const char *data, size_t len, const struct mime_limits *lim, stru
 	if (rc < 0) {
 		mime_free(m);
 		return -1;
+	}
+	m->flags |= MIME_F_HEADER_CHECKED;
+	{
+		size_t hs = mime_header_size(m);
+		if (downgrade_needed(data, hs <= len ? hs : len))
+			m->flags |= MIME_F_UTF8_HEADER;
 	}
 	*out = m;
 	return 0;

@@ -31,6 +31,13 @@ enum mime_flags {
 	MIME_F_NO_END_BOUNDARY = 16, /* a multipart's close-delimiter is missing */
 	MIME_F_BAD_ENCODING = 32,    /* invalid base64/QP/encoded-word seen */
 	MIME_F_NUL = 64,	     /* NUL bytes in the message */
+	/* the top-level header has 8-bit bytes, all of it valid UTF-8 (RFC
+	 * 6532): IMAP clients without UTF8=ACCEPT get it downgraded (RFC 6855
+	 * 5, lib/mail/downgrade.h) */
+	MIME_F_UTF8_HEADER = 128,
+	/* set by every parse since MIME_F_UTF8_HEADER exists: a stored row
+	 * without it was parsed before, and its header must be looked at */
+	MIME_F_HEADER_CHECKED = 256,
 };
 
 struct mime_msg;

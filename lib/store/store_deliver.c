@@ -259,13 +259,19 @@ static int index_insert(struct store *st, int64_t id, const struct parsed *p)
 	return store_step_done(st, s, "header index insert");
 }
 
-/* Inserts the message row and its index row.  Call inside a transaction. */
+/* Inserts the message row, and its index row when it goes into a mailbox
+ * (n_users > 0).  A message only queued for remote recipients is in no
+ * mailbox, so no search ever reads its index row: writing it cost
+ * loft-smtpd a trigram index of the whole text, and loft-queue, once the
+ * message was sent, the same text read and tokenized again to delete it
+ * (FTS5 deletes by content) -- a tenth of loft-queue's CPU per message.
+ * Call inside a transaction. */
 static int message_insert(struct store *st, const char *data, size_t len, int64_t internaldate,
-			  const struct parsed *p, int64_t *id)
+			  const struct parsed *p, size_t n_users, int64_t *id)
 {
 	if (message_row_insert(st, data, len, internaldate, p, id) < 0)
 		return -1;
-	return index_insert(st, *id, p);
+	return n_users > 0 ? index_insert(st, *id, p) : 0;
 }
 
 /* --- delivery ----------------------------------------------------------- */
@@ -347,7 +353,7 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 		parsed_free(&p);
 		return -1;
 	}
-	if (message_insert(st, data ? data : "", len, now, &p, &mid) < 0 ||
+	if (message_insert(st, data ? data : "", len, now, &p, n_users, &mid) < 0 ||
 	    deliver_targets(st, mid, mail_from, user_ids, n_users, remote_rcpts, n_remote, now) < 0)
 		goto fail;
 	parsed_free(&p);
@@ -452,6 +458,8 @@ int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
 		struct parsed tx;
 		int rc;
 
+		if (d[i].n_users == 0) /* see message_insert */
+			continue;
 		if (d[i].parsed) {
 			rc = index_insert(st, d[i].message_id, &d[i].parsed->p);
 		} else {

@@ -15,8 +15,10 @@
 /* --- delivery ----------------------------------------------------------- */
 
 /* Stores one message in one transaction: the raw bytes once, its parsed
- * structure and search text, an INBOX entry for each distinct local user,
- * and an outbound queue row per remote recipient.  Returns 0 once durably
+ * structure and search text (only when a local user gets it: a message
+ * only queued for remote recipients is in no mailbox, so nothing searches
+ * it), an INBOX entry for each distinct local user, and an outbound queue
+ * row per remote recipient.  Returns 0 once durably
  * committed with *message_id_out set (may be NULL), or -1 (nothing kept).
  * At least one recipient is required; a user id that does not exist is an
  * error.  mail_from may be "" (null reverse-path). */

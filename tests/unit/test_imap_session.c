@@ -146,8 +146,20 @@ static const struct script scripts[] = {
      "f SELECT \"\xc3\xa9t\xc3\xa9\"\r\ng SEARCH SUBJECT \"\xc3\xa9t\xc3\xa9 c\"\r\n"
      "h SEARCH CHARSET UTF-8 ALL\r\ni APPEND INBOX UTF8 ({1+}\r\nx)\r\n"
      "j SELECT \"\xc3(\"\r\nk DELETE \"\xc3\xa9t\xc3\xa9\"\r\nl LOGOUT\r\n",
-     "a OK b BAD c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
-     "* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
+     "a OK b NO c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
+     "b NO [CANNOT]|* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
+    {"RFC 6855 5: a UTF-8 header downgraded without UTF8=ACCEPT",
+     "a LOGIN u@example.org password-123\r\nb CREATE Dg\r\n"
+     "c APPEND Dg {45+}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+     "e\r\nFrom: x@example.org\r\n\r\nhi\r\n\r\n"
+     "d EXAMINE Dg\r\ne FETCH 1 (ENVELOPE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+     "f ENABLE UTF8=ACCEPT\r\ng FETCH 1 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+     "h UNSELECT\r\ni DELETE Dg\r\nj LOGOUT\r\n",
+     "a OK b OK c OK d OK e OK f OK g OK h OK i OK j OK",
+     "\"=?UTF-8?B?R3LDvMOfZQ==?=\"|RFC822.SIZE 62 |{37}\r\nSubject: "
+     "=?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"
+     "|RFC822.SIZE 45 |{20}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+     "e\r\n"},
     {"literals over the limits: [TOOBIG]", "a LOGIN {4097}\r\nb NOOP\r\nc LOGIN {4097+}\r\n",
      "a BAD b OK c BAD",
      "a BAD [TOOBIG] literal too large|* BYE literal too large\r\nc BAD [TOOBIG]"},

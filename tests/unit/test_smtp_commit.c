@@ -2,6 +2,7 @@
  * store_deliver_many / store_parse (lib/store/store_deliver.c) on a real store: a
  * batch lands whole, is searchable at once, and a bad member keeps nothing
  * of the batch. */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,26 @@ static uint32_t inbox_count(struct store *st, int64_t user)
 	if (store_mailbox_get(st, user, "INBOX", &mb) < 0)
 		return 9999;
 	return mb.messages;
+}
+
+/* Search index rows (fts and fts_hdr) of message mid, read through a
+ * connection of its own. */
+static int index_rows(const char *path, int64_t mid)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT (SELECT count(*) FROM fts WHERE rowid = ?1)"
+			       " + (SELECT count(*) FROM fts_hdr WHERE rowid = ?1)",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 1, mid) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
 }
 
 int main(void)
@@ -73,6 +94,9 @@ int main(void)
 	ok(d[0].message_id > 0 && d[1].message_id > d[0].message_id &&
 	       d[2].message_id > d[1].message_id,
 	   "every message id set, distinct");
+	is_int(index_rows(path, d[1].message_id), 2, "a message in a mailbox has index rows");
+	is_int(index_rows(path, d[2].message_id), 0,
+	       "a message only queued for a remote recipient has none (no mailbox holds it)");
 	is_int(inbox_count(st, alice), 1, "alice has hers");
 	is_int(inbox_count(st, bob), 1, "bob has his");
 	{

@@ -271,6 +271,40 @@ static void test_mailboxes(struct store *a, struct store *b, int64_t bob)
 	is_int(store_mailbox_create(a, bob, "a//b", NULL), -1, "empty level refused");
 	is_int(store_mailbox_create(a, bob, "", NULL), -1, "empty name refused");
 	is_int(store_mailbox_create(a, bob, "Caf\xc3\xa9", NULL), 0, "UTF-8 name");
+	/* names are NFC (RFC 9051 5.1): e + U+0301 is the same mailbox */
+	is_int(store_mailbox_create(a, bob, "Cafe\xcc\x81", NULL), STORE_EXISTS,
+	       "decomposed name is the precomposed mailbox");
+	is_int(store_mailbox_get(b, bob, "Cafe\xcc\x81", &mb), 0, "found by its decomposed name");
+	is_s(mb.name, "Caf\xc3\xa9", "stored and listed in NFC");
+	{
+		/* a name stored before normalisation is brought to NFC once;
+		 * one whose NFC name is taken keeps its name */
+		sqlite3 *db;
+		int64_t bid = -1;
+		ok(sqlite3_open(dbpath, &db) == SQLITE_OK, "open the file directly");
+		sqlite3_busy_timeout(db, 5000);
+		is_int(
+		    sqlite3_exec(db,
+				 "INSERT INTO mailboxes(user_id, name, uidvalidity)"
+				 " SELECT user_id, 'Ku' || char(0x308) || 'che', 1 FROM mailboxes"
+				 " WHERE name = 'Projects';"
+				 "INSERT INTO mailboxes(user_id, name, uidvalidity)"
+				 " SELECT user_id, 'Caf' || 'e' || char(0x301), 2 FROM mailboxes"
+				 " WHERE name = 'Projects';",
+				 NULL, NULL, NULL),
+		    SQLITE_OK, "old-style decomposed names stored");
+		sqlite3_close(db);
+		is_int(store_mailbox_nfc_names(a), 1, "one name renamed to NFC");
+		is_int(store_mailbox_get(b, bob,
+					 "K\xc3\xbc"
+					 "che",
+					 &mb),
+		       0, "found by NFC name");
+		bid = sql_int(
+		    "SELECT count(*) FROM mailboxes WHERE name = 'Caf' || 'e' || char(0x301)");
+		is_int(bid, 1, "the one whose NFC name is taken stays");
+		is_int(store_mailbox_nfc_names(a), 0, "nothing more to do");
+	}
 	is_int(store_mailbox_get(b, bob, "Projects", &mb), 0, "get new");
 	is_int(mb.id, id, "id matches");
 	is_int(mb.subscribed, 0, "not subscribed by create");
@@ -420,6 +454,18 @@ static void test_aliases(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(store_resolve_rcpt(b, "team@loft.test", &r), 0, "gone");
 }
 
+/* Search index rows (fts and fts_hdr) of message mid. */
+static int64_t index_rows(int64_t mid)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT (SELECT count(*) FROM fts WHERE rowid = %lld)"
+		 " + (SELECT count(*) FROM fts_hdr WHERE rowid = %lld)",
+		 (long long)mid, (long long)mid);
+	return sql_int(sql);
+}
+
 static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t carol)
 {
 	int64_t users[4] = {bob, carol, bob, carol};
@@ -440,6 +486,7 @@ static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(sql_int("SELECT count(*) FROM messages"), 1, "raw bytes stored once");
 	is_int(sql_int("SELECT count(*) FROM entries"), 2, "one entry per distinct user");
 	is_int(sql_int("SELECT count(*) FROM queue"), 2, "one queue row per remote");
+	is_int(index_rows(mid), 2, "in a mailbox: search index rows");
 	is_int(store_mailbox_get(b, bob, "INBOX", &mb), 0, "INBOX");
 	is_int(mb.messages, 1, "bob has 1");
 	is_int(mb.unseen, 1, "unseen");
@@ -871,6 +918,7 @@ static void test_queue(struct store *a, struct store *b)
 
 	is_int(store_deliver(a, msg2, strlen(msg2), "bob@loft.test", NULL, 0, r, 1, &mid), 0,
 	       "remote-only delivery");
+	is_int(index_rows(mid), 0, "remote-only: no search index rows (no mailbox holds it)");
 	memset(&q, 0, sizeof(q));
 	is_int(store_queue_list(b, queue_collect, &q), 3, "queue list");
 	ok(strcmp(q.rcpt[0], "x@remote.example") == 0 && strcmp(q.status[0], "queued") == 0,
