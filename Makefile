@@ -184,7 +184,8 @@ static:
 	@$(MAKE) --no-print-directory BUILD=$(STATIC_BUILD) STATIC=1 \
 		CFLAGS="$(CFLAGS) -ffunction-sections -fdata-sections" \
 		$(STATIC_BUILD)/loft $(addprefix $(STATIC_BUILD)/,$(PROGS))
-# The link order profiled again (as root, Linux 6.7+ and lld, about 30 s),
+# The link order profiled again (as root, Linux 6.7+ and lld, about 30 s;
+# dnsmasq and Postfix's smtp-sink play loft-queue's remote MX),
 # after a change that moves much code between roles; board/static.order is
 # kept in git.  The profile runs a link of the same objects with every
 # section on pages of its own (board/static-profile.ld, $(STATIC_BUILD)/prof).

@@ -13,6 +13,8 @@
 #include "form.h"
 #include "store_admin.h"
 
+#include "dnsrecs.h" /* DNSREC_MAX: the records shown and checked */
+
 struct daemon;
 struct evloop;
 struct store;
@@ -22,7 +24,6 @@ struct MHD_Connection;
 
 #define ADMIN_PAGE_MAX	  (4u << 20) /* one rendered page */
 #define ADMIN_MAX_HEADERS 8
-#define DNSREC_MAX	  16 /* DNS records shown and checked */
 
 struct admin {
 	struct daemon *d;

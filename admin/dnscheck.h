@@ -7,28 +7,7 @@
  */
 #include "admin.h"
 
-enum dnsrec_check {
-	DNSREC_NONE,	   /* not checked */
-	DNSREC_MX,	   /* an MX record naming want */
-	DNSREC_ADDR,	   /* the name has an address */
-	DNSREC_TXT_PREFIX, /* a TXT record starting with want */
-	DNSREC_TXT_KEY,	   /* a TXT record with p= our DKIM key */
-	DNSREC_SRV,	   /* an SRV record whose "port target" is want */
-};
-
-struct dnsrec {
-	char type[8], name[400];
-	char *value;
-	const char *why;
-	enum dnsrec_check check;
-	char want[256];
-};
-
-struct dnsrecs {
-	size_t n;
-	struct dnsrec r[DNSREC_MAX];
-	char *dkim_pub;
-};
+/* The records themselves are lib/service/dnsrecs (shared with loftctl dns). */
 
 /* Fills d (free with admin_dns_free).  Returns 0, or -1 when no domain
  * is set yet. */

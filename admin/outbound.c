@@ -25,19 +25,6 @@ static const struct relay_preset *preset_find(const char *id)
 	return id ? relay_preset_find(id) : NULL;
 }
 
-const char *admin_spf_include(struct admin *a)
-{
-	char host[256];
-	const struct relay_preset *p;
-
-	/* by the host in use, so a relay typed in by hand still gets its
-	 * provider's include when it is a known one */
-	if (store_setting_get(a->st, "smarthost.host", host, sizeof(host)) != 0)
-		return "";
-	p = relay_preset_by_host(host);
-	return p ? p->spf : "";
-}
-
 static void get(struct admin *a, const char *key, char *buf, size_t n, const char *def)
 {
 	if (store_setting_get(a->st, key, buf, n) != 0)

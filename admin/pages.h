@@ -75,7 +75,6 @@ void admin_procs_table(struct admin *a, struct resp *r);
 void admin_events_table(struct admin *a, struct resp *r, int limit);
 /* The relay preset in use (setting smarthost.preset) and its SPF include
  * ("" when none is known). */
-const char *admin_spf_include(struct admin *a);
 /* Writes the SHA-256 fingerprint of the HTTPS certificate ("AB:CD:..."),
  * or "" when there is none. */
 void admin_cert_fingerprint(struct admin *a, char *out, size_t n);

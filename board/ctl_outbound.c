@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dkim.h"
 #include "dns.h"
+#include "dnsrecs.h"
 #include "evloop.h"
 #include "loftctl.h"
 #include "relay_presets.h"
@@ -345,85 +346,90 @@ static int cmd_smarthost(int argc, char **argv)
 
 /* --- dns DOMAIN ----------------------------------------------------------- */
 
+/* The host the records name: the wizard's mail.hostname (what the web
+ * admin shows too), else loft.conf's hostname, else mail.DOMAIN. */
+static void dns_host(struct config *cfg, struct store *st, const char *dom, char *out, size_t n)
+{
+	const char *hn = config_get(cfg, "hostname", NULL);
+
+	if (store_setting_get(st, "mail.hostname", out, n) == 0 && out[0])
+		return;
+	if (hn && hn[0])
+		snprintf(out, n, "%s", hn);
+	else
+		snprintf(out, n, "mail.%s", dom);
+}
+
+/* One record in zone-file syntax; a TXT string holds at most 255 bytes,
+ * so a long value (the DKIM key) goes in pieces. */
+static void zone_line(const struct dnsrec *x)
+{
+	size_t l = strlen(x->value);
+
+	if (x->placeholder) {
+		printf("; %s.\t%s\t<%s>   (and AAAA for IPv6)\n", x->name, x->type, x->value);
+		return;
+	}
+	if (strcmp(x->type, "TXT") != 0) {
+		printf("%s.\t%s%s\t%s\n", x->name, strchr(x->name, '_') ? "" : "\t", x->type,
+		       x->value);
+		return;
+	}
+	if (l <= 200) {
+		printf("%s.\t%s%s\t\"%s\"\n", x->name, strchr(x->name, '_') ? "" : "\t", x->type,
+		       x->value);
+		return;
+	}
+	printf("%s.\t%s\t(", x->name, x->type);
+	for (size_t i = 0; i < l; i += 200)
+		printf("\n\t\"%.*s\"", (int)(l - i < 200 ? l - i : 200), x->value + i);
+	printf(" )\n");
+}
+
 static int cmd_dns(int argc, char **argv)
 {
 	struct store *st;
 	struct config *cfg = config_new();
-	char path[4200], err[512], sel[64], shost[256] = "", *pem = NULL, *pub = NULL;
-	const char *dom = argv[0], *host;
-	int made = 0, rc;
+	struct dnsrecs d;
+	char path[4200], err[512], host[256];
+	const char *dom = argv[0];
 
 	(void)argc;
 	snprintf(path, sizeof(path), "%s/loft.conf", ctl_datadir());
 	if (access(path, F_OK) == 0 && config_load(cfg, path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "loftctl: %s\n", err);
+		config_free(cfg);
 		return 1;
 	}
-	host = config_get(cfg, "hostname", NULL);
 	st = ctl_open_store();
 	if (store_domain_is_local(st, dom) != 1) {
 		fprintf(stderr, "loftctl: %s is not a local domain (loftctl domain add %s)\n", dom,
 			dom);
 		store_close(st);
+		config_free(cfg);
 		return 1;
 	}
-	if (!host)
-		host = "mail.example.invalid";
-	rc = store_dkim_ensure(st, dom, &made);
-	if (rc == 0)
-		rc = store_dkim_get(st, dom, sel, sizeof(sel), &pem);
-	if (rc != 0 || dkim_pubkey(pem, &pub, err, sizeof(err)) < 0) {
-		fprintf(stderr, "loftctl: DKIM key of %s: %s\n", dom, rc ? store_errmsg(st) : err);
-		free(pem);
+	dns_host(cfg, st, dom, host, sizeof(host));
+	dnsrecs_compute(st, dom, host, &d);
+	if (!d.dkim_pub) {
+		fprintf(stderr, "loftctl: DKIM key of %s: %s\n", dom, d.dkim_err);
+		dnsrecs_free(&d);
 		store_close(st);
+		config_free(cfg);
 		return 1;
 	}
-	store_setting_get(st, "smarthost.host", shost, sizeof(shost));
-	const struct relay_preset *pre = shost[0] ? relay_preset_by_host(shost) : NULL;
-	char addr[64] = "";
-	/* loft-netwatch's public address, when it has found one */
-	store_setting_get(st, "netwatch.public_v4", addr, sizeof(addr));
 	printf("; DNS records to publish for %s (zone file syntax)%s\n", dom,
-	       made ? "; a new DKIM key was made" : "");
-	/* an inbound gateway (ISP blocks port 25 in) holds the public MX and
-	 * forwards to this box's smtpd.gateway_port */
-	char gwmx[256] = "";
-	store_setting_get(st, "inbound.gateway_mx", gwmx, sizeof(gwmx));
-	printf("%s.\t\tMX\t10 %s.%s\n", dom, gwmx[0] ? gwmx : host,
-	       gwmx[0] ? "\t; the inbound gateway (inbound.gateway_mx)" : "");
-	if (addr[0])
-		printf("%s.\t\tA\t%s\n", host, addr);
-	else
-		printf("; %s.\tA\t<your public IPv4 address>   (and AAAA for IPv6)\n", host);
-	/* SPF names who sends.  With a gateway the MX is the gateway, which
-	 * only receives: "mx" would allow it and not this box, so the box is
-	 * named by its host name (a:, which follows the dynamic-DNS updates
-	 * where an ip4: would go stale), with the relay's include as always */
-	if (gwmx[0])
-		printf("%s.\t\tTXT\t\"v=spf1 a:%s%s%s ~all\"\n", dom, host, pre ? " " : "",
-		       pre ? pre->spf : "");
-	else
-		printf("%s.\t\tTXT\t\"v=spf1 mx%s%s ~all\"\n", dom, pre ? " " : "",
-		       pre ? pre->spf : "");
-	if (shost[0] && !pre)
-		printf("; the smarthost %s is not a known preset: add the SPF include its "
-		       "provider documents\n",
-		       shost);
-	/* a TXT string holds at most 255 bytes: the key goes in pieces */
-	printf("%s._domainkey.%s.\tTXT\t(\"v=DKIM1; k=rsa; \"", sel, dom);
-	size_t pl = strlen(pub);
-	for (size_t i = 0; i < pl; i += 200)
-		printf("\n\t\"%s%.*s\"", i == 0 ? "p=" : "", (int)(pl - i < 200 ? pl - i : 200),
-		       pub + i);
-	printf(" )\n");
-	printf("_dmarc.%s.\tTXT\t\"v=DMARC1; p=none; rua=mailto:postmaster@%s\"\n", dom, dom);
-	printf("_submission._tcp.%s.\tSRV\t0 1 587 %s.\n", dom, host);
-	printf("_submissions._tcp.%s.\tSRV\t0 1 465 %s.\n", dom, host);
-	printf("_imap._tcp.%s.\tSRV\t0 1 143 %s.\n", dom, host);
-	printf("_imaps._tcp.%s.\tSRV\t0 1 993 %s.\n", dom, host);
-	printf("_pop3s._tcp.%s.\tSRV\t0 1 995 %s.\n", dom, host);
-	free(pem);
-	free(pub);
+	       d.dkim_made ? "; a new DKIM key was made" : "");
+	for (size_t i = 0; i < d.n; i++) {
+		zone_line(&d.r[i]);
+		if (strcmp(d.r[i].type, "MX") == 0 && strcmp(d.r[i].want, host) != 0)
+			printf("; the MX is the inbound gateway (inbound.gateway_mx)\n");
+		if (strncmp(d.r[i].value, "v=spf1", 6) == 0 && d.relay_unknown[0])
+			printf("; the smarthost %s is not a known preset: add the SPF include its "
+			       "provider documents\n",
+			       d.relay_unknown);
+	}
+	dnsrecs_free(&d);
 	store_close(st);
 	config_free(cfg);
 	return 0;

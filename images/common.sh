@@ -3,11 +3,20 @@
 # Debian's sources from this machine's apt (the only mirror it reaches),
 # never a third-party repository that the host may also list.
 debian_sources() {
-	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-		echo /etc/apt/sources.list.d/debian.sources
-	else
-		echo /etc/apt/sources.list
-	fi
+	# Debian 12's installer writes sources.list, its cloud images
+	# sources.list.d/debian.sources, mmdebstrap sources.list.d/0000*.sources:
+	# the first file that lists bookworm from a Debian mirror
+	for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		if grep -v '^[[:space:]]*#' "$f" | grep -q 'bookworm' &&
+			grep -v '^[[:space:]]*#' "$f" | grep -q '/debian'; then
+			echo "$f"
+			return 0
+		fi
+	done
+	echo "image: no Debian bookworm source in /etc/apt (sources.list or sources.list.d)" >&2
+	echo /etc/apt/sources.list
 }
 
 # arm64 programs run under qemu-user-static through binfmt_misc; a

@@ -240,6 +240,12 @@ int imap_cmd_copy(struct session *s, const struct imap_cmd *c, const struct imap
  * Returns 0 or -1. */
 int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char *out,
 			size_t outlen);
+/* 1 when the client spelled the mailbox a differently from the name
+ * imap_mbox_from_wire made of it (name): NFC composed it, or a trailing
+ * delimiter went (not INBOX's case); given then holds the client's
+ * spelling in UTF-8 (for OLDNAME).  Else 0. */
+int imap_mbox_given(const struct session *s, const struct imap_arg *a, const char *name,
+		    char *given, size_t len);
 /* Appends the wire form of a stored (UTF-8) mailbox name as an astring:
  * mUTF-7, or with s->utf8 the UTF-8 itself as a quoted string. */
 void imap_mbox_to_wire(const struct session *s, struct buf *out, const char *name);

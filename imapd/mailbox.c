@@ -19,8 +19,34 @@
 #include "store_deliver.h"
 #include "store_mailbox.h"
 #include "strnum.h"
+#include "utf8.h"
 
 /* --- names ---------------------------------------------------------------- */
+
+/* Puts the UTF-8 name in b into Normalization Form C (RFC 9051 5.1 and
+ * RFC 5198: a name typed with a decomposed "u" + U+0308 and one with the
+ * precomposed U+00FC are one mailbox).  Names are stored in NFC, so every
+ * name a client sends is normalised before it is looked up.  Returns 0,
+ * or -1 when b is not UTF-8 or the result does not fit. */
+static int mbox_nfc(struct buf *b)
+{
+	struct buf n;
+	int r = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		if ((unsigned char)b->data[i] >= 0x80) {
+			buf_init(&n, STORE_MBOX_MAX);
+			r = utf8_nfc(b->data, b->len, &n);
+			if (r == 0) {
+				buf_reset(b);
+				r = buf_append(b, n.data, n.len) < 0 ? -1 : 0;
+			}
+			buf_free(&n);
+			break;
+		}
+	}
+	return r;
+}
 
 int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char *out, size_t outlen)
 {
@@ -37,7 +63,7 @@ int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char 
 	/* IMAP4rev2 and UTF8=ACCEPT name mailboxes in UTF-8: "&" is itself
 	 * then (RFC 9051 5.1, RFC 6855 3) */
 	if ((s->utf8 ? buf_append(&b, a->str, a->len) : mutf7_decode(a->str, a->len, &b)) == 0 &&
-	    b.len < outlen && mutf7_name_valid(b.data, b.len)) {
+	    mbox_nfc(&b) == 0 && b.len < outlen && mutf7_name_valid(b.data, b.len)) {
 		/* a trailing delimiter names the same mailbox (RFC 3501 6.3.3) */
 		while (b.len > 1 && b.data[b.len - 1] == STORE_MBOX_SEP)
 			b.data[--b.len] = '\0';
@@ -46,6 +72,28 @@ int imap_mbox_from_wire(const struct session *s, const struct imap_arg *a, char 
 		    (out[5] == '\0' || out[5] == STORE_MBOX_SEP))
 			memcpy(out, "INBOX", 5);
 		r = 0;
+	}
+	buf_free(&b);
+	return r;
+}
+
+int imap_mbox_given(const struct session *s, const struct imap_arg *a, const char *name,
+		    char *given, size_t len)
+{
+	struct buf b;
+	int r = 0;
+
+	if (!imap_arg_astring(a))
+		return 0;
+	buf_init(&b, STORE_MBOX_MAX * 2);
+	if ((s->utf8 ? buf_append(&b, a->str, a->len) : mutf7_decode(a->str, a->len, &b)) == 0 &&
+	    b.len > 0 && b.len < len) {
+		memcpy(given, b.data, b.len + 1);
+		/* INBOX in another case is INBOX, not a new spelling */
+		if (strncasecmp(given, "INBOX", 5) == 0 &&
+		    (given[5] == '\0' || given[5] == STORE_MBOX_SEP))
+			memcpy(b.data, "INBOX", 5);
+		r = strcmp(b.data, name) != 0;
 	}
 	buf_free(&b);
 	return r;
@@ -84,8 +132,11 @@ static int select_list_cb(void *arg, const struct store_mailbox_info *mi)
 }
 
 /* IMAP4rev2's SELECT names the mailbox in a LIST response with its
- * attributes (RFC 9051 6.3.2). */
-static void select_list(struct session *s, const char *name)
+ * attributes (RFC 9051 6.3.2); CREATE and RENAME do when the name was
+ * normalised.  given: the name as the client spelled it when the server
+ * changed it (NFC, a trailing delimiter), sent as OLDNAME (RFC 9051
+ * 6.3.4, 7.3.1; Dovecot does the same for a name NFC changed), else NULL. */
+static void select_list(struct session *s, const char *name, const char *given)
 {
 	struct select_list_ctx x = {.name = name};
 	struct buf out;
@@ -94,6 +145,11 @@ static void select_list(struct session *s, const char *name)
 	buf_init(&out, 64 * 1024);
 	buf_printf(&out, "* LIST (%s) \"/\" ", x.attrs);
 	imap_mbox_to_wire(s, &out, name);
+	if (given) {
+		buf_puts(&out, " (\"OLDNAME\" (");
+		imap_mbox_to_wire(s, &out, given);
+		buf_puts(&out, "))");
+	}
 	buf_puts(&out, "\r\n");
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
@@ -184,8 +240,11 @@ int imap_cmd_select(struct session *s, const struct imap_cmd *c, int examine)
 	if (s->rev2) {
 		/* RFC 9051 6.3.2: EXISTS and a LIST of the mailbox; RECENT and
 		 * UNSEEN are gone */
+		char given[STORE_MBOX_MAX * 2 + 1];
 		imap_printf(s, "* %zu EXISTS\r\n", s->nmsgs);
-		select_list(s, mb.name);
+		select_list(s, mb.name,
+			    imap_mbox_given(s, c->args, mb.name, given, sizeof(given)) ? given
+										       : NULL);
 	} else {
 		imap_printf(s, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nmsgs, recent);
 		if (first_unseen)
@@ -240,6 +299,9 @@ int imap_cmd_create(struct session *s, const struct imap_cmd *c)
 	if (r < 0)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(s->srv->st)), 0;
 	struct store_mailbox mb;
+	char given[STORE_MBOX_MAX * 2 + 1];
+	if (s->rev2 && imap_mbox_given(s, c->args, name, given, sizeof(given)))
+		select_list(s, name, given); /* the name was normalised */
 	if (store_mailbox_get(s->srv->st, s->user_id, name, &mb) == 0) {
 		/* OBJECTID (RFC 8474 4.1) */
 		char id[64];
@@ -335,6 +397,9 @@ int imap_cmd_rename(struct session *s, const struct imap_cmd *c)
 		return imap_tagged(s, c->tag, "NO", "[CANNOT] %s", store_errmsg(st)), 0;
 	if (s->state == ST_SELECTED && strcmp(s->mbox_name, from) == 0)
 		snprintf(s->mbox_name, sizeof(s->mbox_name), "%s", to);
+	char given[STORE_MBOX_MAX * 2 + 1];
+	if (s->rev2 && imap_mbox_given(s, c->args->next, to, given, sizeof(given)))
+		select_list(s, to, given); /* the new name was normalised */
 	imap_tagged(s, c->tag, "OK", "RENAME completed");
 	return 0;
 }
@@ -708,8 +773,9 @@ int imap_cmd_list(struct session *s, const struct imap_cmd *c, int lsub)
 			buf_init(&pb, sizeof(pattern) - 1);
 			if (strcasecmp(both, "INBOX") == 0)
 				buf_puts(&pb, "INBOX");
-			else if (s->utf8 ? buf_puts(&pb, both) < 0
-					 : mutf7_decode(both, strlen(both), &pb) < 0) {
+			else if ((s->utf8 ? buf_puts(&pb, both) < 0
+					  : mutf7_decode(both, strlen(both), &pb) < 0) ||
+				 mbox_nfc(&pb) < 0) {
 				buf_free(&pb);
 				continue;
 			}

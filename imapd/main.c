@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pop3/pop3.h"
 #include "store.h"
+#include "store_mailbox.h"
 #include "store_deliver.h"
 #include "tls.h"
 
@@ -146,6 +147,12 @@ int main(int argc, char **argv)
 	srv.cache_kib = (unsigned)conf_u64(cfg, "imapd.cache_kib", IMAPD_CACHE_KIB, 1u << 20);
 	if (store_set_cache_kib(srv.st, srv.cache_kib) < 0)
 		fatal("cannot set the page cache: %s", store_errmsg(srv.st));
+	/* names are looked up in NFC: bring older names to it (RFC 9051 5.1) */
+	int nfc = store_mailbox_nfc_names(srv.st);
+	if (nfc < 0)
+		log_warn(NULL, "event=mailbox-nfc-failed error=\"%s\"", store_errmsg(srv.st));
+	else if (nfc > 0)
+		log_info(NULL, "event=mailbox-nfc renamed=%d", nfc);
 	srv.tls = daemon_tls_server(d);
 	/* yescrypt checks run on worker threads so a login never stalls the
 	 * other sessions of this process */

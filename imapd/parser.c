@@ -66,8 +66,7 @@ struct imap_parser {
 	int have_tag, append_like, uid_prefix;
 	uint64_t litlen, litleft;
 	int litdigits, litsync, lit8;
-	int utf8;	/* UTF-8 in quoted strings (IMAP4rev2, UTF8=ACCEPT) */
-	int login_like; /* LOGIN: 8-bit quoted strings as ever (passwords) */
+	int login_like; /* LOGIN: any 8-bit quoted strings (passwords) */
 	const char *err;
 	char errtag[TAG_MAX + 1];
 	int errtag_set;
@@ -190,11 +189,6 @@ int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limit
 	reset(p);
 	p->text.max = nl.max_total + TAG_MAX + NAME_MAX_ + 16;
 	return 0;
-}
-
-void imap_parser_set_utf8(struct imap_parser *p, int on)
-{
-	p->utf8 = on != 0;
 }
 
 void imap_parser_release(struct imap_parser *p)
@@ -635,10 +629,15 @@ int imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t
 			if (c == '"') {
 				uint32_t t = cur_token(p);
 				/* only whole, shortest-form UTF-8 (RFC 9051
-				 * QUOTED-CHAR, RFC 3629) */
-				if (p->utf8 && !p->login_like &&
-				    !utf8_valid(p->text.data + p->nodes[t].off,
-						p->text.len - p->nodes[t].off)) {
+				 * QUOTED-CHAR, RFC 3629), with or without
+				 * ENABLE: RFC 3501 quoted strings are 7-bit,
+				 * but clients send UTF-8 quoted before ENABLE
+				 * (SEARCH CHARSET UTF-8 TEXT "\xc3\xbc") and
+				 * Dovecot takes it.  LOGIN is spared: clients
+				 * have long sent passwords in legacy charsets
+				 * quoted, and the check compares bytes */
+				if (!p->login_like && !utf8_valid(p->text.data + p->nodes[t].off,
+								  p->text.len - p->nodes[t].off)) {
 					fail(p, "invalid UTF-8 in quoted string");
 					break;
 				}
@@ -651,15 +650,6 @@ int imap_parser_feed(struct imap_parser *p, const char *data, size_t len, size_t
 					       : "unterminated quoted string");
 				if (c == '\n')
 					goto line_error;
-			} else if (c >= 0x80 && !p->utf8 && !p->login_like) {
-				/* RFC 3501 quoted strings are 7-bit; 8-bit text
-				 * goes in a literal until the client enables
-				 * UTF8=ACCEPT or IMAP4rev2 (RFC 6855 3).  LOGIN
-				 * is spared: clients have long sent passwords
-				 * with non-ASCII characters quoted, and the
-				 * password check compares bytes anyway */
-				fail(p, "8-bit text in a quoted string needs a literal or "
-					"ENABLE UTF8=ACCEPT");
 			} else {
 				put(p, (char)c);
 			}

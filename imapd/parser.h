@@ -10,7 +10,9 @@
  * Tokens: atoms (ASTRING-CHARs plus the IMAP specials a command may carry:
  * "\Seen", "1:*", "%"; an atom may hold one "[...]" section in which spaces,
  * parentheses and quotes are allowed, so "BODY.PEEK[HEADER.FIELDS (A B)]<0.10>"
- * is one atom), quoted strings (with \" and \\ escapes), literals {n},
+ * is one atom), quoted strings (with \" and \\ escapes; 8-bit text must be
+ * valid UTF-8 -- RFC 9051 QUOTED-CHAR -- whether or not the session enabled
+ * UTF8=ACCEPT, as Dovecot does; LOGIN's take any bytes), literals {n},
  * non-synchronising literals {n+} (LITERAL+, RFC 7888), literal8 ~{n}
  * (BINARY), and parenthesised lists.
  */
@@ -83,12 +85,6 @@ void imap_parser_free(struct imap_parser *p);
  * changed) while part of a command is buffered.  The last command is
  * dropped. */
 int imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim);
-/* Quoted strings: 7-bit only (RFC 3501; the default: an 8-bit byte
- * makes the command BAD), or with on UTF-8, which must be valid (RFC 9051
- * QUOTED-CHAR: a session that enabled IMAP4rev2 or UTF8=ACCEPT, RFC 6855
- * 3).  Literals and atoms are not affected, nor LOGIN (any 8-bit bytes,
- * as clients send passwords).  Takes effect at once. */
-void imap_parser_set_utf8(struct imap_parser *p, int on);
 /* Drops the last command once the caller is done with it (after
  * IMAP_P_DONE) and gives back storage a big command grew, so an APPEND of
  * 50 MB does not stay allocated while the session idles.  No-op while part

@@ -174,7 +174,6 @@ static void enable_rev2(struct session *s)
 {
 	s->rev2 = 1;
 	s->utf8 = 1;
-	imap_parser_set_utf8(s->p, 1);
 	for (size_t i = 0; i < s->nmsgs; i++)
 		s->msgs[i].flags &= ~VIEW_RECENT;
 	log_info(s->sid, "event=enable extension=IMAP4rev2");
@@ -208,7 +207,6 @@ static int cmd_enable(struct session *s, const struct imap_cmd *c)
 			/* RFC 6855 3: UTF-8 quoted strings and mailbox names,
 			 * APPEND UTF8; headers go out as stored (raw UTF-8) */
 			s->utf8accept = s->utf8 = 1;
-			imap_parser_set_utf8(s->p, 1);
 			log_info(s->sid, "event=enable extension=UTF8=ACCEPT");
 			buf_puts(&b, " UTF8=ACCEPT");
 		}

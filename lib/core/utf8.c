@@ -3,6 +3,8 @@
  */
 #include "utf8.h"
 
+#include <stdlib.h>
+
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t c;
@@ -151,4 +153,166 @@ int utf8_fold(const char *s, size_t n, struct buf *out)
 		i += k;
 	}
 	return 0;
+}
+
+/* --- Normalization Form C (UAX #15) ------------------------------------------ */
+
+#include "utf8_nfc_table.h"
+
+/* Hangul syllables (Unicode 3.12): S = SBASE + (L * VCOUNT + V) * TCOUNT + T */
+#define SBASE  0xAC00u
+#define LBASE  0x1100u
+#define VBASE  0x1161u
+#define TBASE  0x11A7u
+#define LCOUNT 19u
+#define VCOUNT 21u
+#define TCOUNT 28u
+#define SCOUNT (LCOUNT * VCOUNT * TCOUNT)
+
+/* Index of cp in a table sorted by its first column, or -1. */
+static long nfc_find(const uint32_t (*t)[3], size_t n, uint32_t cp)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t[mid][0] < cp)
+			lo = mid + 1;
+		else if (t[mid][0] > cp)
+			hi = mid;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+static unsigned nfc_ccc(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(nfc_ccc_table) / sizeof(nfc_ccc_table[0]);
+
+	if (cp < 0x300)
+		return 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (nfc_ccc_table[mid][1] < cp)
+			lo = mid + 1;
+		else if (nfc_ccc_table[mid][0] > cp)
+			hi = mid;
+		else
+			return nfc_ccc_table[mid][2];
+	}
+	return 0;
+}
+
+/* The primary composite of a and b, or 0. */
+static uint32_t nfc_compose(uint32_t a, uint32_t b)
+{
+	size_t lo = 0, hi = sizeof(nfc_comp_table) / sizeof(nfc_comp_table[0]);
+
+	if (a - LBASE < LCOUNT && b - VBASE < VCOUNT)
+		return SBASE + ((a - LBASE) * VCOUNT + (b - VBASE)) * TCOUNT;
+	if (a - SBASE < SCOUNT && (a - SBASE) % TCOUNT == 0 && b - TBASE - 1 < TCOUNT - 1)
+		return a + (b - TBASE);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (nfc_comp_table[mid][0] < a ||
+		    (nfc_comp_table[mid][0] == a && nfc_comp_table[mid][1] < b))
+			lo = mid + 1;
+		else if (nfc_comp_table[mid][0] > a || nfc_comp_table[mid][1] > b)
+			hi = mid;
+		else
+			return nfc_comp_table[mid][2];
+	}
+	return 0;
+}
+
+/* Writes the full canonical decomposition of cp to v (at most 4 code
+ * points: the longest in Unicode 14 is 4, Hangul's 3) and returns how
+ * many. */
+static size_t nfc_decompose(uint32_t cp, uint32_t *v)
+{
+	long k;
+
+	if (cp - SBASE < SCOUNT) {
+		uint32_t s = cp - SBASE, t = s % TCOUNT;
+		v[0] = LBASE + s / (VCOUNT * TCOUNT);
+		v[1] = VBASE + (s % (VCOUNT * TCOUNT)) / TCOUNT;
+		if (!t)
+			return 2;
+		v[2] = TBASE + t;
+		return 3;
+	}
+	k = cp < 0xC0 ? -1
+		      : nfc_find(nfc_decomp_table,
+				 sizeof(nfc_decomp_table) / sizeof(nfc_decomp_table[0]), cp);
+	if (k < 0) {
+		v[0] = cp;
+		return 1;
+	}
+	for (uint32_t i = 0; i < nfc_decomp_table[k][2]; i++)
+		v[i] = nfc_decomp_pool[nfc_decomp_table[k][1] + i];
+	return nfc_decomp_table[k][2];
+}
+
+int utf8_nfc(const char *s, size_t n, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t *v;
+	size_t nv = 0, i, k, comp;
+	size_t starter = 0;
+	unsigned last;
+	int have_starter, r = 0;
+
+	for (i = 0; i < n && p[i] < 0x80; i++)
+		;
+	if (i == n) /* ASCII is its own NFC: the usual mailbox name */
+		return buf_append(out, s, n) < 0 ? -1 : 0;
+	if (!utf8_valid(s, n))
+		return -1;
+	/* a code point decomposes to at most 4 (n bytes hold at most n) */
+	v = malloc((n * 4 + 4) * sizeof(*v));
+	if (!v)
+		return -1;
+	for (i = 0; i < n; i += k) {
+		uint32_t cp;
+		k = utf8_decode(p + i, n - i, &cp);
+		nv += nfc_decompose(cp, v + nv);
+	}
+	/* canonical order: a stable sort of each run of non-starters by class */
+	for (i = 1; i < nv; i++) {
+		unsigned c = nfc_ccc(v[i]);
+		size_t j = i;
+		if (!c)
+			continue;
+		while (j > 0 && nfc_ccc(v[j - 1]) > c) {
+			uint32_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+			j--;
+		}
+	}
+	/* canonical composition: each character joins the last starter unless
+	 * a character of the same or a higher class (or a starter) stands
+	 * between them */
+	have_starter = nv && nfc_ccc(v[0]) == 0;
+	for (i = 1, comp = 1, last = 0; i < nv; i++) {
+		unsigned c = nfc_ccc(v[i]);
+		uint32_t x = have_starter ? nfc_compose(v[starter], v[i]) : 0;
+		if (x && (last < c || last == 0)) {
+			v[starter] = x;
+			continue;
+		}
+		if (!c) {
+			starter = comp;
+			have_starter = 1;
+		}
+		last = c;
+		v[comp++] = v[i];
+	}
+	if (nv)
+		nv = comp;
+	for (i = 0; i < nv && r == 0; i++)
+		r = utf8_put(out, v[i]);
+	free(v);
+	return r;
 }

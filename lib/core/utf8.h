@@ -2,7 +2,7 @@
 #define LOFT_UTF8_H
 /*
  * The one UTF-8 validator (RFC 3629): no overlong forms, no surrogates,
- * nothing above U+10FFFF, no sequence cut short; and case folding.  SMTPUTF8 addresses,
+ * nothing above U+10FFFF, no sequence cut short; case folding and NFC.  SMTPUTF8 addresses,
  * IMAP mailbox names and the MIME decoder's output all agree on it.
  */
 #include <stddef.h>
@@ -30,5 +30,11 @@ uint32_t utf8_fold_cp(uint32_t cp);
 /* Appends s[0..n) case-folded to out; bytes that are not UTF-8 are copied
  * as they are.  Returns 0, or -1 when out is full. */
 int utf8_fold(const char *s, size_t n, struct buf *out);
+/* Appends s[0..n) in Unicode Normalization Form C (UAX #15: canonical
+ * decomposition, canonical order, canonical composition; tables in
+ * utf8_nfc_table.h, made by utf8_nfc_gen.py), as RFC 5198 wants text and
+ * RFC 9051 5.1 mailbox names.  ASCII is copied as it is.  Returns 0, or
+ * -1 when s is not valid UTF-8 (nothing appended) or out is full. */
+int utf8_nfc(const char *s, size_t n, struct buf *out);
 
 #endif

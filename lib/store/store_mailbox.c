@@ -35,6 +35,7 @@
 #include "buf.h"
 #include "mime.h"
 #include "store_internal.h"
+#include "utf8.h"
 
 #define STRUCT_MAX   (16u << 20) /* envelope / bodystructure / sections */
 #define TEXT_MAX     (4u << 20)	 /* search text of one message */
@@ -42,8 +43,37 @@
 #define HDRSCAN_MAX  (1u << 20)	 /* header bytes scanned for index fields */
 #define KEYWORDS_N   64		 /* keywords per entry */
 
+/* Puts the name in out (outlen bytes) into Unicode Normalization Form C
+ * (RFC 9051 5.1, RFC 5198), so a name typed decomposed and precomposed is
+ * one mailbox whoever looks it up.  ASCII, and bytes that are not UTF-8
+ * (names stored before names were checked), stay as they are.  Returns 0,
+ * or -1 when the normalised name is too long. */
+static int mbox_nfc(char *out, size_t outlen)
+{
+	struct buf b;
+	size_t n = strlen(out);
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)out[i] < 0x80)
+			continue;
+		buf_init(&b, STORE_MBOX_MAX);
+		if (utf8_nfc(out, n, &b) == 0) {
+			if (b.len + 1 > outlen || b.len == 0)
+				r = -1;
+			else
+				memcpy(out, b.data, b.len + 1);
+		} else if (utf8_valid(out, n)) {
+			r = -1; /* valid, but its NFC is over STORE_MBOX_MAX */
+		}
+		buf_free(&b);
+		break;
+	}
+	return r;
+}
+
 /* Copies a valid mailbox name into out ("INBOX" in any case becomes
- * "INBOX").  Returns 0 or -1. */
+ * "INBOX"), in NFC.  Returns 0 or -1. */
 static int mbox_norm(const char *name, char *out, size_t outlen)
 {
 	size_t n = name ? strlen(name) : 0;
@@ -65,7 +95,7 @@ static int mbox_norm(const char *name, char *out, size_t outlen)
 			return -1;
 	}
 	memcpy(out, name, n + 1);
-	return 0;
+	return mbox_nfc(out, outlen);
 }
 
 int store_mailbox_id(struct store *st, int64_t user_id, const char *name, int64_t *id)
@@ -133,6 +163,62 @@ static int subscriptions_take(struct store *st, int64_t user_id)
 		     SA_INT(user_id)) < 0)
 		return -1;
 	return 0;
+}
+
+int store_mailbox_nfc_names(struct store *st)
+{
+	struct name {
+		int64_t id;
+		char old[STORE_MBOX_MAX + 1], nfc[STORE_MBOX_MAX + 1];
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s;
+	int rc, done = 0;
+
+	s = store_stmt(st, "SELECT id, name FROM mailboxes WHERE name GLOB '*[^ -~]*'");
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		struct name x;
+		if (!name || strlen(name) > STORE_MBOX_MAX)
+			continue;
+		x.id = sqlite3_column_int64(s, 0);
+		snprintf(x.old, sizeof(x.old), "%s", name);
+		memcpy(x.nfc, x.old, sizeof(x.nfc));
+		if (mbox_nfc(x.nfc, sizeof(x.nfc)) < 0 || strcmp(x.nfc, x.old) == 0)
+			continue;
+		if (n == cap) {
+			struct name *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+			if (!nv) {
+				store_stmt_done(s);
+				free(v);
+				return store_err(st, "out of memory");
+			}
+			v = nv;
+		}
+		v[n++] = x;
+	}
+	store_stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_sqlerr(st, "mailbox names");
+	}
+	/* each row on its own: a child's full name is its parent's NFC, "/",
+	 * and its own part's NFC, so renaming rows one by one is enough */
+	for (size_t i = 0; i < n; i++) {
+		rc = store_w(st, "mailbox nfc", "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
+			     SA_INT(v[i].id), SA_TEXT(v[i].nfc));
+		if (rc == 0)
+			done++;
+		else if (rc == -1) {
+			free(v);
+			return -1;
+		}
+		/* STORE_EXISTS: the NFC name is taken; this one stays */
+	}
+	free(v);
+	return done;
 }
 
 int store_subscriptions_gone(struct store *st, int64_t user_id,

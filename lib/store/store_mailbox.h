@@ -43,6 +43,11 @@ int store_mailbox_rename(struct store *st, int64_t user_id, const char *oldname,
  * renamed onto it is subscribed).  Returns 0, STORE_NOTFOUND (unsubscribe
  * of a name not subscribed, or an invalid name) or -1. */
 int store_mailbox_subscribe(struct store *st, int64_t user_id, const char *name, int on);
+/* Renames every mailbox whose name is not in Unicode Normalization Form C
+ * (stored before names were normalised) to its NFC form, unless a mailbox
+ * of that name exists (then it keeps its name).  loft-imapd runs it at
+ * start.  Returns how many were renamed, or -1. */
+int store_mailbox_nfc_names(struct store *st);
 /* Calls cb with each subscribed name that has no mailbox, sorted.
  * Returns how many, or -1. */
 int store_subscriptions_gone(struct store *st, int64_t user_id,

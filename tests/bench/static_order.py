@@ -18,7 +18,10 @@ with exact faults (board/multicall.c: no fault-around, so a present page is
 a page the process touched) under a short workload: the SMTP benchmark's two
 shapes (sessions with PIPELINING, and one message per connection with
 smtp-source when installed), mail over STARTTLS and authenticated
-submission, an IMAP session (STARTTLS, LOGIN, SELECT, FETCH, SEARCH, IDLE
+submission, loft-queue delivering what was submitted (DKIM-signed, direct
+route: MX lookup through dnsmasq on loopback, PIPELINING to Postfix's
+smtp-sink on 127.0.0.2; issue 10: its delivery path was not in the
+profile), an IMAP session (STARTTLS, LOGIN, SELECT, FETCH, SEARCH, IDLE
 wake-up by the new mail) and a page of loft-admin.  Then each process's
 present pages of `loft` are read from /proc/PID/pagemap and every symbol
 (`nm`) on a present page counts as touched by that role: in the profiling
@@ -102,9 +105,34 @@ def symbols(exe):
     return out
 
 
+# loft-queue's delivery: remote recipients at these domains, their MX on
+# 127.0.0.2 (Postfix's smtp-sink), found through dnsmasq
+REMOTE = ["d%d.test" % d for d in range(2)]
+OUTBOUND = 20
+
+
+def wait_delivered(loft, timeout=60):
+    """Waits until loft-queue has delivered (or given up on) every entry."""
+    import loft_queue_helpers as qh
+    end = time.time() + timeout
+    left = -1
+    while time.time() < end:
+        db = qh.db(loft)
+        try:
+            left = db.execute("SELECT count(*) FROM queue WHERE status IN"
+                              " ('queued', 'deferred')").fetchone()[0]
+            done = db.execute("SELECT count(*) FROM queue WHERE status = 'done'").fetchone()[0]
+        finally:
+            db.close()
+        if left == 0:
+            return done
+        time.sleep(0.1)
+    sys.exit("static_order: loft-queue left %d entries undelivered" % left)
+
+
 def workload(loft, seconds, users, mark):
     """The load; mark() is called after the plain MX loads (the benchmark's
-    two shapes), before TLS, submission, IMAP and admin."""
+    two shapes), before TLS, submission, delivery, IMAP and admin."""
     mx, sub = loft.port("mx"), loft.port("submission")
     ctx = __import__("loft_smtp_helpers").tls_ctx()
     # the benchmark's loads, halved: plain MX mail, the common case
@@ -119,9 +147,16 @@ def workload(loft, seconds, users, mark):
     with smtplib.SMTP("127.0.0.1", sub, timeout=30) as s:
         s.starttls(context=ctx)
         s.login(users[0].decode(), "pw-0-bench")
-        s.sendmail(users[0].decode(), [users[1].decode(), "far@remote.example"],
-                   b"From: %s\r\nTo: far@remote.example\r\nSubject: three\r\n\r\nsub\r\n" %
-                   users[0])
+        s.sendmail(users[0].decode(), [users[1].decode(), "far@" + REMOTE[0]],
+                   b"From: %s\r\nTo: far@%s\r\nSubject: three\r\n\r\nsub\r\n" %
+                   (users[0], REMOTE[0].encode()))
+        # several messages to two domains: connection reuse, PIPELINING
+        for i in range(OUTBOUND):
+            to = "r%d@%s" % (i % 3, REMOTE[i % len(REMOTE)])
+            s.sendmail(users[0].decode(), [to],
+                       b"From: %s\r\nTo: %s\r\nSubject: out %d\r\n\r\n%s\r\n" %
+                       (users[0], to.encode(), i, b"x" * 70 + b"\r\n" * i))
+    wait_delivered(loft)
     # IMAP: IDLE in one session while mail arrives
     m = imaplib.IMAP4("127.0.0.1", loft.port("imap"), timeout=30)
     m.starttls(ssl_context=ctx)
@@ -160,9 +195,19 @@ def main():
     loftenv.BUILD = build
     td = tempfile.mkdtemp(prefix="loft-order-")
     os.environ.pop("LOFT_FAULT_AROUND", None)
+    import loft_queue_helpers as qh
+    if not shutil.which("smtp-sink") or not shutil.which("dnsmasq"):
+        sys.exit("static_order: needs smtp-sink and dnsmasq (sh board/deps.sh bench test)")
+    os.chmod(td, 0o755)
+    dns = qh.Dns(td, mx={d: [(10, "mx." + d)] for d in REMOTE},
+                 a={"mx." + d: "127.0.0.2" for d in REMOTE})
+    sink_port = loftenv.free_port()
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "127.0.0.2:%d" % sink_port, "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     loft = loftenv.Loft(td, enable=list(loftenv.DAEMONS), conf={
         "log_level": "info", "smtpd.max_connections_per_ip": "40",
-        "smtpd.max_commands": "1000000", "admin.require_https": "no"})
+        "smtpd.max_commands": "1000000", "admin.require_https": "no",
+        "dns_servers": dns.servers, "queue.mx_port": str(sink_port)})
     try:
         loft.add_domain(bsmtp.DOMAIN)
         users = []
@@ -170,6 +215,7 @@ def main():
             a = "u%d@%s" % (i, bsmtp.DOMAIN)
             loft.add_user(a, "pw-%d-bench" % i)
             users.append(a.encode())
+        qh.set_setting(loft, "route.mode", "direct")
         loft.start()
         procs = dict(loft.children(), loftd=loft.proc.pid)
         pages = {n: set() for n in procs}
@@ -194,6 +240,9 @@ def main():
             t.join()
     finally:
         loft.stop()
+        sink.terminate()
+        sink.wait(10)
+        dns.stop()
         shutil.rmtree(td, ignore_errors=True)
     if not res["ok"]:
         sys.exit("static_order: no message accepted (%s)" % res["first_error"])

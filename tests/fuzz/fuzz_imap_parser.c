@@ -1,9 +1,7 @@
 /* libFuzzer target for imapd/parser.c: the input is fed in chunks whose
- * sizes come from the first byte (its bit 0x10: quoted strings in UTF-8,
- * as after ENABLE UTF8=ACCEPT or IMAP4rev2), with small limits so that
- * every limit path is reachable; every parsed command is walked
- * completely, and a quoted string of a UTF-8 parser must be valid UTF-8,
- * of a default one 7-bit (LOGIN's excepted). */
+ * sizes come from the first byte, with small limits so that every limit
+ * path is reachable; every parsed command is walked completely, and a
+ * quoted string must be valid UTF-8 (LOGIN's excepted). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,15 +9,7 @@
 #include "../../imapd/parser.h"
 #include "utf8.h"
 
-static int utf8_on, login_cmd;
-
-static int ascii(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return 0;
-	return 1;
-}
+static int login_cmd;
 
 static size_t walk(const struct imap_arg *a, unsigned depth)
 {
@@ -33,7 +23,7 @@ static size_t walk(const struct imap_arg *a, unsigned depth)
 		else if (a->str[a->len] != '\0')
 			__builtin_trap();
 		if (a->type == IMAP_ARG_QUOTED && !login_cmd) {
-			if (utf8_on ? !utf8_valid(a->str, a->len) : !ascii(a->str, a->len))
+			if (!utf8_valid(a->str, a->len))
 				__builtin_trap();
 		}
 		n++;
@@ -58,8 +48,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.max_depth = 8;
 	lim.max_args = 200;
 	p = imap_parser_new(&lim);
-	utf8_on = (data[0] & 0x10) != 0;
-	imap_parser_set_utf8(p, utf8_on);
 	while (pos < size) {
 		size_t n = size - pos < step ? size - pos : step, used = 0;
 		int r = imap_parser_feed(p, (const char *)data + pos, n, &used);

@@ -243,6 +243,102 @@ def test_utf8_mailbox_names(loft):
     r1.close()
 
 
+def mutf7(name):
+    """RFC 3501 5.1.3 modified UTF-7 of a str, as a rev1 client sends it."""
+    import base64
+    out, run = [], ""
+
+    def flush():
+        if run:
+            b = base64.b64encode(run.encode("utf-16-be")).rstrip(b"=").replace(b"/", b",")
+            out.append(b"&" + b + b"-")
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            run = ""
+            out.append(b"&-" if ch == "&" else ch.encode())
+        else:
+            run += ch
+    flush()
+    return b"".join(out)
+
+
+def test_mailbox_names_nfc(loft):
+    """Mailbox names are NFC-normalised (RFC 9051 5.1, RFC 5198): a name
+    with a decomposed "u" + U+0308 and the precomposed U+00FC are the same
+    mailbox, for CREATE, SELECT, STATUS, APPEND, RENAME and LIST patterns,
+    in UTF-8 (rev2) and in modified UTF-7 (rev1); LIST shows the NFC form."""
+    composed = "Gr\u00fc\u00dfe/K\u00f6ln".encode()
+    decomposed = "Gru\u0308\u00dfe/Ko\u0308ln".encode()
+    assert composed != decomposed
+    r = Raw(loft, rev2=True)
+    assert r.cmd(b'c CREATE "' + decomposed + b'"')[-1].startswith(b"c OK")
+    out = r.cmd(b'c2 CREATE "' + composed + b'"')
+    assert out[-1].startswith(b"c2 NO [ALREADYEXISTS]"), out
+    out = r.cmd(b'l LIST "" "Gr*"')
+    assert b'* LIST (\\HasNoChildren) "/" "' + composed + b'"' in out, out
+    assert not any(decomposed in l for l in out), out
+    out = r.cmd(b'l2 LIST "" "' + decomposed[:5] + b'*"')
+    assert b'* LIST (\\HasNoChildren) "/" "' + composed + b'"' in out, out
+    out = r.cmd(b'a APPEND "' + decomposed + b'" ' + lit(msg("nfc")))
+    assert out[-1].startswith(b"a OK"), out
+    out = r.cmd(b'st STATUS "' + composed + b'" (MESSAGES)')
+    assert out[0] == b'* STATUS "' + composed + b'" (MESSAGES 1)', out
+    assert r.cmd(b'e EXAMINE "' + composed + b'"')[-1].startswith(b"e OK")
+    r.close()
+    # rev1: the decomposed name in modified UTF-7 finds the same mailbox
+    r1 = Raw(loft)
+    out = r1.cmd(b"st STATUS " + mutf7("Gru\u0308\u00dfe/Ko\u0308ln") + b" (MESSAGES)")
+    assert out[0] == b'* STATUS "' + mutf7("Gr\u00fc\u00dfe/K\u00f6ln") + b'" (MESSAGES 1)', out
+    out = r1.cmd(b"r RENAME " + mutf7("Gru\u0308\u00dfe/Ko\u0308ln") + b" " +
+                 mutf7("Gru\u0308\u00dfe/Mu\u0308nchen"))
+    assert out[-1].startswith(b"r OK"), out
+    out = r1.cmd(b'l LIST "" "Gr*/*"')
+    want = b'* LIST (\\HasNoChildren) "/" "' + mutf7("Gr\u00fc\u00dfe/M\u00fcnchen") + b'"'
+    assert out[0] == want, out
+    r1.close()
+    m = imap_ssl(loft)
+    m.enable("UTF8=ACCEPT")
+    assert m.select('"' + "Gru\u0308\u00dfe/Mu\u0308nchen" + '"')[0] == "OK"
+    m.logout()
+
+
+def test_oldname(loft):
+    """OLDNAME (RFC 9051 6.3.4, 7.3.1): when the server changes the name a
+    rev2 client gave (NFC, a trailing delimiter), CREATE, RENAME and SELECT
+    answer a LIST of the name it made, with the client's spelling as
+    OLDNAME; a name kept as given gets none, nor does a rev1 session."""
+    composed = "Sch\u00f6n".encode()
+    decomposed = "Scho\u0308n".encode()
+    r = Raw(loft, rev2=True)
+    out = r.cmd(b'c CREATE "' + decomposed + b'"')
+    assert out[0] == (b'* LIST (\\HasNoChildren) "/" "' + composed +
+                      b'" ("OLDNAME" ("' + decomposed + b'"))'), out
+    assert out[-1].startswith(b"c OK"), out
+    out = r.cmd(b'c CREATE "Plain/"')
+    assert out[0] == b'* LIST (\\HasNoChildren) "/" "Plain" ("OLDNAME" ("Plain/"))', out
+    out = r.cmd(b'c CREATE "Kept"')
+    assert len(out) == 1 and out[0].startswith(b"c OK"), out
+    out = r.cmd(b'e EXAMINE "' + decomposed + b'"')
+    assert (b'* LIST (\\HasNoChildren) "/" "' + composed + b'" ("OLDNAME" ("' + decomposed +
+            b'"))') in out, out
+    out = r.cmd(b'e EXAMINE "' + composed + b'"')
+    assert b'* LIST (\\HasNoChildren) "/" "' + composed + b'"' in out, out
+    out = r.cmd(b'r RENAME "Kept" "Gepru\xcc\x88ft"')
+    assert out[0] == ('* LIST (\\HasNoChildren) "/" "Gepr\u00fcft" ("OLDNAME" ("Gepru\u0308ft"))'
+                      .encode()), out
+    assert out[-1].startswith(b"r OK"), out
+    out = r.cmd(b'r RENAME "Plain" "Plainer"')
+    assert len(out) == 1 and out[0].startswith(b"r OK"), out
+    r.close()
+    r1 = Raw(loft)
+    out = r1.cmd(b"c CREATE " + mutf7("Zo\u0308gern"))
+    assert len(out) == 1 and out[0].startswith(b"c OK"), out
+    out = r1.cmd(b'l LIST "" "Z*"')
+    assert out[0] == b'* LIST (\\HasNoChildren) "/" "' + mutf7("Z\u00f6gern") + b'"', out
+    r1.close()
+
+
 def test_list_missing_level_nonexistent(loft):
     """rev2's LIST is LIST-EXTENDED's: a hierarchy level without a mailbox
     is \\NonExistent (RFC 9051 6.3.9); rev1's plain LIST says \\Noselect."""
@@ -330,23 +426,48 @@ def test_utf8_accept_capability(loft):
     r.close()
 
 
-def test_utf8_quoted_refused_before_enable(loft):
-    """Before ENABLE, 8-bit in a quoted string is BAD and the session goes
-    on; the same text as a literal works; after ENABLE UTF8=ACCEPT the
-    quoted string is taken."""
+def test_utf8_quoted_before_enable(loft):
+    """Before ENABLE, valid UTF-8 in a quoted string is taken (as Dovecot
+    does: clients send SEARCH CHARSET UTF-8 TEXT "ü" quoted) and matches as
+    the same text in a literal does; invalid UTF-8, NUL, CR or LF in a
+    quoted string is BAD and the session goes on.  A rev1 mailbox name
+    is still modified UTF-7: an 8-bit one names no mailbox (NO)."""
     r = Raw(loft)
     assert r.cmd(b"c CREATE U8Pre")[-1].startswith(b"c OK")
     r.cmd(b"a APPEND U8Pre " + lit(UMSG))
     assert r.cmd(b"s SELECT U8Pre")[-1].startswith(b"s OK")
     out = r.cmd('q SEARCH CHARSET UTF-8 SUBJECT "grüße"'.encode())
-    assert out[-1].startswith(b"q BAD"), out
+    assert out == [b"* SEARCH 1", b"q OK SEARCH completed"], out
+    out = r.cmd('q2 SEARCH CHARSET UTF-8 TEXT "ü"'.encode())
+    assert out == [b"* SEARCH 1", b"q2 OK SEARCH completed"], out
     out = r.cmd(b"l SEARCH CHARSET UTF-8 SUBJECT " + lit("grüße".encode()))
     assert out == [b"* SEARCH 1", b"l OK SEARCH completed"], out
-    assert r.cmd('m CREATE "Köln"'.encode())[-1].startswith(b"m BAD")
+    for bad in (b'"gr\xfc\xdfe"', b'"\xc3("', b'"\xed\xa0\x80"', b'"a\x00b"'):
+        out = r.cmd(b"b SEARCH CHARSET UTF-8 SUBJECT " + bad)
+        assert out[-1].startswith(b"b BAD"), (bad, out)
+    assert r.cmd(b"n NOOP")[-1].startswith(b"n OK")
+    out = r.cmd('m CREATE "Köln"'.encode())
+    assert out[-1].startswith(b"m NO"), out
     assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
     out = r.cmd('q SEARCH SUBJECT "grüße"'.encode())
     assert out == [b"* SEARCH 1", b"q OK SEARCH completed"], out
     r.close()
+
+
+def test_imaplib_utf8_quoted_search(loft):
+    """imaplib (which quotes its arguments itself) searching UTF-8 text
+    before any ENABLE, the way mail clients do."""
+    m = imap_ssl(loft)
+    assert m.create("U8Lib")[0] == "OK"
+    assert m.append("U8Lib", None, None, UMSG)[0] == "OK"
+    assert m.select("U8Lib")[0] == "OK"
+    typ, dat = m.search("UTF-8", "SUBJECT", '"grüße"'.encode())
+    assert (typ, dat) == ("OK", [b"1"]), (typ, dat)
+    typ, dat = m.search("UTF-8", "TEXT", '"ü"'.encode())
+    assert (typ, dat) == ("OK", [b"1"]), (typ, dat)
+    typ, dat = m.search("UTF-8", "SUBJECT", '"grüße-nicht"'.encode())
+    assert (typ, dat) == ("OK", [b""]), (typ, dat)
+    m.logout()
 
 
 def test_utf8_accept_session(loft):

@@ -146,8 +146,8 @@ static const struct script scripts[] = {
      "f SELECT \"\xc3\xa9t\xc3\xa9\"\r\ng SEARCH SUBJECT \"\xc3\xa9t\xc3\xa9 c\"\r\n"
      "h SEARCH CHARSET UTF-8 ALL\r\ni APPEND INBOX UTF8 ({1+}\r\nx)\r\n"
      "j SELECT \"\xc3(\"\r\nk DELETE \"\xc3\xa9t\xc3\xa9\"\r\nl LOGOUT\r\n",
-     "a OK b BAD c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
-     "* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
+     "a OK b NO c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
+     "b NO [CANNOT]|* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
     {"literals over the limits: [TOOBIG]", "a LOGIN {4097}\r\nb NOOP\r\nc LOGIN {4097+}\r\n",
      "a BAD b OK c BAD",
      "a BAD [TOOBIG] literal too large|* BYE literal too large\r\nc BAD [TOOBIG]"},

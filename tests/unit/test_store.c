@@ -271,6 +271,40 @@ static void test_mailboxes(struct store *a, struct store *b, int64_t bob)
 	is_int(store_mailbox_create(a, bob, "a//b", NULL), -1, "empty level refused");
 	is_int(store_mailbox_create(a, bob, "", NULL), -1, "empty name refused");
 	is_int(store_mailbox_create(a, bob, "Caf\xc3\xa9", NULL), 0, "UTF-8 name");
+	/* names are NFC (RFC 9051 5.1): e + U+0301 is the same mailbox */
+	is_int(store_mailbox_create(a, bob, "Cafe\xcc\x81", NULL), STORE_EXISTS,
+	       "decomposed name is the precomposed mailbox");
+	is_int(store_mailbox_get(b, bob, "Cafe\xcc\x81", &mb), 0, "found by its decomposed name");
+	is_s(mb.name, "Caf\xc3\xa9", "stored and listed in NFC");
+	{
+		/* a name stored before normalisation is brought to NFC once;
+		 * one whose NFC name is taken keeps its name */
+		sqlite3 *db;
+		int64_t bid = -1;
+		ok(sqlite3_open(dbpath, &db) == SQLITE_OK, "open the file directly");
+		sqlite3_busy_timeout(db, 5000);
+		is_int(
+		    sqlite3_exec(db,
+				 "INSERT INTO mailboxes(user_id, name, uidvalidity)"
+				 " SELECT user_id, 'Ku' || char(0x308) || 'che', 1 FROM mailboxes"
+				 " WHERE name = 'Projects';"
+				 "INSERT INTO mailboxes(user_id, name, uidvalidity)"
+				 " SELECT user_id, 'Caf' || 'e' || char(0x301), 2 FROM mailboxes"
+				 " WHERE name = 'Projects';",
+				 NULL, NULL, NULL),
+		    SQLITE_OK, "old-style decomposed names stored");
+		sqlite3_close(db);
+		is_int(store_mailbox_nfc_names(a), 1, "one name renamed to NFC");
+		is_int(store_mailbox_get(b, bob,
+					 "K\xc3\xbc"
+					 "che",
+					 &mb),
+		       0, "found by NFC name");
+		bid = sql_int(
+		    "SELECT count(*) FROM mailboxes WHERE name = 'Caf' || 'e' || char(0x301)");
+		is_int(bid, 1, "the one whose NFC name is taken stays");
+		is_int(store_mailbox_nfc_names(a), 0, "nothing more to do");
+	}
 	is_int(store_mailbox_get(b, bob, "Projects", &mb), 0, "get new");
 	is_int(mb.id, id, "id matches");
 	is_int(mb.subscribed, 0, "not subscribed by create");
