@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -594,10 +595,22 @@ fail:
 	return -1;
 }
 
+/* Before SQLite initialises (its first open): no bulk page-cache block
+ * per handle.  Without this each handle's page cache starts with one
+ * block for 20 pages (about 87 KiB) at its first page read, whatever its
+ * cache_size; loft-smtpd's loop and checkpoint handles use 5 of them.
+ * Pages are then allocated one at a time, up to cache_size (issue 14). */
+static void store_global_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)0, 0, 0);
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct store *st = calloc(1, sizeof(*st));
 
+	pthread_once(&once, store_global_config);
 	*out = NULL;
 	if (!st) {
 		snprintf(err, errlen, "out of memory");
@@ -644,6 +657,11 @@ int store_set_cache_kib(struct store *st, unsigned kib)
 	/* negative cache_size is in KiB, whatever the page size */
 	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%u", kib ? kib : 1);
 	return store_exec(st, sql);
+}
+
+int store_set_temp_memory(struct store *st)
+{
+	return store_exec(st, "PRAGMA temp_store = MEMORY");
 }
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
