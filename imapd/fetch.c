@@ -252,10 +252,12 @@ static const struct store_message *src_data(struct session *s, struct msgsrc *sr
 
 #define DG_HEADER_MAX (1u << 20) /* header bytes read to check an older row */
 
-/* Whether e's header is internationalized (RFC 6532) and s must see it
- * downgraded: s has not enabled UTF8=ACCEPT (nor IMAP4rev2), and the
- * stored MIME flags say so; rows stored before the flag existed have
- * their header looked at. */
+/* Whether e is internationalized (RFC 6532: a UTF-8 header block) and s
+ * must see it downgraded: s has not enabled UTF8=ACCEPT (nor IMAP4rev2),
+ * and the stored MIME flags say so.  A row stored before the flag existed
+ * has its top-level header read (a small blob read, not a parse: a legacy
+ * client's sync of an old mailbox stays cheap); its parts' headers are
+ * not looked at. */
 static int dg_needed(struct session *s, struct msgsrc *src)
 {
 	struct fentry *e = src->e;
@@ -280,26 +282,24 @@ static int dg_needed(struct session *s, struct msgsrc *src)
 	return r;
 }
 
-/* Makes src's message the downgraded one: the header rewritten to 7-bit
- * (lib/mail downgrade_header, RFC 6857 3), the body as it is, and its
- * ENVELOPE, BODY[STRUCTURE], section table and sizes from a parse of the
- * result, so every item FETCH shows agrees (RFC822.SIZE is the length of
- * BODY[]).  Returns 0, or -1 (the message is gone: nothing changed). */
+/* Makes src's message the downgraded one: its UTF-8 header blocks
+ * rewritten to 7-bit (mime_downgrade, RFC 6857 3), the rest as it is, and
+ * its ENVELOPE, BODY[STRUCTURE], section table and sizes from a parse of
+ * the result, so every item FETCH shows agrees (RFC822.SIZE is the length
+ * of BODY[]).  Returns 0, or -1 (the message is gone: nothing changed). */
 static int dg_build(struct session *s, struct msgsrc *src)
 {
 	const struct store_message *m = src_data(s, src);
 	struct mime_msg *mm;
 	struct buf nb, t;
-	size_t hs;
 
 	if (!m)
 		return -1;
-	hs = m->header_size <= m->size ? m->header_size : m->size;
 	buf_init(&nb, (size_t)1 << 30);
-	if (downgrade_header(m->data, hs, &nb) < 0 ||
-	    buf_append(&nb, m->data + hs, m->size - hs) < 0)
+	if (mime_parse(m->data, m->size, NULL, &mm) < 0 || mime_downgrade(mm, &nb) < 0)
 		bug("out of memory");
-	if (mime_parse(nb.data, nb.len, NULL, &mm) < 0)
+	mime_free(mm);
+	if (mime_parse(nb.data ? nb.data : "", nb.len, NULL, &mm) < 0)
 		bug("out of memory");
 	buf_init(&t, (size_t)1 << 30);
 	if (mime_envelope(mm, &t) < 0)

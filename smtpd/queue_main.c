@@ -125,10 +125,10 @@ void queue_inflight_add(struct queue *q, int64_t id)
 	idset_add(&q->inflight, id);
 }
 
-/* Rows held in memory at once: enough for every session to have several
+/* Rows held in memory at once: enough for every session to have a few
  * messages waiting, few enough that a long queue costs no memory (each
  * row is a job of a few hundred bytes).  A scan refills below half. */
-#define SCAN_ROWS_PER_CONN 8
+#define SCAN_ROWS_PER_CONN 4
 
 static size_t scan_limit(const struct queue *q)
 {
@@ -192,6 +192,8 @@ static int scan_row(void *arg, const struct store_outbound_item *it)
 
 	if (queue_inflight_has(q, it->q.id))
 		return 0;
+	if (q->inflight.n >= scan_limit(q))
+		return 1; /* enough in memory */
 	/* refused by a direct MX for the sending address's reputation: this
 	 * one goes through the smarthost (DESIGN.md, outbound route choice) */
 	if (!sh && q->route.have_smarthost && idset_has(&q->via_smarthost, it->q.id))
@@ -296,10 +298,19 @@ static void scan(struct queue *q)
 	limit = (int)scan_limit(q);
 	if (q->inflight.n >= (size_t)limit)
 		return;
-	if (store_outbound_due(q->st, now, limit - (int)q->inflight.n, scan_row, q) < 0) {
+	/* The rows in flight are still waiting in the table, and they come
+	 * first (the oldest): asking for limit - inflight rows returned just
+	 * those, so the refill at half (queue_inflight_del) took nothing and
+	 * the sessions ran dry until a periodic scan.  Up to limit rows are
+	 * read; scan_row skips those in flight and stops at the limit. */
+	size_t before = q->inflight.n;
+	if (store_outbound_due(q->st, now, limit, scan_row, q) < 0) {
 		log_err(NULL, "event=store-failed error=\"%s\"", store_errmsg(q->st));
 		return;
 	}
+	if (q->inflight.n > before)
+		log_debug(NULL, "event=scan taken=%zu in_memory=%zu", q->inflight.n - before,
+			  q->inflight.n);
 	for (struct dest *d = q->dests, *next; d; d = next) {
 		next = d->next;
 		queue_dest_kick(d);
@@ -464,8 +475,12 @@ static void load_conf(struct queue *q)
 	c->initial_per_dest = (unsigned)conf_u64(cfg, "queue.initial_per_destination", 2, 1, 100);
 	c->max_rcpts = (unsigned)conf_u64(cfg, "queue.max_recipients", 50, 1, 1000);
 	c->scan_ms = (unsigned)conf_u64(cfg, "queue.scan_ms", 1000, 10, 60000);
-	/* DKIM's RSA takes milliseconds: threads for it, 0 signs on the loop */
-	c->sign_threads = (unsigned)conf_u64(cfg, "queue.sign_threads", 2, 0, 8);
+	/* DKIM's RSA takes milliseconds: threads for it, one per online core
+	 * by default (a board's RSA-2048 signature takes several times a
+	 * PC's, so every core signs), 0 signs on the loop */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cores = cores < 1 ? 1 : cores > 8 ? 8 : cores;
+	c->sign_threads = (unsigned)conf_u64(cfg, "queue.sign_threads", (uint64_t)cores, 0, 8);
 	if (c->retry_max < c->retry_min)
 		c->retry_max = c->retry_min;
 }
@@ -487,7 +502,9 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (store_open(daemon_db_path(q->d), &q->st, err, sizeof(err)) < 0)
 		fatal("event=db-open-failed error=\"%s\"", err);
-	if (store_set_cache_kib(q->st, 128) < 0)
+	/* an outcome's savepoint inside the group commit journals a dozen
+	 * pages: in a file, once past 64 KiB, that was 25 write() per message */
+	if (store_set_cache_kib(q->st, 128) < 0 || store_set_temp_memory(q->st) < 0)
 		fatal("event=db-open-failed error=\"%s\"", store_errmsg(q->st));
 	load_helo(q);
 	q->raw = store_raw_new(q->st);
@@ -505,9 +522,11 @@ int main(int argc, char **argv)
 		log_warn(NULL, "event=sign-threads-failed effect=\"signing on the loop\"");
 	q->scan_wanted = 1;
 	ev_timer_arm(q->scan_timer, 0);
-	log_info(NULL, "event=queue-start helo=%s mx_port=%d retry_min=%lld max_age=%lld",
+	log_info(NULL,
+		 "event=queue-start helo=%s mx_port=%d retry_min=%lld max_age=%lld "
+		 "sign_threads=%u",
 		 q->conf.helo, q->conf.mx_port, (long long)q->conf.retry_min,
-		 (long long)q->conf.max_age);
+		 (long long)q->conf.max_age, q->conf.sign_threads);
 
 	int rc = daemon_run(q->d);
 	queue_sign_stop(q);

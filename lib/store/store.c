@@ -631,6 +631,11 @@ int store_set_cache_kib(struct store *st, unsigned kib)
 	return store_exec(st, sql);
 }
 
+int store_set_temp_memory(struct store *st)
+{
+	return store_exec(st, "PRAGMA temp_store = MEMORY");
+}
+
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	(void)db;

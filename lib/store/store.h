@@ -66,6 +66,13 @@ void store_close(struct store *st);
 /* Bounds this handle's page cache to kib KiB (SQLite's default is 2000).
  * Daemons on a 512 MB board keep it small.  Returns 0 or -1. */
 int store_set_cache_kib(struct store *st, unsigned kib);
+/* This handle's temporary data -- statement journals (the pages a
+ * statement or savepoint inside a transaction changes, kept to undo it),
+ * sorts -- in memory, never in a file (temp_store=MEMORY).  SQLite keeps
+ * a statement journal in memory up to 64 KiB and then moves it to a file
+ * in /var/tmp for the rest of the transaction: two write() per page from
+ * then on.  Returns 0 or -1. */
+int store_set_temp_memory(struct store *st);
 /* This handle's commits are not fsync'ed (synchronous=NORMAL): still
  * atomic, but a power cut may undo the last ones.  Only for work that is
  * redone after a crash, such as store_index_pending.  Returns 0 or -1. */

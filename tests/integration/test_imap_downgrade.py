@@ -31,6 +31,29 @@ INTL = ("From: Jürgen Müller <jürgen@bücher.example>\r\n"
         "Content-Type: text/plain; charset=utf-8; name=\"Grüße.txt\"\r\n"
         "Content-Transfer-Encoding: 8bit\r\n"
         "\r\n").encode() + BODY
+MULTI = ("From: a@example.org\r\n"
+         "Subject: report\r\n"
+         "MIME-Version: 1.0\r\n"
+         "Content-Type: multipart/mixed; boundary=zz\r\n"
+         "\r\n"
+         "--zz\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n"
+         "\r\n"
+         "see attached\r\n"
+         "--zz\r\n"
+         "Content-Type: application/pdf\r\n"
+         "Content-Disposition: attachment; filename=\"Résumé.pdf\"\r\n"
+         "Content-Transfer-Encoding: base64\r\n"
+         "\r\n"
+         "JVBERg==\r\n"
+         "--zz\r\n"
+         "Content-Type: message/rfc822\r\n"
+         "\r\n"
+         "From: Zoë <zoe@example.org>\r\n"
+         "Subject: été\r\n"
+         "\r\n"
+         "inner\r\n"
+         "--zz--\r\n").encode()
 LATIN1 = b"From: a@example.org\r\nSubject: Gr\xfc\xdfe\r\n\r\nlegacy\r\n"
 ASCII = b"From: a@example.org\r\nSubject: plain\r\n\r\nplain body\r\n"
 
@@ -78,13 +101,15 @@ def lit(b):
 @pytest.fixture(scope="module")
 def box(loft):
     """A mailbox with the internationalized message (1), a legacy Latin-1
-    one (2) and an ASCII one (3)."""
+    one (2), an ASCII one (3), and one whose UTF-8 is only in a part's
+    header and an attached message's (4)."""
     r = Raw(loft)
     assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
     assert r.cmd(b"c CREATE Intl")[-1].startswith(b"c OK")
     assert r.cmd(b"a APPEND Intl UTF8 (" + lit8(INTL) + b")")[-1].startswith(b"a OK")
     assert r.cmd(b"a APPEND Intl " + lit(LATIN1))[-1].startswith(b"a OK")
     assert r.cmd(b"a APPEND Intl " + lit(ASCII))[-1].startswith(b"a OK")
+    assert r.cmd(b"a APPEND Intl UTF8 (" + lit8(MULTI) + b")")[-1].startswith(b"a OK")
     r.close()
     return "Intl"
 
@@ -186,3 +211,40 @@ def test_downgrade_byte_by_byte(loft, box):
     assert b"z OK" in outs[0]
     first = outs[0].split(b"* 1 FETCH", 1)[1].split(b"* 2 FETCH", 1)[0]
     assert all(b < 0x80 for b in first.split(b"BODY[1]")[0]), first
+
+
+def test_parts_downgraded(loft, box):
+    """UTF-8 in a part's header (an attachment's file name) and in an
+    attached message's header: downgraded too (RFC 6857 3), in
+    BODYSTRUCTURE, BODY[2.MIME], BODY[3.HEADER] and BODY[]; the parts'
+    bodies and the sizes agree."""
+    m = imap_ssl(loft)
+    assert m.select(box, readonly=True)[0] == "OK"
+    dat = fetch1(m, 4, "RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]")
+    flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in dat)
+    full = dat[0][1]
+    size = int(re.search(rb"RFC822.SIZE (\d+)", flat).group(1))
+    assert len(full) == size
+    assert all(b < 0x80 for b in full), full
+    assert b"filename*=utf-8''R%C3%A9sum%C3%A9.pdf" in full, full
+    msg = email.message_from_bytes(full, policy=email.policy.default)
+    parts = list(msg.iter_parts())
+    assert parts[1].get_filename() == "Résumé.pdf"
+    assert parts[1].get_content() == b"%PDF"
+    inner = parts[2].get_content()
+    assert str(inner["Subject"]) == "été" and "Zoë" in str(inner["From"])
+    bs = flat.split(b"BODYSTRUCTURE", 1)[1]
+    assert all(b < 0x80 for b in bs), bs
+    mime2 = fetch1(m, 4, "BODY.PEEK[2.MIME]")[0][1]
+    assert b"filename*=utf-8''" in mime2 and all(b < 0x80 for b in mime2), mime2
+    hdr3 = fetch1(m, 4, "BODY.PEEK[3.HEADER]")[0][1]
+    assert hdr3.startswith(b"From: =?UTF-8?B?") and b"Subject: =?UTF-8?B?w6l0w6k=?=" in hdr3, hdr3
+    assert fetch1(m, 4, "BODY.PEEK[3.TEXT]")[0][1] == b"inner"  # CRLF: the delimiter's
+    m.logout()
+    # UTF8=ACCEPT: as stored
+    r = Raw(loft)
+    assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
+    assert r.cmd(b"s EXAMINE Intl")[-1].startswith(b"s OK")
+    data = r.fetch_raw(b"f", b"UID FETCH 4 (BODY.PEEK[])")
+    assert MULTI in data, data
+    r.close()

@@ -2,6 +2,7 @@
 relaxed/relaxed) with d= the From: header's domain -- not the envelope's
 -- and the signature verifies with python3-dkim against the record that
 `loftctl dns` prints, served by the test DNS server."""
+import os
 import re
 
 import dkim
@@ -79,3 +80,14 @@ def test_d_is_the_from_domain_not_the_envelope(env):
     assert frm == "a@example.org"
     assert b" d=example.com;" in data.split(b"\r\n\r\n")[0]
     assert dkim.verify(data, dnsfunc=dns.query_txt)
+
+
+def test_one_signing_thread_per_core(env):
+    """queue.sign_threads defaults to the online cores (at most 8): the
+    loop, one fsync thread and that many signing threads."""
+    loft, _, _ = env
+    cores = min(8, max(1, os.sysconf("SC_NPROCESSORS_ONLN")))
+    assert re.search(r"event=queue-start .* sign_threads=%d\b" % cores, loft.log()), \
+        loft.log()[-2000:]
+    pid = loft.children()["loft-queue"]
+    assert len(os.listdir("/proc/%d/task" % pid)) == cores + 2

@@ -160,6 +160,28 @@ static const struct script scripts[] = {
      "=?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"
      "|RFC822.SIZE 45 |{20}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
      "e\r\n"},
+    {"NFC mailbox names and OLDNAME (RFC 9051 5.1, 6.3.4)",
+     "a LOGIN u@example.org password-123\r\nb ENABLE IMAP4rev2\r\n"
+     "c CREATE \"Scho\xcc\x88n\"\r\nd CREATE \"Sch\xc3\xb6n\"\r\n"
+     "e RENAME \"Sch\xc3\xb6n\" \"Scho\xcc\x88ner\"\r\nf DELETE \"Sch\xc3\xb6ner\"\r\n"
+     "g LOGOUT\r\n",
+     "a OK b OK c OK d NO e OK f OK g OK",
+     "* LIST (\\HasNoChildren) \"/\" \"Sch\xc3\xb6n\" (\"OLDNAME\" (\"Scho\xcc\x88n\"))"
+     "|d NO [ALREADYEXISTS]"
+     "|* LIST (\\HasNoChildren) \"/\" \"Sch\xc3\xb6ner\" (\"OLDNAME\" (\"Scho\xcc\x88ner\"))"},
+    {"CONTEXT=SORT: ADDTO and REMOVEFROM with positions in sort order",
+     "a LOGIN u@example.org password-123\r\nb CREATE Cs\r\n"
+     "c APPEND Cs {15+}\r\nSubject: b\r\n\r\nx\r\n"
+     "c APPEND Cs {15+}\r\nSubject: d\r\n\r\nx\r\n"
+     "d SELECT Cs\r\ne UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL\r\n"
+     "f APPEND Cs {15+}\r\nSubject: c\r\n\r\nx\r\n"
+     "g UID STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"
+     "h UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNDELETED\r\n"
+     "i UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\nj NOOP\r\n"
+     "k UNSELECT\r\nl DELETE Cs\r\nm LOGOUT\r\n",
+     "a OK b OK c OK c OK d OK e OK f OK g OK h OK i OK j OK k OK l OK m OK",
+     "* ESEARCH (TAG \"e\") UID ALL 1:2\r\n|* ESEARCH (TAG \"e\") UID ADDTO (2 3)\r\n"
+     "|* ESEARCH (TAG \"h\") UID ALL 2:3\r\n|* ESEARCH (TAG \"h\") UID REMOVEFROM (2 3)\r\n"},
     {"literals over the limits: [TOOBIG]", "a LOGIN {4097}\r\nb NOOP\r\nc LOGIN {4097+}\r\n",
      "a BAD b OK c BAD",
      "a BAD [TOOBIG] literal too large|* BYE literal too large\r\nc BAD [TOOBIG]"},

@@ -874,6 +874,41 @@ static void test_odd_inputs(void)
 		       mime_flags(r.m) == MIME_F_HEADER_CHECKED,
 		   "8-bit body only: not flagged");
 		res_free(&r);
+		/* a part's header (an attachment's UTF-8 file name) and an
+		 * attached message's header count too; mime_downgrade rewrites
+		 * those blocks and keeps every other byte */
+		static const char mp[] =
+		    "Subject: ascii\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+		    "--x\r\nContent-Type: text/plain\r\n\r\nb\xc3\xbc"
+		    "dy\r\n"
+		    "--x\r\nContent-Type: application/pdf\r\n"
+		    "Content-Disposition: attachment; filename=\"R\xc3\xa9sum\xc3\xa9.pdf\"\r\n\r\n"
+		    "%PDF\r\n"
+		    "--x\r\nContent-Type: message/rfc822\r\n\r\n"
+		    "Subject: \xc3\xa9t\xc3\xa9\r\n\r\ninner\r\n"
+		    "--x--\r\n";
+		struct buf dg;
+		ok(parse_all(mp, sizeof(mp) - 1, NULL, &r) == 0 &&
+		       (mime_flags(r.m) & MIME_F_UTF8_HEADER),
+		   "UTF-8 in a part header: flagged");
+		buf_init(&dg, 1 << 20);
+		ok(mime_downgrade(r.m, &dg) == 0, "mime_downgrade");
+		ok(strstr(buf_cstr(&dg), "filename*=utf-8''R%C3%A9sum%C3%A9.pdf\r\n") != NULL,
+		   "the part's parameter is RFC 2231");
+		ok(strstr(buf_cstr(&dg), "Subject: =?UTF-8?B?w6l0w6k=?=\r\n\r\ninner") != NULL,
+		   "the attached message's subject is encoded");
+		ok(strstr(buf_cstr(&dg), "b\xc3\xbc"
+					 "dy\r\n") != NULL &&
+		       strncmp(buf_cstr(&dg), mp, 80) == 0,
+		   "bodies and ASCII headers byte for byte");
+		res_free(&r);
+		ok(parse_all(dg.data, dg.len, NULL, &r) == 0 &&
+		       mime_flags(r.m) == MIME_F_HEADER_CHECKED,
+		   "the downgraded message is not flagged");
+		ok(strstr(buf_cstr(&r.bs), "\"=?UTF-8?B?w6l0w6k=?=\"") != NULL,
+		   "its BODYSTRUCTURE carries the encoded subject");
+		res_free(&r);
+		buf_free(&dg);
 	}
 	ok(parse_all(hdronly, sizeof(hdronly) - 1, NULL, &r) == 0, "only headers: parses");
 	is_int(mime_header_size(r.m), sizeof(hdronly) - 1, "only headers: all header");

@@ -3,6 +3,7 @@
  * handles on the same file to check what one connection sees of the
  * other's commits.
  */
+#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1065,6 +1066,84 @@ static void test_wal_manual(struct store *a, struct store *b, int64_t bob)
 	ok(store_data_version(b, &dv) == 0, "the other handle still reads");
 }
 
+/* SQLite's temporary files open now (deleted at once, so only /proc
+ * sees them): "etilqs_" names in its temp directory. */
+static int temp_files_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char p[300], t[512];
+	int n = 0;
+
+	while (d && (e = readdir(d)) != NULL) {
+		ssize_t k;
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+		k = readlink(p, t, sizeof(t) - 1);
+		if (k > 0) {
+			t[k] = '\0';
+			n += strstr(t, "etilqs_") != NULL;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A savepoint inside a transaction that changes ~50 pages: its journal
+ * passes SQLite's 64 KiB and goes to a file, unless temp_store=MEMORY
+ * (store_set_temp_memory).  Returns the temp files open before the
+ * commit, or -1. */
+static int savepoint_temp_files(struct store *st)
+{
+	static char v[1200];
+	char k[32];
+	int n;
+
+	memset(v, 'v', sizeof(v) - 1);
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "spill.%d", i);
+		v[0] = 'a';
+		if (store_setting_set(st, k, v) < 0)
+			return -1;
+	}
+	if (store_tx_begin(st) < 0 || store_tx_begin(st) < 0)
+		return -1;
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "spill.%d", i);
+		v[0] = 'b';
+		if (store_setting_set(st, k, v) < 0)
+			return -1;
+	}
+	n = temp_files_open();
+	if (store_tx_commit(st) < 0 || store_tx_commit(st) < 0)
+		return -1;
+	return n;
+}
+
+static void test_temp_memory(void)
+{
+	struct store *s;
+	char p[300], err[256];
+
+	snprintf(p, sizeof(p), "%s/temp.db", dir);
+	if (store_open(p, &s, err, sizeof(err)) < 0) {
+		printf("# %s\n", err);
+		ok(0, "open temp.db");
+		return;
+	}
+	ok(savepoint_temp_files(s) > 0,
+	   "a savepoint's journal past 64 KiB is a temp file (the check sees one)");
+	store_close(s);
+	if (store_open(p, &s, err, sizeof(err)) < 0) {
+		printf("# %s\n", err);
+		ok(0, "open temp.db");
+		return;
+	}
+	is_int(store_set_temp_memory(s), 0, "temp_store=MEMORY");
+	is_int(savepoint_temp_files(s), 0, "with it the same savepoint opens no temp file");
+	store_close(s);
+}
+
 static void test_backup_restore(struct store *a, int64_t bob)
 {
 	char bk[320], bad[320], err[256], db2[320];
@@ -1232,6 +1311,7 @@ int main(void)
 	test_backup_restore(a, bob);
 	test_quota(a, b);
 	test_wal_manual(a, b, bob);
+	test_temp_memory();
 
 	/* deleting a user takes its mail and the alias rows pointing at it */
 	store_alias_add(a, "pm@loft.test", "carol@loft.test");
