@@ -20,7 +20,7 @@ fresh="mmdebstrap"
 deb="$build dpkg-dev"
 # the image: arm64 root by emulation, partitions without loop mounts, the
 # boot test in qemu-system-aarch64 (python3 speaks SMTP/IMAP/HTTP to it)
-image="mmdebstrap arch-test qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs xz-utils qemu-system-arm python3 systemd"
+image="mmdebstrap arch-test qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs xz-utils qemu-system-arm openssh-client python3 systemd"
 
 case "$1" in
 run) want="$build $run_extra" ;;

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "downgrade.h"
 #include "fetchitem.h"
 #include "imapd.h"
 #include "imapdate.h"
@@ -35,16 +36,19 @@ struct fentry {
 	char *keywords;
 	uint64_t modseq, size;
 	int64_t message_id, internaldate, savedate;
+	size_t header_size; /* with STORE_IMAP_SIZE or _META */
+	unsigned mflags;    /* MIME_F_* */
 	/* with STORE_IMAP_META: copies of the stored structure */
 	char *envelope, *bodystructure, *body;
 	void *sections;
-	size_t sections_len, header_size;
+	size_t sections_len;
 };
 
 struct fetch_job {
 	struct imap_fitems fi; /* the items asked for */
 	size_t *idx, n, pos;
 	int uid, need_data, set_seen;
+	int dg_check;  /* items that show the header: see dg_needed */
 	unsigned what; /* STORE_IMAP_* columns the items need */
 	uint64_t changedsince;
 	char tag[72];
@@ -203,6 +207,11 @@ struct msgsrc {
 	struct store_message m;
 	int opened, missing;
 	size_t size; /* of the raw bytes, once opened */
+	/* the downgraded message (dg_build): m holds its bytes and these
+	 * its structure, all owned here */
+	int dg;
+	char *dg_envelope, *dg_bodystructure, *dg_body;
+	struct buf dg_sections;
 };
 
 /* Opens the raw bytes of src's message.  Returns 0 or -1 (gone). */
@@ -239,6 +248,92 @@ static const struct store_message *src_data(struct session *s, struct msgsrc *sr
 	return &src->m;
 }
 
+/* --- RFC 6855 5: what a session without UTF8=ACCEPT sees ------------------- */
+
+#define DG_HEADER_MAX (1u << 20) /* header bytes read to check an older row */
+
+/* Whether e is internationalized (RFC 6532: a UTF-8 header block) and s
+ * must see it downgraded: s has not enabled UTF8=ACCEPT (nor IMAP4rev2),
+ * and the stored MIME flags say so.  A row stored before the flag existed
+ * has its top-level header read (a small blob read, not a parse: a legacy
+ * client's sync of an old mailbox stays cheap); its parts' headers are
+ * not looked at. */
+static int dg_needed(struct session *s, struct msgsrc *src)
+{
+	struct fentry *e = src->e;
+	size_t hs;
+	char *h;
+	int r;
+
+	if (s->utf8)
+		return 0;
+	if (e->mflags & MIME_F_HEADER_CHECKED)
+		return (e->mflags & MIME_F_UTF8_HEADER) != 0;
+	if (src_open(s, src) < 0)
+		return 0;
+	hs = e->header_size <= src->size ? e->header_size : src->size;
+	if (hs > DG_HEADER_MAX)
+		hs = DG_HEADER_MAX;
+	h = malloc(hs + 1);
+	if (!h)
+		bug("out of memory");
+	r = hs && store_raw_read(src->fj->raw, h, hs, 0) == 0 && downgrade_needed(h, hs);
+	free(h);
+	return r;
+}
+
+/* Makes src's message the downgraded one: its UTF-8 header blocks
+ * rewritten to 7-bit (mime_downgrade, RFC 6857 3), the rest as it is, and
+ * its ENVELOPE, BODY[STRUCTURE], section table and sizes from a parse of
+ * the result, so every item FETCH shows agrees (RFC822.SIZE is the length
+ * of BODY[]).  Returns 0, or -1 (the message is gone: nothing changed). */
+static int dg_build(struct session *s, struct msgsrc *src)
+{
+	const struct store_message *m = src_data(s, src);
+	struct mime_msg *mm;
+	struct buf nb, t;
+
+	if (!m)
+		return -1;
+	buf_init(&nb, (size_t)1 << 30);
+	if (mime_parse(m->data, m->size, NULL, &mm) < 0 || mime_downgrade(mm, &nb) < 0)
+		bug("out of memory");
+	mime_free(mm);
+	if (mime_parse(nb.data ? nb.data : "", nb.len, NULL, &mm) < 0)
+		bug("out of memory");
+	buf_init(&t, (size_t)1 << 30);
+	if (mime_envelope(mm, &t) < 0)
+		bug("out of memory");
+	src->dg_envelope = buf_steal(&t, NULL);
+	if (mime_bodystructure(mm, 1, &t) < 0)
+		bug("out of memory");
+	src->dg_bodystructure = buf_steal(&t, NULL);
+	if (mime_bodystructure(mm, 0, &t) < 0)
+		bug("out of memory");
+	src->dg_body = buf_steal(&t, NULL);
+	buf_init(&src->dg_sections, (size_t)1 << 30);
+	if (mime_sections_encode(mm, &src->dg_sections) < 0)
+		bug("out of memory");
+	free(src->m.data);
+	src->m.header_size = mime_header_size(mm);
+	src->m.size = nb.len;
+	src->m.data = buf_steal(&nb, NULL);
+	src->m.sections = src->dg_sections.data;
+	src->m.sections_len = src->dg_sections.len;
+	mime_free(mm);
+	src->dg = 1;
+	return 0;
+}
+
+static void dg_free(struct msgsrc *src)
+{
+	free(src->dg_envelope);
+	free(src->dg_bodystructure);
+	free(src->dg_body);
+	if (src->dg)
+		buf_free(&src->dg_sections);
+}
+
 /* Appends the reply for one message to out.  A streamable literal of the
  * raw bytes is not copied: its header goes to out, the job remembers what
  * to stream (fj->lit_*), and what follows the literal goes to fj->tail. */
@@ -253,6 +348,8 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 	memset(&src, 0, sizeof(src));
 	src.fj = fj;
 	src.e = e;
+	if (fj->dg_check && dg_needed(s, &src))
+		dg_build(s, &src);
 	imap_view_kw_announce(s, dst, e->keywords);
 	buf_printf(dst, "* %zu FETCH (", seq);
 	buf_init(&tmp, 128u * 1024 * 1024);
@@ -306,27 +403,32 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 			buf_puts(dst, "THREADID NIL");
 			break;
 		case FK_SIZE:
-			buf_printf(dst, "RFC822.SIZE %llu", (unsigned long long)e->size);
+			buf_printf(dst, "RFC822.SIZE %llu",
+				   (unsigned long long)(src.dg ? src.m.size : e->size));
 			break;
 		case FK_ENVELOPE:
 			/* long strings: no printf formatting on the hot path */
 			buf_puts(dst, "ENVELOPE ");
-			buf_puts(dst, e->envelope ? e->envelope : "NIL");
+			buf_puts(dst, src.dg ? src.dg_envelope : e->envelope ? e->envelope : "NIL");
 			break;
 		case FK_BODYSTRUCTURE:
 			buf_puts(dst, "BODYSTRUCTURE ");
-			buf_puts(dst, e->bodystructure ? e->bodystructure : "NIL");
+			buf_puts(dst, src.dg		 ? src.dg_bodystructure
+				      : e->bodystructure ? e->bodystructure
+							 : "NIL");
 			break;
 		case FK_BODY:
 			buf_puts(dst, "BODY ");
-			buf_puts(dst, e->body ? e->body : "NIL");
+			buf_puts(dst, src.dg ? src.dg_body : e->body ? e->body : "NIL");
 			break;
 		case FK_SECTION:
 		case FK_BINSIZE: {
 			int has_nul = 0;
 			const char *p;
 			size_t n, start = 0;
-			int stream = streamable(it) && dst == out && src_open(s, &src) == 0;
+			/* a downgraded message is in memory already */
+			int stream =
+			    streamable(it) && dst == out && !src.dg && src_open(s, &src) == 0;
 			if (stream) {
 				size_t hs = e->header_size <= src.size ? e->header_size : src.size;
 				start = it->spec == SP_TEXT ? hs : 0;
@@ -386,6 +488,7 @@ static void emit_one(struct session *s, struct fetch_job *fj, size_t seq, struct
 	buf_puts(dst, ")\r\n");
 	buf_free(&tmp);
 	free(src.m.data);
+	dg_free(&src);
 }
 
 static int batch_cb(void *arg, const struct store_imap_row *r)
@@ -405,6 +508,8 @@ static int batch_cb(void *arg, const struct store_imap_row *r)
 	f->message_id = r->message_id;
 	f->internaldate = r->internaldate;
 	f->savedate = r->savedate;
+	f->header_size = r->header_size;
+	f->mflags = r->mime_flags;
 	if (!f->keywords)
 		bug("out of memory");
 	if (fj->what & STORE_IMAP_META) {
@@ -417,7 +522,6 @@ static int batch_cb(void *arg, const struct store_imap_row *r)
 		if (r->sections_len)
 			memcpy(f->sections, r->sections, r->sections_len);
 		f->sections_len = r->sections_len;
-		f->header_size = r->header_size;
 	}
 	return 0;
 }
@@ -626,6 +730,15 @@ int imap_cmd_fetch(struct session *s, const struct imap_cmd *c, const struct ima
 			fj->set_seen = 1;
 		if (it->kind == FK_MODSEQ)
 			imap_condstore_enable(s);
+		/* RFC 6855 5: a session without UTF8=ACCEPT sees messages
+		 * with UTF-8 headers downgraded; the stored MIME flags say
+		 * which */
+		if (!s->utf8 && (it->kind == FK_SIZE || it->kind == FK_ENVELOPE ||
+				 it->kind == FK_BODYSTRUCTURE || it->kind == FK_BODY ||
+				 it->kind == FK_SECTION || it->kind == FK_BINSIZE)) {
+			fj->dg_check = 1;
+			fj->what |= STORE_IMAP_SIZE;
+		}
 	}
 	if (imap_view_select_set(s, a->str, uid, &fj->idx, &fj->n) < 0) {
 		imap_fetch_job_free(fj);

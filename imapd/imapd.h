@@ -302,6 +302,18 @@ struct search_update;
  * changed since, and "* ESEARCH (TAG ...) ADDTO/REMOVEFROM" tells the
  * difference. */
 void imap_search_updates_run(struct session *s, uint64_t modseq, uint32_t uidnext);
+/* Keeps a SEARCH (crit NULL) or SORT (crit: its criteria list) ... RETURN
+ * (UPDATE) for tag: its keys (copied) and the UIDs it matched (for SORT
+ * in sort order); answers "* NO [NOUPDATE tag]" instead past
+ * SEARCH_MAX_UPDATES or for a tag in use. */
+void imap_search_update_add(struct session *s, const char *tag, int uid,
+			    const struct imap_arg *keys, const struct imap_arg *crit,
+			    const uint32_t *uids, size_t n);
+/* The UIDs matching keys (no charset) in the order of the SORT criteria
+ * list crit_args (malloc'ed *out).  Returns 0, or -1 (bad keys or
+ * criteria, a store error). */
+int imap_sort_uids(struct session *s, const struct imap_arg *crit_args, const struct imap_arg *keys,
+		   uint32_t **out, size_t *nout);
 /* Forgets every kept update (the mailbox is closed). */
 void imap_search_updates_free(struct session *s);
 /* CANCELUPDATE "tag"... */

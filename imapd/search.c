@@ -379,7 +379,8 @@ struct search_update {
 	char tag[72];
 	int uid;
 	struct imap_arg *keys;
-	uint32_t *uids; /* sorted */
+	struct imap_arg *crit; /* SORT's criteria (CONTEXT=SORT), else NULL */
+	uint32_t *uids;	       /* sorted by UID, or for SORT in sort order */
 	size_t n;
 	uint64_t modseq;  /* the mailbox's HIGHESTMODSEQ and UIDNEXT when */
 	uint32_t uidnext; /* last evaluated */
@@ -425,12 +426,14 @@ static struct imap_arg *args_copy(const struct imap_arg *a)
 static void update_free(struct search_update *u)
 {
 	args_free(u->keys);
+	args_free(u->crit);
 	free(u->uids);
 	free(u);
 }
 
-static void update_add(struct session *s, const char *tag, int uid, const struct imap_arg *keys,
-		       const uint32_t *uids, size_t n)
+void imap_search_update_add(struct session *s, const char *tag, int uid,
+			    const struct imap_arg *keys, const struct imap_arg *crit,
+			    const uint32_t *uids, size_t n)
 {
 	struct search_update *u;
 	unsigned count = 0;
@@ -459,6 +462,7 @@ static void update_add(struct session *s, const char *tag, int uid, const struct
 	snprintf(u->tag, sizeof(u->tag), "%s", tag);
 	u->uid = uid;
 	u->keys = args_copy(keys);
+	u->crit = crit ? args_copy(crit) : NULL;
 	u->uids = malloc((n ? n : 1) * sizeof(*u->uids));
 	if (!u->uids)
 		bug("out of memory");
@@ -493,6 +497,96 @@ static void put_set(struct session *s, struct buf *out, const uint32_t *uids, si
 	free(v);
 }
 
+static int in_sorted(const uint32_t *v, size_t n, uint32_t x)
+{
+	return n && bsearch(&x, v, n, sizeof(*v), cmp_u32) != NULL;
+}
+
+/* Appends " pos num" for one message: its UID, or its sequence number. */
+static void put_pos(struct session *s, struct buf *out, size_t pos, uint32_t uid, int by_uid)
+{
+	buf_printf(out, "%s%zu %u", out->data[out->len - 1] == '(' ? "" : " ", pos,
+		   by_uid ? uid : (uint32_t)imap_view_find(s, uid) + 1);
+}
+
+/* CONTEXT=SORT (RFC 5267 4.3): the new matches in sort order against the
+ * ones last reported.  Sort keys never change (the criteria read the
+ * message, not its flags), so the messages that stay keep their order and
+ * only come and go:
+ *   REMOVEFROM (pos num ...): each at its position in the list as the
+ *     removals before it in the response left it;
+ *   ADDTO (pos num ...): each at the position it has in the new list,
+ *     added in that order after the removals.
+ * A message gone from the view is dropped without a word (EXPUNGE told
+ * the client). */
+static void update_run_sorted(struct session *s, struct search_update *u)
+{
+	uint32_t *now, *old_s, *now_s;
+	size_t nn, no = 0, pos, nr = 0, na = 0;
+	struct buf rem, add;
+
+	if (imap_sort_uids(s, u->crit, u->keys, &now, &nn) < 0)
+		return; /* the store failed: next time */
+	/* the old list without what left the view */
+	for (size_t i = 0; i < u->n; i++)
+		if (imap_view_find(s, u->uids[i]) >= 0)
+			u->uids[no++] = u->uids[i];
+	old_s = malloc((no ? no : 1) * sizeof(*old_s));
+	now_s = malloc((nn ? nn : 1) * sizeof(*now_s));
+	if (!old_s || !now_s)
+		bug("out of memory");
+	memcpy(old_s, u->uids, no * sizeof(*old_s));
+	memcpy(now_s, now, nn * sizeof(*now_s));
+	qsort(old_s, no, sizeof(*old_s), cmp_u32);
+	qsort(now_s, nn, sizeof(*now_s), cmp_u32);
+	buf_init(&rem, 64u * 1024 * 1024);
+	buf_init(&add, 64u * 1024 * 1024);
+	buf_puts(&rem, " REMOVEFROM (");
+	buf_puts(&add, " ADDTO (");
+	pos = 1;
+	for (size_t i = 0; i < no; i++) {
+		if (!in_sorted(now_s, nn, u->uids[i])) {
+			put_pos(s, &rem, pos, u->uids[i], u->uid);
+			nr++;
+		} else {
+			pos++;
+		}
+	}
+	for (size_t i = 0; i < nn; i++) {
+		if (!in_sorted(old_s, no, now[i])) {
+			put_pos(s, &add, i + 1, now[i], u->uid);
+			na++;
+		}
+	}
+	if (nr || na) {
+		struct buf out;
+		buf_init(&out, 200u * 1024 * 1024);
+		buf_puts(&out, "* ESEARCH (TAG ");
+		imap_buf_string(&out, u->tag, strlen(u->tag));
+		buf_putc(&out, ')');
+		if (u->uid)
+			buf_puts(&out, " UID");
+		if (nr) {
+			buf_append(&out, rem.data, rem.len);
+			buf_putc(&out, ')');
+		}
+		if (na) {
+			buf_append(&out, add.data, add.len);
+			buf_putc(&out, ')');
+		}
+		buf_puts(&out, "\r\n");
+		imap_write(s, out.data, out.len);
+		buf_free(&out);
+	}
+	buf_free(&rem);
+	buf_free(&add);
+	free(old_s);
+	free(now_s);
+	free(u->uids);
+	u->uids = now;
+	u->n = nn;
+}
+
 static void update_run(struct session *s, struct search_update *u, uint64_t modseq,
 		       uint32_t uidnext)
 {
@@ -504,6 +598,12 @@ static void update_run(struct session *s, struct search_update *u, uint64_t mods
 
 	if (u->modseq == modseq && u->uidnext == uidnext)
 		return;
+	if (u->crit) {
+		u->modseq = modseq;
+		u->uidnext = uidnext;
+		update_run_sorted(s, u);
+		return;
+	}
 	if (imap_search_match(s, u->keys, &hits, &nh, &err) < 0)
 		return; /* the store failed: next time */
 	u->modseq = modseq;
@@ -699,7 +799,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 		}
 	}
 	if (ret.opts & RET_UPDATE)
-		update_add(s, c->tag, uid, a, huids, nh);
+		imap_search_update_add(s, c->tag, uid, a, NULL, huids, nh);
 	free(huids);
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);

@@ -228,6 +228,67 @@ static int cmp_items(const void *pa, const void *pb)
 	return a->h.seq < b->h.seq ? -1 : a->h.seq > b->h.seq;
 }
 
+/* The hits with their sort keys, in sort order (malloc'ed; free with
+ * sort_items_free). */
+static struct sitem *sort_items(struct session *s, const struct imap_hit *hits, size_t nh,
+				const struct sort_crit *crit, int n)
+{
+	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
+	struct store_raw *raw = store_raw_new(s->srv->st);
+	int opened = store_imap_read_begin(s->srv->st);
+
+	if (!items)
+		bug("out of memory");
+	for (size_t i = 0; i < nh; i++) {
+		items[i].h = hits[i];
+		fill(s, raw, &items[i], crit, n);
+	}
+	store_imap_read_end(s->srv->st, opened);
+	store_raw_free(raw);
+	cur_crit = crit;
+	cur_n = n;
+	if (nh > 1)
+		qsort(items, nh, sizeof(*items), cmp_items);
+	return items;
+}
+
+static void sort_items_free(struct sitem *items, size_t nh)
+{
+	for (size_t i = 0; i < nh; i++) {
+		free(items[i].subject);
+		free(items[i].from);
+		free(items[i].to);
+		free(items[i].cc);
+		free(items[i].dfrom);
+		free(items[i].dto);
+	}
+	free(items);
+}
+
+int imap_sort_uids(struct session *s, const struct imap_arg *crit_args, const struct imap_arg *keys,
+		   uint32_t **out, size_t *nout)
+{
+	struct sort_crit crit[SORT_MAX_CRITERIA];
+	const char *err = NULL;
+	struct imap_hit *hits;
+	struct sitem *items;
+	size_t nh;
+	int n = imap_sort_criteria(crit_args, crit, &err);
+
+	if (n < 0 || imap_search_match(s, keys, &hits, &nh, &err) < 0)
+		return -1;
+	items = sort_items(s, hits, nh, crit, n);
+	*out = malloc((nh ? nh : 1) * sizeof(**out));
+	if (!*out)
+		bug("out of memory");
+	for (size_t i = 0; i < nh; i++)
+		(*out)[i] = items[i].h.uid;
+	*nout = nh;
+	sort_items_free(items, nh);
+	free(hits);
+	return 0;
+}
+
 /* The ESEARCH response of an ESORT: MIN and MAX are the first and last
  * in sort order; ALL keeps the sort order, so only runs ascending by one
  * become "a:b" (RFC 5267 3.2). */
@@ -351,39 +412,25 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 	n = imap_sort_criteria(a->child, crit, &err);
 	if (n < 0)
 		return sort_fail(s, save), imap_tagged(s, c->tag, "BAD", "%s", err), 0;
+	const struct imap_arg *crit_arg = a->child;
 	a = a->next;
 	if (imap_search_hits(s, c, a, &hits, &nh) < 0)
 		return sort_fail(s, save), 0;
 
-	struct sitem *items = calloc(nh ? nh : 1, sizeof(*items));
-	struct store_raw *raw = store_raw_new(s->srv->st);
-	int opened = store_imap_read_begin(s->srv->st);
-	if (!items)
-		bug("out of memory");
-	for (size_t i = 0; i < nh; i++) {
-		items[i].h = hits[i];
-		fill(s, raw, &items[i], crit, n);
-	}
-	store_imap_read_end(s->srv->st, opened);
-	store_raw_free(raw);
-	cur_crit = crit;
-	cur_n = n;
-	if (nh > 1)
-		qsort(items, nh, sizeof(*items), cmp_items);
+	struct sitem *items = sort_items(s, hits, nh, crit, n);
 
 	if (save)
 		sort_save(s, items, nh, ret.opts);
 	if (ret.opts & RET_UPDATE) {
-		/* CONTEXT=SORT is not offered: the sort is answered, without
-		 * updates (RFC 5267 4.2) */
-		struct buf nb;
-
-		buf_init(&nb, 256);
-		buf_puts(&nb, "* NO [NOUPDATE ");
-		imap_buf_string(&nb, c->tag, strlen(c->tag));
-		buf_puts(&nb, "] No updates for SORT\r\n");
-		imap_write(s, nb.data, nb.len);
-		buf_free(&nb);
+		/* CONTEXT=SORT (RFC 5267 4): kept with the matches in sort
+		 * order; updates say where each message goes */
+		uint32_t *u = malloc((nh ? nh : 1) * sizeof(*u));
+		if (!u)
+			bug("out of memory");
+		for (size_t i = 0; i < nh; i++)
+			u[i] = items[i].h.uid;
+		imap_search_update_add(s, c->tag, uid, a->next, crit_arg, u, nh);
+		free(u);
 	}
 	struct buf out;
 	buf_init(&out, 64u * 1024 * 1024);
@@ -400,15 +447,7 @@ int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap
 		buf_puts(&out, "\r\n");
 	imap_write(s, out.data, out.len);
 	buf_free(&out);
-	for (size_t i = 0; i < nh; i++) {
-		free(items[i].subject);
-		free(items[i].from);
-		free(items[i].to);
-		free(items[i].cc);
-		free(items[i].dfrom);
-		free(items[i].dto);
-	}
-	free(items);
+	sort_items_free(items, nh);
 	free(hits);
 	imap_tagged(s, c->tag, "OK", "SORT completed");
 	return 0;

@@ -56,7 +56,8 @@ struct commit {
 	pthread_t ck_thread;
 	pthread_cond_t ck_cv;
 	pthread_cond_t ck_done; /* a checkpoint pass ended (ck_passes) */
-	unsigned ck_passes;
+	unsigned ck_passes;	/* passes ended */
+	unsigned ck_begun;	/* passes begun (they end in that order) */
 	int ckpt_due;
 	int ck_started;
 };
@@ -69,7 +70,14 @@ struct commit {
  * from ever finishing, and the WAL only starts over after one has: at
  * 600 msg/s the WAL grew by 20,000 frames a second (80 MB/s on the card)
  * and its index, mapped into loft-smtpd, by 1.6 MB in a 10 s bench. */
-#define CKPT_HARD_FRAMES (8 * CKPT_FRAMES)
+#define CKPT_HARD_FRAMES 7000
+/* Why 7000, not 8000: the WAL index (loft.db-shm, mapped into this
+ * process) grows by a 32 KiB region per 4096 frames, and two regions hold
+ * 8158.  The WAL passes the mark by the batch that crossed it: 10 messages
+ * are 100-200 frames, up to 650 with an FTS5 segment merge (8,049 frames
+ * from a mark at 7400).  From 8000, and with a wait that did not always
+ * start the WAL over, it reached a third region: 32 KiB more of
+ * loft-smtpd's RSS (issue 14). */
 
 /* Stores jobs v[0..n) in one transaction (store_deliver_many: one search
  * index write for the whole batch).  Returns 0 once committed. */
@@ -142,8 +150,16 @@ static void *commit_main(void *arg)
 			/* the replies above are already on their way: only the
 			 * next batch waits */
 			if (frames >= CKPT_HARD_FRAMES) {
-				unsigned pass = cm->ck_passes;
-				while (cm->ck_passes == pass && !cm->quit)
+				/* Wait for a pass that begins after this point:
+				 * with nothing written meanwhile it copies the
+				 * whole WAL, and the next transaction starts the
+				 * WAL over.  The end of the pass running now was
+				 * not enough: it began before this batch, left
+				 * it uncopied, the WAL went on growing a batch
+				 * per wait, and past 8158 frames its index maps
+				 * a third region (see CKPT_HARD_FRAMES). */
+				unsigned want = cm->ck_begun + 1;
+				while (cm->ck_passes < want && !cm->quit)
 					pthread_cond_wait(&cm->ck_done, &cm->mu);
 			}
 			pthread_mutex_unlock(&cm->mu);
@@ -167,6 +183,7 @@ static void *ckpt_main(void *arg)
 			return NULL;
 		}
 		cm->ckpt_due = 0;
+		cm->ck_begun++;
 		pthread_mutex_unlock(&cm->mu);
 		store_checkpoint(cm->ck);
 		pthread_mutex_lock(&cm->mu);

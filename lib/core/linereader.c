@@ -104,3 +104,15 @@ void lr_consume(struct linereader *lr, size_t n)
 	lr->start += n;
 	lr->scanned = 0;
 }
+
+int lr_release(struct linereader *lr, size_t keep)
+{
+	if (lr->in.cap <= keep || lr->start < lr->in.len)
+		return 0;
+	size_t max = lr->in.max;
+	buf_free(&lr->in);
+	buf_init(&lr->in, max);
+	lr->start = 0;
+	lr->scanned = 0;
+	return 1;
+}

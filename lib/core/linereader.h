@@ -51,5 +51,9 @@ int lr_next(struct linereader *lr, struct lr_line *line);
 size_t lr_pending(const struct linereader *lr, const char **p);
 /* Drops n of the pending bytes. */
 void lr_consume(struct linereader *lr, size_t n);
+/* Gives the buffer's memory back when nothing is pending and it holds more
+ * than keep bytes (the next lr_feed allocates again).  Returns 1 if it
+ * did. */
+int lr_release(struct linereader *lr, size_t keep);
 
 #endif

@@ -10,6 +10,7 @@
  * them all mime_tree.c (arena, unfolding, the tree walk).
  */
 #include "mime.h"
+#include "downgrade.h"
 #include "array.h"
 #include "mime_int.h"
 
@@ -351,6 +352,14 @@ static int parse(struct parser *ps)
 	return 0;
 }
 
+/* Whether q's header block is internationalized (RFC 6532): 8-bit bytes,
+ * all of it valid UTF-8. */
+static int utf8_block(const struct mime_msg *m, const struct mime_part *q)
+{
+	return q->hdr_len && q->hdr_off + q->hdr_len <= m->len &&
+	       downgrade_needed(m->data + q->hdr_off, q->hdr_len);
+}
+
 int mime_parse(const char *data, size_t len, const struct mime_limits *lim, struct mime_msg **out)
 {
 	struct mime_msg *m = calloc(1, sizeof(*m));
@@ -386,8 +395,31 @@ int mime_parse(const char *data, size_t len, const struct mime_limits *lim, stru
 		mime_free(m);
 		return -1;
 	}
+	m->flags |= MIME_F_HEADER_CHECKED;
+	for (const struct mime_part *q = m->root; q; q = mime_part_next(q, m->root)) {
+		if (utf8_block(m, q)) {
+			m->flags |= MIME_F_UTF8_HEADER;
+			break;
+		}
+	}
 	*out = m;
 	return 0;
+}
+
+int mime_downgrade(const struct mime_msg *m, struct buf *out)
+{
+	size_t pos = 0;
+
+	/* a pre-order walk meets the header blocks in the order they come */
+	for (const struct mime_part *q = m->root; q; q = mime_part_next(q, m->root)) {
+		if (q->hdr_off < pos || !utf8_block(m, q))
+			continue;
+		if (buf_append(out, m->data + pos, q->hdr_off - pos) < 0 ||
+		    downgrade_header(m->data + q->hdr_off, q->hdr_len, out) < 0)
+			return -1;
+		pos = q->hdr_off + q->hdr_len;
+	}
+	return buf_append(out, m->data + pos, m->len - pos) < 0 ? -1 : 0;
 }
 
 void mime_free(struct mime_msg *m)

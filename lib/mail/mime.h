@@ -31,6 +31,14 @@ enum mime_flags {
 	MIME_F_NO_END_BOUNDARY = 16, /* a multipart's close-delimiter is missing */
 	MIME_F_BAD_ENCODING = 32,    /* invalid base64/QP/encoded-word seen */
 	MIME_F_NUL = 64,	     /* NUL bytes in the message */
+	/* a header block (the message's, a part's, an attached message's)
+	 * has 8-bit bytes, all of it valid UTF-8 (RFC 6532): IMAP clients
+	 * without UTF8=ACCEPT get the message downgraded (RFC 6855 5,
+	 * mime_downgrade) */
+	MIME_F_UTF8_HEADER = 128,
+	/* set by every parse since MIME_F_UTF8_HEADER exists: a stored row
+	 * without it was parsed before, and its header must be looked at */
+	MIME_F_HEADER_CHECKED = 256,
 };
 
 struct mime_msg;
@@ -46,6 +54,11 @@ int mime_parse(const char *data, size_t len, const struct mime_limits *lim, stru
 void mime_free(struct mime_msg *m);
 /* MIME_F_* bits for limits hit and damage seen. */
 unsigned mime_flags(const struct mime_msg *m);
+
+/* Appends the message with every internationalized header block (see
+ * MIME_F_UTF8_HEADER) downgraded to 7-bit (lib/mail/downgrade.h, RFC 6857
+ * 3) and everything else as it is.  Returns 0, or -1 when out is full. */
+int mime_downgrade(const struct mime_msg *m, struct buf *out);
 
 /* Appends the IMAP ENVELOPE "(date subject from sender reply-to to cc bcc
  * in-reply-to message-id)" of the top-level message.  Returns 0 or -1

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,25 @@ int store_exec(struct store *st, const char *sql)
 	return 0;
 }
 
+/* Runs sql, a string literal of one statement without result rows, from
+ * the statement cache.  For the transaction statements every write runs:
+ * sqlite3_exec parsed "BEGIN IMMEDIATE" and "COMMIT" again each time (a
+ * parse per transaction, and the parser's code and tables mapped in
+ * loft-smtpd's store thread under load; issue 14).  The error message is
+ * store_exec's. */
+static int store_exec_cached(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+
+	if (!s)
+		return -1;
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		store_err(st, "%s", sqlite3_errmsg(st->db));
+	store_stmt_done(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
@@ -389,12 +409,12 @@ int store_end(struct store *st, int rc)
 int store_begin(struct store *st)
 {
 	if (st->tx_depth > 0) {
-		if (store_exec(st, "SAVEPOINT store_nest") < 0)
+		if (store_exec_cached(st, "SAVEPOINT store_nest") < 0)
 			return -1;
 		st->tx_depth++;
 		return 0;
 	}
-	if (store_exec(st, "BEGIN IMMEDIATE") < 0)
+	if (store_exec_cached(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	st->tx_depth = 1;
 	return 0;
@@ -407,13 +427,13 @@ int store_commit(struct store *st)
 	if (st->tx_depth <= 0)
 		return store_err(st, "commit without begin");
 	if (st->tx_depth > 1) {
-		if (store_exec(st, "RELEASE store_nest") < 0)
+		if (store_exec_cached(st, "RELEASE store_nest") < 0)
 			return -1;
 		st->tx_depth--;
 		return 0;
 	}
 	st->tx_depth = 0;
-	if (store_exec(st, "COMMIT") < 0) {
+	if (store_exec_cached(st, "COMMIT") < 0) {
 		/* A failed COMMIT may leave the transaction open (SQLITE_BUSY);
 		 * undo it so nothing is half-kept. */
 		memcpy(saved, st->errmsg, sizeof(saved));
@@ -547,10 +567,22 @@ fail:
 	return -1;
 }
 
+/* Before SQLite initialises (its first open): no bulk page-cache block
+ * per handle.  Without this each handle's page cache starts with one
+ * block for 20 pages (about 87 KiB) at its first page read, whatever its
+ * cache_size; loft-smtpd's loop and checkpoint handles use 5 of them.
+ * Pages are then allocated one at a time, up to cache_size (issue 14). */
+static void store_global_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)0, 0, 0);
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct store *st = calloc(1, sizeof(*st));
 
+	pthread_once(&once, store_global_config);
 	*out = NULL;
 	if (!st) {
 		snprintf(err, errlen, "out of memory");

@@ -18,14 +18,14 @@
  * the cursor's cached chain at no extra walk */
 #define ROWS_SIZE                                                                                  \
 	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, e.savedate, m.size,"           \
-	" m.internaldate"                                                                          \
+	" m.internaldate, m.header_size, m.mime_flags"                                             \
 	" FROM entries e JOIN messages m ON m.id = e.message_id"                                   \
 	" WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3 AND e.modseq > ?4"               \
 	" ORDER BY e.uid"
 #define ROWS_META                                                                                  \
 	"SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id, e.savedate, m.size,"           \
 	" m.internaldate,"                                                                         \
-	" m.envelope, m.bodystructure, m.body, m.sections, m.header_size"                          \
+	" m.header_size, m.mime_flags, m.envelope, m.bodystructure, m.body, m.sections"            \
 	" FROM entries e JOIN messages m ON m.id = e.message_id"                                   \
 	" WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3 AND e.modseq > ?4"               \
 	" ORDER BY e.uid"
@@ -62,14 +62,15 @@ int store_imap_rows(struct store *st, int64_t mailbox_id, uint32_t uid_from, uin
 		if (what & (STORE_IMAP_SIZE | STORE_IMAP_META)) {
 			r.size = (uint64_t)sqlite3_column_int64(s, 6);
 			r.internaldate = sqlite3_column_int64(s, 7);
+			r.header_size = (size_t)sqlite3_column_int64(s, 8);
+			r.mime_flags = (unsigned)sqlite3_column_int(s, 9);
 		}
 		if (what & STORE_IMAP_META) {
-			r.envelope = (const char *)sqlite3_column_text(s, 8);
-			r.bodystructure = (const char *)sqlite3_column_text(s, 9);
-			r.body = (const char *)sqlite3_column_text(s, 10);
-			r.sections = sqlite3_column_blob(s, 11);
-			r.sections_len = (size_t)sqlite3_column_bytes(s, 11);
-			r.header_size = (size_t)sqlite3_column_int64(s, 12);
+			r.envelope = (const char *)sqlite3_column_text(s, 10);
+			r.bodystructure = (const char *)sqlite3_column_text(s, 11);
+			r.body = (const char *)sqlite3_column_text(s, 12);
+			r.sections = sqlite3_column_blob(s, 13);
+			r.sections_len = (size_t)sqlite3_column_bytes(s, 13);
 		}
 		n++;
 		if (cb(arg, &r))

@@ -15,8 +15,8 @@
 #include "store.h"
 
 /* What store_imap_rows() should read besides the entry itself. */
-#define STORE_IMAP_SIZE 1u /* size and internaldate */
-#define STORE_IMAP_META 2u /* also envelope, bodystructure, body, sections, header_size */
+#define STORE_IMAP_SIZE 1u /* size, internaldate, header_size, mime_flags */
+#define STORE_IMAP_META 2u /* also envelope, bodystructure, body, sections */
 
 /* One mailbox entry with the message columns asked for.  Pointers are
  * valid only during the callback; unread columns are 0/NULL. */
@@ -32,7 +32,8 @@ struct store_imap_row {
 	const char *envelope, *bodystructure, *body;
 	const void *sections;
 	size_t sections_len;
-	size_t header_size;
+	size_t header_size;  /* with STORE_IMAP_SIZE or _META */
+	unsigned mime_flags; /* MIME_F_* as stored, with STORE_IMAP_SIZE or _META */
 };
 
 /* Returns 0 to go on, non-zero to stop. */

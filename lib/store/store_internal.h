@@ -9,7 +9,8 @@
 
 #include "store.h"
 
-#define STORE_STMT_CACHE 96
+/* slots per handle; the transaction statements (store.c) take four */
+#define STORE_STMT_CACHE 128
 
 struct store_stmt_slot {
 	const char *sql; /* the literal's address is the key */

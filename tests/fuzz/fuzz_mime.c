@@ -1,7 +1,9 @@
 /*
  * libFuzzer target for lib/mime: parse, ENVELOPE, BODY and BODYSTRUCTURE,
  * the section table (encoded, looked up with paths, and corrupted), search
- * text, header decoding and address lists as the search index reads them.  The first byte picks
+ * text, header decoding and address lists as the search index reads them,
+ * and the RFC 6857 header downgrade (lib/mail/downgrade: a flagged header
+ * must come out 7-bit and parse again).  The first byte picks
  * tight or default limits so both the limit paths and the deep paths are reached.
  */
 #include <stdint.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "downgrade.h"
 #include "mime.h"
 
 static const char *const paths[] = {"",	   "1",	    "2",     "3",   "1.1",     "1.2", "2.1",
@@ -67,9 +70,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		buf_free(&ab);
 	}
-	(void)mime_header_size(m);
 	(void)mime_lines(m);
-	(void)mime_flags(m);
+	if (mime_flags(m) & MIME_F_UTF8_HEADER) {
+		/* the downgrade: every byte of the top-level header block of
+		 * the result is 7-bit when the original's needed it, and the
+		 * result parses */
+		struct buf dg;
+		struct mime_msg *m2;
+		size_t hs = mime_header_size(m);
+		int top = hs <= len && downgrade_needed(d, hs);
+		buf_init(&dg, 64u << 20);
+		if (mime_downgrade(m, &dg) == 0 &&
+		    mime_parse(dg.data ? dg.data : "", dg.len, &lim, &m2) == 0) {
+			size_t hs2 = mime_header_size(m2);
+			if (hs2 > dg.len)
+				abort();
+			for (i = 0; top && i < hs2; i++)
+				if ((unsigned char)dg.data[i] >= 0x80)
+					abort();
+			mime_free(m2);
+		}
+		buf_free(&dg);
+	}
 	if (mime_sections_encode(m, &tbl) == 0) {
 		for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 			if (mime_section_find(tbl.data, tbl.len, paths[i], &s) == 0)

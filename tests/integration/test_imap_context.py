@@ -1,8 +1,8 @@
-"""CONTEXT=SEARCH (RFC 5267 4) on a real loftd, spoken by hand over TLS
-and by imaplib from a second session: SEARCH RETURN (UPDATE) and its
-ADDTO/REMOVEFROM updates as other sessions append, store and expunge,
-CANCELUPDATE, NOUPDATE past the limit and for SORT, and PARTIAL for
-SEARCH and SORT."""
+"""CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 4) on a real loftd, spoken by
+hand over TLS and by imaplib from a second session: SEARCH and SORT RETURN
+(UPDATE) and their ADDTO/REMOVEFROM updates (with positions in sort order
+for SORT) as other sessions append, store and expunge, CANCELUPDATE,
+NOUPDATE past the limit, and PARTIAL for SEARCH and SORT."""
 import re
 
 import pytest
@@ -41,7 +41,7 @@ def test_capability(lf):
     r = raw(lf)
     caps = r.cmd(b"c CAPABILITY")[0].decode().split()
     assert "CONTEXT=SEARCH" in caps and "ESEARCH" in caps
-    assert "CONTEXT=SORT" not in caps
+    assert "CONTEXT=SORT" in caps and "ESORT" in caps
 
 
 def test_partial(lf):
@@ -135,6 +135,7 @@ def test_limits_and_sort(lf):
     assert esearch(out, b"k10")[0].endswith(" COUNT 3") and out[-1].startswith(b"k10 OK")
     out = r.cmd(b"k0 SEARCH RETURN (UPDATE) ALL")
     assert any(l.startswith(b'* NO [NOUPDATE "k0"]') for l in out), out
+    # the limit counts SORT's updates too
     out = r.cmd(b"so SORT RETURN (UPDATE COUNT) (SUBJECT) UTF-8 ALL")
     assert any(l.startswith(b'* NO [NOUPDATE "so"]') for l in out), out
     assert esearch(out, b"so")[0].endswith(" COUNT 6") and out[-1].startswith(b"so OK"), out
@@ -146,3 +147,70 @@ def test_limits_and_sort(lf):
     got = sorted(re.match(rb'\* ESEARCH \(TAG "(k\d+)"\) ADDTO \(0 7\)', l).group(1)
                  for l in out if l.startswith(b"* ESEARCH"))
     assert got == sorted(b"k%d" % i for i in range(10)), out
+
+
+def test_sort_updates(lf):
+    """UID SORT RETURN (UPDATE ALL): the matches in sort order, then at each
+    sync REMOVEFROM/ADDTO with positions (RFC 5267 4.3): a removal at its
+    position in the list as the removals before it left it, an addition at
+    its position in the new list; an expunged message goes without a word."""
+    r = raw(lf)
+    out = r.cmd(b"u1 UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNSEEN")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID ALL 6,5,4'], out
+    other = imap_ssl(lf)
+    assert other.select("INBOX")[0] == "OK"
+    # s07 sorts first in REVERSE SUBJECT
+    assert other.append("INBOX", None, None, msg(7))[0] == "OK"
+    out = r.cmd(b"n1 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID ADDTO (1 7)'], out
+    assert other.uid("STORE", "5", "+FLAGS", r"(\Seen)")[0] == "OK"
+    out = r.cmd(b"n2 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID REMOVEFROM (3 5)'], out
+    # s00 sorts last: [7, 6, 4, 8]
+    assert other.append("INBOX", None, None, msg(0))[0] == "OK"
+    out = r.cmd(b"n3 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID ADDTO (4 8)'], out
+    # one sync, one out and one in: [6, 5, 4, 8]
+    assert other.uid("STORE", "7", "+FLAGS", r"(\Seen)")[0] == "OK"
+    assert other.uid("STORE", "5", "-FLAGS", r"(\Seen)")[0] == "OK"
+    out = r.cmd(b"n4 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID REMOVEFROM (1 7) ADDTO (2 5)'], out
+    # two out: each position counts the removal before it: [4, 8]
+    assert other.uid("STORE", "5:6", "+FLAGS", r"(\Seen)")[0] == "OK"
+    out = r.cmd(b"n5 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID REMOVEFROM (1 6 1 5)'], out
+    # an expunged match: EXPUNGE, no REMOVEFROM
+    assert other.uid("STORE", "4", "+FLAGS", r"(\Deleted)")[0] == "OK"
+    assert other.expunge()[0] == "OK"
+    out = r.cmd(b"n6 NOOP")
+    assert any(l.endswith(b" EXPUNGE") for l in out), out
+    assert esearch(out, b"u1") == [], out
+    # the list is [8] now: a new s09 goes first
+    assert other.append("INBOX", None, None, msg(9))[0] == "OK"
+    out = r.cmd(b"n7 NOOP")
+    assert esearch(out, b"u1") == ['* ESEARCH (TAG "u1") UID ADDTO (1 9)'], out
+    assert r.cmd(b'c CANCELUPDATE "u1"')[-1].startswith(b"c OK")
+    assert other.append("INBOX", None, None, msg(11))[0] == "OK"
+    out = r.cmd(b"n8 NOOP")
+    assert esearch(out, b"u1") == [], out
+    other.logout()
+
+
+def test_sort_updates_seq(lf):
+    """SORT (not UID SORT) RETURN (UPDATE): sequence numbers, and the
+    positions of SORT (SUBJECT) after an append; the whole session also
+    fed one byte per TLS record gives the same lines."""
+    script = (b"s SELECT INBOX\r\n"
+              b"u2 SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN\r\n")
+    r = ImapRaw(tls_connect(lf.port("imaps")))
+    for i in range(len(script)):
+        r.send(script[i:i + 1])
+    out = r.until_tag(b"s") + r.until_tag(b"u2")
+    assert out[-1].startswith(b"u2 OK"), out
+    other = imap_ssl(lf)
+    # s00: first by SUBJECT; sequence number 7
+    assert other.append("INBOX", None, None, msg(0))[0] == "OK"
+    out = r.cmd(b"n1 NOOP")
+    assert b"* 7 EXISTS" in out, out
+    assert esearch(out, b"u2") == ['* ESEARCH (TAG "u2") ADDTO (1 7)'], out
+    other.logout()

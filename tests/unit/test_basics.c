@@ -330,6 +330,30 @@ static void test_linereader(void)
 	ok(lr_next(&lr, &line) == LR_LINE && line.len == 1 && line.data[0] == 'X',
 	   "linereader: lines resume after consume");
 	lr_free(&lr);
+
+	/* lr_release: the memory goes back only when every byte was handed out */
+	char big[3000];
+	memset(big, 'a', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	lr_init(&lr, 4096);
+	lr_feed(&lr, big, sizeof(big));
+	lr_feed(&lr, "tail", 4);
+	ok(lr_next(&lr, &line) == LR_LINE && line.len == sizeof(big) - 1,
+	   "linereader: a long line before release");
+	is_int(lr_release(&lr, 1024), 0, "linereader: no release while bytes are pending");
+	ok(lr.in.data != NULL && lr_pending(&lr, &p) == 4 && memcmp(p, "tail", 4) == 0,
+	   "linereader: pending bytes kept");
+	lr_feed(&lr, "\r\n", 2);
+	ok(lr_next(&lr, &line) == LR_LINE && line.len == 4 && memcmp(line.data, "tail", 4) == 0,
+	   "linereader: the line across the refused release");
+	is_int(lr_release(&lr, 1 << 20), 0, "linereader: a buffer under keep stays");
+	is_int(lr_release(&lr, 1024), 1, "linereader: released once all was handed out");
+	ok(lr.in.data == NULL && lr.in.cap == 0 && lr.in.max == 8192 && lr_pending(&lr, &p) == 0,
+	   "linereader: empty after release, limit kept");
+	lr_feed(&lr, "again\r\n", 7);
+	ok(lr_next(&lr, &line) == LR_LINE && line.len == 5 && memcmp(line.data, "again", 5) == 0,
+	   "linereader: reads on after release");
+	lr_free(&lr);
 }
 
 static void test_array(void)

@@ -148,6 +148,40 @@ static const struct script scripts[] = {
      "j SELECT \"\xc3(\"\r\nk DELETE \"\xc3\xa9t\xc3\xa9\"\r\nl LOGOUT\r\n",
      "a OK b NO c OK d OK e OK f OK g OK h BAD i BAD j BAD k OK l OK",
      "b NO [CANNOT]|* ENABLED UTF8=ACCEPT|* SEARCH 1\r\n|[APPENDUID "},
+    {"RFC 6855 5: a UTF-8 header downgraded without UTF8=ACCEPT",
+     "a LOGIN u@example.org password-123\r\nb CREATE Dg\r\n"
+     "c APPEND Dg {45+}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+     "e\r\nFrom: x@example.org\r\n\r\nhi\r\n\r\n"
+     "d EXAMINE Dg\r\ne FETCH 1 (ENVELOPE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+     "f ENABLE UTF8=ACCEPT\r\ng FETCH 1 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+     "h UNSELECT\r\ni DELETE Dg\r\nj LOGOUT\r\n",
+     "a OK b OK c OK d OK e OK f OK g OK h OK i OK j OK",
+     "\"=?UTF-8?B?R3LDvMOfZQ==?=\"|RFC822.SIZE 62 |{37}\r\nSubject: "
+     "=?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"
+     "|RFC822.SIZE 45 |{20}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+     "e\r\n"},
+    {"NFC mailbox names and OLDNAME (RFC 9051 5.1, 6.3.4)",
+     "a LOGIN u@example.org password-123\r\nb ENABLE IMAP4rev2\r\n"
+     "c CREATE \"Scho\xcc\x88n\"\r\nd CREATE \"Sch\xc3\xb6n\"\r\n"
+     "e RENAME \"Sch\xc3\xb6n\" \"Scho\xcc\x88ner\"\r\nf DELETE \"Sch\xc3\xb6ner\"\r\n"
+     "g LOGOUT\r\n",
+     "a OK b OK c OK d NO e OK f OK g OK",
+     "* LIST (\\HasNoChildren) \"/\" \"Sch\xc3\xb6n\" (\"OLDNAME\" (\"Scho\xcc\x88n\"))"
+     "|d NO [ALREADYEXISTS]"
+     "|* LIST (\\HasNoChildren) \"/\" \"Sch\xc3\xb6ner\" (\"OLDNAME\" (\"Scho\xcc\x88ner\"))"},
+    {"CONTEXT=SORT: ADDTO and REMOVEFROM with positions in sort order",
+     "a LOGIN u@example.org password-123\r\nb CREATE Cs\r\n"
+     "c APPEND Cs {15+}\r\nSubject: b\r\n\r\nx\r\n"
+     "c APPEND Cs {15+}\r\nSubject: d\r\n\r\nx\r\n"
+     "d SELECT Cs\r\ne UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL\r\n"
+     "f APPEND Cs {15+}\r\nSubject: c\r\n\r\nx\r\n"
+     "g UID STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"
+     "h UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNDELETED\r\n"
+     "i UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\nj NOOP\r\n"
+     "k UNSELECT\r\nl DELETE Cs\r\nm LOGOUT\r\n",
+     "a OK b OK c OK c OK d OK e OK f OK g OK h OK i OK j OK k OK l OK m OK",
+     "* ESEARCH (TAG \"e\") UID ALL 1:2\r\n|* ESEARCH (TAG \"e\") UID ADDTO (2 3)\r\n"
+     "|* ESEARCH (TAG \"h\") UID ALL 2:3\r\n|* ESEARCH (TAG \"h\") UID REMOVEFROM (2 3)\r\n"},
     {"literals over the limits: [TOOBIG]", "a LOGIN {4097}\r\nb NOOP\r\nc LOGIN {4097+}\r\n",
      "a BAD b OK c BAD",
      "a BAD [TOOBIG] literal too large|* BYE literal too large\r\nc BAD [TOOBIG]"},

@@ -164,7 +164,7 @@ static void test_simple(void)
 	    "simple: BODYSTRUCTURE");
 	is_int(mime_header_size(r.m), sizeof(msg_simple) - 1 - 20, "simple: header size");
 	is_int(mime_lines(r.m), 8, "simple: lines");
-	is_int(mime_flags(r.m), 0, "simple: no flags");
+	is_int(mime_flags(r.m), MIME_F_HEADER_CHECKED, "simple: no flags");
 	ok(sec_is(msg_simple, r.tbl.data, r.tbl.len, "1", NULL, "Line one\r\nLine two\r\n"),
 	   "simple: part 1 is the body");
 	ok(sec_is(msg_simple, r.tbl.data, r.tbl.len, "", NULL, "Line one\r\nLine two\r\n"),
@@ -218,7 +218,7 @@ static void test_rfc3501_example(void)
 	     "\"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" \"BASE64\" 4554 73) "
 	     "\"MIXED\")",
 	     "rfc3501 example: BODY identical to the RFC's");
-	is_int(mime_flags(r.m), 0, "rfc3501 example: no flags");
+	is_int(mime_flags(r.m), MIME_F_HEADER_CHECKED, "rfc3501 example: no flags");
 	res_free(&r);
 	buf_free(&b);
 }
@@ -281,7 +281,7 @@ static void test_alternative(void)
 	   "alternative: html stripped");
 	ok(!strstr(buf_cstr(&r.text), "preamble") && !strstr(buf_cstr(&r.text), "epilogue"),
 	   "alternative: preamble and epilogue not indexed");
-	is_int(mime_flags(r.m), 0, "alternative: no flags");
+	is_int(mime_flags(r.m), MIME_F_HEADER_CHECKED, "alternative: no flags");
 	res_free(&r);
 }
 
@@ -853,6 +853,63 @@ static void test_odd_inputs(void)
 	ok(strstr(buf_cstr(&r.text), "a=\x01x") != NULL, "invalid QP: decoded leniently");
 	res_free(&r);
 
+	{
+		/* RFC 6532 headers are flagged for the IMAP downgrade; a header
+		 * in a legacy 8-bit charset, or 8-bit only in the body, is not */
+		static const char u8[] = "Subject: Gr\xc3\xbc\xc3\x9f"
+					 "e\r\n\r\nbody\r\n";
+		static const char l1[] = "Subject: Gr\xfc\xdf"
+					 "e\r\n\r\nbody\r\n";
+		static const char b8[] = "Subject: x\r\n\r\nb\xc3\xbc"
+					 "dy\r\n";
+		ok(parse_all(u8, sizeof(u8) - 1, NULL, &r) == 0 &&
+		       mime_flags(r.m) == (MIME_F_UTF8_HEADER | MIME_F_HEADER_CHECKED),
+		   "UTF-8 header: flagged");
+		res_free(&r);
+		ok(parse_all(l1, sizeof(l1) - 1, NULL, &r) == 0 &&
+		       mime_flags(r.m) == MIME_F_HEADER_CHECKED,
+		   "Latin-1 header: not flagged");
+		res_free(&r);
+		ok(parse_all(b8, sizeof(b8) - 1, NULL, &r) == 0 &&
+		       mime_flags(r.m) == MIME_F_HEADER_CHECKED,
+		   "8-bit body only: not flagged");
+		res_free(&r);
+		/* a part's header (an attachment's UTF-8 file name) and an
+		 * attached message's header count too; mime_downgrade rewrites
+		 * those blocks and keeps every other byte */
+		static const char mp[] =
+		    "Subject: ascii\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+		    "--x\r\nContent-Type: text/plain\r\n\r\nb\xc3\xbc"
+		    "dy\r\n"
+		    "--x\r\nContent-Type: application/pdf\r\n"
+		    "Content-Disposition: attachment; filename=\"R\xc3\xa9sum\xc3\xa9.pdf\"\r\n\r\n"
+		    "%PDF\r\n"
+		    "--x\r\nContent-Type: message/rfc822\r\n\r\n"
+		    "Subject: \xc3\xa9t\xc3\xa9\r\n\r\ninner\r\n"
+		    "--x--\r\n";
+		struct buf dg;
+		ok(parse_all(mp, sizeof(mp) - 1, NULL, &r) == 0 &&
+		       (mime_flags(r.m) & MIME_F_UTF8_HEADER),
+		   "UTF-8 in a part header: flagged");
+		buf_init(&dg, 1 << 20);
+		ok(mime_downgrade(r.m, &dg) == 0, "mime_downgrade");
+		ok(strstr(buf_cstr(&dg), "filename*=utf-8''R%C3%A9sum%C3%A9.pdf\r\n") != NULL,
+		   "the part's parameter is RFC 2231");
+		ok(strstr(buf_cstr(&dg), "Subject: =?UTF-8?B?w6l0w6k=?=\r\n\r\ninner") != NULL,
+		   "the attached message's subject is encoded");
+		ok(strstr(buf_cstr(&dg), "b\xc3\xbc"
+					 "dy\r\n") != NULL &&
+		       strncmp(buf_cstr(&dg), mp, 80) == 0,
+		   "bodies and ASCII headers byte for byte");
+		res_free(&r);
+		ok(parse_all(dg.data, dg.len, NULL, &r) == 0 &&
+		       mime_flags(r.m) == MIME_F_HEADER_CHECKED,
+		   "the downgraded message is not flagged");
+		ok(strstr(buf_cstr(&r.bs), "\"=?UTF-8?B?w6l0w6k=?=\"") != NULL,
+		   "its BODYSTRUCTURE carries the encoded subject");
+		res_free(&r);
+		buf_free(&dg);
+	}
 	ok(parse_all(hdronly, sizeof(hdronly) - 1, NULL, &r) == 0, "only headers: parses");
 	is_int(mime_header_size(r.m), sizeof(hdronly) - 1, "only headers: all header");
 	ok(strstr(buf_cstr(&r.body), "\"7bit\" 0 0)") != NULL, "only headers: empty body");
