@@ -3,7 +3,9 @@
  *
  * Two thirds of loft-imapd's CPU in a pipelined APPEND load went into the
  * FTS5 trigram rows of the messages (bench corpus, 2,000 messages: 5.8 s
- * with them, 1.9 s without).  So the main store handle stores a message,
+ * with them, 1.9 s without; the loft_trigram rows of migration 15 cost
+ * a third of those, most of it decoding the text again).  So the main
+ * store handle stores a message,
  * its entry and a pending mark in the APPEND's durable commit
  * (store_set_defer_index), the tagged OK follows that commit as before,
  * and this thread writes the index rows afterwards on a handle of its own:
@@ -17,7 +19,8 @@
  * the index rows in one transaction, so after a crash the marks of
  * messages not yet indexed are still there, and this thread starts by
  * indexing them.  A SEARCH does not wait for the thread: store_search_text
- * indexes the pending messages of its mailbox first.  The thread's handle
+ * matches a pending message by reading it.  After migration 15 every
+ * message is marked, and this thread indexes them all again.  The thread's handle
  * commits without fsync (the marks make its work redoable).
  *
  * Threading: imap_indexer_new, _kick and _free are called from the loop
@@ -93,8 +96,14 @@ static int drain(struct imap_indexer *ix)
 		 * lock would only make it wait longer for the next */
 		while (atomic_load(&ix->yield) && !stopping(ix))
 			nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
-		if (stopping(ix) ||
-		    (n = store_index_pending(ix->st, 0, INDEXER_BATCH, &ix->yield)) <= 0)
+		/* the rows of deleted messages go first (they free space,
+		 * and an id may come back), then the new messages' */
+		if (stopping(ix))
+			break;
+		n = store_index_purge(ix->st, INDEXER_BATCH);
+		if (n == 0)
+			n = store_index_pending(ix->st, 0, INDEXER_BATCH, &ix->yield);
+		if (n <= 0)
 			break;
 		total += (size_t)n;
 	}

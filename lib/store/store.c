@@ -188,6 +188,34 @@ static const char *const migrations[] = {
      * survives a kill */
     ("INSERT INTO fts(fts, rank) VALUES('crisismerge', 64);"
      "INSERT INTO fts_hdr(fts_hdr, rank) VALUES('crisismerge', 64);"),
+    /* 15: imapsearch (issue 9): the search index made again, as a candidate
+     * filter: FTS5 with detail=none and the loft_trigram tokenizer
+     * (store_fts.c: each distinct folded byte trigram of a message's
+     * header texts and body text once, not every occurrence with its
+     * position), its content the messages table itself (nothing copied:
+     * the tokenizer reads a message's raw bytes); store_search_text
+     * matches each candidate exactly.  A deleted message that has index
+     * rows (a message only queued has none) leaves its raw bytes in
+     * fts_deleted, and a Loft handle later has FTS5 delete the rows by the
+     * terms the tokenizer gives again for them (store_fts_deleted): the
+     * trigger itself touches no FTS5 table, so a connection without the
+     * tokenizer (the sqlite3 shell) can still delete messages.  Merges as
+     * migrations 10 and 14 set them.  Every message in a mailbox is
+     * marked for loft-imapd's index thread; until it has its rows a
+     * search reads it. */
+    ("DROP TRIGGER IF EXISTS messages_fts_del;"
+     "DROP TRIGGER IF EXISTS messages_fts_hdr_del;"
+     "DROP TABLE IF EXISTS fts;"
+     "DROP TABLE IF EXISTS fts_hdr;"
+     "CREATE VIRTUAL TABLE fts USING fts5(raw, content='messages', content_rowid='id',"
+     " tokenize='loft_trigram', detail=none);"
+     "INSERT INTO fts(fts, rank) VALUES('automerge', 16);"
+     "INSERT INTO fts(fts, rank) VALUES('crisismerge', 64);"
+     "CREATE TABLE fts_deleted(id INTEGER PRIMARY KEY, raw BLOB NOT NULL);"
+     "CREATE TRIGGER messages_fts_del AFTER DELETE ON messages"
+     " WHEN EXISTS(SELECT 1 FROM fts_docsize WHERE id = OLD.id) BEGIN"
+     " INSERT OR REPLACE INTO fts_deleted(id, raw) VALUES(OLD.id, OLD.raw); END;"
+     "INSERT OR IGNORE INTO fts_pending(message_id) SELECT DISTINCT message_id FROM entries;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -603,7 +631,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, st->errmsg);
 		goto fail;
 	}
-	if (migrate(st) < 0) {
+	if (store_fts_register(st) < 0 || migrate(st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, st->errmsg);
 		goto fail;
 	}

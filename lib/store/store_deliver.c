@@ -116,6 +116,24 @@ static int header_field(const char *data, size_t len, const char *name, int addr
 	return rc;
 }
 
+size_t store_header_extent(const char *data, size_t n)
+{
+	size_t i = 0;
+
+	if (n > HDRSCAN_MAX)
+		n = HDRSCAN_MAX;
+	while (i < n) {
+		const char *lf = memchr(data + i, '\n', n - i);
+		size_t eol = lf ? (size_t)(lf - data) : n;
+
+		/* the same empty line header_field stops at */
+		if (eol == i || (eol == i + 1 && data[i] == '\r'))
+			return eol < n ? eol + 1 : n;
+		i = eol + 1;
+	}
+	return n;
+}
+
 /* Appends the top header block of data (at most hs bytes, bounded by
  * HDRSCAN_MAX) unfolded and decoded (RFC 2047) to out, a line per
  * field, for SEARCH TEXT.  Best effort: what does not fit is left out. */
@@ -141,7 +159,7 @@ static void header_text(const char *data, size_t hs, struct buf *out)
 
 /* What parse_core computes: the structure IMAP's FETCH reads, the text of
  * the search index rows, or both. */
-enum parse_what { PARSE_STRUCT = 1, PARSE_INDEX = 2, PARSE_ALL = 3 };
+enum parse_what { PARSE_STRUCT = 1, PARSE_INDEX = 2, PARSE_ALL = 3, PARSE_TEXT = 4 };
 
 /* Fills *p (free with parsed_free, also on failure) with what asks for (a
  * deferred index parses again later, for its text alone).  Touches no
@@ -170,7 +188,7 @@ static const char *parse_core(const char *data, size_t len, enum parse_what what
 	}
 	/* The index text is best effort: a truncated index is better than a
 	 * refused message. */
-	if (what & PARSE_INDEX)
+	if (what & (PARSE_INDEX | PARSE_TEXT))
 		mime_search_text(m, &p->text);
 	p->header_size = mime_header_size(m);
 	p->mflags = mime_flags(m);
@@ -178,7 +196,10 @@ static const char *parse_core(const char *data, size_t len, enum parse_what what
 	if (what & PARSE_INDEX) {
 		for (int i = 0; i < 5; i++)
 			header_field(data, len, index_fields[i], i > 0, &p->hdr[i]);
-		header_text(data, p->header_size, &p->header);
+		/* to the empty line, as header_field reads, so that a search
+		 * can match the header block from the message's first bytes
+		 * alone (store_scan_header) */
+		header_text(data, store_header_extent(data, len), &p->header);
 	}
 	if (what & PARSE_STRUCT) {
 		for (size_t i = 0; i < len; i++)
@@ -237,26 +258,60 @@ static int message_row_insert(struct store *st, const char *data, size_t len, in
 	return 0;
 }
 
-/* Inserts the search index row of message id.  Call inside a transaction. */
-static int index_insert(struct store *st, int64_t id, const struct parsed *p)
+/* Inserts the search index row of message id, whose raw bytes are
+ * data[0..len): the FTS5 table's tokenizer (store_fts.c) reads them, and
+ * takes the texts already parsed in p (may be NULL) instead of parsing
+ * them again.  Call inside a transaction. */
+static int index_insert(struct store *st, int64_t id, const char *data, size_t len,
+			const struct parsed *p)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO fts(rowid, subject, hfrom, hto, hcc, hbcc,"
-					 " body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	sqlite3_stmt *s;
+	int rc;
 
+	/* the id may be a deleted message's, whose rows wait in fts_deleted
+	 * (a rowid is reused once the greatest row is gone): those first */
+	if (store_fts_deleted(st, id, 0) < 0)
+		return -1;
+	s = store_stmt(st, "INSERT INTO fts(rowid, raw) VALUES(?1, ?2)");
 	if (!s)
 		return -1;
+	if (len > (size_t)INT32_MAX)
+		return store_err(st, "message too large to index");
 	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_blob(s, 2, data ? data : "", (int)len, SQLITE_STATIC);
+	st->index_hint = p;
+	st->index_hint_data = data ? data : "";
+	st->index_hint_len = len;
+	rc = store_step_done(st, s, "index insert");
+	st->index_hint = NULL;
+	return rc;
+}
+
+int store_index_texts(struct store *st, const char *data, size_t len,
+		      void (*fn)(void *arg, const char *s, size_t n, int body), void *arg)
+{
+	const struct parsed *p = st->index_hint;
+	struct parsed own;
+
+	/* the hint is for these very bytes only */
+	if (p && (st->index_hint_len != len || memcmp(st->index_hint_data, data, len) != 0))
+		p = NULL;
+	if (!p) {
+		if (parse_core(data, len, PARSE_INDEX, &own)) {
+			/* cannot be parsed (out of memory): no text, and no
+			 * search finds it (store_scan_match) */
+			parsed_free(&own);
+			return -1;
+		}
+		p = &own;
+	}
+	fn(arg, p->header.data ? p->header.data : "", p->header.len, 0);
 	for (int i = 0; i < 5; i++)
-		bind_buf(s, 2 + i, &p->hdr[i]);
-	bind_buf(s, 7, &p->text);
-	if (store_step_done(st, s, "index insert") < 0)
-		return -1;
-	s = store_stmt(st, "INSERT INTO fts_hdr(rowid, header) VALUES(?1, ?2)");
-	if (!s)
-		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	bind_buf(s, 2, &p->header);
-	return store_step_done(st, s, "header index insert");
+		fn(arg, p->hdr[i].data ? p->hdr[i].data : "", p->hdr[i].len, 0);
+	fn(arg, p->text.data ? p->text.data : "", p->text.len, 1);
+	if (p == &own)
+		parsed_free(&own);
+	return 0;
 }
 
 /* Inserts the message row, and its index row when it goes into a mailbox
@@ -271,7 +326,7 @@ static int message_insert(struct store *st, const char *data, size_t len, int64_
 {
 	if (message_row_insert(st, data, len, internaldate, p, id) < 0)
 		return -1;
-	return n_users > 0 ? index_insert(st, *id, p) : 0;
+	return n_users > 0 ? index_insert(st, *id, data, len, p) : 0;
 }
 
 /* --- delivery ----------------------------------------------------------- */
@@ -461,11 +516,12 @@ int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
 		if (d[i].n_users == 0) /* see message_insert */
 			continue;
 		if (d[i].parsed) {
-			rc = index_insert(st, d[i].message_id, &d[i].parsed->p);
+			rc =
+			    index_insert(st, d[i].message_id, d[i].data, d[i].len, &d[i].parsed->p);
 		} else {
 			rc = parse_what(st, d[i].data ? d[i].data : "", d[i].len, PARSE_INDEX, &tx);
 			if (rc == 0)
-				rc = index_insert(st, d[i].message_id, &tx);
+				rc = index_insert(st, d[i].message_id, d[i].data, d[i].len, &tx);
 			parsed_free(&tx);
 		}
 		if (rc < 0)
@@ -569,7 +625,8 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 				? store_do(st, "index pending",
 					   "INSERT INTO fts_pending(message_id) VALUES(?1)",
 					   SA_INT(mids[k + j])) < 0
-				: index_insert(st, mids[k + j], &p[k + j]) < 0)
+				: index_insert(st, mids[k + j], jobs[i].msgs[j].data,
+					       jobs[i].msgs[j].len, &p[k + j]) < 0)
 				goto fail;
 	for (i = 0; i < total; i++)
 		parsed_free(&p[i]);
@@ -626,31 +683,75 @@ static int fold_contains(const struct buf *hay, const char *needle, size_t nlen,
 	return nlen == 0 || (tmp->len >= nlen && memmem(tmp->data, tmp->len, needle, nlen) != NULL);
 }
 
+/* The header texts of the index (parse_core) that field covers: -1 for
+ * "text" (the block and the five fields), else the index_fields[] entry;
+ * -2 for "body" (none).  -3: unknown. */
+static int field_index(const char *field)
+{
+	if (strcmp(field, "text") == 0)
+		return -1;
+	if (strcmp(field, "body") == 0)
+		return -2;
+	for (int i = 0; i < 5; i++)
+		if (strcmp(field, index_fields[i]) == 0)
+			return i;
+	return -3;
+}
+
+static int scan_header(const char *data, size_t n, int fi, const char *needle, size_t nlen)
+{
+	struct buf f, tmp;
+	int hit = 0;
+
+	/* the same calls, with the same bounds, as parse_core's */
+	buf_init(&tmp, 4 * HDRSCAN_MAX);
+	if (fi == -1) {
+		buf_init(&f, HDRSCAN_MAX);
+		header_text(data, store_header_extent(data, n), &f);
+		hit = fold_contains(&f, needle, nlen, &tmp);
+		buf_free(&f);
+	}
+	for (int i = 0; i < 5 && !hit; i++) {
+		if (fi != -1 && fi != i)
+			continue;
+		buf_init(&f, HDRFIELD_MAX);
+		header_field(data, n, index_fields[i], i > 0, &f);
+		hit = fold_contains(&f, needle, nlen, &tmp);
+		buf_free(&f);
+	}
+	buf_free(&tmp);
+	return hit;
+}
+
+int store_scan_header(const char *data, size_t n, const char *field, const char *needle,
+		      size_t nlen)
+{
+	int fi = field_index(field);
+
+	return fi >= 0 ? scan_header(data, n, fi, needle, nlen) : 0;
+}
+
 int store_scan_match(const char *data, size_t len, const char *field, const char *needle,
 		     size_t nlen)
 {
-	static const char *const fields[] = {"subject", "from", "to", "cc", "bcc"};
+	int fi = field_index(field), hit = 0;
 	struct parsed p;
 	struct buf tmp;
-	int hit = 0;
 
-	if (parse_core(data, len, PARSE_INDEX, &p)) {
+	if (fi == -3)
+		return 0;
+	/* the header first: no MIME parse */
+	if (fi != -2) {
+		hit = scan_header(data, len, fi, needle, nlen);
+		if (hit || fi >= 0)
+			return hit;
+	}
+	if (parse_core(data, len, PARSE_TEXT, &p)) {
 		parsed_free(&p);
 		return 0; /* as a message the index could not take */
 	}
 	buf_init(&tmp, 4 * (TEXT_MAX + HDRSCAN_MAX));
-	if (strcmp(field, "text") == 0) {
-		hit = fold_contains(&p.text, needle, nlen, &tmp) ||
-		      fold_contains(&p.header, needle, nlen, &tmp);
-		for (int i = 0; i < 5 && !hit; i++)
-			hit = fold_contains(&p.hdr[i], needle, nlen, &tmp);
-	} else if (strcmp(field, "body") == 0) {
-		hit = fold_contains(&p.text, needle, nlen, &tmp);
-	} else {
-		for (int i = 0; i < 5; i++)
-			if (strcmp(field, fields[i]) == 0)
-				hit = fold_contains(&p.hdr[i], needle, nlen, &tmp);
-	}
+	hit = fold_contains(&p.text, needle, nlen, &tmp);
 	buf_free(&tmp);
 	parsed_free(&p);
 	return hit;
@@ -684,6 +785,57 @@ int store_index_pending_count(struct store *st, int64_t mailbox_id, int64_t *n)
 	*n = sqlite3_column_int64(s, 0);
 	store_stmt_done(s);
 	return 0;
+}
+
+int store_fts_deleted(struct store *st, int64_t id, size_t max)
+{
+	sqlite3_stmt *s;
+	int rc, n = 0;
+
+	for (;;) {
+		int64_t did;
+
+		if (id > 0)
+			s = store_q(st, "SELECT id, raw FROM fts_deleted WHERE id = ?1",
+				    SA_INT(id));
+		else
+			s = store_stmt(st, "SELECT id, raw FROM fts_deleted LIMIT 1");
+		if (!s)
+			return -1;
+		rc = store_row(st, s, "index deleted");
+		if (rc <= 0)
+			return rc < 0 ? -1 : n;
+		did = sqlite3_column_int64(s, 0);
+		/* the raw bytes bound straight from the row being read */
+		rc = store_do(st, "index delete",
+			      "INSERT INTO fts(fts, rowid, raw) VALUES('delete', ?1, ?2)",
+			      SA_INT(did),
+			      SA_BLOB(sqlite3_column_blob(s, 1) ? sqlite3_column_blob(s, 1) : "",
+				      (size_t)sqlite3_column_bytes(s, 1)));
+		store_stmt_done(s);
+		if (rc < 0 || store_do(st, "index deleted done",
+				       "DELETE FROM fts_deleted WHERE id = ?1", SA_INT(did)) < 0)
+			return -1;
+		n++;
+		if (id > 0 || (size_t)n >= max)
+			return n;
+	}
+}
+
+int store_index_purge(struct store *st, size_t max)
+{
+	int n;
+
+	if (max == 0)
+		return 0;
+	if (store_begin(st) < 0)
+		return -1;
+	n = store_fts_deleted(st, 0, max);
+	if (n <= 0) {
+		store_rollback(st);
+		return n;
+	}
+	return store_commit(st) < 0 ? -1 : n;
 }
 
 int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const atomic_int *yield)
@@ -727,7 +879,8 @@ int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const 
 	}
 	for (i = 0; i < n && text < PENDING_TEXT_MAX; i++) {
 		struct parsed p;
-		const char *why;
+		const char *why, *raw;
+		size_t rawlen;
 
 		/* another handle may have indexed it, or it was expunged */
 		rc = store_do(st, "index pending done",
@@ -744,18 +897,16 @@ int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const 
 			goto fail;
 		if (rc == 0)
 			continue; /* cannot be: its mark went with it */
-		why = parse_core(sqlite3_column_blob(s, 0) ? sqlite3_column_blob(s, 0) : "",
-				 (size_t)sqlite3_column_bytes(s, 0), PARSE_INDEX, &p);
-		store_stmt_done(s);
-		if (why) {
-			/* could not be parsed now, nor at its APPEND: it has no
-			 * index rows, as a delivery of it would have none */
-			parsed_free(&p);
-			continue;
-		}
+		raw = sqlite3_column_blob(s, 0) ? sqlite3_column_blob(s, 0) : "";
+		rawlen = (size_t)sqlite3_column_bytes(s, 0);
+		why = parse_core(raw, rawlen, PARSE_INDEX, &p);
+		/* the row, read while the message's row is still at hand; a
+		 * message that cannot be parsed has no text (the tokenizer
+		 * finds none either) */
 		text += p.text.len + p.header.len;
-		rc = index_insert(st, ids[i], &p);
+		rc = index_insert(st, ids[i], raw, rawlen, why ? NULL : &p);
 		parsed_free(&p);
+		store_stmt_done(s);
 		if (rc < 0)
 			goto fail;
 		done++;

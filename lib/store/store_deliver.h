@@ -93,14 +93,14 @@ int store_append(struct store *st, int64_t user_id, const char *mailbox_name, co
 
 /* --- deferred search index ---------------------------------------------- */
 
-/* Writing a message's search index rows (FTS5 trigrams: thousands per
- * message) costs about twice the rest of storing it.  With on set,
+/* Writing a message's search index rows means decoding its text again
+ * (and a few thousand FTS5 terms).  With on set,
  * store_append_many and store_append on this handle store the message
  * and its entry durably and leave a pending mark (table fts_pending) in
  * the same transaction instead of the index rows; store_index_pending
  * writes them later, on any handle, and after a crash the marks are still
- * there.  store_search_text indexes its mailbox's pending messages before
- * it searches, so no search misses one.  Deliveries are not deferred. */
+ * there.  store_search_text matches a pending message by reading it, so
+ * no search misses one.  Deliveries are not deferred. */
 void store_set_defer_index(struct store *st, int on);
 /* Writes the index rows of up to max pending messages (mailbox_id > 0:
  * only those with an entry in that mailbox), about 4 MiB of text per
@@ -110,6 +110,12 @@ void store_set_defer_index(struct store *st, int on);
  * being indexed, however few are done.  Returns how many were indexed
  * (0: none pending) or -1. */
 int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const atomic_int *yield);
+/* Deletes the index rows of up to max deleted messages (their raw bytes
+ * wait in table fts_deleted: the delete trigger touches no FTS5 table,
+ * whose tokenizer only Loft's handles have), in one transaction.  A
+ * search never needs it done (a deleted message is in no mailbox); it
+ * gives the space back.  Returns how many (0: none left) or -1. */
+int store_index_purge(struct store *st, size_t max);
 /* How many messages wait for their index rows (mailbox_id > 0: with an
  * entry in that mailbox).  Returns 0 with *n, or -1. */
 int store_index_pending_count(struct store *st, int64_t mailbox_id, int64_t *n);

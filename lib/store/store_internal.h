@@ -21,6 +21,11 @@ struct store {
 	sqlite3 *db;
 	int tx_depth;	 /* store_begin nesting: 1 = transaction, more = savepoints */
 	int defer_index; /* store_set_defer_index: APPEND leaves index rows pending */
+	/* the texts of the message being indexed, already parsed (a struct
+	 * parsed of store_deliver.c), for the tokenizer: store_index_texts */
+	const void *index_hint;
+	const char *index_hint_data;
+	size_t index_hint_len;
 	char errmsg[512];
 	char dummy_hash[256]; /* for store_user_auth of unknown users */
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
@@ -43,11 +48,40 @@ void store_rollback(struct store *st);
 
 /* Whether needle (nlen bytes, case-folded with utf8_fold) is in the text
  * that search field ("text", "body", "subject", "from", "to", "cc",
- * "bcc") covers in message data: the text its index rows would hold,
- * compared case-folded.  A SEARCH uses it for messages whose index rows
- * are still pending (store_deliver.c). */
+ * "bcc") covers in message data: the text its index rows are made from,
+ * compared case-folded.  A SEARCH matches its candidates with it
+ * (store_deliver.c). */
 int store_scan_match(const char *data, size_t len, const char *field, const char *needle,
 		     size_t nlen);
+/* The same for a header field ("subject", "from", "to", "cc", "bcc";
+ * else 0) from the message's first n bytes, which must reach past the
+ * empty line that ends its header block (store_header_extent < n), or be
+ * the whole message or HDRSCAN_MAX (1 MiB) bytes of it. */
+int store_scan_header(const char *data, size_t n, const char *field, const char *needle,
+		      size_t nlen);
+/* Where the header block of data[0..n) ends: just past its empty line,
+ * or min(n, 1 MiB) when there is none in those bytes. */
+size_t store_header_extent(const char *data, size_t n);
+/* Calls fn with each text a search reads in the message data[0..len):
+ * the header block, the five header fields (body 0), the body text (body
+ * 1); the parsed texts of st->index_hint when they are of these bytes,
+ * else parsed now.  Returns 0, or -1 when the message cannot be parsed
+ * (fn not called). */
+int store_index_texts(struct store *st, const char *data, size_t len,
+		      void (*fn)(void *arg, const char *s, size_t n, int body), void *arg);
+
+/* Has FTS5 delete the index rows of deleted messages that wait in
+ * fts_deleted (migration 15): message id's only when id > 0, else up to
+ * max of them.  Call inside a transaction.  Returns how many, or -1. */
+int store_fts_deleted(struct store *st, int64_t id, size_t max);
+
+/* The FTS5 tokenizer "loft_trigram" (store_fts.c), registered on every
+ * handle before its migrations run.  Returns 0 or -1. */
+int store_fts_register(struct store *st);
+/* The index term of a byte trigram (folded text), in a header text (body
+ * 0) or the body (1): STORE_FTS_TERM bytes, not NUL-terminated. */
+#define STORE_FTS_TERM 5
+void store_fts_term(const unsigned char *tri, int body, char *out);
 
 /* Set st->errmsg and return -1 (store_err) or rc (store_errc). */
 int store_err(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -158,12 +158,12 @@ int store_vanished(struct store *st, int64_t mailbox_id, uint64_t since_modseq, 
 /* Full-text search within a mailbox, calling cb with matching UIDs in
  * order.  field: "text" (headers and body), "body", "subject", "from",
  * "to", "cc", "bcc".  Matching is case-insensitive substring matching on
- * decoded text (FTS5 trigram index for queries of 3+ characters; shorter
- * queries scan the stored text of the mailbox).  Messages whose index
- * rows are still pending (store_set_defer_index) are read and matched
- * alike, within one read transaction with the index query, so none is
- * missed.  An empty query matches every entry.  Returns the number of
- * matches or -1. */
+ * decoded text.  The messages whose index holds every trigram of the
+ * folded query (all of them for a query under 3 bytes), and those whose
+ * index rows are still pending (store_set_defer_index), are read and
+ * matched exactly, all in one read transaction, so none is missed and no
+ * message is found that does not hold the text.  An empty query matches every entry.  Returns the
+ * number of matches or -1. */
 int store_search_text(struct store *st, int64_t mailbox_id, const char *field, const char *query,
 		      store_uid_cb cb, void *arg);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "store.h"
 #include "store_users.h"
 #include "store_deliver.h"
@@ -143,6 +144,68 @@ static int64_t sql_int(const char *sql)
 	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A tokenizer of the name the fts table wants, for reading its index
+ * from a connection of the test's own: reading calls no tokenizer. */
+static int dummy_tok;
+
+static int dummy_create(void *ctx, const char **argv, int argc, Fts5Tokenizer **out)
+{
+	(void)ctx;
+	(void)argv;
+	(void)argc;
+	*out = (Fts5Tokenizer *)&dummy_tok;
+	return SQLITE_OK;
+}
+
+static void dummy_delete(Fts5Tokenizer *t)
+{
+	(void)t;
+}
+
+static int dummy_tokenize(Fts5Tokenizer *t, void *ctx, int flags, const char *text, int n,
+			  int (*emit)(void *, int, const char *, int, int, int))
+{
+	(void)t;
+	(void)ctx;
+	(void)flags;
+	(void)text;
+	(void)n;
+	(void)emit;
+	return SQLITE_OK;
+}
+
+/* Index entries (term, message) of the fts table whose message is gone:
+ * FTS5 deletes a message's entries by the terms the tokenizer gives again
+ * for its raw bytes (store_fts.c), so there must be none. */
+static int64_t stale_postings(void)
+{
+	fts5_tokenizer tk = {dummy_create, dummy_delete, dummy_tokenize};
+	fts5_api *api = NULL;
+	sqlite3_stmt *s = NULL;
+	sqlite3 *db;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_pointer(s, 1, (void *)&api, "fts5_api_ptr", NULL);
+		sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (api && api->xCreateTokenizer(api, "loft_trigram", NULL, &tk, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, "CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, fts, instance)",
+			 NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(
+		db, "SELECT count(*) FROM temp.v WHERE doc NOT IN (SELECT id FROM messages)", -1,
+		&s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
@@ -455,15 +518,13 @@ static void test_aliases(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(store_resolve_rcpt(b, "team@loft.test", &r), 0, "gone");
 }
 
-/* Search index rows (fts and fts_hdr) of message mid. */
+/* Search index rows (the fts table's document) of message mid. */
 static int64_t index_rows(int64_t mid)
 {
 	char sql[160];
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT (SELECT count(*) FROM fts WHERE rowid = %lld)"
-		 " + (SELECT count(*) FROM fts_hdr WHERE rowid = %lld)",
-		 (long long)mid, (long long)mid);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM fts_docsize WHERE id = %lld",
+		 (long long)mid);
 	return sql_int(sql);
 }
 
@@ -487,7 +548,7 @@ static void test_deliver(struct store *a, struct store *b, int64_t bob, int64_t 
 	is_int(sql_int("SELECT count(*) FROM messages"), 1, "raw bytes stored once");
 	is_int(sql_int("SELECT count(*) FROM entries"), 2, "one entry per distinct user");
 	is_int(sql_int("SELECT count(*) FROM queue"), 2, "one queue row per remote");
-	is_int(index_rows(mid), 2, "in a mailbox: search index rows");
+	is_int(index_rows(mid), 1, "in a mailbox: search signatures");
 	is_int(store_mailbox_get(b, bob, "INBOX", &mb), 0, "INBOX");
 	is_int(mb.messages, 1, "bob has 1");
 	is_int(mb.unseen, 1, "unseen");
@@ -738,8 +799,10 @@ static void test_copy_move_expunge(struct store *a, struct store *b, int64_t bob
 	    sql_int("SELECT count(*) FROM messages WHERE id NOT IN (SELECT message_id FROM entries)"
 		    " AND id NOT IN (SELECT message_id FROM queue WHERE message_id IS NOT NULL)"),
 	    0, "no unreferenced message left");
-	is_int(sql_int("SELECT count(*) FROM fts WHERE rowid NOT IN (SELECT id FROM messages)"), 0,
-	       "no orphan index rows");
+	is_int(store_index_purge(a, 1000) >= 0, 1, "index rows of deleted messages purged");
+	is_int(sql_int("SELECT count(*) FROM fts_docsize WHERE id NOT IN (SELECT id FROM "
+		       "messages)"),
+	       0, "no orphan index rows");
 	/* deleting a mailbox drops its entries and the messages only it held */
 	is_int(store_mailbox_delete(a, bob, "Trash"), 0, "delete Trash with an entry");
 	is_int(
@@ -885,6 +948,119 @@ static void test_search(struct store *a, struct store *b, int64_t carol, const c
 #undef SEARCH
 }
 
+/* The signatures pick candidates, the exact match decides (store_search.c):
+ * a message with every trigram of the query but not the query is not
+ * found; a big message (a saturated signature), folded non-ASCII text, a
+ * query under 3 bytes and a message with no text at all; with defer the
+ * same before and after the index rows are written. */
+static void test_search_decoys(struct store *a, struct store *b, int64_t carol, const char *name,
+			       int defer)
+{
+	static const char *const m[] = {
+	    "Subject: one\r\n\r\nA quagga garoo went by.\r\n",			 /* 1 decoy */
+	    "Subject: two 42\r\n\r\nThe QuaggaRoo!\r\n",			 /* 2 */
+	    "Subject: =?UTF-8?B?S8O8aGxzY2hyYW5r?=\r\n\r\n\xc3\x84RGER \xc3\xbc" /* 3 */
+	    "ber Stra\xc3\x9f"
+	    "e\r\n",
+	    "Subject: \r\n\r\n", /* 4: no text */
+	};
+	struct store_mailbox mb;
+	struct uids u;
+	struct buf big;
+	uint32_t x = 12345;
+
+	store_mailbox_create(a, carol, name, NULL);
+	store_mailbox_get(b, carol, name, &mb);
+	store_set_defer_index(a, defer);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		store_append(a, carol, name, m[i], strlen(m[i]), 0, NULL, 0, NULL, NULL);
+		/* with defer, the mailbox's messages are spread among others
+		 * (INBOX's): its signatures are looked up one by one instead
+		 * of read in a range */
+		for (int k = 0; defer && k < 8; k++)
+			store_deliver(a, msg1, strlen(msg1), "", &carol, 1, NULL, 0, NULL);
+	}
+	/* 5: 300 KB of pseudo-random words, then one word at the end */
+	buf_init(&big, 400000);
+	buf_puts(&big, "Subject: big\r\n\r\n");
+	while (big.len < 300000) {
+		x = x * 1103515245u + 12345u;
+		buf_putc(&big, (char)('a' + (x >> 16) % 26));
+		if ((x >> 8) % 7 == 0)
+			buf_puts(&big, (x >> 20) % 9 ? " " : "\r\n");
+	}
+	buf_puts(&big, "\r\nzebulonian\r\n");
+	store_append(a, carol, name, big.data, big.len, 0, NULL, 0, NULL, NULL);
+	buf_free(&big);
+	for (int round = 0; round < (defer ? 2 : 1); round++) {
+		if (round == 1)
+			is_int(store_index_pending(b, 0, 100, NULL), 5, "signatures written");
+#define SEARCH(field, q, want, what)                                                               \
+	do {                                                                                       \
+		memset(&u, 0, sizeof(u));                                                          \
+		store_search_text(b, mb.id, field, q, collect_uid, &u);                            \
+		char got[64] = "";                                                                 \
+		for (size_t i_ = 0; i_ < u.n; i_++)                                                \
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%u",             \
+				 i_ ? "," : "", u.u[i_]);                                          \
+		is_s(got, want, what);                                                             \
+	} while (0)
+		SEARCH("body", "quaggaroo", "2", "every trigram there is not a match");
+		SEARCH("text", "QUAGGAROO", "2", "TEXT: the decoy not either");
+		SEARCH("body", "quagga garoo", "1", "the decoy's own words");
+		SEARCH("subject", "K\xc3\x9cHL", "3", "encoded subject, folded");
+		SEARCH("body", "\xc3\xa4rger", "3", "folded body");
+		SEARCH("body",
+		       "STRA\xc3\x9f"
+		       "E",
+		       "3", "sharp s");
+		SEARCH("body", "\xc3\x9c", "3", "a 2-byte query reads every message");
+		SEARCH("text", "\xc3\x9f", "3", "a 2-byte query");
+		SEARCH("text", "!", "2", "a 1-byte query");
+		SEARCH("text", "zebulonian", "5", "the end of a big message");
+		SEARCH("text", "zebulonians", "", "not there: no false hit");
+		SEARCH("body", "two 42", "", "a subject is not the body");
+		SEARCH("subject", "two 42", "2", "but is the subject");
+		SEARCH("text", "", "1,2,3,4,5", "empty query: all");
+#undef SEARCH
+	}
+	{
+		/* expunged, the mailbox's messages go, and their index rows
+		 * with them: by a Loft handle later (fts_deleted) */
+		struct store_mailbox now;
+		int64_t before, left;
+
+		store_index_purge(b, 1000); /* what earlier sections left */
+		before = sql_int("SELECT count(*) FROM fts_docsize");
+
+		for (uint32_t uid = 1; uid <= 5; uid++)
+			store_flags(a, mb.id, uid, STORE_FLAGS_ADD, STORE_F_DELETED, NULL, 0, NULL);
+		is_int(store_expunge(a, mb.id, NULL, 0, NULL, NULL), 5, "expunge them all");
+		store_mailbox_get(b, carol, name, &now);
+		is_int(now.messages, 0, "mailbox empty");
+		is_int(sql_int("SELECT count(*) FROM fts_deleted"), 5, "five raw copies wait");
+		/* a message now takes the greatest id again when that one went
+		 * (a rowid is reused): the old rows of the id go first */
+		store_append(a, carol, name, m[0], strlen(m[0]), 0, NULL, 0, NULL, NULL);
+		if (defer)
+			store_index_pending(b, 0, 100, NULL);
+		left = sql_int("SELECT count(*) FROM fts_deleted");
+		ok(left == 4 || left == 5, "a reused id's old rows go first");
+		memset(&u, 0, sizeof(u));
+		store_search_text(b, mb.id, "text", "zebulonian", collect_uid, &u);
+		is_int((int)u.n, 0, "a reused id does not match its former message");
+		memset(&u, 0, sizeof(u));
+		store_search_text(b, mb.id, "body", "quagga", collect_uid, &u);
+		ok(u.n == 1 && u.u[0] == 6, "but its own text");
+		is_int(store_index_purge(b, 100), (int)left, "the rest purged");
+		is_int(store_index_purge(b, 100), 0, "nothing left to purge");
+		is_int(sql_int("SELECT count(*) FROM fts_docsize"), before - 4,
+		       "their index rows gone, the new one's there");
+		is_int(stale_postings(), 0, "no index entry left of a deleted message");
+	}
+	store_set_defer_index(a, 0);
+}
+
 struct qrows {
 	int n;
 	int64_t id[8], mid[8];
@@ -919,7 +1095,7 @@ static void test_queue(struct store *a, struct store *b)
 
 	is_int(store_deliver(a, msg2, strlen(msg2), "bob@loft.test", NULL, 0, r, 1, &mid), 0,
 	       "remote-only delivery");
-	is_int(index_rows(mid), 0, "remote-only: no search index rows (no mailbox holds it)");
+	is_int(index_rows(mid), 0, "remote-only: no search signatures (no mailbox holds it)");
 	memset(&q, 0, sizeof(q));
 	is_int(store_queue_list(b, queue_collect, &q), 3, "queue list");
 	ok(strcmp(q.rcpt[0], "x@remote.example") == 0 && strcmp(q.status[0], "queued") == 0,
@@ -1305,6 +1481,8 @@ int main(void)
 	test_copy_move_expunge(a, b, bob);
 	test_search(a, b, carol, "S", 0);
 	test_search(a, b, carol, "SD", 1);
+	test_search_decoys(a, b, carol, "G", 0);
+	test_search_decoys(a, b, carol, "GD", 1);
 	test_queue(a, b);
 	test_misc(a, b);
 	test_tx(a, b, bob);
