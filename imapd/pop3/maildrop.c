@@ -33,6 +33,7 @@ static int collect_row(void *arg, const struct store_imap_row *e)
 	m->uid = e->uid;
 	m->size = e->size;
 	m->message_id = e->message_id;
+	m->not_crlf = (e->mime_flags & MIME_F_NOT_CRLF) != 0;
 	if (!s->utf8) {
 		if (!(e->mime_flags & MIME_F_HEADER_CHECKED))
 			m->downgrade = DG_UNCHECKED;
@@ -83,8 +84,9 @@ void pop3_downgrade(struct store_message *m)
 
 /* Settles which messages go out downgraded and their sizes as sent: a row
  * stored before the UTF-8 flag existed has its top-level header read (as
- * loft-imapd does); a downgraded message is read and converted once, so
- * STAT and LIST give the octets RETR sends.  Only such messages are read. */
+ * loft-imapd does); a downgraded message is read and converted once, and
+ * one whose line ends are not all CRLF (MIME_F_NOT_CRLF) is read, so STAT
+ * and LIST give the octets RETR sends.  Only such messages are read. */
 static int settle_downgrades(struct pop3_session *s)
 {
 	struct store_raw *r = NULL;
@@ -94,7 +96,7 @@ static int settle_downgrades(struct pop3_session *s)
 		struct pop3_msg *m = &s->msgs[i];
 		size_t size;
 
-		if (m->downgrade == DG_NO)
+		if (m->downgrade == DG_NO && !m->not_crlf)
 			continue;
 		if (!r)
 			r = store_raw_new(s->srv->st);
@@ -120,13 +122,18 @@ static int settle_downgrades(struct pop3_session *s)
 					   ? DG_YES
 					   : DG_NO;
 			free(h);
-			if (m->downgrade == DG_NO)
+			if (m->downgrade == DG_NO && !m->not_crlf)
 				continue;
 		}
 		char *data = store_raw_read_all(r, size);
 		if (!data) {
 			rc = -1;
 			break;
+		}
+		if (m->downgrade == DG_NO) {
+			m->size = pop3_wire_size(data, size);
+			free(data);
+			continue;
 		}
 		struct buf nb;
 		downgrade_into(data, size, &nb);

@@ -45,6 +45,9 @@ struct pop3_msg {
 	/* sent downgraded (RFC 6856 4, RFC 6857): a UTF-8 header and a
 	 * session without UTF8; size is then the downgraded wire size */
 	unsigned char downgrade;
+	/* line ends not all CRLF (MIME_F_NOT_CRLF): size read at login as
+	 * RETR counts it */
+	unsigned char not_crlf;
 };
 
 struct pop3_session {

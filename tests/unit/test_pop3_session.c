@@ -292,7 +292,14 @@ static void test_basic(void)
 	expect(c, "USER x", "-ERR", "USER after login is refused");
 	expect(c, "STLS", "-ERR", "STLS after login is refused");
 
-	size_t total = strlen(msgs[0]) + strlen(msgs[1]) + strlen(msgs[2]);
+	/* sizes are octets as RETR sends them (CRLF line ends): message 2
+	 * is stored with bare LFs and no last newline (RFC 1939 5) */
+	size_t sz[3];
+	for (int i = 0; i < 3; i++)
+		sz[i] = (size_t)pop3_wire_size(msgs[i], strlen(msgs[i]));
+	ok(sz[0] == strlen(msgs[0]) && sz[1] == 84 && sz[1] != strlen(msgs[1]),
+	   "wire sizes of the test messages");
+	size_t total = sz[0] + sz[1] + sz[2];
 	char want[256];
 	snprintf(want, sizeof(want), "+OK 3 %zu\r\n", total);
 	r = xchg(c, "STAT", 0);
@@ -301,13 +308,13 @@ static void test_basic(void)
 
 	r = xchg(c, "LIST", 1);
 	snprintf(want, sizeof(want),
-		 "+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n", total,
-		 strlen(msgs[0]), strlen(msgs[1]), strlen(msgs[2]));
+		 "+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n", total, sz[0],
+		 sz[1], sz[2]);
 	is_text(r, want, "LIST");
 	free(r);
-	snprintf(want, sizeof(want), "+OK 2 %zu\r\n", strlen(msgs[1]));
+	snprintf(want, sizeof(want), "+OK 2 %zu\r\n", sz[1]);
 	r = xchg(c, "LIST 2", 0);
-	is_text(r, want, "LIST 2");
+	is_text(r, want, "LIST 2: the bare-LF message's size with CRLF, as RETR counts it");
 	free(r);
 	expect(c, "LIST 4", "-ERR", "LIST of a missing message");
 	expect(c, "LIST 0", "-ERR", "LIST 0");
@@ -519,6 +526,14 @@ static void test_pipelining_and_big(void)
 	if (store_deliver(st, m.data, m.len, "", &alice_id, 1, NULL, 0, NULL) < 0)
 		bug("deliver");
 	c = login("alice@example.org", "secret pw");
+	{
+		char lw[64];
+		snprintf(lw, sizeof(lw), "+OK 3 %llu\r\n",
+			 (unsigned long long)pop3_wire_size(m.data, m.len));
+		char *lr = xchg(c, "LIST 3", 0);
+		is_text(lr, lw, "big bare-LF message: LIST gives RETR's CRLF size");
+		free(lr);
+	}
 	/* read nothing for a while so the server hits its output bound */
 	if (write(c->fd, "RETR 3\r\nNOOP\r\n", 14) < 0)
 		bug("write");
