@@ -25,7 +25,7 @@ MSGS = [
     b"From: c@example.net\r\nSubject: three\r\n\r\nl1\r\nl2\r\nl3\r\nl4\r\n",
 ]
 
-USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"]
 
 
 def addr(u):
@@ -315,5 +315,23 @@ def test_utf8_capability_downgrade_and_sizes(loft):
     assert p.list(4).split()[2] == str(len(INTL)).encode()
     announced, got, msg = retr_bytes(p, 4)
     assert msg == INTL and announced == got == len(INTL)
+    p.rset()
+    p.quit()
+
+
+def test_sizes_count_crlf_as_retr_sends(loft):
+    """RFC 1939: LIST and STAT give the octets RETR sends.  A message put in
+    through IMAP APPEND without a last line end (imaplib makes its bare LFs
+    CRLF) goes out with CRLF added; its size says so too."""
+    bare = b"From: lf@example.net\nSubject: bare LF\n\nline one\nline two"
+    append(loft, "ivan", [bare])
+    p = pop_tls(loft, "ivan")
+    count, total = p.stat()
+    assert count == 4
+    sizes = {int(a): int(b) for a, b in (l.split() for l in p.list()[1])}
+    assert sum(sizes.values()) == total
+    announced, got, msg = retr_bytes(p, 4)
+    assert msg == bare.replace(b"\n", b"\r\n") + b"\r\n"
+    assert announced == got == sizes[4] == len(msg) != len(bare)
     p.rset()
     p.quit()
