@@ -325,6 +325,62 @@ static int dg_build(struct session *s, struct msgsrc *src)
 	return 0;
 }
 
+/* Length of the header block at the start of h[0..n): through the empty
+ * line that ends it, or all of it. */
+static size_t header_block_len(const char *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h[i] != '\n')
+			continue;
+		if (i + 1 < n && h[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < n && h[i + 1] == '\r' && h[i + 2] == '\n')
+			return i + 3;
+	}
+	return n;
+}
+
+uint64_t imap_shown_size(struct session *s, struct store_raw *raw, int64_t message_id,
+			 unsigned mflags, uint64_t size)
+{
+	size_t rs;
+	char *data;
+
+	if (s->utf8 || ((mflags & MIME_F_HEADER_CHECKED) && !(mflags & MIME_F_UTF8_HEADER)))
+		return size;
+	if (store_raw_open(raw, message_id, &rs) < 0)
+		return size; /* gone: FETCH will not show it either */
+	if (!(mflags & MIME_F_HEADER_CHECKED)) {
+		/* a row stored before the flag: its top-level header decides,
+		 * as in dg_needed (a header read, not the whole message) */
+		size_t hs = rs < DG_HEADER_MAX ? rs : DG_HEADER_MAX;
+		char *h = malloc(hs + 1);
+		if (!h)
+			bug("out of memory");
+		int dg = hs && store_raw_read(raw, h, hs, 0) == 0 &&
+			 downgrade_needed(h, header_block_len(h, hs));
+		free(h);
+		if (!dg) {
+			store_raw_close(raw);
+			return size;
+		}
+	}
+	data = store_raw_read_all(raw, rs);
+	store_raw_close(raw);
+	if (!data)
+		return size;
+	struct mime_msg *mm;
+	struct buf nb;
+	buf_init(&nb, (size_t)1 << 30);
+	if (mime_parse(data, rs, NULL, &mm) < 0 || mime_downgrade(mm, &nb) < 0)
+		bug("out of memory");
+	mime_free(mm);
+	free(data);
+	size = nb.len;
+	buf_free(&nb);
+	return size;
+}
+
 static void dg_free(struct msgsrc *src)
 {
 	free(src->dg_envelope);

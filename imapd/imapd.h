@@ -322,8 +322,9 @@ int imap_cmd_cancelupdate(struct session *s, const struct imap_cmd *c);
 struct imap_hit {
 	uint32_t uid, seq;
 	int64_t message_id;
-	uint64_t size;
+	uint64_t size; /* as stored; imap_shown_size gives RFC822.SIZE */
 	int64_t internaldate;
+	unsigned mime_flags; /* MIME_F_* as stored */
 };
 /* Evaluates the search keys a (no RETURN, no CHARSET) against the view:
  * *out (malloc'ed, the caller frees) gets the matches in sequence order.
@@ -339,6 +340,13 @@ int imap_search_hits(struct session *s, const struct imap_cmd *c, const struct i
 /* SORT and UID SORT (sort.c). */
 int imap_cmd_sort(struct session *s, const struct imap_cmd *c, const struct imap_arg *a, int uid);
 struct store_raw;
+/* The size a message has for s: RFC822.SIZE as FETCH shows it, so SEARCH
+ * LARGER/SMALLER and SORT SIZE agree with it.  That is the stored size,
+ * except in a session without UTF8=ACCEPT for a message with a UTF-8
+ * header (mflags, MIME_F_*), which FETCH shows downgraded (RFC 6855 5):
+ * only such messages are read (and downgraded) here, through raw. */
+uint64_t imap_shown_size(struct session *s, struct store_raw *raw, int64_t message_id,
+			 unsigned mflags, uint64_t size);
 /* The header block of a hit (at most 256 KiB; malloc'ed, *hl bytes), or
  * NULL with *hl 0 when it cannot be read. */
 char *imap_hit_header(struct session *s, struct store_raw *raw, const struct imap_hit *h,

@@ -20,6 +20,7 @@
 #include "seqset.h"
 #include "store.h"
 #include "store_deliver.h"
+#include "store_imap.h"
 #include "store_mailbox.h"
 #include "strnum.h"
 
@@ -29,6 +30,10 @@ struct sentry {
 	char *keywords;
 	uint64_t size, modseq;
 	int64_t internaldate, message_id, savedate;
+	unsigned mflags;
+	/* RFC822.SIZE for this session (imap_shown_size), once asked for */
+	uint64_t shown;
+	int have_shown;
 };
 
 struct sctx {
@@ -38,6 +43,7 @@ struct sctx {
 	int used_modseq;
 	const char *err;
 	int badcharset;
+	struct store_raw *raw; /* for shown_size, made on first use */
 };
 
 static int uid_add(void *arg, uint32_t uid)
@@ -186,6 +192,21 @@ static int header_match(struct sctx *x, const struct sentry *e, const char *fiel
 	return found;
 }
 
+/* The size FETCH shows as RFC822.SIZE (a downgraded message's for a
+ * session without UTF8=ACCEPT), worked out once per entry and search. */
+static uint64_t shown_size(struct sctx *x, size_t i)
+{
+	struct sentry *e = &x->e[i];
+
+	if (!e->have_shown) {
+		if (!x->raw)
+			x->raw = store_raw_new(x->s->srv->st);
+		e->shown = imap_shown_size(x->s, x->raw, e->message_id, e->mflags, e->size);
+		e->have_shown = 1;
+	}
+	return e->shown;
+}
+
 static int eval(struct sctx *x, const struct skey *k, size_t i)
 {
 	const struct sentry *e = &x->e[i];
@@ -221,9 +242,9 @@ static int eval(struct sctx *x, const struct skey *k, size_t i)
 	case K_RECENT:
 		return (vflags & VIEW_RECENT) != 0;
 	case K_LARGER:
-		return e->size > k->num;
+		return shown_size(x, i) > k->num;
 	case K_SMALLER:
-		return e->size < k->num;
+		return shown_size(x, i) < k->num;
 	case K_BEFORE:
 		return (e->internaldate >= 0 ? e->internaldate / 86400 : -1) < k->day;
 	case K_ON:
@@ -287,6 +308,8 @@ static int entry_cb(void *arg, const struct store_entry *e)
 	d->internaldate = e->internaldate;
 	d->message_id = e->message_id;
 	d->savedate = e->savedate;
+	d->mflags = e->mime_flags;
+	d->have_shown = 0;
 	return 0;
 }
 
@@ -376,6 +399,7 @@ int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_h
 			h[nh].seq = (uint32_t)vi + 1;
 			h[nh].message_id = x.e[i].message_id;
 			h[nh].size = x.e[i].size;
+			h[nh].mime_flags = x.e[i].mflags;
 			h[nh++].internaldate = x.e[i].internaldate;
 		}
 		*out = h;
@@ -384,6 +408,7 @@ int imap_search_match(struct session *s, const struct imap_arg *a, struct imap_h
 	for (size_t i = 0; i < x.n; i++)
 		free(x.e[i].keywords);
 	free(x.e);
+	store_raw_free(x.raw);
 	imap_skey_free(prog);
 	return r;
 }
@@ -903,6 +928,7 @@ int imap_cmd_search(struct session *s, const struct imap_cmd *c, const struct im
 	for (size_t i = 0; i < x.n; i++)
 		free(x.e[i].keywords);
 	free(x.e);
+	store_raw_free(x.raw);
 	imap_skey_free(prog);
 	imap_tagged(s, c->tag, "OK", "SEARCH completed");
 	return 0;

@@ -26,6 +26,7 @@
 struct sitem {
 	struct imap_hit h;
 	int64_t date;
+	uint64_t size; /* RFC822.SIZE as this session sees it (imap_shown_size) */
 	/* case-folded keys (lowered()); "" when absent */
 	char *subject, *from, *to, *cc, *dfrom, *dto;
 };
@@ -175,6 +176,10 @@ static void fill(struct session *s, struct store_raw *raw, struct sitem *it,
 	it->dfrom = needs(c, n, SK_DISPLAYFROM) ? address_key(h, hl, "From", 1) : NULL;
 	it->dto = needs(c, n, SK_DISPLAYTO) ? address_key(h, hl, "To", 1) : NULL;
 	free(hdr);
+	/* SORT SIZE orders by what FETCH RFC822.SIZE shows (RFC 5256 3) */
+	it->size = needs(c, n, SK_SIZE)
+		       ? imap_shown_size(s, raw, it->h.message_id, it->h.mime_flags, it->h.size)
+		       : it->h.size;
 }
 
 /* qsort has no context argument in C11: the criteria of the SORT being
@@ -201,7 +206,7 @@ static int cmp_items(const void *pa, const void *pb)
 			r = cmp_i64(a->date, b->date);
 			break;
 		case SK_SIZE:
-			r = a->h.size < b->h.size ? -1 : a->h.size > b->h.size;
+			r = a->size < b->size ? -1 : a->size > b->size;
 			break;
 		case SK_SUBJECT:
 			r = strcmp(a->subject, b->subject);

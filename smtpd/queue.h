@@ -78,6 +78,7 @@ struct queue_rcpt {
 struct dest;
 struct qconn;
 struct signer;
+struct msig;
 struct qsync;
 struct qbatch;
 
@@ -107,6 +108,9 @@ struct job {
 	uint64_t raw_size;    /* the stored message's bytes */
 	char *unsigned_field; /* waiting for its b= from a signing thread */
 	struct qconn *qc;     /* the session the job waits on */
+	/* the message's signature, shared by its jobs (queue_prepare.c) */
+	struct msig *ms;
+	struct job *ms_next; /* waiting for ms's signature */
 	/* downgraded to quoted-printable for a server without 8BITMIME */
 	struct qp_state *qp;
 	const char **addrs; /* r[i].addr for smtpc_message */
@@ -184,10 +188,10 @@ struct queue {
 	int64_t data_version;
 	int scan_wanted;
 	int stopping;
-	/* the last signature made: a message going to several domains is
-	 * signed once */
-	int64_t sig_mid;
-	char *sig;
+	/* the DKIM signature of each message a job in memory holds: its
+	 * other destinations' jobs (and those picked while it is signed)
+	 * share it (queue_prepare.c) */
+	struct msig *msigs;
 	struct idset inflight;	    /* rows being worked on */
 	struct idset via_smarthost; /* rows a direct MX refused for reputation */
 };
@@ -244,6 +248,8 @@ void queue_job_free(struct job *j);
  * follows from the loop), or -1 with st set (the message could not be
  * read). */
 int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st);
+/* j lets go of its message's signature (queue_job_free). */
+void queue_msig_unref(struct job *j);
 struct qp_state;
 void queue_qp_free(struct qp_state *s);
 

@@ -275,12 +275,6 @@ static void scan(struct queue *q)
 		return;
 	if (q->tls_reload)
 		tls_drop(q);
-	/* the signature cache lives for one scan: a message id can come back
-	 * (SQLite reuses the highest rowid) only after every row of the old
-	 * message finished, and the new rows are picked by a later scan */
-	free(q->sig);
-	q->sig = NULL;
-	q->sig_mid = 0;
 	if (queue_route_load(q->st, &q->route) < 0)
 		return;
 	/* a route change reaches only rows picked from now on; connections
@@ -541,7 +535,6 @@ int main(int argc, char **argv)
 	tls_ctx_free(q->tls_sh);
 	free(q->inflight.v);
 	free(q->via_smarthost.v);
-	free(q->sig);
 	daemon_free(q->d);
 	return rc;
 }

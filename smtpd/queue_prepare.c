@@ -57,45 +57,129 @@ static int has_8bit_n(const char *s, size_t n)
 	return 0;
 }
 
-/* The hasher for j's message whose first n bytes (up to HEADER_MAX) are
- * h: NULL when it is not signed (or already was: a message going to
- * several domains is signed once, q->sig).  *hlen is the header block's
- * length with its last CRLF, *pem the key (the caller frees it). */
-static struct dkim *sign_begin(struct queue *q, struct job *j, const char *h, size_t *hlen,
-			       char **pem)
+/* A message's DKIM signature, shared by the jobs that hold it: one job
+ * per destination of the message, and those a later scan picks while it
+ * is still in memory -- so a message to several domains is signed once.
+ * Its id cannot be reused meanwhile: a job's queue row keeps the message
+ * (SQLite reuses a rowid only once the row is gone). */
+enum msig_state {
+	MS_NEW,	    /* nobody has looked yet (or a look failed) */
+	MS_PENDING, /* a job hashed it, its RSA runs on a signing thread */
+	MS_DONE	    /* field is the signature, or NULL: sent unsigned */
+};
+
+struct msig {
+	struct queue *q;
+	int64_t mid;
+	enum msig_state state;
+	char *field;
+	struct job *waiters; /* MS_PENDING: jobs prepared meanwhile */
+	unsigned refs;	     /* jobs holding it */
+	struct msig *next;
+};
+
+static struct msig *msig_get(struct queue *q, struct job *j)
 {
+	struct msig *m = j->ms;
+
+	if (m)
+		return m;
+	for (m = q->msigs; m; m = m->next)
+		if (m->mid == j->message_id)
+			break;
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			bug("out of memory");
+		m->q = q;
+		m->mid = j->message_id;
+		m->next = q->msigs;
+		q->msigs = m;
+	}
+	m->refs++;
+	j->ms = m;
+	return m;
+}
+
+void queue_msig_unref(struct job *j)
+{
+	struct msig *m = j->ms, **pp;
+
+	if (!m)
+		return;
+	j->ms = NULL;
+	if (--m->refs > 0)
+		return;
+	for (pp = &m->q->msigs; *pp; pp = &(*pp)->next)
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	free(m->field);
+	free(m);
+}
+
+/* The signature m holds (or none) becomes j's prefix. */
+static void prefix_from(struct job *j, const struct msig *m)
+{
+	if (m->field) {
+		j->prefix = strdup(m->field);
+		if (!j->prefix)
+			bug("out of memory");
+		j->prefix_len = strlen(j->prefix);
+	}
+}
+
+enum sign_how {
+	SIGN_NO,   /* not signed (or its signature is j's prefix already) */
+	SIGN_WAIT, /* another job is having it signed: wait for it */
+	SIGN_HASH  /* hash the body into *k, then sign_finish */
+};
+
+/* What j's message, whose first n bytes (up to HEADER_MAX) are h, needs.
+ * SIGN_HASH: *k is the hasher, *hlen the header block's length with its
+ * last CRLF, *pem the key (the caller frees it). */
+static enum sign_how sign_begin(struct queue *q, struct job *j, const char *h, size_t *hlen,
+				char **pem, struct dkim **k)
+{
+	struct msig *m = msig_get(q, j);
 	char dom[256], sel[64], err[256];
 	const char *e;
-	struct dkim *k;
 
 	*pem = NULL;
-	if (q->sig && q->sig_mid == j->message_id) {
-		j->prefix = strdup(q->sig);
-		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-		return NULL;
+	*k = NULL;
+	if (m->state == MS_DONE) {
+		prefix_from(j, m);
+		return SIGN_NO;
 	}
+	if (m->state == MS_PENDING)
+		return SIGN_WAIT;
+	m->state = MS_DONE; /* unless a hasher comes out of this */
 	e = strstr(h, "\r\n\r\n");
 	if (!e) {
 		log_info(NULL,
 			 "event=dkim-skipped message=%lld reason=\"no header end in %zu bytes\"",
 			 (long long)j->message_id, strlen(h));
-		return NULL;
+		return SIGN_NO;
 	}
 	*hlen = (size_t)(e - h) + 2;
 	if (from_domain(h, *hlen, dom, sizeof(dom)) < 0 || store_domain_is_local(q->st, dom) != 1)
-		return NULL;
+		return SIGN_NO;
 	if (store_dkim_get(q->st, dom, sel, sizeof(sel), pem) != 0) {
 		log_warn(NULL,
 			 "event=dkim-skipped domain=%s reason=\"no DKIM key (loftctl dns %s makes "
 			 "one)\"",
 			 dom, dom);
-		return NULL;
+		return SIGN_NO;
 	}
 	/* with signing threads the key is theirs to parse (and keep) */
-	k = dkim_new(queue_sign_async(q) ? NULL : *pem, dom, sel, err, sizeof(err));
-	if (!k)
+	*k = dkim_new(queue_sign_async(q) ? NULL : *pem, dom, sel, err, sizeof(err));
+	if (!*k) {
 		log_err(NULL, "event=dkim-failed domain=%s error=\"%s\"", dom, err);
-	return k;
+		return SIGN_NO;
+	}
+	m->state = MS_PENDING;
+	return SIGN_HASH;
 }
 
 /* The body is hashed: the signature made here, or handed to a signing
@@ -103,10 +187,12 @@ static struct dkim *sign_begin(struct queue *q, struct job *j, const char *h, si
 static int sign_finish(struct queue *q, struct job *j, struct dkim *k, const char *h, size_t hlen,
 		       char *pem)
 {
+	struct msig *m = j->ms;
 	unsigned char hash[32];
 	char *field = NULL, err[256];
 	int pending = 0;
 
+	m->state = MS_DONE;
 	if (queue_sign_async(q)) {
 		/* hashed here, RSA on a signing thread */
 		struct sign_req *r = calloc(1, sizeof(*r));
@@ -125,6 +211,7 @@ static int sign_finish(struct queue *q, struct job *j, struct dkim *k, const cha
 		r->done = on_signed;
 		r->arg = j;
 		queue_sign_submit(q, r);
+		m->state = MS_PENDING;
 		pending = 1;
 		goto out;
 	}
@@ -133,11 +220,8 @@ static int sign_finish(struct queue *q, struct job *j, struct dkim *k, const cha
 			(long long)j->message_id, err);
 		goto out;
 	}
-	j->prefix = field;
-	j->prefix_len = strlen(field);
-	free(q->sig);
-	q->sig = strdup(field);
-	q->sig_mid = j->message_id;
+	m->field = field;
+	prefix_from(j, m);
 	log_debug(NULL, "event=dkim-signed message=%lld", (long long)j->message_id);
 out:
 	if (pem) {
@@ -158,27 +242,34 @@ static void set_prefix(struct job *j)
 
 static void on_signed(struct sign_req *r)
 {
-	struct job *j = r->arg;
-	struct queue *q = j->d->q;
+	struct job *j = r->arg, *w, *next;
+	struct msig *m = j->ms;
 
 	if (r->sig) {
-		j->prefix = dkim_field_finish(j->unsigned_field, r->sig);
-		j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-		if (j->prefix) {
-			free(q->sig);
-			q->sig = strdup(j->prefix);
-			q->sig_mid = j->message_id;
-		}
+		m->field = dkim_field_finish(j->unsigned_field, r->sig);
+		log_debug(NULL, "event=dkim-signed message=%lld", (long long)j->message_id);
 	} else {
 		log_err(NULL,
 			"event=dkim-failed message=%lld error=\"%s\" effect=\"sent unsigned\"",
 			(long long)j->message_id, r->err);
 	}
+	m->state = MS_DONE;
 	free(j->unsigned_field);
 	j->unsigned_field = NULL;
 	queue_sign_req_free(r);
+	/* every waiter holds m, so m lives until the last one is on its way */
+	w = m->waiters;
+	m->waiters = NULL;
+	prefix_from(j, m);
 	set_prefix(j);
 	queue_job_ready(j);
+	for (; w; w = next) {
+		next = w->ms_next;
+		w->ms_next = NULL;
+		prefix_from(w, m);
+		set_prefix(w);
+		queue_job_ready(w);
+	}
 }
 
 /* smtpc_read_fn: a chunk of the job's message at off. */
@@ -475,6 +566,7 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 	char buf[PREP_CHUNK], *h = NULL, *pem = NULL;
 	size_t size, off, n, hlen = 0;
 	struct dkim *k = NULL;
+	enum sign_how how = SIGN_NO;
 	int rc, pending = 0;
 
 	free(j->addrs);
@@ -495,7 +587,7 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 		goto unreadable;
 	h[n] = '\0';
 	j->eightbit = has_8bit_n(h, n);
-	k = sign_begin(q, j, h, &hlen, &pem);
+	how = sign_begin(q, j, h, &hlen, &pem, &k);
 	if (k && hlen + 2 < n)
 		dkim_body(k, h + hlen + 2, n - hlen - 2);
 	for (off = n; off < size && (k || !j->eightbit);) {
@@ -509,11 +601,13 @@ int queue_job_prepare(struct queue *q, struct job *j, struct smtpc_status *st)
 		off += c;
 	}
 	store_raw_close(q->raw);
-	if (k)
+	if (how == SIGN_HASH) {
 		pending = sign_finish(q, j, k, h, hlen, pem);
-	else if (pem) {
-		explicit_bzero(pem, strlen(pem));
-		free(pem);
+	} else if (how == SIGN_WAIT) {
+		/* on_signed() goes on with it */
+		j->ms_next = j->ms->waiters;
+		j->ms->waiters = j;
+		pending = 1;
 	}
 	pem = NULL;
 	dkim_free(k);
@@ -535,6 +629,8 @@ unreadable:
 	smtpc_status_set(st, 0, "4.3.0", "message %lld unreadable: %s", (long long)j->message_id,
 			 store_errmsg(q->st));
 	store_raw_close(q->raw);
+	if (how == SIGN_HASH)
+		j->ms->state = MS_NEW; /* the next job looks again */
 	if (pem) {
 		explicit_bzero(pem, strlen(pem));
 		free(pem);

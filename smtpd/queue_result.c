@@ -34,6 +34,7 @@ void queue_job_free(struct job *j)
 {
 	if (!j)
 		return;
+	queue_msig_unref(j);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->r[i].addr);
 	free(j->r);

@@ -2,8 +2,8 @@
 #define LOFT_POP3_H
 /*
  * The POP3 server of loft-imapd (RFC 1939, 2449 CAPA, 2595 STLS, 5034 SASL
- * AUTH PLAIN), serving each user's INBOX from the mailstore.  It runs on
- * the daemon's event loop beside IMAP and shares the process's store
+ * AUTH PLAIN, 6856 UTF8 with the RFC 6857 downgrade for the others), serving each user's INBOX from
+ * the mailstore.  It runs on the daemon's event loop beside IMAP and shares the process's store
  * handle, authentication throttle and password-check pool.  One struct
  * pop3d per process, with its own listener (lib/service/listener) for the
  * pop3 (110, STLS) and pop3s (995) sockets.

@@ -29,6 +29,7 @@ static const struct cmd_def cmd_defs[POP3_NCMDS] = {
     [POP3_DELE] = {"DELE", 1, 1, 0},   [POP3_TOP] = {"TOP", 2, 2, 0},
     [POP3_UIDL] = {"UIDL", 0, 1, 0},   [POP3_RSET] = {"RSET", 0, 0, 0},
     [POP3_NOOP] = {"NOOP", 0, 0, 0},   [POP3_QUIT] = {"QUIT", 0, 0, 0},
+    [POP3_UTF8] = {"UTF8", 0, 0, 0},
 };
 
 const char *pop3_cmd_name(enum pop3_cmd_id id)

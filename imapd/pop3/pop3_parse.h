@@ -34,6 +34,7 @@ enum pop3_cmd_id {
 	POP3_RSET,
 	POP3_NOOP,
 	POP3_QUIT,
+	POP3_UTF8, /* RFC 6856 */
 	POP3_NCMDS
 };
 

@@ -42,6 +42,12 @@ struct pop3_msg {
 	int64_t message_id;
 	unsigned char deleted;	 /* DELE'd in this session */
 	unsigned char retrieved; /* RETR'd: gets \Seen at QUIT */
+	/* sent downgraded (RFC 6856 4, RFC 6857): a UTF-8 header and a
+	 * session without UTF8; size is then the downgraded wire size */
+	unsigned char downgrade;
+	/* line ends not all CRLF (MIME_F_NOT_CRLF): size read at login as
+	 * RETR counts it */
+	unsigned char not_crlf;
 };
 
 struct pop3_session {
@@ -61,6 +67,7 @@ struct pop3_session {
 	int in_sasl;
 	unsigned bad_cmds, auth_fails;
 	const char *auth_method;
+	int utf8; /* the client issued UTF8 (RFC 6856 2): messages as stored */
 
 	/* AUTHORIZATION may last this long in all, however busy the client
 	 * keeps it (the idle timeout only limits silence) */
@@ -83,7 +90,10 @@ struct pop3_session {
 };
 
 /* maildrop.c */
-/* Takes the INBOX snapshot of s->user_id.  Returns 0 or -1 (store error). */
+/* Takes the INBOX snapshot of s->user_id.  In a session without UTF8, a
+ * message with a UTF-8 header is marked for downgrade and its size is that
+ * of the downgraded message as RETR sends it (only such messages are read
+ * here).  Returns 0 or -1 (store error). */
 int pop3_maildrop_open(struct pop3_session *s);
 /* Messages not DELE'd and their octets. */
 void pop3_maildrop_stat(const struct pop3_session *s, size_t *count, uint64_t *octets);
@@ -93,5 +103,8 @@ int pop3_maildrop_held(const struct pop3d *srv, int64_t user_id, const struct po
  * retrieved ones get \Seen, all in one transaction.  Returns the number
  * expunged, or -1 (nothing changed; logged). */
 long pop3_maildrop_update(struct pop3_session *s);
+/* Replaces m's raw bytes with the message downgraded to 7-bit headers
+ * (lib/mail/mime_downgrade, RFC 6857 3), for a session without UTF8. */
+void pop3_downgrade(struct store_message *m);
 
 #endif

@@ -369,6 +369,9 @@ static int cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 		buf_puts(&b, "USER\r\nSASL PLAIN\r\n");
 	if (s->state == P3_AUTHORIZATION && !conn_is_tls(s->c) && s->srv->tls)
 		buf_puts(&b, "STLS\r\n");
+	/* RFC 6856 2: without the USER argument, USER and PASS stay as
+	 * they were (AUTH PLAIN carries UTF-8 names in base64) */
+	buf_puts(&b, "UTF8\r\n");
 	buf_puts(&b, "IMPLEMENTATION " IMPLEMENTATION "\r\n.\r\n");
 	r = conn_write(s->c, b.data, b.len);
 	buf_free(&b);
@@ -440,6 +443,8 @@ static int cmd_retr_top(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return reply(s, "-ERR [SYS/TEMP] cannot read the message, try again later");
 	}
 	s->have_msg = 1;
+	if (s->msgs[i].downgrade)
+		pop3_downgrade(&s->msg);
 	if (cmd->id == POP3_RETR) {
 		s->msgs[i].retrieved = 1;
 		r = reply(s, "+OK %llu octets",
@@ -543,6 +548,16 @@ static int cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd)
 		     (unsigned long long)octets);
 }
 
+/* RFC 6856 2: UTF-8 mode, asked for before login; from then on messages
+ * go out as stored, UTF-8 headers and all.  A session without it gets them
+ * downgraded (RFC 6856 4 and 6857; maildrop.c). */
+static int cmd_utf8(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	(void)cmd;
+	s->utf8 = 1;
+	return reply(s, "+OK UTF8 enabled");
+}
+
 static int cmd_noop(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	(void)cmd;
@@ -572,6 +587,7 @@ static const struct {
     [POP3_RSET] = {IN_TRANS, cmd_rset},
     [POP3_NOOP] = {IN_TRANS, cmd_noop},
     [POP3_QUIT] = {IN_AUTH | IN_TRANS, cmd_quit},
+    [POP3_UTF8] = {IN_AUTH, cmd_utf8},
 };
 
 /* --- connection callbacks ----------------------------------------------- */

@@ -360,6 +360,20 @@ static int utf8_block(const struct mime_msg *m, const struct mime_part *q)
 	       downgrade_needed(m->data + q->hdr_off, q->hdr_len);
 }
 
+/* 1 when every LF in data[0..len) follows a CR and data ends with CRLF
+ * (or is empty). */
+static int crlf_only(const char *data, size_t len)
+{
+	if (len == 0)
+		return 1;
+	if (len < 2 || data[len - 1] != '\n' || data[len - 2] != '\r')
+		return 0;
+	for (const char *p = data, *end = data + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		if (p == data || p[-1] != '\r')
+			return 0;
+	return 1;
+}
+
 int mime_parse(const char *data, size_t len, const struct mime_limits *lim, struct mime_msg **out)
 {
 	struct mime_msg *m = calloc(1, sizeof(*m));
@@ -395,7 +409,9 @@ int mime_parse(const char *data, size_t len, const struct mime_limits *lim, stru
 		mime_free(m);
 		return -1;
 	}
-	m->flags |= MIME_F_HEADER_CHECKED;
+	m->flags |= MIME_F_HEADER_CHECKED | MIME_F_LINES_CHECKED;
+	if (!crlf_only(data, len))
+		m->flags |= MIME_F_NOT_CRLF;
 	for (const struct mime_part *q = m->root; q; q = mime_part_next(q, m->root)) {
 		if (utf8_block(m, q)) {
 			m->flags |= MIME_F_UTF8_HEADER;

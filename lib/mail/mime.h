@@ -39,6 +39,13 @@ enum mime_flags {
 	/* set by every parse since MIME_F_UTF8_HEADER exists: a stored row
 	 * without it was parsed before, and its header must be looked at */
 	MIME_F_HEADER_CHECKED = 256,
+	/* a line end is a bare LF, or the message does not end with CRLF:
+	 * its size with CRLF line ends (what POP3 RETR sends and counts) is
+	 * not its stored size */
+	MIME_F_NOT_CRLF = 512,
+	/* set by every parse since MIME_F_NOT_CRLF exists (an older row
+	 * does not say) */
+	MIME_F_LINES_CHECKED = 1024,
 };
 
 struct mime_msg;

@@ -548,7 +548,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT e.uid, e.flags, e.keywords, e.modseq, e.message_id,"
-			   " m.size, m.internaldate, e.savedate FROM entries e"
+			   " m.size, m.internaldate, e.savedate, m.mime_flags FROM entries e"
 			   " JOIN messages m ON m.id = e.message_id"
 			   " WHERE e.mailbox_id = ?1 AND e.uid >= ?2 AND e.uid <= ?3"
 			   " AND e.modseq > ?4 ORDER BY e.uid");
@@ -570,6 +570,7 @@ int store_entries_changed(struct store *st, int64_t mailbox_id, uint32_t uid_fro
 		e.size = (uint64_t)sqlite3_column_int64(s, 5);
 		e.internaldate = sqlite3_column_int64(s, 6);
 		e.savedate = sqlite3_column_int64(s, 7); /* NULL reads 0 */
+		e.mime_flags = (unsigned)sqlite3_column_int(s, 8);
 		if (!e.keywords)
 			e.keywords = "";
 		n++;

@@ -103,6 +103,7 @@ struct store_entry {
 	uint64_t size;
 	int64_t internaldate; /* unix time */
 	int64_t savedate;     /* RFC 8514, unix time; 0: not known */
+	unsigned mime_flags;  /* MIME_F_* as stored (lib/mail/mime.h) */
 };
 typedef int (*store_entry_cb)(void *arg, const struct store_entry *e);
 /* Entries with uid_from <= UID <= uid_to (uid_to 0 = no upper end), in UID

@@ -248,3 +248,70 @@ def test_parts_downgraded(loft, box):
     data = r.fetch_raw(b"f", b"UID FETCH 4 (BODY.PEEK[])")
     assert MULTI in data, data
     r.close()
+
+
+def test_search_and_sort_size_agree_with_rfc822_size(loft, box):
+    """SEARCH LARGER/SMALLER and SORT SIZE use the RFC822.SIZE the session
+    sees: the downgraded size without UTF8=ACCEPT, the stored one with it
+    (imaplib, both kinds of session)."""
+    for utf8 in (False, True):
+        m = imap_ssl(loft)
+        if utf8:
+            assert m.enable("UTF8=ACCEPT")[0] == "OK"
+        assert m.select(box, readonly=True)[0] == "OK"
+        typ, dat = m.uid("FETCH", "1:*", "(RFC822.SIZE)")
+        assert typ == "OK"
+        sizes = {}
+        for x in dat:
+            line = x if isinstance(x, bytes) else x[0]
+            g = re.search(rb"UID (\d+) RFC822.SIZE (\d+)|RFC822.SIZE (\d+) UID (\d+)", line)
+            uid, size = (g.group(1), g.group(2)) if g.group(1) else (g.group(4), g.group(3))
+            sizes[int(uid)] = int(size)
+        assert len(sizes) == 4
+        assert (sizes[1] == len(INTL)) == utf8
+        for uid, size in sizes.items():
+            def found(*keys):
+                typ, d = m.uid("SEARCH", *keys)
+                assert typ == "OK", d
+                return uid in [int(u) for u in d[0].split()]
+            assert found("LARGER", str(size - 1)) and not found("LARGER", str(size))
+            assert found("SMALLER", str(size + 1)) and not found("SMALLER", str(size))
+        typ, d = m.uid("SORT", "(SIZE)", "UTF-8", "ALL")
+        assert typ == "OK", d
+        order = [int(u) for u in d[0].split()]
+        assert [sizes[u] for u in order] == sorted(sizes.values()), (order, sizes)
+        m.logout()
+
+
+def test_old_row_sizes_agree(loft):
+    """A row stored before the UTF-8 mark (mime_flags 0, as an old store
+    has it) has its header looked at: RFC822.SIZE, SEARCH LARGER/SMALLER and
+    SORT SIZE still agree on the downgraded size."""
+    import os
+    import sqlite3
+    r = Raw(loft)
+    assert r.cmd(b"e ENABLE UTF8=ACCEPT")[-1].startswith(b"e OK")
+    assert r.cmd(b"c CREATE Old")[-1].startswith(b"c OK")
+    assert r.cmd(b"a APPEND Old UTF8 (" + lit8(INTL) + b")")[-1].startswith(b"a OK")
+    assert r.cmd(b"a APPEND Old " + lit(ASCII))[-1].startswith(b"a OK")
+    r.close()
+    db = sqlite3.connect(os.path.join(loft.dir, "loft.db"), timeout=10)
+    with db:
+        n = db.execute("UPDATE messages SET mime_flags = 0 WHERE id IN (SELECT e.message_id"
+                       " FROM entries e JOIN mailboxes b ON b.id = e.mailbox_id"
+                       " WHERE b.name = 'Old')").rowcount
+    db.close()
+    assert n == 2
+    m = imap_ssl(loft)
+    assert m.select("Old", readonly=True)[0] == "OK"
+    dat = fetch1(m, 1, "RFC822.SIZE BODY.PEEK[]")
+    meta, full = dat[0]
+    size = int(re.search(rb"RFC822.SIZE (\d+)", meta + dat[1]).group(1))
+    assert len(full) == size != len(INTL)
+    typ, d = m.uid("SEARCH", "LARGER", str(size - 1))
+    assert d[0].split() == [b"1"], d
+    typ, d = m.uid("SEARCH", "SMALLER", str(size))
+    assert d[0].split() == [b"2"], d
+    typ, d = m.uid("SORT", "(REVERSE SIZE)", "UTF-8", "ALL")
+    assert d[0].split() == [b"1", b"2"], d
+    m.logout()

@@ -25,7 +25,7 @@ MSGS = [
     b"From: c@example.net\r\nSubject: three\r\n\r\nl1\r\nl2\r\nl3\r\nl4\r\n",
 ]
 
-USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"]
 
 
 def addr(u):
@@ -268,3 +268,70 @@ def test_tls_after_reload(loft):
         assert p.stat()[0] == 3
         p.quit()
     assert loft.children().get("loft-imapd"), "loft-imapd died after reload"
+
+
+INTL = ("From: J\u00f6rg <j@example.net>\r\nTo: heidi@example.org\r\n"
+        "Subject: Gr\u00fc\u00dfe aus M\u00fcnchen\r\n\r\nHallo \u00e4\r\n").encode()
+
+
+def retr_bytes(p, n):
+    """RETR n with poplib: (octets announced, octets poplib read, message)."""
+    resp, lines, octets = p.retr(n)
+    announced = int(re.match(rb"\+OK (\d+) octets", resp).group(1))
+    return announced, octets, b"".join(l + b"\r\n" for l in lines)
+
+
+def test_utf8_capability_downgrade_and_sizes(loft):
+    """RFC 6856: UTF8 in CAPA; without the UTF8 command a UTF-8 header is
+    downgraded (RFC 6857) and STAT, LIST and RETR count the octets sent;
+    after UTF8 (before login) the message comes as stored."""
+    append(loft, "heidi", [INTL])
+    p = pop_tls(loft, "heidi")
+    assert "UTF8" in p.capa()
+    count, total = p.stat()
+    assert count == 4
+    sizes = {int(a): int(b) for a, b in (l.split() for l in p.list()[1])}
+    assert sum(sizes.values()) == total
+    for n in range(1, 5):
+        announced, got, msg = retr_bytes(p, n)
+        assert announced == got == sizes[n] == len(msg), (n, announced, got, sizes[n])
+        if n < 4:
+            assert msg == MSGS[n - 1]
+    head, _, body = msg.partition(b"\r\n\r\n")
+    assert max(head) < 0x80, head
+    assert b"Subject: =?UTF-8?" in head and b"<j@example.net>" in head
+    assert body == "Hallo \u00e4\r\n".encode()
+    assert sizes[4] != len(INTL)
+    with pytest.raises(poplib.error_proto):
+        p.utf8()  # only before login
+    p.rset()
+    p.quit()
+
+    p = poplib.POP3("127.0.0.1", loft.port("pop3"), timeout=10)
+    p.stls(tls_ctx())
+    assert p.utf8().startswith(b"+OK")
+    p.user(addr("heidi"))
+    p.pass_(PW)
+    assert p.list(4).split()[2] == str(len(INTL)).encode()
+    announced, got, msg = retr_bytes(p, 4)
+    assert msg == INTL and announced == got == len(INTL)
+    p.rset()
+    p.quit()
+
+
+def test_sizes_count_crlf_as_retr_sends(loft):
+    """RFC 1939: LIST and STAT give the octets RETR sends.  A message put in
+    through IMAP APPEND without a last line end (imaplib makes its bare LFs
+    CRLF) goes out with CRLF added; its size says so too."""
+    bare = b"From: lf@example.net\nSubject: bare LF\n\nline one\nline two"
+    append(loft, "ivan", [bare])
+    p = pop_tls(loft, "ivan")
+    count, total = p.stat()
+    assert count == 4
+    sizes = {int(a): int(b) for a, b in (l.split() for l in p.list()[1])}
+    assert sum(sizes.values()) == total
+    announced, got, msg = retr_bytes(p, 4)
+    assert msg == bare.replace(b"\n", b"\r\n") + b"\r\n"
+    assert announced == got == sizes[4] == len(msg) != len(bare)
+    p.rset()
+    p.quit()

@@ -12,7 +12,8 @@ from loftenv import free_port
 from loft_queue_helpers import Dns, Sink, assert_clean, start_loft, submit
 
 PORT = free_port()
-MX = {"example.net": [(10, "mx1.example.net")]}
+MX = {"example.net": [(10, "mx1.example.net")], "two.example": [(10, "mx1.example.net")],
+      "three.example": [(10, "mx1.example.net")]}
 A = {"mx1.example.net": "127.0.0.2"}
 
 
@@ -91,3 +92,19 @@ def test_one_signing_thread_per_core(env):
         loft.log()[-2000:]
     pid = loft.children()["loft-queue"]
     assert len(os.listdir("/proc/%d/task" % pid)) == cores + 2
+
+
+def test_one_signature_for_all_destinations(env):
+    """A message to three domains goes out in three transactions (one per
+    destination, at once) with one RSA signature between them."""
+    loft, mx1, dns = env
+    n = len(mx1.messages)
+    signed = loft.log().count("event=dkim-signed ")
+    submit(loft, ["v@example.net", "w@two.example", "x@three.example"], subject="three ways")
+    assert mx1.wait(n + 3), loft.log()[-3000:]
+    got = mx1.messages[n:n + 3]
+    assert sorted(m[1][0] for m in got) == ["v@example.net", "w@two.example", "x@three.example"]
+    fields = {m[2].split(b"\r\nFrom: ")[0] for m in got}
+    assert len(fields) == 1 and next(iter(fields)).startswith(b"DKIM-Signature: "), fields
+    assert all(dkim.verify(m[2], dnsfunc=dns.query_txt) for m in got)
+    assert loft.log().count("event=dkim-signed ") == signed + 1, loft.log()[-3000:]

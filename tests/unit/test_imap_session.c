@@ -160,6 +160,18 @@ static const struct script scripts[] = {
      "=?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"
      "|RFC822.SIZE 45 |{20}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
      "e\r\n"},
+    {"SEARCH LARGER/SMALLER and SORT SIZE use RFC822.SIZE as FETCH shows it (downgraded)",
+     "a LOGIN u@example.org password-123\r\nb CREATE Sz\r\n"
+     "c APPEND Sz {45+}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+     "e\r\nFrom: x@example.org\r\n\r\nhi\r\n\r\n"
+     "c APPEND Sz {50+}\r\nSubject: abcdefghijklmnopqrstuvwxyz0123456\r\n\r\nhi\r\n\r\n"
+     "d EXAMINE Sz\r\ne SEARCH RETURN (ALL) LARGER 55\r\nf SEARCH RETURN (ALL) SMALLER 55\r\n"
+     "g SORT (SIZE) UTF-8 ALL\r\nh ENABLE UTF8=ACCEPT\r\n"
+     "i SEARCH RETURN (ALL) LARGER 55\r\nj SEARCH RETURN (ALL) SMALLER 48\r\n"
+     "k SORT (SIZE) UTF-8 ALL\r\nl UNSELECT\r\nm DELETE Sz\r\nn LOGOUT\r\n",
+     "a OK b OK c OK c OK d OK e OK f OK g OK h OK i OK j OK k OK l OK m OK n OK",
+     "* ESEARCH (TAG \"e\") ALL 1\r\n|* ESEARCH (TAG \"f\") ALL 2\r\n|* SORT 2 1\r\n"
+     "|* ESEARCH (TAG \"i\")\r\n|* ESEARCH (TAG \"j\") ALL 1\r\n|* SORT 1 2\r\n"},
     {"NFC mailbox names and OLDNAME (RFC 9051 5.1, 6.3.4)",
      "a LOGIN u@example.org password-123\r\nb ENABLE IMAP4rev2\r\n"
      "c CREATE \"Scho\xcc\x88n\"\r\nd CREATE \"Sch\xc3\xb6n\"\r\n"

@@ -58,6 +58,11 @@ static void test_commands(void)
 	ok(arg_is(&c, 0, " lead"), "PASS: only one separator space is eaten");
 	is_int(parse("PASS p\xc3\xa4ss", &c), 0, "PASS takes UTF-8");
 	is_int(parse("PASS", &c), POP3_PE_ARGS, "PASS without password");
+	is_int(parse("utf8", &c), 0, "UTF8 (RFC 6856)");
+	ok(c.id == POP3_UTF8 && c.nargs == 0, "UTF8 id, no args");
+	is_int(parse("UTF8 USER", &c), POP3_PE_ARGS, "UTF8 takes no argument");
+	is_int(parse("UTF-8", &c), POP3_PE_UNKNOWN, "UTF-8 is not UTF8");
+	is_str(pop3_cmd_name(POP3_UTF8), "UTF8", "UTF8 name");
 	is_int(parse("PASS ", &c), POP3_PE_ARGS, "PASS with empty password");
 	is_int(parse("PASS a\tb", &c), POP3_PE_CHAR, "PASS refuses control bytes");
 	is_int(parse("AUTH", &c), 0, "AUTH alone");
@@ -215,10 +220,10 @@ static void test_stuffing(void)
  * gives the same commands as fed whole. */
 static void test_bytewise(void)
 {
-	const char stream[] = "CAPA\r\nUSER alice@example.org\r\nPASS s e c r e t\r\n"
+	const char stream[] = "CAPA\r\nUTF8\r\nUSER alice@example.org\r\nPASS s e c r e t\r\n"
 			      "LIST\nRETR 1\r\nTOP 1 5\r\nBOGUS\r\n\r\nQUIT\r\n";
-	const int want[] = {POP3_CAPA, POP3_USER,	POP3_PASS,     POP3_LIST, POP3_RETR,
-			    POP3_TOP,  POP3_PE_UNKNOWN, POP3_PE_EMPTY, POP3_QUIT};
+	const int want[] = {POP3_CAPA, POP3_UTF8, POP3_USER,	   POP3_PASS,	  POP3_LIST,
+			    POP3_RETR, POP3_TOP,  POP3_PE_UNKNOWN, POP3_PE_EMPTY, POP3_QUIT};
 	const size_t nwant = sizeof(want) / sizeof(want[0]);
 
 	for (int bytewise = 0; bytewise < 2; bytewise++) {

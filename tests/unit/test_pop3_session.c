@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include "tap.h"
 
 static struct pop3d *srv;
+static const char *db_path;
 
 static struct evloop *ev;
 static struct store *st;
@@ -290,7 +292,14 @@ static void test_basic(void)
 	expect(c, "USER x", "-ERR", "USER after login is refused");
 	expect(c, "STLS", "-ERR", "STLS after login is refused");
 
-	size_t total = strlen(msgs[0]) + strlen(msgs[1]) + strlen(msgs[2]);
+	/* sizes are octets as RETR sends them (CRLF line ends): message 2
+	 * is stored with bare LFs and no last newline (RFC 1939 5) */
+	size_t sz[3];
+	for (int i = 0; i < 3; i++)
+		sz[i] = (size_t)pop3_wire_size(msgs[i], strlen(msgs[i]));
+	ok(sz[0] == strlen(msgs[0]) && sz[1] == 84 && sz[1] != strlen(msgs[1]),
+	   "wire sizes of the test messages");
+	size_t total = sz[0] + sz[1] + sz[2];
 	char want[256];
 	snprintf(want, sizeof(want), "+OK 3 %zu\r\n", total);
 	r = xchg(c, "STAT", 0);
@@ -299,13 +308,13 @@ static void test_basic(void)
 
 	r = xchg(c, "LIST", 1);
 	snprintf(want, sizeof(want),
-		 "+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n", total,
-		 strlen(msgs[0]), strlen(msgs[1]), strlen(msgs[2]));
+		 "+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n", total, sz[0],
+		 sz[1], sz[2]);
 	is_text(r, want, "LIST");
 	free(r);
-	snprintf(want, sizeof(want), "+OK 2 %zu\r\n", strlen(msgs[1]));
+	snprintf(want, sizeof(want), "+OK 2 %zu\r\n", sz[1]);
 	r = xchg(c, "LIST 2", 0);
-	is_text(r, want, "LIST 2");
+	is_text(r, want, "LIST 2: the bare-LF message's size with CRLF, as RETR counts it");
 	free(r);
 	expect(c, "LIST 4", "-ERR", "LIST of a missing message");
 	expect(c, "LIST 0", "-ERR", "LIST 0");
@@ -517,6 +526,14 @@ static void test_pipelining_and_big(void)
 	if (store_deliver(st, m.data, m.len, "", &alice_id, 1, NULL, 0, NULL) < 0)
 		bug("deliver");
 	c = login("alice@example.org", "secret pw");
+	{
+		char lw[64];
+		snprintf(lw, sizeof(lw), "+OK 3 %llu\r\n",
+			 (unsigned long long)pop3_wire_size(m.data, m.len));
+		char *lr = xchg(c, "LIST 3", 0);
+		is_text(lr, lw, "big bare-LF message: LIST gives RETR's CRLF size");
+		free(lr);
+	}
 	/* read nothing for a while so the server hits its output bound */
 	if (write(c->fd, "RETR 3\r\nNOOP\r\n", 14) < 0)
 		bug("write");
@@ -532,6 +549,199 @@ static void test_pipelining_and_big(void)
 	ok(c->rx.len >= 5 && memcmp(c->rx.data + c->rx.len - 10, "\r\n.\r\n+OK\r\n", 10) == 0,
 	   "terminator then NOOP's reply");
 	buf_free(&m);
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+}
+
+/* The body of a single-line-status multi-line response r ("+OK ...\r\n"
+ * data ".\r\n"), un-stuffed; its length is what the octet counts
+ * describe. */
+static char *body_of(const char *r, size_t *len)
+{
+	const char *p = strstr(r, "\r\n");
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	if (!p)
+		return NULL;
+	p += 2;
+	size_t n = strlen(p);
+	if (n < 3)
+		return NULL;
+	n -= 3; /* ".\r\n" */
+	int bol = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (bol && p[i] == '.')
+			i++;
+		if (i < n)
+			buf_putc(&b, p[i]);
+		bol = p[i] == '\n';
+	}
+	*len = b.len;
+	buf_putc(&b, '\0');
+	return buf_steal(&b, NULL);
+}
+
+static int has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* Sends line + CRLF one byte at a time, letting the server run between
+ * bytes, then waits for one response. */
+static char *xchg_bytes(struct client *c, const char *line, int multi)
+{
+	char tmp[300];
+	int n = snprintf(tmp, sizeof(tmp), "%s\r\n", line);
+	for (int i = 0; i < n - 1; i++) {
+		if (write(c->fd, tmp + i, 1) != 1)
+			bug("client write");
+		run_loop(c, 1000, 2);
+	}
+	return xchg_n(c, tmp + n - 1, 1, multi);
+}
+
+/* Makes the newest n messages look stored before MIME_F_HEADER_CHECKED
+ * existed (mime_flags 0), as an old mailstore has them. */
+static void make_legacy(int n)
+{
+	sqlite3 *db;
+	char sql[200];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE messages SET mime_flags = 0 WHERE id IN "
+		 "(SELECT id FROM messages ORDER BY id DESC LIMIT %d)",
+		 n);
+	if (sqlite3_open(db_path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		bug("legacy rows: %s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* RFC 6856: UTF8 in CAPA and as a command before login; a session without
+ * it gets UTF-8 headers downgraded (RFC 6857) with STAT, LIST and RETR
+ * sizes of what is sent; a session with it gets messages as stored. */
+static void test_utf8(void)
+{
+	static const char intl[] = "From: J\xc3\xb6rg <j@example.net>\r\n"
+				   "Subject: Gr\xc3\xbc\xc3\x9f"
+				   "e aus M\xc3\xbcnchen\r\n"
+				   "To: =?UTF-8?Q?J=C3=B6rg?= <alice@example.org>\r\n\r\n"
+				   "Hallo \xc3\xa4\r\n";
+	static const char legacy[] = "From: =?UTF-8?B?w6Q=?= <x@example.net>\r\n"
+				     "Subject: caf\xc3\xa9\r\n\r\nold row\r\n";
+	static const char body8[] = "From: plain@example.net\r\nSubject: ascii\r\n\r\n"
+				    "8-bit body \xc3\xa9\r\n";
+	static const char legacy_body8[] = "Subject: old ascii\r\n\r\nold 8-bit body \xc3\xa9\r\n";
+
+	deliver(intl);	       /* 4 */
+	deliver(legacy);       /* 5 */
+	deliver(legacy_body8); /* 6 */
+	make_legacy(2);
+	deliver(body8); /* 7 */
+
+	/* without UTF8 */
+	struct client *c = login("alice@example.org", "secret pw");
+	char *r = xchg(c, "CAPA", 1);
+	ok(starts(r, "+OK") && strstr(r, "\r\nUTF8\r\n"), "CAPA lists UTF8");
+	free(r);
+	expect(c, "UTF8", "-ERR", "UTF8 after login is refused (AUTHORIZATION only)");
+	uint64_t list_sum = 0;
+	for (int i = 1; i <= 7; i++) {
+		char cmd[32];
+		unsigned long long n = 0;
+		snprintf(cmd, sizeof(cmd), "LIST %d", i);
+		r = xchg(c, cmd, 0);
+		int num = 0;
+		if (sscanf(r, "+OK %d %llu", &num, &n) != 2 || num != i)
+			n = 0;
+		free(r);
+		list_sum += n;
+		if (i < 4)
+			continue;
+		snprintf(cmd, sizeof(cmd), "RETR %d", i);
+		r = xchg(c, cmd, 1);
+		unsigned long long announced = 0;
+		size_t blen = 0;
+		char *b = body_of(r, &blen);
+		sscanf(r, "+OK %llu octets", &announced);
+		if (!ok(b && n == announced && n == blen,
+			"LIST, RETR's octets and RETR's bytes agree"))
+			printf("# message %d: LIST %llu, RETR says %llu, sent %zu\n", i, n,
+			       announced, blen);
+		if (i == 4) {
+			const char *eoh = b ? strstr(b, "\r\n\r\n") : NULL;
+			ok(eoh && !has_8bit(b, (size_t)(eoh - b)) &&
+			       strstr(b, "Subject: =?UTF-8?") && strstr(b, "From: =?UTF-8?") &&
+			       strstr(b, "<j@example.net>") &&
+			       strstr(b, "\r\n\r\nHallo \xc3\xa4\r\n") && n != strlen(intl),
+			   "UTF-8 header downgraded, body as stored");
+		} else if (i == 5) {
+			ok(b && !has_8bit(b, blen) && strstr(b, "Subject: =?UTF-8?") &&
+			       strstr(b, "\r\n\r\nold row\r\n"),
+			   "an old row (no header flag) is looked at and downgraded");
+		} else if (i == 6) {
+			is_text(b, legacy_body8,
+				"an old row with an 8-bit body only goes out as stored");
+		} else {
+			is_text(b, body8, "an 8-bit body under an ASCII header goes out as stored");
+		}
+		free(b);
+		free(r);
+	}
+	r = xchg(c, "STAT", 0);
+	unsigned long long cnt = 0, oct = 0;
+	ok(sscanf(r, "+OK %llu %llu", &cnt, &oct) == 2 && cnt == 7 && oct == list_sum,
+	   "STAT octets are the sum of LIST's");
+	free(r);
+	r = xchg(c, "TOP 4 0", 1);
+	ok(starts(r, "+OK") && !has_8bit(r, strlen(r)) && strstr(r, "Subject: =?UTF-8?") &&
+	       !strstr(r, "Hallo"),
+	   "TOP sends the downgraded header");
+	free(r);
+	expect(c, "QUIT", "+OK", "QUIT");
+	wait_eof(c);
+	client_free(c);
+
+	/* with UTF8, whole and byte by byte */
+	for (int bytewise = 0; bytewise < 2; bytewise++) {
+		c = client_new();
+		expect(c, NULL, "+OK", "greeting");
+		r = bytewise ? xchg_bytes(c, "utf8", 0) : xchg(c, "UTF8", 0);
+		ok(starts(r, "+OK"), bytewise ? "utf8 byte by byte" : "UTF8 before login");
+		free(r);
+		expect(c, "USER alice@example.org", "+OK", "USER");
+		expect(c, "PASS secret pw", "+OK maildrop has 7", "PASS");
+		char want[64];
+		snprintf(want, sizeof(want), "+OK 4 %zu\r\n", strlen(intl));
+		r = bytewise ? xchg_bytes(c, "LIST 4", 0) : xchg(c, "LIST 4", 0);
+		is_text(r, want, "UTF8 session: LIST gives the stored size");
+		free(r);
+		r = bytewise ? xchg_bytes(c, "RETR 4", 1) : xchg(c, "RETR 4", 1);
+		size_t blen = 0;
+		char *b = body_of(r, &blen);
+		is_text(b, intl, "UTF8 session: RETR sends the message as stored");
+		snprintf(want, sizeof(want), "+OK %zu octets\r\n", strlen(intl));
+		ok(starts(r, want), "UTF8 session: RETR's octets");
+		free(b);
+		free(r);
+		r = xchg(c, "RETR 5", 1);
+		b = body_of(r, &blen);
+		is_text(b, legacy, "UTF8 session: an old row as stored");
+		free(b);
+		free(r);
+		expect(c, "RSET", "+OK", "RSET");
+		expect(c, "QUIT", "+OK", "QUIT");
+		wait_eof(c);
+		client_free(c);
+	}
+	c = client_new();
+	expect(c, NULL, "+OK", "greeting");
+	expect(c, "UTF8 x", "-ERR", "UTF8 takes no argument");
 	expect(c, "QUIT", "+OK", "QUIT");
 	wait_eof(c);
 	client_free(c);
@@ -625,6 +835,7 @@ int main(void)
 	struct daemon *d = daemon_init(3, argv, "test_pop3_session");
 	ev = daemon_loop(d);
 	guard = ev_timer_new(ev, on_guard, NULL);
+	db_path = daemon_db_path(d);
 	if (store_open(daemon_db_path(d), &st, err, sizeof(err)) < 0)
 		bug("store_open: %s", err);
 	if (store_domain_add(st, "example.org") < 0 ||
@@ -662,6 +873,7 @@ int main(void)
 	test_sasl();
 	test_bad_input();
 	test_pipelining_and_big();
+	test_utf8();
 	test_policy();
 
 	struct authlimit *al = srv->al;
