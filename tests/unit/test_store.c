@@ -1058,6 +1058,25 @@ static void test_search_decoys(struct store *a, struct store *b, int64_t carol, 
 		       "their index rows gone, the new one's there");
 		is_int(stale_postings(), 0, "no index entry left of a deleted message");
 	}
+	if (!defer) {
+		/* a connection without the tokenizer (the sqlite3 shell) can
+		 * delete an indexed message: the trigger touches no FTS5 table */
+		sqlite3 *db;
+		char q[160];
+		int rc = -1;
+
+		snprintf(q, sizeof(q), "DELETE FROM entries WHERE mailbox_id = %lld",
+			 (long long)mb.id);
+		if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+			sqlite3_busy_timeout(db, 5000);
+			rc = sqlite3_exec(db, q, NULL, NULL, NULL);
+		}
+		sqlite3_close(db);
+		is_int(rc, SQLITE_OK, "deleted without the tokenizer");
+		is_int(sql_int("SELECT count(*) FROM fts_deleted"), 1, "its raw copy waits");
+		is_int(store_index_purge(b, 100), 1, "a Loft handle purges it");
+		is_int(stale_postings(), 0, "nothing of it left in the index");
+	}
 	store_set_defer_index(a, 0);
 }
 
