@@ -20,201 +20,10 @@
 #include "store_internal.h"
 #include "utf8.h"
 
-#define STRUCT_MAX   (16u << 20) /* envelope / bodystructure / sections */
-#define TEXT_MAX     (4u << 20)	 /* search text of one message */
-#define HDRFIELD_MAX (64u << 10) /* one header field for the index */
-#define HDRSCAN_MAX  (1u << 20)	 /* header bytes scanned for index fields */
-
-/* --- parsing at delivery ------------------------------------------------ */
-
-struct parsed {
-	struct buf env, bs, body, sect, text, hdr[5];
-	struct buf header; /* the whole header block for TEXT, decoded */
-	size_t header_size;
-	uint64_t lines;
-	unsigned mflags;
-};
-
-static const char *const index_fields[5] = {"subject", "from", "to", "cc", "bcc"};
-
-static void parsed_free(struct parsed *p)
-{
-	buf_free(&p->env);
-	buf_free(&p->bs);
-	buf_free(&p->body);
-	buf_free(&p->sect);
-	buf_free(&p->text);
-	buf_free(&p->header);
-	for (int i = 0; i < 5; i++)
-		buf_free(&p->hdr[i]);
-}
-
-/* Appends the unfolded value of every header field called name in the top
- * header block of data to out, decoded (RFC 2047), fields separated by a
- * space; for an address field (addr), each address follows once more as
- * "name mailbox@host" (mime_address_text), so a search for the address
- * finds it whatever comments and spaces the header put inside it.
- * Bounded by HDRSCAN_MAX and HDRFIELD_MAX; returns 0 or -1. */
-static int header_field(const char *data, size_t len, const char *name, int addr, struct buf *out)
-{
-	size_t nlen = strlen(name), i = 0;
-	struct buf raw, addrs;
-	int rc = 0;
-
-	if (len > HDRSCAN_MAX)
-		len = HDRSCAN_MAX;
-	buf_init(&raw, HDRFIELD_MAX);
-	buf_init(&addrs, HDRFIELD_MAX);
-	while (i < len) {
-		size_t eol = i;
-		int match;
-
-		while (eol < len && data[eol] != '\n')
-			eol++;
-		/* a blank line ends the header block */
-		if (eol == i || (eol == i + 1 && data[i] == '\r'))
-			break;
-		match = eol - i > nlen && strncasecmp(data + i, name, nlen) == 0 &&
-			data[i + nlen] == ':';
-		if (match) {
-			size_t v = i + nlen + 1;
-
-			buf_reset(&raw);
-			for (;;) {
-				size_t e = eol;
-
-				if (e > v && data[e - 1] == '\r')
-					e--;
-				if (raw.len == 0 && out->len > 0)
-					buf_putc(&raw, ' ');
-				/* over-long: keep what fits */
-				buf_append(&raw, data + v, e - v);
-				if (eol + 1 >= len ||
-				    (data[eol + 1] != ' ' && data[eol + 1] != '\t'))
-					break;
-				v = eol + 1;
-				eol = v;
-				while (eol < len && data[eol] != '\n')
-					eol++;
-			}
-			/* folding whitespace searches as a space */
-			for (size_t k = 0; k < raw.len; k++)
-				if (raw.data[k] == '\t')
-					raw.data[k] = ' ';
-			if (mime_decode_header(raw.data ? raw.data : "", raw.len, out) < 0)
-				rc = -1;
-			/* an over-long list: keep the addresses that fit */
-			if (addr)
-				mime_address_text(buf_cstr(&raw), raw.len, &addrs);
-		}
-		i = eol + 1;
-	}
-	if (addrs.len && (buf_puts(out, " \n") < 0 || buf_append(out, addrs.data, addrs.len) < 0))
-		rc = -1;
-	buf_free(&raw);
-	buf_free(&addrs);
-	return rc;
-}
-
-size_t store_header_extent(const char *data, size_t n)
-{
-	size_t i = 0;
-
-	if (n > HDRSCAN_MAX)
-		n = HDRSCAN_MAX;
-	while (i < n) {
-		const char *lf = memchr(data + i, '\n', n - i);
-		size_t eol = lf ? (size_t)(lf - data) : n;
-
-		/* the same empty line header_field stops at */
-		if (eol == i || (eol == i + 1 && data[i] == '\r'))
-			return eol < n ? eol + 1 : n;
-		i = eol + 1;
-	}
-	return n;
-}
-
-/* Appends the top header block of data (at most hs bytes, bounded by
- * HDRSCAN_MAX) unfolded and decoded (RFC 2047) to out, a line per
- * field, for SEARCH TEXT.  Best effort: what does not fit is left out. */
-static void header_text(const char *data, size_t hs, struct buf *out)
-{
-	struct buf unf;
-
-	if (hs > HDRSCAN_MAX)
-		hs = HDRSCAN_MAX;
-	buf_init(&unf, HDRSCAN_MAX);
-	for (size_t i = 0; i < hs; i++) {
-		char c = data[i];
-		if (c == '\r')
-			continue;
-		/* folding: the line break goes, the whitespace stays */
-		if (c == '\n' && i + 1 < hs && (data[i + 1] == ' ' || data[i + 1] == '\t'))
-			continue;
-		buf_putc(&unf, c == '\t' ? ' ' : c);
-	}
-	mime_decode_header(buf_cstr(&unf), unf.len, out);
-	buf_free(&unf);
-}
-
-/* What parse_core computes: the structure IMAP's FETCH reads, the text of
- * the search index rows, or both. */
-enum parse_what { PARSE_STRUCT = 1, PARSE_INDEX = 2, PARSE_ALL = 3, PARSE_TEXT = 4 };
-
-/* Fills *p (free with parsed_free, also on failure) with what asks for (a
- * deferred index parses again later, for its text alone).  Touches no
- * handle, so any thread may call it.  Returns NULL, or the reason it
- * failed. */
-static const char *parse_core(const char *data, size_t len, enum parse_what what, struct parsed *p)
-{
-	struct mime_msg *m = NULL;
-
-	memset(p, 0, sizeof(*p));
-	buf_init(&p->env, STRUCT_MAX);
-	buf_init(&p->bs, STRUCT_MAX);
-	buf_init(&p->body, STRUCT_MAX);
-	buf_init(&p->sect, STRUCT_MAX);
-	buf_init(&p->text, TEXT_MAX);
-	buf_init(&p->header, HDRSCAN_MAX);
-	for (int i = 0; i < 5; i++)
-		buf_init(&p->hdr[i], HDRFIELD_MAX);
-	if (mime_parse(data, len, NULL, &m) < 0)
-		return "out of memory parsing the message";
-	if ((what & PARSE_STRUCT) &&
-	    (mime_envelope(m, &p->env) < 0 || mime_bodystructure(m, 1, &p->bs) < 0 ||
-	     mime_bodystructure(m, 0, &p->body) < 0 || mime_sections_encode(m, &p->sect) < 0)) {
-		mime_free(m);
-		return "message structure too large";
-	}
-	/* The index text is best effort: a truncated index is better than a
-	 * refused message. */
-	if (what & (PARSE_INDEX | PARSE_TEXT))
-		mime_search_text(m, &p->text);
-	p->header_size = mime_header_size(m);
-	p->mflags = mime_flags(m);
-	mime_free(m);
-	if (what & PARSE_INDEX) {
-		for (int i = 0; i < 5; i++)
-			header_field(data, len, index_fields[i], i > 0, &p->hdr[i]);
-		/* to the empty line, as header_field reads, so that a search
-		 * can match the header block from the message's first bytes
-		 * alone (store_scan_header) */
-		header_text(data, store_header_extent(data, len), &p->header);
-	}
-	if (what & PARSE_STRUCT) {
-		for (size_t i = 0; i < len; i++)
-			if (data[i] == '\n')
-				p->lines++;
-		if (len > 0 && data[len - 1] != '\n')
-			p->lines++;
-	}
-	return NULL;
-}
-
 static int parse_what(struct store *st, const char *data, size_t len, enum parse_what what,
 		      struct parsed *p)
 {
-	const char *why = parse_core(data, len, what, p);
+	const char *why = store_parse_core(data, len, what, p);
 
 	return why ? store_err(st, "%s", why) : 0;
 }
@@ -285,33 +94,6 @@ static int index_insert(struct store *st, int64_t id, const char *data, size_t l
 	rc = store_step_done(st, s, "index insert");
 	st->index_hint = NULL;
 	return rc;
-}
-
-int store_index_texts(struct store *st, const char *data, size_t len,
-		      void (*fn)(void *arg, const char *s, size_t n, int body), void *arg)
-{
-	const struct parsed *p = st->index_hint;
-	struct parsed own;
-
-	/* the hint is for these very bytes only */
-	if (p && (st->index_hint_len != len || memcmp(st->index_hint_data, data, len) != 0))
-		p = NULL;
-	if (!p) {
-		if (parse_core(data, len, PARSE_INDEX, &own)) {
-			/* cannot be parsed (out of memory): no text, and no
-			 * search finds it (store_scan_match) */
-			parsed_free(&own);
-			return -1;
-		}
-		p = &own;
-	}
-	fn(arg, p->header.data ? p->header.data : "", p->header.len, 0);
-	for (int i = 0; i < 5; i++)
-		fn(arg, p->hdr[i].data ? p->hdr[i].data : "", p->hdr[i].len, 0);
-	fn(arg, p->text.data ? p->text.data : "", p->text.len, 1);
-	if (p == &own)
-		parsed_free(&own);
-	return 0;
 }
 
 /* Inserts the message row, and its index row when it goes into a mailbox
@@ -401,24 +183,24 @@ int store_deliver(struct store *st, const char *data, size_t len, const char *ma
 		mail_from = "";
 	/* Parse before taking the write lock. */
 	if (parse_message(st, data ? data : "", len, &p) < 0) {
-		parsed_free(&p);
+		store_parse_free(&p);
 		return -1;
 	}
 	if (store_begin(st) < 0) {
-		parsed_free(&p);
+		store_parse_free(&p);
 		return -1;
 	}
 	if (message_insert(st, data ? data : "", len, now, &p, n_users, &mid) < 0 ||
 	    deliver_targets(st, mid, mail_from, user_ids, n_users, remote_rcpts, n_remote, now) < 0)
 		goto fail;
-	parsed_free(&p);
+	store_parse_free(&p);
 	if (store_commit(st) < 0)
 		return -1;
 	if (message_id_out)
 		*message_id_out = mid;
 	return 0;
 fail:
-	parsed_free(&p);
+	store_parse_free(&p);
 	store_rollback(st);
 	return -1;
 }
@@ -440,7 +222,7 @@ int store_parse(const char *data, size_t len, struct store_parsed **out, char *e
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	why = parse_core(data ? data : "", data ? len : 0, PARSE_ALL, &sp->p);
+	why = store_parse_core(data ? data : "", data ? len : 0, PARSE_ALL, &sp->p);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
 		store_parsed_free(sp);
@@ -455,7 +237,7 @@ void store_parsed_free(struct store_parsed *sp)
 {
 	if (!sp)
 		return;
-	parsed_free(&sp->p);
+	store_parse_free(&sp->p);
 	free(sp);
 }
 
@@ -502,7 +284,7 @@ int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
 				    d[i].user_ids, d[i].n_users, d[i].remote_rcpts, d[i].n_remote,
 				    now) < 0)
 			goto fail;
-		parsed_free(&own[i]);
+		store_parse_free(&own[i]);
 	}
 	/* The index text one message at a time, each freed before the next
 	 * is made: the whole batch's text held at once was the store
@@ -522,7 +304,7 @@ int store_deliver_many(struct store *st, struct store_delivery *d, size_t n)
 			rc = parse_what(st, d[i].data ? d[i].data : "", d[i].len, PARSE_INDEX, &tx);
 			if (rc == 0)
 				rc = index_insert(st, d[i].message_id, d[i].data, d[i].len, &tx);
-			parsed_free(&tx);
+			store_parse_free(&tx);
 		}
 		if (rc < 0)
 			goto fail;
@@ -536,7 +318,7 @@ fail:
 fail_parse:
 	/* own[] is zeroed where nothing was parsed; parsed_free copes */
 	for (i = 0; i < n; i++)
-		parsed_free(&own[i]);
+		store_parse_free(&own[i]);
 	free(own);
 fail_ids:
 	for (i = 0; i < n; i++)
@@ -582,8 +364,8 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 		for (j = 0; j < jobs[i].n; j++) {
 			const struct store_append_msg *m = &jobs[i].msgs[j];
 			const char *why =
-			    parse_core(m->data ? m->data : "", m->len,
-				       st->defer_index ? PARSE_STRUCT : PARSE_ALL, &p[k + j]);
+			    store_parse_core(m->data ? m->data : "", m->len,
+					     st->defer_index ? PARSE_STRUCT : PARSE_ALL, &p[k + j]);
 			if (why) {
 				store_err(st, "%s", why);
 				goto fail_parse;
@@ -629,7 +411,7 @@ int store_append_many(struct store *st, struct store_append_job *jobs, size_t n)
 					       jobs[i].msgs[j].len, &p[k + j]) < 0)
 				goto fail;
 	for (i = 0; i < total; i++)
-		parsed_free(&p[i]);
+		store_parse_free(&p[i]);
 	free(p);
 	free(mids);
 	return store_commit(st) < 0 ? -1 : 0;
@@ -638,7 +420,7 @@ fail:
 fail_parse:
 	/* p[] is zeroed where nothing was parsed; parsed_free copes */
 	for (i = 0; i < total; i++)
-		parsed_free(&p[i]);
+		store_parse_free(&p[i]);
 	free(p);
 	free(mids);
 	return -1;
@@ -684,7 +466,7 @@ static int fold_contains(const struct buf *hay, const char *needle, size_t nlen,
 }
 
 /* The header texts of the index (parse_core) that field covers: -1 for
- * "text" (the block and the five fields), else the index_fields[] entry;
+ * "text" (the block and the five fields), else the store_index_fields[] entry;
  * -2 for "body" (none).  -3: unknown. */
 static int field_index(const char *field)
 {
@@ -693,7 +475,7 @@ static int field_index(const char *field)
 	if (strcmp(field, "body") == 0)
 		return -2;
 	for (int i = 0; i < 5; i++)
-		if (strcmp(field, index_fields[i]) == 0)
+		if (strcmp(field, store_index_fields[i]) == 0)
 			return i;
 	return -3;
 }
@@ -707,7 +489,7 @@ static int scan_header(const char *data, size_t n, int fi, const char *needle, s
 	buf_init(&tmp, 4 * HDRSCAN_MAX);
 	if (fi == -1) {
 		buf_init(&f, HDRSCAN_MAX);
-		header_text(data, store_header_extent(data, n), &f);
+		store_header_text(data, store_header_extent(data, n), &f);
 		hit = fold_contains(&f, needle, nlen, &tmp);
 		buf_free(&f);
 	}
@@ -715,7 +497,7 @@ static int scan_header(const char *data, size_t n, int fi, const char *needle, s
 		if (fi != -1 && fi != i)
 			continue;
 		buf_init(&f, HDRFIELD_MAX);
-		header_field(data, n, index_fields[i], i > 0, &f);
+		store_header_field(data, n, store_index_fields[i], i > 0, &f);
 		hit = fold_contains(&f, needle, nlen, &tmp);
 		buf_free(&f);
 	}
@@ -746,14 +528,14 @@ int store_scan_match(const char *data, size_t len, const char *field, const char
 		if (hit || fi >= 0)
 			return hit;
 	}
-	if (parse_core(data, len, PARSE_TEXT, &p)) {
-		parsed_free(&p);
+	if (store_parse_core(data, len, PARSE_TEXT, &p)) {
+		store_parse_free(&p);
 		return 0; /* as a message the index could not take */
 	}
 	buf_init(&tmp, 4 * (TEXT_MAX + HDRSCAN_MAX));
 	hit = fold_contains(&p.text, needle, nlen, &tmp);
 	buf_free(&tmp);
-	parsed_free(&p);
+	store_parse_free(&p);
 	return hit;
 }
 
@@ -899,13 +681,13 @@ int store_index_pending(struct store *st, int64_t mailbox_id, size_t max, const 
 			continue; /* cannot be: its mark went with it */
 		raw = sqlite3_column_blob(s, 0) ? sqlite3_column_blob(s, 0) : "";
 		rawlen = (size_t)sqlite3_column_bytes(s, 0);
-		why = parse_core(raw, rawlen, PARSE_INDEX, &p);
+		why = store_parse_core(raw, rawlen, PARSE_INDEX, &p);
 		/* the row, read while the message's row is still at hand; a
 		 * message that cannot be parsed has no text (the tokenizer
 		 * finds none either) */
 		text += p.text.len + p.header.len;
 		rc = index_insert(st, ids[i], raw, rawlen, why ? NULL : &p);
-		parsed_free(&p);
+		store_parse_free(&p);
 		store_stmt_done(s);
 		if (rc < 0)
 			goto fail;

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "store.h"
 
 /* slots per handle; the transaction statements (store.c) take four */
@@ -178,5 +179,36 @@ int store_entry_add(struct store *st, int64_t mailbox_id, int64_t message_id, un
 /* store_flags.c: normalises a keywords argument (validated, duplicates
  * removed) into out.  Returns 0 or -1. */
 int store_keywords_norm(const char *in, char *out, size_t outlen);
+
+/* --- parsing (store_parse.c: no store handle, any thread) --------------- */
+
+#define STRUCT_MAX   (16u << 20) /* envelope / bodystructure / sections */
+#define TEXT_MAX     (4u << 20)	 /* search text of one message */
+#define HDRFIELD_MAX (64u << 10) /* one header field for the index */
+#define HDRSCAN_MAX  (1u << 20)	 /* header bytes scanned for index fields */
+
+struct parsed {
+	struct buf env, bs, body, sect, text, hdr[5];
+	struct buf header; /* the whole header block for TEXT, decoded */
+	size_t header_size;
+	uint64_t lines;
+	unsigned mflags;
+};
+
+/* What store_parse_core computes: the structure IMAP's FETCH reads, the text of
+ * the search index rows, or both. */
+enum parse_what { PARSE_STRUCT = 1, PARSE_INDEX = 2, PARSE_ALL = 3, PARSE_TEXT = 4 };
+
+extern const char *const store_index_fields[5]; /* subject from to cc bcc */
+void store_parse_free(struct parsed *p);
+/* Appends the unfolded, decoded value of every header field called name in
+ * the top header block of data to out (addr: each address once more as
+ * "name mailbox@host").  Returns 0 or -1. */
+int store_header_field(const char *data, size_t len, const char *name, int addr, struct buf *out);
+/* The header block data[0..hs) decoded, for TEXT. */
+void store_header_text(const char *data, size_t hs, struct buf *out);
+/* Fills *p (free with store_parse_free, also on failure) with what asks
+ * for.  Touches no handle.  Returns NULL, or the reason it failed. */
+const char *store_parse_core(const char *data, size_t len, enum parse_what what, struct parsed *p);
 
 #endif
