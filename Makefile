@@ -273,7 +273,7 @@ fresh-test:
 	@sh board/deps.sh fresh
 	@sh board/fresh-test.sh
 
-# the same fresh root, then make image-test in it (about two hours)
+# the same fresh root, then make image-test in it (about 40 minutes)
 fresh-image-test:
 	@sh board/deps.sh fresh
 	@sh board/fresh-test.sh image
