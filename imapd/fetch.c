@@ -325,21 +325,6 @@ static int dg_build(struct session *s, struct msgsrc *src)
 	return 0;
 }
 
-/* Length of the header block at the start of h[0..n): through the empty
- * line that ends it, or all of it. */
-static size_t header_block_len(const char *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (h[i] != '\n')
-			continue;
-		if (i + 1 < n && h[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && h[i + 1] == '\r' && h[i + 2] == '\n')
-			return i + 3;
-	}
-	return n;
-}
-
 uint64_t imap_shown_size(struct session *s, struct store_raw *raw, int64_t message_id,
 			 unsigned mflags, uint64_t size)
 {
@@ -358,7 +343,7 @@ uint64_t imap_shown_size(struct session *s, struct store_raw *raw, int64_t messa
 		if (!h)
 			bug("out of memory");
 		int dg = hs && store_raw_read(raw, h, hs, 0) == 0 &&
-			 downgrade_needed(h, header_block_len(h, hs));
+			 downgrade_needed(h, downgrade_header_len(h, hs));
 		free(h);
 		if (!dg) {
 			store_raw_close(raw);

@@ -43,21 +43,6 @@ static int collect_row(void *arg, const struct store_imap_row *e)
 	return 0;
 }
 
-/* Length of the header block at the start of h[0..n): through the empty
- * line that ends it, or all of it. */
-static size_t header_len(const char *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (h[i] != '\n')
-			continue;
-		if (i + 1 < n && h[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && h[i + 1] == '\r' && h[i + 2] == '\n')
-			return i + 3;
-	}
-	return n;
-}
-
 /* The downgraded message data[0..len) in out (RFC 6857 3: every UTF-8
  * header block rewritten, the rest byte for byte). */
 static void downgrade_into(const char *data, size_t len, struct buf *out)
@@ -118,7 +103,7 @@ static int settle_downgrades(struct pop3_session *s)
 			/* only the header block counts: 8-bit bytes in a
 			 * body are not an internationalized header */
 			m->downgrade = hs && store_raw_read(r, h, hs, 0) == 0 &&
-					       downgrade_needed(h, header_len(h, hs))
+					       downgrade_needed(h, downgrade_header_len(h, hs))
 					   ? DG_YES
 					   : DG_NO;
 			free(h);

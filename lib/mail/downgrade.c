@@ -467,6 +467,19 @@ int downgrade_needed(const char *hdr, size_t len)
 	return has_8bit(hdr, len) && utf8_valid(hdr, len);
 }
 
+size_t downgrade_header_len(const char *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h[i] != '\n')
+			continue;
+		if (i + 1 < n && h[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < n && h[i + 1] == '\r' && h[i + 2] == '\n')
+			return i + 3;
+	}
+	return n;
+}
+
 int downgrade_header(const char *hdr, size_t len, struct buf *out)
 {
 	struct dgw w = {.out = out, .eol = "\r\n"};

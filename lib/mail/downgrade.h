@@ -35,6 +35,11 @@
  * valid UTF-8, else 0. */
 int downgrade_needed(const char *hdr, size_t len);
 
+/* Length of the header block at the start of h[0..n): through the empty
+ * line that ends it, or all of it (the bytes a caller read may stop inside
+ * the header). */
+size_t downgrade_header_len(const char *h, size_t n);
+
 /* Appends the downgraded header block hdr[0..len) (blank line included
  * when it is there) to out; line ends are kept as they are (CRLF or LF).
  * Returns 0, or -1 when out is full. */

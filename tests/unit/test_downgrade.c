@@ -85,6 +85,10 @@ int main(void)
 
 	buf_init(&out, 1 << 20);
 
+	ok(downgrade_header_len("A: b\r\n\r\nbody", 12) == 8, "header length: CRLF blank line");
+	ok(downgrade_header_len("A: b\n\nbody", 10) == 6, "header length: LF blank line");
+	ok(downgrade_header_len("A: b\r\nC: d\r\n", 12) == 12, "header length: cut inside");
+	ok(downgrade_header_len("", 0) == 0, "header length: empty");
 	ok(!downgrade_needed("Subject: plain\r\n\r\n", 18), "ASCII header: nothing to do");
 	ok(downgrade_needed("Subject: Gr\xc3\xbc\xc3\x9f"
 			    "e\r\n\r\n",
